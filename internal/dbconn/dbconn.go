@@ -1,0 +1,62 @@
+// Package dbconn opens the advisor's own connections: every one identifies
+// itself as application_name "pgadvisor", and every statement the advisor
+// sends starts with Marker, so the sampler can leave them out.
+package dbconn
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Marker prefixes every statement the advisor sends.
+const Marker = "/* pgadvisor */ "
+
+// ApplicationName is set on every connection the advisor opens.
+const ApplicationName = "pgadvisor"
+
+// Config parses dsn (URL or key=value; empty means libpq environment
+// variables only) and names the application.
+func Config(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse connection string: %w", err)
+	}
+	cfg.RuntimeParams["application_name"] = ApplicationName
+	return cfg, nil
+}
+
+// Connect opens one connection.
+func Connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	cfg, err := Config(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", Describe(cfg), err)
+	}
+	return conn, nil
+}
+
+// Pool opens a pool of at most maxConns connections.
+func Pool(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse connection string: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
+	cfg.MaxConns = maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", Describe(cfg.ConnConfig), err)
+	}
+	return pool, nil
+}
+
+// Describe names a server without its password: user@host:port/database.
+func Describe(cfg *pgx.ConnConfig) string {
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
