@@ -1,0 +1,57 @@
+package advisor
+
+import "github.com/pgadvisor/pgadvisor/collector"
+
+// Candidate is an index the advisor could recommend, before costing.
+type Candidate struct {
+	Table   string               // qualified table, as collector.Table.QualifiedName
+	Method  string               // "btree" or "gin"
+	Keys    []collector.IndexKey // key columns or expressions, in order, with direction and opclass
+	Include []string             // INCLUDE columns (btree only)
+	Where   string               // partial-index predicate, "" for none
+	// QueryIDs are the statements whose shape produced this candidate.
+	QueryIDs []string
+	// Why names the predicate shape it serves, e.g. "equality on tenant_id, order by created_at desc".
+	Why string
+}
+
+// WorkloadStatement is a statement of the workload as the advisor costs it.
+type WorkloadStatement struct {
+	QueryID  string
+	Database string
+	Query    string   // normalized text with $n placeholders
+	Calls    float64  // calls in the window: the weight of its cost
+	Params   []string // synthesized values for $1..$n; nil means generic plan
+	Tables   []string // qualified tables it references (after resolving views)
+}
+
+// Recommendation is one index to build, with its evidence.
+type Recommendation struct {
+	ID                 string          `json:"id"` // stable hash of database, table, method, keys, include, where
+	Database           string          `json:"database"`
+	Table              string          `json:"table"`
+	Method             string          `json:"method"`
+	Columns            []string        `json:"columns"` // "created_at DESC", "lower(email)", "payload jsonb_path_ops"
+	Include            []string        `json:"include,omitempty"`
+	Where              string          `json:"where,omitempty"`
+	DDL                string          `json:"ddl"`
+	EstimatedSizeBytes int64           `json:"estimated_size_bytes"`
+	CostBefore         float64         `json:"cost_before"` // sum of calls x planner cost over served statements
+	CostAfter          float64         `json:"cost_after"`
+	ImprovementPct     float64         `json:"improvement_pct"`
+	QueryIDs           []string        `json:"queryids"`
+	Statements         []StatementGain `json:"statements"` // per-statement evidence
+	Reason             string          `json:"reason"`
+	Validated          bool            `json:"validated"` // costed with HypoPG
+	ValidationNote     string          `json:"validation_note,omitempty"`
+	WriteOverhead      string          `json:"write_overhead,omitempty"` // e.g. "breaks HOT updates on status"
+	VerifySQL          string          `json:"verify_sql"`               // how to check the built index is valid
+}
+
+// StatementGain is the planner's cost for one served statement, per call.
+type StatementGain struct {
+	QueryID    string  `json:"queryid"`
+	Calls      float64 `json:"calls"`
+	CostBefore float64 `json:"cost_before"`
+	CostAfter  float64 `json:"cost_after"`
+}
