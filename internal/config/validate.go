@@ -1,0 +1,230 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/robfig/cron/v3"
+)
+
+// Validate checks the configuration, typically again after flags changed it.
+// Errors name the key path and, for values read from a file, the file and line.
+func (c *Config) Validate() error {
+	return errors.Join(c.validate()...)
+}
+
+func (c *Config) validate() []error {
+	v := validator{src: &c.src} // zero for a Config built in code: no positions
+
+	v.check("listen", checkListen(c.Listen))
+	v.check("state_dir", required(c.StateDir))
+	if c.ExternalURL != "" {
+		v.check("external_url", checkHTTPURL(c.ExternalURL))
+	}
+
+	if len(c.Targets) == 0 {
+		v.check("targets", errors.New("at least one target is required"))
+	}
+	names := map[string]int{}
+	for i, t := range c.Targets {
+		p := fmt.Sprintf("targets[%d]", i)
+		v.check(p+".name", checkTargetName(t.Name))
+		if first, dup := names[t.Name]; dup && t.Name != "" {
+			v.check(p+".name", fmt.Errorf("duplicate target name %q (also targets[%d])", t.Name, first))
+		} else {
+			names[t.Name] = i
+		}
+		v.check(p+".dsn", checkDSN(t.DSN))
+		if t.ReplicaDSN != "" {
+			v.check(p+".replica_dsn", checkDSN(t.ReplicaDSN))
+		}
+		v.filter(p+".databases", t.Databases)
+		v.filter(p+".users", t.Users)
+	}
+
+	v.check("schedule.sample", checkCron(c.Schedule.Sample))
+	v.check("schedule.analyze", checkCron(c.Schedule.Analyze))
+
+	a := c.Analysis
+	v.check("analysis.top", atLeast(a.Top, 1))
+	v.check("analysis.min_calls", atLeast(a.MinCalls, 0))
+	switch a.RankBy {
+	case "total_time", "mean_time", "calls":
+	default:
+		v.check("analysis.rank_by", fmt.Errorf("must be one of total_time, mean_time, calls, got %q", a.RankBy))
+	}
+	v.check("analysis.statement_timeout", positive(a.StatementTimeout))
+	v.check("analysis.lock_timeout", positive(a.LockTimeout))
+	v.check("analysis.budget", positive(a.Budget))
+	v.check("analysis.max_indexes_per_table", atLeast(a.MaxIndexesPerTable, 1))
+	v.check("analysis.min_improvement_pct", between(a.MinImprovementPct, 0, 100))
+	v.check("analysis.max_parallel_targets", atLeast(a.MaxParallelTargets, 1))
+
+	d := c.Detect
+	v.check("detect.seq_scan_min_rows", atLeast(d.SeqScanMinRows, 0))
+	v.check("detect.seq_scan_removed_ratio", between(d.SeqScanRemovedRatio, 0, 1))
+	v.check("detect.misestimate_factor", atLeast(d.MisestimateFactor, 1))
+	v.check("detect.large_offset_rows", atLeast(d.LargeOffsetRows, 0))
+	v.check("detect.inefficient_index_removed_ratio", between(d.InefficientIndexRemovedRatio, 0, 1))
+
+	v.check("metrics.top_statements", atLeast(c.Metrics.TopStatements, 0))
+
+	v.check("notify.max_attempts", atLeast(c.Notify.MaxAttempts, 1))
+	if c.Notify.Slack.WebhookURL != "" {
+		v.check("notify.slack.webhook_url", checkHTTPURL(c.Notify.Slack.WebhookURL))
+	}
+	for i, w := range c.Notify.Webhooks {
+		v.check(fmt.Sprintf("notify.webhooks[%d].url", i), checkHTTPURL(w.URL))
+	}
+	return v.errs
+}
+
+type validator struct {
+	src  *source
+	errs []error
+}
+
+// check records err for path unless the value could not even be decoded,
+// which was reported already.
+func (v *validator) check(path string, err error) {
+	if err != nil && !v.src.hasFailed(path) {
+		v.errs = append(v.errs, v.src.errorf(v.src.line(path), path, err))
+	}
+}
+
+func (v *validator) filter(p string, f Filter) {
+	check := func(key string, patterns []string) {
+		for i, pat := range patterns {
+			if _, err := path.Match(pat, ""); err != nil {
+				v.check(fmt.Sprintf("%s.%s[%d]", p, key, i), fmt.Errorf("invalid pattern %q: %w", pat, err))
+			}
+		}
+	}
+	check("include", f.Include)
+	check("exclude", f.Exclude)
+}
+
+var errRequired = errors.New("required")
+
+func required(s string) error {
+	if s == "" {
+		return errRequired
+	}
+	return nil
+}
+
+func atLeast[T cmp.Ordered](v, min T) error {
+	if !(v >= min) { // also catches NaN
+		return fmt.Errorf("must be at least %v, got %v", min, v)
+	}
+	return nil
+}
+
+func between(v, lo, hi float64) error {
+	if !(v >= lo && v <= hi) {
+		return fmt.Errorf("must be between %v and %v, got %v", lo, hi, v)
+	}
+	return nil
+}
+
+func positive[T cmp.Ordered](v T) error {
+	var zero T
+	if v <= zero {
+		return fmt.Errorf("must be greater than 0, got %v", v)
+	}
+	return nil
+}
+
+func checkListen(addr string) error {
+	if addr == "" {
+		return errRequired
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 && port != "0" {
+		return fmt.Errorf("invalid port %q in %q", port, addr)
+	}
+	return nil
+}
+
+// Target names appear in metric labels, file names and URLs.
+var targetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+func checkTargetName(name string) error {
+	if name == "" {
+		return errRequired
+	}
+	if !targetName.MatchString(name) {
+		return fmt.Errorf("invalid name %q: use letters, digits, '_', '.' and '-'", name)
+	}
+	return nil
+}
+
+func checkCron(spec string) error {
+	if spec == "" {
+		return errRequired
+	}
+	if _, err := cron.ParseStandard(spec); err != nil {
+		return fmt.Errorf("invalid schedule %q: %w", spec, err)
+	}
+	return nil
+}
+
+// checkHTTPURL accepts absolute http(s) URLs. Messages leave the URL out: a
+// webhook's path is a secret.
+func checkHTTPURL(s string) error {
+	if s == "" {
+		return errRequired
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error would repeat the URL
+		}
+		return fmt.Errorf("invalid URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("invalid URL: scheme must be http or https")
+	}
+	if u.Host == "" {
+		return errors.New("invalid URL: host is missing")
+	}
+	return nil
+}
+
+// checkDSN accepts what pgx accepts: a postgres:// URL or key=value conninfo.
+// pgconn.ParseConfig does not connect, but it does read PG* environment
+// variables, the service file and the password file, as a connection would.
+func checkDSN(dsn string) error {
+	if dsn == "" {
+		return errRequired
+	}
+	form := "URL"
+	if !isURLDSN(dsn) {
+		form = "connection string"
+		if _, err := parseConninfo(dsn); err != nil {
+			return fmt.Errorf("invalid connection string: %w (want a postgres:// URL or key=value pairs)", err)
+		}
+	}
+	if _, err := pgconn.ParseConfig(dsn); err != nil {
+		var pce *pgconn.ParseConfigError
+		if !errors.As(err, &pce) {
+			return fmt.Errorf("invalid %s", form)
+		}
+		bare := *pce
+		bare.ConnString = "" // its redaction is best effort; leave the DSN out entirely
+		return fmt.Errorf("invalid %s: %s", form, strings.TrimPrefix(bare.Error(), "cannot parse ``: "))
+	}
+	return nil
+}
