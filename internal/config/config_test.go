@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "",
 			[]string{"advisor.yaml: targets: at least one target is required"}},
 		{"missing name and dsn", "targets:\n  - replica_dsn: host=db\n",
-			[]string{"advisor.yaml:2: targets[0].name: required", "advisor.yaml:2: targets[0].dsn: required"}},
+			[]string{"advisor.yaml:2: targets[0].name: required"}},
 		{"bad name", "targets:\n  - name: main db\n    dsn: host=db\n",
 			[]string{`advisor.yaml:2: targets[0].name: invalid name "main db"`}},
 		{"duplicate names", "targets:\n  - {name: a, dsn: host=db}\n  - {name: a, dsn: host=db2}\n",

@@ -42,7 +42,9 @@ func (c *Config) validate() []error {
 		} else {
 			names[t.Name] = i
 		}
-		v.check(p+".dsn", checkDSN(t.DSN))
+		if t.DSN != "" { // empty: the libpq environment variables (PGHOST, ...) decide
+			v.check(p+".dsn", checkDSN(t.DSN))
+		}
 		if t.ReplicaDSN != "" {
 			v.check(p+".replica_dsn", checkDSN(t.ReplicaDSN))
 		}
@@ -57,9 +59,9 @@ func (c *Config) validate() []error {
 	v.check("analysis.top", atLeast(a.Top, 1))
 	v.check("analysis.min_calls", atLeast(a.MinCalls, 0))
 	switch a.RankBy {
-	case "total_time", "mean_time", "calls":
+	case "total_time", "mean_time", "calls", "shared_blks_read", "temp_blks_written":
 	default:
-		v.check("analysis.rank_by", fmt.Errorf("must be one of total_time, mean_time, calls, got %q", a.RankBy))
+		v.check("analysis.rank_by", fmt.Errorf("must be one of total_time, mean_time, calls, shared_blks_read, temp_blks_written, got %q", a.RankBy))
 	}
 	v.check("analysis.statement_timeout", positive(a.StatementTimeout))
 	v.check("analysis.lock_timeout", positive(a.LockTimeout))

@@ -1,0 +1,31 @@
+# pgadvisor: `make demo` shows it, `make test` proves it.
+GO       ?= go
+BIN      := bin/advisor
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+ARGS     ?=
+BENCH_SCALE ?= 1
+
+.PHONY: build test lint bench demo docker clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/advisor
+
+test:
+	$(GO) vet ./... && $(GO) test -race -timeout 45m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+demo: build
+	$(BIN) demo $(ARGS)
+
+docker:
+	docker build -t pgadvisor:$(VERSION) .
+
+clean:
+	rm -rf bin

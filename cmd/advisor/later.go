@@ -1,0 +1,9 @@
+package main
+
+// Subcommands whose issues have not landed yet: they say so and exit 2.
+var (
+	runAgent  = notBuilt("run")
+	runReport = notBuilt("report")
+	runPlan   = notBuilt("plan")
+	runDemo   = notBuilt("demo")
+)
