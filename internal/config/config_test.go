@@ -80,7 +80,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad listen", "listen: localhost\n" + target,
 			[]string{`advisor.yaml:1: listen: invalid address "localhost"`}},
 		{"bad rank_by", "analysis: {rank_by: rows}\n" + target,
-			[]string{`advisor.yaml:1: analysis.rank_by: must be one of total_time, mean_time, calls, got "rows"`}},
+			[]string{`advisor.yaml:1: analysis.rank_by: must be one of total_time, mean_time, calls, shared_blks_read, temp_blks_written, got "rows"`}},
 		{"ratio out of range", "detect:\n  seq_scan_removed_ratio: 1.5\n" + target,
 			[]string{"advisor.yaml:2: detect.seq_scan_removed_ratio: must be between 0 and 1, got 1.5"}},
 		{"non-http webhook", "notify:\n  webhooks:\n    - url: ftp://example.com/x\n" + target,
