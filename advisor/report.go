@@ -1,0 +1,56 @@
+package advisor
+
+import (
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// SchemaVersion of the JSON report; bump it when a field changes meaning or goes away.
+const SchemaVersion = 1
+
+// Report is the outcome of one analysis cycle for one target.
+type Report struct {
+	SchemaVersion   int               `json:"schema_version"`
+	GeneratedAt     time.Time         `json:"generated_at"`
+	Target          string            `json:"target"`
+	Window          ReportWindow      `json:"window"`
+	Statements      []Statement       `json:"statements"`
+	Findings        []explain.Finding `json:"findings"`
+	Recommendations []Recommendation  `json:"recommendations"`
+	Warnings        []string          `json:"warnings,omitempty"` // what limited the analysis, with fixes
+}
+
+// ReportWindow is the span of workload the report ranks.
+type ReportWindow struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Cumulative is true when the counters since the last pg_stat_statements reset were used.
+	Cumulative bool `json:"cumulative"`
+}
+
+// Statement is one ranked statement and how it was explained.
+type Statement struct {
+	QueryID         string        `json:"queryid"`
+	Database        string        `json:"database"`
+	User            string        `json:"user"`
+	Query           string        `json:"query"`
+	Calls           int64         `json:"calls"`
+	TotalExecTimeMS float64       `json:"total_exec_time_ms"`
+	MeanExecTimeMS  float64       `json:"mean_exec_time_ms"`
+	Rows            int64         `json:"rows"`
+	SharedBlksRead  int64         `json:"shared_blks_read"`
+	TempBlksWritten int64         `json:"temp_blks_written"`
+	WorkloadShare   float64       `json:"workload_share"` // fraction of the window's total execution time
+	Explain         ExplainInfo   `json:"explain"`
+	Plan            *explain.Plan `json:"plan,omitempty"`
+}
+
+// ExplainInfo says how a statement was explained and why.
+type ExplainInfo struct {
+	Mode    string   `json:"mode"` // "analyze", "generic" or "none"
+	Reason  string   `json:"reason"`
+	Params  []string `json:"params,omitempty"`
+	Outcome string   `json:"outcome,omitempty"` // ok, timeout, error, ...
+	Error   string   `json:"error,omitempty"`
+}
