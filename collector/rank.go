@@ -1,0 +1,92 @@
+package collector
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Statement is one pg_stat_statements entry over a span of a Window.
+type Statement struct {
+	QueryID  string // decimal, as pg_stat_statements shows it
+	Key      Key
+	Database string
+	User     string
+	Text     Text // Problem is TextMissing when the text is unknown
+	Counters      // differences over the span
+	// MeanExecTime is TotalExecTime / Calls over the span, in ms.
+	MeanExecTime float64
+	// MaxExecTime is the entry's current maximum, in ms: pg_stat_statements
+	// keeps it only since the entry was created (or its min/max reset),
+	// never per span.
+	MaxExecTime float64
+	// Share is the statement's part (0..1) of the workload's execution
+	// time in the span; 0 for the advisor's own statements.
+	Share float64
+}
+
+// RankBy names what "costliest" means.
+type RankBy string
+
+// Rankings.
+const (
+	ByTotalTime       RankBy = "total_time"
+	ByMeanTime        RankBy = "mean_time"
+	ByCalls           RankBy = "calls"
+	BySharedBlksRead  RankBy = "shared_blks_read"
+	ByTempBlksWritten RankBy = "temp_blks_written"
+)
+
+var rankMetrics = map[RankBy]func(*Statement) float64{
+	ByTotalTime:       func(s *Statement) float64 { return s.TotalExecTime },
+	ByMeanTime:        func(s *Statement) float64 { return s.MeanExecTime },
+	ByCalls:           func(s *Statement) float64 { return float64(s.Calls) },
+	BySharedBlksRead:  func(s *Statement) float64 { return float64(s.SharedBlksRead) },
+	ByTempBlksWritten: func(s *Statement) float64 { return float64(s.TempBlksWritten) },
+}
+
+// ParseRankBy checks a ranking name from configuration; "" means total_time.
+func ParseRankBy(s string) (RankBy, error) {
+	if s == "" {
+		return ByTotalTime, nil
+	}
+	if _, ok := rankMetrics[RankBy(s)]; !ok {
+		return "", fmt.Errorf("unknown ranking %q: use total_time, mean_time, calls, shared_blks_read or temp_blks_written", s)
+	}
+	return RankBy(s), nil
+}
+
+// RankOptions choose the top statements.
+type RankOptions struct {
+	By       RankBy // default total_time
+	MinCalls int64  // statements called fewer times in the span are left out
+	Top      int    // at most this many; 0 means all
+}
+
+// Top ranks the statements of d, costliest first, leaving out the
+// advisor's own statements, utility statements and those called fewer than
+// MinCalls times (and never fewer than once). Ties go by queryid.
+func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
+	by, err := ParseRankBy(string(opts.By))
+	if err != nil {
+		return nil, err
+	}
+	metric := rankMetrics[by]
+	var out []Statement
+	for i := range d.Statements {
+		s := &d.Statements[i]
+		if !s.Text.Own && !s.Text.Utility && s.Calls >= max(opts.MinCalls, 1) {
+			out = append(out, *s)
+		}
+	}
+	slices.SortFunc(out, func(a, b Statement) int {
+		if c := cmp.Compare(metric(&b), metric(&a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Key.QueryID, b.Key.QueryID)
+	})
+	if opts.Top > 0 && len(out) > opts.Top {
+		out = out[:opts.Top]
+	}
+	return out, nil
+}

@@ -1,0 +1,472 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// SamplerOptions configure a Sampler. Zero values mean the defaults.
+type SamplerOptions struct {
+	Databases NameFilter // by database name
+	Users     NameFilter // by role name
+	// MaxTexts bounds the text cache (default 20000). Keep it above
+	// pg_stat_statements.max, or texts are fetched again and again.
+	MaxTexts int
+	// MaxTextLength is how many characters of a text are kept (default
+	// 65536); longer texts are truncated and flagged.
+	MaxTextLength int
+}
+
+// Defaults of SamplerOptions.
+const (
+	DefaultMaxTexts      = 20000
+	DefaultMaxTextLength = 65536
+)
+
+// NameFilter selects names by shell patterns (path.Match: "app_*"). An
+// empty Include admits every name; Exclude wins over Include.
+type NameFilter struct {
+	Include []string
+	Exclude []string
+}
+
+func (f NameFilter) allows(name string) bool {
+	return (len(f.Include) == 0 || matchAny(f.Include, name)) && !matchAny(f.Exclude, name)
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok { // patterns are checked by NewSampler
+			return true
+		}
+	}
+	return false
+}
+
+func (f NameFilter) validate(what string) error {
+	for _, p := range slices.Concat(f.Include, f.Exclude) {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%s filter: pattern %q: %w", what, p, err)
+		}
+	}
+	return nil
+}
+
+// Sampler reads pg_stat_statements. It is not safe for concurrent use:
+// one goroutine samples, on a schedule.
+type Sampler struct {
+	q     Querier
+	opts  SamplerOptions
+	log   *zap.Logger
+	texts *textCache
+	prev  *Info // of the previous sample, to report evictions
+
+	warnedAppName bool
+}
+
+// NewSampler returns a sampler that queries through q. q should be
+// connected (with internal/dbconn) to a database where the extension is
+// installed; pg_stat_statements covers every database of the server.
+func NewSampler(q Querier, opts SamplerOptions, log *zap.Logger) (*Sampler, error) {
+	if err := opts.Databases.validate("database"); err != nil {
+		return nil, err
+	}
+	if err := opts.Users.validate("user"); err != nil {
+		return nil, err
+	}
+	if opts.MaxTexts <= 0 {
+		opts.MaxTexts = DefaultMaxTexts
+	}
+	if opts.MaxTextLength <= 0 {
+		opts.MaxTextLength = DefaultMaxTextLength
+	}
+	return &Sampler{q: q, opts: opts, log: log, texts: newTextCache(opts.MaxTexts)}, nil
+}
+
+// extVersion is a pg_stat_statements extension version, major.minor.
+type extVersion struct{ major, minor int }
+
+func (v extVersion) atLeast(w extVersion) bool {
+	return v.major > w.major || v.major == w.major && v.minor >= w.minor
+}
+
+func (v extVersion) String() string { return fmt.Sprintf("%d.%d", v.major, v.minor) }
+
+func parseExtVersion(s string) (extVersion, bool) {
+	maj, min, ok := strings.Cut(s, ".")
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(min)
+	return extVersion{a, b}, ok && err1 == nil && err2 == nil
+}
+
+var (
+	v1_4  = extVersion{1, 4}  // oldest supported: PostgreSQL 9.6
+	v1_8  = extVersion{1, 8}  // PG 13: planning counters, *_exec_time, WAL
+	v1_9  = extVersion{1, 9}  // PG 14: toplevel, pg_stat_statements_info
+	v1_10 = extVersion{1, 10} // PG 15: temp block times, JIT
+	v1_11 = extVersion{1, 11} // PG 17: shared_/local_blk_*_time, jit_deform_*, stats_since
+)
+
+// row is where one row of pg_stat_statements(false) is scanned.
+type row struct {
+	Entry
+	queryid pgtype.Int8
+}
+
+// column is one column of pg_stat_statements(false), present from
+// extension version from until (excluding) until; zero until: still there.
+type column struct {
+	expr        string
+	from, until extVersion
+	dest        func(*row) any
+}
+
+var statementColumns = []column{
+	{"userid", v1_4, extVersion{}, func(r *row) any { return &r.UserID }},
+	{"dbid", v1_4, extVersion{}, func(r *row) any { return &r.DBID }},
+	{"toplevel", v1_9, extVersion{}, func(r *row) any { return &r.TopLevel }},
+	{"queryid", v1_4, extVersion{}, func(r *row) any { return &r.queryid }},
+	{"calls", v1_4, extVersion{}, func(r *row) any { return &r.Calls }},
+	{"plans", v1_8, extVersion{}, func(r *row) any { return &r.Plans }},
+	{"total_time", v1_4, v1_8, func(r *row) any { return &r.TotalExecTime }},
+	{"total_exec_time", v1_8, extVersion{}, func(r *row) any { return &r.TotalExecTime }},
+	{"total_plan_time", v1_8, extVersion{}, func(r *row) any { return &r.TotalPlanTime }},
+	{"max_time", v1_4, v1_8, func(r *row) any { return &r.MaxExecTime }},
+	{"max_exec_time", v1_8, extVersion{}, func(r *row) any { return &r.MaxExecTime }},
+	{"rows", v1_4, extVersion{}, func(r *row) any { return &r.Rows }},
+	{"shared_blks_hit", v1_4, extVersion{}, func(r *row) any { return &r.SharedBlksHit }},
+	{"shared_blks_read", v1_4, extVersion{}, func(r *row) any { return &r.SharedBlksRead }},
+	{"shared_blks_dirtied", v1_4, extVersion{}, func(r *row) any { return &r.SharedBlksDirtied }},
+	{"shared_blks_written", v1_4, extVersion{}, func(r *row) any { return &r.SharedBlksWritten }},
+	{"local_blks_hit", v1_4, extVersion{}, func(r *row) any { return &r.LocalBlksHit }},
+	{"local_blks_read", v1_4, extVersion{}, func(r *row) any { return &r.LocalBlksRead }},
+	{"local_blks_dirtied", v1_4, extVersion{}, func(r *row) any { return &r.LocalBlksDirtied }},
+	{"local_blks_written", v1_4, extVersion{}, func(r *row) any { return &r.LocalBlksWritten }},
+	{"temp_blks_read", v1_4, extVersion{}, func(r *row) any { return &r.TempBlksRead }},
+	{"temp_blks_written", v1_4, extVersion{}, func(r *row) any { return &r.TempBlksWritten }},
+	{"blk_read_time", v1_4, v1_11, func(r *row) any { return &r.SharedBlkReadTime }},
+	{"blk_write_time", v1_4, v1_11, func(r *row) any { return &r.SharedBlkWriteTime }},
+	{"shared_blk_read_time", v1_11, extVersion{}, func(r *row) any { return &r.SharedBlkReadTime }},
+	{"shared_blk_write_time", v1_11, extVersion{}, func(r *row) any { return &r.SharedBlkWriteTime }},
+	{"local_blk_read_time", v1_11, extVersion{}, func(r *row) any { return &r.LocalBlkReadTime }},
+	{"local_blk_write_time", v1_11, extVersion{}, func(r *row) any { return &r.LocalBlkWriteTime }},
+	{"temp_blk_read_time", v1_10, extVersion{}, func(r *row) any { return &r.TempBlkReadTime }},
+	{"temp_blk_write_time", v1_10, extVersion{}, func(r *row) any { return &r.TempBlkWriteTime }},
+	{"wal_records", v1_8, extVersion{}, func(r *row) any { return &r.WALRecords }},
+	{"wal_fpi", v1_8, extVersion{}, func(r *row) any { return &r.WALFPI }},
+	{"wal_bytes::int8", v1_8, extVersion{}, func(r *row) any { return &r.WALBytes }},
+	{"jit_functions", v1_10, extVersion{}, func(r *row) any { return &r.JITFunctions }},
+	{"jit_generation_time", v1_10, extVersion{}, func(r *row) any { return &r.JITGenerationTime }},
+	{"jit_inlining_count", v1_10, extVersion{}, func(r *row) any { return &r.JITInliningCount }},
+	{"jit_inlining_time", v1_10, extVersion{}, func(r *row) any { return &r.JITInliningTime }},
+	{"jit_optimization_count", v1_10, extVersion{}, func(r *row) any { return &r.JITOptimizationCount }},
+	{"jit_optimization_time", v1_10, extVersion{}, func(r *row) any { return &r.JITOptimizationTime }},
+	{"jit_emission_count", v1_10, extVersion{}, func(r *row) any { return &r.JITEmissionCount }},
+	{"jit_emission_time", v1_10, extVersion{}, func(r *row) any { return &r.JITEmissionTime }},
+	{"jit_deform_count", v1_11, extVersion{}, func(r *row) any { return &r.JITDeformCount }},
+	{"jit_deform_time", v1_11, extVersion{}, func(r *row) any { return &r.JITDeformTime }},
+	{"stats_since", v1_11, extVersion{}, func(r *row) any { return &r.StatsSince }},
+}
+
+// statementsQuery is the counters query for extension version v installed
+// in schema, and the columns it selects, in order.
+func statementsQuery(schema string, v extVersion) (string, []column) {
+	var cols []column
+	var exprs []string
+	for _, c := range statementColumns {
+		if v.atLeast(c.from) && (c.until == extVersion{} || !v.atLeast(c.until)) {
+			cols = append(cols, c)
+			exprs = append(exprs, c.expr)
+		}
+	}
+	return dbconn.Marker + "SELECT " + strings.Join(exprs, ", ") +
+		" FROM " + QuoteIdent(schema) + ".pg_stat_statements(false)", cols
+}
+
+// textsQuery fetches the texts of some queryids, cut at $1 characters.
+func textsQuery(schema string) string {
+	return dbconn.Marker + "SELECT DISTINCT ON (queryid) queryid, left(query, $1), length(query) > $1" +
+		" FROM " + QuoteIdent(schema) + ".pg_stat_statements(true) WHERE queryid = ANY($2)"
+}
+
+func infoQuery(schema string) string {
+	return dbconn.Marker + "SELECT dealloc, stats_reset FROM " + QuoteIdent(schema) + ".pg_stat_statements_info"
+}
+
+const setupQuery = dbconn.Marker + `SELECT current_database(), current_user, current_setting('application_name'),
+	coalesce(current_setting('pg_stat_statements.max', true), ''), e.extversion, n.nspname
+FROM (SELECT) AS one
+LEFT JOIN pg_extension e ON e.extname = 'pg_stat_statements'
+LEFT JOIN pg_namespace n ON n.oid = e.extnamespace`
+
+const namesQuery = dbconn.Marker + `SELECT false, oid, datname FROM pg_database
+UNION ALL SELECT true, oid, rolname FROM pg_roles`
+
+type setup struct {
+	database, user, appName, max string
+	version, schema              pgtype.Text
+}
+
+// Sample reads pg_stat_statements once. Problems that leave the rest of
+// the sample usable (hidden texts, evictions, a missing extension) come
+// back as Snapshot.Warnings; an error means the server could not be
+// queried. A snapshot with Sampled false has no entries.
+func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
+	start := time.Now()
+	snap := &Snapshot{Time: start}
+	var st setup
+	err := s.q.QueryRow(ctx, setupQuery).Scan(&st.database, &st.user, &st.appName, &st.max, &st.version, &st.schema)
+	if err != nil {
+		return nil, fmt.Errorf("sample pg_stat_statements: read extension: %w", err)
+	}
+	snap.Database, snap.Version = st.database, st.version.String
+	snap.Max, _ = strconv.Atoi(st.max)
+	if st.appName != dbconn.ApplicationName && !s.warnedAppName {
+		s.warnedAppName = true
+		s.log.Warn("sampler connection is not marked as the advisor's; open it with internal/dbconn",
+			zap.String("application_name", st.appName))
+	}
+	if !st.version.Valid {
+		snap.Warnings = append(snap.Warnings, Warning{Code: WarnExtensionMissing,
+			Message: fmt.Sprintf("pg_stat_statements is not installed in database %q", st.database),
+			Fix:     fmt.Sprintf("run CREATE EXTENSION pg_stat_statements; in database %q as a superuser", st.database)})
+		return snap, nil
+	}
+	v, ok := parseExtVersion(st.version.String)
+	if !ok || !v.atLeast(v1_4) {
+		snap.Warnings = append(snap.Warnings, Warning{Code: WarnVersionUnsupported,
+			Message: fmt.Sprintf("pg_stat_statements version %q in database %q is not supported (1.4 or later is)", st.version.String, st.database),
+			Fix:     fmt.Sprintf("run ALTER EXTENSION pg_stat_statements UPDATE; in database %q", st.database)})
+		return snap, nil
+	}
+	if err := s.readNames(ctx, snap); err != nil {
+		return nil, err
+	}
+	s.texts.nextSample()
+	if err := s.readStatements(ctx, st.schema.String, v, snap); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55000" { // object_not_in_prerequisite_state
+			snap.Warnings = append(snap.Warnings, Warning{Code: WarnNotPreloaded,
+				Message: "pg_stat_statements is installed but its library is not loaded: " + pgErr.Message,
+				Fix:     "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL"})
+			return snap, nil
+		}
+		return nil, fmt.Errorf("sample pg_stat_statements: %w", err)
+	}
+	if snap.Hidden > 0 {
+		snap.Warnings = append(snap.Warnings, Warning{Code: WarnTextsHidden,
+			Message: fmt.Sprintf("pg_stat_statements shows role %q <insufficient privilege> instead of %d statements of other roles; they are left out", st.user, snap.Hidden),
+			Fix:     fmt.Sprintf("GRANT pg_read_all_stats TO %s;", QuoteIdent(st.user))})
+	}
+	if v.atLeast(v1_9) {
+		info := &Info{}
+		if err := s.q.QueryRow(ctx, infoQuery(st.schema.String)).Scan(&info.Dealloc, &info.StatsReset); err != nil {
+			return nil, fmt.Errorf("sample pg_stat_statements_info: %w", err)
+		}
+		snap.Info = info
+		if n, _ := evictions(s.prev, info); n > 0 {
+			snap.Warnings = append(snap.Warnings, Warning{Code: WarnEvictions,
+				Message: fmt.Sprintf("pg_stat_statements evicted entries %d times since the last sample (pg_stat_statements.max = %s): the statistics of rare statements are lost", n, st.max),
+				Fix:     "raise pg_stat_statements.max in postgresql.conf and restart PostgreSQL"})
+		}
+		s.prev = info
+	}
+	if err := s.readTexts(ctx, st.schema.String, snap); err != nil {
+		return nil, err
+	}
+	snap.Sampled = true
+	s.log.Debug("sampled pg_stat_statements", zap.Int("entries", len(snap.Entries)),
+		zap.Int("hidden", snap.Hidden), zap.Duration("took", time.Since(start)))
+	return snap, nil
+}
+
+// evictions is how many entries were deallocated between two readings of
+// pg_stat_statements_info; known is false without both readings.
+func evictions(prev, cur *Info) (n int64, known bool) {
+	if prev == nil || cur == nil {
+		return 0, false
+	}
+	if !cur.StatsReset.Equal(prev.StatsReset) || cur.Dealloc < prev.Dealloc {
+		return cur.Dealloc, true // reset in between: a new series
+	}
+	return cur.Dealloc - prev.Dealloc, true
+}
+
+func (s *Sampler) readNames(ctx context.Context, snap *Snapshot) error {
+	rows, err := s.q.Query(ctx, namesQuery)
+	if err != nil {
+		return fmt.Errorf("sample pg_stat_statements: read database and role names: %w", err)
+	}
+	defer rows.Close()
+	snap.Databases, snap.Users = map[uint32]string{}, map[uint32]string{}
+	var role bool
+	var oid uint32
+	var name string
+	for rows.Next() {
+		if err := rows.Scan(&role, &oid, &name); err != nil {
+			return fmt.Errorf("sample pg_stat_statements: read database and role names: %w", err)
+		}
+		if role {
+			snap.Users[oid] = name
+		} else {
+			snap.Databases[oid] = name
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sample pg_stat_statements: read database and role names: %w", err)
+	}
+	return nil
+}
+
+// readStatements fills snap.Entries with the rows that pass the filters.
+func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersion, snap *Snapshot) error {
+	query, cols := statementsQuery(schema, v)
+	var r row
+	dests := make([]any, len(cols))
+	for i, c := range cols {
+		dests[i] = c.dest(&r)
+	}
+	allowDB := allowed(snap.Databases, s.opts.Databases)
+	allowUser := allowed(snap.Users, s.opts.Users)
+	rows, err := s.q.Query(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	snap.Entries = make([]Entry, 0, snap.Max)
+	for rows.Next() {
+		r = row{Entry: Entry{Key: Key{TopLevel: true}}} // toplevel is not a column before 1.9
+		if err := rows.Scan(dests...); err != nil {
+			return err
+		}
+		if !allowDB[r.DBID] || !allowUser[r.UserID] {
+			continue
+		}
+		if !r.queryid.Valid {
+			snap.Hidden++
+			continue
+		}
+		r.QueryID = r.queryid.Int64
+		snap.Entries = append(snap.Entries, r.Entry)
+	}
+	return rows.Err()
+}
+
+func allowed(names map[uint32]string, f NameFilter) map[uint32]bool {
+	ok := make(map[uint32]bool, len(names))
+	for oid, name := range names {
+		ok[oid] = f.allows(name)
+	}
+	return ok
+}
+
+// readTexts fills snap.Texts from the cache, fetching the texts of
+// queryids it has not seen, and warns about new texts with problems.
+func (s *Sampler) readTexts(ctx context.Context, schema string, snap *Snapshot) error {
+	snap.Texts = make(map[int64]*Text, len(snap.Entries))
+	var unseen []int64
+	for _, e := range snap.Entries {
+		if _, done := snap.Texts[e.QueryID]; done {
+			continue
+		}
+		t, ok := s.texts.get(e.QueryID)
+		if !ok {
+			unseen = append(unseen, e.QueryID)
+			snap.Texts[e.QueryID] = nil // asked for once
+			continue
+		}
+		snap.Texts[e.QueryID] = t
+	}
+	if len(unseen) == 0 {
+		return nil
+	}
+	rows, err := s.q.Query(ctx, textsQuery(schema), s.opts.MaxTextLength, unseen)
+	if err != nil {
+		return fmt.Errorf("sample pg_stat_statements: fetch %d texts: %w", len(unseen), err)
+	}
+	defer rows.Close()
+	problems := map[TextProblem][]int64{}
+	var (
+		queryid   int64
+		query     pgtype.Text
+		truncated pgtype.Bool
+	)
+	for rows.Next() {
+		if err := rows.Scan(&queryid, &query, &truncated); err != nil {
+			return fmt.Errorf("sample pg_stat_statements: fetch texts: %w", err)
+		}
+		t := &Text{Problem: TextMissing}
+		if query.Valid {
+			t = classify(query.String, truncated.Bool)
+		}
+		s.texts.put(queryid, t)
+		snap.Texts[queryid] = t
+		if t.Problem != TextOK {
+			problems[t.Problem] = append(problems[t.Problem], queryid)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sample pg_stat_statements: fetch texts: %w", err)
+	}
+	for id, t := range snap.Texts {
+		if t == nil { // evicted between the two queries: try again next sample
+			delete(snap.Texts, id)
+		}
+	}
+	snap.Warnings = append(snap.Warnings, textWarnings(problems, s.opts.MaxTextLength)...)
+	return nil
+}
+
+func textWarnings(problems map[TextProblem][]int64, maxLen int) []Warning {
+	var ws []Warning
+	for _, p := range []TextProblem{TextTruncated, TextUnparseable, TextMissing, TextHidden} {
+		ids := problems[p]
+		if len(ids) == 0 {
+			continue
+		}
+		which := fmt.Sprintf("%d statement texts (queryids %s)", len(ids), listIDs(ids, 5))
+		switch p {
+		case TextTruncated:
+			ws = append(ws, Warning{Code: WarnTextTruncated,
+				Message: fmt.Sprintf("%s are longer than %d characters and were truncated; they cannot be analysed", which, maxLen),
+				Fix:     "raise the sampler's maximum text length"})
+		case TextUnparseable:
+			ws = append(ws, Warning{Code: WarnTextUnparseable,
+				Message: which + " cannot be parsed (no keyword, an unterminated quote or comment, or unbalanced parentheses); they are ranked but not analysed",
+				Fix:     "EXPLAIN these statements by hand with their full text"})
+		case TextMissing:
+			ws = append(ws, Warning{Code: WarnTextMissing,
+				Message: "pg_stat_statements has no text for " + which + ": its query-text file was lost",
+				Fix:     "call pg_stat_statements_reset() so texts are recorded again"})
+		case TextHidden:
+			ws = append(ws, Warning{Code: WarnTextsHidden,
+				Message: which + " are shown as <insufficient privilege>",
+				Fix:     "GRANT pg_read_all_stats to the advisor's role"})
+		}
+	}
+	return ws
+}
+
+func listIDs(ids []int64, max int) string {
+	var parts []string
+	for i, id := range ids {
+		if i == max {
+			parts = append(parts, "...")
+			break
+		}
+		parts = append(parts, strconv.FormatInt(id, 10))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,269 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+func TestStatementsQueryPerVersion(t *testing.T) {
+	common := "userid, dbid, %squeryid, calls, "
+	blocks := "rows, shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written, " +
+		"local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written, temp_blks_read, temp_blks_written, "
+	wal := "wal_records, wal_fpi, wal_bytes::int8"
+	jit := "jit_functions, jit_generation_time, jit_inlining_count, jit_inlining_time, " +
+		"jit_optimization_count, jit_optimization_time, jit_emission_count, jit_emission_time"
+	want := map[string]string{
+		"1.7": fmt.Sprintf(common, "") + "total_time, max_time, " + blocks + "blk_read_time, blk_write_time",
+		"1.8": fmt.Sprintf(common, "") + "plans, total_exec_time, total_plan_time, max_exec_time, " + blocks +
+			"blk_read_time, blk_write_time, " + wal,
+		"1.9": fmt.Sprintf(common, "toplevel, ") + "plans, total_exec_time, total_plan_time, max_exec_time, " + blocks +
+			"blk_read_time, blk_write_time, " + wal,
+		"1.10": fmt.Sprintf(common, "toplevel, ") + "plans, total_exec_time, total_plan_time, max_exec_time, " + blocks +
+			"blk_read_time, blk_write_time, temp_blk_read_time, temp_blk_write_time, " + wal + ", " + jit,
+		"1.11": fmt.Sprintf(common, "toplevel, ") + "plans, total_exec_time, total_plan_time, max_exec_time, " + blocks +
+			"shared_blk_read_time, shared_blk_write_time, local_blk_read_time, local_blk_write_time, " +
+			"temp_blk_read_time, temp_blk_write_time, " + wal + ", " + jit + ", jit_deform_count, jit_deform_time, stats_since",
+	}
+	want["1.12"] = want["1.11"] // newer versions only add columns
+	for version, cols := range want {
+		v, ok := parseExtVersion(version)
+		if !ok {
+			t.Fatalf("parseExtVersion(%q) failed", version)
+		}
+		got, dests := statementsQuery("public", v)
+		wantSQL := "/* pgadvisor */ SELECT " + cols + " FROM public.pg_stat_statements(false)"
+		if got != wantSQL {
+			t.Errorf("version %s:\n got %s\nwant %s", version, got, wantSQL)
+		}
+		if n := strings.Count(cols, ",") + 1; len(dests) != n {
+			t.Errorf("version %s: %d destinations for %d columns", version, len(dests), n)
+		}
+	}
+	if q, _ := statementsQuery("Stats Schema", extVersion{1, 10}); !strings.Contains(q, `FROM "Stats Schema".pg_stat_statements(false)`) {
+		t.Errorf("schema not quoted: %s", q)
+	}
+	for _, bad := range []string{"", "1", "x.y", "1.x"} {
+		if _, ok := parseExtVersion(bad); ok {
+			t.Errorf("parseExtVersion(%q) accepted", bad)
+		}
+	}
+}
+
+// find returns the statement whose text starts with prefix.
+func find(t *testing.T, stmts []Statement, prefix string) (Statement, bool) {
+	t.Helper()
+	var found []Statement
+	for _, s := range stmts {
+		if strings.HasPrefix(s.Text.Query, prefix) {
+			found = append(found, s)
+		}
+	}
+	if len(found) > 1 {
+		t.Fatalf("%d statements start with %q", len(found), prefix)
+	}
+	if len(found) == 0 {
+		return Statement{}, false
+	}
+	return found[0], true
+}
+
+func wantCalls(t *testing.T, d *Delta, prefix string, calls, rows int64) {
+	t.Helper()
+	s, ok := find(t, d.Statements, prefix)
+	if !ok {
+		if calls != 0 {
+			t.Errorf("%q: not in the delta, want %d calls", prefix, calls)
+		}
+		return
+	}
+	if s.Calls != calls || s.Rows != rows {
+		t.Errorf("%q: calls=%d rows=%d, want %d and %d", prefix, s.Calls, s.Rows, calls, rows)
+	}
+}
+
+func noNegatives(t *testing.T, d *Delta) {
+	t.Helper()
+	for _, s := range d.Statements {
+		c := s.Counters
+		if c.Calls < 0 || c.Plans < 0 || c.Rows < 0 || c.TotalExecTime < 0 || c.SharedBlksHit < 0 ||
+			c.SharedBlksRead < 0 || c.TempBlksWritten < 0 || c.WALBytes < 0 || c.WALRecords < 0 {
+			t.Errorf("negative counters for %q: %+v", s.Text.Query, c)
+		}
+	}
+}
+
+// TestDeltas runs a known workload between samples, on every extension
+// version PostgreSQL 15 can install, and checks the deltas equal it.
+func TestDeltas(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	for _, version := range []string{"1.7", "1.8", "1.9", "1.10"} {
+		t.Run(version, func(t *testing.T) { testDeltas(t, c, version) })
+	}
+}
+
+func testDeltas(t *testing.T, c *pgsandbox.Cluster, version string) {
+	ctx := context.Background()
+	db := "deltas_" + strings.ReplaceAll(version, ".", "_")
+	newDatabase(t, c, db, version)
+	client := connect(t, c.DSN(db), false)
+	exec(t, client, "CREATE TABLE t (id int PRIMARY KEY, v int)")
+	exec(t, client, "INSERT INTO t SELECT g, 0 FROM generate_series(1, 10) g")
+
+	s, err := NewSampler(connect(t, c.DSN(db), true), SamplerOptions{Databases: NameFilter{Include: []string{db}}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(WindowOptions{})
+	sample := func() *Snapshot {
+		t.Helper()
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Sampled || snap.Version != version {
+			t.Fatalf("snapshot sampled=%v version=%q warnings=%v, want sampled version %s", snap.Sampled, snap.Version, snap.Warnings, version)
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	run := func(sql string, n int, args ...any) {
+		for range n {
+			exec(t, client, sql, args...)
+		}
+	}
+	const sel, upd = "SELECT id FROM t WHERE id < $1", "UPDATE t SET v = v + $1 WHERE id = $2"
+
+	sample()
+	run(sel, 7, 3) // 2 rows each
+	run(upd, 3, 1, 1)
+	sample()
+	d := w.LastSample()
+	wantCalls(t, d, sel, 7, 14)
+	wantCalls(t, d, upd, 3, 3)
+	noNegatives(t, d)
+
+	run(sel, 5, 3)
+	sample()
+	wantCalls(t, w.LastSample(), sel, 5, 10)
+	wantCalls(t, w.LastSample(), upd, 0, 0)
+	wantCalls(t, w.SinceStart(), sel, 12, 24)
+	wantCalls(t, w.SinceStart(), upd, 3, 3)
+
+	// Rankings leave out utility statements and the sampler's own.
+	top, err := w.SinceStart().Top(RankOptions{By: ByCalls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) == 0 || !strings.HasPrefix(top[0].Text.Query, sel) || top[0].Database != db || top[0].User != "postgres" {
+		t.Fatalf("top by calls = %+v, want %q in %s by postgres first", top, sel, db)
+	}
+	for _, st := range top {
+		if st.Text.Own || st.Text.Utility || strings.Contains(st.Text.Query, "pgadvisor") || strings.HasPrefix(st.Text.Query, "CREATE") {
+			t.Errorf("ranked a statement that must be left out: %q", st.Text.Query)
+		}
+	}
+	if _, ok := find(t, w.SinceStart().Statements, "/* pgadvisor */ SELECT userid"); !ok {
+		t.Errorf("the sampler's own statement is missing from the delta (it should be there, flagged Own)")
+	}
+
+	// A reset with fewer calls afterwards: the counters go down.
+	run(sel, 1, 3)
+	sample()
+	exec(t, client, "SELECT pg_stat_statements_reset()")
+	run(sel, 4, 3)
+	sample()
+	d = w.LastSample()
+	noNegatives(t, d)
+	wantCalls(t, d, sel, 4, 8)
+	if d.Resets == 0 {
+		t.Errorf("no series restart reported after pg_stat_statements_reset()")
+	}
+	wantCalls(t, w.SinceStart(), sel, 17, 34)
+
+	if version == "1.7" || version == "1.8" {
+		return // no pg_stat_statements_info: a reset followed by more calls than before is invisible
+	}
+	exec(t, client, "SELECT pg_stat_statements_reset()")
+	run(sel, 9, 3)
+	snap := sample()
+	if snap.Info == nil || time.Since(snap.Info.StatsReset) > time.Minute {
+		t.Errorf("pg_stat_statements_info not read or stale: %+v", snap.Info)
+	}
+	d = w.LastSample()
+	noNegatives(t, d)
+	wantCalls(t, d, sel, 9, 18)
+	if !d.EvictionsKnown || d.Evictions != 0 {
+		t.Errorf("evictions = %d (known %v), want 0 known", d.Evictions, d.EvictionsKnown)
+	}
+}
+
+// TestHiddenTexts samples as a role without pg_read_all_stats.
+func TestHiddenTexts(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "hidden", "")
+	if err := c.Exec(ctx, "hidden", "DROP ROLE IF EXISTS watcher", "CREATE ROLE watcher LOGIN",
+		"CREATE TABLE secret (id int)", "SELECT count(*) FROM secret"); err != nil {
+		t.Fatal(err)
+	}
+	dsn := strings.Replace(c.DSN("hidden"), "postgres@", "watcher@", 1)
+	s, err := NewSampler(connect(t, dsn, true), SamplerOptions{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.Sampled || snap.Hidden == 0 {
+		t.Fatalf("sampled=%v hidden=%d, want a sample hiding postgres's statements", snap.Sampled, snap.Hidden)
+	}
+	w := warningWith(snap, WarnTextsHidden)
+	if w == nil || w.Fix != "GRANT pg_read_all_stats TO watcher;" || !strings.Contains(w.Message, "insufficient privilege") {
+		t.Fatalf("warnings = %v, want %s with GRANT pg_read_all_stats TO watcher;", snap.Warnings, WarnTextsHidden)
+	}
+	for _, e := range snap.Entries {
+		if snap.Users[e.UserID] != "watcher" {
+			t.Errorf("entry of role %q visible to watcher", snap.Users[e.UserID])
+		}
+	}
+
+	if err := c.Exec(ctx, "hidden", "GRANT pg_read_all_stats TO watcher"); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = s.Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Hidden != 0 || warningWith(snap, WarnTextsHidden) != nil {
+		t.Errorf("after GRANT: hidden=%d warnings=%v", snap.Hidden, snap.Warnings)
+	}
+	if _, ok := findText(snap, "SELECT count(*) FROM secret"); !ok {
+		t.Errorf("after GRANT the text of postgres's statement is still not visible")
+	}
+}
+
+func warningWith(snap *Snapshot, code string) *Warning {
+	for i := range snap.Warnings {
+		if snap.Warnings[i].Code == code {
+			return &snap.Warnings[i]
+		}
+	}
+	return nil
+}
+
+func findText(snap *Snapshot, query string) (*Text, bool) {
+	for _, t := range snap.Texts {
+		if t.Query == query {
+			return t, true
+		}
+	}
+	return nil, false
+}

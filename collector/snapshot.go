@@ -1,0 +1,172 @@
+package collector
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Querier runs queries; *pgx.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
+// Open connections with internal/dbconn so they carry application_name
+// pgadvisor.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Key identifies one pg_stat_statements entry.
+type Key struct {
+	DBID     uint32
+	UserID   uint32
+	QueryID  int64
+	TopLevel bool // always true before extension version 1.9
+}
+
+// Counters are the additive numbers of one entry: cumulative in a Snapshot,
+// differences in a Delta. Times are in milliseconds. Counters the installed
+// extension version does not have stay zero.
+type Counters struct {
+	Calls         int64
+	Plans         int64
+	TotalExecTime float64
+	TotalPlanTime float64
+	Rows          int64
+
+	SharedBlksHit     int64
+	SharedBlksRead    int64
+	SharedBlksDirtied int64
+	SharedBlksWritten int64
+	LocalBlksHit      int64
+	LocalBlksRead     int64
+	LocalBlksDirtied  int64
+	LocalBlksWritten  int64
+	TempBlksRead      int64
+	TempBlksWritten   int64
+
+	SharedBlkReadTime  float64 // blk_read_time before 1.11
+	SharedBlkWriteTime float64
+	LocalBlkReadTime   float64
+	LocalBlkWriteTime  float64
+	TempBlkReadTime    float64
+	TempBlkWriteTime   float64
+
+	WALRecords int64
+	WALFPI     int64
+	WALBytes   int64
+
+	JITFunctions         int64
+	JITGenerationTime    float64
+	JITInliningCount     int64
+	JITInliningTime      float64
+	JITOptimizationCount int64
+	JITOptimizationTime  float64
+	JITEmissionCount     int64
+	JITEmissionTime      float64
+	JITDeformCount       int64
+	JITDeformTime        float64
+}
+
+// combine returns a + sign*b, field by field: the one place that lists
+// every counter for arithmetic.
+func combine(a, b Counters, sign int64) Counters {
+	f := float64(sign)
+	return Counters{
+		Calls:                a.Calls + sign*b.Calls,
+		Plans:                a.Plans + sign*b.Plans,
+		TotalExecTime:        a.TotalExecTime + f*b.TotalExecTime,
+		TotalPlanTime:        a.TotalPlanTime + f*b.TotalPlanTime,
+		Rows:                 a.Rows + sign*b.Rows,
+		SharedBlksHit:        a.SharedBlksHit + sign*b.SharedBlksHit,
+		SharedBlksRead:       a.SharedBlksRead + sign*b.SharedBlksRead,
+		SharedBlksDirtied:    a.SharedBlksDirtied + sign*b.SharedBlksDirtied,
+		SharedBlksWritten:    a.SharedBlksWritten + sign*b.SharedBlksWritten,
+		LocalBlksHit:         a.LocalBlksHit + sign*b.LocalBlksHit,
+		LocalBlksRead:        a.LocalBlksRead + sign*b.LocalBlksRead,
+		LocalBlksDirtied:     a.LocalBlksDirtied + sign*b.LocalBlksDirtied,
+		LocalBlksWritten:     a.LocalBlksWritten + sign*b.LocalBlksWritten,
+		TempBlksRead:         a.TempBlksRead + sign*b.TempBlksRead,
+		TempBlksWritten:      a.TempBlksWritten + sign*b.TempBlksWritten,
+		SharedBlkReadTime:    a.SharedBlkReadTime + f*b.SharedBlkReadTime,
+		SharedBlkWriteTime:   a.SharedBlkWriteTime + f*b.SharedBlkWriteTime,
+		LocalBlkReadTime:     a.LocalBlkReadTime + f*b.LocalBlkReadTime,
+		LocalBlkWriteTime:    a.LocalBlkWriteTime + f*b.LocalBlkWriteTime,
+		TempBlkReadTime:      a.TempBlkReadTime + f*b.TempBlkReadTime,
+		TempBlkWriteTime:     a.TempBlkWriteTime + f*b.TempBlkWriteTime,
+		WALRecords:           a.WALRecords + sign*b.WALRecords,
+		WALFPI:               a.WALFPI + sign*b.WALFPI,
+		WALBytes:             a.WALBytes + sign*b.WALBytes,
+		JITFunctions:         a.JITFunctions + sign*b.JITFunctions,
+		JITGenerationTime:    a.JITGenerationTime + f*b.JITGenerationTime,
+		JITInliningCount:     a.JITInliningCount + sign*b.JITInliningCount,
+		JITInliningTime:      a.JITInliningTime + f*b.JITInliningTime,
+		JITOptimizationCount: a.JITOptimizationCount + sign*b.JITOptimizationCount,
+		JITOptimizationTime:  a.JITOptimizationTime + f*b.JITOptimizationTime,
+		JITEmissionCount:     a.JITEmissionCount + sign*b.JITEmissionCount,
+		JITEmissionTime:      a.JITEmissionTime + f*b.JITEmissionTime,
+		JITDeformCount:       a.JITDeformCount + sign*b.JITDeformCount,
+		JITDeformTime:        a.JITDeformTime + f*b.JITDeformTime,
+	}
+}
+
+// wentDown reports whether cur cannot follow prev in one series: some
+// counter decreased, so the entry was reset or evicted and re-added.
+func wentDown(prev, cur Counters) bool {
+	return cur.Calls < prev.Calls || cur.Plans < prev.Plans || cur.Rows < prev.Rows ||
+		cur.TotalExecTime < prev.TotalExecTime || cur.TotalPlanTime < prev.TotalPlanTime ||
+		cur.SharedBlksHit < prev.SharedBlksHit || cur.SharedBlksRead < prev.SharedBlksRead ||
+		cur.TempBlksWritten < prev.TempBlksWritten || cur.WALBytes < prev.WALBytes
+}
+
+// Entry is one row of pg_stat_statements with cumulative counters.
+type Entry struct {
+	Key
+	Counters
+	MaxExecTime float64   // ms; only cumulative (since stats_since or minmax reset)
+	StatsSince  time.Time // when the entry was created (1.11+), zero before
+}
+
+// Info is pg_stat_statements_info (extension version 1.9+).
+type Info struct {
+	Dealloc    int64     // entries evicted since StatsReset
+	StatsReset time.Time // last reset of all entries
+}
+
+// Snapshot is one reading of pg_stat_statements.
+type Snapshot struct {
+	Time      time.Time
+	Database  string // the database the sampler is connected to
+	Version   string // installed extension version, e.g. "1.10"; "" when not installed
+	Sampled   bool   // false when pg_stat_statements could not be read; see Warnings
+	Entries   []Entry
+	Texts     map[int64]*Text // by queryid, for every entry whose text is known
+	Databases map[uint32]string
+	Users     map[uint32]string
+	Info      *Info // nil before 1.9
+	Max       int   // pg_stat_statements.max, 0 when unknown
+	// Hidden counts rows left out because their queryid is NULL: statements
+	// of other roles, invisible without pg_read_all_stats.
+	Hidden   int
+	Warnings []Warning
+}
+
+// Warning is a problem that did not stop sampling, with what fixes it.
+type Warning struct {
+	Code    string // one of the Warn* constants
+	Message string
+	Fix     string
+}
+
+func (w Warning) String() string { return w.Message + " (fix: " + w.Fix + ")" }
+
+// Warning codes, stable for metrics and reports.
+const (
+	WarnExtensionMissing   = "extension_missing"
+	WarnNotPreloaded       = "extension_not_preloaded"
+	WarnVersionUnsupported = "extension_version_unsupported"
+	WarnTextsHidden        = "texts_hidden"
+	WarnTextTruncated      = "text_truncated"
+	WarnTextUnparseable    = "text_unparseable"
+	WarnTextMissing        = "text_missing"
+	WarnEvictions          = "evictions"
+)

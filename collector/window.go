@@ -1,0 +1,444 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// WindowOptions bound a Window's memory: about MaxIntervals x statements
+// active per interval x 300 bytes, plus one snapshot.
+type WindowOptions struct {
+	// MaxIntervals is how many intervals between snapshots are kept
+	// (default 96). The newest half stay as sampled; beyond the limit the
+	// two adjacent older intervals spanning the least time are merged, so
+	// old history gets coarser while totals since the start stay exact.
+	MaxIntervals int
+	// Retention drops intervals that ended longer than this before the
+	// newest snapshot; 0 keeps everything (merged).
+	Retention time.Duration
+}
+
+// DefaultMaxIntervals is WindowOptions.MaxIntervals when it is zero.
+const DefaultMaxIntervals = 96
+
+// Window turns successive snapshots into per-statement deltas over any
+// span. It is safe for concurrent use. Snapshots given to Add must not be
+// modified afterwards.
+type Window struct {
+	mu         sync.Mutex
+	opts       WindowOptions
+	st         windowState
+	index      map[Key]int // st.Last.Entries by key
+	textsLimit int         // prune texts when there are more
+}
+
+// windowState is everything a Window persists.
+type windowState struct {
+	Last      *baseline // the newest snapshot's cumulative counters; nil before the first
+	Intervals []interval
+	Texts     map[int64]*Text
+	Databases map[uint32]string
+	Users     map[uint32]string
+}
+
+type baseline struct {
+	Time    time.Time
+	Info    *Info
+	Entries []Entry
+}
+
+// interval holds what happened between two snapshots (or several merged
+// intervals): only entries with activity.
+type interval struct {
+	Start, End     time.Time
+	Samples        int // sample intervals merged into this one
+	Entries        []deltaEntry
+	Evictions      int64
+	EvictionsKnown bool
+	Resets         int // series that started over
+}
+
+type deltaEntry struct {
+	Key
+	Counters
+}
+
+// NewWindow returns an empty window.
+func NewWindow(opts WindowOptions) *Window {
+	if opts.MaxIntervals <= 0 {
+		opts.MaxIntervals = DefaultMaxIntervals
+	}
+	w := &Window{opts: opts}
+	w.reset(windowState{})
+	return w
+}
+
+func (w *Window) reset(st windowState) {
+	if st.Texts == nil {
+		st.Texts = map[int64]*Text{}
+	}
+	if st.Databases == nil {
+		st.Databases = map[uint32]string{}
+	}
+	if st.Users == nil {
+		st.Users = map[uint32]string{}
+	}
+	w.st = st
+	w.index = map[Key]int{}
+	if st.Last != nil {
+		for i, e := range st.Last.Entries {
+			w.index[e.Key] = i
+		}
+	}
+	w.textsLimit = 2*len(st.Texts) + 1024
+}
+
+// Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
+// failed sample does not break the series.
+func (w *Window) Add(snap *Snapshot) error {
+	if snap == nil || !snap.Sampled {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last := w.st.Last
+	if last != nil && !snap.Time.After(last.Time) {
+		return fmt.Errorf("add snapshot: taken at %s, not after the window's newest (%s)",
+			snap.Time.Format(time.RFC3339Nano), last.Time.Format(time.RFC3339Nano))
+	}
+	if last != nil {
+		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
+	}
+	w.st.Last = &baseline{Time: snap.Time, Info: snap.Info, Entries: snap.Entries}
+	clear(w.index)
+	for i, e := range snap.Entries {
+		w.index[e.Key] = i
+	}
+	for id, t := range snap.Texts {
+		if t != nil {
+			w.st.Texts[id] = t
+		}
+	}
+	for oid, name := range snap.Databases {
+		w.st.Databases[oid] = name
+	}
+	for oid, name := range snap.Users {
+		w.st.Users[oid] = name
+	}
+	w.trim()
+	return nil
+}
+
+// interval computes the deltas from last to snap. A counter that went
+// down, a changed stats_since or a reset of all entries starts a new
+// series, whose delta is then the new cumulative value.
+func (w *Window) interval(last *baseline, snap *Snapshot) interval {
+	iv := interval{Start: last.Time, End: snap.Time, Samples: 1}
+	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
+	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
+	for _, e := range snap.Entries {
+		d := e.Counters
+		if i, ok := w.index[e.Key]; ok {
+			p := last.Entries[i]
+			if resetAll || wentDown(p.Counters, e.Counters) || !p.StatsSince.Equal(e.StatsSince) {
+				iv.Resets++
+			} else {
+				d = combine(e.Counters, p.Counters, -1)
+			}
+		}
+		if d.Calls != 0 || d.Plans != 0 {
+			iv.Entries = append(iv.Entries, deltaEntry{e.Key, d})
+		}
+	}
+	return iv
+}
+
+// trim applies Retention and MaxIntervals, and drops texts no longer
+// referenced once there are many.
+func (w *Window) trim() {
+	ivs := w.st.Intervals
+	if w.opts.Retention > 0 {
+		cut := w.st.Last.Time.Add(-w.opts.Retention)
+		for len(ivs) > 0 && !ivs[0].End.After(cut) {
+			ivs = ivs[1:]
+		}
+	}
+	keep := w.opts.MaxIntervals / 2 // newest intervals never merged
+	for len(ivs) > w.opts.MaxIntervals {
+		best := 0
+		for i := 1; i+1 < len(ivs)-keep; i++ {
+			if ivs[i+1].End.Sub(ivs[i].Start) < ivs[best+1].End.Sub(ivs[best].Start) {
+				best = i
+			}
+		}
+		ivs[best] = merge(ivs[best], ivs[best+1])
+		ivs = append(ivs[:best+1], ivs[best+2:]...)
+	}
+	w.st.Intervals = ivs
+	if len(w.st.Texts) > w.textsLimit {
+		w.pruneTexts()
+	}
+}
+
+func merge(a, b interval) interval {
+	m := interval{Start: a.Start, End: b.End, Samples: a.Samples + b.Samples,
+		Evictions: a.Evictions + b.Evictions, EvictionsKnown: a.EvictionsKnown && b.EvictionsKnown,
+		Resets: a.Resets + b.Resets}
+	m.Entries = append(make([]deltaEntry, 0, len(a.Entries)+len(b.Entries)), a.Entries...)
+	pos := make(map[Key]int, len(a.Entries))
+	for i, e := range a.Entries {
+		pos[e.Key] = i
+	}
+	for _, e := range b.Entries {
+		if i, ok := pos[e.Key]; ok {
+			m.Entries[i].Counters = combine(m.Entries[i].Counters, e.Counters, 1)
+		} else {
+			m.Entries = append(m.Entries, e)
+		}
+	}
+	return m
+}
+
+func (w *Window) pruneTexts() {
+	used := make(map[int64]bool, len(w.st.Texts))
+	for _, e := range w.st.Last.Entries {
+		used[e.QueryID] = true
+	}
+	for _, iv := range w.st.Intervals {
+		for _, e := range iv.Entries {
+			used[e.QueryID] = true
+		}
+	}
+	for id := range w.st.Texts {
+		if !used[id] {
+			delete(w.st.Texts, id)
+		}
+	}
+	w.textsLimit = 2*len(w.st.Texts) + 1024
+}
+
+// Delta is what happened over a span of a window.
+type Delta struct {
+	From, To time.Time // the span covered: whole intervals, so From may be after the time asked for
+	Samples  int       // sample intervals summed
+	// Statements are every statement with calls or plans in the span, in
+	// no particular order; see Top for rankings.
+	Statements []Statement
+	// TotalExecTime is the execution time of the whole workload in the
+	// span (every statement but the advisor's own), the base of Share.
+	TotalExecTime  float64
+	Evictions      int64 // entries pg_stat_statements evicted in the span
+	EvictionsKnown bool  // false before extension version 1.9
+	Resets         int   // statement series that started over (reset, evicted and re-added)
+}
+
+// Delta sums the intervals that start at or after from.
+func (w *Window) Delta(from time.Time) *Delta {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d := &Delta{EvictionsKnown: true}
+	pos := map[Key]int{}
+	for _, iv := range w.st.Intervals {
+		if iv.Start.Before(from) {
+			continue
+		}
+		if d.Samples == 0 {
+			d.From = iv.Start
+		}
+		d.To = iv.End
+		d.Samples += iv.Samples
+		d.Evictions += iv.Evictions
+		d.EvictionsKnown = d.EvictionsKnown && iv.EvictionsKnown
+		d.Resets += iv.Resets
+		for _, e := range iv.Entries {
+			if i, ok := pos[e.Key]; ok {
+				d.Statements[i].Counters = combine(d.Statements[i].Counters, e.Counters, 1)
+				continue
+			}
+			pos[e.Key] = len(d.Statements)
+			d.Statements = append(d.Statements, w.statement(e))
+		}
+	}
+	if d.Samples == 0 {
+		d.EvictionsKnown = false
+	}
+	for i := range d.Statements {
+		s := &d.Statements[i]
+		if s.Calls > 0 {
+			s.MeanExecTime = s.TotalExecTime / float64(s.Calls)
+		}
+		if !s.Text.Own {
+			d.TotalExecTime += s.TotalExecTime
+		}
+	}
+	for i := range d.Statements {
+		if s := &d.Statements[i]; d.TotalExecTime > 0 && !s.Text.Own {
+			s.Share = s.TotalExecTime / d.TotalExecTime
+		}
+	}
+	return d
+}
+
+// LastSample is the delta between the two newest snapshots.
+func (w *Window) LastSample() *Delta {
+	w.mu.Lock()
+	from := time.Time{}
+	if n := len(w.st.Intervals); n > 0 {
+		from = w.st.Intervals[n-1].Start
+	}
+	w.mu.Unlock()
+	return w.Delta(from)
+}
+
+// SinceStart is the delta over everything the window holds.
+func (w *Window) SinceStart() *Delta { return w.Delta(time.Time{}) }
+
+// statement resolves names, text and current max for one delta entry.
+func (w *Window) statement(e deltaEntry) Statement {
+	s := Statement{
+		QueryID:  fmt.Sprint(e.QueryID),
+		Key:      e.Key,
+		Database: w.st.Databases[e.DBID],
+		User:     w.st.Users[e.UserID],
+		Text:     Text{Problem: TextMissing},
+		Counters: e.Counters,
+	}
+	if t := w.st.Texts[e.QueryID]; t != nil {
+		s.Text = *t
+	}
+	if i, ok := w.index[e.Key]; ok {
+		s.MaxExecTime = w.st.Last.Entries[i].MaxExecTime
+	}
+	return s
+}
+
+// Persistence: magic, format version, CRC-32 of the payload, gob payload.
+const (
+	windowMagic   = "PGAW"
+	windowFormat  = 1
+	windowHeadLen = len(windowMagic) + 1 + 4
+)
+
+// MarshalBinary encodes the window's contents (not its options).
+func (w *Window) MarshalBinary() ([]byte, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var buf bytes.Buffer
+	buf.Write(make([]byte, windowHeadLen))
+	if err := gob.NewEncoder(&buf).Encode(&w.st); err != nil {
+		return nil, fmt.Errorf("encode window: %w", err)
+	}
+	b := buf.Bytes()
+	copy(b, windowMagic)
+	b[len(windowMagic)] = windowFormat
+	binary.BigEndian.PutUint32(b[len(windowMagic)+1:], crc32.ChecksumIEEE(b[windowHeadLen:]))
+	return b, nil
+}
+
+// UnmarshalBinary replaces the window's contents with data from
+// MarshalBinary, keeping its options.
+func (w *Window) UnmarshalBinary(data []byte) error {
+	if len(data) < windowHeadLen || string(data[:len(windowMagic)]) != windowMagic {
+		return errors.New("decode window: not a pgadvisor window (bad header)")
+	}
+	if f := data[len(windowMagic)]; f != windowFormat {
+		return fmt.Errorf("decode window: format version %d, this build reads %d", f, windowFormat)
+	}
+	payload := data[windowHeadLen:]
+	if binary.BigEndian.Uint32(data[len(windowMagic)+1:]) != crc32.ChecksumIEEE(payload) {
+		return errors.New("decode window: checksum mismatch (truncated or corrupt)")
+	}
+	var st windowState
+	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(&st); err != nil {
+		return fmt.Errorf("decode window: %w", err)
+	}
+	if err := st.validate(); err != nil {
+		return fmt.Errorf("decode window: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reset(st)
+	w.trim() // the options may be tighter than the writer's
+	return nil
+}
+
+func (st *windowState) validate() error {
+	if st.Last == nil && len(st.Intervals) > 0 {
+		return errors.New("intervals without a newest snapshot")
+	}
+	for i, iv := range st.Intervals {
+		if !iv.End.After(iv.Start) || iv.Samples < 1 {
+			return fmt.Errorf("interval %d is empty or reversed (%s to %s)", i, iv.Start, iv.End)
+		}
+		if i > 0 && iv.Start.Before(st.Intervals[i-1].End) {
+			return fmt.Errorf("interval %d overlaps the one before", i)
+		}
+		if iv.End.After(st.Last.Time) {
+			return fmt.Errorf("interval %d ends after the newest snapshot", i)
+		}
+	}
+	return nil
+}
+
+// Save writes the window to path atomically: a temporary file in the same
+// directory, fsynced, then renamed over path.
+func (w *Window) Save(path string) error {
+	data, err := w.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("save window %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("save window %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync() // make the rename durable
+}
+
+// LoadWindow reads a window saved by Save. A missing file gives an error
+// for which errors.Is(err, fs.ErrNotExist) holds; a corrupt one names path.
+func LoadWindow(path string, opts WindowOptions) (*Window, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load window: %w", err)
+	}
+	w := NewWindow(opts)
+	if err := w.UnmarshalBinary(data); err != nil {
+		return nil, fmt.Errorf("load window %s: %w", path, err)
+	}
+	return w, nil
+}
