@@ -1,0 +1,392 @@
+package advisor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// IndexScript is the DDL that builds one recommended index without
+// blocking writes. Its statements must run one at a time outside a
+// transaction block (CREATE INDEX CONCURRENTLY refuses to run inside one),
+// as psql does with a script file.
+type IndexScript struct {
+	Name       string   // the index on the recommended table, qualified and quoted
+	Statements []string // each ends with ";"
+	Verify     string   // the query that shows whether every index it builds is valid, and what to do if not
+}
+
+// SQL is the script as one text, a statement per line.
+func (s IndexScript) SQL() string { return strings.Join(s.Statements, "\n") }
+
+const (
+	// setLockTimeout keeps the script from queueing behind a long
+	// transaction while holding up everyone queued behind it.
+	setLockTimeout = "SET lock_timeout = '5s';"
+	// maxIdentBytes is NAMEDATALEN-1: PostgreSQL truncates longer names.
+	maxIdentBytes = 63
+)
+
+// IndexDDL builds the script for candidate c on a table of cat. On a
+// partitioned table the parent gets an index ON ONLY the parent (which
+// cannot be built concurrently, but is empty and quick), each partition
+// gets its own concurrently built index, and each is attached to the
+// parent's, which becomes valid once all partitions have theirs. Index
+// names are deterministic, so running the script again skips what exists.
+func IndexDDL(cat *collector.Catalog, c Candidate) (IndexScript, error) {
+	if cat == nil {
+		return IndexScript{}, errors.New("index DDL: no catalog")
+	}
+	t := findTable(cat, c.Table)
+	if t == nil {
+		return IndexScript{}, fmt.Errorf("index DDL: table %s is not in the catalog of database %s", c.Table, cat.Database)
+	}
+	spec, err := indexSpec(c)
+	if err != nil {
+		return IndexScript{}, fmt.Errorf("index DDL on %s: %w", c.Table, err)
+	}
+	id := recommendationID(cat.Database, c)
+	b := ddlBuilder{cat: cat, c: c, id: id, spec: spec}
+	s := IndexScript{Statements: []string{setLockTimeout}}
+	var names []string
+	if t.Kind == "p" {
+		name, err := b.partitioned(t, &s.Statements, &names, 0)
+		if err != nil {
+			return IndexScript{}, fmt.Errorf("index DDL on %s: %w", c.Table, err)
+		}
+		s.Name = name
+	} else {
+		s.Name = b.name(t, "")
+		s.Statements = append(s.Statements, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;",
+			unqualified(t, s.Name), t.QualifiedName(), spec))
+		names = append(names, s.Name)
+	}
+	s.Verify = verifySQL(names, t.Kind == "p")
+	return s, nil
+}
+
+type ddlBuilder struct {
+	cat  *collector.Catalog
+	c    Candidate
+	id   string
+	spec string // USING ... (keys) INCLUDE (...) WHERE ...
+}
+
+// maxPartitionDepth bounds the recursion through sub-partitioned tables,
+// so a catalog with a cycle yields an error instead of a stack overflow.
+const maxPartitionDepth = 32
+
+// partitioned appends the statements for partitioned table t and returns
+// the name of its index: ON ONLY t, then each partition's index (built
+// concurrently, or recursively for a sub-partitioned partition), attached.
+func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]string, depth int) (string, error) {
+	if depth > maxPartitionDepth {
+		return "", fmt.Errorf("partitions of %s nest deeper than %d levels", t.QualifiedName(), maxPartitionDepth)
+	}
+	parent := b.name(t, "")
+	*names = append(*names, parent)
+	*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON ONLY %s %s;", unqualified(t, parent), t.QualifiedName(), b.spec))
+	for _, pn := range t.Partitions {
+		p := findTable(b.cat, pn)
+		if p == nil {
+			return "", fmt.Errorf("partition %s of %s is not in the catalog", pn, t.QualifiedName())
+		}
+		var child string
+		if p.Kind == "p" {
+			var err error
+			if child, err = b.partitioned(p, stmts, names, depth+1); err != nil {
+				return "", err
+			}
+		} else {
+			child = b.name(p, p.QualifiedName())
+			*names = append(*names, child)
+			*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;", unqualified(p, child), p.QualifiedName(), b.spec))
+		}
+		*stmts = append(*stmts, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
+	}
+	return parent, nil
+}
+
+// name is the qualified index name for table t: table_col1_col2_idx when
+// the index is a plain btree on columns and the name is free, otherwise
+// (or when too long) a prefix of it with a hash of the definition, so
+// that two different definitions never share a name and IF NOT EXISTS
+// never skips an index that is not the one recommended. salt tells a
+// partition's index from its parent's.
+func (b ddlBuilder) name(t *collector.Table, salt string) string {
+	parts := []string{t.Name}
+	for _, k := range b.c.Keys {
+		if k.Column != "" {
+			parts = append(parts, k.Column)
+		} else {
+			parts = append(parts, identFromExpr(k.Expression))
+		}
+	}
+	base := strings.Join(parts, "_")
+	name := base + "_idx"
+	if !b.plain() || len(name) > maxIdentBytes || nameTaken(b.cat, t.Schema, name) {
+		sum := sha256.Sum256([]byte(b.id + "\x00" + salt))
+		suffix := "_" + hex.EncodeToString(sum[:4]) + "_idx"
+		name = truncateUTF8(base, maxIdentBytes-len(suffix)) + suffix
+	}
+	return collector.QuoteIdent(t.Schema) + "." + collector.QuoteIdent(name)
+}
+
+// plain reports whether the candidate is what table_cols_idx suggests: a
+// btree on plain columns, ascending, default operator classes, no INCLUDE
+// and no predicate.
+func (b ddlBuilder) plain() bool {
+	if methodOf(b.c) != "btree" || len(b.c.Include) > 0 || b.c.Where != "" {
+		return false
+	}
+	for _, k := range b.c.Keys {
+		if k.Column == "" || k.Desc || k.NullsFirst || k.OpClass != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// unqualified is the name part of a qualified index name: CREATE INDEX
+// puts the index in its table's schema and does not accept a schema.
+func unqualified(t *collector.Table, qualified string) string {
+	return strings.TrimPrefix(qualified, collector.QuoteIdent(t.Schema)+".")
+}
+
+func nameTaken(cat *collector.Catalog, schema, name string) bool {
+	for _, ix := range cat.Indexes {
+		if ix.Schema == schema && ix.Name == name {
+			return true
+		}
+	}
+	for _, t := range cat.Tables {
+		if t.Schema == schema && t.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+var nonIdentRun = regexp.MustCompile(`[^a-z0-9]+`)
+
+// identFromExpr turns an expression key into a name part: lower(email)
+// becomes lower_email.
+func identFromExpr(expr string) string {
+	s := strings.Trim(nonIdentRun.ReplaceAllString(strings.ToLower(expr), "_"), "_")
+	if s == "" {
+		return "expr"
+	}
+	return s
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// verifySQL lists every index the script builds with its validity, and
+// says what to do with an invalid one.
+func verifySQL(names []string, partitioned bool) string {
+	lits := make([]string, len(names))
+	for i, n := range names {
+		lits[i] = quoteLiteral(n) + "::regclass"
+	}
+	var b strings.Builder
+	if len(lits) == 1 {
+		fmt.Fprintf(&b, "SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = %s;\n", lits[0])
+	} else {
+		fmt.Fprintf(&b, "SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid IN (%s);\n", strings.Join(lits, ", "))
+	}
+	b.WriteString("-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was\n")
+	b.WriteString("-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;\n")
+	if partitioned {
+		b.WriteString("-- then run the script again. The parent index is valid once every partition's index is attached:\n")
+		b.WriteString("-- running the script again creates and attaches whatever is missing.\n")
+	} else {
+		b.WriteString("-- then run the script again.\n")
+	}
+	return b.String()
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// createIndexSQL is the plain CREATE INDEX statement for c, the form
+// hypopg_create_index takes.
+func createIndexSQL(c Candidate) (string, error) {
+	spec, err := indexSpec(c)
+	if err != nil {
+		return "", err
+	}
+	return "CREATE INDEX ON " + c.Table + " " + spec, nil
+}
+
+var (
+	methodName  = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	opClassName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
+)
+
+// indexSpec renders what follows ON table: USING method (keys) INCLUDE
+// (columns) WHERE predicate. Expressions and the predicate are checked to
+// be one SQL expression each, so nothing else can ride along into the DDL.
+func indexSpec(c Candidate) (string, error) {
+	method := methodOf(c)
+	if !methodName.MatchString(method) {
+		return "", fmt.Errorf("access method %q is not an identifier", c.Method)
+	}
+	if len(c.Keys) == 0 {
+		return "", errors.New("no key columns")
+	}
+	keys := make([]string, len(c.Keys))
+	for i, k := range c.Keys {
+		s, err := renderKey(k, true)
+		if err != nil {
+			return "", fmt.Errorf("key %d: %w", i+1, err)
+		}
+		keys[i] = s
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "USING %s (%s)", method, strings.Join(keys, ", "))
+	if len(c.Include) > 0 {
+		if method != "btree" && method != "gist" && method != "spgist" {
+			return "", fmt.Errorf("INCLUDE is not supported by %s indexes", method)
+		}
+		cols := make([]string, len(c.Include))
+		for i, col := range c.Include {
+			if col == "" {
+				return "", fmt.Errorf("INCLUDE column %d is empty", i+1)
+			}
+			cols[i] = collector.QuoteIdent(col)
+		}
+		fmt.Fprintf(&b, " INCLUDE (%s)", strings.Join(cols, ", "))
+	}
+	if c.Where != "" {
+		if _, err := checkExpression(c.Where); err != nil {
+			return "", fmt.Errorf("predicate %q: %w", c.Where, err)
+		}
+		b.WriteString(" WHERE " + c.Where)
+	}
+	return b.String(), nil
+}
+
+// renderKey renders one key as CREATE INDEX takes it (forDDL: expressions
+// in parentheses unless they are a function call) or as a report shows it.
+func renderKey(k collector.IndexKey, forDDL bool) (string, error) {
+	var s string
+	switch {
+	case k.Column != "" && k.Expression != "":
+		return "", fmt.Errorf("both a column (%s) and an expression (%s)", k.Column, k.Expression)
+	case k.Column != "":
+		s = collector.QuoteIdent(k.Column)
+	case k.Expression != "":
+		call, err := checkExpression(k.Expression)
+		if err != nil {
+			return "", fmt.Errorf("expression %q: %w", k.Expression, err)
+		}
+		s = k.Expression
+		if forDDL && !call {
+			s = "(" + s + ")"
+		}
+	default:
+		return "", errors.New("neither a column nor an expression")
+	}
+	if k.OpClass != "" {
+		if !opClassName.MatchString(k.OpClass) {
+			return "", fmt.Errorf("operator class %q is not a name", k.OpClass)
+		}
+		parts := strings.Split(k.OpClass, ".")
+		for i, p := range parts {
+			parts[i] = collector.QuoteIdent(p)
+		}
+		s += " " + strings.Join(parts, ".")
+	}
+	switch {
+	case k.Desc && !k.NullsFirst:
+		s += " DESC NULLS LAST" // DESC alone means NULLS FIRST
+	case k.Desc:
+		s += " DESC"
+	case k.NullsFirst:
+		s += " NULLS FIRST"
+	}
+	return s, nil
+}
+
+// checkExpression parses expr as a single SQL expression (no statement
+// separators, no comments) and reports whether it is a bare function
+// call, which CREATE INDEX accepts without parentheses.
+func checkExpression(expr string) (call bool, err error) {
+	scan, err := pg_query.Scan(expr)
+	if err != nil {
+		return false, fmt.Errorf("not valid SQL: %w", err)
+	}
+	for _, tok := range scan.GetTokens() {
+		switch tok.GetToken() {
+		case pg_query.Token_SQL_COMMENT, pg_query.Token_C_COMMENT, pg_query.Token_ASCII_59: // ';'
+			return false, errors.New("must be one expression without comments or ';'")
+		}
+	}
+	tree, err := pg_query.Parse("SELECT (" + expr + ")")
+	if err != nil {
+		return false, fmt.Errorf("not a valid expression: %w", err)
+	}
+	if len(tree.GetStmts()) != 1 {
+		return false, errors.New("must be one expression")
+	}
+	sel := tree.GetStmts()[0].GetStmt().GetSelectStmt()
+	if sel == nil || len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 0 || sel.GetWhereClause() != nil ||
+		len(sel.GetGroupClause()) != 0 || sel.GetHavingClause() != nil || len(sel.GetSortClause()) != 0 || sel.GetLimitCount() != nil {
+		return false, errors.New("must be one expression")
+	}
+	return sel.GetTargetList()[0].GetResTarget().GetVal().GetFuncCall() != nil, nil
+}
+
+func methodOf(c Candidate) string {
+	if c.Method == "" {
+		return "btree"
+	}
+	return strings.ToLower(c.Method)
+}
+
+// recommendationID is a stable hash of what defines an index.
+func recommendationID(database string, c Candidate) string {
+	h := sha256.New()
+	write := func(s string) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	write(database)
+	write(c.Table)
+	write(methodOf(c))
+	for _, k := range c.Keys {
+		write(fmt.Sprintf("%s|%s|%t|%t|%s", k.Column, k.Expression, k.Desc, k.NullsFirst, k.OpClass))
+	}
+	write("include")
+	for _, col := range c.Include {
+		write(col)
+	}
+	write(c.Where)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// findTable returns the catalog table whose qualified name is name.
+func findTable(cat *collector.Catalog, name string) *collector.Table {
+	for i := range cat.Tables {
+		if cat.Tables[i].QualifiedName() == name {
+			return &cat.Tables[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,519 @@
+package advisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// Planner plans one statement (never executes it) on conn and returns the
+// Total Cost of the top plan node and the names of the indexes the plan
+// scans. Hypothetical indexes appear as "<oid>btree_table_col".
+type Planner interface {
+	PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (cost float64, indexesUsed []string, err error)
+}
+
+// ExplainPlanner is the default Planner: a plain EXPLAIN inside a
+// read-only transaction that is rolled back. With stmt.Params the values
+// are bound, as text of unknown type, and the planner makes a custom plan
+// for them. Without, it makes the generic plan: EXPLAIN (GENERIC_PLAN) on
+// PostgreSQL 16+, before that PREPARE, plan_cache_mode =
+// force_generic_plan and EXPLAIN EXECUTE with NULLs, which the generic
+// plan does not look at, then DEALLOCATE (a prepared statement outlives
+// the rollback).
+type ExplainPlanner struct {
+	// StatementTimeout bounds planning one statement; 0 means 10s.
+	StatementTimeout time.Duration
+}
+
+const (
+	planBegin = dbconn.Marker + "BEGIN READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d"
+	// generic plans before 16 are made by the plan cache of a prepared statement.
+	planForceGeneric = dbconn.Marker + "SET LOCAL plan_cache_mode = force_generic_plan"
+	planRollback     = dbconn.Marker + "ROLLBACK"
+	planPrepared     = "pgadvisor_whatif"
+	planPrepare      = dbconn.Marker + "PREPARE " + planPrepared + " AS "
+	planParamCount   = dbconn.Marker + "SELECT coalesce(cardinality(parameter_types), 0) FROM pg_prepared_statements WHERE name = '" + planPrepared + "'"
+	planExecute      = dbconn.Marker + "EXPLAIN (FORMAT JSON) EXECUTE " + planPrepared
+	planDeallocate   = dbconn.Marker + "DEALLOCATE " + planPrepared
+	planExplain      = dbconn.Marker + "EXPLAIN (FORMAT JSON) "
+	planExplainGen   = dbconn.Marker + "EXPLAIN (GENERIC_PLAN, FORMAT JSON) "
+	// lockTimeoutMS: planning takes AccessShareLock on every relation; on a
+	// replica that can wait behind WAL replay of an exclusive lock.
+	lockTimeoutMS = 2000
+)
+
+// PlanCost implements Planner.
+func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (float64, []string, error) {
+	timeout := p.StatementTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	pc := conn.PgConn()
+	if err := simple(ctx, conn, fmt.Sprintf(planBegin, timeout.Milliseconds(), lockTimeoutMS)); err != nil {
+		return 0, nil, fmt.Errorf("plan statement %s: begin: %w", stmt.QueryID, err)
+	}
+	var out []byte
+	var err error
+	var prepared bool
+	switch {
+	case len(stmt.Params) > 0:
+		params := make([][]byte, len(stmt.Params))
+		for i, v := range stmt.Params {
+			params[i] = []byte(v)
+		}
+		out, err = firstValue(pc.ExecParams(ctx, planExplain+stmt.Query, params, nil, nil, nil).Read())
+	case serverMajor(conn) >= 16:
+		out, err = firstValue(pc.ExecParams(ctx, planExplainGen+stmt.Query, nil, nil, nil, nil).Read())
+	default:
+		prepared, out, err = explainPrepared(ctx, conn, stmt.Query)
+	}
+	// The rollback and deallocate must happen even when planning failed.
+	if rbErr := simple(ctx, conn, planRollback); rbErr != nil {
+		return 0, nil, fmt.Errorf("plan statement %s: rollback: %w", stmt.QueryID, rbErr)
+	}
+	if prepared {
+		if daErr := simple(ctx, conn, planDeallocate); daErr != nil {
+			return 0, nil, fmt.Errorf("plan statement %s: deallocate: %w", stmt.QueryID, daErr)
+		}
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
+	}
+	plan, err := explain.ParsePlan(out)
+	if err != nil {
+		return 0, nil, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
+	}
+	var used []string
+	plan.Walk(func(_ string, n *explain.Node) bool {
+		if n.IndexName != "" && !slices.Contains(used, n.IndexName) {
+			used = append(used, n.IndexName)
+		}
+		return true
+	})
+	return plan.Root.TotalCost, used, nil
+}
+
+// explainPrepared makes the generic plan of query on PostgreSQL < 16.
+func explainPrepared(ctx context.Context, conn *pgx.Conn, query string) (prepared bool, out []byte, err error) {
+	if err := simple(ctx, conn, planPrepare+query); err != nil {
+		return false, nil, err
+	}
+	n, err := firstValue(conn.PgConn().ExecParams(ctx, planParamCount, nil, nil, nil, nil).Read())
+	if err != nil {
+		return true, nil, err
+	}
+	count, err := strconv.Atoi(string(n))
+	if err != nil {
+		return true, nil, fmt.Errorf("count parameters: %w", err)
+	}
+	if err := simple(ctx, conn, planForceGeneric); err != nil {
+		return true, nil, err
+	}
+	sql := planExecute
+	if count > 0 {
+		sql += "(" + strings.Repeat("NULL, ", count-1) + "NULL)"
+	}
+	out, err = firstValue(conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read())
+	return true, out, err
+}
+
+// serverMajor is the server's major version, from the startup parameters.
+func serverMajor(conn *pgx.Conn) int {
+	v := conn.PgConn().ParameterStatus("server_version")
+	major, _, _ := strings.Cut(v, ".")
+	n, _ := strconv.Atoi(strings.TrimFunc(major, func(r rune) bool { return r < '0' || r > '9' }))
+	return n
+}
+
+// simple runs sql with the simple protocol, so no prepared statement is
+// left behind on the connection.
+func simple(ctx context.Context, conn *pgx.Conn, sql string) error {
+	_, err := conn.PgConn().Exec(ctx, sql).ReadAll()
+	return err
+}
+
+// firstValue is the first column of the first row of a result.
+func firstValue(r *pgconn.Result) ([]byte, error) {
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	if len(r.Rows) == 0 || len(r.Rows[0]) == 0 {
+		return nil, errors.New("no rows")
+	}
+	return r.Rows[0][0], nil
+}
+
+// WhatIf costs candidate indexes as hypothetical HypoPG indexes on one
+// connection to the EXPLAIN target (the replica: HypoPG writes nothing, so
+// it works on a hot standby). Hypothetical indexes live in the backend, so
+// everything happens on that one connection; a WhatIf is not safe for
+// concurrent use.
+type WhatIf struct {
+	conn      *pgx.Conn
+	planner   Planner
+	log       *zap.Logger
+	batchSize int
+	available bool
+	note      string                   // why hypothetical costing is unavailable
+	baseline  map[string]StatementCost // by QueryID, without hypothetical indexes
+}
+
+// WhatIfOptions tune a WhatIf; the zero value is ready to use.
+type WhatIfOptions struct {
+	// Planner plans statements; nil means ExplainPlanner{}.
+	Planner Planner
+	// BatchSize is how many candidates are costed between two hypopg_reset
+	// calls; 0 means 100.
+	BatchSize int
+}
+
+const (
+	hypopgVersion    = dbconn.Marker + "SELECT extversion FROM pg_extension WHERE extname = 'hypopg'"
+	hypopgReset      = dbconn.Marker + "SELECT hypopg_reset()"
+	hypopgCreate     = dbconn.Marker + "SELECT indexrelid, indexname, hypopg_relation_size(indexrelid) FROM hypopg_create_index($1)"
+	hypopgDrop       = dbconn.Marker + "SELECT hypopg_drop_index($1)"
+	noHypoPGNote     = "hypopg is not installed on the EXPLAIN target: CREATE EXTENSION hypopg"
+	defaultBatch     = 100
+	hypopgBrokenNote = "hypopg is installed on the EXPLAIN target but does not work (%v): check that the hypopg library is installed on that server"
+)
+
+// NewWhatIf prepares what-if costing on conn. When HypoPG is missing or
+// broken it still returns a WhatIf, whose Available reports false and why:
+// plans without hypothetical indexes (baselines) still work.
+func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIfOptions) (*WhatIf, error) {
+	if conn == nil {
+		return nil, errors.New("what-if: no connection")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	w := &WhatIf{conn: conn, planner: opts.Planner, log: log, batchSize: opts.BatchSize, baseline: map[string]StatementCost{}}
+	if w.planner == nil {
+		w.planner = ExplainPlanner{}
+	}
+	if w.batchSize <= 0 {
+		w.batchSize = defaultBatch
+	}
+	rows, err := query(ctx, conn, hypopgVersion)
+	if err != nil {
+		return nil, fmt.Errorf("what-if: look for hypopg: %w", err)
+	}
+	switch {
+	case len(rows) == 0:
+		w.note = noHypoPGNote
+	default:
+		if err := w.reset(ctx); err != nil {
+			if ctx.Err() != nil || conn.IsClosed() {
+				return nil, fmt.Errorf("what-if: %w", err)
+			}
+			w.note = fmt.Sprintf(hypopgBrokenNote, err)
+		} else {
+			w.available = true
+		}
+	}
+	if !w.available {
+		log.Warn("index recommendations will not be validated", zap.String("reason", w.note))
+	}
+	return w, nil
+}
+
+// Available reports whether candidates can be costed with HypoPG, and when
+// not, why (a sentence with the fix).
+func (w *WhatIf) Available() (bool, string) { return w.available, w.note }
+
+// StatementCost is one statement's plan under one configuration of
+// hypothetical indexes.
+type StatementCost struct {
+	QueryID     string
+	Calls       float64
+	Cost        float64  // Total Cost of the top plan node, per call
+	Generic     bool     // planned without parameter values
+	IndexesUsed []string // every index the plan scans, hypothetical ones included
+	Uses        []int    // positions, in the configuration, of the hypothetical indexes the plan scans
+	Err         error    // planning failed: Cost means nothing
+}
+
+// Costing is one candidate costed on top of a base configuration.
+type Costing struct {
+	Candidate     Candidate
+	HypoSizeBytes int64 // hypopg_relation_size: ignores btree deduplication
+	Statements    []Effect
+	Err           error // HypoPG could not create the hypothetical index
+}
+
+// Effect is how one statement's plan changes with a candidate added.
+type Effect struct {
+	QueryID   string
+	Calls     float64
+	Before    float64 // per call, with the base configuration
+	After     float64 // per call, with the base configuration and the candidate
+	UsesIndex bool    // the plan with the candidate scans it
+	Generic   bool
+	Err       error // either plan failed
+}
+
+// Baseline plans each statement without hypothetical indexes, once per
+// QueryID for the life of the WhatIf. Planning errors are recorded in the
+// result; the error return is for a lost connection or cancelled context.
+func (w *WhatIf) Baseline(ctx context.Context, stmts []WorkloadStatement) ([]StatementCost, error) {
+	out := make([]StatementCost, len(stmts))
+	var missing []int
+	for i, s := range stmts {
+		if c, ok := w.baseline[s.QueryID]; ok {
+			c.Calls = s.Calls
+			out[i] = c
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	if w.available {
+		if err := w.reset(ctx); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+	}
+	for _, i := range missing {
+		c, err := w.plan(ctx, stmts[i], nil)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		w.baseline[stmts[i].QueryID] = c
+		out[i] = c
+	}
+	return out, nil
+}
+
+// CostWith plans the statements with every candidate of config present as
+// a hypothetical index at once. Statements that touch none of config's
+// tables keep their baseline.
+func (w *WhatIf) CostWith(ctx context.Context, config []Candidate, stmts []WorkloadStatement) ([]StatementCost, error) {
+	base, err := w.Baseline(ctx, stmts)
+	if err != nil {
+		return nil, err
+	}
+	if len(config) == 0 {
+		return base, nil
+	}
+	if !w.available {
+		return nil, errors.New("cost with hypothetical indexes: " + w.note)
+	}
+	names, err := w.createAll(ctx, config)
+	if err != nil {
+		return nil, errors.Join(err, w.reset(ctx))
+	}
+	out := make([]StatementCost, len(stmts))
+	for i, s := range stmts {
+		if !touchesAny(s, config) {
+			out[i] = base[i]
+			continue
+		}
+		if out[i], err = w.plan(ctx, s, names); err != nil {
+			return nil, errors.Join(fmt.Errorf("cost with hypothetical indexes: %w", err), w.reset(ctx))
+		}
+	}
+	if err := w.reset(ctx); err != nil {
+		return nil, fmt.Errorf("cost with hypothetical indexes: %w", err)
+	}
+	return out, nil
+}
+
+// Evaluate costs each candidate alone on top of base: every statement that
+// touches the candidate's table is planned with base, and with base plus
+// the candidate. Candidates go in batches, with hypopg_reset after each,
+// and each is dropped as soon as it is costed, so the backend never holds
+// more than base and one candidate. A candidate HypoPG cannot simulate, or
+// a statement that fails to plan, is recorded in the result and the rest
+// go on; the error return is for a lost connection or cancelled context.
+func (w *WhatIf) Evaluate(ctx context.Context, base, cands []Candidate, stmts []WorkloadStatement) ([]Costing, error) {
+	if !w.available {
+		return nil, errors.New("evaluate candidates: " + w.note)
+	}
+	before, err := w.CostWith(ctx, base, stmts)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate candidates: %w", err)
+	}
+	out := make([]Costing, 0, len(cands))
+	for start := 0; start < len(cands); start += w.batchSize {
+		batch := cands[start:min(start+w.batchSize, len(cands))]
+		costed, err := w.evaluateBatch(ctx, base, batch, stmts, before)
+		if resetErr := w.reset(ctx); err == nil {
+			err = resetErr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("evaluate candidates: %w", err)
+		}
+		out = append(out, costed...)
+	}
+	return out, nil
+}
+
+func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stmts []WorkloadStatement, before []StatementCost) ([]Costing, error) {
+	if _, err := w.createAll(ctx, base); err != nil {
+		return nil, err
+	}
+	out := make([]Costing, len(batch))
+	for i, c := range batch {
+		out[i].Candidate = c
+		h, err := w.create(ctx, c)
+		if err != nil {
+			if fatal(ctx, w.conn, err) {
+				return nil, err
+			}
+			out[i].Err = err
+			w.log.Debug("hypothetical index not created", zap.String("table", c.Table), zap.Error(err))
+			continue
+		}
+		out[i].HypoSizeBytes = h.size
+		names := []string{h.name}
+		for j, s := range stmts {
+			if !touches(s, c.Table) {
+				continue
+			}
+			e := Effect{QueryID: s.QueryID, Calls: s.Calls, Before: before[j].Cost, Generic: len(s.Params) == 0, Err: before[j].Err}
+			if e.Err == nil {
+				after, err := w.plan(ctx, s, names)
+				if err != nil {
+					return nil, err
+				}
+				e.After, e.UsesIndex, e.Err = after.Cost, len(after.Uses) > 0, after.Err
+			}
+			out[i].Statements = append(out[i].Statements, e)
+		}
+		if err := w.drop(ctx, h.oid); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// HypoSize is HypoPG's size estimate for c, created and dropped at once.
+func (w *WhatIf) HypoSize(ctx context.Context, c Candidate) (int64, error) {
+	if !w.available {
+		return 0, errors.New("hypothetical index size: " + w.note)
+	}
+	h, err := w.create(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("hypothetical index size: %w", err)
+	}
+	if err := w.drop(ctx, h.oid); err != nil {
+		return 0, fmt.Errorf("hypothetical index size: %w", err)
+	}
+	return h.size, nil
+}
+
+// plan plans s; names are the hypothetical indexes present, whose
+// positions StatementCost.Uses reports. Only a lost connection or a
+// cancelled context is returned as an error.
+func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, names []string) (StatementCost, error) {
+	c := StatementCost{QueryID: s.QueryID, Calls: s.Calls, Generic: len(s.Params) == 0}
+	cost, used, err := w.planner.PlanCost(ctx, w.conn, s)
+	if err != nil {
+		if fatal(ctx, w.conn, err) {
+			return c, err
+		}
+		c.Err = err
+		return c, nil
+	}
+	c.Cost, c.IndexesUsed = cost, used
+	for i, n := range names {
+		if slices.Contains(used, n) {
+			c.Uses = append(c.Uses, i)
+		}
+	}
+	return c, nil
+}
+
+type hypoIndex struct {
+	oid  string
+	name string
+	size int64
+}
+
+func (w *WhatIf) create(ctx context.Context, c Candidate) (hypoIndex, error) {
+	ddl, err := createIndexSQL(c)
+	if err != nil {
+		return hypoIndex{}, fmt.Errorf("hypothetical index on %s: %w", c.Table, err)
+	}
+	rows, err := query(ctx, w.conn, hypopgCreate, ddl)
+	if err != nil {
+		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): %w", ddl, err)
+	}
+	if len(rows) != 1 || len(rows[0]) != 3 {
+		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): want one row, got %d", ddl, len(rows))
+	}
+	size, err := strconv.ParseInt(string(rows[0][2]), 10, 64)
+	if err != nil {
+		return hypoIndex{}, fmt.Errorf("hypopg_relation_size for %q: %w", ddl, err)
+	}
+	return hypoIndex{oid: string(rows[0][0]), name: string(rows[0][1]), size: size}, nil
+}
+
+// createAll creates every candidate of config and returns their names in
+// order; any failure is an error, since the configuration would be wrong.
+func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, error) {
+	names := make([]string, len(config))
+	for i, c := range config {
+		h, err := w.create(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		names[i] = h.name
+	}
+	return names, nil
+}
+
+func (w *WhatIf) drop(ctx context.Context, oid string) error {
+	if _, err := query(ctx, w.conn, hypopgDrop, oid); err != nil {
+		return fmt.Errorf("hypopg_drop_index(%s): %w", oid, err)
+	}
+	return nil
+}
+
+func (w *WhatIf) reset(ctx context.Context) error {
+	if _, err := query(ctx, w.conn, hypopgReset); err != nil {
+		return fmt.Errorf("hypopg_reset: %w", err)
+	}
+	return nil
+}
+
+// fatal reports whether err leaves the connection or the run unusable, as
+// opposed to one statement or candidate failing.
+func fatal(ctx context.Context, conn *pgx.Conn, err error) bool {
+	return ctx.Err() != nil || conn.IsClosed() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// query runs sql with text parameters of types the server infers, through
+// an unnamed statement, and returns the rows as text.
+func query(ctx context.Context, conn *pgx.Conn, sql string, args ...string) ([][][]byte, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	r := conn.PgConn().ExecParams(ctx, sql, params, nil, nil, nil).Read()
+	return r.Rows, r.Err
+}
+
+func touches(s WorkloadStatement, table string) bool { return slices.Contains(s.Tables, table) }
+
+func touchesAny(s WorkloadStatement, config []Candidate) bool {
+	for _, c := range config {
+		if touches(s, c.Table) {
+			return true
+		}
+	}
+	return false
+}
