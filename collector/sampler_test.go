@@ -267,3 +267,138 @@ func findText(snap *Snapshot, query string) (*Text, bool) {
 	}
 	return nil, false
 }
+
+// TestEvictions fills a pg_stat_statements.max of 100 with 300 statements.
+func TestEvictions(t *testing.T) {
+	c := pgsandbox.Start(t, pgsandbox.Options{
+		Extensions: []string{"pg_stat_statements"},
+		Settings:   map[string]string{"pg_stat_statements.max": "100"},
+	})
+	ctx := context.Background()
+	client := connect(t, c.DSN("postgres"), false)
+	exec(t, client, "CREATE TABLE wide (c0 int, c1 int, c2 int, c3 int, c4 int, c5 int, c6 int, c7 int, c8 int, c9 int, "+
+		"c10 int, c11 int, c12 int, c13 int, c14 int, c15 int, c16 int, c17 int, c18 int, c19 int)")
+	s, err := NewSampler(connect(t, c.DSN("postgres"), true), SamplerOptions{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(WindowOptions{})
+	for round := range 3 {
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Sampled || len(snap.Entries) > 100 || snap.Max != 100 {
+			t.Fatalf("round %d: sampled=%v entries=%d max=%d", round, snap.Sampled, len(snap.Entries), snap.Max)
+		}
+		if round > 0 {
+			if w := warningWith(snap, WarnEvictions); w == nil || !strings.Contains(w.Fix, "pg_stat_statements.max") {
+				t.Errorf("round %d: warnings %v, want %s", round, snap.Warnings, WarnEvictions)
+			}
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+		if round > 0 {
+			d := w.LastSample()
+			noNegatives(t, d)
+			if !d.EvictionsKnown || d.Evictions == 0 {
+				t.Errorf("round %d: evictions %d (known %v), want some", round, d.Evictions, d.EvictionsKnown)
+			}
+			top, err := d.Top(RankOptions{Top: 10})
+			if err != nil || len(top) == 0 {
+				t.Errorf("round %d: top = %d statements, %v", round, len(top), err)
+			}
+		}
+		for i := range 20 {
+			for j := range 15 {
+				exec(t, client, fmt.Sprintf("SELECT c%d FROM wide WHERE c%d = 1", i, j))
+			}
+		}
+	}
+	if d := w.SinceStart(); d.Evictions < 2*(300-100)/10 {
+		t.Errorf("since start: %d evictions, want at least %d", d.Evictions, 2*(300-100)/10)
+	}
+}
+
+func TestExtensionMissing(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	if err := c.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS noext", "CREATE DATABASE noext"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSampler(connect(t, c.DSN("noext"), true), SamplerOptions{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := warningWith(snap, WarnExtensionMissing)
+	if snap.Sampled || w == nil || !strings.Contains(w.Fix, "CREATE EXTENSION pg_stat_statements") || !strings.Contains(w.Fix, `"noext"`) {
+		t.Fatalf("sampled=%v warnings=%v, want %s naming noext", snap.Sampled, snap.Warnings, WarnExtensionMissing)
+	}
+	win := NewWindow(WindowOptions{})
+	if err := win.Add(snap); err != nil || win.SinceStart().Samples != 0 {
+		t.Errorf("an unsampled snapshot changed the window (err %v)", err)
+	}
+}
+
+func TestNotPreloaded(t *testing.T) {
+	c := pgsandbox.Start(t, pgsandbox.Options{NoPreload: true, Extensions: []string{"pg_stat_statements"}})
+	s, err := NewSampler(connect(t, c.DSN("postgres"), true), SamplerOptions{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Sample(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := warningWith(snap, WarnNotPreloaded)
+	if snap.Sampled || w == nil || !strings.Contains(w.Fix, "shared_preload_libraries") || !strings.Contains(w.Fix, "restart") {
+		t.Fatalf("sampled=%v warnings=%v, want %s", snap.Sampled, snap.Warnings, WarnNotPreloaded)
+	}
+}
+
+func TestFilters(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "app_one", "")
+	newDatabase(t, c, "app_two", "")
+	for _, db := range []string{"app_one", "app_two"} {
+		exec(t, connect(t, c.DSN(db), false), "SELECT 'in "+db+"'")
+	}
+	for _, tc := range []struct {
+		filter NameFilter
+		want   []string
+	}{
+		{NameFilter{Include: []string{"app_*"}}, []string{"app_one", "app_two"}},
+		{NameFilter{Include: []string{"app_*"}, Exclude: []string{"app_two"}}, []string{"app_one"}},
+	} {
+		s, err := NewSampler(connect(t, c.DSN("app_one"), true), SamplerOptions{Databases: tc.filter}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range snap.Entries {
+			seen[snap.Databases[e.DBID]] = true
+		}
+		if len(seen) != len(tc.want) {
+			t.Errorf("filter %+v: databases %v, want %v", tc.filter, seen, tc.want)
+		}
+		for _, db := range tc.want {
+			if !seen[db] {
+				t.Errorf("filter %+v: no entries of %s", tc.filter, db)
+			}
+		}
+	}
+	if _, err := NewSampler(nil, SamplerOptions{Users: NameFilter{Exclude: []string{"[oops"}}}, testLogger(t)); err == nil ||
+		!strings.Contains(err.Error(), `"[oops"`) {
+		t.Errorf("bad pattern: err = %v, want one naming it", err)
+	}
+}

@@ -1,0 +1,249 @@
+package collector
+
+import (
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// snapAt builds a sampled snapshot from queryid -> calls; every call takes
+// 2 ms and returns 3 rows.
+func snapAt(minute int, calls map[int64]int64) *Snapshot {
+	s := &Snapshot{Time: t0.Add(time.Duration(minute) * time.Minute), Sampled: true,
+		Texts: map[int64]*Text{}, Databases: map[uint32]string{5: "app"}, Users: map[uint32]string{10: "alice"}}
+	for id, n := range calls {
+		s.Entries = append(s.Entries, Entry{
+			Key:         Key{DBID: 5, UserID: 10, QueryID: id, TopLevel: true},
+			Counters:    Counters{Calls: n, TotalExecTime: 2 * float64(n), Rows: 3 * n, SharedBlksRead: n},
+			MaxExecTime: 2,
+		})
+		s.Texts[id] = &Text{Query: "SELECT " + string(rune('a'+id)), Command: "SELECT"}
+	}
+	return s
+}
+
+func mustAdd(t *testing.T, w *Window, s *Snapshot) {
+	t.Helper()
+	if err := w.Add(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func calls(d *Delta) map[int64]int64 {
+	m := map[int64]int64{}
+	for _, s := range d.Statements {
+		m[s.Key.QueryID] = s.Calls
+	}
+	return m
+}
+
+func TestWindowSeries(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, map[int64]int64{1: 10, 2: 5}))
+	mustAdd(t, w, snapAt(1, map[int64]int64{1: 17, 2: 5, 3: 4})) // 3 is new: all of it counts
+	mustAdd(t, w, snapAt(2, map[int64]int64{1: 2, 3: 6}))        // 1 went down: reset; 2 evicted
+	mustAdd(t, w, snapAt(3, map[int64]int64{1: 2, 2: 1, 3: 6}))  // 2 re-added
+	s4 := snapAt(4, map[int64]int64{1: 3, 2: 9, 3: 6})
+	for i := range s4.Entries {
+		if s4.Entries[i].QueryID == 2 {
+			s4.Entries[i].StatsSince = t0.Add(4 * time.Minute) // re-created (1.11): a new series though it grew
+		}
+	}
+	mustAdd(t, w, s4)
+
+	for _, tc := range []struct {
+		from time.Time
+		want map[int64]int64
+	}{
+		{t0.Add(time.Minute), map[int64]int64{1: 2 + 1, 2: 1 + 9, 3: 2}},
+		{t0.Add(3 * time.Minute), map[int64]int64{1: 1, 2: 9}},
+		{time.Time{}, map[int64]int64{1: 7 + 2 + 1, 2: 1 + 9, 3: 4 + 2}},
+	} {
+		d := w.Delta(tc.from)
+		if got := calls(d); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("delta from %s: calls %v, want %v", tc.from.Format("15:04"), got, tc.want)
+		}
+		noNegatives(t, d)
+	}
+	if d := w.SinceStart(); d.Resets != 2 || d.Samples != 4 || !d.From.Equal(t0) || !d.To.Equal(t0.Add(4*time.Minute)) {
+		t.Errorf("since start: resets=%d samples=%d span %s..%s", d.Resets, d.Samples, d.From, d.To)
+	}
+	if got := calls(w.LastSample()); !reflect.DeepEqual(got, map[int64]int64{1: 1, 2: 9}) {
+		t.Errorf("last sample: %v", got)
+	}
+
+	if err := w.Add(snapAt(4, nil)); err == nil || !strings.Contains(err.Error(), "not after") {
+		t.Errorf("adding a snapshot that is not newer: err = %v", err)
+	}
+}
+
+func TestWindowResetAll(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 4})
+	a.Info = &Info{Dealloc: 7, StatsReset: t0.Add(-time.Hour)}
+	b := snapAt(1, map[int64]int64{1: 9}) // grew, but everything was reset in between
+	b.Info = &Info{Dealloc: 2, StatsReset: t0.Add(30 * time.Second)}
+	c := snapAt(2, map[int64]int64{1: 10})
+	c.Info = &Info{Dealloc: 5, StatsReset: b.Info.StatsReset}
+	for _, s := range []*Snapshot{a, b, c} {
+		mustAdd(t, w, s)
+	}
+	d := w.SinceStart()
+	if got := calls(d); got[1] != 10 {
+		t.Errorf("calls since start = %d, want 9 after the reset + 1", got[1])
+	}
+	if !d.EvictionsKnown || d.Evictions != 2+3 {
+		t.Errorf("evictions = %d (known %v), want 5", d.Evictions, d.EvictionsKnown)
+	}
+}
+
+func TestWindowShareAndTop(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, nil))
+	s := snapAt(1, map[int64]int64{1: 10, 2: 30, 3: 60, 4: 100, 5: 1})
+	s.Texts[4] = &Text{Query: "/* pgadvisor */ SELECT", Command: "SELECT", Own: true}
+	s.Texts[5] = &Text{Query: "VACUUM", Command: "VACUUM", Utility: true}
+	for i := range s.Entries {
+		if s.Entries[i].QueryID == 1 {
+			s.Entries[i].TotalExecTime = 500 // slow but rare
+			s.Entries[i].TempBlksWritten = 50
+		}
+	}
+	delete(s.Texts, 3) // text unknown
+	mustAdd(t, w, s)
+	d := w.LastSample()
+	var sum float64
+	for _, st := range d.Statements {
+		sum += st.Share
+		if st.Text.Own && st.Share != 0 {
+			t.Errorf("own statement has share %v", st.Share)
+		}
+	}
+	if math.Abs(sum-1) > 1e-9 || d.TotalExecTime != 500+60+120+2 {
+		t.Errorf("shares sum to %v, total %v", sum, d.TotalExecTime)
+	}
+	ids := func(st []Statement) (out []string) {
+		for _, s := range st {
+			out = append(out, s.QueryID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		opts RankOptions
+		want []string
+	}{
+		{RankOptions{}, []string{"1", "3", "2"}},
+		{RankOptions{By: ByCalls, Top: 2}, []string{"3", "2"}},
+		{RankOptions{By: ByMeanTime, MinCalls: 11}, []string{"2", "3"}},
+		{RankOptions{By: BySharedBlksRead}, []string{"3", "2", "1"}},
+		{RankOptions{By: ByTempBlksWritten, Top: 1}, []string{"1"}},
+	} {
+		top, err := d.Top(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(top); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Top(%+v) = %v, want %v", tc.opts, got, tc.want)
+		}
+	}
+	top, _ := d.Top(RankOptions{Top: 1})
+	if st := top[0]; st.MeanExecTime != 50 || st.MaxExecTime != 2 || st.Database != "app" || st.User != "alice" || st.Text.Query != "SELECT b" {
+		t.Errorf("top statement = %+v", st)
+	}
+	if top, _ := d.Top(RankOptions{By: ByCalls}); top[0].Text.Problem != TextMissing {
+		t.Errorf("statement without a known text: problem %q, want %q", top[0].Text.Problem, TextMissing)
+	}
+	if _, err := d.Top(RankOptions{By: "rows"}); err == nil {
+		t.Errorf("unknown ranking accepted")
+	}
+}
+
+func TestWindowBounds(t *testing.T) {
+	w := NewWindow(WindowOptions{MaxIntervals: 6})
+	for m := range 40 {
+		mustAdd(t, w, snapAt(m, map[int64]int64{1: int64(m) * 2, int64(2 + m%5): int64(m)}))
+	}
+	if n := len(w.st.Intervals); n != 6 {
+		t.Fatalf("%d intervals kept, want 6", n)
+	}
+	for i, iv := range w.st.Intervals[3:] { // the newest half stay as sampled
+		if iv.Samples != 1 {
+			t.Errorf("newest interval %d merged from %d samples", i, iv.Samples)
+		}
+	}
+	d := w.SinceStart()
+	if got := calls(d)[1]; got != 39*2 || d.Samples != 39 || !d.From.Equal(t0) {
+		t.Errorf("since start after merges: calls %d samples %d from %s; want 78, 39, %s", got, d.Samples, d.From, t0)
+	}
+	if got := calls(w.LastSample())[1]; got != 2 {
+		t.Errorf("last sample calls %d, want 2", got)
+	}
+
+	r := NewWindow(WindowOptions{Retention: 10 * time.Minute})
+	for m := range 30 {
+		mustAdd(t, r, snapAt(m, map[int64]int64{1: int64(m)}))
+	}
+	if d := r.SinceStart(); d.Samples != 10 || !d.From.Equal(t0.Add(19*time.Minute)) || calls(d)[1] != 10 {
+		t.Errorf("retention 10m: samples %d from %s calls %d", d.Samples, d.From, calls(d)[1])
+	}
+}
+
+func TestWindowSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "window.bin")
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, map[int64]int64{1: 1}))
+	mustAdd(t, w, snapAt(1, map[int64]int64{1: 5, 2: 3}))
+	if err := w.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d files after Save, want only the window", len(entries))
+	}
+	l, err := LoadWindow(path, WindowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(l.SinceStart(), w.SinceStart()) {
+		t.Errorf("loaded window differs:\n got %+v\nwant %+v", l.SinceStart(), w.SinceStart())
+	}
+	// The restored baseline gives the next sample its delta.
+	mustAdd(t, l, snapAt(2, map[int64]int64{1: 6, 2: 3}))
+	if got := calls(l.LastSample()); !reflect.DeepEqual(got, map[int64]int64{1: 1}) {
+		t.Errorf("first delta after load: %v, want 1 call of queryid 1", got)
+	}
+	if got := l.SinceStart().Statements; len(got) != 2 || got[0].Text.Query == "" {
+		t.Errorf("texts after load: %+v", got)
+	}
+
+	data, _ := os.ReadFile(path)
+	for name, bad := range map[string][]byte{
+		"flipped":   append(append([]byte{}, data[:len(data)-3]...), data[len(data)-3]^0xff, data[len(data)-2], data[len(data)-1]),
+		"truncated": data[:len(data)/2],
+		"foreign":   []byte("{\"json\": true}"),
+		"empty":     nil,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadWindow(p, WindowOptions{})
+		if err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s file: err = %v, want an error naming %s", name, err, p)
+		}
+	}
+	if _, err := LoadWindow(filepath.Join(dir, "absent"), WindowOptions{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: err = %v, want fs.ErrNotExist", err)
+	}
+	if err := w.Save(filepath.Join(dir, "no", "such", "dir", "w.bin")); err == nil || !strings.Contains(err.Error(), "no/such/dir") {
+		t.Errorf("save into a missing directory: err = %v", err)
+	}
+}
