@@ -61,7 +61,7 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 		timeout = 10 * time.Second
 	}
 	pc := conn.PgConn()
-	if err := simple(ctx, conn, fmt.Sprintf(planBegin, timeout.Milliseconds(), lockTimeoutMS)); err != nil {
+	if err := execSimple(ctx, conn, fmt.Sprintf(planBegin, timeout.Milliseconds(), lockTimeoutMS)); err != nil {
 		return 0, nil, fmt.Errorf("plan statement %s: begin: %w", stmt.QueryID, err)
 	}
 	var out []byte
@@ -80,11 +80,11 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 		prepared, out, err = explainPrepared(ctx, conn, stmt.Query)
 	}
 	// The rollback and deallocate must happen even when planning failed.
-	if rbErr := simple(ctx, conn, planRollback); rbErr != nil {
+	if rbErr := execSimple(ctx, conn, planRollback); rbErr != nil {
 		return 0, nil, fmt.Errorf("plan statement %s: rollback: %w", stmt.QueryID, rbErr)
 	}
 	if prepared {
-		if daErr := simple(ctx, conn, planDeallocate); daErr != nil {
+		if daErr := execSimple(ctx, conn, planDeallocate); daErr != nil {
 			return 0, nil, fmt.Errorf("plan statement %s: deallocate: %w", stmt.QueryID, daErr)
 		}
 	}
@@ -107,7 +107,7 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 
 // explainPrepared makes the generic plan of query on PostgreSQL < 16.
 func explainPrepared(ctx context.Context, conn *pgx.Conn, query string) (prepared bool, out []byte, err error) {
-	if err := simple(ctx, conn, planPrepare+query); err != nil {
+	if err := execSimple(ctx, conn, planPrepare+query); err != nil {
 		return false, nil, err
 	}
 	n, err := firstValue(conn.PgConn().ExecParams(ctx, planParamCount, nil, nil, nil, nil).Read())
@@ -118,7 +118,7 @@ func explainPrepared(ctx context.Context, conn *pgx.Conn, query string) (prepare
 	if err != nil {
 		return true, nil, fmt.Errorf("count parameters: %w", err)
 	}
-	if err := simple(ctx, conn, planForceGeneric); err != nil {
+	if err := execSimple(ctx, conn, planForceGeneric); err != nil {
 		return true, nil, err
 	}
 	sql := planExecute
@@ -137,9 +137,9 @@ func serverMajor(conn *pgx.Conn) int {
 	return n
 }
 
-// simple runs sql with the simple protocol, so no prepared statement is
+// execSimple runs sql with the simple protocol, so no prepared statement is
 // left behind on the connection.
-func simple(ctx context.Context, conn *pgx.Conn, sql string) error {
+func execSimple(ctx context.Context, conn *pgx.Conn, sql string) error {
 	_, err := conn.PgConn().Exec(ctx, sql).ReadAll()
 	return err
 }
@@ -206,7 +206,7 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 	if w.batchSize <= 0 {
 		w.batchSize = defaultBatch
 	}
-	rows, err := query(ctx, conn, hypopgVersion)
+	rows, err := execText(ctx, conn, hypopgVersion)
 	if err != nil {
 		return nil, fmt.Errorf("what-if: look for hypopg: %w", err)
 	}
@@ -448,7 +448,7 @@ func (w *WhatIf) create(ctx context.Context, c Candidate) (hypoIndex, error) {
 	if err != nil {
 		return hypoIndex{}, fmt.Errorf("hypothetical index on %s: %w", c.Table, err)
 	}
-	rows, err := query(ctx, w.conn, hypopgCreate, ddl)
+	rows, err := execText(ctx, w.conn, hypopgCreate, ddl)
 	if err != nil {
 		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): %w", ddl, err)
 	}
@@ -477,14 +477,14 @@ func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, e
 }
 
 func (w *WhatIf) drop(ctx context.Context, oid string) error {
-	if _, err := query(ctx, w.conn, hypopgDrop, oid); err != nil {
+	if _, err := execText(ctx, w.conn, hypopgDrop, oid); err != nil {
 		return fmt.Errorf("hypopg_drop_index(%s): %w", oid, err)
 	}
 	return nil
 }
 
 func (w *WhatIf) reset(ctx context.Context) error {
-	if _, err := query(ctx, w.conn, hypopgReset); err != nil {
+	if _, err := execText(ctx, w.conn, hypopgReset); err != nil {
 		return fmt.Errorf("hypopg_reset: %w", err)
 	}
 	return nil
@@ -496,9 +496,9 @@ func fatal(ctx context.Context, conn *pgx.Conn, err error) bool {
 	return ctx.Err() != nil || conn.IsClosed() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// query runs sql with text parameters of types the server infers, through
+// execText runs sql with text parameters of types the server infers, through
 // an unnamed statement, and returns the rows as text.
-func query(ctx context.Context, conn *pgx.Conn, sql string, args ...string) ([][][]byte, error) {
+func execText(ctx context.Context, conn *pgx.Conn, sql string, args ...string) ([][][]byte, error) {
 	params := make([][]byte, len(args))
 	for i, a := range args {
 		params[i] = []byte(a)

@@ -1,0 +1,271 @@
+package advisor
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+// itemsSetup is a 50k-row table: tenant_id is selective (100 rows per
+// value), status is not (3 values).
+var itemsSetup = []string{
+	`CREATE TABLE items (id bigint PRIMARY KEY, tenant_id int NOT NULL, status text NOT NULL,
+		payload jsonb, created_at timestamptz NOT NULL)`,
+	`INSERT INTO items SELECT g, g % 500, (ARRAY['open','closed','void'])[g % 3 + 1],
+		jsonb_build_object('k', g % 10), now() - g * interval '1 minute' FROM generate_series(1, 50000) g`,
+	`ANALYZE items`,
+}
+
+// testDB creates database name on the sandbox's primary with the
+// sandbox's extensions, runs setup there, waits for the replica and
+// returns a connection to the replica, as the advisor opens it.
+func testDB(t *testing.T, name string, setup ...string) *pgx.Conn {
+	t.Helper()
+	c := pgsandbox.Require(t, sandbox)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	return replicaOf(t, name, setup...)
+}
+
+// replicaOf runs setup on the primary's database name, waits for the
+// replica and connects to it.
+func replicaOf(t *testing.T, name string, setup ...string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := sandbox.Exec(ctx, name, setup...); err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.WaitReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func newWhatIf(t *testing.T, conn *pgx.Conn, opts WhatIfOptions) *WhatIf {
+	t.Helper()
+	w, err := NewWhatIf(context.Background(), conn, zaptest.NewLogger(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, note := w.Available(); !ok {
+		t.Fatalf("hypopg unavailable: %s", note)
+	}
+	return w
+}
+
+func btree(table string, cols ...string) Candidate {
+	c := Candidate{Table: table, Method: "btree"}
+	for _, col := range cols {
+		c.Keys = append(c.Keys, collector.IndexKey{Column: col})
+	}
+	return c
+}
+
+// sessionState is what the advisor may leave behind on its connection:
+// hypothetical indexes, prepared statements, an open transaction.
+func sessionState(t *testing.T, conn *pgx.Conn) (hypothetical, prepared int, txStatus byte) {
+	t.Helper()
+	ctx := context.Background()
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM hypopg_list_indexes").Scan(&hypothetical); err != nil {
+		t.Fatal(err)
+	}
+	// QueryRow may prepare its own statements: count only the advisor's.
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pgadvisor%'").Scan(&prepared); err != nil {
+		t.Fatal(err)
+	}
+	return hypothetical, prepared, conn.PgConn().TxStatus()
+}
+
+func effectOf(t *testing.T, c Costing, queryID string) Effect {
+	t.Helper()
+	for _, e := range c.Statements {
+		if e.QueryID == queryID {
+			return e
+		}
+	}
+	t.Fatalf("candidate on %s: no effect recorded for statement %s (have %+v)", c.Candidate.Table, queryID, c.Statements)
+	return Effect{}
+}
+
+func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
+	conn := testDB(t, "whatif_costs", itemsSetup...)
+	var inRecovery bool
+	if err := conn.QueryRow(context.Background(), "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || !inRecovery {
+		t.Fatalf("want a connection to the replica: in recovery %v, %v", inRecovery, err)
+	}
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	const byTenant = "SELECT id, status FROM items WHERE tenant_id = $1"
+	stmts := []WorkloadStatement{
+		{QueryID: "custom", Query: byTenant, Params: []string{"42"}, Calls: 10, Tables: []string{"public.items"}},
+		{QueryID: "generic", Query: byTenant, Calls: 10, Tables: []string{"public.items"}},
+		{QueryID: "broken", Query: "SELECT nope FROM items WHERE tenant_id = $1", Calls: 1, Tables: []string{"public.items"}},
+		{QueryID: "other", Query: "SELECT 1", Calls: 1, Tables: nil},
+	}
+	gin := Candidate{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}}
+	cands := []Candidate{btree("public.items", "tenant_id"), btree("public.items", "status"), gin}
+	costed, err := w.Evaluate(context.Background(), nil, cands, stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costed) != 3 {
+		t.Fatalf("got %d costings, want 3", len(costed))
+	}
+
+	tenant := costed[0]
+	if tenant.Err != nil || tenant.HypoSizeBytes <= 0 {
+		t.Fatalf("tenant_id candidate: err %v, size %d", tenant.Err, tenant.HypoSizeBytes)
+	}
+	if len(tenant.Statements) != 3 {
+		t.Errorf("tenant_id candidate: %d statements costed, want the 3 that touch items", len(tenant.Statements))
+	}
+	for _, id := range []string{"custom", "generic"} {
+		e := effectOf(t, tenant, id)
+		if e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
+			t.Errorf("%s plan with index on tenant_id: %+v, want it used and the cost cut at least 3x", id, e)
+		}
+		if e.Generic != (id == "generic") {
+			t.Errorf("%s: Generic = %v", id, e.Generic)
+		}
+	}
+	if e := effectOf(t, tenant, "broken"); e.Err == nil || !strings.Contains(e.Err.Error(), "nope") {
+		t.Errorf("broken statement: err %v, want the planner's error naming the column", e.Err)
+	}
+
+	if e := effectOf(t, costed[1], "custom"); e.UsesIndex || e.After < e.Before*0.9 {
+		t.Errorf("index on status (3 values) should not help: %+v", e)
+	}
+	if costed[2].Err == nil || !strings.Contains(costed[2].Err.Error(), "gin") {
+		t.Errorf("gin candidate: err %v, want HypoPG's refusal of gin", costed[2].Err)
+	}
+
+	if h, p, tx := sessionState(t, conn); h != 0 || p != 0 || tx != 'I' {
+		t.Errorf("after Evaluate: %d hypothetical indexes, %d prepared statements, transaction status %q; want 0, 0, 'I'", h, p, tx)
+	}
+}
+
+// countingPlanner records how many hypothetical indexes exist whenever a
+// statement is planned.
+type countingPlanner struct {
+	inner Planner
+	t     *testing.T
+	most  int
+	plans int
+}
+
+func (p *countingPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (float64, []string, error) {
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM hypopg_list_indexes").Scan(&n); err != nil {
+		p.t.Fatal(err)
+	}
+	p.most = max(p.most, n)
+	p.plans++
+	return p.inner.PlanCost(ctx, conn, stmt)
+}
+
+func TestWhatIfBatchesKeepFewHypotheticalIndexes(t *testing.T) {
+	conn := testDB(t, "whatif_batches", itemsSetup...)
+	counter := &countingPlanner{inner: ExplainPlanner{}, t: t}
+	w := newWhatIf(t, conn, WhatIfOptions{Planner: counter, BatchSize: 2})
+	stmts := []WorkloadStatement{{QueryID: "q", Query: "SELECT * FROM items WHERE tenant_id = $1 AND status = $2",
+		Params: []string{"7", "open"}, Calls: 1, Tables: []string{"public.items"}}}
+	base := []Candidate{btree("public.items", "created_at")}
+	cands := []Candidate{
+		btree("public.items", "tenant_id"), btree("public.items", "status"), btree("public.items", "tenant_id", "status"),
+		btree("public.items", "status", "tenant_id"), btree("public.items", "id", "tenant_id"),
+	}
+	costed, err := w.Evaluate(context.Background(), base, cands, stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range costed {
+		if c.Err != nil || len(c.Statements) != 1 || c.Statements[0].Err != nil {
+			t.Fatalf("candidate %v: %+v", c.Candidate.Keys, c)
+		}
+	}
+	if counter.most > len(base)+1 {
+		t.Errorf("up to %d hypothetical indexes existed while planning, want at most base + 1 = %d", counter.most, len(base)+1)
+	}
+	if want := 1 + 1 + len(cands); counter.plans != want {
+		t.Errorf("planned %d times, want the baseline, the base configuration and each candidate once: %d", counter.plans, want)
+	}
+	if h, p, tx := sessionState(t, conn); h != 0 || p != 0 || tx != 'I' {
+		t.Errorf("after Evaluate: %d hypothetical indexes, %d prepared statements, transaction status %q; want 0, 0, 'I'", h, p, tx)
+	}
+	// Baselines are planned once per statement for the life of the WhatIf.
+	counter.plans = 0
+	if _, err := w.Baseline(context.Background(), stmts); err != nil || counter.plans != 0 {
+		t.Errorf("Baseline again: %d plans, err %v; want the cached baseline", counter.plans, err)
+	}
+}
+
+func TestWhatIfCostWithConfiguration(t *testing.T) {
+	conn := testDB(t, "whatif_config", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	stmts := []WorkloadStatement{
+		{QueryID: "tenant", Query: "SELECT * FROM items WHERE tenant_id = $1", Params: []string{"3"}, Calls: 5, Tables: []string{"public.items"}},
+		{QueryID: "recent", Query: "SELECT * FROM items ORDER BY created_at DESC LIMIT 10", Calls: 5, Tables: []string{"public.items"}},
+	}
+	base, err := w.Baseline(context.Background(), stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := []Candidate{btree("public.items", "created_at"), btree("public.items", "tenant_id")}
+	with, err := w.CostWith(context.Background(), config, stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{1, 0} {
+		if with[i].Err != nil || with[i].Cost >= base[i].Cost/3 {
+			t.Errorf("%s: cost %.1f with the configuration, %.1f without (err %v): want at least 3x lower", stmts[i].QueryID, with[i].Cost, base[i].Cost, with[i].Err)
+		}
+		if len(with[i].Uses) != 1 || with[i].Uses[0] != want {
+			t.Errorf("%s: plan uses configuration indexes %v, want [%d]", stmts[i].QueryID, with[i].Uses, want)
+		}
+	}
+	if h, _, _ := sessionState(t, conn); h != 0 {
+		t.Errorf("%d hypothetical indexes left after CostWith", h)
+	}
+}
+
+func TestWhatIfWithoutHypoPG(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	// CreateDatabase would install the sandbox's extensions, hypopg included.
+	if err := c.Exec(ctx, "postgres", "CREATE DATABASE whatif_nohypopg"); err != nil {
+		t.Fatal(err)
+	}
+	conn := replicaOf(t, "whatif_nohypopg", itemsSetup...)
+	w, err := NewWhatIf(ctx, conn, zaptest.NewLogger(t), WhatIfOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, note := w.Available()
+	if ok || note != "hypopg is not installed on the EXPLAIN target: CREATE EXTENSION hypopg" {
+		t.Fatalf("Available() = %v, %q", ok, note)
+	}
+	stmts := []WorkloadStatement{{QueryID: "q", Query: "SELECT * FROM items WHERE tenant_id = $1", Params: []string{"1"}, Calls: 1, Tables: []string{"public.items"}}}
+	base, err := w.Baseline(ctx, stmts)
+	if err != nil || base[0].Err != nil || base[0].Cost <= 0 {
+		t.Fatalf("baseline without hypopg: %+v, %v", base, err)
+	}
+	if _, err := w.Evaluate(ctx, nil, []Candidate{btree("public.items", "tenant_id")}, stmts); err == nil || !strings.Contains(err.Error(), "CREATE EXTENSION hypopg") {
+		t.Errorf("Evaluate without hypopg: err %v, want the note", err)
+	}
+}
