@@ -1,0 +1,871 @@
+package explain
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// Decision says how far a query text may be taken. A query text read from
+// pg_stat_statements is hostile input: only a statement the gate proves
+// side-effect free is executed (EXPLAIN ANALYZE); a plannable one gets a plain
+// EXPLAIN of its generic plan, which never executes it.
+type Decision struct {
+	Analyze   bool   // safe to execute under EXPLAIN ANALYZE
+	Plannable bool   // a plain EXPLAIN of the generic plan is possible
+	Reason    string // why not Analyze, e.g. "refused: calls volatile function public.bump_counter()"
+}
+
+// maxGateDepth bounds how deep the gate follows views, function bodies and
+// default arguments; anything deeper is refused.
+const maxGateDepth = 12
+
+// GateStatic is the gate's parse-level half, which needs no server: the
+// statement count and kind, data-modifying CTEs, row locks, SELECT INTO and
+// denied functions. An Analyze decision from it still needs Gate's check of
+// the functions the statement calls.
+func GateStatic(query string) Decision {
+	_, d := gateParse(query)
+	return d
+}
+
+// Gate decides whether query may run under EXPLAIN ANALYZE on the server
+// behind conn (the EXPLAIN target): GateStatic, then every function,
+// operator, cast and view the statement reaches is resolved in the catalog
+// and must be IMMUTABLE or STABLE (or on the allowlist). conn must be idle
+// or in a transaction that is not aborted; the gate only reads catalogs.
+func Gate(ctx context.Context, conn *pgx.Conn, query string) Decision {
+	pq, d := gateParse(query)
+	if !d.Analyze {
+		return d
+	}
+	return gateCatalog(ctx, conn, pq)
+}
+
+func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision {
+	refused := func(reason string) Decision {
+		return Decision{Plannable: true, Reason: "refused: " + reason}
+	}
+	c := &gateChecker{conn: conn, procs: map[uint32]bool{}, rels: map[uint32]bool{}}
+	reason, err := c.databaseHazard(ctx)
+	if err == nil && reason == "" {
+		reason, err = c.check(ctx, collectRefs(pq.stmt), "", false, 0)
+	}
+	switch {
+	case err != nil:
+		return refused("cannot check the functions it calls: " + err.Error())
+	case reason != "":
+		return refused(reason)
+	}
+	return Decision{Analyze: true, Plannable: true}
+}
+
+// parsedQuery is a query text that parsed as exactly one statement.
+type parsedQuery struct {
+	text      string
+	stmt      *pg_query.Node
+	kind      string // the statement's node type, e.g. "SelectStmt"
+	numParams int    // highest $n
+}
+
+func parseQuery(query string) (*parsedQuery, error) {
+	if strings.TrimSpace(query) == "" {
+		return nil, fmt.Errorf("empty query text")
+	}
+	tree, err := pg_query.Parse(query)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse: %w", err)
+	}
+	switch n := len(tree.Stmts); n {
+	case 0:
+		return nil, fmt.Errorf("no statement in the query text")
+	case 1:
+	default:
+		return nil, fmt.Errorf("%d statements in one query text", n)
+	}
+	pq := &parsedQuery{text: query, stmt: tree.Stmts[0].Stmt, kind: nodeKind(tree.Stmts[0].Stmt)}
+	walkParse(pq.stmt, func(m proto.Message) bool {
+		if p, ok := m.(*pg_query.ParamRef); ok && int(p.Number) > pq.numParams {
+			pq.numParams = int(p.Number)
+		}
+		return true
+	})
+	return pq, nil
+}
+
+// nodeKind names the node type a Node wraps, "" for an empty Node.
+func nodeKind(n *pg_query.Node) string {
+	if n == nil {
+		return ""
+	}
+	m := n.ProtoReflect()
+	oneofs := m.Descriptor().Oneofs()
+	if oneofs.Len() == 0 {
+		return ""
+	}
+	fd := m.WhichOneof(oneofs.Get(0))
+	if fd == nil || fd.Message() == nil {
+		return ""
+	}
+	return string(fd.Message().Name())
+}
+
+// statementWord turns a node type into the SQL word a reader knows:
+// "CopyStmt" -> "COPY".
+func statementWord(kind string) string {
+	switch kind {
+	case "":
+		return "an empty statement"
+	case "SelectStmt":
+		return "SELECT"
+	}
+	return strings.ToUpper(strings.TrimSuffix(kind, "Stmt"))
+}
+
+// plannableKinds are the statements EXPLAIN accepts and that can be
+// prepared; EXPLAIN without ANALYZE plans them without executing them.
+var plannableKinds = map[string]bool{
+	"SelectStmt": true, "InsertStmt": true, "UpdateStmt": true, "DeleteStmt": true, "MergeStmt": true,
+}
+
+func gateParse(query string) (*parsedQuery, Decision) {
+	pq, err := parseQuery(query)
+	if err != nil {
+		return nil, Decision{Reason: "refused: " + err.Error()}
+	}
+	if !plannableKinds[pq.kind] {
+		return pq, Decision{Reason: fmt.Sprintf("refused: %s statement cannot be explained", statementWord(pq.kind))}
+	}
+	if pq.kind != "SelectStmt" {
+		return pq, Decision{Plannable: true, Reason: fmt.Sprintf("refused: %s is not a SELECT", statementWord(pq.kind))}
+	}
+	if h := findHazard(pq.stmt); h != "" {
+		return pq, Decision{Plannable: !strings.HasPrefix(h, "SELECT INTO"), Reason: "refused: " + h}
+	}
+	return pq, Decision{Analyze: true, Plannable: true}
+}
+
+// findHazard returns what makes a parse tree unsafe to execute without
+// looking at the catalog, or "".
+func findHazard(root proto.Message) string {
+	var hazard string
+	walkParse(root, func(m proto.Message) bool {
+		if hazard != "" {
+			return false
+		}
+		switch n := m.(type) {
+		case *pg_query.SelectStmt:
+			if n.IntoClause != nil {
+				hazard = "SELECT INTO creates a table"
+			}
+		case *pg_query.LockingClause:
+			hazard = lockWords[n.Strength] + " locks rows"
+		case *pg_query.CommonTableExpr:
+			if k := nodeKind(n.Ctequery); k != "SelectStmt" && k != "" {
+				hazard = fmt.Sprintf("data-modifying CTE %s (%s)", n.Ctename, statementWord(k))
+			}
+		case *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
+			hazard = "modifies data"
+		case *pg_query.FuncCall:
+			if ref := funcRef(n.Funcname); deniedFunction(ref.name) {
+				hazard = fmt.Sprintf("calls denied function %s()", ref)
+			}
+		}
+		return true
+	})
+	return hazard
+}
+
+var lockWords = map[pg_query.LockClauseStrength]string{
+	pg_query.LockClauseStrength_LCS_FORKEYSHARE:    "FOR KEY SHARE",
+	pg_query.LockClauseStrength_LCS_FORSHARE:       "FOR SHARE",
+	pg_query.LockClauseStrength_LCS_FORNOKEYUPDATE: "FOR NO KEY UPDATE",
+	pg_query.LockClauseStrength_LCS_FORUPDATE:      "FOR UPDATE",
+	pg_query.LockClauseStrength_LCS_NONE:           "a locking clause",
+}
+
+// deniedNames are functions never executed, whatever pg_proc says: they
+// sleep, signal or terminate backends, write files, WAL or sequences, take
+// advisory locks, assign transaction ids, run SQL text or reach other
+// servers. A trailing * matches any suffix. Matching ignores the schema.
+var deniedNames = []string{
+	"pg_sleep*", "pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf",
+	"pg_rotate_logfile*", "pg_log_backend_memory_contexts", "pg_promote", "pg_switch_wal", "pg_switch_xlog",
+	"pg_create_*", "pg_drop_replication_slot", "pg_replication_slot_advance", "pg_copy_*",
+	"pg_logical_slot_*", "pg_logical_emit_message", "pg_replication_origin_*", "pg_wal_replay_*",
+	"pg_backup_*", "pg_start_backup", "pg_stop_backup", "pg_export_snapshot", "pg_import_*",
+	"set_config", "setval", "nextval", "lo_*", "loread", "lowrite", "dblink*",
+	"pg_advisory*", "pg_try_advisory*", "pg_read_file", "pg_read_binary_file", "pg_ls_*", "pg_stat_file",
+	"pg_file_*", "pg_logdir_ls", "pg_notify", "txid_current*", "pg_current_xact_id*",
+	"pg_stat_reset*", "pg_stat_statements_reset", "pg_prewarm", "brin_summarize_*", "brin_desummarize_range",
+	"gin_clean_pending_list", "binary_upgrade_*", "hypopg_*",
+	"query_to_xml*", "query_to_json*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*",
+	"database_to_xml*", "xpath_table",
+}
+
+func deniedFunction(name string) bool {
+	name = strings.ToLower(name)
+	for _, d := range deniedNames {
+		if p, ok := strings.CutSuffix(d, "*"); ok {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		} else if name == d {
+			return true
+		}
+	}
+	return false
+}
+
+// deniedInSource finds a denied function named in a function body the gate
+// cannot parse (PL/pgSQL and other languages).
+var deniedInSource = func() *regexp.Regexp {
+	alts := make([]string, len(deniedNames))
+	for i, d := range deniedNames {
+		if p, ok := strings.CutSuffix(d, "*"); ok {
+			alts[i] = regexp.QuoteMeta(p) + `\w*`
+		} else {
+			alts[i] = regexp.QuoteMeta(d)
+		}
+	}
+	return regexp.MustCompile(`(?i)\b(` + strings.Join(alts, "|") + `)\b`)
+}()
+
+// allowedVolatile are volatile functions harmless to execute: they only
+// read clocks or produce random values. Core ones must be built in; the
+// others must belong to the named extension.
+var allowedVolatile = map[string]string{ // name -> extension, "" for core
+	"random": "", "random_normal": "", "clock_timestamp": "", "timeofday": "", "gen_random_uuid": "",
+	"uuid_generate_v1": "uuid-ossp", "uuid_generate_v1mc": "uuid-ossp", "uuid_generate_v4": "uuid-ossp",
+	"gen_random_bytes": "pgcrypto",
+}
+
+// nameRef is a possibly schema-qualified function or operator name.
+type nameRef struct{ schema, name string }
+
+func (r nameRef) String() string {
+	if r.schema == "" {
+		return r.name
+	}
+	return r.schema + "." + r.name
+}
+
+func funcRef(names []*pg_query.Node) nameRef {
+	parts := stringParts(names)
+	switch len(parts) {
+	case 0:
+		return nameRef{}
+	case 1:
+		return nameRef{name: parts[0]}
+	}
+	// catalog.schema.name: the catalog must be the current database, which
+	// the server checks.
+	return nameRef{schema: parts[len(parts)-2], name: parts[len(parts)-1]}
+}
+
+func stringParts(nodes []*pg_query.Node) []string {
+	var parts []string
+	for _, n := range nodes {
+		if s := n.GetString_(); s != nil {
+			parts = append(parts, s.Sval)
+		}
+	}
+	return parts
+}
+
+// gateRefs is everything in a parse tree the catalog has to vouch for.
+type gateRefs struct {
+	funcs     map[nameRef]bool // function calls
+	attrFuncs map[string]bool  // t.name may be the function name(t)
+	operators map[nameRef]bool
+	types     map[string]bool // type names, quoted for to_regtype
+	relations map[string]bool // relation names, quoted for to_regclass
+}
+
+func collectRefs(root proto.Message) gateRefs {
+	r := gateRefs{funcs: map[nameRef]bool{}, attrFuncs: map[string]bool{}, operators: map[nameRef]bool{},
+		types: map[string]bool{}, relations: map[string]bool{}}
+	addOp := func(names []*pg_query.Node) {
+		if ref := funcRef(names); ref.name != "" {
+			r.operators[ref] = true
+		}
+	}
+	walkParse(root, func(m proto.Message) bool {
+		switch n := m.(type) {
+		case *pg_query.FuncCall:
+			if ref := funcRef(n.Funcname); ref.name != "" {
+				r.funcs[ref] = true
+			}
+		case *pg_query.A_Expr:
+			switch n.Kind {
+			case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN,
+				pg_query.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
+				r.operators[nameRef{name: ">="}] = true
+				r.operators[nameRef{name: "<="}] = true
+			case pg_query.A_Expr_Kind_AEXPR_SIMILAR:
+				r.funcs[nameRef{schema: "pg_catalog", name: "similar_to_escape"}] = true
+				addOp(n.Name)
+			default:
+				addOp(n.Name)
+			}
+		case *pg_query.SubLink:
+			addOp(n.OperName)
+		case *pg_query.SortBy:
+			addOp(n.UseOp)
+		case *pg_query.ColumnRef:
+			if parts := stringParts(n.Fields); len(parts) >= 2 {
+				r.attrFuncs[parts[len(parts)-1]] = true
+			}
+		case *pg_query.A_Indirection:
+			for _, s := range stringParts(n.Indirection) {
+				r.attrFuncs[s] = true
+			}
+		case *pg_query.TypeName:
+			if parts := stringParts(n.Names); len(parts) > 0 && !n.PctType {
+				name := quoteParts(parts)
+				if len(n.ArrayBounds) > 0 {
+					name += "[]"
+				}
+				r.types[name] = true
+			}
+		case *pg_query.RangeVar:
+			parts := []string{n.Relname}
+			if n.Schemaname != "" {
+				parts = []string{n.Schemaname, n.Relname}
+			}
+			r.relations[quoteParts(parts)] = true
+		}
+		return true
+	})
+	return r
+}
+
+func quoteParts(parts []string) string {
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = pgx.Identifier{p}.Sanitize()
+	}
+	return strings.Join(q, ".")
+}
+
+// walkParse calls fn for every message of a parse tree, depth first, in
+// field order (so results are deterministic); fn returning false skips the
+// message's children.
+func walkParse(root proto.Message, fn func(proto.Message) bool) {
+	if root == nil {
+		return
+	}
+	walkReflect(root.ProtoReflect(), fn)
+}
+
+func walkReflect(m protoreflect.Message, fn func(proto.Message) bool) {
+	if !m.IsValid() || !fn(m.Interface()) {
+		return
+	}
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Message() == nil || fd.IsMap() || !m.Has(fd) {
+			continue
+		}
+		if fd.IsList() {
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				walkReflect(l.Get(j).Message(), fn)
+			}
+			continue
+		}
+		walkReflect(m.Get(fd).Message(), fn)
+	}
+}
+
+// gateChecker resolves references in the catalog, following views,
+// function bodies, default arguments, aggregate support functions, casts
+// and domain constraints, each object once.
+type gateChecker struct {
+	conn  *pgx.Conn
+	procs map[uint32]bool
+	rels  map[uint32]bool
+}
+
+// procRow is one pg_proc entry as the gate needs it.
+type procRow struct {
+	oid        uint32
+	schema     string
+	name       string
+	args       string
+	volatility string // i, s, v
+	lang       string
+	body       string // prosrc, or the CREATE FUNCTION text for SQL-standard bodies
+	defaults   string // argument default expressions, "" when none
+	builtin    bool
+	extension  string
+	aggSupport []uint32
+}
+
+func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
+
+const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid),
+	p.provolatile::text, l.lanname::text,
+	CASE WHEN l.lanname = 'sql' AND p.prosrc = '' THEN pg_get_functiondef(p.oid) ELSE p.prosrc END,
+	coalesce(pg_get_expr(p.proargdefaults, 0), ''),
+	p.oid < 16384,
+	coalesce((SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+		WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+		AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1), ''),
+	coalesce((SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
+		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
+		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}')`
+
+// procsByNameSQL finds the candidates for each name: in the given schema,
+// in the search path when the schema is "", in any schema when it is "*".
+// With onearg only functions callable with one argument count (t.name).
+const procsByNameSQL = `SELECT w.i::int, ` + procColumns + `
+FROM unnest($1::text[], $2::text[], $3::bool[]) WITH ORDINALITY AS w(schema, name, onearg, i)
+JOIN pg_proc p ON p.proname = w.name
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE (w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true))))
+  AND (NOT w.onearg OR (p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1))
+ORDER BY w.i, p.oid`
+
+const procsByOIDSQL = `SELECT 0, ` + procColumns + `
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE p.oid = ANY ($1::oid[])
+ORDER BY p.oid`
+
+// operatorProcsSQL finds the function behind every candidate operator,
+// leaving out built-in functions that are not volatile.
+const operatorProcsSQL = `SELECT DISTINCT p.oid
+FROM unnest($1::text[], $2::text[]) AS w(schema, name)
+JOIN pg_operator o ON o.oprname = w.name
+JOIN pg_namespace n ON n.oid = o.oprnamespace
+JOIN pg_proc p ON p.oid = o.oprcode
+WHERE (p.oid >= 16384 OR p.provolatile = 'v')
+  AND (w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true))))`
+
+// typeHazardsSQL lists, for the named types with their base and element
+// types, the functions a cast to them may call (casts, input functions)
+// unless built in and not volatile, and their domain CHECK expressions.
+const typeHazardsSQL = `WITH RECURSIVE ty(oid) AS (
+	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+	UNION
+	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (VALUES (t.typbasetype), (t.typelem)) AS v(b)
+	WHERE v.b <> 0
+), fns(typ, fn) AS (
+	SELECT ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
+		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid)) AS f(fn)
+	UNION ALL
+	SELECT ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
+)
+SELECT format_type(fns.typ, NULL), fns.fn, '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
+WHERE p.oid >= 16384 OR p.provolatile = 'v'
+UNION ALL
+SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
+	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL`
+
+// relationsSQL resolves relation names as the statement would (search
+// path, temporary schema first) with what a SELECT on them may run: view
+// definitions, row security policies, foreign tables below them.
+const relationsSQL = `SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text,
+	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
+	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(pol.polqual, pol.polrelid))
+		FROM pg_policy pol WHERE pol.polrelid = c.oid AND pol.polqual IS NOT NULL), '{}') ELSE '{}' END,
+	EXISTS (WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f')
+FROM unnest($1::text[]) AS w(name)
+JOIN pg_class c ON c.oid = to_regclass(w.name)
+JOIN pg_namespace n ON n.oid = c.relnamespace
+ORDER BY c.oid`
+
+// databaseHazardSQL finds volatile functions PostgreSQL may call without
+// the statement naming them: implicit casts, operator class support
+// functions (sorting, hashing, index scans) and type input functions.
+const databaseHazardSQL = `SELECT format('implicit cast from %s to %s uses volatile function %s',
+	c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure)
+FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc WHERE c.castcontext = 'i' AND p.provolatile = 'v'
+UNION ALL
+SELECT format('operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure)
+FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
+UNION ALL
+SELECT format('operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
+	a.amopopr::regoperator, o.oprcode::regprocedure)
+FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode WHERE p.provolatile = 'v'
+UNION ALL
+SELECT format('type %s has volatile input function %s', t.oid::regtype, p.oid::regprocedure)
+FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive) WHERE p.provolatile = 'v'
+LIMIT 1`
+
+func (c *gateChecker) databaseHazard(ctx context.Context) (string, error) {
+	rows, err := c.conn.Query(ctx, dbconn.Marker+databaseHazardSQL, pgx.QueryExecModeExec)
+	if err != nil {
+		return "", fmt.Errorf("query implicit function calls: %w", err)
+	}
+	hazards, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("query implicit function calls: %w", err)
+	}
+	if len(hazards) > 0 {
+		return "the database has an " + hazards[0], nil
+	}
+	return "", nil
+}
+
+// check resolves refs and returns why they are unsafe, or "". via says
+// where refs came from ("view public.v"); anySchema resolves unqualified
+// names in every schema (function bodies run with an unknown search path).
+func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, anySchema bool, depth int) (string, error) {
+	if depth > maxGateDepth {
+		return "nested too deeply to check" + viaSuffix(via), nil
+	}
+	defaultSchema := ""
+	if anySchema {
+		defaultSchema = "*"
+	}
+	// Denied names first: they need no catalog.
+	for _, ref := range sortedRefs(refs.funcs) {
+		if deniedFunction(ref.name) {
+			return fmt.Sprintf("calls denied function %s()%s", ref, viaSuffix(via)), nil
+		}
+	}
+	var lookups []procLookup
+	for _, ref := range sortedRefs(refs.funcs) {
+		if ref.schema == "" {
+			ref.schema = defaultSchema
+		}
+		lookups = append(lookups, procLookup{ref: ref})
+	}
+	for _, name := range sortedKeys(refs.attrFuncs) {
+		lookups = append(lookups, procLookup{ref: nameRef{schema: defaultSchema, name: name}, oneArg: true})
+	}
+	procs, missing, err := c.procsByName(ctx, lookups)
+	if err != nil {
+		return "", err
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("cannot resolve function %s()%s", missing[0], viaSuffix(via)), nil
+	}
+	if reason, err := c.checkProcs(ctx, procs, "calls", via, depth); reason != "" || err != nil {
+		return reason, err
+	}
+
+	opProcs, err := c.operatorProcs(ctx, sortedRefs(refs.operators), defaultSchema)
+	if err != nil {
+		return "", err
+	}
+	if reason, err := c.checkOIDs(ctx, opProcs, "uses an operator backed by", via, depth); reason != "" || err != nil {
+		return reason, err
+	}
+
+	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), via, depth); reason != "" || err != nil {
+		return reason, err
+	}
+	return c.checkRelations(ctx, sortedKeys(refs.relations), via, depth)
+}
+
+type procLookup struct {
+	ref    nameRef
+	oneArg bool // attribute notation: only one-argument functions, none found is fine
+}
+
+func (c *gateChecker) procsByName(ctx context.Context, lookups []procLookup) ([]procRow, []nameRef, error) {
+	if len(lookups) == 0 {
+		return nil, nil, nil
+	}
+	schemas, names, oneArg := make([]string, len(lookups)), make([]string, len(lookups)), make([]bool, len(lookups))
+	for i, l := range lookups {
+		schemas[i], names[i], oneArg[i] = l.ref.schema, l.ref.name, l.oneArg
+	}
+	rows, err := c.conn.Query(ctx, dbconn.Marker+procsByNameSQL, pgx.QueryExecModeExec, schemas, names, oneArg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve functions: %w", err)
+	}
+	defer rows.Close()
+	found := map[int]bool{}
+	var procs []procRow
+	for rows.Next() {
+		var i int
+		var p procRow
+		if err := scanProc(rows, &i, &p); err != nil {
+			return nil, nil, fmt.Errorf("resolve functions: %w", err)
+		}
+		found[i] = true
+		procs = append(procs, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("resolve functions: %w", err)
+	}
+	var missing []nameRef
+	for i, l := range lookups {
+		if !found[i+1] && !l.oneArg {
+			ref := l.ref
+			if ref.schema == "*" {
+				ref.schema = ""
+			}
+			missing = append(missing, ref)
+		}
+	}
+	return procs, missing, nil
+}
+
+func scanProc(rows pgx.Rows, i *int, p *procRow) error {
+	return rows.Scan(i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
+		&p.builtin, &p.extension, &p.aggSupport)
+}
+
+func (c *gateChecker) procsByOID(ctx context.Context, oids []uint32) ([]procRow, error) {
+	rows, err := c.conn.Query(ctx, dbconn.Marker+procsByOIDSQL, pgx.QueryExecModeExec, oids)
+	if err != nil {
+		return nil, fmt.Errorf("look up functions: %w", err)
+	}
+	defer rows.Close()
+	var procs []procRow
+	for rows.Next() {
+		var i int
+		var p procRow
+		if err := scanProc(rows, &i, &p); err != nil {
+			return nil, fmt.Errorf("look up functions: %w", err)
+		}
+		procs = append(procs, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up functions: %w", err)
+	}
+	return procs, nil
+}
+
+func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultSchema string) ([]uint32, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	schemas, names := make([]string, len(ops)), make([]string, len(ops))
+	for i, op := range ops {
+		schemas[i], names[i] = op.schema, op.name
+		if op.schema == "" {
+			schemas[i] = defaultSchema
+		}
+	}
+	rows, err := c.conn.Query(ctx, dbconn.Marker+operatorProcsSQL, pgx.QueryExecModeExec, schemas, names)
+	if err != nil {
+		return nil, fmt.Errorf("resolve operators: %w", err)
+	}
+	oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		return nil, fmt.Errorf("resolve operators: %w", err)
+	}
+	return oids, nil
+}
+
+func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via string, depth int) (string, error) {
+	var todo []uint32
+	for _, oid := range oids {
+		if !c.procs[oid] {
+			todo = append(todo, oid)
+		}
+	}
+	if len(todo) == 0 {
+		return "", nil
+	}
+	procs, err := c.procsByOID(ctx, todo)
+	if err != nil {
+		return "", err
+	}
+	return c.checkProcs(ctx, procs, verb, via, depth)
+}
+
+// checkProcs vets candidate functions: each must be allowed and not
+// volatile, and so must whatever its defaults, body or aggregate support
+// functions call.
+func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via string, depth int) (string, error) {
+	for _, p := range procs {
+		if c.procs[p.oid] {
+			continue
+		}
+		c.procs[p.oid] = true
+		switch {
+		case deniedFunction(p.name):
+			return fmt.Sprintf("%s denied function %s%s", verb, p, viaSuffix(via)), nil
+		case p.volatility == "v" && !allowedProc(p):
+			return fmt.Sprintf("%s volatile function %s%s", verb, p, viaSuffix(via)), nil
+		}
+		if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), depth+1); reason != "" || err != nil {
+			return reason, err
+		}
+		if p.defaults != "" && !p.builtin {
+			reason, err := c.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), !p.builtin, depth+1)
+			if reason != "" || err != nil {
+				return reason, err
+			}
+		}
+		if p.builtin || p.volatility == "v" {
+			continue // built-in code, or an allowed volatile one
+		}
+		switch p.lang {
+		case "sql":
+			if reason, err := c.checkSQL(ctx, p.body, joinVia("body of "+p.String(), via), true, depth+1); reason != "" || err != nil {
+				return reason, err
+			}
+		case "c", "internal":
+		default:
+			if m := deniedInSource.FindString(p.body); m != "" {
+				return fmt.Sprintf("calls %s whose body names denied function %s%s", p, m, viaSuffix(via)), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func allowedProc(p procRow) bool {
+	ext, ok := allowedVolatile[p.name]
+	if !ok {
+		return false
+	}
+	if ext == "" {
+		return p.builtin && p.schema == "pg_catalog"
+	}
+	return p.extension == ext
+}
+
+// checkSQL vets SQL text taken from the catalog: a view definition, a
+// function body, default arguments or a policy or domain expression.
+func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, anySchema bool, depth int) (string, error) {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return "cannot parse " + via + ": " + err.Error(), nil
+	}
+	if h := findHazard(tree); h != "" {
+		return h + viaSuffix(via), nil
+	}
+	return c.check(ctx, collectRefs(tree), via, anySchema, depth)
+}
+
+func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string, depth int) (string, error) {
+	if len(types) == 0 {
+		return "", nil
+	}
+	rows, err := c.conn.Query(ctx, dbconn.Marker+typeHazardsSQL, pgx.QueryExecModeExec, types)
+	if err != nil {
+		return "", fmt.Errorf("resolve types: %w", err)
+	}
+	type typeHazard struct {
+		typ   string
+		fn    uint32
+		check string
+	}
+	hazards, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (typeHazard, error) {
+		var h typeHazard
+		err := r.Scan(&h.typ, &h.fn, &h.check)
+		return h, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("resolve types: %w", err)
+	}
+	for _, h := range hazards {
+		var reason string
+		if h.check != "" {
+			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), false, depth+1)
+		} else {
+			reason, err = c.checkOIDs(ctx, []uint32{h.fn}, "casts with", joinVia("type "+h.typ, via), depth+1)
+		}
+		if reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	return "", nil
+}
+
+func (c *gateChecker) checkRelations(ctx context.Context, names []string, via string, depth int) (string, error) {
+	if len(names) == 0 {
+		return "", nil
+	}
+	rows, err := c.conn.Query(ctx, dbconn.Marker+relationsSQL, pgx.QueryExecModeExec, names)
+	if err != nil {
+		return "", fmt.Errorf("resolve relations: %w", err)
+	}
+	type relation struct {
+		oid          uint32
+		kind         string
+		schema, name string
+		viewdef      string
+		policies     []string
+		foreignBelow bool
+	}
+	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
+		var rel relation
+		err := r.Scan(&rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.foreignBelow)
+		return rel, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("resolve relations: %w", err)
+	}
+	for _, rel := range rels {
+		if c.rels[rel.oid] {
+			continue
+		}
+		c.rels[rel.oid] = true
+		qualified := collector.QuoteIdent(rel.schema) + "." + collector.QuoteIdent(rel.name)
+		if rel.kind == "f" || rel.foreignBelow {
+			return fmt.Sprintf("reads foreign table %s, which runs code outside the database%s", qualified, viaSuffix(via)), nil
+		}
+		if rel.viewdef != "" {
+			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), false, depth+1); reason != "" || err != nil {
+				return reason, err
+			}
+		}
+		for _, pol := range rel.policies {
+			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), false, depth+1); reason != "" || err != nil {
+				return reason, err
+			}
+		}
+	}
+	return "", nil
+}
+
+func joinVia(inner, outer string) string {
+	if outer == "" {
+		return inner
+	}
+	return inner + ", " + outer
+}
+
+func viaSuffix(via string) string {
+	if via == "" {
+		return ""
+	}
+	return " (via " + via + ")"
+}
+
+func sortedRefs(m map[nameRef]bool) []nameRef {
+	refs := make([]nameRef, 0, len(m))
+	for r := range m {
+		refs = append(refs, r)
+	}
+	sort.Slice(refs, func(i, j int) bool {
+		if refs[i].schema != refs[j].schema {
+			return refs[i].schema < refs[j].schema
+		}
+		return refs[i].name < refs[j].name
+	})
+	return refs
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

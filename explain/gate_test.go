@@ -1,0 +1,250 @@
+package explain
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+// gateSchema holds the traps the gate must see through: volatile and
+// writing functions, and stable-looking ones that reach volatile code
+// through their bodies, defaults, operators, views, aggregates, domains,
+// policies and attribute notation.
+var gateSchema = []string{
+	`CREATE TABLE t (id int PRIMARY KEY, a int, b text, doc jsonb)`,
+	`CREATE TABLE counters (n int)`,
+	`INSERT INTO counters VALUES (0)`,
+	`CREATE SEQUENCE s`,
+	`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+	`CREATE FUNCTION safe_double(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
+	`CREATE FUNCTION lying_stable() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT nextval(''s'')'`,
+	`CREATE FUNCTION atomic_stable() RETURNS int LANGUAGE sql STABLE BEGIN ATOMIC SELECT bump_counter(); END`,
+	`CREATE FUNCTION with_default(a bigint DEFAULT nextval('s')) RETURNS bigint LANGUAGE sql STABLE AS 'SELECT a'`,
+	`CREATE FUNCTION plpgsql_sleeper() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_sleep(0); RETURN 1; END$$`,
+	`CREATE FUNCTION vol_eq(int, int) RETURNS bool LANGUAGE sql VOLATILE AS 'SELECT bump_counter() > 0 AND $1 = $2'`,
+	`CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = vol_eq)`,
+	`CREATE VIEW v_volatile AS SELECT id, bump_counter() AS n FROM t`,
+	`CREATE VIEW v_nested AS SELECT * FROM v_volatile`,
+	`CREATE VIEW v_safe AS SELECT id, a FROM t WHERE a > 0`,
+	`CREATE FUNCTION t_bump(t) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+	`CREATE FUNCTION bump_add(int, int) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT $1 + $2 + bump_counter()'`,
+	`CREATE AGGREGATE bump_sum(int) (SFUNC = bump_add, STYPE = int)`,
+	`CREATE DOMAIN posint AS int CHECK (VALUE > 0 AND bump_counter() > 0)`,
+	`CREATE FUNCTION abs(text) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+	`CREATE TABLE secret (id int)`,
+	`ALTER TABLE secret ENABLE ROW LEVEL SECURITY`,
+	`CREATE POLICY p ON secret USING (bump_counter() > 0)`,
+	`CREATE EXTENSION file_fdw`,
+	`CREATE SERVER files FOREIGN DATA WRAPPER file_fdw`,
+	`CREATE FOREIGN TABLE ft (a int) SERVER files OPTIONS (program 'echo 1')`,
+	`CREATE SCHEMA other`,
+	`CREATE FUNCTION other.hidden() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+}
+
+type gateCase struct {
+	query     string
+	analyze   bool
+	plannable bool
+	reason    string // substring of Decision.Reason
+	needsDB   bool   // GateStatic lets it through; only the catalog check refuses it
+}
+
+var gateCases = []gateCase{
+	// Not one statement, or not a statement at all.
+	{query: "", reason: "empty query text"},
+	{query: "  \n\t ", reason: "empty query text"},
+	{query: "/* just a comment */", reason: "no statement"},
+	{query: "SELECT 1; DROP TABLE x", reason: "2 statements"},
+	{query: "SELECT 1; SELECT 2", reason: "2 statements"},
+	{query: "SELECT 1;;;", analyze: true, plannable: true},
+	{query: "SELEC 1", reason: "cannot parse"},
+	{query: "SELECT * FROM t WHERE (", reason: "cannot parse"},
+	{query: "SELECT 'unterminated", reason: "cannot parse"},
+	// Statements EXPLAIN cannot take.
+	{query: "COPY t TO STDOUT", reason: "COPY statement cannot be explained"},
+	{query: "COPY t FROM PROGRAM 'rm -rf /'", reason: "COPY statement cannot be explained"},
+	{query: "DO $$BEGIN DELETE FROM t; END$$", reason: "DO statement cannot be explained"},
+	{query: "CALL p()", reason: "CALL statement cannot be explained"},
+	{query: "EXPLAIN ANALYZE DELETE FROM t", reason: "EXPLAIN statement cannot be explained"},
+	{query: "DROP TABLE t", reason: "DROP statement cannot be explained"},
+	{query: "SET statement_timeout = 0", reason: "cannot be explained"},
+	{query: "BEGIN", reason: "cannot be explained"},
+	// Writes: a generic plan only.
+	{query: "DELETE FROM t WHERE id = $1", plannable: true, reason: "DELETE is not a SELECT"},
+	{query: "UPDATE t SET a = $1 WHERE id = $2", plannable: true, reason: "UPDATE is not a SELECT"},
+	{query: "INSERT INTO t (id) VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT"},
+	{query: "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", plannable: true, reason: "data-modifying CTE d (DELETE)"},
+	{query: "SELECT * FROM (WITH x AS (UPDATE t SET a = 1 RETURNING id) SELECT * FROM x) s", plannable: true, reason: "data-modifying CTE x (UPDATE)"},
+	{query: "WITH a AS (SELECT 1), b AS (INSERT INTO t (id) VALUES (1) RETURNING id) SELECT * FROM a", plannable: true, reason: "data-modifying CTE b (INSERT)"},
+	{query: "SELECT * INTO newt FROM t", reason: "SELECT INTO"},
+	// Row locks at any depth.
+	{query: "SELECT * FROM t FOR UPDATE", plannable: true, reason: "FOR UPDATE"},
+	{query: "SELECT * FROM t FOR SHARE OF t", plannable: true, reason: "FOR SHARE"},
+	{query: "SELECT * FROM t WHERE id IN (SELECT id FROM t FOR NO KEY UPDATE)", plannable: true, reason: "FOR NO KEY UPDATE"},
+	{query: "SELECT * FROM t FOR KEY SHARE SKIP LOCKED", plannable: true, reason: "FOR KEY SHARE"},
+	// Denied functions wherever they hide.
+	{query: "SELECT setval('s', 1)", plannable: true, reason: "denied function setval()"},
+	{query: "SELECT nextval('s') WHERE $1", plannable: true, reason: "denied function nextval()"},
+	{query: "SELECT pg_terminate_backend($1)", plannable: true, reason: "denied function pg_terminate_backend()"},
+	{query: "SELECT pg_catalog.pg_sleep(1)", plannable: true, reason: "denied function pg_catalog.pg_sleep()"},
+	{query: `SELECT "pg_sleep"(1)`, plannable: true, reason: "denied function pg_sleep()"},
+	{query: `SELECT PG_SLEEP_FOR('1s')`, plannable: true, reason: "denied function pg_sleep_for()"},
+	{query: "SELECT * FROM t WHERE a = (SELECT pg_sleep(1)::int)", plannable: true, reason: "pg_sleep"},
+	{query: "SELECT * FROM t, LATERAL (SELECT pg_advisory_lock(t.id)) l", plannable: true, reason: "pg_advisory_lock"},
+	{query: "WITH x AS (SELECT pg_cancel_backend(1)) SELECT * FROM x", plannable: true, reason: "pg_cancel_backend"},
+	{query: "SELECT * FROM t ORDER BY pg_try_advisory_lock(id)", plannable: true, reason: "pg_try_advisory_lock"},
+	{query: "SELECT CASE WHEN a > 0 THEN set_config('x.y', 'z', false) END FROM t", plannable: true, reason: "set_config"},
+	{query: "SELECT * FROM pg_read_file('/etc/passwd')", plannable: true, reason: "pg_read_file"},
+	{query: "SELECT lo_import('/etc/passwd')", plannable: true, reason: "lo_import"},
+	{query: "SELECT dblink_exec('x', 'DELETE FROM t')", plannable: true, reason: "dblink_exec"},
+	{query: "SELECT query_to_xml('DELETE FROM t RETURNING *', true, true, '')", plannable: true, reason: "query_to_xml"},
+	{query: "SELECT txid_current()", plannable: true, reason: "txid_current"},
+	{query: "SELECT pg_current_xact_id()", plannable: true, reason: "pg_current_xact_id"},
+	{query: "SELECT pg_notify('c', 'x')", plannable: true, reason: "pg_notify"},
+	{query: "SELECT coalesce(a, pg_logical_emit_message(true, 'p', 'x')::text::int) FROM t", plannable: true, reason: "pg_logical_emit_message"},
+	{query: "VALUES (1), ((SELECT 1 FROM pg_sleep(1)))", plannable: true, reason: "pg_sleep"},
+	{query: "SELECT * FROM t GROUP BY id HAVING count(*) > pg_reload_conf()::int", plannable: true, reason: "pg_reload_conf"},
+	// Harmless: executed under EXPLAIN ANALYZE.
+	{query: "SELECT 1 /* ; DELETE FROM t */", analyze: true, plannable: true},
+	{query: "SELECT 1 -- ; DELETE FROM t", analyze: true, plannable: true},
+	{query: "SELECT * FROM t WHERE b = 'x''; DROP TABLE t; --'", analyze: true, plannable: true},
+	{query: "TABLE t", analyze: true, plannable: true},
+	{query: "VALUES (1, 'a'), (2, 'b')", analyze: true, plannable: true},
+	{query: "SELECT id, a FROM t WHERE id = $1", analyze: true, plannable: true},
+	{query: "SELECT count(*), upper(b) FROM t WHERE doc @> $1 GROUP BY 2 ORDER BY 1 DESC LIMIT $2", analyze: true, plannable: true},
+	{query: "SELECT now(), random(), clock_timestamp(), gen_random_uuid(), timeofday()", analyze: true, plannable: true},
+	{query: "SELECT * FROM t WHERE b LIKE $1 AND a BETWEEN $2 AND $3 AND id = ANY($4) AND b SIMILAR TO 'x%'", analyze: true, plannable: true},
+	{query: "SELECT * FROM t t1 JOIN t t2 USING (id) WHERE t1.a = $1 ORDER BY t2.b USING <", analyze: true, plannable: true},
+	{query: "SELECT * FROM t TABLESAMPLE SYSTEM (10)", analyze: true, plannable: true},
+	{query: "SELECT g FROM generate_series(1, $1) g WHERE g::numeric > 1.5 AND extract(year FROM now()) > 2000", analyze: true, plannable: true},
+	{query: "SELECT safe_double(a), x.a FROM t x WHERE EXISTS (SELECT 1 FROM v_safe v WHERE v.id = x.id)", analyze: true, plannable: true},
+	{query: "SELECT * FROM t WHERE doc->>'k' = $1 AND a IS DISTINCT FROM $2 AND a > ALL (SELECT a FROM t)", analyze: true, plannable: true},
+	// Only the catalog can tell.
+	{query: "SELECT bump_counter()", plannable: true, needsDB: true, reason: "calls volatile function public.bump_counter()"},
+	{query: "SELECT public.bump_counter()", plannable: true, needsDB: true, reason: "calls volatile function public.bump_counter()"},
+	{query: `SELECT "bump_counter"()`, plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
+	{query: "SELECT * FROM t WHERE id = (SELECT bump_counter())", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
+	{query: "SELECT * FROM t, LATERAL (SELECT bump_counter()) b", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
+	{query: "SELECT * FROM t ORDER BY bump_counter()", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
+	{query: "SELECT CASE WHEN a > 0 THEN bump_counter() ELSE 0 END FROM t", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
+	{query: "WITH c AS MATERIALIZED (SELECT bump_counter()) SELECT * FROM c", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
+	{query: "SELECT lying_stable()", plannable: true, needsDB: true, reason: "denied function nextval() (via body of public.lying_stable())"},
+	{query: "SELECT atomic_stable()", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via body of public.atomic_stable())"},
+	{query: "SELECT with_default()", plannable: true, needsDB: true, reason: "denied function nextval() (via default arguments of public.with_default(a bigint))"},
+	{query: "SELECT plpgsql_sleeper()", plannable: true, needsDB: true, reason: "body names denied function pg_sleep"},
+	{query: "SELECT * FROM t WHERE a === 1", plannable: true, needsDB: true, reason: "operator backed by volatile function public.vol_eq(integer, integer)"},
+	{query: "SELECT * FROM t WHERE a OPERATOR(public.===) 1", plannable: true, needsDB: true, reason: "volatile function public.vol_eq(integer, integer)"},
+	{query: "SELECT * FROM v_volatile", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via view public.v_volatile)"},
+	{query: "SELECT * FROM public.v_nested WHERE id = $1", plannable: true, needsDB: true, reason: "(via view public.v_volatile, view public.v_nested)"},
+	{query: "SELECT x.t_bump FROM t x", plannable: true, needsDB: true, reason: "volatile function public.t_bump(t)"},
+	{query: "SELECT bump_sum(a) FROM t", plannable: true, needsDB: true, reason: "volatile function public.bump_add(integer, integer) (via aggregate public.bump_sum(integer))"},
+	{query: "SELECT 1::posint", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via a CHECK of domain posint)"},
+	{query: "SELECT abs(a) FROM t", plannable: true, needsDB: true, reason: "volatile function public.abs(text)"},
+	{query: "SELECT * FROM secret", plannable: true, needsDB: true, reason: "(via a row security policy of public.secret)"},
+	{query: "SELECT * FROM ft", plannable: true, needsDB: true, reason: "foreign table public.ft"},
+	{query: "SELECT no_such_function(1)", plannable: true, needsDB: true, reason: "cannot resolve function no_such_function()"},
+	{query: "SELECT other.hidden()", plannable: true, needsDB: true, reason: "volatile function other.hidden()"},
+}
+
+func TestGateStatic(t *testing.T) {
+	if len(gateCases) < 40 {
+		t.Fatalf("only %d gate cases", len(gateCases))
+	}
+	for _, tc := range gateCases {
+		got := GateStatic(tc.query)
+		if tc.needsDB {
+			if !got.Analyze || !got.Plannable || got.Reason != "" {
+				t.Errorf("GateStatic(%q) = %+v, want it to pass to the catalog check", tc.query, got)
+			}
+			continue
+		}
+		checkDecision(t, "GateStatic", tc, got)
+	}
+}
+
+func TestGateCatalog(t *testing.T) {
+	db := gateDatabase(t, "gate", gateSchema...)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, tc := range gateCases {
+		checkDecision(t, "Gate", tc, Gate(ctx, conn, tc.query))
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT n FROM counters").Scan(&n); err != nil || n != 0 {
+		t.Errorf("counters.n = %d, %v after the gate ran: want 0", n, err)
+	}
+}
+
+// TestGateDatabaseHazard: a volatile implicit cast can run on any
+// comparison, so its database gets no EXPLAIN ANALYZE at all.
+func TestGateDatabaseHazard(t *testing.T) {
+	db := gateDatabase(t, "gate_hazard",
+		`CREATE TYPE money2 AS (cents int)`,
+		`CREATE FUNCTION money2_text(money2) RETURNS text LANGUAGE sql VOLATILE AS 'SELECT ($1).cents::text'`,
+		`CREATE CAST (money2 AS text) WITH FUNCTION money2_text(money2) AS IMPLICIT`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	d := Gate(ctx, conn, "SELECT 1")
+	if d.Analyze || !d.Plannable || !strings.Contains(d.Reason, "implicit cast from money2 to text uses volatile function money2_text(money2)") {
+		t.Errorf("Gate = %+v, want a refusal naming the implicit cast", d)
+	}
+}
+
+func checkDecision(t *testing.T, fn string, tc gateCase, got Decision) {
+	t.Helper()
+	if got.Analyze != tc.analyze || got.Plannable != tc.plannable || !strings.Contains(got.Reason, tc.reason) {
+		t.Errorf("%s(%q) = %+v, want Analyze=%v Plannable=%v reason containing %q",
+			fn, tc.query, got, tc.analyze, tc.plannable, tc.reason)
+	}
+	if got.Analyze && got.Reason != "" {
+		t.Errorf("%s(%q): reason %q on an Analyze decision", fn, tc.query, got.Reason)
+	}
+	if !got.Analyze && !strings.HasPrefix(got.Reason, "refused: ") {
+		t.Errorf("%s(%q): reason %q does not start with \"refused: \"", fn, tc.query, got.Reason)
+	}
+}
+
+// gateDatabase creates database name on the shared sandbox, runs the
+// statements in it and waits until the replica has them.
+func gateDatabase(t *testing.T, name string, statements ...string) string {
+	t.Helper()
+	c := pgsandbox.Require(t, sandbox)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	// The sandbox commits asynchronously, and WaitReplay waits for the WAL
+	// written so far: commit synchronously so the commits are in it.
+	if err := c.Exec(ctx, name, append([]string{"SET synchronous_commit = on"}, statements...)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// queryRow is a test shortcut for one value.
+func queryRow[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
+	t.Helper()
+	var v T
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
