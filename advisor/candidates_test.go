@@ -1,0 +1,532 @@
+package advisor
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// testCatalog is a small multi-tenant schema with statistics, built by
+// hand so that the parse-tree tests need no server.
+func testCatalog() *collector.Catalog {
+	stats := func(nd float64, width int32) *collector.ColumnStats {
+		return &collector.ColumnStats{NDistinct: nd, AvgWidth: width}
+	}
+	col := func(name, typ string, s *collector.ColumnStats) collector.Column {
+		return collector.Column{Name: name, Type: typ, Stats: s}
+	}
+	cat := &collector.Catalog{
+		Database:   "app",
+		Settings:   collector.PlanSettings{SearchPath: `"$user", public, app`},
+		Extensions: map[string]string{"pg_trgm": "1.6"},
+		Tables: []collector.Table{
+			{Schema: "public", Name: "orders", Kind: "r", RelTuples: 1e6, HasPrimaryKey: true, Columns: []collector.Column{
+				col("id", "bigint", stats(-1, 8)),
+				col("tenant_id", "bigint", stats(100, 8)),
+				col("customer_id", "bigint", stats(-0.1, 8)),
+				col("status", "text", stats(5, 6)),
+				col("created_at", "timestamp with time zone", stats(-0.9, 8)),
+				col("total", "numeric", stats(-0.5, 7)),
+				col("deleted_at", "timestamp with time zone", &collector.ColumnStats{NDistinct: -0.01, NullFrac: 0.9, AvgWidth: 8}),
+				col("archived", "boolean", stats(2, 1)),
+				col("payload", "jsonb", stats(-1, 300)),
+				col("tags", "text[]", stats(-0.5, 40)),
+				col("note", "text", stats(-1, 200)),
+				col("day", "timestamp without time zone", stats(-0.3, 8)),
+			}},
+			{Schema: "public", Name: "customers", Kind: "r", RelTuples: 1e5, HasPrimaryKey: true, Columns: []collector.Column{
+				col("id", "bigint", stats(-1, 8)),
+				col("tenant_id", "bigint", stats(100, 8)),
+				col("name", "text", stats(-0.8, 20)),
+				col("email", "character varying(255)", stats(-1, 24)),
+			}},
+			{Schema: "public", Name: "Users", Kind: "r", RelTuples: 5e4, HasPrimaryKey: true, Columns: []collector.Column{
+				col("id", "bigint", stats(-1, 8)),
+				col("Email", "text", stats(-1, 24)),
+				col("name", "text", stats(-0.7, 12)),
+			}},
+			{Schema: "public", Name: "docs", Kind: "r", RelTuples: 2e5, Columns: []collector.Column{
+				col("id", "bigint", stats(-1, 8)),
+				col("title", "text", stats(-0.9, 40)),
+				col("body", "text", stats(-1, 2000)),
+			}},
+			{Schema: "app", Name: "events", Kind: "r", RelTuples: 3e6, HasPrimaryKey: true, Columns: []collector.Column{
+				col("id", "bigint", stats(-1, 8)),
+				col("account_id", "bigint", stats(5000, 8)),
+				col("kind", "text", stats(12, 8)),
+				col("occurred_at", "timestamp with time zone", stats(-1, 8)),
+			}},
+			{Schema: "public", Name: "measurements", Kind: "p", Partitions: []string{"public.measurements_2024"}, Columns: []collector.Column{
+				col("sensor_id", "integer", nil),
+				col("taken_at", "timestamp with time zone", nil),
+				col("value", "double precision", nil),
+			}},
+			{Schema: "public", Name: "measurements_2024", Kind: "r", Parent: "public.measurements", RelTuples: 1e6, Columns: []collector.Column{
+				col("sensor_id", "integer", stats(1000, 4)),
+				col("taken_at", "timestamp with time zone", stats(-1, 8)),
+				col("value", "double precision", stats(-1, 8)),
+			}},
+		},
+		Indexes: []collector.Index{
+			{Schema: "public", Name: "orders_pkey", Table: "public.orders", Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "id"}}},
+			{Schema: "public", Name: "customers_pkey", Table: "public.customers", Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "id"}}},
+			{Schema: "public", Name: "Users_pkey", Table: `public."Users"`, Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "id"}}},
+			{Schema: "app", Name: "events_pkey", Table: "app.events", Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "id"}}},
+			// Serves equality on customer_id and a range on created_at.
+			{Schema: "public", Name: "orders_customer_created", Table: "public.orders", Method: "btree", Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "customer_id"}, {Column: "created_at", Desc: true, NullsFirst: true}}},
+			// Invalid: must not count as serving anything.
+			{Schema: "public", Name: "customers_name_broken", Table: "public.customers", Method: "btree", Valid: false,
+				Keys: []collector.IndexKey{{Column: "name"}}},
+			// Expression index as pg_get_indexdef prints it.
+			{Schema: "public", Name: "customers_lower_email", Table: "public.customers", Method: "btree", Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Expression: "lower((email)::text)"}}},
+			// Partial index as pg_get_expr prints its predicate.
+			{Schema: "app", Name: "events_signup", Table: "app.events", Method: "btree", Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "account_id"}}, Predicate: "(kind = 'signup'::text)"},
+		},
+	}
+	return cat
+}
+
+// describe prints a candidate compactly:
+// "public.orders btree (tenant_id, created_at DESC) INCLUDE (total) WHERE ...".
+func describe(c Candidate) string {
+	var keys []string
+	for _, k := range c.Keys {
+		s := k.Column
+		if s == "" {
+			s = k.Expression
+		} else {
+			s = collector.QuoteIdent(s)
+		}
+		switch {
+		case k.Desc && !k.NullsFirst:
+			s += " DESC NULLS LAST"
+		case k.Desc:
+			s += " DESC"
+		case k.NullsFirst:
+			s += " NULLS FIRST"
+		}
+		if k.OpClass != "" {
+			s += " " + k.OpClass
+		}
+		keys = append(keys, s)
+	}
+	out := fmt.Sprintf("%s %s (%s)", c.Table, c.Method, strings.Join(keys, ", "))
+	if len(c.Include) > 0 {
+		out += " INCLUDE (" + strings.Join(c.Include, ", ") + ")"
+	}
+	if c.Where != "" {
+		out += " WHERE " + c.Where
+	}
+	return out
+}
+
+func describeAll(cs []Candidate) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = describe(c)
+	}
+	return out
+}
+
+func TestCandidates(t *testing.T) {
+	cat := testCatalog()
+	tests := []struct {
+		name  string
+		query string
+		want  []string // each must be among the candidates
+		not   []string // none of these may be
+		none  bool     // no candidate at all
+	}{
+		{
+			name:  "equality then range, most selective first",
+			query: "SELECT id FROM orders WHERE status = $1 AND tenant_id = $2 AND created_at >= $3",
+			want: []string{
+				"public.orders btree (tenant_id, status)",
+				"public.orders btree (tenant_id, status, created_at)",
+			},
+		},
+		{
+			name:  "alias and IN / ANY",
+			query: "SELECT o.total FROM orders AS o WHERE o.tenant_id IN ($1, $2) AND o.status = ANY($3)",
+			want:  []string{"public.orders btree (tenant_id, status)"},
+		},
+		{
+			name:  "BETWEEN is a range",
+			query: "SELECT count(*) FROM orders WHERE tenant_id = $1 AND created_at BETWEEN $2 AND $3",
+			want:  []string{"public.orders btree (tenant_id, created_at)"},
+		},
+		{
+			name:  "LIKE prefix uses the pattern opclass",
+			query: "SELECT id FROM customers WHERE tenant_id = $1 AND name LIKE 'Jo%'",
+			want:  []string{"public.customers btree (tenant_id, name text_pattern_ops)"},
+		},
+		{
+			name:  "LIKE with a parameter is a prefix range",
+			query: "SELECT id FROM customers WHERE name LIKE $1",
+			want:  []string{"public.customers btree (name text_pattern_ops)"},
+		},
+		{
+			name:  "ORDER BY DESC NULLS LAST with LIMIT",
+			query: "SELECT id, total FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC NULLS LAST LIMIT $2",
+			want: []string{
+				"public.orders btree (tenant_id, created_at DESC NULLS LAST)",
+				"public.orders btree (tenant_id, created_at DESC NULLS LAST) INCLUDE (id, total)",
+			},
+		},
+		{
+			name:  "uniform DESC uses an ascending index",
+			query: "SELECT * FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT 20",
+			want:  []string{"public.orders btree (tenant_id, created_at, id)"},
+		},
+		{
+			name:  "mixed directions stay explicit",
+			query: "SELECT * FROM orders WHERE tenant_id = $1 ORDER BY status, created_at DESC LIMIT 20",
+			want:  []string{"public.orders btree (tenant_id, status, created_at DESC)"},
+		},
+		{
+			name:  "soft delete gives a partial index",
+			query: "SELECT id, status FROM orders WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2",
+			want: []string{
+				"public.orders btree (tenant_id, created_at) WHERE deleted_at IS NULL",
+				"public.orders btree (tenant_id, created_at) INCLUDE (id, status) WHERE deleted_at IS NULL",
+			},
+		},
+		{
+			name:  "boolean column and a literal left in the text",
+			query: "SELECT id FROM orders WHERE NOT archived AND status = 'open' AND tenant_id = $1",
+			want:  []string{"public.orders btree (tenant_id) WHERE NOT archived AND status = 'open'"},
+		},
+		{
+			name:  "jsonb containment uses jsonb_path_ops",
+			query: "SELECT id FROM orders WHERE payload @> $1",
+			want:  []string{"public.orders gin (payload jsonb_path_ops)"},
+		},
+		{
+			name:  "jsonb key existence needs jsonb_ops",
+			query: "SELECT id FROM orders WHERE payload @> $1 AND payload ? 'vip'",
+			want:  []string{"public.orders gin (payload)"},
+			not:   []string{"public.orders gin (payload jsonb_path_ops)"},
+		},
+		{
+			name:  "array overlap",
+			query: "SELECT id FROM orders WHERE tags && $1::text[]",
+			want:  []string{"public.orders gin (tags)"},
+		},
+		{
+			name:  "full-text search on the exact expression",
+			query: "SELECT id, title FROM docs WHERE to_tsvector('english', title) @@ to_tsquery($1)",
+			want:  []string{"public.docs gin (to_tsvector('english', title))"},
+		},
+		{
+			name:  "one-argument to_tsvector is not immutable",
+			query: "SELECT id FROM docs WHERE to_tsvector(title) @@ to_tsquery($1)",
+			none:  true,
+		},
+		{
+			name:  "trigram for a leading wildcard",
+			query: "SELECT id FROM docs WHERE title ILIKE $1",
+			want:  []string{"public.docs gin (title gin_trgm_ops)"},
+		},
+		{
+			name:  "expression index on lower()",
+			query: "SELECT id FROM orders WHERE lower(note) = $1",
+			want:  []string{"public.orders btree (lower(note))"},
+		},
+		{
+			name:  "cast to date of a timestamp without time zone",
+			query: "SELECT count(*) FROM orders WHERE day::date = $1",
+			want:  []string{"public.orders btree (day::date)"},
+		},
+		{
+			name:  "cast to date of a timestamptz is not immutable",
+			query: "SELECT count(*) FROM orders WHERE created_at::date = $1",
+			none:  true,
+		},
+		{
+			name:  "quoted mixed-case identifiers",
+			query: `SELECT u."Email" FROM "Users" u WHERE u."Email" = $1`,
+			want:  []string{`public."Users" btree ("Email")`},
+		},
+		{
+			name:  "schema-qualified three-part reference",
+			query: `SELECT public."Users".name FROM public."Users" WHERE public."Users"."Email" = $1`,
+			want:  []string{`public."Users" btree ("Email")`},
+		},
+		{
+			name:  "search_path finds app.events",
+			query: "SELECT id FROM events WHERE account_id = $1 AND occurred_at > $2",
+			want:  []string{"app.events btree (account_id, occurred_at)"},
+		},
+		{
+			name:  "CTE body and the outer predicate on it",
+			query: "WITH recent AS (SELECT id, tenant_id, created_at FROM orders WHERE created_at > $1) SELECT id FROM recent WHERE tenant_id = $2",
+			want:  []string{"public.orders btree (tenant_id, created_at)"},
+		},
+		{
+			name:  "subquery in FROM",
+			query: "SELECT s.n FROM (SELECT customer_id AS c, count(*) AS n FROM orders WHERE tenant_id = $1 GROUP BY customer_id) s WHERE s.n > $2",
+			want: []string{
+				"public.orders btree (tenant_id)",
+				"public.orders btree (tenant_id, customer_id)",
+			},
+		},
+		{
+			name:  "correlated EXISTS: the outer column is a parameter",
+			query: "SELECT c.id FROM customers c WHERE c.tenant_id = $1 AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.status = $2)",
+			want: []string{
+				"public.customers btree (tenant_id)",
+				"public.orders btree (customer_id, status)",
+			},
+		},
+		{
+			name:  "IN (subquery) makes join keys",
+			query: "SELECT id FROM customers WHERE tenant_id IN (SELECT tenant_id FROM orders WHERE status = $1)",
+			want: []string{
+				"public.orders btree (status)",
+				"public.orders btree (status, tenant_id)",
+				"public.customers btree (tenant_id)",
+			},
+		},
+		{
+			name:  "scalar subquery",
+			query: "SELECT id, (SELECT max(created_at) FROM orders o WHERE o.customer_id = c.id AND o.tenant_id = $1) FROM customers c",
+			want:  []string{"public.orders btree (customer_id, tenant_id)"},
+		},
+		{
+			name:  "join: the inner side's join key",
+			query: "SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.tenant_id = $1 AND o.status = $2",
+			want: []string{
+				"public.customers btree (tenant_id)",
+				"public.orders btree (status)",
+			},
+			not: []string{
+				"public.customers btree (id)",       // the primary key
+				"public.orders btree (customer_id)", // orders_customer_created leads with it
+			},
+		},
+		{
+			name:  "JOIN USING",
+			query: "SELECT * FROM orders JOIN customers USING (tenant_id) WHERE customers.name = $1",
+			want: []string{
+				"public.orders btree (tenant_id)",
+				"public.customers btree (name, tenant_id)",
+			},
+		},
+		{
+			name:  "existing index already serves the statement",
+			query: "SELECT * FROM orders WHERE customer_id = $1 AND created_at > $2",
+			not: []string{
+				"public.orders btree (customer_id)",
+				"public.orders btree (customer_id, created_at)",
+			},
+			none: true,
+		},
+		{
+			name:  "existing index serves equality + ORDER BY either direction",
+			query: "SELECT * FROM orders WHERE customer_id = $1 ORDER BY created_at LIMIT 10",
+			none:  true,
+		},
+		{
+			name:  "existing expression index serves lower(email)",
+			query: "SELECT id FROM customers WHERE lower(email) = $1",
+			none:  true,
+		},
+		{
+			name:  "existing partial index with the statement's predicate serves it",
+			query: "SELECT id FROM events WHERE kind = 'signup' AND account_id = $1",
+			none:  true,
+		},
+		{
+			name:  "primary key lookups need nothing",
+			query: "SELECT * FROM orders WHERE id = $1",
+			none:  true,
+		},
+		{
+			name:  "invalid index does not count",
+			query: "SELECT id FROM customers WHERE name = $1",
+			want:  []string{"public.customers btree (name)"},
+		},
+		{
+			name:  "partitioned table: candidates on the parent",
+			query: "SELECT value FROM measurements_2024 WHERE sensor_id = $1 AND taken_at > $2",
+			want:  []string{"public.measurements btree (sensor_id, taken_at)"},
+		},
+		{
+			name:  "unknown relation and unknown column are skipped",
+			query: "SELECT * FROM some_view v JOIN orders o ON o.id = v.order_id WHERE o.nonexistent = $1 AND o.tenant_id = $2",
+			want:  []string{"public.orders btree (tenant_id)"},
+		},
+		{
+			name:  "UPDATE and DELETE predicates",
+			query: "UPDATE orders SET status = $1 WHERE tenant_id = $2 AND status = $3",
+			want:  []string{"public.orders btree (tenant_id, status)"},
+		},
+		{
+			name:  "GROUP BY after equality",
+			query: "SELECT status, count(*) FROM orders WHERE tenant_id = $1 GROUP BY status",
+			want:  []string{"public.orders btree (tenant_id, status)"},
+		},
+		{
+			name:  "UNION arms analyzed separately",
+			query: "SELECT id FROM orders WHERE tenant_id = $1 UNION ALL SELECT id FROM customers WHERE name = $2",
+			want:  []string{"public.orders btree (tenant_id)", "public.customers btree (name)"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, err := Candidates(WorkloadStatement{QueryID: "42", Query: tc.query}, cat, nil)
+			if err != nil {
+				t.Fatalf("Candidates: %v", err)
+			}
+			got := describeAll(cs)
+			if tc.none && len(got) > 0 {
+				t.Errorf("want no candidates, got:\n  %s", strings.Join(got, "\n  "))
+			}
+			for _, w := range tc.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("missing %q; got:\n  %s", w, strings.Join(got, "\n  "))
+				}
+			}
+			for _, n := range tc.not {
+				if slices.Contains(got, n) {
+					t.Errorf("unexpected %q", n)
+				}
+			}
+			for _, c := range cs {
+				if c.Why == "" || !slices.Equal(c.QueryIDs, []string{"42"}) {
+					t.Errorf("%s: Why %q, QueryIDs %v", describe(c), c.Why, c.QueryIDs)
+				}
+			}
+			if dup := duplicates(got); len(dup) > 0 {
+				t.Errorf("duplicate candidates: %v", dup)
+			}
+		})
+	}
+}
+
+func duplicates(s []string) []string {
+	var dup []string
+	seen := map[string]bool{}
+	for _, x := range s {
+		if seen[x] {
+			dup = append(dup, x)
+		}
+		seen[x] = true
+	}
+	return dup
+}
+
+func TestCandidatesBadInput(t *testing.T) {
+	cat := testCatalog()
+	for _, q := range []string{
+		"SELEC * FROM orders",
+		"SELECT * FROM orders WHERE (",
+		"",
+		"\x00\xff",
+		strings.Repeat("(", 10000) + "1" + strings.Repeat(")", 10000),
+		"SELECT $1::",
+	} {
+		cs, err := Candidates(WorkloadStatement{QueryID: "1", Query: q}, cat, nil)
+		if q == "" {
+			if err != nil || len(cs) != 0 {
+				t.Errorf("empty query: %v, %v", cs, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%.40q: want an error, got %v", q, describeAll(cs))
+		}
+	}
+	if _, err := Candidates(WorkloadStatement{Query: "SELECT 1"}, nil, nil); err == nil {
+		t.Error("nil catalog: want an error")
+	}
+}
+
+func TestCandidatesPlanHints(t *testing.T) {
+	plan, err := explain.ParsePlan([]byte(`[{"Plan": {"Node Type": "Nested Loop", "Plans": [
+		{"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "customers", "Alias": "c"},
+		{"Node Type": "Seq Scan", "Parent Relationship": "Inner", "Relation Name": "orders", "Alias": "o"}]}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := Candidates(WorkloadStatement{Query: "SELECT * FROM customers c JOIN orders o ON o.tenant_id = c.tenant_id WHERE c.name = $1"}, testCatalog(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cs {
+		if describe(c) == "public.orders btree (tenant_id)" {
+			found = true
+			if !strings.Contains(c.Why, "inner side of a nested loop") || !strings.Contains(c.Why, "seq scan") {
+				t.Errorf("Why %q lacks the plan's hints", c.Why)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no join-key candidate on orders: %v", describeAll(cs))
+	}
+}
+
+func TestWorkloadCandidates(t *testing.T) {
+	cat := testCatalog()
+	stmts := []WorkloadStatement{
+		{QueryID: "2", Query: "SELECT * FROM orders WHERE tenant_id = $1 AND status = $2"},
+		{QueryID: "1", Query: "SELECT id FROM orders o WHERE o.status = $1 AND o.tenant_id = $2"},
+		{QueryID: "3", Query: "SELECT * FROM nope WHERE"},
+		{QueryID: "4", Query: "SELECT * FROM events e JOIN customers c ON c.id = e.account_id", Tables: []string{"given"}},
+	}
+	cs := WorkloadCandidates(stmts, cat, nil)
+	var shared *Candidate
+	for i, c := range cs {
+		if describe(c) == "public.orders btree (tenant_id, status)" {
+			shared = &cs[i]
+		}
+	}
+	if shared == nil {
+		t.Fatalf("no shared candidate: %v", describeAll(cs))
+	}
+	if !slices.Equal(shared.QueryIDs, []string{"1", "2"}) {
+		t.Errorf("QueryIDs %v, want [1 2]", shared.QueryIDs)
+	}
+	if dup := duplicates(describeAll(cs)); len(dup) > 0 {
+		t.Errorf("duplicates: %v", dup)
+	}
+	if !slices.Equal(stmts[0].Tables, []string{"public.orders"}) || stmts[2].Tables != nil || !slices.Equal(stmts[3].Tables, []string{"given"}) {
+		t.Errorf("Tables: %v / %v / %v", stmts[0].Tables, stmts[2].Tables, stmts[3].Tables)
+	}
+}
+
+func TestReferencedTables(t *testing.T) {
+	cat := testCatalog()
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id", []string{"public.orders", "public.customers"}},
+		{`WITH x AS (SELECT * FROM "Users") SELECT * FROM x, events WHERE EXISTS (SELECT 1 FROM docs)`, []string{`public."Users"`, "app.events", "public.docs"}},
+		{"INSERT INTO orders (id) SELECT id FROM customers", []string{"public.orders", "public.customers"}},
+		{"DELETE FROM orders USING customers WHERE orders.customer_id = customers.id", []string{"public.orders", "public.customers"}},
+		{"SELECT * FROM myview", nil},
+		{"SELECT * FROM app.events, public.events", []string{"app.events"}},
+	}
+	for _, tc := range tests {
+		got, err := ReferencedTables(tc.query, cat)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %v, %v; want %v", tc.query, got, err, tc.want)
+		}
+	}
+	if _, err := ReferencedTables("SELECT FROM WHERE", cat); err == nil {
+		t.Error("want a parse error")
+	}
+}

@@ -1,0 +1,1245 @@
+package advisor
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// This file reads a statement's parse tree and records, for every table
+// occurrence, what the statement asks of it: the predicates an index could
+// serve, join keys, ORDER BY, GROUP BY and the columns it reads.
+
+// keyRef is a column or an expression over one table's columns.
+type keyRef struct {
+	Column string   // plain column; "" for an expression
+	Expr   string   // deparsed expression with unqualified columns
+	Cols   []string // columns the key reads
+	Type   string   // column type; "" for an expression
+}
+
+func columnKey(c *collector.Column) keyRef {
+	return keyRef{Column: c.Name, Cols: []string{c.Name}, Type: c.Type}
+}
+
+// sql is the key as it appears in an index definition or a predicate.
+func (k keyRef) sql() string {
+	if k.Column != "" {
+		return collector.QuoteIdent(k.Column)
+	}
+	return k.Expr
+}
+
+// id identifies the key for comparisons.
+func (k keyRef) id() string {
+	if k.Column != "" {
+		return "c:" + k.Column
+	}
+	return "e:" + normalizeExpr(k.Expr)
+}
+
+type predKind int
+
+const (
+	predEq     predKind = iota // =, IN, = ANY
+	predIsNull                 // IS NULL: an equality for a btree
+	predRange                  // <, >, <=, >=, BETWEEN
+	predPrefix                 // LIKE 'abc%' or LIKE $n: a range with a pattern opclass
+	predGIN                    // jsonb, array, full-text and trigram operators
+)
+
+// pred is one indexable conjunct of a WHERE or JOIN ... ON clause.
+type pred struct {
+	kind   predKind
+	key    keyRef
+	op     string // for predGIN: the operator ("@>", "?", "&&", "@@", "like")
+	inList int    // number of IN-list values; 0 for a single value
+}
+
+// partialPred is a conjunct that survives normalization and can be the
+// WHERE of a partial index.
+type partialPred struct {
+	sql  string
+	cols []string
+}
+
+type orderKey struct {
+	key        keyRef
+	desc       bool
+	nullsFirst bool
+}
+
+// tableUse is one occurrence of a table in a statement.
+type tableUse struct {
+	table    *collector.Table
+	preds    []pred
+	partials []partialPred
+	joins    []keyRef // columns equated to another table's columns
+	order    []orderKey
+	limit    bool // the ORDER BY has a LIMIT
+	group    []keyRef
+	refs     map[string]bool // every column the statement reads
+	star     bool            // SELECT * or t.*
+}
+
+func (u *tableUse) addPred(p pred) { u.preds = append(u.preds, p) }
+
+func (u *tableUse) addPartial(sql string, cols []string) {
+	for _, p := range u.partials {
+		if p.sql == sql {
+			return
+		}
+	}
+	u.partials = append(u.partials, partialPred{sql: sql, cols: cols})
+}
+
+func (u *tableUse) addJoin(k keyRef) {
+	for _, j := range u.joins {
+		if j.id() == k.id() {
+			return
+		}
+	}
+	u.joins = append(u.joins, k)
+}
+
+// output is one column a derived relation (subquery, CTE) produces, and
+// the base-table key it passes through, when it is one.
+type output struct {
+	name string
+	use  *tableUse // nil when not a plain pass-through of one table's key
+	key  keyRef
+}
+
+// rangeItem is one entry of a FROM list.
+type rangeItem struct {
+	name    string    // alias, or the relation's name
+	use     *tableUse // base table; nil for a derived or unknown relation
+	derived bool
+	outputs []output // for a derived relation
+}
+
+type scope struct {
+	outer   *scope // the enclosing query level: correlated references
+	ctes    *cteScope
+	items   []*rangeItem
+	targets []*pg.ResTarget
+	unknown bool // holds a relation the catalog does not know
+}
+
+type cteScope struct {
+	parent *cteScope
+	defs   map[string][]output
+}
+
+func (c *cteScope) lookup(name string) ([]output, bool) {
+	for ; c != nil; c = c.parent {
+		if o, ok := c.defs[name]; ok {
+			return o, true
+		}
+	}
+	return nil, false
+}
+
+// analyzer walks one statement.
+type analyzer struct {
+	tables *tableLookup
+	uses   []*tableUse
+}
+
+// tableLookup resolves relation names through the catalog and search_path.
+type tableLookup struct {
+	byName     map[[2]string]*collector.Table
+	byQualName map[string]*collector.Table
+	searchPath []string
+}
+
+func newTableLookup(cat *collector.Catalog) *tableLookup {
+	tl := &tableLookup{
+		byName:     map[[2]string]*collector.Table{},
+		byQualName: map[string]*collector.Table{},
+		searchPath: parseSearchPath(cat.Settings.SearchPath),
+	}
+	for i := range cat.Tables {
+		t := &cat.Tables[i]
+		tl.byName[[2]string{t.Schema, t.Name}] = t
+		tl.byQualName[t.QualifiedName()] = t
+	}
+	return tl
+}
+
+func (tl *tableLookup) find(schema, name string) *collector.Table {
+	if schema != "" {
+		return tl.byName[[2]string{schema, name}]
+	}
+	for _, s := range tl.searchPath {
+		if t := tl.byName[[2]string{s, name}]; t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// parseSearchPath splits a search_path setting as SHOW prints it. "$user"
+// is dropped: the catalog does not say which role the application uses.
+func parseSearchPath(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return []string{"public"}
+	}
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if len(part) >= 2 && part[0] == '"' && part[len(part)-1] == '"' {
+			part = strings.ReplaceAll(part[1:len(part)-1], `""`, `"`)
+		} else {
+			part = strings.ToLower(part)
+		}
+		if part == "" || part == "$user" {
+			continue
+		}
+		out = append(out, part)
+	}
+	return out
+}
+
+// analyzeQuery parses query and analyzes every statement in it.
+func analyzeQuery(query string, cat *collector.Catalog) ([]*tableUse, error) {
+	if cat == nil {
+		return nil, fmt.Errorf("analyze query: no catalog")
+	}
+	if i := strings.IndexByte(query, 0); i >= 0 {
+		return nil, fmt.Errorf("parse query: NUL byte at offset %d", i)
+	}
+	if !utf8.ValidString(query) {
+		return nil, fmt.Errorf("parse query: invalid UTF-8")
+	}
+	tree, err := pg.Parse(query)
+	if err != nil {
+		return nil, fmt.Errorf("parse query: %w", err)
+	}
+	a := &analyzer{tables: newTableLookup(cat)}
+	for _, raw := range tree.Stmts {
+		a.statement(raw.Stmt, nil)
+	}
+	return a.uses, nil
+}
+
+// ReferencedTables lists the qualified tables query reads or writes, in
+// order of first appearance. Relations the catalog does not know (views,
+// functions, other databases' tables) are left out.
+func ReferencedTables(query string, cat *collector.Catalog) ([]string, error) {
+	uses, err := analyzeQuery(query, cat)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, u := range uses {
+		if name := u.table.QualifiedName(); !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func (a *analyzer) newUse(t *collector.Table) *tableUse {
+	u := &tableUse{table: t, refs: map[string]bool{}}
+	a.uses = append(a.uses, u)
+	return u
+}
+
+func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
+	switch {
+	case n.GetSelectStmt() != nil:
+		return a.selectStmt(n.GetSelectStmt(), nil, ctes)
+	case n.GetInsertStmt() != nil:
+		s := n.GetInsertStmt()
+		ctes = a.withClause(s.WithClause, nil, ctes)
+		sc := &scope{ctes: ctes}
+		a.addRangeVar(sc, s.Relation)
+		if s.SelectStmt != nil {
+			a.statement(s.SelectStmt, ctes)
+		}
+		return a.returning(sc, s.ReturningList)
+	case n.GetUpdateStmt() != nil:
+		s := n.GetUpdateStmt()
+		ctes = a.withClause(s.WithClause, nil, ctes)
+		sc := &scope{ctes: ctes}
+		a.addRangeVar(sc, s.Relation)
+		quals := a.fromList(sc, s.FromClause)
+		a.conjuncts(sc, s.WhereClause)
+		a.conjunctList(sc, quals)
+		for _, t := range s.TargetList {
+			a.walkRefs(sc, t.GetResTarget().GetVal())
+		}
+		return a.returning(sc, s.ReturningList)
+	case n.GetDeleteStmt() != nil:
+		s := n.GetDeleteStmt()
+		ctes = a.withClause(s.WithClause, nil, ctes)
+		sc := &scope{ctes: ctes}
+		a.addRangeVar(sc, s.Relation)
+		quals := a.fromList(sc, s.UsingClause)
+		a.conjuncts(sc, s.WhereClause)
+		a.conjunctList(sc, quals)
+		return a.returning(sc, s.ReturningList)
+	case n.GetExplainStmt() != nil:
+		return a.statement(n.GetExplainStmt().Query, ctes)
+	}
+	return nil
+}
+
+func (a *analyzer) returning(sc *scope, list []*pg.Node) []output {
+	for _, t := range list {
+		a.walkRefs(sc, t.GetResTarget().GetVal())
+	}
+	sc.targets = resTargets(list)
+	return a.outputs(sc)
+}
+
+func (a *analyzer) withClause(w *pg.WithClause, outer *scope, parent *cteScope) *cteScope {
+	if w == nil {
+		return parent
+	}
+	cs := &cteScope{parent: parent, defs: map[string][]output{}}
+	for _, n := range w.Ctes {
+		cte := n.GetCommonTableExpr()
+		if cte == nil {
+			continue
+		}
+		if w.Recursive {
+			cs.defs[cte.Ctename] = nil // the recursive term sees an opaque relation
+		}
+		var outs []output
+		if sel := cte.Ctequery.GetSelectStmt(); sel != nil {
+			outs = a.selectStmt(sel, outer, cs)
+		} else {
+			outs = a.statement(cte.Ctequery, cs)
+		}
+		cs.defs[cte.Ctename] = renameOutputs(outs, cte.Aliascolnames)
+	}
+	return cs
+}
+
+func renameOutputs(outs []output, names []*pg.Node) []output {
+	if len(names) == 0 {
+		return outs
+	}
+	outs = slices.Clone(outs)
+	for i, n := range names {
+		if i < len(outs) {
+			outs[i].name = n.GetString_().GetSval()
+		}
+	}
+	return outs
+}
+
+// selectStmt analyzes one query level and returns its output columns.
+func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) []output {
+	if sel == nil {
+		return nil
+	}
+	ctes = a.withClause(sel.WithClause, outer, ctes)
+	if sel.Larg != nil || sel.Rarg != nil {
+		left := a.selectStmt(sel.Larg, outer, ctes)
+		a.selectStmt(sel.Rarg, outer, ctes)
+		// A set operation's columns come from several tables: opaque.
+		outs := make([]output, len(left))
+		for i, o := range left {
+			outs[i] = output{name: o.name}
+		}
+		return outs
+	}
+	sc := &scope{outer: outer, ctes: ctes, targets: resTargets(sel.TargetList)}
+	if len(sel.ValuesLists) > 0 {
+		for _, v := range sel.ValuesLists {
+			a.walkRefs(sc, v)
+		}
+		var outs []output
+		if first := sel.ValuesLists[0].GetList(); first != nil {
+			for i := range first.Items {
+				outs = append(outs, output{name: fmt.Sprintf("column%d", i+1)})
+			}
+		}
+		return outs
+	}
+	quals := a.fromList(sc, sel.FromClause)
+	a.conjuncts(sc, sel.WhereClause)
+	a.conjunctList(sc, quals)
+	for _, t := range sc.targets {
+		a.walkRefs(sc, t.Val)
+	}
+	for _, n := range sel.DistinctClause {
+		a.walkRefs(sc, n)
+	}
+	a.groupBy(sc, sel.GroupClause)
+	a.walkRefs(sc, sel.HavingClause)
+	for _, w := range sel.WindowClause {
+		a.walkRefs(sc, w)
+	}
+	a.orderBy(sc, sel.SortClause, sel.LimitCount != nil)
+	return a.outputs(sc)
+}
+
+func resTargets(list []*pg.Node) []*pg.ResTarget {
+	var out []*pg.ResTarget
+	for _, n := range list {
+		if t := n.GetResTarget(); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// fromList adds the FROM items to sc and returns the JOIN ... ON quals,
+// to be classified once every item is known.
+func (a *analyzer) fromList(sc *scope, from []*pg.Node) []*pg.Node {
+	var quals []*pg.Node
+	for _, n := range from {
+		a.fromItem(sc, n, &quals)
+	}
+	return quals
+}
+
+func (a *analyzer) fromItem(sc *scope, n *pg.Node, quals *[]*pg.Node) {
+	switch {
+	case n.GetRangeVar() != nil:
+		a.addRangeVar(sc, n.GetRangeVar())
+	case n.GetJoinExpr() != nil:
+		j := n.GetJoinExpr()
+		before := len(sc.items)
+		a.fromItem(sc, j.Larg, quals)
+		mid := len(sc.items)
+		a.fromItem(sc, j.Rarg, quals)
+		if j.Quals != nil {
+			*quals = append(*quals, j.Quals)
+		}
+		for _, c := range j.UsingClause {
+			a.usingColumn(c.GetString_().GetSval(), sc.items[before:mid], sc.items[mid:])
+		}
+	case n.GetRangeSubselect() != nil:
+		rs := n.GetRangeSubselect()
+		outer := sc.outer
+		if rs.Lateral {
+			outer = sc
+		}
+		outs := a.selectStmt(rs.Subquery.GetSelectStmt(), outer, sc.ctes)
+		item := &rangeItem{derived: true}
+		if rs.Alias != nil {
+			item.name = rs.Alias.Aliasname
+			outs = renameOutputs(outs, rs.Alias.Colnames)
+		}
+		item.outputs = outs
+		sc.items = append(sc.items, item)
+	case n.GetRangeTableSample() != nil:
+		a.fromItem(sc, n.GetRangeTableSample().Relation, quals)
+	default:
+		// Functions, XMLTABLE and the like: a relation we cannot see into.
+		item := &rangeItem{derived: true}
+		if rf := n.GetRangeFunction(); rf != nil && rf.Alias != nil {
+			item.name = rf.Alias.Aliasname
+		}
+		sc.items = append(sc.items, item)
+		sc.unknown = true
+		a.walkRefs(sc, n)
+	}
+}
+
+func (a *analyzer) addRangeVar(sc *scope, rv *pg.RangeVar) {
+	if rv == nil {
+		return
+	}
+	name := rv.Relname
+	if rv.Alias != nil {
+		name = rv.Alias.Aliasname
+	}
+	if rv.Schemaname == "" {
+		if outs, ok := sc.ctes.lookup(rv.Relname); ok {
+			if rv.Alias != nil {
+				outs = renameOutputs(outs, rv.Alias.Colnames)
+			}
+			sc.items = append(sc.items, &rangeItem{name: name, derived: true, outputs: outs})
+			return
+		}
+	}
+	t := a.tables.find(rv.Schemaname, rv.Relname)
+	if t == nil {
+		// A view, a foreign or unknown relation: its columns stay unresolved.
+		sc.items = append(sc.items, &rangeItem{name: name, derived: true})
+		sc.unknown = true
+		return
+	}
+	sc.items = append(sc.items, &rangeItem{name: name, use: a.newUse(t)})
+}
+
+// usingColumn records JOIN ... USING (col) as a join key on both sides.
+func (a *analyzer) usingColumn(col string, left, right []*rangeItem) {
+	lu, lk, lok := findInItems(left, col)
+	ru, rk, rok := findInItems(right, col)
+	if lok && rok && lu != nil && ru != nil && lu != ru {
+		lu.addJoin(lk)
+		ru.addJoin(rk)
+		lu.refs[col] = true
+		ru.refs[col] = true
+	}
+}
+
+func findInItems(items []*rangeItem, col string) (*tableUse, keyRef, bool) {
+	for _, it := range items {
+		if u, k, ok := it.column(col); ok {
+			return u, k, true
+		}
+	}
+	return nil, keyRef{}, false
+}
+
+// column finds col in the item: ok reports that the item has it; u is nil
+// when it is not a base-table key.
+func (it *rangeItem) column(col string) (*tableUse, keyRef, bool) {
+	if it.use != nil {
+		if c := findColumn(it.use.table, col); c != nil {
+			return it.use, columnKey(c), true
+		}
+		return nil, keyRef{}, false
+	}
+	for _, o := range it.outputs {
+		if o.name == col {
+			return o.use, o.key, true
+		}
+	}
+	return nil, keyRef{}, false
+}
+
+func findColumn(t *collector.Table, name string) *collector.Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// colRes is a resolved column reference.
+type colRes struct {
+	found bool      // the name is a column of some relation in reach
+	local bool      // it belongs to the current query level
+	use   *tableUse // the base table, nil when not a plain table column
+	key   keyRef
+}
+
+func columnRefFields(cr *pg.ColumnRef) (names []string, star bool) {
+	for _, f := range cr.Fields {
+		switch {
+		case f.GetString_() != nil:
+			names = append(names, f.GetString_().GetSval())
+		case f.GetAStar() != nil:
+			star = true
+		}
+	}
+	return names, star
+}
+
+// resolve finds the relation a column reference belongs to, looking in
+// the current query level and then in the enclosing ones.
+func (sc *scope) resolve(names []string) colRes {
+	if len(names) == 0 {
+		return colRes{}
+	}
+	col := names[len(names)-1]
+	qual := names[:len(names)-1]
+	if len(qual) > 2 { // catalog.schema.table
+		qual = qual[len(qual)-2:]
+	}
+	for s, local := sc, true; s != nil; s, local = s.outer, false {
+		for _, it := range s.items {
+			if !it.matches(qual) {
+				continue
+			}
+			if u, k, ok := it.column(col); ok {
+				return colRes{found: true, local: local, use: u, key: k}
+			}
+			if len(qual) > 0 && it.derived {
+				// A qualified reference to an opaque relation: found, unusable.
+				return colRes{found: true, local: local}
+			}
+		}
+		if s.unknown && len(qual) == 0 {
+			return colRes{} // it may belong to the relation we cannot see
+		}
+	}
+	return colRes{}
+}
+
+func (it *rangeItem) matches(qual []string) bool {
+	switch len(qual) {
+	case 0:
+		return true
+	case 1:
+		return it.name == qual[0]
+	default:
+		return it.use != nil && it.name == it.use.table.Name &&
+			it.use.table.Schema == qual[0] && it.use.table.Name == qual[1]
+	}
+}
+
+// walkRefs records the columns n reads and analyzes its subqueries.
+func (a *analyzer) walkRefs(sc *scope, n *pg.Node) {
+	if n == nil {
+		return
+	}
+	walkNodes(n, func(x *pg.Node) bool {
+		switch {
+		case x.GetColumnRef() != nil:
+			a.reference(sc, x.GetColumnRef())
+			return false
+		case x.GetSubLink() != nil:
+			sl := x.GetSubLink()
+			a.walkRefs(sc, sl.Testexpr)
+			a.selectStmt(sl.Subselect.GetSelectStmt(), sc, sc.ctes)
+			return false
+		}
+		return true
+	})
+}
+
+func (a *analyzer) reference(sc *scope, cr *pg.ColumnRef) {
+	names, star := columnRefFields(cr)
+	if !star {
+		if r := sc.resolve(names); r.use != nil {
+			for _, c := range r.key.Cols {
+				r.use.refs[c] = true
+			}
+		}
+		return
+	}
+	for _, it := range sc.items {
+		if len(names) > 0 && it.name != names[len(names)-1] {
+			continue
+		}
+		if it.use != nil {
+			it.use.star = true
+		}
+		for _, o := range it.outputs {
+			if o.use != nil {
+				for _, c := range o.key.Cols {
+					o.use.refs[c] = true
+				}
+			}
+		}
+	}
+}
+
+// outputs lists the columns a query level produces.
+func (a *analyzer) outputs(sc *scope) []output {
+	var outs []output
+	for _, t := range sc.targets {
+		if cr := t.Val.GetColumnRef(); cr != nil {
+			names, star := columnRefFields(cr)
+			if star {
+				outs = append(outs, sc.starOutputs(names)...)
+				continue
+			}
+			o := output{name: names[len(names)-1]}
+			if r := sc.resolve(names); r.local {
+				o.use, o.key = r.use, r.key
+			}
+			if t.Name != "" {
+				o.name = t.Name
+			}
+			outs = append(outs, o)
+			continue
+		}
+		o := output{name: t.Name}
+		if u, k, ok := a.exprKey(sc, t.Val); ok {
+			o.use, o.key = u, k
+		}
+		if o.name == "" {
+			o.name = "?column?"
+			if fc := t.Val.GetFuncCall(); fc != nil {
+				o.name = lastName(fc.Funcname)
+			}
+		}
+		outs = append(outs, o)
+	}
+	return outs
+}
+
+func (sc *scope) starOutputs(qual []string) []output {
+	var outs []output
+	for _, it := range sc.items {
+		if len(qual) > 0 && it.name != qual[len(qual)-1] {
+			continue
+		}
+		if it.use == nil {
+			outs = append(outs, it.outputs...)
+			continue
+		}
+		for i := range it.use.table.Columns {
+			c := &it.use.table.Columns[i]
+			outs = append(outs, output{name: c.Name, use: it.use, key: columnKey(c)})
+		}
+	}
+	return outs
+}
+
+// conjuncts classifies each AND-ed condition of a WHERE or ON clause.
+func (a *analyzer) conjuncts(sc *scope, n *pg.Node) {
+	if n == nil {
+		return
+	}
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		a.conjunctList(sc, b.Args)
+		return
+	}
+	if sl := n.GetSubLink(); sl != nil && sl.SubLinkType == pg.SubLinkType_ANY_SUBLINK && len(sl.OperName) == 0 {
+		a.inSubquery(sc, sl)
+		return
+	}
+	a.classify(sc, n)
+	a.walkRefs(sc, n)
+}
+
+func (a *analyzer) conjunctList(sc *scope, list []*pg.Node) {
+	for _, n := range list {
+		a.conjuncts(sc, n)
+	}
+}
+
+// inSubquery handles col IN (SELECT col2 ...): both columns are join keys.
+func (a *analyzer) inSubquery(sc *scope, sl *pg.SubLink) {
+	outs := a.selectStmt(sl.Subselect.GetSelectStmt(), sc, sc.ctes)
+	a.walkRefs(sc, sl.Testexpr)
+	u, k, ok := a.exprKey(sc, sl.Testexpr)
+	if !ok || len(outs) == 0 || outs[0].use == nil || outs[0].use == u {
+		return
+	}
+	u.addJoin(k)
+	outs[0].use.addJoin(outs[0].key)
+}
+
+func (a *analyzer) classify(sc *scope, n *pg.Node) {
+	switch {
+	case n.GetAExpr() != nil:
+		a.classifyAExpr(sc, n.GetAExpr())
+	case n.GetNullTest() != nil:
+		nt := n.GetNullTest()
+		u, k, ok := a.exprKey(sc, nt.Arg)
+		if !ok || nt.Argisrow {
+			return
+		}
+		if nt.Nulltesttype == pg.NullTestType_IS_NULL {
+			u.addPred(pred{kind: predIsNull, key: k})
+			u.addPartial(k.sql()+" IS NULL", k.Cols)
+		} else {
+			u.addPartial(k.sql()+" IS NOT NULL", k.Cols)
+		}
+	case n.GetBooleanTest() != nil:
+		bt := n.GetBooleanTest()
+		if u, k, ok := a.exprKey(sc, bt.Arg); ok && isBoolean(k) {
+			test := map[pg.BoolTestType]string{
+				pg.BoolTestType_IS_TRUE: "IS TRUE", pg.BoolTestType_IS_NOT_TRUE: "IS NOT TRUE",
+				pg.BoolTestType_IS_FALSE: "IS FALSE", pg.BoolTestType_IS_NOT_FALSE: "IS NOT FALSE",
+			}[bt.Booltesttype]
+			if test != "" {
+				u.addPartial(k.sql()+" "+test, k.Cols)
+			}
+		}
+	case n.GetColumnRef() != nil:
+		if u, k, ok := a.exprKey(sc, n); ok && isBoolean(k) {
+			u.addPartial(k.sql(), k.Cols)
+		}
+	case n.GetBoolExpr() != nil:
+		b := n.GetBoolExpr()
+		if b.Boolop == pg.BoolExprType_NOT_EXPR && len(b.Args) == 1 && b.Args[0].GetColumnRef() != nil {
+			if u, k, ok := a.exprKey(sc, b.Args[0]); ok && isBoolean(k) {
+				u.addPartial("NOT "+k.sql(), k.Cols)
+			}
+		}
+	}
+}
+
+func isBoolean(k keyRef) bool { return k.Column != "" && k.Type == "boolean" }
+
+// commuted maps an operator to the one that gives the same result with
+// the operands swapped; "" when there is none.
+var commuted = map[string]string{
+	"=": "=", "<": ">", ">": "<", "<=": ">=", ">=": "<=",
+	"@>": "<@", "<@": "@>", "&&": "&&", "@@": "@@",
+}
+
+func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
+	op := lastName(e.Name)
+	switch e.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		lu, lk, lok := a.exprKey(sc, e.Lexpr)
+		ru, rk, rok := a.exprKey(sc, e.Rexpr)
+		switch {
+		case lok && rok:
+			if op == "=" && lu != ru && lk.Column != "" && rk.Column != "" {
+				lu.addJoin(lk)
+				ru.addJoin(rk)
+			}
+		case lok && a.isValue(sc, e.Rexpr):
+			a.compare(lu, lk, op, e.Rexpr)
+		case rok && a.isValue(sc, e.Lexpr) && commuted[op] != "":
+			a.compare(ru, rk, commuted[op], e.Lexpr)
+		}
+	case pg.A_Expr_Kind_AEXPR_OP_ANY:
+		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && op == "=" && a.isValue(sc, e.Rexpr) {
+			u.addPred(pred{kind: predEq, key: k, inList: 10})
+		}
+	case pg.A_Expr_Kind_AEXPR_IN:
+		list := e.Rexpr.GetList()
+		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && op == "=" && list != nil && a.isValue(sc, e.Rexpr) {
+			u.addPred(pred{kind: predEq, key: k, inList: len(list.Items)})
+		}
+	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
+		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && (op == "~~" || op == "~~*") && a.isValue(sc, e.Rexpr) {
+			a.like(u, k, e.Rexpr, op == "~~*")
+		}
+	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_BETWEEN_SYM:
+		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && a.isValue(sc, e.Rexpr) {
+			u.addPred(pred{kind: predRange, key: k})
+		}
+	}
+}
+
+// compare records key op value.
+func (a *analyzer) compare(u *tableUse, k keyRef, op string, value *pg.Node) {
+	switch op {
+	case "=":
+		u.addPred(pred{kind: predEq, key: k})
+		if lit, ok := literal(value); ok {
+			switch {
+			case isBoolean(k) && lit.GetBoolval() != nil && lit.GetBoolval().Boolval:
+				u.addPartial(k.sql(), k.Cols)
+			case isBoolean(k) && lit.GetBoolval() != nil:
+				u.addPartial("NOT "+k.sql(), k.Cols)
+			default:
+				u.addPartial(k.sql()+" = "+deparseExpr(value, nil), k.Cols)
+			}
+		}
+	case "<", ">", "<=", ">=":
+		u.addPred(pred{kind: predRange, key: k})
+	case "~~", "~~*":
+		a.like(u, k, value, op == "~~*")
+	case "@>", "<@", "&&", "?", "?|", "?&", "@@", "@?":
+		u.addPred(pred{kind: predGIN, key: k, op: op})
+	}
+}
+
+// like records a LIKE or ILIKE: a prefix pattern is a btree range; a
+// pattern with a leading wildcard, or any ILIKE, needs a trigram index.
+func (a *analyzer) like(u *tableUse, k keyRef, pattern *pg.Node, ilike bool) {
+	lit, isLit := literal(pattern)
+	var p string
+	if isLit && lit.GetSval() != nil {
+		p = lit.GetSval().Sval
+	}
+	leadingWildcard := isLit && (p == "" || p[0] == '%' || p[0] == '_')
+	if ilike || leadingWildcard {
+		u.addPred(pred{kind: predGIN, key: k, op: "like"})
+		return
+	}
+	u.addPred(pred{kind: predPrefix, key: k})
+}
+
+// literal returns the constant in n (possibly under casts); NULL is not one.
+func literal(n *pg.Node) (*pg.A_Const, bool) {
+	for n.GetTypeCast() != nil {
+		n = n.GetTypeCast().Arg
+	}
+	c := n.GetAConst()
+	return c, c != nil && !c.Isnull
+}
+
+// isValue reports whether n is constant for one scan of the current query
+// level: it reads no column of this level (parameters, literals and outer
+// references are fine).
+func (a *analyzer) isValue(sc *scope, n *pg.Node) bool {
+	value := true
+	walkNodes(n, func(x *pg.Node) bool {
+		if cr := x.GetColumnRef(); cr != nil {
+			names, star := columnRefFields(cr)
+			if r := sc.resolve(names); star || !r.found || r.local {
+				value = false
+			}
+			return false
+		}
+		return x.GetSubLink() == nil
+	})
+	return value
+}
+
+// exprKey resolves n to a key of one base table of the current level: a
+// plain column, or an immutable expression of that table's columns.
+func (a *analyzer) exprKey(sc *scope, n *pg.Node) (*tableUse, keyRef, bool) {
+	if n == nil {
+		return nil, keyRef{}, false
+	}
+	if cr := n.GetColumnRef(); cr != nil {
+		names, star := columnRefFields(cr)
+		if star {
+			return nil, keyRef{}, false
+		}
+		if r := sc.resolve(names); r.local && r.use != nil {
+			return r.use, r.key, true
+		}
+		return nil, keyRef{}, false
+	}
+	var use *tableUse
+	cols := map[*pg.ColumnRef]keyRef{}
+	ok := true
+	walkNodes(n, func(x *pg.Node) bool {
+		if !ok {
+			return false
+		}
+		cr := x.GetColumnRef()
+		if cr == nil {
+			return true
+		}
+		names, star := columnRefFields(cr)
+		r := sc.resolve(names)
+		if star || !r.local || r.use == nil || r.key.Column == "" || (use != nil && use != r.use) {
+			ok = false
+			return false
+		}
+		use = r.use
+		cols[cr] = r.key
+		return false
+	})
+	if !ok || use == nil || !immutableExpr(n, cols) {
+		return nil, keyRef{}, false
+	}
+	k := keyRef{Expr: deparseExpr(n, cols)}
+	for _, c := range cols {
+		if !slices.Contains(k.Cols, c.Column) {
+			k.Cols = append(k.Cols, c.Column)
+		}
+	}
+	slices.Sort(k.Cols)
+	return use, k, true
+}
+
+// immutableFuncs are functions PostgreSQL marks IMMUTABLE that queries
+// commonly apply to indexed columns.
+var immutableFuncs = map[string]int{ // name -> required argument count, -1 for any
+	"lower": 1, "upper": 1, "btrim": -1, "ltrim": -1, "rtrim": -1, "md5": 1,
+	"left": 2, "right": 2, "substr": -1, "length": 1, "char_length": 1, "abs": 1,
+	"to_tsvector": 2, "jsonb_extract_path": -1, "jsonb_extract_path_text": -1,
+}
+
+// immutableOps are operators that are immutable whatever their text or
+// jsonb operands.
+var immutableOps = map[string]bool{"->": true, "->>": true, "#>": true, "#>>": true}
+
+var textTypes = []string{"text", "character varying", "character", "bpchar", "varchar"}
+
+func isTextType(t string) bool {
+	base, _, _ := strings.Cut(t, "(")
+	return slices.Contains(textTypes, strings.TrimSpace(base))
+}
+
+// immutableExpr reports whether the expression can be an index key: made
+// only of columns, literals, allowlisted functions and operators, and casts
+// that do not depend on the session (no timestamptz to date, for one).
+func immutableExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) bool {
+	switch {
+	case n.GetColumnRef() != nil:
+		_, ok := cols[n.GetColumnRef()]
+		return ok
+	case n.GetAConst() != nil:
+		return true
+	case n.GetFuncCall() != nil:
+		fc := n.GetFuncCall()
+		want, ok := immutableFuncs[lastName(fc.Funcname)]
+		if !ok || (want >= 0 && len(fc.Args) != want) || fc.AggStar || fc.Over != nil || fc.AggFilter != nil {
+			return false
+		}
+		for _, arg := range fc.Args {
+			if !immutableExpr(arg, cols) {
+				return false
+			}
+		}
+		return true
+	case n.GetCoalesceExpr() != nil:
+		for _, arg := range n.GetCoalesceExpr().Args {
+			if !immutableExpr(arg, cols) {
+				return false
+			}
+		}
+		return true
+	case n.GetAExpr() != nil:
+		e := n.GetAExpr()
+		if e.Kind != pg.A_Expr_Kind_AEXPR_OP || e.Lexpr == nil {
+			return false
+		}
+		switch op := lastName(e.Name); {
+		case immutableOps[op]:
+		case op == "||":
+			// text || text is immutable; text || anything-else is not.
+			for _, k := range cols {
+				if !isTextType(k.Type) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+		return immutableExpr(e.Lexpr, cols) && immutableExpr(e.Rexpr, cols)
+	case n.GetTypeCast() != nil:
+		tc := n.GetTypeCast()
+		if tc.Arg.GetAConst() != nil {
+			return true
+		}
+		if !immutableExpr(tc.Arg, cols) {
+			return false
+		}
+		target := lastName(tc.TypeName.GetNames())
+		from := ""
+		if cr := tc.Arg.GetColumnRef(); cr != nil {
+			from = cols[cr].Type
+		}
+		switch target {
+		case "date":
+			return from == "date" || strings.HasPrefix(from, "timestamp") && strings.HasSuffix(from, "without time zone")
+		case "text", "varchar":
+			return from == "" || isTextType(from) || from == "integer" || from == "bigint" || from == "smallint" || from == "uuid"
+		case "int4", "int8", "int2", "numeric":
+			return from == "integer" || from == "bigint" || from == "smallint" || from == "numeric"
+		}
+		return false
+	}
+	return false
+}
+
+func lastName(names []*pg.Node) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[len(names)-1].GetString_().GetSval()
+}
+
+// deparseExpr prints n as SQL, with each column reference in cols replaced
+// by its table column's bare name (aliases dropped).
+func deparseExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) string {
+	c := proto.Clone(n).(*pg.Node)
+	if len(cols) > 0 {
+		// Cloning loses pointer identity: rewrite by walking both trees.
+		var orig, copies []*pg.ColumnRef
+		walkNodes(n, func(x *pg.Node) bool {
+			if cr := x.GetColumnRef(); cr != nil {
+				orig = append(orig, cr)
+			}
+			return true
+		})
+		walkNodes(c, func(x *pg.Node) bool {
+			if cr := x.GetColumnRef(); cr != nil {
+				copies = append(copies, cr)
+			}
+			return true
+		})
+		for i, cr := range copies {
+			if k, ok := cols[orig[i]]; ok {
+				cr.Fields = []*pg.Node{pg.MakeStrNode(k.Column)}
+			}
+		}
+	}
+	return deparseNode(c)
+}
+
+// deparseNode prints an expression node through the parser's deparser.
+func deparseNode(n *pg.Node) string {
+	sel := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(n, 0)}}
+	out, err := pg.Deparse(&pg.ParseResult{Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}})
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(out, "SELECT ")
+}
+
+// normalizeExpr puts an expression or predicate in a canonical form so
+// that the query's text and pg_get_indexdef / pg_get_expr output compare
+// equal: casts of literals and text coercions dropped, AND-ed conjuncts
+// sorted. Unparseable text is returned trimmed.
+func normalizeExpr(s string) string {
+	tree, err := pg.Parse("SELECT " + s)
+	if err != nil || len(tree.Stmts) != 1 {
+		return strings.TrimSpace(s)
+	}
+	targets := tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()
+	if len(targets) != 1 {
+		return strings.TrimSpace(s)
+	}
+	n := stripCasts(targets[0].GetResTarget().GetVal())
+	var parts []string
+	for _, c := range andArgs(n) {
+		parts = append(parts, deparseNode(c))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " AND ")
+}
+
+func andArgs(n *pg.Node) []*pg.Node {
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		var out []*pg.Node
+		for _, a := range b.Args {
+			out = append(out, andArgs(a)...)
+		}
+		return out
+	}
+	return []*pg.Node{n}
+}
+
+// stripCasts removes casts that only decorate: of literals, and to text.
+func stripCasts(n *pg.Node) *pg.Node {
+	for {
+		tc := n.GetTypeCast()
+		if tc == nil {
+			break
+		}
+		if tc.Arg.GetAConst() == nil && !slices.Contains([]string{"text", "varchar", "bpchar"}, lastName(tc.TypeName.GetNames())) {
+			break
+		}
+		n = tc.Arg
+	}
+	walkChildren(n.ProtoReflect(), func(child *pg.Node) *pg.Node { return stripCasts(child) })
+	return n
+}
+
+// walkChildren replaces every direct child Node of m by f(child).
+func walkChildren(m protoreflect.Message, f func(*pg.Node) *pg.Node) {
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Message() == nil || !m.Has(fd) {
+			continue
+		}
+		if fd.IsList() {
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				replaceNode(l.Get(j).Message(), f, func(v protoreflect.Message) { l.Set(j, protoreflect.ValueOfMessage(v)) })
+			}
+			continue
+		}
+		replaceNode(m.Get(fd).Message(), f, func(v protoreflect.Message) { m.Set(fd, protoreflect.ValueOfMessage(v)) })
+	}
+}
+
+func replaceNode(v protoreflect.Message, f func(*pg.Node) *pg.Node, set func(protoreflect.Message)) {
+	if n, ok := v.Interface().(*pg.Node); ok {
+		if r := f(n); r != n {
+			set(r.ProtoReflect())
+		}
+		return
+	}
+	walkChildren(v, f)
+}
+
+// walkNodes calls fn for n and every Node below it, in field order; when
+// fn returns false the node's children are skipped.
+func walkNodes(n *pg.Node, fn func(*pg.Node) bool) {
+	if n == nil {
+		return
+	}
+	var visit func(m protoreflect.Message)
+	visit = func(m protoreflect.Message) {
+		if x, ok := m.Interface().(*pg.Node); ok && !fn(x) {
+			return
+		}
+		fields := m.Descriptor().Fields()
+		for i := 0; i < fields.Len(); i++ {
+			fd := fields.Get(i)
+			if fd.Message() == nil || !m.Has(fd) {
+				continue
+			}
+			if fd.IsList() {
+				l := m.Get(fd).List()
+				for j := 0; j < l.Len(); j++ {
+					visit(l.Get(j).Message())
+				}
+				continue
+			}
+			visit(m.Get(fd).Message())
+		}
+	}
+	visit(n.ProtoReflect())
+}
+
+// groupBy records GROUP BY keys when they all belong to one table.
+func (a *analyzer) groupBy(sc *scope, items []*pg.Node) {
+	var use *tableUse
+	var keys []keyRef
+	ok := true
+	for _, n := range items {
+		a.walkRefs(sc, n)
+		u, k, found := a.exprKey(sc, sc.targetFor(n))
+		if !found || (use != nil && u != use) {
+			ok = false
+			continue
+		}
+		use, keys = u, append(keys, k)
+	}
+	if ok && use != nil {
+		use.group = keys
+	}
+}
+
+// orderBy records ORDER BY keys when they all belong to one table.
+func (a *analyzer) orderBy(sc *scope, items []*pg.Node, limit bool) {
+	var use *tableUse
+	var keys []orderKey
+	ok := true
+	for _, n := range items {
+		sb := n.GetSortBy()
+		if sb == nil {
+			continue
+		}
+		a.walkRefs(sc, sb.Node)
+		if !ok || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+			ok = false
+			continue
+		}
+		u, k, found := a.exprKey(sc, sc.targetFor(sb.Node))
+		if !found || (use != nil && u != use) {
+			ok = false
+			continue
+		}
+		desc := sb.SortbyDir == pg.SortByDir_SORTBY_DESC
+		nullsFirst := desc
+		switch sb.SortbyNulls {
+		case pg.SortByNulls_SORTBY_NULLS_FIRST:
+			nullsFirst = true
+		case pg.SortByNulls_SORTBY_NULLS_LAST:
+			nullsFirst = false
+		}
+		use, keys = u, append(keys, orderKey{key: k, desc: desc, nullsFirst: nullsFirst})
+	}
+	if ok && use != nil {
+		use.order, use.limit = keys, limit
+	}
+}
+
+// targetFor resolves ORDER BY / GROUP BY 2 and output-column aliases to
+// the select-list expression.
+func (sc *scope) targetFor(n *pg.Node) *pg.Node {
+	if c := n.GetAConst(); c != nil && c.GetIval() != nil {
+		if i := int(c.GetIval().Ival); i >= 1 && i <= len(sc.targets) {
+			return sc.targets[i-1].Val
+		}
+		return n
+	}
+	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
+		name := cr.Fields[0].GetString_().GetSval()
+		for _, t := range sc.targets {
+			if t.Name != "" && t.Name == name {
+				return t.Val
+			}
+		}
+	}
+	return n
+}
