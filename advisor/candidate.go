@@ -35,8 +35,9 @@ type Recommendation struct {
 	Include            []string        `json:"include,omitempty"`
 	Where              string          `json:"where,omitempty"`
 	DDL                string          `json:"ddl"`
-	EstimatedSizeBytes int64           `json:"estimated_size_bytes"`
-	CostBefore         float64         `json:"cost_before"` // sum of calls x planner cost over served statements
+	EstimatedSizeBytes int64           `json:"estimated_size_bytes"`        // corrected for btree deduplication; the budget applies to it
+	HypoPGSizeBytes    int64           `json:"hypopg_size_bytes,omitempty"` // HypoPG's estimate, which ignores deduplication
+	CostBefore         float64         `json:"cost_before"`                 // sum of calls x planner cost over served statements
 	CostAfter          float64         `json:"cost_after"`
 	ImprovementPct     float64         `json:"improvement_pct"`
 	QueryIDs           []string        `json:"queryids"`
