@@ -1,0 +1,213 @@
+package state
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+)
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func rec(id string, improvement float64, queryIDs ...string) advisor.Recommendation {
+	return advisor.Recommendation{
+		ID: id, Database: "app", Table: "public.orders", Method: "btree",
+		DDL:            "CREATE INDEX CONCURRENTLY ON public.orders (tenant_id)",
+		ImprovementPct: improvement, QueryIDs: queryIDs,
+	}
+}
+
+// cycle is the report of one analysis cycle at t0+h hours over the previous hour.
+func cycle(h int, stmts []advisor.Statement, recs ...advisor.Recommendation) *advisor.Report {
+	at := t0.Add(time.Duration(h) * time.Hour)
+	return &advisor.Report{
+		Target: "prod", GeneratedAt: at,
+		Window:          advisor.ReportWindow{From: at.Add(-time.Hour), To: at},
+		Statements:      stmts,
+		Recommendations: recs,
+	}
+}
+
+func stmt(queryID string, calls int64, meanMS float64) advisor.Statement {
+	return advisor.Statement{QueryID: queryID, Database: "app", Calls: calls, MeanExecTimeMS: meanMS}
+}
+
+func ids(rs []Record) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, r.Recommendation.ID)
+	}
+	return strings.Join(s, ",")
+}
+
+func upsert(t *testing.T, s *Store, r *advisor.Report) Changes {
+	t.Helper()
+	ch, err := s.UpsertRecommendations(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func announce(t *testing.T, s *Store, ch Changes, ds ...Delivery) {
+	t.Helper()
+	if err := s.Announce("prod", ch, ds); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpsertNewChangedGone(t *testing.T) {
+	s, _ := openTemp(t)
+
+	ch := upsert(t, s, cycle(1, nil, rec("a", 80), rec("b", 40)))
+	if ids(ch.New) != "a,b" || len(ch.Changed)+len(ch.Gone)+len(ch.Realized) != 0 {
+		t.Fatalf("first cycle: %+v; want a and b new", ch)
+	}
+	// Not announced (say the process died before Announce): still new.
+	ch = upsert(t, s, cycle(2, nil, rec("a", 80), rec("b", 40)))
+	if ids(ch.New) != "a,b" {
+		t.Fatalf("second cycle before announcing: new %q; want a,b", ids(ch.New))
+	}
+	announce(t, s, ch)
+
+	// Same recommendations, small benefit drift: nothing to say.
+	ch = upsert(t, s, cycle(3, nil, rec("a", 70), rec("b", 55)))
+	if ch.Announceable() || len(ch.Gone) != 0 {
+		t.Fatalf("third cycle: %+v; want no changes", ch)
+	}
+	// b's benefit grows by more than half, a goes away, c appears.
+	ch = upsert(t, s, cycle(4, nil, rec("b", 90), rec("c", 30)))
+	if ids(ch.New) != "c" || ids(ch.Changed) != "b" || ids(ch.Gone) != "a" {
+		t.Fatalf("fourth cycle: new %q changed %q gone %q; want c, b, a", ids(ch.New), ids(ch.Changed), ids(ch.Gone))
+	}
+	if got := ch.Changed[0].AnnouncedBenefit; got != 40 {
+		t.Errorf("changed record carries the benefit announced before = %v, want 40", got)
+	}
+	announce(t, s, ch)
+	if ch = upsert(t, s, cycle(5, nil, rec("b", 90), rec("c", 30))); ch.Announceable() || len(ch.Gone) != 0 {
+		t.Fatalf("fifth cycle: %+v; want no changes once b's new benefit was announced", ch)
+	}
+	// a comes back unchanged: it was announced, so it is not announced again.
+	if ch = upsert(t, s, cycle(6, nil, rec("a", 80), rec("b", 90), rec("c", 30))); ch.Announceable() {
+		t.Fatalf("a back: %+v; want nothing to announce", ch)
+	}
+	// A drop by more than half is material too.
+	if ch = upsert(t, s, cycle(7, nil, rec("a", 30), rec("b", 90), rec("c", 30))); ids(ch.Changed) != "a" {
+		t.Fatalf("a fell from 80 to 30: changed %q; want a", ids(ch.Changed))
+	}
+
+	all, err := s.Recommendations("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(all) != "a,b,c" {
+		t.Fatalf("Recommendations = %q", ids(all))
+	}
+	a := all[0]
+	if !a.FirstSeen.Equal(t0.Add(time.Hour)) || !a.LastSeen.Equal(t0.Add(7*time.Hour)) || a.Status != StatusOpen {
+		t.Errorf("a = first %v last %v status %s", a.FirstSeen, a.LastSeen, a.Status)
+	}
+	if other, _ := s.Recommendations("staging"); len(other) != 0 {
+		t.Errorf("another target sees %d records", len(other))
+	}
+}
+
+func TestRealizedGain(t *testing.T) {
+	s, _ := openTemp(t)
+	before := []advisor.Statement{stmt("q1", 300, 10), stmt("q2", 100, 30), stmt("q9", 1000, 1)}
+	ch := upsert(t, s, cycle(1, before, rec("a", 90, "q1", "q2")))
+	announce(t, s, ch)
+
+	applied := t0.Add(90 * time.Minute)
+	if err := s.MarkApplied("prod", "a", applied); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkApplied("prod", "zz", applied); err == nil || !strings.Contains(err.Error(), "no recommendation zz") {
+		t.Errorf("MarkApplied of an unknown id: %v", err)
+	}
+	after := []advisor.Statement{stmt("q1", 300, 1), stmt("q2", 100, 3)}
+	// The window of the cycle at 2h began at 1h, before the index: not a measurement.
+	if ch = upsert(t, s, cycle(2, after)); len(ch.Realized)+len(ch.Gone) != 0 {
+		t.Fatalf("window straddling the build: %+v; want nothing", ch)
+	}
+	ch = upsert(t, s, cycle(3, after))
+	if len(ch.Realized) != 1 {
+		t.Fatalf("window after the build: realized %q; want a", ids(ch.Realized))
+	}
+	r := ch.Realized[0]
+	if r.MeanBeforeMS != 15 || r.MeanAfterMS != 1.5 || r.RealizedPct() != 90 || !r.AppliedAt.Equal(applied) {
+		t.Errorf("realized = before %v after %v (%v%%) applied %v; want 15, 1.5, 90%%", r.MeanBeforeMS, r.MeanAfterMS, r.RealizedPct(), r.AppliedAt)
+	}
+	announce(t, s, ch)
+	if ch = upsert(t, s, cycle(4, after)); len(ch.Realized) != 0 {
+		t.Fatalf("realized gain announced twice: %+v", ch)
+	}
+}
+
+func TestUpsertRecommendationsCopesWithCumulativeWindow(t *testing.T) {
+	s, _ := openTemp(t)
+	announce(t, s, upsert(t, s, cycle(1, []advisor.Statement{stmt("q1", 10, 10)}, rec("a", 90, "q1"))))
+	if err := s.MarkApplied("prod", "a", t0.Add(90*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r := cycle(3, []advisor.Statement{stmt("q1", 10, 1)})
+	r.Window.Cumulative = true // counters since a reset may predate the index
+	if ch := upsert(t, s, r); len(ch.Realized) != 0 {
+		t.Fatalf("a cumulative window measured a realized gain: %+v", ch)
+	}
+}
+
+func TestOutboxOrderRescheduleRemove(t *testing.T) {
+	s, dir := openTemp(t)
+	ch := upsert(t, s, cycle(1, nil, rec("a", 80)))
+	announce(t, s, ch,
+		Delivery{ID: "d1", Channel: "slack", Ref: "r1", Body: []byte(`{"n":1}`), NextAttempt: t0},
+		Delivery{ID: "d2", Channel: "webhook[0]", Ref: "r2", Body: []byte(`{"n":2}`), NextAttempt: t0})
+	if ch = upsert(t, s, cycle(2, nil, rec("a", 80))); ch.Announceable() {
+		t.Fatalf("announced recommendation is new again: %+v", ch)
+	}
+
+	ds, err := s.Deliveries()
+	if err != nil || len(ds) != 2 || ds[0].ID != "d1" || ds[1].ID != "d2" || string(ds[1].Body) != `{"n":2}` {
+		t.Fatalf("Deliveries = %+v, %v", ds, err)
+	}
+	ds[0].Attempts, ds[0].NextAttempt = 3, t0.Add(time.Minute)
+	if err := s.Reschedule(ds[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ds[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reschedule(ds[1]); err != nil { // a removed delivery stays removed
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ds, err = s.Deliveries()
+	if err != nil || len(ds) != 1 || ds[0].ID != "d1" || ds[0].Attempts != 3 || !ds[0].NextAttempt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("Deliveries after reopen = %+v, %v; want d1 with 3 attempts", ds, err)
+	}
+}
+
+func TestAnnounceIsAllOrNothing(t *testing.T) {
+	s, _ := openTemp(t)
+	ch := upsert(t, s, cycle(1, nil, rec("a", 80)))
+	ch.New = append(ch.New, Record{Recommendation: rec("ghost", 10)})
+	err := s.Announce("prod", ch, []Delivery{{ID: "d1", Channel: "slack"}})
+	if err == nil || !strings.Contains(err.Error(), "no recommendation ghost") {
+		t.Fatalf("Announce with an unknown record: %v", err)
+	}
+	if ds, _ := s.Deliveries(); len(ds) != 0 {
+		t.Errorf("failed Announce queued %d deliveries", len(ds))
+	}
+	if ch = upsert(t, s, cycle(2, nil, rec("a", 80))); ids(ch.New) != "a" {
+		t.Errorf("failed Announce marked a announced")
+	}
+}

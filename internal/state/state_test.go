@@ -1,0 +1,196 @@
+package state
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, dir
+}
+
+func TestOpenCreatesPrivateFileAndKeepsWindows(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	if s.Path() != path {
+		t.Errorf("Path() = %s, want %s", s.Path(), path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", st.Mode().Perm())
+	}
+	want := []byte{0, 1, 2, 0xff}
+	if err := s.PutWindow("prod", "app", want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, ok, err := s.GetWindow("prod", "app")
+	if err != nil || !ok || !bytes.Equal(got, want) {
+		t.Errorf("GetWindow after reopen = %v, %v, %v; want %v", got, ok, err, want)
+	}
+	if _, ok, err := s.GetWindow("prod", "other"); ok || err != nil {
+		t.Errorf("GetWindow of an unknown database = ok %v, err %v; want false, nil", ok, err)
+	}
+	if _, ok, err := s.GetWindow("staging", "app"); ok || err != nil {
+		t.Errorf("GetWindow of an unknown target = ok %v, err %v; want false, nil", ok, err)
+	}
+}
+
+func TestOpenLockedFailsFast(t *testing.T) {
+	_, dir := openTemp(t)
+	start := time.Now()
+	_, err := Open(dir)
+	want := "state store " + filepath.Join(dir, FileName) + " is locked by another advisor process"
+	if err == nil || err.Error() != want {
+		t.Fatalf("second Open: %v; want %q", err, want)
+	}
+	if d := time.Since(start); d > 10*lockTimeout {
+		t.Errorf("second Open took %v; it should give up after about %v", d, lockTimeout)
+	}
+}
+
+func TestOpenCorruptFile(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"text":      []byte("this is not a database\n"),
+		"two pages": bytes.Repeat([]byte("garbage!"), 2*4096/8),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, FileName)
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir)
+			if err == nil {
+				t.Fatal("Open of a corrupt file succeeded")
+			}
+			for _, want := range []string{path, "corrupt", "move it aside"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			got, _ := os.ReadFile(path)
+			if !bytes.Equal(got, content) {
+				t.Error("Open changed the corrupt file; it must be left for inspection")
+			}
+		})
+	}
+}
+
+// A file whose meta pages are intact but whose other pages are mangled must
+// yield an error at Open, not a panic at the first read.
+func TestOpenCorruptPage(t *testing.T) {
+	s, dir := openTemp(t)
+	window := bytes.Repeat([]byte{7}, 100)
+	if err := s.PutWindow("prod", "app", window); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := os.Getpagesize()
+	refused := 0
+	for p := 2; (p+1)*pageSize <= len(good); p++ { // pages 0 and 1 are the meta pages
+		data := bytes.Clone(good)
+		for i := p * pageSize; i < (p+1)*pageSize; i++ {
+			data[i] = 0xAB
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(dir)
+		if err != nil {
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "corrupt") {
+				t.Errorf("page %d mangled: %v; want an error naming %s as corrupt", p, err, path)
+			}
+			refused++
+			continue
+		}
+		// The page was free: what Open accepted must read back whole.
+		got, ok, err := s.GetWindow("prod", "app")
+		if err != nil || !ok || !bytes.Equal(got, window) {
+			t.Errorf("page %d mangled, Open accepted the file, GetWindow = %v, %v, %v", p, got, ok, err)
+		}
+		_ = s.Close()
+	}
+	if refused == 0 {
+		t.Error("no mangled page was refused")
+	}
+}
+
+func TestOpenUnwritableDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		// root writes through mode bits; sysfs refuses new files even to root.
+		if runtime.GOOS != "linux" {
+			t.Skip("running as root without a read-only directory to try")
+		}
+		dir = "/sys"
+	} else if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir)
+	want := "state store " + filepath.Join(dir, FileName) + ": directory " + dir + " is not writable: permission denied"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Open: %v; want %q", err, want)
+	}
+}
+
+func TestOpenDirectoryIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(file)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(file, FileName)) || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("Open: %v; want an error naming the path and 'not a directory'", err)
+	}
+}
+
+func TestOpenNewerSchema(t *testing.T) {
+	s, dir := openTemp(t)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("2")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), `schema version "2"`) {
+		t.Fatalf("Open: %v; want a schema version error", err)
+	}
+}
