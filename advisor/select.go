@@ -1,0 +1,863 @@
+package advisor
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// SelectOptions limit what Select recommends.
+type SelectOptions struct {
+	// MaxPerTable is how many new indexes one table may get; 0 means 3.
+	MaxPerTable int
+	// BudgetBytes bounds the total estimated size of the new indexes (the
+	// deduplication-corrected estimate); 0 means no bound.
+	BudgetBytes int64
+	// MinImprovementPct is how much a statement's planner cost must drop
+	// for an index to count as serving it; 0 means 30.
+	MinImprovementPct float64
+}
+
+const (
+	defaultMaxPerTable       = 3
+	defaultMinImprovementPct = 30
+	// keepShare: an index chosen earlier is dropped when a later pick on
+	// the same table takes over all but this share of its gain, so one
+	// composite (a, b) replaces (a) when it serves a = $1 nearly as well.
+	keepShare = 0.10
+	// writePenalty is the share of an index's gain lost on a table that
+	// only takes writes; it scales with the table's write share.
+	writePenalty = 0.5
+)
+
+// Select chooses, across the whole workload, the candidate indexes worth
+// building. With HypoPG (w available) it is greedy by gain per byte: the
+// gain of an index is the sum, over the statements it serves, of calls x
+// (cost before - cost after), where a statement counts as served only when
+// its cost drops by MinImprovementPct; after each pick the remaining
+// candidates are costed again with the chosen ones present, so an index
+// that another pick already makes useless loses its gain, and an earlier
+// pick that a later composite nearly replaces is dropped. The gain is
+// lowered on write-heavy tables. A candidate that is a prefix of a chosen
+// index (with a compatible predicate) is redundant. The evidence comes
+// from planning the workload once more with every chosen index present.
+//
+// Without HypoPG (w nil or unavailable), or for candidates HypoPG cannot
+// simulate (gin), it falls back to heuristics: unvalidated recommendations
+// ranked by the planner cost of the statements that produced them, skipping
+// those whose statements already use an index of the table.
+func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, opts SelectOptions, log *zap.Logger) ([]Recommendation, error) {
+	if cat == nil {
+		return nil, errors.New("select indexes: no catalog")
+	}
+	if opts.MaxPerTable < 0 || opts.BudgetBytes < 0 || opts.MinImprovementPct < 0 || opts.MinImprovementPct >= 100 {
+		return nil, fmt.Errorf("select indexes: invalid options %+v: want MaxPerTable >= 0, BudgetBytes >= 0, 0 <= MinImprovementPct < 100", opts)
+	}
+	if opts.MaxPerTable == 0 {
+		opts.MaxPerTable = defaultMaxPerTable
+	}
+	if opts.MinImprovementPct == 0 {
+		opts.MinImprovementPct = defaultMinImprovementPct
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]int{}}
+	for _, st := range stmts {
+		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
+			s.stmts = append(s.stmts, st)
+		}
+	}
+	entries := s.entries(cands)
+	if w != nil {
+		base, err := w.Baseline(ctx, s.stmts)
+		if err != nil {
+			return nil, fmt.Errorf("select indexes: %w", err)
+		}
+		s.base = base
+	}
+
+	var unvalidated []*entry
+	validated := entries
+	if ok, note := s.available(); !ok {
+		for _, e := range entries {
+			e.note = note
+		}
+		validated, unvalidated = nil, entries
+	}
+	var recs []Recommendation
+	if len(validated) > 0 {
+		var err error
+		if recs, unvalidated, err = s.validated(ctx, validated); err != nil {
+			return nil, fmt.Errorf("select indexes: %w", err)
+		}
+	}
+	recs = append(recs, s.heuristic(unvalidated)...)
+	slices.SortFunc(recs, func(a, b Recommendation) int {
+		return cmp.Or(cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
+	})
+	return recs, nil
+}
+
+type selection struct {
+	w        *WhatIf
+	cat      *collector.Catalog
+	opts     SelectOptions
+	log      *zap.Logger
+	stmts    []WorkloadStatement
+	base     []StatementCost // per statement without new indexes; nil without a WhatIf
+	chosen   []*entry
+	perTable map[string]int
+	used     int64 // corrected bytes of the chosen indexes
+}
+
+// entry is one distinct candidate as selection sees it.
+type entry struct {
+	c        Candidate
+	id       string
+	table    *collector.Table
+	script   IndexScript
+	hypoSize int64
+	size     int64    // corrected estimate
+	effects  []Effect // from its latest costing, relative to the chosen set then
+	gain     float64  // calls-weighted cost drop over the statements it serves
+	pickGain float64  // gain when it was picked
+	out      bool     // picked, dropped or redundant
+	note     string   // why it is not validated
+}
+
+func (s *selection) available() (bool, string) {
+	if s.w == nil {
+		return false, "no EXPLAIN target connection: the candidates were not costed"
+	}
+	return s.w.Available()
+}
+
+// entries merges candidates with the same definition and leaves out those
+// no DDL can be written for.
+func (s *selection) entries(cands []Candidate) []*entry {
+	var out []*entry
+	byID := map[string]*entry{}
+	for _, c := range cands {
+		id := recommendationID(s.cat.Database, c)
+		if e, ok := byID[id]; ok {
+			for _, q := range c.QueryIDs {
+				if !slices.Contains(e.c.QueryIDs, q) {
+					e.c.QueryIDs = append(e.c.QueryIDs, q)
+				}
+			}
+			continue
+		}
+		script, err := IndexDDL(s.cat, c)
+		if err != nil {
+			s.log.Warn("candidate index left out", zap.String("table", c.Table), zap.Error(err))
+			continue
+		}
+		c.QueryIDs = slices.Clone(c.QueryIDs)
+		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script}
+		byID[id] = e
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
+
+// validated runs the greedy selection with HypoPG and returns the
+// recommendations and the entries HypoPG could not simulate.
+func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendation, []*entry, error) {
+	costed, err := s.w.Evaluate(ctx, nil, candidatesOf(pool), s.stmts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var simulated, failed []*entry
+	for i, e := range pool {
+		if costed[i].Err != nil {
+			e.note = fmt.Sprintf("HypoPG could not simulate this index (%v), so its gain was not costed", costed[i].Err)
+			failed = append(failed, e)
+			continue
+		}
+		e.hypoSize = costed[i].HypoSizeBytes
+		if e.size, err = s.correctedSize(ctx, e); err != nil {
+			return nil, nil, err
+		}
+		s.setEffects(e, costed[i].Statements)
+		simulated = append(simulated, e)
+	}
+	for {
+		best := s.best(simulated)
+		if best == nil {
+			break
+		}
+		best.out, best.pickGain = true, best.gain
+		s.chosen = append(s.chosen, best)
+		s.perTable[best.c.Table]++
+		s.used += best.size
+		if err := s.prune(ctx, best); err != nil {
+			return nil, nil, err
+		}
+		if err := s.reevaluate(ctx, simulated, best); err != nil {
+			return nil, nil, err
+		}
+	}
+	recs, err := s.evidence(ctx)
+	return recs, failed, err
+}
+
+// best is the remaining entry with the highest gain per byte that the
+// limits allow.
+func (s *selection) best(pool []*entry) *entry {
+	var best *entry
+	var bestScore float64
+	for _, e := range pool {
+		if e.out || e.gain <= 0 || !s.fits(e) {
+			continue
+		}
+		if s.redundant(e) {
+			e.out = true
+			continue
+		}
+		score := writeFactor(e.table) * e.gain / float64(max(e.size, 1))
+		if best == nil || score > bestScore {
+			best, bestScore = e, score
+		}
+	}
+	return best
+}
+
+func (s *selection) fits(e *entry) bool {
+	return s.perTable[e.c.Table] < s.opts.MaxPerTable &&
+		(s.opts.BudgetBytes == 0 || s.used+e.size <= s.opts.BudgetBytes)
+}
+
+// redundant reports whether a chosen index makes e useless: same table
+// and method, e's keys a prefix of its keys, its predicate none or e's,
+// and e's INCLUDE columns among its columns.
+func (s *selection) redundant(e *entry) bool {
+	for _, x := range s.chosen {
+		if x.c.Table != e.c.Table || methodOf(x.c) != methodOf(e.c) || len(e.c.Keys) > len(x.c.Keys) ||
+			!slices.Equal(e.c.Keys, x.c.Keys[:len(e.c.Keys)]) || (x.c.Where != "" && x.c.Where != e.c.Where) {
+			continue
+		}
+		covered := true
+		for _, col := range e.c.Include {
+			inKeys := slices.ContainsFunc(x.c.Keys, func(k collector.IndexKey) bool { return k.Column == col })
+			covered = covered && (inKeys || slices.Contains(x.c.Include, col))
+		}
+		if covered {
+			return true
+		}
+	}
+	return false
+}
+
+// prune drops indexes chosen earlier on best's table when, with best
+// present, removing one of them gives back less than keepShare of the gain
+// it had when picked: best does its work.
+func (s *selection) prune(ctx context.Context, best *entry) error {
+	var stmts []WorkloadStatement
+	for _, st := range s.stmts {
+		if touches(st, best.c.Table) {
+			stmts = append(stmts, st)
+		}
+	}
+	var all []StatementCost
+	for i := 0; i < len(s.chosen); i++ {
+		e := s.chosen[i]
+		if e == best || e.c.Table != best.c.Table {
+			continue
+		}
+		if all == nil {
+			var err error
+			if all, err = s.w.CostWith(ctx, candidatesOf(s.chosen), stmts); err != nil {
+				return err
+			}
+		}
+		rest := slices.Delete(slices.Clone(s.chosen), i, i+1)
+		without, err := s.w.CostWith(ctx, candidatesOf(rest), stmts)
+		if err != nil {
+			return err
+		}
+		var loss float64
+		for j := range stmts {
+			if all[j].Err == nil && without[j].Err == nil {
+				loss += stmts[j].Calls * (without[j].Cost - all[j].Cost)
+			}
+		}
+		if loss > keepShare*e.pickGain {
+			continue
+		}
+		s.log.Debug("chosen index replaced by a later pick", zap.String("dropped", e.id), zap.String("by", best.id), zap.Float64("loss", loss))
+		s.chosen = rest
+		s.perTable[e.c.Table]--
+		s.used -= e.size
+		all = without
+		i--
+	}
+	return nil
+}
+
+// reevaluate costs again, with the chosen set present, the remaining
+// entries that share a statement with best's table.
+func (s *selection) reevaluate(ctx context.Context, pool []*entry, best *entry) error {
+	affected := map[string]bool{}
+	for _, st := range s.stmts {
+		if touches(st, best.c.Table) {
+			affected[st.QueryID] = true
+		}
+	}
+	var stale []*entry
+	for _, e := range pool {
+		if !e.out && slices.ContainsFunc(e.effects, func(ef Effect) bool { return affected[ef.QueryID] }) {
+			stale = append(stale, e)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	costed, err := s.w.Evaluate(ctx, candidatesOf(s.chosen), candidatesOf(stale), s.stmts)
+	if err != nil {
+		return err
+	}
+	for i, e := range stale {
+		if costed[i].Err != nil {
+			// It was simulated alone; with the chosen set HypoPG refused it.
+			e.out = true
+			s.log.Warn("candidate index could not be costed again", zap.String("id", e.id), zap.Error(costed[i].Err))
+			continue
+		}
+		s.setEffects(e, costed[i].Statements)
+	}
+	return nil
+}
+
+func (s *selection) setEffects(e *entry, effects []Effect) {
+	e.effects, e.gain = effects, 0
+	for _, ef := range effects {
+		if s.serves(ef) {
+			e.gain += ef.Calls * (ef.Before - ef.After)
+		}
+	}
+}
+
+func (s *selection) serves(ef Effect) bool {
+	return ef.Err == nil && ef.UsesIndex && ef.Before > 0 && ef.After <= ef.Before*(1-s.opts.MinImprovementPct/100)
+}
+
+// evidence plans the workload with every chosen index present and credits
+// each served statement to the chosen indexes its plan uses: cost before
+// is without any new index, cost after with all of them.
+func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
+	if len(s.chosen) == 0 {
+		return nil, nil
+	}
+	final, err := s.w.CostWith(ctx, candidatesOf(s.chosen), s.stmts)
+	if err != nil {
+		return nil, err
+	}
+	gains := make([][]StatementGain, len(s.chosen))
+	generic := make([]int, len(s.chosen))
+	for i, st := range s.stmts {
+		b, f := s.base[i], final[i]
+		if b.Err != nil || f.Err != nil || b.Cost <= 0 || f.Cost > b.Cost*(1-s.opts.MinImprovementPct/100) {
+			continue
+		}
+		for _, u := range f.Uses {
+			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
+			if f.Generic {
+				generic[u]++
+			}
+		}
+	}
+	var recs []Recommendation
+	for i, e := range s.chosen {
+		if len(gains[i]) == 0 {
+			// Another chosen index took over all its statements.
+			s.log.Debug("chosen index serves no statement with the others present", zap.String("id", e.id))
+			continue
+		}
+		r := s.recommendation(e, gains[i])
+		r.Validated = true
+		if generic[i] > 0 {
+			r.ValidationNote = fmt.Sprintf("%d of the %d statements it serves were costed with their generic plan (no sample parameter values), which can misjudge columns with skewed values", generic[i], len(gains[i]))
+		}
+		r.Reason = fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%% (weighted by %s calls in the window).",
+			capitalize(whatFor(e)), plural(len(gains[i]), "statement"), r.ImprovementPct, formatCalls(gains[i]))
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// heuristic recommends, unvalidated, the candidates that could not be
+// costed, within the limits left: by the planner cost (or calls) of the
+// statements that produced them.
+func (s *selection) heuristic(pool []*entry) []Recommendation {
+	type ranked struct {
+		e      *entry
+		weight float64
+		gains  []StatementGain
+	}
+	var list []ranked
+	for _, e := range pool {
+		r := ranked{e: e}
+		indexed := len(e.c.QueryIDs) > 0
+		for i, st := range s.stmts {
+			if !slices.Contains(e.c.QueryIDs, st.QueryID) {
+				continue
+			}
+			cost := 0.0
+			if s.base != nil && s.base[i].Err == nil {
+				cost = s.base[i].Cost
+				indexed = indexed && s.usesIndexOf(s.base[i], e.table)
+			} else {
+				indexed = false
+			}
+			r.weight += st.Calls * max(cost, 1)
+			r.gains = append(r.gains, StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: cost, CostAfter: cost})
+		}
+		if len(r.gains) == 0 || indexed {
+			continue
+		}
+		list = append(list, r)
+	}
+	slices.SortFunc(list, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.weight, a.weight), cmp.Compare(a.e.id, b.e.id)) })
+	var recs []Recommendation
+	for _, r := range list {
+		e := r.e
+		e.size = s.roughSize(e)
+		if !s.fits(e) || s.redundant(e) {
+			continue
+		}
+		s.chosen = append(s.chosen, e)
+		s.perTable[e.c.Table]++
+		s.used += e.size
+		rec := s.recommendation(e, r.gains)
+		rec.ValidationNote = e.note
+		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
+			capitalize(whatFor(e)), plural(len(r.gains), "statement"), formatCalls(r.gains))
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// usesIndexOf reports whether a plan scans an existing index of table t.
+func (s *selection) usesIndexOf(c StatementCost, t *collector.Table) bool {
+	for _, ix := range s.cat.Indexes {
+		if ix.Table == t.QualifiedName() && slices.Contains(c.IndexesUsed, ix.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// recommendation fills what validated and heuristic recommendations share.
+func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendation {
+	slices.SortFunc(gains, func(a, b StatementGain) int {
+		return cmp.Or(cmp.Compare(b.Calls*(b.CostBefore-b.CostAfter), a.Calls*(a.CostBefore-a.CostAfter)), cmp.Compare(a.QueryID, b.QueryID))
+	})
+	r := Recommendation{
+		ID: e.id, Database: s.cat.Database, Table: e.c.Table, Method: methodOf(e.c),
+		Include: e.c.Include, Where: e.c.Where, DDL: e.script.SQL(), VerifySQL: e.script.Verify,
+		EstimatedSizeBytes: e.size, HypoPGSizeBytes: e.hypoSize, Statements: gains,
+		WriteOverhead: s.writeOverhead(e),
+	}
+	for _, k := range e.c.Keys {
+		col, _ := renderKey(k, false) // IndexDDL already accepted every key
+		r.Columns = append(r.Columns, col)
+	}
+	for _, g := range gains {
+		r.QueryIDs = append(r.QueryIDs, g.QueryID)
+		r.CostBefore += g.Calls * g.CostBefore
+		r.CostAfter += g.Calls * g.CostAfter
+	}
+	if r.CostBefore > 0 {
+		r.ImprovementPct = math.Round(1000*(1-r.CostAfter/r.CostBefore)) / 10
+	}
+	return r
+}
+
+// writeFactor lowers the gain of an index on a table that mostly takes
+// writes: every INSERT, every non-HOT UPDATE and (for vacuum) every DELETE
+// must maintain it. The write share compares rows written with scans,
+// which is rough but uses only what pg_stat_user_tables keeps.
+func writeFactor(t *collector.Table) float64 { return 1 - writePenalty*writeShare(t) }
+
+func writeShare(t *collector.Table) float64 {
+	writes := float64(t.NTupIns + t.NTupUpd + t.NTupDel)
+	reads := float64(t.SeqScan + t.IdxScan)
+	if writes+reads == 0 {
+		return 0
+	}
+	return writes / (writes + reads)
+}
+
+// writeOverhead says what the index costs writers: on a write-heavy table,
+// and for UPDATEs of an indexed column, which stop being HOT (an index on
+// a column an UPDATE changes forces a new entry in every index). Statistics
+// do not say which columns updates change, so that comes from the UPDATE
+// statements in the workload, or is stated as a condition.
+func (s *selection) writeOverhead(e *entry) string {
+	t := e.table
+	var parts []string
+	if share := writeShare(t); share >= 0.5 {
+		parts = append(parts, fmt.Sprintf("%s is write-heavy (%d inserts, %d updates, %d deletes against %d scans): every write maintains this index too",
+			t.QualifiedName(), t.NTupIns, t.NTupUpd, t.NTupDel, t.SeqScan+t.IdxScan))
+	}
+	cols := indexedColumns(e.c, t)
+	var hot string
+	if t.NTupUpd > 0 {
+		hot = fmt.Sprintf("%.0f%% of the %d updates on %s are HOT now", 100*float64(t.NTupHotUpd)/float64(t.NTupUpd), t.NTupUpd, t.QualifiedName())
+	}
+	var breaks []string
+	for _, st := range s.stmts {
+		if !touches(st, e.c.Table) {
+			continue
+		}
+		for _, col := range updatedColumns(st.Query, t) {
+			if slices.Contains(cols, col) {
+				breaks = append(breaks, fmt.Sprintf("%s (statement %s)", collector.QuoteIdent(col), st.QueryID))
+			}
+		}
+	}
+	switch {
+	case len(breaks) > 0:
+		msg := "breaks HOT updates on " + strings.Join(breaks, ", ")
+		if hot != "" {
+			msg += "; " + hot
+		}
+		parts = append(parts, msg)
+	case hot != "" && t.NTupHotUpd*2 >= t.NTupUpd:
+		quoted := make([]string, len(cols))
+		for i, c := range cols {
+			quoted[i] = collector.QuoteIdent(c)
+		}
+		parts = append(parts, fmt.Sprintf("%s; they stay HOT only if they do not change %s", hot, strings.Join(quoted, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// indexedColumns are the table columns the index stores or tests: keys,
+// INCLUDE, and columns named in expressions and the predicate.
+func indexedColumns(c Candidate, t *collector.Table) []string {
+	var cols []string
+	add := func(name string) {
+		if !slices.Contains(cols, name) {
+			cols = append(cols, name)
+		}
+	}
+	var exprs []string
+	for _, k := range c.Keys {
+		if k.Column != "" {
+			add(k.Column)
+		} else {
+			exprs = append(exprs, k.Expression)
+		}
+	}
+	for _, col := range c.Include {
+		add(col)
+	}
+	if c.Where != "" {
+		exprs = append(exprs, c.Where)
+	}
+	for _, x := range exprs {
+		for _, name := range identifiers(x) {
+			if slices.ContainsFunc(t.Columns, func(col collector.Column) bool { return col.Name == name }) {
+				add(name)
+			}
+		}
+	}
+	return cols
+}
+
+// identifiers are the names in an SQL fragment, as PostgreSQL folds them.
+func identifiers(sql string) []string {
+	scan, err := pg_query.Scan(sql)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, tok := range scan.GetTokens() {
+		if tok.GetToken() != pg_query.Token_IDENT {
+			continue
+		}
+		word := sql[tok.GetStart():tok.GetEnd()]
+		if unq, ok := strings.CutPrefix(word, `"`); ok {
+			out = append(out, strings.ReplaceAll(strings.TrimSuffix(unq, `"`), `""`, `"`))
+		} else {
+			out = append(out, strings.ToLower(word))
+		}
+	}
+	return out
+}
+
+// updatedColumns are the columns of t that query sets, when it is an
+// UPDATE of t or an INSERT into t with ON CONFLICT DO UPDATE.
+func updatedColumns(query string, t *collector.Table) []string {
+	tree, err := pg_query.Parse(query)
+	if err != nil || len(tree.GetStmts()) != 1 {
+		return nil
+	}
+	n := tree.GetStmts()[0].GetStmt()
+	var rel *pg_query.RangeVar
+	var targets []*pg_query.Node
+	switch {
+	case n.GetUpdateStmt() != nil:
+		rel, targets = n.GetUpdateStmt().GetRelation(), n.GetUpdateStmt().GetTargetList()
+	case n.GetInsertStmt().GetOnConflictClause() != nil:
+		rel, targets = n.GetInsertStmt().GetRelation(), n.GetInsertStmt().GetOnConflictClause().GetTargetList()
+	default:
+		return nil
+	}
+	if rel.GetRelname() != t.Name || (rel.GetSchemaname() != "" && rel.GetSchemaname() != t.Schema) {
+		return nil
+	}
+	var cols []string
+	for _, tn := range targets {
+		if name := tn.GetResTarget().GetName(); name != "" && !slices.Contains(cols, name) {
+			cols = append(cols, name)
+		}
+	}
+	return cols
+}
+
+// correctedSize estimates the built index's size. HypoPG sizes a btree as
+// if every row had its own index tuple, with generous per-tuple overhead;
+// PostgreSQL 13+ deduplicates equal keys into posting lists, so an index
+// on a column with many duplicates is 2-4x smaller than HypoPG says, and
+// even a unique one is smaller. btreeSize models what nbtree builds, from
+// the catalog's row count and pg_stats widths and distinct counts; the
+// smaller of the two is used. For a partial index the rows it holds are
+// scaled by HypoPG's own selectivity (its partial size over its size for
+// the same index without the predicate). Expression keys and other
+// access methods keep HypoPG's estimate.
+func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) {
+	rows := tableRows(s.cat, e.table, 0)
+	if e.c.Where != "" {
+		full := e.c
+		full.Where = ""
+		fullSize, err := s.w.HypoSize(ctx, full)
+		if err != nil {
+			if fatal(ctx, s.w.conn, err) {
+				return 0, err
+			}
+			return e.hypoSize, nil
+		}
+		rows *= min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
+	}
+	if model, ok := btreeSize(e.c, e.table, rows); ok {
+		return min(model, e.hypoSize), nil
+	}
+	return e.hypoSize, nil
+}
+
+// roughSize is the size used for an index HypoPG did not size: the btree
+// model when it applies, else half the data of the indexed columns (a
+// rough figure for gin).
+func (s *selection) roughSize(e *entry) int64 {
+	rows := tableRows(s.cat, e.table, 0)
+	if size, ok := btreeSize(e.c, e.table, rows); ok {
+		return size
+	}
+	width := 0
+	for _, name := range indexedColumns(e.c, e.table) {
+		if col := columnOf(e.table, name); col != nil {
+			width += columnWidth(col)
+		}
+	}
+	return max(int64(rows*float64(width+8)/2), 2*pageSize)
+}
+
+// tableRows is the table's row estimate; for a partitioned table, the sum
+// over its partitions.
+func tableRows(cat *collector.Catalog, t *collector.Table, depth int) float64 {
+	if t.Kind != "p" || depth > maxPartitionDepth {
+		return max(t.RelTuples, 0)
+	}
+	var rows float64
+	for _, name := range t.Partitions {
+		if p := findTable(cat, name); p != nil {
+			rows += tableRows(cat, p, depth+1)
+		}
+	}
+	return max(rows, t.RelTuples)
+}
+
+const (
+	pageSize = 8192
+	// usable bytes of a btree page: the page header (24) and the btree
+	// special space (16) taken out.
+	btreePageUsable = pageSize - 24 - 16
+	leafFill        = 0.90 // default btree fillfactor
+	internalFill    = 0.70
+	itemIDSize      = 4 // line pointer
+	tupleHeader     = 8 // IndexTupleData
+	tidSize         = 6
+	// maxPostingBytes is the posting-list tuple size CREATE INDEX aims
+	// for: 10% of a page, MAXALIGNed down, less a line pointer.
+	maxPostingBytes = 816 - itemIDSize
+)
+
+// btreeSize models the size of a freshly built btree on plain columns:
+// leaves filled to 90%, internal levels on top, and, when every key type
+// deduplicates and there is no INCLUDE, one posting-list tuple per run of
+// equal keys.
+func btreeSize(c Candidate, t *collector.Table, rows float64) (int64, bool) {
+	if methodOf(c) != "btree" || rows <= 0 {
+		return 0, false
+	}
+	var cols []*collector.Column
+	for _, k := range c.Keys {
+		col := columnOf(t, k.Column)
+		if k.Column == "" || col == nil {
+			return 0, false
+		}
+		cols = append(cols, col)
+	}
+	dedup := len(c.Include) == 0
+	for _, name := range c.Include {
+		col := columnOf(t, name)
+		if col == nil {
+			return 0, false
+		}
+		cols = append(cols, col)
+	}
+	data := 0
+	distinct := 1.0
+	for i, col := range cols {
+		a := typeAlign(col.Type)
+		data = (data+a-1)/a*a + columnWidth(col)
+		if i < len(c.Keys) {
+			dedup = dedup && dedupType(col.Type)
+			distinct *= distinctValues(col, rows)
+		}
+	}
+	tuple := maxAlign(tupleHeader + data)
+	perRow := float64(tuple + itemIDSize)
+	if dup := rows / min(distinct, rows); dedup && dup >= 2 {
+		tids := min(dup, float64((maxPostingBytes-tuple)/tidSize))
+		if tids >= 2 {
+			posting := maxAlign(tupleHeader + (data+1)/2*2 + int(tids)*tidSize)
+			perRow = float64(posting+itemIDSize) / tids
+		}
+	}
+	leaves := math.Ceil(rows * perRow / (btreePageUsable * leafFill))
+	fanout := math.Max(math.Floor(btreePageUsable*internalFill/float64(tuple+itemIDSize)), 2)
+	pages := leaves + 1 // the metapage
+	for level := leaves; level > 1; {
+		level = math.Ceil(level / fanout)
+		pages += level
+	}
+	return int64(pages) * pageSize, true
+}
+
+func columnOf(t *collector.Table, name string) *collector.Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// distinctValues is pg_stats' n_distinct as a count (negative values are
+// a fraction of the rows); unknown counts as all distinct, which assumes
+// no deduplication.
+func distinctValues(col *collector.Column, rows float64) float64 {
+	if col.Stats == nil || col.Stats.NDistinct == 0 {
+		return rows
+	}
+	if col.Stats.NDistinct < 0 {
+		return max(-col.Stats.NDistinct*rows, 1)
+	}
+	return col.Stats.NDistinct
+}
+
+// dedupType reports whether btree deduplication applies to a key type
+// (its operator class is "equalimage"). numeric, floats, jsonb, arrays and
+// types this list does not know are assumed not to deduplicate, which
+// overstates rather than understates their size.
+func dedupType(typ string) bool {
+	base, _, _ := strings.Cut(typ, "(")
+	switch strings.TrimSpace(base) {
+	case "smallint", "integer", "bigint", "oid", "boolean", "date", "uuid", "text", "character varying", "character",
+		"timestamp without time zone", "timestamp with time zone", "time without time zone", "interval", "bytea", "\"char\"", "name":
+		return !strings.HasSuffix(typ, "[]")
+	}
+	if strings.HasPrefix(typ, "timestamp(") || strings.HasPrefix(typ, "time(") {
+		return !strings.HasSuffix(typ, "[]")
+	}
+	return false
+}
+
+// typeAlign is the alignment of a type's values in an index tuple.
+func typeAlign(typ string) int {
+	switch {
+	case strings.HasSuffix(typ, "[]"):
+		return 4
+	case typ == "bigint" || typ == "double precision" || typ == "interval" || strings.HasPrefix(typ, "timestamp") || strings.HasPrefix(typ, "time"):
+		return 8
+	case typ == "integer" || typ == "real" || typ == "date" || typ == "oid":
+		return 4
+	case typ == "smallint":
+		return 2
+	}
+	return 1 // short varlena, bool, char, uuid
+}
+
+func maxAlign(n int) int { return (n + 7) / 8 * 8 }
+
+func candidatesOf(entries []*entry) []Candidate {
+	out := make([]Candidate, len(entries))
+	for i, e := range entries {
+		out[i] = e.c
+	}
+	return out
+}
+
+// whatFor names what the index is for: the candidate's reason, or its
+// columns.
+func whatFor(e *entry) string {
+	if e.c.Why != "" {
+		return e.c.Why
+	}
+	var cols []string
+	for _, k := range e.c.Keys {
+		col, _ := renderKey(k, false)
+		cols = append(cols, col)
+	}
+	return methodOf(e.c) + " index on " + strings.Join(cols, ", ")
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+func formatCalls(gains []StatementGain) string {
+	var calls float64
+	for _, g := range gains {
+		calls += g.Calls
+	}
+	return strconv.FormatFloat(calls, 'f', -1, 64)
+}
