@@ -72,21 +72,29 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 		return nil, err
 	}
 	metric := rankMetrics[by]
-	var out []Statement
+	type ranked struct {
+		s *Statement
+		v float64
+	}
+	var cand []ranked
 	for i := range d.Statements {
 		s := &d.Statements[i]
 		if !s.Text.Own && !s.Text.Utility && s.Calls >= max(opts.MinCalls, 1) {
-			out = append(out, *s)
+			cand = append(cand, ranked{s, metric(s)})
 		}
 	}
-	slices.SortFunc(out, func(a, b Statement) int {
-		if c := cmp.Compare(metric(&b), metric(&a)); c != 0 {
+	slices.SortFunc(cand, func(a, b ranked) int {
+		if c := cmp.Compare(b.v, a.v); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Key.QueryID, b.Key.QueryID)
+		return cmp.Compare(a.s.Key.QueryID, b.s.Key.QueryID)
 	})
-	if opts.Top > 0 && len(out) > opts.Top {
-		out = out[:opts.Top]
+	if opts.Top > 0 && len(cand) > opts.Top {
+		cand = cand[:opts.Top]
+	}
+	out := make([]Statement, len(cand))
+	for i, c := range cand {
+		out[i] = *c.s
 	}
 	return out, nil
 }

@@ -67,46 +67,34 @@ type Counters struct {
 	JITDeformTime        float64
 }
 
-// combine returns a + sign*b, field by field: the one place that lists
-// every counter for arithmetic.
+// intFields and floatFields list every counter once, for arithmetic and
+// encoding.
+func (c *Counters) intFields() [21]*int64 {
+	return [...]*int64{&c.Calls, &c.Plans, &c.Rows,
+		&c.SharedBlksHit, &c.SharedBlksRead, &c.SharedBlksDirtied, &c.SharedBlksWritten,
+		&c.LocalBlksHit, &c.LocalBlksRead, &c.LocalBlksDirtied, &c.LocalBlksWritten,
+		&c.TempBlksRead, &c.TempBlksWritten, &c.WALRecords, &c.WALFPI, &c.WALBytes,
+		&c.JITFunctions, &c.JITInliningCount, &c.JITOptimizationCount, &c.JITEmissionCount, &c.JITDeformCount}
+}
+
+func (c *Counters) floatFields() [13]*float64 {
+	return [...]*float64{&c.TotalExecTime, &c.TotalPlanTime,
+		&c.SharedBlkReadTime, &c.SharedBlkWriteTime, &c.LocalBlkReadTime, &c.LocalBlkWriteTime,
+		&c.TempBlkReadTime, &c.TempBlkWriteTime, &c.JITGenerationTime, &c.JITInliningTime,
+		&c.JITOptimizationTime, &c.JITEmissionTime, &c.JITDeformTime}
+}
+
+// combine returns a + sign*b, field by field.
 func combine(a, b Counters, sign int64) Counters {
-	f := float64(sign)
-	return Counters{
-		Calls:                a.Calls + sign*b.Calls,
-		Plans:                a.Plans + sign*b.Plans,
-		TotalExecTime:        a.TotalExecTime + f*b.TotalExecTime,
-		TotalPlanTime:        a.TotalPlanTime + f*b.TotalPlanTime,
-		Rows:                 a.Rows + sign*b.Rows,
-		SharedBlksHit:        a.SharedBlksHit + sign*b.SharedBlksHit,
-		SharedBlksRead:       a.SharedBlksRead + sign*b.SharedBlksRead,
-		SharedBlksDirtied:    a.SharedBlksDirtied + sign*b.SharedBlksDirtied,
-		SharedBlksWritten:    a.SharedBlksWritten + sign*b.SharedBlksWritten,
-		LocalBlksHit:         a.LocalBlksHit + sign*b.LocalBlksHit,
-		LocalBlksRead:        a.LocalBlksRead + sign*b.LocalBlksRead,
-		LocalBlksDirtied:     a.LocalBlksDirtied + sign*b.LocalBlksDirtied,
-		LocalBlksWritten:     a.LocalBlksWritten + sign*b.LocalBlksWritten,
-		TempBlksRead:         a.TempBlksRead + sign*b.TempBlksRead,
-		TempBlksWritten:      a.TempBlksWritten + sign*b.TempBlksWritten,
-		SharedBlkReadTime:    a.SharedBlkReadTime + f*b.SharedBlkReadTime,
-		SharedBlkWriteTime:   a.SharedBlkWriteTime + f*b.SharedBlkWriteTime,
-		LocalBlkReadTime:     a.LocalBlkReadTime + f*b.LocalBlkReadTime,
-		LocalBlkWriteTime:    a.LocalBlkWriteTime + f*b.LocalBlkWriteTime,
-		TempBlkReadTime:      a.TempBlkReadTime + f*b.TempBlkReadTime,
-		TempBlkWriteTime:     a.TempBlkWriteTime + f*b.TempBlkWriteTime,
-		WALRecords:           a.WALRecords + sign*b.WALRecords,
-		WALFPI:               a.WALFPI + sign*b.WALFPI,
-		WALBytes:             a.WALBytes + sign*b.WALBytes,
-		JITFunctions:         a.JITFunctions + sign*b.JITFunctions,
-		JITGenerationTime:    a.JITGenerationTime + f*b.JITGenerationTime,
-		JITInliningCount:     a.JITInliningCount + sign*b.JITInliningCount,
-		JITInliningTime:      a.JITInliningTime + f*b.JITInliningTime,
-		JITOptimizationCount: a.JITOptimizationCount + sign*b.JITOptimizationCount,
-		JITOptimizationTime:  a.JITOptimizationTime + f*b.JITOptimizationTime,
-		JITEmissionCount:     a.JITEmissionCount + sign*b.JITEmissionCount,
-		JITEmissionTime:      a.JITEmissionTime + f*b.JITEmissionTime,
-		JITDeformCount:       a.JITDeformCount + sign*b.JITDeformCount,
-		JITDeformTime:        a.JITDeformTime + f*b.JITDeformTime,
+	ai, bi := a.intFields(), b.intFields()
+	for i := range ai {
+		*ai[i] += sign * *bi[i]
 	}
+	af, bf := a.floatFields(), b.floatFields()
+	for i := range af {
+		*af[i] += float64(sign) * *bf[i]
+	}
+	return a
 }
 
 // wentDown reports whether cur cannot follow prev in one series: some

@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // WindowOptions bound a Window's memory: about MaxIntervals x statements
-// active per interval x 300 bytes, plus one snapshot.
+// active per interval x 50 bytes (intervals are stored compactly), plus the
+// newest snapshot.
 type WindowOptions struct {
 	// MaxIntervals is how many intervals between snapshots are kept
 	// (default 96). The newest half stay as sampled; beyond the limit the
@@ -38,6 +41,7 @@ type Window struct {
 	st         windowState
 	index      map[Key]int // st.Last.Entries by key
 	textsLimit int         // prune texts when there are more
+	scratch    []byte
 }
 
 // windowState is everything a Window persists.
@@ -56,11 +60,12 @@ type baseline struct {
 }
 
 // interval holds what happened between two snapshots (or several merged
-// intervals): only entries with activity.
+// intervals): only entries with activity, encoded by appendDelta.
 type interval struct {
 	Start, End     time.Time
 	Samples        int // sample intervals merged into this one
-	Entries        []deltaEntry
+	Count          int // entries in Data
+	Data           []byte
 	Evictions      int64
 	EvictionsKnown bool
 	Resets         int // series that started over
@@ -69,6 +74,89 @@ type interval struct {
 type deltaEntry struct {
 	Key
 	Counters
+}
+
+// appendDelta encodes e: dbid and userid as uvarints, the queryid in 8
+// bytes, a uvarint mask (bit 0: toplevel; then one bit per counter, set
+// when it is not zero), then the set counters: integers as varints, times
+// as 8-byte floats. Most counters are zero, so an entry takes ~40 bytes.
+func appendDelta(buf []byte, e deltaEntry) []byte {
+	ints, floats := e.intFields(), e.floatFields()
+	var mask uint64
+	if e.TopLevel {
+		mask = 1
+	}
+	for i, p := range ints {
+		if *p != 0 {
+			mask |= 1 << (1 + i)
+		}
+	}
+	for i, p := range floats {
+		if *p != 0 {
+			mask |= 1 << (1 + len(ints) + i)
+		}
+	}
+	buf = binary.AppendUvarint(buf, uint64(e.DBID))
+	buf = binary.AppendUvarint(buf, uint64(e.UserID))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(e.QueryID))
+	buf = binary.AppendUvarint(buf, mask)
+	for i, p := range ints {
+		if mask&(1<<(1+i)) != 0 {
+			buf = binary.AppendVarint(buf, *p)
+		}
+	}
+	for i, p := range floats {
+		if mask&(1<<(1+len(ints)+i)) != 0 {
+			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(*p))
+		}
+	}
+	return buf
+}
+
+var errBadDelta = errors.New("malformed interval entry")
+
+// eachDelta decodes the entries appendDelta wrote, in order.
+func eachDelta(data []byte, fn func(deltaEntry)) error {
+	for len(data) > 0 {
+		var e deltaEntry
+		dbid, n1 := binary.Uvarint(data)
+		if n1 <= 0 || dbid > math.MaxUint32 {
+			return errBadDelta
+		}
+		userid, n2 := binary.Uvarint(data[n1:])
+		if n2 <= 0 || userid > math.MaxUint32 || len(data) < n1+n2+8 {
+			return errBadDelta
+		}
+		data = data[n1+n2:]
+		e.DBID, e.UserID = uint32(dbid), uint32(userid)
+		e.QueryID = int64(binary.LittleEndian.Uint64(data))
+		mask, n := binary.Uvarint(data[8:])
+		if n <= 0 {
+			return errBadDelta
+		}
+		data = data[8+n:]
+		e.TopLevel = mask&1 != 0
+		ints, floats := e.intFields(), e.floatFields()
+		for i, p := range ints {
+			if mask&(1<<(1+i)) != 0 {
+				v, n := binary.Varint(data)
+				if n <= 0 {
+					return errBadDelta
+				}
+				*p, data = v, data[n:]
+			}
+		}
+		for i, p := range floats {
+			if mask&(1<<(1+len(ints)+i)) != 0 {
+				if len(data) < 8 {
+					return errBadDelta
+				}
+				*p, data = math.Float64frombits(binary.LittleEndian.Uint64(data)), data[8:]
+			}
+		}
+		fn(e)
+	}
+	return nil
 }
 
 // NewWindow returns an empty window.
@@ -144,6 +232,7 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	iv := interval{Start: last.Time, End: snap.Time, Samples: 1}
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
+	buf := w.scratch[:0] // reused, so the kept data is allocated at its exact size
 	for _, e := range snap.Entries {
 		d := e.Counters
 		if i, ok := w.index[e.Key]; ok {
@@ -155,9 +244,12 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 			}
 		}
 		if d.Calls != 0 || d.Plans != 0 {
-			iv.Entries = append(iv.Entries, deltaEntry{e.Key, d})
+			buf = appendDelta(buf, deltaEntry{e.Key, d})
+			iv.Count++
 		}
 	}
+	iv.Data = bytes.Clone(buf)
+	w.scratch = buf
 	return iv
 }
 
@@ -192,17 +284,21 @@ func merge(a, b interval) interval {
 	m := interval{Start: a.Start, End: b.End, Samples: a.Samples + b.Samples,
 		Evictions: a.Evictions + b.Evictions, EvictionsKnown: a.EvictionsKnown && b.EvictionsKnown,
 		Resets: a.Resets + b.Resets}
-	m.Entries = append(make([]deltaEntry, 0, len(a.Entries)+len(b.Entries)), a.Entries...)
-	pos := make(map[Key]int, len(a.Entries))
-	for i, e := range a.Entries {
-		pos[e.Key] = i
-	}
-	for _, e := range b.Entries {
+	entries := make([]deltaEntry, 0, a.Count+b.Count)
+	pos := make(map[Key]int, a.Count+b.Count)
+	add := func(e deltaEntry) {
 		if i, ok := pos[e.Key]; ok {
-			m.Entries[i].Counters = combine(m.Entries[i].Counters, e.Counters, 1)
-		} else {
-			m.Entries = append(m.Entries, e)
+			entries[i].Counters = combine(entries[i].Counters, e.Counters, 1)
+			return
 		}
+		pos[e.Key] = len(entries)
+		entries = append(entries, e)
+	}
+	eachDelta(a.Data, add) // intervals in memory were encoded here or validated on load
+	eachDelta(b.Data, add)
+	m.Count = len(entries)
+	for _, e := range entries {
+		m.Data = appendDelta(m.Data, e)
 	}
 	return m
 }
@@ -213,9 +309,7 @@ func (w *Window) pruneTexts() {
 		used[e.QueryID] = true
 	}
 	for _, iv := range w.st.Intervals {
-		for _, e := range iv.Entries {
-			used[e.QueryID] = true
-		}
+		eachDelta(iv.Data, func(e deltaEntry) { used[e.QueryID] = true })
 	}
 	for id := range w.st.Texts {
 		if !used[id] {
@@ -245,7 +339,14 @@ func (w *Window) Delta(from time.Time) *Delta {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := &Delta{EvictionsKnown: true}
-	pos := map[Key]int{}
+	size := 0 // the largest interval: a lower bound for the statements
+	for _, iv := range w.st.Intervals {
+		if !iv.Start.Before(from) {
+			size = max(size, iv.Count)
+		}
+	}
+	d.Statements = make([]Statement, 0, size)
+	pos := make(map[Key]int, size)
 	for _, iv := range w.st.Intervals {
 		if iv.Start.Before(from) {
 			continue
@@ -258,14 +359,14 @@ func (w *Window) Delta(from time.Time) *Delta {
 		d.Evictions += iv.Evictions
 		d.EvictionsKnown = d.EvictionsKnown && iv.EvictionsKnown
 		d.Resets += iv.Resets
-		for _, e := range iv.Entries {
+		eachDelta(iv.Data, func(e deltaEntry) {
 			if i, ok := pos[e.Key]; ok {
 				d.Statements[i].Counters = combine(d.Statements[i].Counters, e.Counters, 1)
-				continue
+				return
 			}
 			pos[e.Key] = len(d.Statements)
 			d.Statements = append(d.Statements, w.statement(e))
-		}
+		})
 	}
 	if d.Samples == 0 {
 		d.EvictionsKnown = false
@@ -304,7 +405,7 @@ func (w *Window) SinceStart() *Delta { return w.Delta(time.Time{}) }
 // statement resolves names, text and current max for one delta entry.
 func (w *Window) statement(e deltaEntry) Statement {
 	s := Statement{
-		QueryID:  fmt.Sprint(e.QueryID),
+		QueryID:  strconv.FormatInt(e.QueryID, 10),
 		Key:      e.Key,
 		Database: w.st.Databases[e.DBID],
 		User:     w.st.Users[e.UserID],
@@ -383,6 +484,10 @@ func (st *windowState) validate() error {
 		}
 		if iv.End.After(st.Last.Time) {
 			return fmt.Errorf("interval %d ends after the newest snapshot", i)
+		}
+		n := 0
+		if err := eachDelta(iv.Data, func(deltaEntry) { n++ }); err != nil || n != iv.Count {
+			return fmt.Errorf("interval %d: %d of %d entries readable: %v", i, n, iv.Count, err)
 		}
 	}
 	return nil

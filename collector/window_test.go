@@ -247,3 +247,39 @@ func TestWindowSaveLoad(t *testing.T) {
 		t.Errorf("save into a missing directory: err = %v", err)
 	}
 }
+
+func TestDeltaEncoding(t *testing.T) {
+	full := deltaEntry{Key: Key{DBID: math.MaxUint32, UserID: 10, QueryID: math.MinInt64, TopLevel: false}}
+	for i, p := range full.intFields() {
+		*p = int64(i+1) << (2 * i)
+	}
+	for i, p := range full.floatFields() {
+		*p = float64(i) + 0.125
+	}
+	entries := []deltaEntry{
+		full,
+		{Key: Key{DBID: 1, UserID: 2, QueryID: 42, TopLevel: true}, Counters: Counters{Calls: 7, TotalExecTime: 1.5}},
+		{Key: Key{QueryID: -1}},
+	}
+	var data []byte
+	for _, e := range entries {
+		data = appendDelta(data, e)
+	}
+	var got []deltaEntry
+	if err := eachDelta(data, func(e deltaEntry) { got = append(got, e) }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, entries) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, entries)
+	}
+	if n := len(appendDelta(nil, entries[1])); n > 25 {
+		t.Errorf("a sparse entry takes %d bytes", n)
+	}
+	for cut := 1; cut < len(data); cut++ { // every truncation is an error, never a panic
+		n := 0
+		err := eachDelta(data[:cut], func(deltaEntry) { n++ })
+		if err == nil && n == len(entries) {
+			t.Errorf("truncated at %d of %d bytes: all entries decoded", cut, len(data))
+		}
+	}
+}
