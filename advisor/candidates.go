@@ -70,13 +70,14 @@ func WorkloadCandidates(stmts []WorkloadStatement, cat *collector.Catalog, plans
 type candidateSet struct {
 	list []Candidate
 	seen map[string]int
+	norm normalizer
 }
 
 func (s *candidateSet) add(c Candidate) {
 	if s.seen == nil {
-		s.seen = map[string]int{}
+		s.seen, s.norm = map[string]int{}, normalizer{}
 	}
-	k := candidateKey(c)
+	k := s.norm.candidateKey(c)
 	i, ok := s.seen[k]
 	if !ok {
 		c.QueryIDs = slices.Clone(c.QueryIDs)
@@ -92,22 +93,22 @@ func (s *candidateSet) add(c Candidate) {
 	slices.Sort(s.list[i].QueryIDs)
 }
 
-func candidateKey(c Candidate) string {
+func (n normalizer) candidateKey(c Candidate) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%s|", c.Table, c.Method)
 	for _, k := range c.Keys {
-		fmt.Fprintf(&b, "%s %t %t %s,", indexKeyID(k), k.Desc, k.NullsFirst, k.OpClass)
+		fmt.Fprintf(&b, "%s %t %t %s,", n.keyID(k), k.Desc, k.NullsFirst, k.OpClass)
 	}
 	inc := slices.Sorted(slices.Values(c.Include))
-	fmt.Fprintf(&b, "|%s|%s", strings.Join(inc, ","), normalizeExpr(c.Where))
+	fmt.Fprintf(&b, "|%s|%s", strings.Join(inc, ","), n.norm(c.Where))
 	return b.String()
 }
 
-func indexKeyID(k collector.IndexKey) string {
+func (n normalizer) keyID(k collector.IndexKey) string {
 	if k.Column != "" {
 		return "c:" + k.Column
 	}
-	return "e:" + normalizeExpr(k.Expression)
+	return "e:" + n.norm(k.Expression)
 }
 
 // generator turns table uses into candidates.
@@ -115,10 +116,11 @@ type generator struct {
 	cat     *collector.Catalog
 	tables  *tableLookup
 	indexes map[string][]*collector.Index // by qualified table
+	norm    normalizer
 }
 
 func newGenerator(cat *collector.Catalog) *generator {
-	g := &generator{cat: cat, tables: newTableLookup(cat), indexes: map[string][]*collector.Index{}}
+	g := &generator{cat: cat, tables: newTableLookup(cat), indexes: map[string][]*collector.Index{}, norm: normalizer{}}
 	for i := range cat.Indexes {
 		ix := &cat.Indexes[i]
 		g.indexes[ix.Table] = append(g.indexes[ix.Table], ix)
@@ -573,7 +575,7 @@ func (g *generator) alreadyServed(t *collector.Table, p proposal) bool {
 		if ix.Primary && p.Method == "btree" && sameColumnSet(ix.Keys, p.Keys) {
 			return true
 		}
-		if servesProposal(ix, p) {
+		if g.serves(ix, p) {
 			return true
 		}
 	}
@@ -592,15 +594,15 @@ func sameColumnSet(a, b []collector.IndexKey) bool {
 	return true
 }
 
-// servesProposal reports whether ix provides everything p would: the same
+// serves reports whether ix provides everything p would: the same
 // method; p's equality keys leading in any order, then p's other keys in
 // order with the same or all-reversed directions; p's INCLUDE columns; a
 // predicate that is absent or the same as p's.
-func servesProposal(ix *collector.Index, p proposal) bool {
+func (g *generator) serves(ix *collector.Index, p proposal) bool {
 	if !ix.Valid || ix.Method != p.Method {
 		return false
 	}
-	if ix.Predicate != "" && normalizeExpr(ix.Predicate) != normalizeExpr(p.Where) {
+	if ix.Predicate != "" && g.norm.norm(ix.Predicate) != g.norm.norm(p.Where) {
 		return false
 	}
 	if !includesAll(ix, p.Include) {
@@ -609,7 +611,7 @@ func servesProposal(ix *collector.Index, p proposal) bool {
 	if p.Method == "gin" {
 		for _, k := range p.Keys {
 			if !slices.ContainsFunc(ix.Keys, func(x collector.IndexKey) bool {
-				return indexKeyID(x) == indexKeyID(k) && ginOpClassServes(x.OpClass, k.OpClass)
+				return g.norm.keyID(x) == g.norm.keyID(k) && ginOpClassServes(x.OpClass, k.OpClass)
 			}) {
 				return false
 			}
@@ -621,7 +623,7 @@ func servesProposal(ix *collector.Index, p proposal) bool {
 	}
 	for _, k := range p.Keys[:p.eqKeys] {
 		if !slices.ContainsFunc(ix.Keys[:p.eqKeys], func(x collector.IndexKey) bool {
-			return indexKeyID(x) == indexKeyID(k) && x.OpClass == k.OpClass
+			return g.norm.keyID(x) == g.norm.keyID(k) && x.OpClass == k.OpClass
 		}) {
 			return false
 		}
@@ -629,7 +631,7 @@ func servesProposal(ix *collector.Index, p proposal) bool {
 	forward, backward := true, true
 	for i := p.eqKeys; i < len(p.Keys); i++ {
 		k, x := p.Keys[i], ix.Keys[i]
-		if indexKeyID(x) != indexKeyID(k) || x.OpClass != k.OpClass {
+		if g.norm.keyID(x) != g.norm.keyID(k) || x.OpClass != k.OpClass {
 			return false
 		}
 		forward = forward && x.Desc == k.Desc && x.NullsFirst == k.NullsFirst

@@ -519,6 +519,7 @@ func TestReferencedTables(t *testing.T) {
 		{"DELETE FROM orders USING customers WHERE orders.customer_id = customers.id", []string{"public.orders", "public.customers"}},
 		{"SELECT * FROM myview", nil},
 		{"SELECT * FROM app.events, public.events", []string{"app.events"}},
+		{"SELECT * FROM measurements_2024", []string{"public.measurements_2024", "public.measurements"}},
 	}
 	for _, tc := range tests {
 		got, err := ReferencedTables(tc.query, cat)

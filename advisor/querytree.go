@@ -42,7 +42,7 @@ func (k keyRef) id() string {
 	if k.Column != "" {
 		return "c:" + k.Column
 	}
-	return "e:" + normalizeExpr(k.Expr)
+	return "e:" + k.Expr
 }
 
 type predKind int
@@ -231,17 +231,24 @@ func analyzeQuery(query string, cat *collector.Catalog) ([]*tableUse, error) {
 }
 
 // ReferencedTables lists the qualified tables query reads or writes, in
-// order of first appearance. Relations the catalog does not know (views,
-// functions, other databases' tables) are left out.
+// order of first appearance; a partition named directly is followed by its
+// partitioned parent, where candidates for it go. Relations the catalog
+// does not know (views, functions, other databases' tables) are left out.
 func ReferencedTables(query string, cat *collector.Catalog) ([]string, error) {
 	uses, err := analyzeQuery(query, cat)
 	if err != nil {
 		return nil, err
 	}
+	known := map[string]bool{}
+	for i := range cat.Tables {
+		known[cat.Tables[i].QualifiedName()] = true
+	}
 	var out []string
 	for _, u := range uses {
-		if name := u.table.QualifiedName(); !slices.Contains(out, name) {
-			out = append(out, name)
+		for _, name := range []string{u.table.QualifiedName(), u.table.Parent} {
+			if name != "" && known[name] && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
 		}
 	}
 	return out, nil
@@ -317,12 +324,25 @@ func (a *analyzer) withClause(w *pg.WithClause, outer *scope, parent *cteScope) 
 		var outs []output
 		if sel := cte.Ctequery.GetSelectStmt(); sel != nil {
 			outs = a.selectStmt(sel, outer, cs)
+			if cte.Ctematerialized == pg.CTEMaterialize_CTEMaterializeAlways {
+				outs = opaque(outs) // outer predicates are not pushed into it
+			}
 		} else {
-			outs = a.statement(cte.Ctequery, cs)
+			// INSERT/UPDATE/DELETE ... RETURNING: always materialized.
+			outs = opaque(a.statement(cte.Ctequery, cs))
 		}
 		cs.defs[cte.Ctename] = renameOutputs(outs, cte.Aliascolnames)
 	}
 	return cs
+}
+
+// opaque keeps the names of outs but forgets the tables behind them.
+func opaque(outs []output) []output {
+	out := make([]output, len(outs))
+	for i, o := range outs {
+		out[i] = output{name: o.name}
+	}
+	return out
 }
 
 func renameOutputs(outs []output, names []*pg.Node) []output {
@@ -347,12 +367,7 @@ func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) 
 	if sel.Larg != nil || sel.Rarg != nil {
 		left := a.selectStmt(sel.Larg, outer, ctes)
 		a.selectStmt(sel.Rarg, outer, ctes)
-		// A set operation's columns come from several tables: opaque.
-		outs := make([]output, len(left))
-		for i, o := range left {
-			outs[i] = output{name: o.name}
-		}
-		return outs
+		return opaque(left) // a set operation's columns come from several tables
 	}
 	sc := &scope{outer: outer, ctes: ctes, targets: resTargets(sel.TargetList)}
 	if len(sel.ValuesLists) > 0 {
@@ -586,6 +601,18 @@ func (it *rangeItem) matches(qual []string) bool {
 	}
 }
 
+// opaqueColumn reports whether n is a column of a relation of this level
+// that is not a base table: a materialized CTE, a function, a view.
+func (sc *scope) opaqueColumn(n *pg.Node) bool {
+	cr := n.GetColumnRef()
+	if cr == nil {
+		return false
+	}
+	names, star := columnRefFields(cr)
+	r := sc.resolve(names)
+	return !star && r.found && r.local && r.use == nil
+}
+
 // walkRefs records the columns n reads and analyzes its subqueries.
 func (a *analyzer) walkRefs(sc *scope, n *pg.Node) {
 	if n == nil {
@@ -787,6 +814,10 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 			a.compare(lu, lk, op, e.Rexpr)
 		case rok && a.isValue(sc, e.Lexpr) && commuted[op] != "":
 			a.compare(ru, rk, commuted[op], e.Lexpr)
+		case lok && op == "=" && sc.opaqueColumn(e.Rexpr):
+			lu.addJoin(lk) // joined to a CTE, a function or a view
+		case rok && op == "=" && sc.opaqueColumn(e.Lexpr):
+			ru.addJoin(rk)
 		}
 	case pg.A_Expr_Kind_AEXPR_OP_ANY:
 		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && op == "=" && a.isValue(sc, e.Rexpr) {
@@ -1060,6 +1091,22 @@ func deparseNode(n *pg.Node) string {
 		return ""
 	}
 	return strings.TrimPrefix(out, "SELECT ")
+}
+
+// normalizer memoizes normalizeExpr: index predicates and expressions are
+// compared with many candidates.
+type normalizer map[string]string
+
+func (n normalizer) norm(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := n[s]; ok {
+		return v
+	}
+	v := normalizeExpr(s)
+	n[s] = v
+	return v
 }
 
 // normalizeExpr puts an expression or predicate in a canonical form so

@@ -1,0 +1,236 @@
+package advisor
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// useSummary prints what the analysis recorded for one table occurrence.
+func useSummary(u *tableUse) string {
+	var preds []string
+	for _, p := range u.preds {
+		kind := map[predKind]string{predEq: "eq", predIsNull: "isnull", predRange: "range", predPrefix: "prefix", predGIN: "gin"}[p.kind]
+		s := kind + ":" + p.key.sql()
+		if p.op != "" {
+			s += " " + p.op
+		}
+		if p.inList > 0 {
+			s += fmt.Sprintf(" in%d", p.inList)
+		}
+		preds = append(preds, s)
+	}
+	var partials, joins, order, group []string
+	for _, p := range u.partials {
+		partials = append(partials, p.sql)
+	}
+	for _, j := range u.joins {
+		joins = append(joins, j.sql())
+	}
+	for _, o := range u.order {
+		s := o.key.sql()
+		if o.desc {
+			s += " desc"
+		}
+		if o.nullsFirst {
+			s += " nulls first"
+		}
+		order = append(order, s)
+	}
+	for _, g := range u.group {
+		group = append(group, g.sql())
+	}
+	var refs []string
+	for r := range u.refs {
+		refs = append(refs, r)
+	}
+	sort.Strings(refs)
+	out := fmt.Sprintf("%s preds=[%s] partial=[%s] joins=[%s] order=[%s] group=[%s] refs=[%s]",
+		u.table.QualifiedName(), strings.Join(preds, "; "), strings.Join(partials, "; "),
+		strings.Join(joins, ","), strings.Join(order, ","), strings.Join(group, ","), strings.Join(refs, ","))
+	if u.limit {
+		out += " limit"
+	}
+	if u.star {
+		out += " star"
+	}
+	return out
+}
+
+func TestAnalyzeQuery(t *testing.T) {
+	cat := testCatalog()
+	tests := []struct {
+		name  string
+		query string
+		want  []string // one summary per table occurrence, in order
+	}{
+		{
+			name: "join, soft delete, range against an expression of no column, order and limit",
+			query: `SELECT o.id, c.name FROM orders o LEFT JOIN customers c ON c.id = o.customer_id
+				WHERE o.tenant_id = $1 AND o.deleted_at IS NULL AND o.created_at > now() - interval '1 day'
+				ORDER BY o.created_at DESC LIMIT 10`,
+			want: []string{
+				"public.orders preds=[eq:tenant_id; isnull:deleted_at; range:created_at] partial=[deleted_at IS NULL] joins=[customer_id] order=[created_at desc nulls first] group=[] refs=[created_at,customer_id,deleted_at,id,tenant_id] limit",
+				"public.customers preds=[] partial=[] joins=[id] order=[] group=[] refs=[id,name]",
+			},
+		},
+		{
+			name:  "operands swapped, IN list, ANY, BETWEEN, NOT IN ignored",
+			query: "SELECT 1 FROM orders WHERE $1 = tenant_id AND $2 < created_at AND status IN ('a', 'b', 'c') AND customer_id = ANY($3) AND total BETWEEN $4 AND $5 AND id NOT IN ($6)",
+			want: []string{
+				"public.orders preds=[eq:tenant_id; range:created_at; eq:status in3; eq:customer_id in10; range:total] partial=[] joins=[] order=[] group=[] refs=[created_at,customer_id,id,status,tenant_id,total]",
+			},
+		},
+		{
+			name:  "OR is not indexable here, columns still read",
+			query: "SELECT 1 FROM orders WHERE tenant_id = $1 OR status = $2",
+			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status,tenant_id]"},
+		},
+		{
+			name:  "same-table comparison and column-to-column inequality are not predicates",
+			query: "SELECT 1 FROM orders o JOIN customers c ON c.tenant_id < o.tenant_id WHERE o.created_at = o.day",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[created_at,day,tenant_id]",
+				"public.customers preds=[] partial=[] joins=[] order=[] group=[] refs=[tenant_id]",
+			},
+		},
+		{
+			name:  "booleans and literals as partial predicates",
+			query: "SELECT 1 FROM orders WHERE archived = false AND status = 'open' AND deleted_at IS NOT NULL AND archived IS NOT TRUE",
+			want: []string{
+				"public.orders preds=[eq:archived; eq:status] partial=[NOT archived; status = 'open'; deleted_at IS NOT NULL; archived IS NOT TRUE] joins=[] order=[] group=[] refs=[archived,deleted_at,status]",
+			},
+		},
+		{
+			name:  "gin operators and LIKE forms",
+			query: "SELECT 1 FROM orders WHERE $1 <@ tags AND payload ?| $2 AND note LIKE 'ab%' AND status LIKE '%x' AND lower(note) ILIKE $3 AND to_tsvector('simple', note) @@ $4::tsquery",
+			want: []string{
+				"public.orders preds=[gin:tags @>; gin:payload ?|; prefix:note; gin:status like; gin:lower(note) like; gin:to_tsvector('simple', note) @@] partial=[] joins=[] order=[] group=[] refs=[note,payload,status,tags]",
+			},
+		},
+		{
+			name:  "ORDER BY position and output alias, GROUP BY",
+			query: "SELECT status AS s, created_at FROM orders WHERE tenant_id = $1 GROUP BY status, created_at ORDER BY 2 DESC NULLS LAST, s",
+			want: []string{
+				"public.orders preds=[eq:tenant_id] partial=[] joins=[] order=[created_at desc,status] group=[status,created_at] refs=[created_at,status,tenant_id]",
+			},
+		},
+		{
+			name:  "ORDER BY over two tables is not attributed",
+			query: "SELECT 1 FROM orders o JOIN customers c ON c.id = o.customer_id ORDER BY o.created_at, c.name LIMIT 5",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[customer_id] order=[] group=[] refs=[created_at,customer_id]",
+				"public.customers preds=[] partial=[] joins=[id] order=[] group=[] refs=[id,name]",
+			},
+		},
+		{
+			name:  "recursive CTE terminates; the join to the recursive term is a join key",
+			query: "WITH RECURSIVE t(id) AS (SELECT id FROM customers WHERE tenant_id = $1 UNION ALL SELECT o.id FROM orders o JOIN t ON o.customer_id = t.id) SELECT * FROM t WHERE id = $2",
+			want: []string{
+				"public.customers preds=[eq:tenant_id] partial=[] joins=[] order=[] group=[] refs=[id,tenant_id]",
+				"public.orders preds=[] partial=[] joins=[customer_id] order=[] group=[] refs=[customer_id,id]",
+			},
+		},
+		{
+			name:  "MATERIALIZED CTE: outer predicates are not pushed into it",
+			query: "WITH m AS MATERIALIZED (SELECT tenant_id FROM orders) SELECT * FROM m WHERE tenant_id = $1",
+			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[tenant_id]"},
+		},
+		{
+			name:  "LATERAL subquery: outer column is a parameter",
+			query: "SELECT * FROM customers c, LATERAL (SELECT total FROM orders o WHERE o.customer_id = c.id ORDER BY created_at DESC LIMIT 3) x",
+			want: []string{
+				"public.customers preds=[] partial=[] joins=[] order=[] group=[] refs=[id] star",
+				"public.orders preds=[eq:customer_id] partial=[] joins=[] order=[created_at desc nulls first] group=[] refs=[created_at,customer_id,total] limit",
+			},
+		},
+		{
+			name:  "data-modifying CTE and DELETE ... USING",
+			query: "WITH d AS (DELETE FROM orders WHERE archived RETURNING id) DELETE FROM customers c USING d WHERE c.id = d.id",
+			want: []string{
+				"public.orders preds=[] partial=[archived] joins=[] order=[] group=[] refs=[archived,id]",
+				"public.customers preds=[] partial=[] joins=[id] order=[] group=[] refs=[id]",
+			},
+		},
+		{
+			name:  "next to an unknown relation, a column of the known table resolves to it",
+			query: "SELECT 1 FROM orders o, generate_series(1, 10) g WHERE tenant_id = $1 AND g = $2",
+			want:  []string{"public.orders preds=[eq:tenant_id] partial=[] joins=[] order=[] group=[] refs=[tenant_id]"},
+		},
+		{
+			name:  "a column not found beside an unknown relation is not taken from the outer query",
+			query: "SELECT 1 FROM customers c WHERE EXISTS (SELECT 1 FROM generate_series(1, 3) g, orders o WHERE o.status = name)",
+			want: []string{
+				"public.customers preds=[] partial=[] joins=[] order=[] group=[] refs=[]",
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status]",
+			},
+		},
+		{
+			name:  "self-join: two occurrences",
+			query: "SELECT 1 FROM orders a JOIN orders b ON b.customer_id = a.customer_id WHERE a.id = $1",
+			want: []string{
+				"public.orders preds=[eq:id] partial=[] joins=[customer_id] order=[] group=[] refs=[customer_id,id]",
+				"public.orders preds=[] partial=[] joins=[customer_id] order=[] group=[] refs=[customer_id]",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			uses, err := analyzeQuery(tc.query, cat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, u := range uses {
+				got = append(got, useSummary(u))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
+	}
+}
+
+func TestParseSearchPath(t *testing.T) {
+	tests := map[string][]string{
+		"":                          {"public"},
+		`"$user", public`:           {"public"},
+		`App, "Mixed""Q", public`:   {"app", `Mixed"Q`, "public"},
+		`  "$user" ,  pg_temp, x  `: {"pg_temp", "x"},
+	}
+	for in, want := range tests {
+		if got := parseSearchPath(in); !slices.Equal(got, want) {
+			t.Errorf("parseSearchPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNormalizeExpr(t *testing.T) {
+	same := [][2]string{
+		{"lower((email)::text)", "lower(email)"},
+		{"(kind = 'signup'::text)", "kind = 'signup'"},
+		{"((deleted_at IS NULL) AND (status = 'open'::text))", "status = 'open' AND deleted_at IS NULL"},
+		{"to_tsvector('english'::regconfig, title)", "to_tsvector('english', title)"},
+		{"(NOT archived)", "NOT archived"},
+	}
+	for _, p := range same {
+		if a, b := normalizeExpr(p[0]), normalizeExpr(p[1]); a != b {
+			t.Errorf("normalizeExpr(%q) = %q, normalizeExpr(%q) = %q: want equal", p[0], a, p[1], b)
+		}
+	}
+	differ := [][2]string{
+		{"((created_at)::date)", "created_at"},
+		{"lower(email)", "upper(email)"},
+		{"deleted_at IS NULL", "deleted_at IS NOT NULL"},
+	}
+	for _, p := range differ {
+		if a, b := normalizeExpr(p[0]), normalizeExpr(p[1]); a == b {
+			t.Errorf("normalizeExpr(%q) = normalizeExpr(%q) = %q: want different", p[0], p[1], a)
+		}
+	}
+	if got := normalizeExpr("  not ( valid "); got != "not ( valid" {
+		t.Errorf("unparseable text: got %q", got)
+	}
+}
