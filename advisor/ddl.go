@@ -64,7 +64,7 @@ func IndexDDL(cat *collector.Catalog, c Candidate) (IndexScript, error) {
 		}
 		s.Name = name
 	} else {
-		s.Name = b.name(t, "")
+		s.Name = b.name(t)
 		s.Statements = append(s.Statements, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;",
 			unqualified(t, s.Name), t.QualifiedName(), spec))
 		names = append(names, s.Name)
@@ -91,7 +91,7 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 	if depth > maxPartitionDepth {
 		return "", fmt.Errorf("partitions of %s nest deeper than %d levels", t.QualifiedName(), maxPartitionDepth)
 	}
-	parent := b.name(t, "")
+	parent := b.name(t)
 	*names = append(*names, parent)
 	*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON ONLY %s %s;", unqualified(t, parent), t.QualifiedName(), b.spec))
 	for _, pn := range t.Partitions {
@@ -106,7 +106,7 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 				return "", err
 			}
 		} else {
-			child = b.name(p, p.QualifiedName())
+			child = b.name(p)
 			*names = append(*names, child)
 			*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;", unqualified(p, child), p.QualifiedName(), b.spec))
 		}
@@ -119,9 +119,9 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 // the index is a plain btree on columns and the name is free, otherwise
 // (or when too long) a prefix of it with a hash of the definition, so
 // that two different definitions never share a name and IF NOT EXISTS
-// never skips an index that is not the one recommended. salt tells a
-// partition's index from its parent's.
-func (b ddlBuilder) name(t *collector.Table, salt string) string {
+// never skips an index that is not the one recommended. The hash covers
+// the table too, so partitions' indexes differ even when truncated alike.
+func (b ddlBuilder) name(t *collector.Table) string {
 	parts := []string{t.Name}
 	for _, k := range b.c.Keys {
 		if k.Column != "" {
@@ -133,7 +133,7 @@ func (b ddlBuilder) name(t *collector.Table, salt string) string {
 	base := strings.Join(parts, "_")
 	name := base + "_idx"
 	if !b.plain() || len(name) > maxIdentBytes || nameTaken(b.cat, t.Schema, name) {
-		sum := sha256.Sum256([]byte(b.id + "\x00" + salt))
+		sum := sha256.Sum256([]byte(b.id + "\x00" + t.QualifiedName()))
 		suffix := "_" + hex.EncodeToString(sum[:4]) + "_idx"
 		name = truncateUTF8(base, maxIdentBytes-len(suffix)) + suffix
 	}

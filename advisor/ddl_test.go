@@ -1,0 +1,252 @@
+package advisor
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+var createdName = regexp.MustCompile(`IF NOT EXISTS (\S+) ON`)
+
+var updateDDL = flag.Bool("update-ddl", false, "rewrite advisor/testdata/ddl golden files")
+
+// ddlCatalog is a hand-made catalog with the names the golden tests need.
+func ddlCatalog() *collector.Catalog {
+	return &collector.Catalog{
+		Database: "shop",
+		Tables: []collector.Table{
+			{Schema: "public", Name: "orders", Kind: "r"},
+			{Schema: "Sales", Name: "Order", Kind: "r"},
+			{Schema: "public", Name: "customer_lifetime_value_snapshots_by_region", Kind: "r"},
+			{Schema: "public", Name: "events", Kind: "p", Partitions: []string{"public.events_2024", "public.events_2025"}},
+			{Schema: "public", Name: "events_2024", Kind: "r", Parent: "public.events"},
+			{Schema: "public", Name: "events_2025", Kind: "p", Parent: "public.events", Partitions: []string{"public.events_2025_h1", "public.events_2025_h2"}},
+			{Schema: "public", Name: "events_2025_h1", Kind: "r", Parent: "public.events_2025"},
+			{Schema: "public", Name: "events_2025_h2", Kind: "r", Parent: "public.events_2025"},
+		},
+		Indexes: []collector.Index{{Schema: "public", Name: "orders_customer_id_idx", Table: "public.orders", Method: "btree",
+			Keys: []collector.IndexKey{{Column: "customer_id"}, {Column: "id"}}}},
+	}
+}
+
+func TestIndexDDLGolden(t *testing.T) {
+	cases := []struct {
+		name string
+		c    Candidate
+	}{
+		{"plain", btree("public.orders", "tenant_id", "created_at")},
+		{"quoted", Candidate{Table: `"Sales"."Order"`, Method: "btree", Keys: []collector.IndexKey{{Column: "userId"}, {Column: "select"}},
+			Include: []string{"Total Amount"}}},
+		{"long_name", btree("public.customer_lifetime_value_snapshots_by_region", "region_identifier", "snapshot_taken_at_timestamp")},
+		{"name_taken", btree("public.orders", "customer_id")},
+		{"partial", Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "created_at", Desc: true, NullsFirst: true}},
+			Where: "status = 'open'"}},
+		{"include", Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"status", "total"}}},
+		{"gin_opclass", Candidate{Table: "public.orders", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}}},
+		{"expressions", Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{
+			{Expression: "lower(email)"}, {Expression: "(total + tax)", Desc: true}, {Column: "note", OpClass: "text_pattern_ops", NullsFirst: true}}}},
+		{"partitioned", Candidate{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}}},
+	}
+	cat := ddlCatalog()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := IndexDDL(cat, tc.c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, stmt := range s.Statements {
+				if !strings.HasSuffix(stmt, ";") || strings.Count(stmt, ";") != 1 {
+					t.Errorf("statement %q: want exactly one, ending with ';'", stmt)
+				}
+			}
+			for _, m := range createdName.FindAllStringSubmatch(s.SQL(), -1) {
+				if name := strings.Trim(m[1], `"`); len(name) > maxIdentBytes {
+					t.Errorf("index name %s is %d bytes, longer than %d", name, len(name), maxIdentBytes)
+				}
+			}
+			got := s.SQL() + "\n-- name: " + s.Name + "\n" + s.Verify
+			path := filepath.Join("testdata", "ddl", tc.name+".sql")
+			if *updateDDL {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./advisor -run TestIndexDDLGolden -update-ddl to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("DDL differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
+			}
+		})
+	}
+}
+
+func TestIndexDDLNamesAreDeterministicAndDistinct(t *testing.T) {
+	cat := ddlCatalog()
+	names := map[string]string{}
+	for _, c := range []Candidate{
+		btree("public.orders", "tenant_id"),
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Where: "status = 'open'"},
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Where: "status = 'void'"},
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"status"}},
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id", Desc: true, NullsFirst: true}}},
+		{Table: "public.orders", Method: "hash", Keys: []collector.IndexKey{{Column: "tenant_id"}}},
+	} {
+		a, err := IndexDDL(cat, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := IndexDDL(cat, c)
+		if a.SQL() != b.SQL() {
+			t.Errorf("two runs differ:\n%s\n%s", a.SQL(), b.SQL())
+		}
+		if prev, dup := names[a.Name]; dup {
+			t.Errorf("%s names both %s and %s: IF NOT EXISTS would skip one", a.Name, prev, a.SQL())
+		}
+		names[a.Name] = a.SQL()
+	}
+}
+
+func TestIndexDDLRejectsBadInput(t *testing.T) {
+	cat := ddlCatalog()
+	for _, tc := range []struct {
+		c    Candidate
+		want string
+	}{
+		{Candidate{Table: "public.nope", Keys: []collector.IndexKey{{Column: "a"}}}, "not in the catalog"},
+		{Candidate{Table: "public.orders"}, "no key columns"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{}}}, "neither a column nor an expression"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{Column: "a", Expression: "lower(a)"}}}, "both a column"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{Expression: "lower(a)); DROP TABLE orders; --"}}}, "without comments or ';'"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{Expression: "a), (b"}}}, "one expression"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{Column: "a"}}, Where: "true /* */"}, "without comments"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{Column: "a"}}, Where: "a > 1) FROM x WHERE (true"}, "one expression"},
+		{Candidate{Table: "public.orders", Keys: []collector.IndexKey{{Column: "a", OpClass: "x y"}}}, "operator class"},
+		{Candidate{Table: "public.orders", Method: "gin; drop", Keys: []collector.IndexKey{{Column: "a"}}}, "access method"},
+		{Candidate{Table: "public.orders", Method: "gin", Keys: []collector.IndexKey{{Column: "a"}}, Include: []string{"b"}}, "INCLUDE is not supported"},
+		{Candidate{Table: "public.events", Keys: []collector.IndexKey{{Column: "a"}}}, ""},
+	} {
+		_, err := IndexDDL(cat, tc.c)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.c, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: error %v, want one containing %q", tc.c, err, tc.want)
+		}
+	}
+	broken := ddlCatalog()
+	broken.Tables[3].Partitions = append(broken.Tables[3].Partitions, "public.events_gone")
+	if _, err := IndexDDL(broken, Candidate{Table: "public.events", Keys: []collector.IndexKey{{Column: "a"}}}); err == nil ||
+		!strings.Contains(err.Error(), "partition public.events_gone of public.events is not in the catalog") {
+		t.Errorf("missing partition: %v", err)
+	}
+	if _, err := IndexDDL(nil, btree("public.orders", "a")); err == nil {
+		t.Error("nil catalog: no error")
+	}
+}
+
+// TestIndexDDLRuns builds every golden case's table for real and runs the
+// scripts statement by statement on the primary, as psql would: every
+// index must exist and be valid, and a second run must change nothing.
+func TestIndexDDLRuns(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.CreateDatabase(ctx, "ddl_runs"); err != nil {
+		t.Fatal(err)
+	}
+	setup := []string{
+		`CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id int, customer_id int, created_at timestamptz, status text,
+			total numeric, tax numeric, email text, note text, payload jsonb)`,
+		`CREATE INDEX orders_customer_id_idx ON orders (customer_id, id)`,
+		`INSERT INTO orders SELECT g, g % 7, g % 11, now(), 'open', g, 1, 'E' || g, 'n', '{}' FROM generate_series(1, 1000) g`,
+		`CREATE SCHEMA "Sales"`,
+		`CREATE TABLE "Sales"."Order" ("userId" int, "select" int, "Total Amount" numeric)`,
+		`CREATE TABLE customer_lifetime_value_snapshots_by_region (region_identifier int, snapshot_taken_at_timestamp timestamptz)`,
+		`CREATE TABLE events (account_id int, at timestamptz) PARTITION BY RANGE (at)`,
+		`CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`,
+		`CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') PARTITION BY RANGE (at)`,
+		`CREATE TABLE events_2025_h1 PARTITION OF events_2025 FOR VALUES FROM ('2025-01-01') TO ('2025-07-01')`,
+		`CREATE TABLE events_2025_h2 PARTITION OF events_2025 FOR VALUES FROM ('2025-07-01') TO ('2026-01-01')`,
+		`INSERT INTO events SELECT g % 13, '2024-06-01'::timestamptz + g * interval '1 hour' FROM generate_series(1, 10000) g`,
+	}
+	if err := c.Exec(ctx, "ddl_runs", setup...); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.DSN("ddl_runs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+
+	cat := ddlCatalog()
+	for _, cand := range []Candidate{
+		btree("public.orders", "tenant_id", "created_at"),
+		{Table: `"Sales"."Order"`, Method: "btree", Keys: []collector.IndexKey{{Column: "userId"}, {Column: "select"}}, Include: []string{"Total Amount"}},
+		btree("public.customer_lifetime_value_snapshots_by_region", "region_identifier", "snapshot_taken_at_timestamp"),
+		btree("public.orders", "customer_id"),
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "created_at", Desc: true, NullsFirst: true}}, Where: "status = 'open'"},
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"status", "total"}},
+		{Table: "public.orders", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}},
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{
+			{Expression: "lower(email)"}, {Expression: "(total + tax)", Desc: true}, {Column: "note", OpClass: "text_pattern_ops", NullsFirst: true}}},
+		{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}},
+	} {
+		script, err := IndexDDL(cat, cand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := range 2 {
+			for _, stmt := range script.Statements {
+				// The simple protocol, one statement per message: no implicit transaction block.
+				if _, err := conn.PgConn().Exec(ctx, stmt).ReadAll(); err != nil {
+					t.Fatalf("run %d of %s: %s: %v", run+1, script.Name, stmt, err)
+				}
+			}
+		}
+		verify, _, _ := strings.Cut(script.Verify, "\n")
+		rows, err := conn.Query(ctx, verify)
+		if err != nil {
+			t.Fatalf("%s: %v", verify, err)
+		}
+		n := 0
+		for rows.Next() {
+			var name string
+			var valid bool
+			if err := rows.Scan(&name, &valid); err != nil {
+				t.Fatal(err)
+			}
+			if !valid {
+				t.Errorf("%s: index %s is not valid", script.Name, name)
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.Count(verify, "::regclass") - 1; n != want {
+			t.Errorf("%s: verify query found %d indexes, want %d", script.Name, n, want)
+		}
+	}
+	// Every partition of events got its index, attached under the parent's.
+	var attached int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_partition_tree(
+		(SELECT indexrelid FROM pg_index WHERE indrelid = 'events'::regclass)) WHERE parentrelid IS NOT NULL`).Scan(&attached)
+	if err != nil || attached != 4 {
+		t.Errorf("index tree under events: %d indexes besides the root, want 4 (events_2024, events_2025 and its two halves): %v", attached, err)
+	}
+}

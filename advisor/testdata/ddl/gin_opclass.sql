@@ -1,0 +1,7 @@
+SET lock_timeout = '5s';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_payload_26e28319_idx ON public.orders USING gin (payload jsonb_path_ops);
+-- name: public.orders_payload_26e28319_idx
+SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = 'public.orders_payload_26e28319_idx'::regclass;
+-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
+-- then run the script again.

@@ -1,0 +1,7 @@
+SET lock_timeout = '5s';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS customer_lifetime_value_snapshots_by_region_region_ee27a9ec_idx ON public.customer_lifetime_value_snapshots_by_region USING btree (region_identifier, snapshot_taken_at_timestamp);
+-- name: public.customer_lifetime_value_snapshots_by_region_region_ee27a9ec_idx
+SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = 'public.customer_lifetime_value_snapshots_by_region_region_ee27a9ec_idx'::regclass;
+-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
+-- then run the script again.

@@ -1,0 +1,7 @@
+SET lock_timeout = '5s';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_created_at_b8b3c9a2_idx ON public.orders USING btree (created_at DESC) WHERE status = 'open';
+-- name: public.orders_created_at_b8b3c9a2_idx
+SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = 'public.orders_created_at_b8b3c9a2_idx'::regclass;
+-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
+-- then run the script again.

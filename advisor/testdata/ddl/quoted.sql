@@ -1,0 +1,7 @@
+SET lock_timeout = '5s';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "Order_userId_select_41b87e65_idx" ON "Sales"."Order" USING btree ("userId", "select") INCLUDE ("Total Amount");
+-- name: "Sales"."Order_userId_select_41b87e65_idx"
+SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = '"Sales"."Order_userId_select_41b87e65_idx"'::regclass;
+-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
+-- then run the script again.
