@@ -100,8 +100,14 @@ func parseQuery(query string) (*parsedQuery, error) {
 		}
 		return true
 	})
+	if pq.numParams > maxParams {
+		return nil, fmt.Errorf("parameter $%d is beyond the protocol's limit of %d parameters", pq.numParams, maxParams)
+	}
 	return pq, nil
 }
+
+// maxParams is the most parameters one Bind message can carry.
+const maxParams = 65535
 
 // nodeKind names the node type a Node wraps, "" for an empty Node.
 func nodeKind(n *pg_query.Node) string {

@@ -1,0 +1,907 @@
+package explain
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// Param is the value chosen for one $n of a normalized query text. Values
+// are text, sent with an unspecified type so the server casts them to
+// whatever the statement compares them with.
+type Param struct {
+	Index  int    `json:"index"`  // n of $n
+	Value  string `json:"value"`  // text form
+	Source string `json:"source"` // where the value came from
+}
+
+// Values chosen for LIMIT and OFFSET: a page, the first one.
+const (
+	limitValue  = "10"
+	offsetValue = "0"
+)
+
+// SynthesizeParams chooses a realistic value for every $n of query from
+// what $n is compared with: a column's most common value or a histogram
+// bound from cat (pg_stats), else a value sampled from the table on conn
+// (nil conn: no sampling). Choices are deterministic: the same statistics
+// give the same values. It fails, naming the parameter, when some $n has
+// no safe value; the caller then takes the generic plan instead.
+func SynthesizeParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string) ([]Param, error) {
+	pq, err := parseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("synthesize parameters: %w", err)
+	}
+	return synthesize(ctx, conn, cat, pq)
+}
+
+func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery) ([]Param, error) {
+	if pq.numParams == 0 {
+		return nil, nil
+	}
+	s := newSynth(cat)
+	s.walk(pq.stmt, nil)
+	params := make([]Param, 0, pq.numParams)
+	for n := 1; n <= pq.numParams; n++ {
+		p, err := s.choose(ctx, conn, n)
+		if err != nil {
+			return nil, err
+		}
+		params = append(params, p)
+	}
+	return params, nil
+}
+
+// useKind is how a parameter is used, which decides what value fits.
+type useKind int
+
+const (
+	useEq          useKind = iota // col = $n, col <> $n, IS [NOT] DISTINCT FROM
+	useRange                      // col < $n and friends; op says which
+	useBetweenLow                 // col BETWEEN $n AND ...
+	useBetweenHigh                // col BETWEEN ... AND $n
+	useIn                         // col IN (..., $n, ...); pos is the position
+	useAny                        // col = ANY($n): an array of one value
+	useLike                       // col LIKE $n: a prefix pattern
+	useContains                   // jsonb col @> $n: one key of a document
+	useJSONKey                    // col ->> $n = ...: the key
+	useLimit                      // LIMIT $n
+	useOffset                     // OFFSET $n
+	useTypeDefault                // $n::interval and the like, nothing better known
+	useConst                      // a fixed value: value says which
+)
+
+// paramUse is one place a parameter appears, with the column it meets.
+type paramUse struct {
+	kind  useKind
+	col   columnTarget
+	op    string // useRange: <, <=, >, >=
+	pos   int    // useIn: position in the list
+	value string // useConst, useTypeDefault
+}
+
+// columnTarget is a column, possibly seen through lower()/upper() or a
+// JSON field access.
+type columnTarget struct {
+	table     *collector.Table
+	column    *collector.Column
+	transform string // "lower", "upper" or ""
+	jsonKey   string // col ->> 'key': the key
+	jsonArrow string // "->>" or "->" when jsonKey or jsonKeyParam is set
+	keyParam  int    // col ->> $k: k
+}
+
+func (c columnTarget) String() string {
+	if c.table == nil || c.column == nil {
+		return "an unknown column"
+	}
+	s := c.table.QualifiedName() + "." + collector.QuoteIdent(c.column.Name)
+	switch {
+	case c.jsonKey != "":
+		s += " " + c.jsonArrow + " '" + c.jsonKey + "'"
+	case c.keyParam > 0:
+		s += fmt.Sprintf(" %s $%d", c.jsonArrow, c.keyParam)
+	}
+	if c.transform != "" {
+		s = c.transform + "(" + s + ")"
+	}
+	return s
+}
+
+// synth finds the uses of every parameter of one statement.
+type synth struct {
+	byName    map[string][]*collector.Table
+	byQual    map[[2]string]*collector.Table
+	path      []string // search_path schemas, in order
+	uses      map[int][]paramUse
+	samples   map[string]sampleResult
+	jsonPicks map[string]jsonPick
+}
+
+type sampleResult struct {
+	value string
+	ok    bool
+}
+
+func newSynth(cat *collector.Catalog) *synth {
+	s := &synth{byName: map[string][]*collector.Table{}, byQual: map[[2]string]*collector.Table{},
+		uses: map[int][]paramUse{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{}}
+	if cat == nil {
+		return s
+	}
+	for i := range cat.Tables {
+		t := &cat.Tables[i]
+		s.byName[t.Name] = append(s.byName[t.Name], t)
+		s.byQual[[2]string{t.Schema, t.Name}] = t
+	}
+	s.path = searchPath(cat.Settings.SearchPath)
+	return s
+}
+
+// searchPath splits a search_path setting; "$user" is left out, since the
+// session user's schema is rarely where the tables are.
+func searchPath(setting string) []string {
+	var path []string
+	for _, part := range strings.Split(setting, ",") {
+		part = strings.TrimSpace(part)
+		if strings.HasPrefix(part, `"`) && strings.HasSuffix(part, `"`) && len(part) >= 2 {
+			part = strings.ReplaceAll(part[1:len(part)-1], `""`, `"`)
+		}
+		if part != "" && part != "$user" {
+			path = append(path, part)
+		}
+	}
+	if len(path) == 0 {
+		path = []string{"public"}
+	}
+	return path
+}
+
+// paramScope is the FROM list of one (sub)query, inside its parents'.
+type paramScope struct {
+	parent *paramScope
+	items  []scopeItem
+	ctes   map[string]bool
+}
+
+// scopeItem is one FROM item; table is nil for subqueries, functions and
+// CTEs, whose columns the synthesis does not follow.
+type scopeItem struct {
+	alias string
+	table *collector.Table
+}
+
+func (s *synth) addUse(n int, u paramUse) {
+	if n > 0 {
+		s.uses[n] = append(s.uses[n], u)
+	}
+}
+
+// walk visits root in scope sc, giving every (sub)statement its own scope.
+func (s *synth) walk(root proto.Message, sc *paramScope) {
+	walkParse(root, func(m proto.Message) bool {
+		if m != root {
+			if child := s.scopeFor(m, sc); child != nil {
+				s.walk(m, child)
+				return false
+			}
+		}
+		s.visit(m, sc)
+		return true
+	})
+}
+
+// scopeFor returns the scope a statement opens, nil for other nodes.
+func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
+	sc := &paramScope{parent: parent, ctes: map[string]bool{}}
+	var with *pg_query.WithClause
+	var from []*pg_query.Node
+	switch n := m.(type) {
+	case *pg_query.SelectStmt:
+		with, from = n.WithClause, n.FromClause
+	case *pg_query.UpdateStmt:
+		with, from = n.WithClause, append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: n.Relation}}}, n.FromClause...)
+	case *pg_query.DeleteStmt:
+		with, from = n.WithClause, append([]*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: n.Relation}}}, n.UsingClause...)
+	case *pg_query.InsertStmt:
+		with, from = n.WithClause, []*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: n.Relation}}}
+	default:
+		return nil
+	}
+	for _, cte := range with.GetCtes() {
+		if name := cte.GetCommonTableExpr().GetCtename(); name != "" {
+			sc.ctes[name] = true
+		}
+	}
+	for _, item := range from {
+		s.addFromItem(sc, item)
+	}
+	return sc
+}
+
+func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
+	switch {
+	case item.GetRangeVar() != nil:
+		rv := item.GetRangeVar()
+		alias := rv.Relname
+		if a := rv.GetAlias().GetAliasname(); a != "" {
+			alias = a
+		}
+		sc.items = append(sc.items, scopeItem{alias: alias, table: s.lookupTable(sc, rv.Schemaname, rv.Relname)})
+	case item.GetJoinExpr() != nil:
+		j := item.GetJoinExpr()
+		s.addFromItem(sc, j.Larg)
+		s.addFromItem(sc, j.Rarg)
+	case item.GetRangeSubselect() != nil:
+		sc.items = append(sc.items, scopeItem{alias: item.GetRangeSubselect().GetAlias().GetAliasname()})
+	case item.GetRangeFunction() != nil:
+		sc.items = append(sc.items, scopeItem{alias: item.GetRangeFunction().GetAlias().GetAliasname()})
+	}
+}
+
+// lookupTable finds a relation as the server would: schema-qualified, or
+// the first search_path schema that has it; a CTE name hides tables.
+func (s *synth) lookupTable(sc *paramScope, schema, name string) *collector.Table {
+	if schema != "" {
+		return s.byQual[[2]string{schema, name}]
+	}
+	for p := sc; p != nil; p = p.parent {
+		if p.ctes[name] {
+			return nil
+		}
+	}
+	for _, sp := range s.path {
+		if t := s.byQual[[2]string{sp, name}]; t != nil {
+			return t
+		}
+	}
+	if ts := s.byName[name]; len(ts) == 1 {
+		return ts[0]
+	}
+	return nil
+}
+
+// resolveColumn finds the table column a ColumnRef names.
+func (s *synth) resolveColumn(sc *paramScope, ref *pg_query.ColumnRef) (*collector.Table, *collector.Column) {
+	fields := ref.GetFields()
+	parts := stringParts(fields)
+	if len(parts) != len(fields) || len(parts) == 0 || len(parts) > 3 {
+		return nil, nil // t.*, or a catalog-qualified name
+	}
+	col := parts[len(parts)-1]
+	for p := sc; p != nil; p = p.parent {
+		var found []*collector.Table
+		for _, item := range p.items {
+			switch len(parts) {
+			case 1:
+				if item.table != nil && findColumn(item.table, col) != nil {
+					found = append(found, item.table)
+				}
+			case 2:
+				if item.alias == parts[0] {
+					if item.table == nil {
+						return nil, nil
+					}
+					found = append(found, item.table)
+				}
+			case 3:
+				if item.table != nil && item.table.Schema == parts[0] && item.alias == parts[1] {
+					found = append(found, item.table)
+				}
+			}
+		}
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			if c := findColumn(found[0], col); c != nil {
+				return found[0], c
+			}
+		}
+		return nil, nil // ambiguous, or no such column
+	}
+	return nil, nil
+}
+
+func findColumn(t *collector.Table, name string) *collector.Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// visit records the parameter uses a node shows.
+func (s *synth) visit(m proto.Message, sc *paramScope) {
+	switch n := m.(type) {
+	case *pg_query.A_Expr:
+		s.visitExpr(n, sc)
+	case *pg_query.SelectStmt:
+		if p, _, ok := paramOf(n.LimitCount); ok {
+			s.addUse(p, paramUse{kind: useLimit})
+		}
+		if p, _, ok := paramOf(n.LimitOffset); ok {
+			s.addUse(p, paramUse{kind: useOffset})
+		}
+	case *pg_query.UpdateStmt:
+		for _, t := range n.TargetList {
+			s.assignment(sc, t.GetResTarget().GetName(), t.GetResTarget().GetVal())
+		}
+	case *pg_query.InsertStmt:
+		var cols []string
+		for _, c := range n.Cols {
+			cols = append(cols, c.GetResTarget().GetName())
+		}
+		for _, row := range n.GetSelectStmt().GetSelectStmt().GetValuesLists() {
+			for i, v := range row.GetList().GetItems() {
+				if i < len(cols) {
+					s.assignment(sc, cols[i], v)
+				}
+			}
+		}
+	case *pg_query.FuncCall:
+		// date_trunc($1, col): the field is a constant pg_stat_statements
+		// replaced.
+		if ref := funcRef(n.Funcname); ref.name == "date_trunc" && len(n.Args) > 0 {
+			if p, _, ok := paramOf(n.Args[0]); ok {
+				s.addUse(p, paramUse{kind: useConst, value: "day"})
+			}
+		}
+	case *pg_query.TypeCast:
+		if p, typ, ok := paramOf(&pg_query.Node{Node: &pg_query.Node_TypeCast{TypeCast: n}}); ok {
+			if v, ok := typeDefaults[typ]; ok {
+				s.addUse(p, paramUse{kind: useTypeDefault, value: v})
+			}
+		}
+	}
+}
+
+// typeDefaults are values for a parameter cast to a type when nothing it
+// is compared with says more.
+var typeDefaults = map[string]string{"interval": "1 day", "bool": "true", "boolean": "true"}
+
+// assignment records SET col = $n and INSERT (col) VALUES ($n): a value
+// of the column.
+func (s *synth) assignment(sc *paramScope, col string, val *pg_query.Node) {
+	p, _, ok := paramOf(val)
+	if !ok || col == "" || sc == nil || len(sc.items) == 0 || sc.items[0].table == nil {
+		return
+	}
+	t := sc.items[0].table // the target relation comes first
+	if c := findColumn(t, col); c != nil {
+		s.addUse(p, paramUse{kind: useEq, col: columnTarget{table: t, column: c}})
+	}
+}
+
+func (s *synth) visitExpr(n *pg_query.A_Expr, sc *paramScope) {
+	op := ""
+	if parts := stringParts(n.Name); len(parts) > 0 {
+		op = parts[len(parts)-1]
+	}
+	switch n.Kind {
+	case pg_query.A_Expr_Kind_AEXPR_OP, pg_query.A_Expr_Kind_AEXPR_DISTINCT, pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		s.comparison(op, n.Lexpr, n.Rexpr, sc)
+		s.comparison(flipped(op), n.Rexpr, n.Lexpr, sc)
+	case pg_query.A_Expr_Kind_AEXPR_OP_ANY, pg_query.A_Expr_Kind_AEXPR_OP_ALL:
+		col, ok := s.columnOf(n.Lexpr, sc)
+		if !ok {
+			return
+		}
+		if p, _, ok := paramOf(n.Rexpr); ok {
+			s.addUse(p, paramUse{kind: useAny, col: col})
+		}
+		for i, e := range n.Rexpr.GetAArrayExpr().GetElements() {
+			if p, _, ok := paramOf(e); ok {
+				s.addUse(p, paramUse{kind: useIn, col: col, pos: i})
+			}
+		}
+	case pg_query.A_Expr_Kind_AEXPR_IN:
+		col, ok := s.columnOf(n.Lexpr, sc)
+		if !ok {
+			return
+		}
+		for i, e := range n.Rexpr.GetList().GetItems() {
+			if p, _, ok := paramOf(e); ok {
+				s.addUse(p, paramUse{kind: useIn, col: col, pos: i})
+			}
+		}
+	case pg_query.A_Expr_Kind_AEXPR_LIKE, pg_query.A_Expr_Kind_AEXPR_ILIKE:
+		col, ok := s.columnOf(n.Lexpr, sc)
+		if !ok {
+			return
+		}
+		if p, _, ok := paramOf(n.Rexpr); ok {
+			s.addUse(p, paramUse{kind: useLike, col: col})
+		}
+	case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN,
+		pg_query.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
+		col, ok := s.columnOf(n.Lexpr, sc)
+		items := n.Rexpr.GetList().GetItems()
+		if !ok || len(items) != 2 {
+			return
+		}
+		if p, _, ok := paramOf(items[0]); ok {
+			s.addUse(p, paramUse{kind: useBetweenLow, col: col})
+		}
+		if p, _, ok := paramOf(items[1]); ok {
+			s.addUse(p, paramUse{kind: useBetweenHigh, col: col})
+		}
+	}
+}
+
+// comparison records "colExpr op paramExpr".
+func (s *synth) comparison(op string, colExpr, paramExpr *pg_query.Node, sc *paramScope) {
+	p, _, ok := paramOf(paramExpr)
+	if !ok {
+		return
+	}
+	col, ok := s.columnOf(colExpr, sc)
+	if !ok {
+		return
+	}
+	if col.keyParam > 0 {
+		s.addUse(col.keyParam, paramUse{kind: useJSONKey, col: col})
+	}
+	switch op {
+	case "=", "<>", "!=", "%", "~~", "~~*":
+		s.addUse(p, paramUse{kind: useEq, col: col})
+	case "<", "<=", ">", ">=":
+		s.addUse(p, paramUse{kind: useRange, col: col, op: op})
+	case "@>":
+		if isJSON(col.column) && col.jsonKey == "" && col.keyParam == 0 {
+			s.addUse(p, paramUse{kind: useContains, col: col})
+		}
+	case "<@":
+		if isJSON(col.column) {
+			s.addUse(p, paramUse{kind: useEq, col: col})
+		}
+	case "?":
+		if isJSON(col.column) && col.jsonKey == "" && col.keyParam == 0 {
+			s.addUse(p, paramUse{kind: useJSONKey, col: col})
+		}
+	}
+}
+
+// flipped is op with its operands swapped: $1 < col is col > $1.
+func flipped(op string) string {
+	switch op {
+	case "<":
+		return ">"
+	case ">":
+		return "<"
+	case "<=":
+		return ">="
+	case ">=":
+		return "<="
+	case "@>":
+		return "<@"
+	case "<@":
+		return "@>"
+	case "~~", "~~*", "%":
+		return "" // pattern and similarity operators are not symmetric
+	}
+	return op
+}
+
+// transparent functions keep a value recognisable: lower(col) = $1.
+var transparent = map[string]bool{"lower": true, "upper": true, "btrim": true, "trim": true}
+
+// paramOf recognises $n, possibly cast or wrapped in a transparent
+// function, and returns n and the cast's type name.
+func paramOf(n *pg_query.Node) (int, string, bool) {
+	switch {
+	case n.GetParamRef() != nil:
+		return int(n.GetParamRef().Number), "", true
+	case n.GetTypeCast() != nil:
+		tc := n.GetTypeCast()
+		p, _, ok := paramOf(tc.Arg)
+		typ := ""
+		if parts := stringParts(tc.GetTypeName().GetNames()); len(parts) > 0 && len(tc.GetTypeName().GetArrayBounds()) == 0 {
+			typ = parts[len(parts)-1]
+		}
+		return p, typ, ok
+	case n.GetCollateClause() != nil:
+		return paramOf(n.GetCollateClause().Arg)
+	case n.GetFuncCall() != nil:
+		fc := n.GetFuncCall()
+		if transparent[funcRef(fc.Funcname).name] && len(fc.Args) == 1 {
+			return paramOf(fc.Args[0])
+		}
+	}
+	return 0, "", false
+}
+
+// columnOf recognises a column, possibly cast, collated, lower()ed or
+// upper()ed, or a JSON field of it.
+func (s *synth) columnOf(n *pg_query.Node, sc *paramScope) (columnTarget, bool) {
+	switch {
+	case n.GetColumnRef() != nil:
+		t, c := s.resolveColumn(sc, n.GetColumnRef())
+		return columnTarget{table: t, column: c}, c != nil
+	case n.GetTypeCast() != nil:
+		return s.columnOf(n.GetTypeCast().Arg, sc)
+	case n.GetCollateClause() != nil:
+		return s.columnOf(n.GetCollateClause().Arg, sc)
+	case n.GetFuncCall() != nil:
+		fc := n.GetFuncCall()
+		name := funcRef(fc.Funcname).name
+		if !transparent[name] || len(fc.Args) != 1 {
+			return columnTarget{}, false
+		}
+		col, ok := s.columnOf(fc.Args[0], sc)
+		if ok && col.transform == "" && (name == "lower" || name == "upper") {
+			col.transform = name
+		}
+		return col, ok
+	case n.GetAExpr() != nil:
+		e := n.GetAExpr()
+		parts := stringParts(e.Name)
+		if e.Kind != pg_query.A_Expr_Kind_AEXPR_OP || len(parts) != 1 || (parts[0] != "->>" && parts[0] != "->") {
+			return columnTarget{}, false
+		}
+		col, ok := s.columnOf(e.Lexpr, sc)
+		if !ok || !isJSON(col.column) || col.jsonKey != "" || col.keyParam != 0 || col.transform != "" {
+			return columnTarget{}, false
+		}
+		col.jsonArrow = parts[0]
+		if k := e.Rexpr.GetAConst().GetSval(); k != nil {
+			col.jsonKey = k.Sval
+			return col, true
+		}
+		if p, _, ok := paramOf(e.Rexpr); ok {
+			col.keyParam = p
+			return col, true
+		}
+	}
+	return columnTarget{}, false
+}
+
+func isJSON(c *collector.Column) bool { return c != nil && (c.Type == "jsonb" || c.Type == "json") }
+
+// choose picks the value of $n from its first use that yields one.
+func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, error) {
+	uses := s.uses[n]
+	if len(uses) == 0 {
+		return Param{}, fmt.Errorf("no value for $%d: it is not compared with a known column, LIMIT or OFFSET", n)
+	}
+	var tried []string
+	for _, u := range uses {
+		v, src, ok, err := s.value(ctx, conn, u)
+		if err != nil {
+			return Param{}, fmt.Errorf("choose a value for $%d: %w", n, err)
+		}
+		if ok {
+			return Param{Index: n, Value: v, Source: src}, nil
+		}
+		tried = append(tried, u.col.String())
+	}
+	return Param{}, fmt.Errorf("no value for $%d: no statistics or rows for %s", n, strings.Join(tried, ", "))
+}
+
+// value is the value for one use; ok is false when the column has no
+// statistics and no rows could be sampled.
+func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, source string, ok bool, err error) {
+	switch u.kind {
+	case useLimit:
+		return limitValue, "LIMIT", true, nil
+	case useOffset:
+		return offsetValue, "OFFSET", true, nil
+	case useConst, useTypeDefault:
+		return u.value, "default", true, nil
+	case useJSONKey:
+		pick, err := s.pickJSON(ctx, conn, u.col)
+		return pick.key, pick.source, pick.ok, err
+	}
+	col := u.col
+	var base string
+	switch {
+	case col.keyParam > 0:
+		pick, err := s.pickJSON(ctx, conn, col)
+		if err != nil || !pick.ok {
+			return "", "", false, err
+		}
+		base, source = pick.value(col.jsonArrow), pick.source
+	case col.jsonKey != "":
+		base, source, ok, err = s.jsonField(ctx, conn, col)
+		if err != nil || !ok {
+			return "", "", false, err
+		}
+	default:
+		base, source, ok, err = s.columnValue(ctx, conn, u)
+		if err != nil || !ok {
+			return "", "", false, err
+		}
+	}
+	switch col.transform {
+	case "lower":
+		base = strings.ToLower(base)
+	case "upper":
+		base = strings.ToUpper(base)
+	}
+	switch u.kind {
+	case useAny:
+		return arrayLiteral(base), source, true, nil
+	case useLike:
+		return likePrefix(base), source, true, nil
+	case useContains:
+		return containedPart(base), source, true, nil
+	}
+	return base, source, true, nil
+}
+
+// columnValue picks from pg_stats: equality wants the most common value,
+// a range a bound that keeps it selective (10th or 90th percentile),
+// BETWEEN two neighbouring histogram bounds, an IN list distinct values.
+func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (string, string, bool, error) {
+	name := u.col.table.QualifiedName() + "." + collector.QuoteIdent(u.col.column.Name)
+	var mcv, hist []string
+	if st := u.col.column.Stats; st != nil {
+		mcv, hist = st.MostCommonVals, st.HistogramBounds
+	}
+	at := func(frac float64) (string, string, bool, error) {
+		i := int(frac * float64(len(hist)-1))
+		return hist[i], fmt.Sprintf("histogram bound %d of %d of %s", i+1, len(hist), name), true, nil
+	}
+	switch u.kind {
+	case useRange:
+		if len(hist) > 0 {
+			if u.op == ">" || u.op == ">=" {
+				return at(0.9)
+			}
+			return at(0.1)
+		}
+	case useBetweenLow, useBetweenHigh:
+		if len(hist) > 1 {
+			i := (len(hist) - 1) / 2
+			if u.kind == useBetweenHigh {
+				i++
+			}
+			return hist[i], fmt.Sprintf("histogram bound %d of %d of %s", i+1, len(hist), name), true, nil
+		}
+	case useIn:
+		if len(mcv) > 0 {
+			i := u.pos % len(mcv)
+			return mcv[i], fmt.Sprintf("most common value %d of %s", i+1, name), true, nil
+		}
+		if len(hist) > 0 {
+			i := (len(hist)/2 + u.pos) % len(hist)
+			return hist[i], fmt.Sprintf("histogram bound %d of %d of %s", i+1, len(hist), name), true, nil
+		}
+	}
+	switch {
+	case len(mcv) > 0:
+		return mcv[0], "most common value of " + name, true, nil
+	case len(hist) > 0:
+		return at(0.5)
+	}
+	v, ok, err := s.sample(ctx, conn, u.col)
+	return v, "sampled from " + name, ok, err
+}
+
+// sampleSQL reads one non-null value from a page sample (repeatable, so
+// the choice is deterministic), then, when the sample is empty, from the
+// table. Names come from the catalog, quoted, never from the query text.
+const (
+	sampleSQL     = "SELECT %[2]s::text FROM %[1]s TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE %[2]s IS NOT NULL LIMIT 1"
+	sampleScanSQL = "SELECT %[2]s::text FROM %[1]s WHERE %[2]s IS NOT NULL LIMIT 1"
+	// the key is a bound parameter: it comes from the query text.
+	sampleKeySQL = "SELECT (%[2]s %[3]s $1::text)::text FROM %[1]s WHERE %[2]s %[3]s $1::text IS NOT NULL LIMIT 1"
+)
+
+func (s *synth) sample(ctx context.Context, conn *pgx.Conn, col columnTarget) (string, bool, error) {
+	key := col.table.QualifiedName() + "." + collector.QuoteIdent(col.column.Name)
+	if r, ok := s.samples[key]; ok {
+		return r.value, r.ok, nil
+	}
+	if conn == nil {
+		return "", false, nil
+	}
+	var r sampleResult
+	for _, q := range []string{sampleSQL, sampleScanSQL} {
+		sql := fmt.Sprintf(q, col.table.QualifiedName(), collector.QuoteIdent(col.column.Name))
+		v, ok, err := queryOneText(ctx, conn, sql)
+		if err != nil {
+			return "", false, fmt.Errorf("sample %s: %w", key, err)
+		}
+		if ok {
+			r = sampleResult{value: v, ok: true}
+			break
+		}
+	}
+	s.samples[key] = r
+	return r.value, r.ok, nil
+}
+
+// queryOneText runs a query of the advisor's own and returns the first
+// column of the first row; ok is false when there is no row or it is NULL.
+func queryOneText(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (string, bool, error) {
+	var v *string
+	err := conn.QueryRow(ctx, dbconn.Marker+sql, append([]any{pgx.QueryExecModeExec}, args...)...).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if v == nil {
+		return "", false, nil
+	}
+	return *v, true, nil
+}
+
+// jsonField is col ->> 'key' (or ->) from the most common documents,
+// else sampled.
+func (s *synth) jsonField(ctx context.Context, conn *pgx.Conn, col columnTarget) (string, string, bool, error) {
+	name := col.String()
+	if st := col.column.Stats; st != nil {
+		for _, doc := range st.MostCommonVals {
+			if v, ok := jsonObject(doc)[col.jsonKey]; ok && v != nil {
+				return jsonText(v, col.jsonArrow), "most common documents of " + name, true, nil
+			}
+		}
+	}
+	if conn == nil {
+		return "", "", false, nil
+	}
+	sql := fmt.Sprintf(sampleKeySQL, col.table.QualifiedName(), collector.QuoteIdent(col.column.Name), col.jsonArrow)
+	v, ok, err := queryOneText(ctx, conn, sql, col.jsonKey)
+	if err != nil {
+		return "", "", false, fmt.Errorf("sample %s: %w", name, err)
+	}
+	return v, "sampled from " + name, ok, nil
+}
+
+// jsonPick is a key and its scalar value from one document, for
+// col ->> $k = $v.
+type jsonPick struct {
+	key    string
+	val    any
+	source string
+	ok     bool
+}
+
+func (p jsonPick) value(arrow string) string { return jsonText(p.val, arrow) }
+
+func (s *synth) pickJSON(ctx context.Context, conn *pgx.Conn, col columnTarget) (jsonPick, error) {
+	name := col.table.QualifiedName() + "." + collector.QuoteIdent(col.column.Name)
+	if p, ok := s.jsonPicks[name]; ok {
+		return p, nil
+	}
+	var docs []string
+	source := "most common documents of " + name
+	if st := col.column.Stats; st != nil {
+		docs = st.MostCommonVals
+	}
+	if len(docs) == 0 {
+		doc, ok, err := s.sample(ctx, conn, columnTarget{table: col.table, column: col.column})
+		if err != nil {
+			return jsonPick{}, err
+		}
+		if ok {
+			docs, source = []string{doc}, "sampled from "+name
+		}
+	}
+	var pick jsonPick
+	for _, doc := range docs {
+		obj := jsonObject(doc)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			switch obj[k].(type) {
+			case string, json.Number, bool:
+				pick = jsonPick{key: k, val: obj[k], source: source, ok: true}
+			}
+			if pick.ok {
+				break
+			}
+		}
+		if pick.ok {
+			break
+		}
+	}
+	s.jsonPicks[name] = pick
+	return pick, nil
+}
+
+// jsonObject decodes a document that is an object, keeping numbers as
+// written; nil for anything else.
+func jsonObject(doc string) map[string]any {
+	v, ok := decodeJSON(doc)
+	if !ok {
+		return nil
+	}
+	obj, _ := v.(map[string]any)
+	return obj
+}
+
+func decodeJSON(doc string) (any, bool) {
+	d := json.NewDecoder(strings.NewReader(doc))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// jsonText is what col ->> key (text) or col -> key (JSON) yields.
+func jsonText(v any, arrow string) string {
+	if s, ok := v.(string); ok && arrow == "->>" {
+		return s
+	}
+	b, err := marshalJSON(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// containedPart turns a document into one a realistic @> would look for:
+// its first key (sorted) with its value, or the first array element.
+func containedPart(doc string) string {
+	v, ok := decodeJSON(doc)
+	if !ok {
+		return doc
+	}
+	var part any
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		if len(keys) == 0 {
+			return doc
+		}
+		sort.Strings(keys)
+		part = map[string]any{keys[0]: x[keys[0]]}
+	case []any:
+		if len(x) == 0 {
+			return doc
+		}
+		part = []any{x[0]}
+	default:
+		return doc
+	}
+	b, err := marshalJSON(part)
+	if err != nil {
+		return doc
+	}
+	return string(b)
+}
+
+// arrayLiteral is the array literal {"v"} of one value.
+func arrayLiteral(v string) string {
+	return `{"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"}`
+}
+
+// likePrefix is a LIKE pattern matching v as a prefix, v's own wildcards
+// escaped.
+func likePrefix(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(v) + "%"
+}

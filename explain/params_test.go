@@ -1,0 +1,256 @@
+package explain
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// shopCatalog is a hand-made catalog with pg_stats-like statistics.
+func shopCatalog() *collector.Catalog {
+	months := []string{"2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01",
+		"2024-07-01", "2024-08-01", "2024-09-01", "2024-10-01", "2024-11-01"}
+	return &collector.Catalog{
+		Settings: collector.PlanSettings{SearchPath: `"$user", public`},
+		Tables: []collector.Table{
+			{Schema: "public", Name: "orders", Kind: "r", Columns: []collector.Column{
+				{Name: "id", Type: "bigint", Stats: &collector.ColumnStats{HistogramBounds: []string{"1", "500", "1000"}}},
+				{Name: "customer_id", Type: "integer", Stats: &collector.ColumnStats{
+					HistogramBounds: []string{"1", "11", "21", "31", "41", "51", "61", "71", "81", "91", "101"}}},
+				{Name: "status", Type: "text", Stats: &collector.ColumnStats{
+					MostCommonVals: []string{"shipped", "pending", "cancelled"}, MostCommonFreqs: []float64{0.6, 0.3, 0.1}}},
+				{Name: "created_at", Type: "timestamp with time zone", Stats: &collector.ColumnStats{HistogramBounds: months}},
+				{Name: "meta", Type: "jsonb", Stats: &collector.ColumnStats{
+					MostCommonVals: []string{`{"tier": "gold", "n": 3, "tags": ["a"]}`}}},
+				{Name: "email", Type: "text"},
+			}},
+			{Schema: "public", Name: "customers", Kind: "r", Columns: []collector.Column{
+				{Name: "id", Type: "integer", Stats: &collector.ColumnStats{HistogramBounds: []string{"1", "50", "100"}}},
+				{Name: "name", Type: "text", Stats: &collector.ColumnStats{HistogramBounds: []string{"Alice", "Bob", "Carol"}}},
+				{Name: "region", Type: "text", Stats: &collector.ColumnStats{MostCommonVals: []string{"eu", "us"}}},
+			}},
+			{Schema: "archive", Name: "orders", Kind: "r", Columns: []collector.Column{
+				{Name: "status", Type: "text", Stats: &collector.ColumnStats{MostCommonVals: []string{"archived"}}},
+			}},
+		},
+	}
+}
+
+func TestSynthesizeParams(t *testing.T) {
+	cat := shopCatalog()
+	cases := []struct {
+		query string
+		want  []string // values of $1, $2, ...
+		err   string   // substring of the error instead
+	}{
+		{query: "SELECT * FROM orders WHERE id = 1"},
+		{query: "SELECT * FROM orders WHERE status = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM orders o WHERE $1 = o.status", want: []string{"shipped"}},
+		{query: "SELECT * FROM orders WHERE status <> $1::text", want: []string{"shipped"}},
+		{query: "SELECT * FROM archive.orders WHERE status = $1", want: []string{"archived"}},
+		{query: "SELECT * FROM public.orders WHERE public.orders.status = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM orders WHERE created_at > $1", want: []string{"2024-10-01"}},
+		{query: "SELECT * FROM orders WHERE created_at <= $1", want: []string{"2024-02-01"}},
+		{query: "SELECT * FROM orders WHERE $1 < created_at", want: []string{"2024-10-01"}},
+		{query: "SELECT * FROM orders WHERE created_at BETWEEN $1 AND $2", want: []string{"2024-06-01", "2024-07-01"}},
+		{query: "SELECT * FROM orders WHERE status IN ($1, $2, $3, $4)", want: []string{"shipped", "pending", "cancelled", "shipped"}},
+		{query: "SELECT * FROM orders WHERE customer_id IN ($1, $2)", want: []string{"51", "61"}},
+		{query: "SELECT * FROM orders WHERE status = ANY($1)", want: []string{`{"shipped"}`}},
+		{query: "SELECT * FROM orders WHERE status = ANY(ARRAY[$1, $2])", want: []string{"shipped", "pending"}},
+		{query: "SELECT * FROM customers WHERE name LIKE $1", want: []string{"Bob%"}},
+		{query: "SELECT * FROM customers WHERE name ILIKE $1", want: []string{"Bob%"}},
+		{query: "SELECT * FROM customers WHERE lower(name) = $1", want: []string{"bob"}},
+		{query: "SELECT * FROM customers WHERE name = lower($1)", want: []string{"Bob"}},
+		{query: "SELECT * FROM orders WHERE meta @> $1", want: []string{`{"n":3}`}},
+		{query: "SELECT * FROM orders WHERE meta->>'tier' = $1", want: []string{"gold"}},
+		{query: "SELECT * FROM orders WHERE meta->'tier' = $1", want: []string{`"gold"`}},
+		{query: "SELECT * FROM orders WHERE meta->>$1 = $2", want: []string{"n", "3"}},
+		{query: "SELECT * FROM orders WHERE meta ? $1", want: []string{"n"}},
+		{query: "SELECT * FROM orders ORDER BY id LIMIT $1 OFFSET $2", want: []string{"10", "0"}},
+		{query: "SELECT * FROM orders FETCH FIRST $1 ROWS ONLY", want: []string{"10"}},
+		{query: "SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.region = $1 AND o.customer_id < $2",
+			want: []string{"eu", "11"}},
+		{query: "SELECT * FROM orders JOIN customers ON customers.id = orders.customer_id WHERE region = $1", want: []string{"eu"}},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND c.region = $1)",
+			want: []string{"eu"}},
+		{query: "SELECT * FROM customers c, LATERAL (SELECT * FROM orders o WHERE o.customer_id = c.id AND o.status = $1) x",
+			want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT * FROM orders WHERE status = $1) s WHERE s.id = $2", err: "no value for $2"},
+		{query: "SELECT * FROM orders WHERE created_at > now() - $1::interval", want: []string{"1 day"}},
+		{query: "SELECT date_trunc($1, created_at), count(*) FROM orders GROUP BY 1", want: []string{"day"}},
+		{query: "UPDATE orders SET status = $1 WHERE id = $2", want: []string{"shipped", "500"}},
+		{query: "INSERT INTO customers (region, name) VALUES ($1, $2)", want: []string{"eu", "Bob"}},
+		{query: "DELETE FROM orders USING customers c WHERE c.id = orders.customer_id AND c.region = $1", want: []string{"eu"}},
+		{query: "SELECT * FROM orders JOIN customers ON customers.id = orders.customer_id WHERE id = $1", err: "no value for $1"},
+		{query: "WITH orders AS (SELECT 1 AS status) SELECT * FROM orders WHERE status = $1", err: "no value for $1"},
+		{query: "SELECT * FROM orders WHERE email = $1", err: `no value for $1: no statistics or rows for public.orders.email`},
+		{query: "SELECT * FROM orders WHERE status = $1 AND total > $2", err: "no value for $2"},
+		{query: "SELECT $1", err: "no value for $1"},
+		{query: "SELECT * FROM nowhere WHERE x = $1", err: "no value for $1"},
+		{query: "SELECT 1; SELECT $1", err: "2 statements"},
+		{query: "SELECT $70000", err: "beyond"},
+		{query: "", err: "empty query text"},
+	}
+	for _, tc := range cases {
+		params, err := SynthesizeParams(context.Background(), nil, cat, tc.query)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("SynthesizeParams(%q) = %v, %v; want error containing %q", tc.query, params, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("SynthesizeParams(%q): %v", tc.query, err)
+			continue
+		}
+		var got []string
+		for i, p := range params {
+			if p.Index != i+1 || p.Source == "" {
+				t.Errorf("SynthesizeParams(%q): param %d = %+v", tc.query, i, p)
+			}
+			got = append(got, p.Value)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("SynthesizeParams(%q) = %q, want %q", tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestSynthesizeParamsSources(t *testing.T) {
+	params, err := SynthesizeParams(context.Background(), nil, shopCatalog(),
+		"SELECT * FROM orders WHERE status = $1 AND created_at > $2 LIMIT $3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"most common value of public.orders.status", "histogram bound 10 of 11 of public.orders.created_at", "LIMIT"}
+	for i, p := range params {
+		if p.Source != want[i] {
+			t.Errorf("$%d source = %q, want %q", i+1, p.Source, want[i])
+		}
+	}
+}
+
+func TestValueHelpers(t *testing.T) {
+	if got := arrayLiteral(`a"b\c`); got != `{"a\"b\\c"}` {
+		t.Errorf("arrayLiteral = %s", got)
+	}
+	if got := likePrefix(`50%_off\`); got != `50\%\_off\\%` {
+		t.Errorf("likePrefix = %s", got)
+	}
+	for doc, want := range map[string]string{
+		`{"b": 1, "a": {"x": [1, 2]}}`:  `{"a":{"x":[1,2]}}`,
+		`[3, 4]`:                        `[3]`,
+		`{}`:                            `{}`,
+		`"s"`:                           `"s"`,
+		`not json`:                      `not json`,
+		`{"big": 12345678901234567890}`: `{"big":12345678901234567890}`,
+		`{"h": "<&>"}`:                  `{"h":"<&>"}`,
+	} {
+		if got := containedPart(doc); got != want {
+			t.Errorf("containedPart(%s) = %s, want %s", doc, got, want)
+		}
+	}
+	if got := searchPath(`"$user", public, "My Schema"`); !reflect.DeepEqual(got, []string{"public", "My Schema"}) {
+		t.Errorf("searchPath = %q", got)
+	}
+}
+
+// TestSynthesizeParamsSampled: without statistics, values are sampled
+// from the table (read-only, on the replica), the same ones every time,
+// and the server accepts them.
+func TestSynthesizeParamsSampled(t *testing.T) {
+	db := gateDatabase(t, "params_sample",
+		`CREATE TABLE items (id int PRIMARY KEY, sku text, attrs jsonb, note text)`,
+		`INSERT INTO items SELECT g, 'sku-' || g, jsonb_build_object('color', 'red', 'size', g), NULL FROM generate_series(1, 50) g`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	cat := testCatalog(t, conn)
+	if st := findColumn(&cat.Tables[0], "sku").Stats; st != nil {
+		t.Fatalf("items.sku has statistics %+v; the test needs a table never analyzed", st)
+	}
+	query := "SELECT * FROM items WHERE sku = $1 AND attrs->>'color' = $2 AND attrs @> $3 AND attrs->>$4 = $5"
+	first, err := SynthesizeParams(ctx, conn, cat, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := SynthesizeParams(ctx, conn, cat, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, again) {
+		t.Errorf("not deterministic: %+v then %+v", first, again)
+	}
+	if !strings.HasPrefix(first[0].Value, "sku-") || first[1].Value != "red" || first[2].Value != `{"color":"red"}` ||
+		first[3].Value != "color" || first[4].Value != "red" {
+		t.Errorf("sampled values = %+v", first)
+	}
+	for _, p := range first {
+		if !strings.HasPrefix(p.Source, "sampled from public.items.attrs") && !strings.HasPrefix(p.Source, "sampled from public.items.sku") {
+			t.Errorf("$%d source = %q, want sampled", p.Index, p.Source)
+		}
+	}
+	var n int
+	values := []any{pgx.QueryExecModeExec}
+	for _, p := range first {
+		values = append(values, p.Value)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", values...).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the sampled values find %d rows (%v), want 1", n, err)
+	}
+	if _, err := SynthesizeParams(ctx, conn, cat, "SELECT * FROM items WHERE note = $1"); err == nil ||
+		!strings.Contains(err.Error(), "no statistics or rows for public.items.note") {
+		t.Errorf("an all-NULL column: err = %v", err)
+	}
+}
+
+// testCatalog loads the public tables of conn's database with their
+// pg_stats rows, as collector.Catalog describes them.
+func testCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
+	t.Helper()
+	const columnsSQL = `SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
+		s.most_common_vals::text::text[], s.histogram_bounds::text::text[], s.attname IS NOT NULL
+	FROM pg_class c
+	JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname
+	WHERE c.relkind IN ('r', 'p', 'm')
+	ORDER BY c.relname, a.attnum`
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, columnsSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cat := &collector.Catalog{Settings: collector.PlanSettings{SearchPath: `"$user", public`}}
+	for rows.Next() {
+		var table, name, typ string
+		var mcv, hist []string
+		var analyzed bool
+		if err := rows.Scan(&table, &name, &typ, &mcv, &hist, &analyzed); err != nil {
+			t.Fatal(err)
+		}
+		if len(cat.Tables) == 0 || cat.Tables[len(cat.Tables)-1].Name != table {
+			cat.Tables = append(cat.Tables, collector.Table{Schema: "public", Name: table, Kind: "r"})
+		}
+		col := collector.Column{Name: name, Type: typ}
+		if analyzed {
+			col.Stats = &collector.ColumnStats{MostCommonVals: mcv, HistogramBounds: hist}
+		}
+		tb := &cat.Tables[len(cat.Tables)-1]
+		tb.Columns = append(tb.Columns, col)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
