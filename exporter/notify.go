@@ -1,0 +1,251 @@
+package exporter
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/internal/config"
+	"github.com/pgadvisor/pgadvisor/internal/state"
+)
+
+// Webhook events: what the recommendations of one message are.
+const (
+	EventNew      = "recommendations.new"
+	EventChanged  = "recommendations.changed"
+	EventRealized = "recommendations.realized"
+)
+
+// Outcomes of a delivery attempt, as OnResult reports them.
+const (
+	OutcomeDelivered    = "delivered"    // the receiver answered 2xx
+	OutcomeRetried      = "retried"      // failed, will be tried again
+	OutcomeDropped      = "dropped"      // failed MaxAttempts times, given up
+	OutcomeRejected     = "rejected"     // the receiver refused it for good (4xx other than 408, 429)
+	OutcomeUnconfigured = "unconfigured" // its channel left the configuration
+)
+
+// Defaults of NotifierOptions.
+const (
+	DefaultMaxAttempts = 10
+	DefaultBaseBackoff = time.Second
+	DefaultMaxBackoff  = 5 * time.Minute
+	defaultHTTPTimeout = 30 * time.Second
+)
+
+// NotifierOptions tune a Notifier; the zero value is the production setting.
+type NotifierOptions struct {
+	// ExternalURL is the advisor's base URL; when set, messages link to the report.
+	ExternalURL string
+	// Version goes into the User-Agent header, pgadvisor/<version>.
+	Version string
+	// BaseBackoff and MaxBackoff bound the wait between attempts (1s, 5m).
+	BaseBackoff, MaxBackoff time.Duration
+	// Client sends the requests; nil means one with a 30s timeout that does
+	// not follow redirects.
+	Client *http.Client
+	// OnResult, when set, is called after every attempt with the channel name
+	// and one of the Outcome constants; the metrics count them.
+	OnResult func(channel, outcome string)
+}
+
+// Notifier announces new, materially changed and realized recommendations
+// on Slack and signed webhooks, through an outbox in the state store:
+// Notify queues one message per target, cycle and channel (per event for
+// webhooks) and marks the recommendations announced in the same transaction;
+// Run delivers the queue with retries, also what a previous process left.
+type Notifier struct {
+	store       *state.Store
+	log         *zap.Logger
+	channels    []channel
+	maxAttempts int
+	reportURL   string // "" without an external URL
+	userAgent   string
+	base, max   time.Duration
+	client      *http.Client
+	onResult    func(channel, outcome string)
+
+	mu   sync.Mutex    // one Notify at a time: the store's announce state is read, then written
+	wake chan struct{} // Notify tells Run that the outbox grew
+}
+
+// channel is one destination. Its URL and secret never leave memory: the
+// outbox names it by name and ref, and logs by name and host.
+type channel struct {
+	name   string // "slack", "webhook[0]"
+	slack  bool
+	url    string
+	secret string
+	host   string
+	ref    string // fingerprint of kind and URL, to find it again after a restart
+}
+
+// NewNotifier returns a Notifier for the channels of cfg. It does not send
+// anything until Run.
+func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts NotifierOptions) (*Notifier, error) {
+	if store == nil {
+		return nil, errors.New("new notifier: the state store is nil")
+	}
+	n := &Notifier{
+		store: store, log: log,
+		maxAttempts: cfg.MaxAttempts,
+		userAgent:   "pgadvisor/" + opts.Version,
+		base:        opts.BaseBackoff, max: opts.MaxBackoff,
+		client:   opts.Client,
+		onResult: opts.OnResult,
+		wake:     make(chan struct{}, 1),
+	}
+	if n.maxAttempts <= 0 {
+		n.maxAttempts = DefaultMaxAttempts
+	}
+	if opts.Version == "" {
+		n.userAgent = "pgadvisor/dev"
+	}
+	if n.base <= 0 {
+		n.base = DefaultBaseBackoff
+	}
+	if n.max <= 0 {
+		n.max = DefaultMaxBackoff
+	}
+	if n.max < n.base {
+		n.max = n.base
+	}
+	if n.client == nil {
+		n.client = &http.Client{
+			Timeout: defaultHTTPTimeout,
+			// A redirect would resend the body elsewhere (or drop it, on 301/302): refuse.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if opts.ExternalURL != "" {
+		n.reportURL = strings.TrimRight(opts.ExternalURL, "/") + "/api/v1/report?format=html"
+	}
+	if cfg.Slack.WebhookURL != "" {
+		ch, err := newChannel("slack", true, cfg.Slack.WebhookURL, "")
+		if err != nil {
+			return nil, fmt.Errorf("new notifier: notify.slack.webhook_url: %w", err)
+		}
+		n.channels = append(n.channels, ch)
+	}
+	for i, w := range cfg.Webhooks {
+		ch, err := newChannel("webhook["+strconv.Itoa(i)+"]", false, w.URL, w.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("new notifier: notify.webhooks[%d].url: %w", i, err)
+		}
+		n.channels = append(n.channels, ch)
+	}
+	return n, nil
+}
+
+func newChannel(name string, slack bool, rawURL, secret string) (channel, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// Never echo the URL or url.Parse's error, which quotes it.
+		return channel{}, errors.New("not an http(s) URL")
+	}
+	kind := "webhook"
+	if slack {
+		kind = "slack"
+	}
+	sum := sha256.Sum256([]byte(kind + "\x00" + rawURL))
+	return channel{name: name, slack: slack, url: rawURL, secret: secret, host: u.Host, ref: hex.EncodeToString(sum[:8])}, nil
+}
+
+// Channels names the configured channels, as OnResult and Pending name them.
+func (n *Notifier) Channels() []string {
+	names := make([]string, len(n.channels))
+	for i, c := range n.channels {
+		names[i] = c.name
+	}
+	return names
+}
+
+// Notify records the recommendations of one analysis cycle and queues the
+// messages announcing what is new, materially changed or realized. It
+// returns the changes, including those that are gone. Nothing is sent here:
+// Run delivers the queue.
+func (n *Notifier) Notify(r *advisor.Report) (state.Changes, error) {
+	if r == nil {
+		return state.Changes{}, errors.New("notify: the report is nil")
+	}
+	if r.Target == "" {
+		return state.Changes{}, errors.New("notify: the report names no target")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ch, err := n.store.UpsertRecommendations(r)
+	if err != nil {
+		return state.Changes{}, fmt.Errorf("notify: %w", err)
+	}
+	if !ch.Announceable() || len(n.channels) == 0 {
+		return ch, nil // with no channel, announcements wait for one to be configured
+	}
+	deliveries, err := n.deliveries(r.Target, ch, time.Now())
+	if err != nil {
+		return ch, fmt.Errorf("notify target %s: %w", r.Target, err)
+	}
+	if err := n.store.Announce(r.Target, ch, deliveries); err != nil {
+		return ch, fmt.Errorf("notify: %w", err)
+	}
+	n.log.Info("notifications queued", zap.String("target", r.Target),
+		zap.Int("new", len(ch.New)), zap.Int("changed", len(ch.Changed)), zap.Int("realized", len(ch.Realized)),
+		zap.Int("messages", len(deliveries)))
+	select {
+	case n.wake <- struct{}{}:
+	default: // Run is already due to look
+	}
+	return ch, nil
+}
+
+// deliveries builds the messages announcing ch: one Slack message, and one
+// webhook message per event that has recommendations.
+func (n *Notifier) deliveries(target string, ch state.Changes, now time.Time) ([]state.Delivery, error) {
+	var slackBody []byte
+	webhookBodies := map[string][]byte{}
+	var out []state.Delivery
+	for _, c := range n.channels {
+		if c.slack {
+			if slackBody == nil {
+				var err error
+				if slackBody, err = slackMessage(target, ch, n.reportURL); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, newDelivery(c, target, "", slackBody, now))
+			continue
+		}
+		for _, ev := range []string{EventNew, EventChanged, EventRealized} {
+			body, ok := webhookBodies[ev]
+			if !ok {
+				var err error
+				if body, err = webhookPayload(target, ev, ch, n.reportURL, now); err != nil {
+					return nil, err
+				}
+				webhookBodies[ev] = body
+			}
+			if body == nil {
+				continue // no recommendation for this event
+			}
+			out = append(out, newDelivery(c, target, ev, body, now))
+		}
+	}
+	return out, nil
+}
+
+func newDelivery(c channel, target, event string, body []byte, now time.Time) state.Delivery {
+	return state.Delivery{
+		ID: rand.Text(), Channel: c.name, Ref: c.ref,
+		Target: target, Event: event, Body: body, NextAttempt: now, Created: now,
+	}
+}
