@@ -261,7 +261,18 @@ func (d *detector) sortSpill(n *Node) {
 	if scan := singleScanChild(n); scan != nil {
 		table = scan.Table()
 		if cols, ok := sortKeyColumns(n.SortKey, scan); ok {
-			fix += fmt.Sprintf(" Or let an index return the rows in order: CREATE INDEX ON %s (%s);", scan.Table(), strings.Join(cols, ", "))
+			// Columns the scan filters by equality go first: the index
+			// then serves the filter and returns each match in order.
+			var keys []string
+			for _, c := range exprColumns(scan.Filter, scan) {
+				if c.class == colEquality {
+					keys = appendNew(keys, collector.QuoteIdent(c.name))
+				}
+			}
+			for _, c := range cols {
+				keys = appendNew(keys, c)
+			}
+			fix += fmt.Sprintf(" Or let an index return the rows in order: CREATE INDEX ON %s (%s);", cmp.Or(scan.Table(), "the table"), strings.Join(keys, ", "))
 		}
 	}
 	ev := map[string]any{
@@ -598,13 +609,19 @@ func parseMemSetting(s string) (int64, bool) {
 	return n * mul, true
 }
 
-// singleScanChild is the relation scan directly under n, if n has one child
-// and it is a scan.
+// singleScanChild is the relation scan under n when n reads one scan,
+// directly or through a Gather.
 func singleScanChild(n *Node) *Node {
-	if len(n.Plans) != 1 || n.Plans[0].RelationName == "" {
-		return nil
+	for len(n.Plans) == 1 {
+		n = n.Plans[0]
+		if n.RelationName != "" {
+			return n
+		}
+		if !n.isGather() {
+			break
+		}
 	}
-	return n.Plans[0]
+	return nil
 }
 
 // orderKeys are the plain column names a node orders by (a Sort's keys).
@@ -809,12 +826,16 @@ func (d *detector) misestimates() {
 				}
 			}
 		}
+		// At stake: the time of the nodes carrying the error and of the
+		// consumers that chose their strategy by it.
 		matters, impact := false, 0.0
 		for _, x := range chain {
 			impact = max(impact, d.share(x.InclusiveTime()))
 			for _, c := range d.consumers(x) {
-				matters = matters || rowSensitive(c)
-				impact = max(impact, d.share(c.InclusiveTime()))
+				if rowSensitive(c) {
+					matters = true
+					impact = max(impact, d.share(c.InclusiveTime()))
+				}
 			}
 		}
 		if !matters && impact < d.th.WarningShare {
@@ -1020,8 +1041,8 @@ func misestimateFix(n *Node) string {
 			return fmt.Sprintf("ANALYZE %s; if the estimate stays off, give the column a finer histogram: ALTER TABLE %s ALTER COLUMN %s SET STATISTICS 1000; ANALYZE %s;",
 				t, t, cols[0], t)
 		default:
-			return fmt.Sprintf("ANALYZE %s; if the estimate stays off, the columns %s are probably correlated: CREATE STATISTICS ON %s FROM %s; ANALYZE %s;",
-				t, strings.Join(cols, ", "), strings.Join(cols, ", "), t, t)
+			return fmt.Sprintf("ANALYZE %s; if the estimate stays off, the columns %s are probably correlated: CREATE STATISTICS %s ON %s FROM %s; ANALYZE %s;",
+				t, strings.Join(cols, ", "), statisticsName(n, cols), strings.Join(cols, ", "), t, t)
 		}
 	case n.NodeType == "Aggregate" && n.Filter != "":
 		return "The planner guesses the selectivity of the HAVING condition " + n.Filter + " and statistics cannot improve it; if the nodes above chose badly, stage the aggregate in a temporary table and ANALYZE it."
@@ -1033,6 +1054,27 @@ func misestimateFix(n *Node) string {
 	default:
 		return "ANALYZE the tables under this node; estimates that stay off after ANALYZE usually need extended statistics (CREATE STATISTICS) on correlated columns."
 	}
+}
+
+// statisticsName names extended statistics on cols of n's relation, in
+// the relation's schema when known (the name is required before 16).
+func statisticsName(n *Node, cols []string) string {
+	name := n.RelationName
+	for _, c := range cols {
+		name += "_" + strings.Trim(c, `"`)
+	}
+	name = strings.ToValidUTF8(truncateBytes(name, 63-len("_stats")), "") + "_stats"
+	if n.Schema != "" {
+		return collector.QuoteIdent(n.Schema) + "." + collector.QuoteIdent(name)
+	}
+	return collector.QuoteIdent(name)
+}
+
+func truncateBytes(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // Expression text as EXPLAIN prints it ("((o.status)::text = 'x'::text)")
@@ -1074,6 +1116,13 @@ func tokenize(s string) []token {
 			text, next := readQuoted(s, i, '"')
 			toks = append(toks, token{kind: tokIdent, text: text, quoted: true})
 			i = next
+		case c == '$':
+			j := i + 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			toks = append(toks, token{kind: tokParam, text: s[i:j]})
+			i = j
 		case isIdentByte(c) && !isDigit(c):
 			j := i
 			for j < len(s) && isIdentByte(s[j]) {
@@ -1087,13 +1136,6 @@ func tokenize(s string) []token {
 				j++
 			}
 			toks = append(toks, token{kind: tokNumber, text: s[i:j]})
-			i = j
-		case c == '$':
-			j := i + 1
-			for j < len(s) && isDigit(s[j]) {
-				j++
-			}
-			toks = append(toks, token{kind: tokParam, text: s[i:j]})
 			i = j
 		case c == ':' && i+1 < len(s) && s[i+1] == ':':
 			text, next := readTypeName(s, i+2)
