@@ -1,0 +1,517 @@
+package exporter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// Formats are the report formats Render accepts.
+func Formats() []string { return []string{"text", "markdown", "json", "html"} }
+
+// Render writes the report in format: "text" for a 100-column terminal,
+// "markdown" for pull requests and tickets, "json" (the Report itself,
+// indented) or "html" (one self-contained file). Nothing is written when
+// rendering fails.
+func Render(w io.Writer, r *advisor.Report, format string) error {
+	if r == nil {
+		return errors.New("render report: the report is nil")
+	}
+	var render func(*bytes.Buffer, *advisor.Report) error
+	switch format {
+	case "text":
+		render = renderText
+	case "markdown":
+		render = renderMarkdown
+	case "json":
+		render = renderJSON
+	case "html":
+		render = renderHTML
+	default:
+		return fmt.Errorf("render report: unknown format %q, want one of %s", format, strings.Join(Formats(), ", "))
+	}
+	var buf bytes.Buffer
+	if err := render(&buf, r); err != nil {
+		return fmt.Errorf("render %s report: %w", format, err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write %s report: %w", format, err)
+	}
+	return nil
+}
+
+// renderJSON writes the Report as indented JSON, with schema_version set
+// when the producer left it zero.
+func renderJSON(buf *bytes.Buffer, r *advisor.Report) error {
+	out := *r
+	if out.SchemaVersion == 0 {
+		out.SchemaVersion = advisor.SchemaVersion
+	}
+	enc := json.NewEncoder(buf)
+	enc.SetIndent("", "  ")
+	return enc.Encode(&out)
+}
+
+// reportView is the report arranged for reading: statements ranked,
+// findings tied to their statements and grouped by severity,
+// recommendations tied to the statements they serve. Every renderer but
+// JSON draws from it, so they all say the same thing.
+type reportView struct {
+	R            *advisor.Report
+	Reduction    float64 // estimated share of the workload's execution time saved
+	HasReduction bool
+	Statements   []*statementView
+	Findings     []*findingView // in report order
+	Groups       []severityGroup
+	Recs         []*recView
+}
+
+type statementView struct {
+	Rank     int
+	S        *advisor.Statement
+	Findings []*findingView
+}
+
+type findingView struct {
+	N      int // 1-based position in the report
+	F      *explain.Finding
+	Rank   int    // rank of its statement; 0 when not among the statements
+	Path   string // plan path of its node, "" for schema findings
+	Anchor string // HTML id
+}
+
+type severityGroup struct {
+	Severity explain.Severity
+	Findings []*findingView
+}
+
+type recView struct {
+	Rank   int
+	R      *advisor.Recommendation
+	Served []gainView
+}
+
+type gainView struct {
+	G         advisor.StatementGain
+	Rank      int     // rank of the statement served; 0 when not among the statements
+	Change    float64 // relative change of cost per call, -0.85 for 85% cheaper
+	HasChange bool
+}
+
+func newReportView(r *advisor.Report) *reportView {
+	v := &reportView{R: r}
+	rankOf := map[string]int{} // queryid -> rank of its first statement
+	for i := range r.Statements {
+		s := &r.Statements[i]
+		sv := &statementView{Rank: i + 1, S: s}
+		if _, dup := rankOf[s.QueryID]; !dup && s.QueryID != "" {
+			rankOf[s.QueryID] = sv.Rank
+		}
+		v.Statements = append(v.Statements, sv)
+	}
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		fv := &findingView{N: i + 1, F: f, Rank: rankOf[f.QueryID], Path: nodePath(f.Node), Anchor: "finding-" + strconv.Itoa(i+1)}
+		v.Findings = append(v.Findings, fv)
+		for _, sv := range v.Statements {
+			if f.QueryID != "" && sv.S.QueryID == f.QueryID {
+				sv.Findings = append(sv.Findings, fv)
+			}
+		}
+	}
+	v.Groups = groupBySeverity(v.Findings)
+	for i := range r.Recommendations {
+		rec := &r.Recommendations[i]
+		rv := &recView{Rank: i + 1, R: rec}
+		for _, g := range rec.Statements {
+			gv := gainView{G: g, Rank: rankOf[g.QueryID]}
+			if g.CostBefore > 0 && g.CostAfter >= 0 {
+				gv.Change, gv.HasChange = g.CostAfter/g.CostBefore-1, true
+			}
+			rv.Served = append(rv.Served, gv)
+		}
+		v.Recs = append(v.Recs, rv)
+	}
+	v.Reduction, v.HasReduction = workloadReduction(r)
+	return v
+}
+
+// nodePath is the plan path at the start of a Finding.Node label
+// ("0.1.0 Sort" -> "0.1.0").
+func nodePath(label string) string {
+	path, _, _ := strings.Cut(strings.TrimSpace(label), " ")
+	return path
+}
+
+// severityOrder lists the known severities, most severe first; others
+// follow in order of appearance.
+var severityOrder = []explain.Severity{explain.Critical, explain.Warning, explain.Info}
+
+func groupBySeverity(fs []*findingView) []severityGroup {
+	var groups []severityGroup
+	index := map[explain.Severity]int{}
+	add := func(s explain.Severity) {
+		if _, ok := index[s]; !ok {
+			index[s] = len(groups)
+			groups = append(groups, severityGroup{Severity: s})
+		}
+	}
+	for _, s := range severityOrder {
+		for _, f := range fs {
+			if f.F.Severity == s {
+				add(s)
+				break
+			}
+		}
+	}
+	for _, f := range fs {
+		add(f.F.Severity)
+		g := &groups[index[f.F.Severity]]
+		g.Findings = append(g.Findings, f)
+	}
+	return groups
+}
+
+// workloadReduction estimates the share of the window's execution time the
+// recommendations would save: for each statement served, the best relative
+// drop in planner cost per call over all recommendations, weighted by the
+// statement's share of execution time. Overlapping recommendations are not
+// summed: a statement gains at most what its best index gives it.
+func workloadReduction(r *advisor.Report) (float64, bool) {
+	best := map[string]float64{} // queryid -> lowest cost ratio after/before
+	for _, rec := range r.Recommendations {
+		for _, g := range rec.Statements {
+			if !(g.CostBefore > 0) || !(g.CostAfter >= 0) {
+				continue
+			}
+			ratio := min(g.CostAfter/g.CostBefore, 1)
+			if old, ok := best[g.QueryID]; !ok || ratio < old {
+				best[g.QueryID] = ratio
+			}
+		}
+	}
+	var saved float64
+	found := false
+	for _, s := range r.Statements {
+		ratio, ok := best[s.QueryID]
+		if !ok || !(s.WorkloadShare > 0) || s.WorkloadShare > 1 {
+			continue
+		}
+		saved += s.WorkloadShare * (1 - ratio)
+		found = true
+	}
+	return min(saved, 1), found
+}
+
+// where says where a finding was seen: its statement's rank (or queryid)
+// and plan node, or its table for schema findings.
+func (f *findingView) where() string {
+	var parts []string
+	switch {
+	case f.Rank > 0:
+		parts = append(parts, "#"+strconv.Itoa(f.Rank))
+	case f.F.QueryID != "":
+		parts = append(parts, "queryid "+f.F.QueryID)
+	}
+	switch {
+	case f.F.Node != "":
+		parts = append(parts, f.F.Node)
+	case f.F.Table != "":
+		parts = append(parts, f.F.Table)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+// indexTarget names a recommendation briefly: "public.orders (tenant_id, created_at DESC)".
+func indexTarget(rec *advisor.Recommendation) string {
+	s := rec.Table + " (" + strings.Join(rec.Columns, ", ") + ")"
+	if len(rec.Include) > 0 {
+		s += " INCLUDE (" + strings.Join(rec.Include, ", ") + ")"
+	}
+	if rec.Where != "" {
+		s += " WHERE " + rec.Where
+	}
+	return s
+}
+
+func validation(rec *advisor.Recommendation) string {
+	s := "no"
+	if rec.Validated {
+		s = "yes, costed with a HypoPG hypothetical index"
+	}
+	if rec.ValidationNote != "" {
+		s += " (" + rec.ValidationNote + ")"
+	}
+	return s
+}
+
+// plannerCost sums up a recommendation's cost evidence:
+// "11,416,051 -> 1,718,208 (calls x cost per call over the statements served)".
+func plannerCost(rec *advisor.Recommendation, times, arrow string) string {
+	return fmtNum(rec.CostBefore) + " " + arrow + " " + fmtNum(rec.CostAfter) +
+		" (calls " + times + " cost per call over the statements served)"
+}
+
+// sqlKeywords start the fixes that are SQL to run rather than prose.
+var sqlKeywords = []string{"ALTER ", "ANALYZE", "CLUSTER ", "CREATE ", "DROP ", "REINDEX ", "RESET ", "SET ", "VACUUM"}
+
+// looksLikeSQL reports whether a fix is a statement to run, so that it can be shown as code.
+func looksLikeSQL(s string) bool {
+	for _, k := range sqlKeywords {
+		if strings.HasPrefix(s, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func explainMode(s *advisor.Statement) string {
+	if s.Explain.Mode == "" {
+		return "none"
+	}
+	return s.Explain.Mode
+}
+
+// explainNote says why a statement was not explained with ANALYZE, or how
+// its explanation failed; "" when it ran as planned.
+func explainNote(s *advisor.Statement) string {
+	e := s.Explain
+	ok := e.Outcome == "" || e.Outcome == "ok"
+	if e.Mode == "analyze" && ok && e.Error == "" {
+		return ""
+	}
+	var b strings.Builder
+	switch explainMode(s) {
+	case "analyze":
+		b.WriteString("EXPLAIN ANALYZE")
+	case "generic":
+		b.WriteString("generic plan")
+	case "none":
+		b.WriteString("not explained")
+	default:
+		b.WriteString(e.Mode)
+	}
+	if !ok {
+		b.WriteString(" (" + e.Outcome + ")")
+	}
+	for _, s := range []string{e.Reason, e.Error} {
+		if s != "" {
+			b.WriteString(": " + s)
+		}
+	}
+	return b.String()
+}
+
+// Number formatting. Reports show a few significant digits: enough to
+// compare, not so many that columns drown in decimals.
+
+// fmtCount formats a count with thousands separators: 1234567 -> "1,234,567".
+func fmtCount(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return groupThousands(strconv.FormatFloat(math.Round(v), 'f', 0, 64))
+}
+
+// fmtNum formats milliseconds or planner costs with decimals that shrink as
+// the number grows: 0.042, 4.21, 625.9, 51,972.
+func fmtNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	prec := 0
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "0"
+	case a < 1:
+		prec = 3
+	case a < 100:
+		prec = 2
+	case a < 10000:
+		prec = 1
+	}
+	return groupThousands(strconv.FormatFloat(v, 'f', prec, 64))
+}
+
+func groupThousands(s string) string {
+	sign, rest := "", s
+	if strings.HasPrefix(rest, "-") {
+		sign, rest = "-", rest[1:]
+	}
+	intPart, frac, hasFrac := strings.Cut(rest, ".")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if hasFrac {
+		return sign + b.String() + "." + frac
+	}
+	return sign + b.String()
+}
+
+// fmtPct formats a fraction as a percentage: 0.3821 -> "38.2%".
+func fmtPct(frac float64) string {
+	return strconv.FormatFloat(frac*100, 'f', 1, 64) + "%"
+}
+
+// fmtChange formats a relative change with its sign: -0.849 -> "-84.9%".
+func fmtChange(frac float64) string {
+	s := fmtPct(frac)
+	if frac > 0 {
+		s = "+" + s
+	}
+	return s
+}
+
+// fmtBytes formats a size as pg_size_pretty does (1024-based, kB/MB/GB/TB),
+// with one decimal below 10.
+func fmtBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
+	v := float64(n)
+	unit := ""
+	for _, u := range []string{"kB", "MB", "GB", "TB", "PB"} {
+		if v < 1024 && unit != "" {
+			break
+		}
+		v /= 1024
+		unit = u
+	}
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
+}
+
+// fmtDuration formats a window length: "1h", "1h30m", "45m", "2d3h", "30s".
+func fmtDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	if d < time.Minute {
+		return strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "s"
+	}
+	d = d.Round(time.Minute)
+	days, hours, mins := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60
+	var b strings.Builder
+	for _, p := range []struct {
+		n    int
+		unit string
+	}{{days, "d"}, {hours, "h"}, {mins, "m"}} {
+		if p.n > 0 {
+			b.WriteString(strconv.Itoa(p.n) + p.unit)
+		}
+	}
+	return b.String()
+}
+
+const minuteLayout = "2006-01-02 15:04"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format(minuteLayout) + " UTC"
+}
+
+// fmtWindow describes the report window: "2025-01-15 09:00 to 10:00 UTC (1h)".
+func fmtWindow(w advisor.ReportWindow) string {
+	from, to := w.From.UTC(), w.To.UTC()
+	var s string
+	switch {
+	case w.From.IsZero() && w.To.IsZero():
+		s = "unknown window"
+	case w.From.IsZero():
+		s = "until " + fmtTime(to)
+	case w.To.IsZero():
+		s = "since " + fmtTime(from)
+	case from.Format(time.DateOnly) == to.Format(time.DateOnly):
+		s = from.Format(minuteLayout) + " to " + to.Format("15:04") + " UTC (" + fmtDuration(to.Sub(from)) + ")"
+	default:
+		s = from.Format(minuteLayout) + " to " + to.Format(minuteLayout) + " UTC (" + fmtDuration(to.Sub(from)) + ")"
+	}
+	if w.Cumulative {
+		s += ", cumulative since the last pg_stat_statements reset"
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// summaryParts are the pieces of the one-line summary.
+func (v *reportView) summaryParts() []string {
+	red := "no estimated workload cost reduction"
+	if v.HasReduction {
+		red = "estimated workload cost reduction " + fmtPct(v.Reduction)
+	}
+	return []string{
+		plural(len(v.R.Statements), "statement", "statements"),
+		plural(len(v.R.Findings), "finding", "findings"),
+		plural(len(v.R.Recommendations), "recommendation", "recommendations"),
+		red,
+	}
+}
+
+// clean makes report text safe to print: invalid UTF-8 becomes U+FFFD and
+// control characters other than newline and tab are shown escaped (\x1b),
+// so a query text cannot drive the reader's terminal.
+func clean(s string) string {
+	if !strings.ContainsFunc(s, needsEscape) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !needsEscape(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	return r != '\n' && r != '\t' &&
+		(unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029')
+}
+
+// oneLine collapses all white space (newlines included) to single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }
+
+// abbreviate cuts s to at most width runes, marking the cut with "…".
+func abbreviate(s string, width int) string {
+	if width <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	runes := []rune(s)
+	return strings.TrimRight(string(runes[:width-1]), " ") + "…"
+}

@@ -1,0 +1,229 @@
+package exporter
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// mdQueryWidth is how much of a query the statements table shows.
+const mdQueryWidth = 100
+
+func renderMarkdown(buf *bytes.Buffer, r *advisor.Report) error {
+	v := newReportView(r)
+	m := mdWriter{buf}
+	m.para("# pgadvisor report: " + mdText(r.Target))
+	m.para("Generated " + fmtTime(r.GeneratedAt) + " · window " + mdText(fmtWindow(r.Window)))
+	m.para("**" + mdText(strings.Join(v.summaryParts(), " · ")) + "**")
+
+	m.para("## Top statements")
+	if len(v.Statements) == 0 {
+		m.para("No statements ran in the window.")
+	} else {
+		m.line("| # | Share | Calls | Mean ms | Total ms | Explain | Query |")
+		m.line("|--:|--:|--:|--:|--:|:--|:--|")
+		var notes []string
+		for _, sv := range v.Statements {
+			s := sv.S
+			m.row(strconv.Itoa(sv.Rank), fmtPct(s.WorkloadShare), fmtCount(float64(s.Calls)),
+				fmtNum(s.MeanExecTimeMS), fmtNum(s.TotalExecTimeMS), mdText(explainMode(s)),
+				tableCode(abbreviate(oneLine(s.Query), mdQueryWidth)))
+			if n := explainNote(s); n != "" {
+				notes = append(notes, "- **Statement "+strconv.Itoa(sv.Rank)+":** "+mdText(n))
+			}
+		}
+		m.line("")
+		if len(notes) > 0 {
+			m.para(strings.Join(notes, "\n"))
+		}
+	}
+
+	m.para("## Problems found")
+	if len(v.Findings) == 0 {
+		m.para("No problems found.")
+	}
+	for _, g := range v.Groups {
+		m.para("### " + mdText(severityTitle(g.Severity)) + " (" + strconv.Itoa(len(g.Findings)) + ")")
+		m.line("| Kind | Where | Detail | Fix |")
+		m.line("|:--|:--|:--|:--|")
+		for _, f := range g.Findings {
+			fix := mdText(f.F.Fix)
+			if looksLikeSQL(f.F.Fix) {
+				fix = tableCode(f.F.Fix)
+			}
+			m.row(tableCode(f.F.Kind), mdWhere(f), mdText(f.F.Detail), fix)
+		}
+		m.line("")
+	}
+
+	m.para("## Recommended indexes")
+	if len(v.Recs) == 0 {
+		m.para("No index to recommend.")
+	}
+	for _, rv := range v.Recs {
+		m.recommendation(rv)
+	}
+
+	if len(r.Warnings) > 0 {
+		m.para("## Warnings")
+		items := make([]string, len(r.Warnings))
+		for i, w := range r.Warnings {
+			items[i] = "- " + mdText(w)
+		}
+		m.para(strings.Join(items, "\n"))
+	}
+	// A file ends with one newline, not a blank line.
+	if b := buf.Bytes(); bytes.HasSuffix(b, []byte("\n\n")) {
+		buf.Truncate(len(b) - 1)
+	}
+	return nil
+}
+
+type mdWriter struct{ buf *bytes.Buffer }
+
+func (m mdWriter) line(s string) {
+	m.buf.WriteString(s)
+	m.buf.WriteByte('\n')
+}
+
+// para writes a block followed by a blank line.
+func (m mdWriter) para(s string) { m.line(s + "\n") }
+
+func (m mdWriter) row(cells ...string) {
+	m.line("| " + strings.Join(cells, " | ") + " |")
+}
+
+func (m mdWriter) sql(code string) {
+	code = strings.TrimSpace(clean(code))
+	fence := strings.Repeat("`", max(3, longestRun(code, '`')+1))
+	m.para(fence + "sql\n" + code + "\n" + fence)
+}
+
+func (m mdWriter) recommendation(rv *recView) {
+	rec := rv.R
+	m.para(fmt.Sprintf("### %d. %s: %s, %s less planner cost", rv.Rank, codeSpan(indexTarget(rec)),
+		mdText(rec.Method), fmtPct(rec.ImprovementPct/100)))
+	m.sql(rec.DDL)
+	var facts []string
+	fact := func(label, value string) { facts = append(facts, "- **"+label+":** "+value) }
+	if rec.Reason != "" {
+		fact("Why", mdText(rec.Reason))
+	}
+	fact("Planner cost", plannerCost(rec, "×", "→"))
+	fact("Estimated size", fmtBytes(rec.EstimatedSizeBytes))
+	fact("Validated", mdText(validation(rec)))
+	if rec.WriteOverhead != "" {
+		fact("Write overhead", mdText(rec.WriteOverhead))
+	}
+	m.para(strings.Join(facts, "\n"))
+	if len(rv.Served) > 0 {
+		m.line("| Statement | Calls | Cost per call before | After | Change |")
+		m.line("|:--|--:|--:|--:|--:|")
+		for _, g := range rv.Served {
+			change := "n/a"
+			if g.HasChange {
+				change = fmtChange(g.Change)
+			}
+			m.row(mdStatementRef(g.Rank, g.G.QueryID), fmtCount(g.G.Calls),
+				fmtNum(g.G.CostBefore), fmtNum(g.G.CostAfter), change)
+		}
+		m.line("")
+	}
+	if rec.VerifySQL != "" {
+		m.para("After building, verify:")
+		m.sql(rec.VerifySQL)
+	}
+}
+
+// mdStatementRef names a statement without "#": GitHub would link "#1" to issue 1.
+func mdStatementRef(rank int, queryID string) string {
+	if rank > 0 {
+		return "statement " + strconv.Itoa(rank)
+	}
+	return "queryid " + mdText(queryID)
+}
+
+func severityTitle(s explain.Severity) string {
+	r, size := utf8.DecodeRuneInString(string(s))
+	if size == 0 {
+		return "Unspecified"
+	}
+	return string(unicode.ToUpper(r)) + string(s[size:])
+}
+
+func mdWhere(f *findingView) string {
+	var parts []string
+	if f.Rank > 0 || f.F.QueryID != "" {
+		parts = append(parts, mdStatementRef(f.Rank, f.F.QueryID))
+	}
+	switch {
+	case f.F.Node != "":
+		parts = append(parts, tableCode(f.F.Node))
+	case f.F.Table != "":
+		parts = append(parts, tableCode(f.F.Table))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+// mdText makes text safe in a Markdown line or table cell: one line, with
+// the characters that would start emphasis, code, links, HTML or a new
+// table cell escaped.
+func mdText(s string) string {
+	s = oneLine(s)
+	var b strings.Builder
+	runes := []rune(s)
+	for i, r := range runes {
+		switch r {
+		case '\\', '`', '*', '[', ']', '<', '>', '|', '~', '&':
+			b.WriteByte('\\')
+		case '_':
+			// GitHub ignores underscores inside words (tenant_id); escape the rest.
+			if i == 0 || i == len(runes)-1 || !isWordRune(runes[i-1]) || !isWordRune(runes[i+1]) {
+				b.WriteByte('\\')
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// codeSpan wraps text in a code span whose backtick fence is longer than
+// any run of backticks inside it.
+func codeSpan(s string) string {
+	s = oneLine(s)
+	if s == "" {
+		return ""
+	}
+	fence := strings.Repeat("`", longestRun(s, '`')+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		s = " " + s + " "
+	}
+	return fence + s + fence
+}
+
+// tableCode is a code span inside a table cell, where GitHub needs pipes escaped even in code.
+func tableCode(s string) string { return strings.ReplaceAll(codeSpan(s), "|", `\|`) }
+
+func longestRun(s string, c rune) int {
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == c {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
+}

@@ -1,0 +1,534 @@
+package exporter
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/render")
+
+// hostileQuery tries to break out of the HTML report's markup.
+const hostileQuery = `SELECT '</script><script>alert(1)</script>' AS x, '<img src=x onerror=alert(2)>' FROM t WHERE a = $1`
+
+func readPlan(t testing.TB, name string) *explain.Plan {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "render", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := explain.ParsePlan(data)
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	return p
+}
+
+// fixtureReport is a report as one analysis cycle of a multi-tenant
+// database could produce it: four statements explained three different
+// ways, plan and schema findings of every severity, three recommendations
+// (one not validated) and two warnings.
+func fixtureReport(t testing.TB) *advisor.Report {
+	t.Helper()
+	from := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
+	return &advisor.Report{
+		SchemaVersion: advisor.SchemaVersion,
+		GeneratedAt:   from.Add(time.Hour + 12*time.Second),
+		Target:        "prod-orders",
+		Window:        advisor.ReportWindow{From: from, To: from.Add(time.Hour)},
+		Statements: []advisor.Statement{
+			{
+				QueryID:  "-2814613284823340915",
+				Database: "exams",
+				User:     "app",
+				Query: "SELECT rel_users_exams.user_username, rel_users_exams.exam_id, answer_1.id, answer_1.text,\n" +
+					"       question_1.id, question_1.title, exam_1.title\n" +
+					"FROM rel_users_exams\n" +
+					"LEFT JOIN exam AS exam_1 ON exam_1.id = rel_users_exams.exam_id\n" +
+					"LEFT JOIN question AS question_1 ON exam_1.id = question_1.exam_id\n" +
+					"LEFT JOIN answer AS answer_1 ON question_1.id = answer_1.question_id\n" +
+					"WHERE rel_users_exams.user_username = $1 AND rel_users_exams.exam_id = $2\n" +
+					"ORDER BY question_1.id",
+				Calls:           18240,
+				TotalExecTimeMS: 113961.6,
+				MeanExecTimeMS:  6.248,
+				Rows:            6183360,
+				SharedBlksRead:  1204,
+				WorkloadShare:   0.3821,
+				Explain: advisor.ExplainInfo{
+					Mode: "analyze", Reason: "read-only SELECT on a replica", Params: []string{"'nicolas1'", "1"}, Outcome: "ok",
+				},
+				Plan: readPlan(t, "pev2-02-three-joins-missing-index.json"),
+			},
+			{
+				QueryID:         "5021884411723319021",
+				Database:        "shop",
+				User:            "api",
+				Query:           "SELECT o.id, o.total, o.created_at FROM orders o WHERE o.tenant_id = $1 AND o.status = $2 ORDER BY o.created_at DESC LIMIT 50",
+				Calls:           96310,
+				TotalExecTimeMS: 80561.2,
+				MeanExecTimeMS:  0.8365,
+				Rows:            4815500,
+				SharedBlksRead:  88120,
+				WorkloadShare:   0.2701,
+				Explain: advisor.ExplainInfo{
+					Mode: "generic", Reason: "no value could be synthesized for $2: orders.status has no statistics (run ANALYZE orders)", Outcome: "ok",
+				},
+				Plan: readPlan(t, "orders-by-tenant-generic.json"),
+			},
+			{
+				QueryID:         "88412093377104",
+				Database:        "shop",
+				User:            "api",
+				Query:           "SELECT u.id, u.first_name || ' ' || u.last_name AS name FROM users u WHERE lower(u.email) = $1",
+				Calls:           40112,
+				TotalExecTimeMS: 35698.4,
+				MeanExecTimeMS:  0.89,
+				Rows:            40112,
+				WorkloadShare:   0.1197,
+				Explain: advisor.ExplainInfo{
+					Mode: "none", Reason: "EXPLAIN ANALYZE exceeded statement_timeout (5s)", Outcome: "timeout",
+					Error: "canceling statement due to statement timeout",
+				},
+			},
+			{
+				QueryID:  "-771923004512",
+				Database: "dell",
+				User:     "reporting",
+				Query: "SELECT c.state, cat.categoryname, sum(o.netamount), sum(o.totalamount)\n" +
+					"FROM customers c JOIN cust_hist ch ON c.customerid = ch.customerid\n" +
+					"JOIN orders o ON ch.orderid = o.orderid JOIN orderlines ol ON ol.orderid = o.orderid\n" +
+					"JOIN products p ON ol.prod_id = p.prod_id JOIN categories cat ON p.category = cat.category\n" +
+					"GROUP BY c.state, cat.categoryname ORDER BY c.state, sum(o.totalamount) DESC LIMIT $1 OFFSET $2",
+				Calls:           24,
+				TotalExecTimeMS: 17443.2,
+				MeanExecTimeMS:  726.8,
+				Rows:            240,
+				SharedBlksRead:  33408,
+				WorkloadShare:   0.0585,
+				Explain:         advisor.ExplainInfo{Mode: "analyze", Reason: "read-only SELECT on a replica", Params: []string{"10", "1"}, Outcome: "ok"},
+				Plan:            readPlan(t, "pev2-05-aggregate-four-joins.json"),
+			},
+		},
+		Findings: []explain.Finding{
+			{
+				Kind: "fk_without_index", Severity: explain.Critical, Table: "public.question",
+				Detail: "Foreign key question_exam_id_fkey (exam_id) references public.exam but no index starts with exam_id: every join or cascade scans 2,700 rows of question.",
+				Fix:    "CREATE INDEX CONCURRENTLY ON public.question (exam_id);",
+			},
+			{
+				Kind: "seq_scan", Severity: explain.Warning, QueryID: "-2814613284823340915",
+				Node: "0.0.1.1.0 Seq Scan on public.question question_1", Table: "public.question",
+				Detail:   "Seq Scan on public.question question_1 read 2,700 rows and its filter discarded 2,637 of them (97.7%) to return 63, taking 0.98 ms (15.7% of the statement).",
+				Evidence: map[string]any{"rows_read": 2700, "rows_removed": 2637, "removed_ratio": 0.9767},
+				Fix:      "CREATE INDEX ON public.question (exam_id);",
+			},
+			{
+				Kind: "misestimate", Severity: explain.Info, QueryID: "-771923004512",
+				Node:   "0.0.0.0 Hash Join",
+				Detail: "Hash Join estimated 325,176 rows and produced 383,270 (1.2x more), feeding a HashAggregate that took 370 ms (50.9% of the statement).",
+				Fix:    "ANALYZE public.cust_hist, public.orderlines;",
+			},
+			{
+				Kind: "unused_index", Severity: explain.Info, Table: "public.orders",
+				Detail: "Index orders_status_idx (16 MB) had no scans in 30 days and slows every write to orders.",
+				Fix:    "DROP INDEX CONCURRENTLY public.orders_status_idx;",
+			},
+			{
+				Kind: "seq_scan", Severity: explain.Warning, QueryID: "5021884411723319021",
+				Node:   "0.0.0 Seq Scan on public.orders o",
+				Detail: "The generic plan reads all of public.orders (estimated 2,200 matching rows) for a query that runs 96,310 times in the window.",
+				Fix:    "See recommendation 2: an index on (tenant_id, status, created_at DESC) serves both the filter and the ORDER BY.",
+			},
+		},
+		Recommendations: []advisor.Recommendation{
+			{
+				ID: "5c3f1e0a9b7d2c41", Database: "exams", Table: "public.question", Method: "btree",
+				Columns:            []string{"exam_id"},
+				DDL:                "CREATE INDEX CONCURRENTLY question_exam_id_idx ON public.question USING btree (exam_id);",
+				EstimatedSizeBytes: 229376,
+				CostBefore:         11416051.2, CostAfter: 1718208,
+				ImprovementPct: 84.95,
+				QueryIDs:       []string{"-2814613284823340915"},
+				Statements:     []advisor.StatementGain{{QueryID: "-2814613284823340915", Calls: 18240, CostBefore: 625.88, CostAfter: 94.2}},
+				Reason:         "equality on exam_id (join to exam and filter exam_id = $2)",
+				Validated:      true,
+				VerifySQL:      "SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'public.question_exam_id_idx'::regclass;",
+			},
+			{
+				ID: "a17be0c42d9f6e13", Database: "shop", Table: "public.orders", Method: "btree",
+				Columns:            []string{"tenant_id", "status", "created_at DESC"},
+				Include:            []string{"total"},
+				DDL:                "CREATE INDEX CONCURRENTLY orders_tenant_id_status_created_at_idx\n    ON public.orders USING btree (tenant_id, status, created_at DESC) INCLUDE (total);",
+				EstimatedSizeBytes: 91750400,
+				CostBefore:         4643209961, CostAfter: 17623804,
+				ImprovementPct: 99.62,
+				QueryIDs:       []string{"5021884411723319021"},
+				Statements:     []advisor.StatementGain{{QueryID: "5021884411723319021", Calls: 96310, CostBefore: 48211.5, CostAfter: 182.99}},
+				Reason:         "equality on tenant_id and status, order by created_at desc, covering total",
+				Validated:      true,
+				WriteOverhead:  "breaks HOT updates on status (updated 1,204 times in the window)",
+				VerifySQL:      "SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'public.orders_tenant_id_status_created_at_idx'::regclass;\nEXPLAIN SELECT o.id FROM orders o WHERE o.tenant_id = 1 AND o.status = 'open' ORDER BY o.created_at DESC LIMIT 50;",
+			},
+			{
+				ID: "0d4c88e1f5a2b937", Database: "shop", Table: "public.users", Method: "btree",
+				Columns:            []string{"lower(email)"},
+				DDL:                "CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users USING btree (lower(email));",
+				EstimatedSizeBytes: 3355443,
+				CostBefore:         74006640, CostAfter: 336939,
+				ImprovementPct: 99.54,
+				QueryIDs:       []string{"88412093377104", "4400"},
+				Statements: []advisor.StatementGain{
+					{QueryID: "88412093377104", Calls: 40112, CostBefore: 1845, CostAfter: 8.4},
+					{QueryID: "4400", Calls: 12, CostBefore: 0, CostAfter: 8.4},
+				},
+				Reason:         "equality on lower(email)",
+				Validated:      false,
+				ValidationNote: "the statement timed out under EXPLAIN; costed from its generic plan and column statistics",
+				VerifySQL:      "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.users_lower_email_idx'::regclass;",
+			},
+		},
+		Warnings: []string{
+			"pg_stat_statements.max (5000) was reached: 312 statements were evicted during the window, so rarely run statements may be missing; raise pg_stat_statements.max.",
+			"track_io_timing is off: plans carry no I/O times; set track_io_timing = on.",
+		},
+	}
+}
+
+func render(t *testing.T, r *advisor.Report, format string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Render(&buf, r, format); err != nil {
+		t.Fatalf("Render(%s): %v", format, err)
+	}
+	return buf.String()
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, tc := range []struct{ format, file string }{
+		{"text", "report.txt"},
+		{"markdown", "report.md"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			got := render(t, fixtureReport(t), tc.format)
+			path := filepath.Join("testdata", "render", tc.file)
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s report differs from %s (run go test -update and review the diff):\n%s", tc.format, path, firstDiff(string(want), got))
+			}
+			if again := render(t, fixtureReport(t), tc.format); again != got {
+				t.Errorf("%s report is not deterministic", tc.format)
+			}
+		})
+	}
+}
+
+func firstDiff(want, got string) string {
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(wl), len(gl)) {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			return "line " + strconv.Itoa(i+1) + ":\n want: " + w + "\n  got: " + g
+		}
+	}
+	return "(no line differs)"
+}
+
+func TestTextFitsTheTerminal(t *testing.T) {
+	r := fixtureReport(t)
+	// SQL is printed as is, for copying; everything else fits.
+	sql := map[string]bool{}
+	for _, rec := range r.Recommendations {
+		for _, l := range strings.Split(rec.DDL+"\n"+rec.VerifySQL, "\n") {
+			sql[strings.TrimSpace(l)] = true
+		}
+	}
+	for i, line := range strings.Split(render(t, r, "text"), "\n") {
+		if n := len([]rune(line)); n > textWidth && !sql[strings.TrimSpace(line)] {
+			t.Errorf("line %d is %d columns wide: %q", i+1, n, line)
+		}
+	}
+}
+
+func TestRenderSummary(t *testing.T) {
+	// 0.3821*(1-94.2/625.88) + 0.2701*(1-182.99/48211.5) + 0.1197*(1-8.4/1845) = 0.7128
+	want := "4 statements, 5 findings, 3 recommendations, estimated workload cost reduction 71.3%"
+	if out := render(t, fixtureReport(t), "text"); !strings.Contains(out, "\n"+want+"\n") {
+		t.Errorf("text report lacks the summary line %q:\n%s", want, out)
+	}
+}
+
+func TestWorkloadReduction(t *testing.T) {
+	r := &advisor.Report{
+		Statements: []advisor.Statement{
+			{QueryID: "a", WorkloadShare: 0.5},
+			{QueryID: "b", WorkloadShare: 0.3},
+			{QueryID: "c", WorkloadShare: 0.2},
+		},
+		Recommendations: []advisor.Recommendation{
+			{Statements: []advisor.StatementGain{{QueryID: "a", CostBefore: 100, CostAfter: 50}}},
+			// The better index for a counts, not both.
+			{Statements: []advisor.StatementGain{{QueryID: "a", CostBefore: 100, CostAfter: 10}, {QueryID: "b", CostBefore: 10, CostAfter: 5}}},
+			// Unknown statements and unusable costs are ignored.
+			{Statements: []advisor.StatementGain{{QueryID: "zz", CostBefore: 100, CostAfter: 1}, {QueryID: "c", CostBefore: 0, CostAfter: 5}}},
+		},
+	}
+	got, ok := workloadReduction(r)
+	if want := 0.5*0.9 + 0.3*0.5; !ok || abs(got-want) > 1e-9 {
+		t.Errorf("workloadReduction = %v, %v; want %v, true", got, ok, want)
+	}
+	if _, ok := workloadReduction(&advisor.Report{Statements: r.Statements}); ok {
+		t.Error("workloadReduction without recommendations reports a reduction")
+	}
+}
+
+func abs(x float64) float64 { return max(x, -x) }
+
+func TestRenderUnknownFormat(t *testing.T) {
+	var buf bytes.Buffer
+	err := Render(&buf, fixtureReport(t), "pdf")
+	if err == nil || !strings.Contains(err.Error(), `"pdf"`) || !strings.Contains(err.Error(), "text, markdown, json, html") {
+		t.Errorf("Render(pdf) error = %v, want one naming the format and the choices", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("Render(pdf) wrote %d bytes", buf.Len())
+	}
+	if err := Render(&buf, nil, "text"); err == nil {
+		t.Error("Render(nil report) succeeded")
+	}
+	if got := Formats(); !reflect.DeepEqual(got, []string{"text", "markdown", "json", "html"}) {
+		t.Errorf("Formats() = %v", got)
+	}
+}
+
+func TestRenderEmptyReport(t *testing.T) {
+	r := &advisor.Report{Target: "empty"}
+	for _, f := range Formats() {
+		out := render(t, r, f)
+		if f != "json" && !strings.Contains(out, "No index to recommend") {
+			t.Errorf("%s report of an empty report does not say there is nothing to recommend:\n%s", f, out)
+		}
+	}
+}
+
+func TestRenderJSONRoundTrip(t *testing.T) {
+	r := fixtureReport(t)
+	r.SchemaVersion = 0 // the renderer fills it in
+	out := render(t, r, "json")
+	if !strings.Contains(out, "\n  \"schema_version\": 1,\n") {
+		t.Errorf("JSON report is not indented or lacks schema_version:\n%.300s", out)
+	}
+	var back advisor.Report
+	if err := json.Unmarshal([]byte(out), &back); err != nil {
+		t.Fatalf("JSON report does not decode: %v", err)
+	}
+	if back.SchemaVersion != advisor.SchemaVersion {
+		t.Errorf("schema_version = %d, want %d", back.SchemaVersion, advisor.SchemaVersion)
+	}
+	want := fixtureReport(t)
+	// Plans carry unexported links that JSON cannot; compare them apart.
+	for i := range back.Statements {
+		wp, gp := want.Statements[i].Plan, back.Statements[i].Plan
+		want.Statements[i].Plan, back.Statements[i].Plan = nil, nil
+		if (wp == nil) != (gp == nil) {
+			t.Fatalf("statement %d: plan present %v, want %v", i, gp != nil, wp != nil)
+		}
+		if wp != nil && (gp.Root.Name() != wp.Root.Name() || gp.ExecutionTime != wp.ExecutionTime ||
+			len(gp.Root.Plans) != len(wp.Root.Plans) || gp.Root.TotalCost != wp.Root.TotalCost) {
+			t.Errorf("statement %d: plan changed in the round trip", i)
+		}
+	}
+	// Evidence numbers come back as float64.
+	for i := range want.Findings {
+		want.Findings[i].Evidence, back.Findings[i].Evidence = nil, nil
+	}
+	if !reflect.DeepEqual(&back, want) {
+		t.Errorf("report changed in the JSON round trip:\n got %+v\nwant %+v", back, *want)
+	}
+	// Encoding what was decoded gives the same document.
+	if again := render(t, &back, "json"); !strings.Contains(again, `"queryid": "-2814613284823340915"`) {
+		t.Errorf("re-encoded report lost statements:\n%.300s", again)
+	}
+}
+
+func TestRenderJSONError(t *testing.T) {
+	r := fixtureReport(t)
+	r.Recommendations[0].ImprovementPct = math.NaN()
+	var buf bytes.Buffer
+	err := Render(&buf, r, "json")
+	if err == nil || !strings.Contains(err.Error(), "render json report") {
+		t.Errorf("Render(json) with NaN error = %v, want a wrapped encoding error", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("a failed render wrote %d bytes", buf.Len())
+	}
+}
+
+// A report read back from JSON has plans without paths; the HTML report
+// still highlights the nodes its findings name.
+func TestRenderHTMLFromDecodedJSON(t *testing.T) {
+	var back advisor.Report
+	if err := json.Unmarshal([]byte(render(t, fixtureReport(t), "json")), &back); err != nil {
+		t.Fatal(err)
+	}
+	out := render(t, &back, "html")
+	if !strings.Contains(out, `class="node flagged warning" id="node-1-0.0.1.1.0"`) {
+		t.Errorf("HTML of a decoded report does not flag the seq scan of statement 1")
+	}
+}
+
+func TestRenderHTMLEscapesHostileText(t *testing.T) {
+	r := fixtureReport(t)
+	r.Target = `<b>prod</b>`
+	r.Statements[0].Query = hostileQuery
+	r.Statements[0].Database = `"><script>alert(3)</script>`
+	r.Findings[1].Detail = `</li><script>alert(4)</script>`
+	r.Findings[1].Node = `0.0.1.1.0 "><svg onload=alert(5)>`
+	r.Recommendations[0].DDL = `CREATE INDEX "</code></pre><script>alert(6)</script>" ON t (a);`
+	r.Recommendations[0].ValidationNote = `<iframe src=javascript:alert(7)>`
+	r.Warnings = append(r.Warnings, `<style>body{display:none}</style>`)
+	r.Findings[0].Severity = `critical" onmouseover="alert(8)`
+	out := render(t, r, "html")
+
+	for _, bad := range []string{"alert(1)</script>", "<script>alert", "<svg", "<img", "<iframe", "<b>prod", "<style>body", `onmouseover="alert`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("HTML report contains %q unescaped", bad)
+		}
+	}
+	if n := strings.Count(out, "<script"); n != 1 {
+		t.Errorf("HTML report has %d <script elements, want only its own", n)
+	}
+	if n := strings.Count(out, "<style"); n != 1 {
+		t.Errorf("HTML report has %d <style elements, want only its own", n)
+	}
+	if !strings.Contains(out, "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("HTML report does not show the hostile query as text")
+	}
+}
+
+func TestRenderHTMLStructure(t *testing.T) {
+	out := render(t, fixtureReport(t), "html")
+	for _, want := range []string{
+		`<section id="recommendations">`,
+		`<section id="statements">`,
+		`<table class="data sortable" id="statements-table">`,
+		// The seq scan finding of statement 1 flags its node in the plan tree.
+		`<div class="node flagged warning" id="node-1-0.0.1.1.0">`,
+		`<a class="node-ref" href="#node-1-0.0.1.1.0">`,
+		`<div class="node flagged info" id="node-4-0.0.0.0">`,
+		`<div class="node flagged warning" id="node-2-0.0.0">`,
+		`<button type="button" class="copy" data-copy="ddl-2">Copy</button>`,
+		"CREATE INDEX CONCURRENTLY question_exam_id_idx ON public.question USING btree (exam_id);",
+		"navigator.clipboard",
+		"71.3%",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+	// Self-contained: nothing is loaded from elsewhere.
+	for _, ext := range []string{"<link", "src=", "@import", "url(", "http://", "https://"} {
+		if strings.Contains(out, ext) {
+			t.Errorf("HTML report refers to an external resource (%q)", ext)
+		}
+	}
+	// Only the nodes that findings name are flagged.
+	if n := strings.Count(out, `class="node flagged`); n != 3 {
+		t.Errorf("%d flagged plan nodes, want 3", n)
+	}
+}
+
+func TestCleanNeutralizesTerminalControls(t *testing.T) {
+	r := fixtureReport(t)
+	r.Statements[0].Query = "SELECT 1 \x1b[2J\x1b]0;owned\x07 \u202eevil"
+	r.Warnings = []string{"bad \xff byte"}
+	for _, f := range []string{"text", "markdown"} {
+		out := render(t, r, f)
+		if strings.ContainsAny(out, "\x1b\x07\u202e") || strings.Contains(out, "\xff") {
+			t.Errorf("%s report passes terminal control characters through", f)
+		}
+		if !strings.Contains(out, `\x1b[2J`) {
+			t.Errorf("%s report does not show the escape sequence as text", f)
+		}
+	}
+}
+
+func TestMarkdownEscaping(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"tenant_id = 1", "tenant_id = 1"},
+		{"_x_ *y* a|b <b>", `\_x\_ \*y\* a\|b \<b\>`},
+		{"[link](http://x)", `\[link\](http://x)`},
+	} {
+		if got := mdText(tc.in); got != tc.want {
+			t.Errorf("mdText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"a || b", "`a \\|\\| b`"},
+		{"x `y` z", "``x `y` z``"},
+		{"`q`", "`` `q` ``"},
+	} {
+		if got := tableCode(tc.in); got != tc.want {
+			t.Errorf("tableCode(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{fmtCount(1234567), "1,234,567"},
+		{fmtCount(-1234), "-1,234"},
+		{fmtNum(0.0421), "0.042"},
+		{fmtNum(6.248), "6.25"},
+		{fmtNum(625.88), "625.9"},
+		{fmtNum(113961.6), "113,962"},
+		{fmtBytes(512), "512 bytes"},
+		{fmtBytes(229376), "224 kB"},
+		{fmtBytes(3355443), "3.2 MB"},
+		{fmtBytes(91750400), "88 MB"},
+		{fmtBytes(5 << 40), "5.0 TB"},
+		{fmtDuration(time.Hour), "1h"},
+		{fmtDuration(26*time.Hour + 30*time.Minute), "1d2h30m"},
+		{fmtDuration(42 * time.Second), "42s"},
+		{fmtChange(-0.849), "-84.9%"},
+		{fmtChange(0.1), "+10.0%"},
+		{abbreviate("abcdef", 4), "abc…"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestWrapLines(t *testing.T) {
+	got := wrapLines("  * ", "    ", "aaa bbb ccc "+strings.Repeat("x", 25), 12)
+	want := []string{"  * aaa bbb", "    ccc", "    xxxxxxxx", "    xxxxxxxx", "    xxxxxxxx", "    x"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("wrapLines = %q, want %q", got, want)
+	}
+}
