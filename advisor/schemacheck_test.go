@@ -1,0 +1,260 @@
+package advisor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+// findingLine is a finding compactly: "kind severity table: evidence index".
+func findingLine(f explain.Finding) string {
+	s := fmt.Sprintf("%s %s %s", f.Kind, f.Severity, f.Table)
+	if ix, ok := f.Evidence["index"]; ok {
+		s += " " + fmt.Sprint(ix)
+	}
+	if c, ok := f.Evidence["constraint"]; ok {
+		s += " " + fmt.Sprint(c)
+	}
+	return s
+}
+
+func findingLines(fs []explain.Finding) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = findingLine(f)
+	}
+	return out
+}
+
+func TestSchemaChecksCatalog(t *testing.T) {
+	btree := func(table, name string, cols ...string) collector.Index {
+		ix := collector.Index{Schema: "public", Name: name, Table: table, Method: "btree", Valid: true, Ready: true, SizeBytes: 4 << 20, IdxScan: 10}
+		for _, c := range cols {
+			ix.Keys = append(ix.Keys, collector.IndexKey{Column: c})
+		}
+		return ix
+	}
+	partial := btree("public.a", "a_x_partial", "x")
+	partial.Predicate = "(x > 0)"
+	unique := btree("public.a", "a_x_key", "x")
+	unique.Unique, unique.Constraint = true, true
+	unused := btree("public.a", "a_z_unused", "z")
+	unused.IdxScan = 0
+	smallUnused := btree("public.a", "a_w_small", "w")
+	smallUnused.IdxScan, smallUnused.SizeBytes = 0, 8192
+	smallUnused.Predicate = "(w > 0)" // partial: does not index the foreign key on w
+	invalid := btree("public.a", "a_w_invalid", "w")
+	invalid.Valid, invalid.Unique = false, true
+	invalid.Definition = "CREATE UNIQUE INDEX a_w_invalid ON public.a USING btree (w)"
+	ccnew := btree("public.a", "a_x_idx_ccnew", "x")
+	ccnew.Valid = false
+	exprA := btree("public.b", "b_lower_a")
+	exprA.Keys = []collector.IndexKey{{Expression: "lower((name)::text)"}}
+	exprB := btree("public.b", "b_lower_b")
+	exprB.Keys = []collector.IndexKey{{Expression: "lower(name)"}}
+	descA := btree("public.b", "b_t_desc", "t")
+	descA.Keys[0].Desc, descA.Keys[0].NullsFirst = true, true
+
+	cat := &collector.Catalog{
+		Tables: []collector.Table{
+			{Schema: "public", Name: "a", Kind: "r", HasPrimaryKey: true, RelTuples: 5e6, Columns: []collector.Column{
+				{Name: "x", Type: "integer"}, {Name: "y", Type: "integer"}, {Name: "z", Type: "timestamp(3) without time zone"}, {Name: "w", Type: "integer"},
+			}},
+			{Schema: "public", Name: "b", Kind: "r", HasPrimaryKey: true, RelTuples: 500, Columns: []collector.Column{
+				{Name: "a_x", Type: "integer"}, {Name: "a_y", Type: "integer"}, {Name: "name", Type: "text"}, {Name: "t", Type: "timestamp with time zone"},
+			}},
+			{Schema: "public", Name: "nopk", Kind: "r", RelTuples: 10, Columns: []collector.Column{{Name: "k", Type: "integer", NotNull: true}}},
+			{Schema: "public", Name: "nopk_at_all", Kind: "r", RelTuples: 10, Columns: []collector.Column{{Name: "k", Type: "integer"}}},
+			{Schema: "public", Name: "mv", Kind: "m"},
+			{Schema: "public", Name: "p", Kind: "p", Partitions: []string{"public.p1"}, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}}},
+			{Schema: "public", Name: "p1", Kind: "r", Parent: "public.p", RelTuples: 2e4, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}}},
+		},
+		Indexes: []collector.Index{
+			btree("public.a", "a_pkey", "x", "y"),
+			btree("public.a", "a_y", "y"),
+			btree("public.a", "a_y_x", "y", "x"),      // makes a_y redundant
+			btree("public.a", "a_y_x_copy", "y", "x"), // duplicate of a_y_x
+			partial, // different predicate: not redundant with a_pkey
+			unique,  // unique: never redundant
+			unused, smallUnused, invalid, ccnew,
+			exprA, exprB, // duplicates once normalized
+			descA, btree("public.b", "b_t_asc", "t"), // different direction: not duplicates
+			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"), // covers fk b(a_x, a_y) in the other order
+			{Schema: "public", Name: "nopk_k", Table: "public.nopk", Method: "btree", Unique: true, Valid: true, Keys: []collector.IndexKey{{Column: "k"}}, IdxScan: 1},
+		},
+		ForeignKeys: []collector.ForeignKey{
+			{Name: "b_a_fkey", Table: "public.b", Columns: []string{"a_x", "a_y"}, RefTable: "public.a", RefColumns: []string{"x", "y"}, OnDelete: "CASCADE"},
+			{Name: "a_w_fkey", Table: "public.a", Columns: []string{"w"}, RefTable: "public.b", RefColumns: []string{"a_x"}, OnDelete: "NO ACTION"},
+			{Name: "b_name_fkey", Table: "public.b", Columns: []string{"name"}, RefTable: "public.a", OnDelete: "SET NULL"},
+			{Name: "p_fkey", Table: "public.p", Columns: []string{"at"}, RefTable: "public.a", OnDelete: "NO ACTION"},
+			{Name: "p1_fkey", Table: "public.p1", Columns: []string{"at"}, RefTable: "public.a", OnDelete: "NO ACTION"}, // inherited
+		},
+	}
+	cat.Indexes[0].Primary, cat.Indexes[0].Constraint, cat.Indexes[0].Unique = true, true, true
+
+	got := findingLines(SchemaChecks(cat))
+	want := []string{
+		"invalid_index warning public.a public.a_w_invalid",
+		"invalid_index warning public.a public.a_x_idx_ccnew",
+		"unindexed_fk critical public.a a_w_fkey",   // 5M rows, and its only index is invalid
+		"unindexed_fk warning public.b b_name_fkey", // small, but ON DELETE SET NULL
+		"unindexed_fk warning public.p p_fkey",      // 20k rows in its partition
+		"duplicate_index warning public.a public.a_y_x_copy",
+		"duplicate_index warning public.b public.b_lower_b",
+		"redundant_index info public.a public.a_y",
+		"unused_index info public.a public.a_z_unused",
+		"missing_primary_key info public.nopk",
+		"missing_primary_key warning public.nopk_at_all",
+		"missing_primary_key warning public.p",
+		"timestamp_without_tz info public.a",
+		"timestamp_without_tz info public.p",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for _, f := range SchemaChecks(cat) {
+		if f.Detail == "" || f.Fix == "" {
+			t.Errorf("%s: empty detail or fix: %+v", findingLine(f), f)
+		}
+		switch findingLine(f) {
+		case "unindexed_fk critical public.a a_w_fkey":
+			if f.Fix != "CREATE INDEX CONCURRENTLY ON public.a (w);" {
+				t.Errorf("fk fix: %q", f.Fix)
+			}
+		case "duplicate_index warning public.a public.a_y_x_copy":
+			if f.Fix != "DROP INDEX CONCURRENTLY public.a_y_x_copy;" || f.Evidence["keep"] != "public.a_y_x" {
+				t.Errorf("duplicate: fix %q, keep %v", f.Fix, f.Evidence["keep"])
+			}
+		case "invalid_index warning public.a public.a_w_invalid":
+			if !strings.Contains(f.Fix, "CREATE UNIQUE INDEX CONCURRENTLY a_w_invalid ON public.a USING btree (w);") ||
+				!strings.Contains(f.Fix, "REINDEX INDEX CONCURRENTLY public.a_w_invalid;") {
+				t.Errorf("invalid fix: %q", f.Fix)
+			}
+		case "invalid_index warning public.a public.a_x_idx_ccnew":
+			if f.Fix != "DROP INDEX CONCURRENTLY public.a_x_idx_ccnew;" {
+				t.Errorf("ccnew fix: %q", f.Fix)
+			}
+		case "missing_primary_key info public.nopk":
+			if f.Fix != "ALTER TABLE public.nopk ADD CONSTRAINT nopk_k PRIMARY KEY USING INDEX nopk_k;" {
+				t.Errorf("pk fix: %q", f.Fix)
+			}
+		case "timestamp_without_tz info public.a":
+			if !strings.Contains(f.Fix, "ALTER TABLE public.a ALTER COLUMN z TYPE timestamptz;") {
+				t.Errorf("timestamp fix: %q", f.Fix)
+			}
+		}
+	}
+	if SchemaChecks(nil) != nil || len(SchemaChecks(&collector.Catalog{})) != 0 {
+		t.Error("empty catalogs: want no findings")
+	}
+}
+
+// TestSchemaChecksSandbox builds each problem in a real database, loads
+// its catalog, checks what is found, then runs the fixes and checks that
+// the findings they address are gone.
+func TestSchemaChecksSandbox(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const db = "schemacheck"
+	if err := c.CreateDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Exec(ctx, db,
+		`CREATE TABLE parents (a int, b int, PRIMARY KEY (a, b))`,
+		// Composite FK whose columns lead an index in the other order: fine.
+		`CREATE TABLE children (id int PRIMARY KEY, pa int, pb int, FOREIGN KEY (pa, pb) REFERENCES parents (a, b))`,
+		`CREATE INDEX children_pb_pa ON children (pb, pa, id)`,
+		`CREATE TABLE customers (id bigint PRIMARY KEY, email text)`,
+		`CREATE UNIQUE INDEX customers_email_key ON customers (email)`,
+		`CREATE INDEX customers_email_id ON customers (email, id)`,
+		`CREATE TABLE "Orders" (id bigint PRIMARY KEY, "customerId" bigint REFERENCES customers ON DELETE CASCADE,
+			status text, created_at timestamp)`,
+		`INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 100) g`,
+		`INSERT INTO "Orders" SELECT g, 1 + g % 100, 's' || g % 7, now() - g * interval '1 min' FROM generate_series(1, 60000) g`,
+		`CREATE INDEX orders_created_a ON "Orders" (created_at)`,
+		`CREATE INDEX orders_created_b ON "Orders" (created_at)`,
+		`CREATE INDEX orders_status ON "Orders" (status)`,
+		`CREATE INDEX orders_status_created ON "Orders" (status, created_at)`,
+		`CREATE TABLE dupvals (v int)`,
+		`INSERT INTO dupvals VALUES (1), (1)`,
+		`CREATE TABLE logs (at timestamp NOT NULL, customer_id bigint REFERENCES customers, msg text) PARTITION BY RANGE (at)`,
+		`CREATE TABLE logs_2024 PARTITION OF logs FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`,
+		`CREATE TABLE events (id bigint, at timestamptz, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)`,
+		`CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`,
+		`ANALYZE`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A unique index built concurrently over duplicates fails and stays INVALID.
+	if err := c.Exec(ctx, db, `CREATE UNIQUE INDEX CONCURRENTLY dupvals_v ON dupvals (v)`); err == nil {
+		t.Fatal("the unique index over duplicates was built")
+	}
+
+	conn, err := pgx.Connect(ctx, c.DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	load := func() []explain.Finding {
+		t.Helper()
+		cat, err := collector.LoadCatalog(ctx, conn, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return SchemaChecks(cat)
+	}
+
+	findings := load()
+	got := findingLines(findings)
+	want := []string{
+		"invalid_index warning public.dupvals public.dupvals_v",
+		`unindexed_fk critical public."Orders" Orders_customerId_fkey`,
+		"unindexed_fk info public.logs logs_customer_id_fkey",
+		`duplicate_index warning public."Orders" public.orders_created_b`,
+		`redundant_index info public."Orders" public.orders_status`,
+		`unused_index info public."Orders" public.orders_created_a`,
+		`unused_index info public."Orders" public.orders_status_created`,
+		"missing_primary_key warning public.dupvals",
+		"missing_primary_key warning public.logs",
+		`timestamp_without_tz info public."Orders"`,
+		"timestamp_without_tz info public.logs",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+
+	// The fixes are valid SQL that remove what they address.
+	fixed := map[string]bool{"unindexed_fk": true, "duplicate_index": true, "redundant_index": true}
+	for _, f := range findings {
+		if !fixed[f.Kind] && f.Kind != "invalid_index" {
+			continue
+		}
+		for _, stmt := range strings.Split(f.Fix, "\n") {
+			stmt, _, _ = strings.Cut(stmt, "--")
+			if strings.TrimSpace(stmt) == "" || (f.Kind == "invalid_index" && !strings.HasPrefix(stmt, "DROP")) {
+				continue // rebuilding the unique index would fail again on the duplicates
+			}
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				t.Fatalf("%s: fix %q: %v", findingLine(f), stmt, err)
+			}
+		}
+	}
+	fixed["invalid_index"] = true
+	for _, f := range load() {
+		if fixed[f.Kind] {
+			t.Errorf("still found after its fix: %s (%s)", findingLine(f), f.Detail)
+		}
+	}
+}
