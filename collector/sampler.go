@@ -21,8 +21,9 @@ import (
 type SamplerOptions struct {
 	Databases NameFilter // by database name
 	Users     NameFilter // by role name
-	// MaxTexts bounds the text cache (default 20000). Keep it above
-	// pg_stat_statements.max, or texts are fetched again and again.
+	// MaxTexts bounds the text cache (default 20000). When
+	// pg_stat_statements.max is larger the bound grows to it plus 10%, so
+	// texts are not fetched again and again.
 	MaxTexts int
 	// MaxTextLength is how many characters of a text are kept (default
 	// 65536); longer texts are truncated and flagged.
@@ -233,6 +234,7 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	}
 	snap.Database, snap.Version = st.database, st.version.String
 	snap.Max, _ = strconv.Atoi(st.max)
+	s.texts.max = max(s.opts.MaxTexts, snap.Max+snap.Max/10)
 	if st.appName != dbconn.ApplicationName && !s.warnedAppName {
 		s.warnedAppName = true
 		s.log.Warn("sampler connection is not marked as the advisor's; open it with internal/dbconn",

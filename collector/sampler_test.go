@@ -402,3 +402,48 @@ func TestFilters(t *testing.T) {
 		t.Errorf("bad pattern: err = %v, want one naming it", err)
 	}
 }
+
+// TestTexts checks texts are fetched once per queryid and that a text
+// longer than MaxTextLength is cut and reported, once.
+func TestTexts(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "texts", "")
+	s, err := NewSampler(connect(t, c.DSN("texts"), true),
+		SamplerOptions{Databases: NameFilter{Include: []string{"texts"}}, MaxTextLength: 40}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "SELECT current_user AS " + strings.Repeat("a", 50) // no constant to normalize
+	exec(t, connect(t, c.DSN("texts"), false), long)
+	w := NewWindow(WindowOptions{})
+	var snaps []*Snapshot
+	for range 6 {
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, snap)
+	}
+	truncated, ok := findText(snaps[5], long[:40])
+	if !ok || truncated.Problem != TextTruncated {
+		t.Fatalf("long text: %+v, want its first 40 characters flagged truncated", truncated)
+	}
+	if w := warningWith(snaps[0], WarnTextTruncated); w == nil || !strings.Contains(w.Message, "40 characters") {
+		t.Errorf("first sample warnings %v, want %s", snaps[0].Warnings, WarnTextTruncated)
+	}
+	if w := warningWith(snaps[5], WarnTextTruncated); w != nil {
+		t.Errorf("the truncated text is reported again: %v", w)
+	}
+	// The sampler's own statements are known after three samples: the
+	// last ones fetch no text.
+	if st, ok := find(t, w.Delta(snaps[3].Time).Statements, "/* pgadvisor */ SELECT DISTINCT ON"); ok {
+		t.Errorf("texts fetched %d times in the last two samples, want none", st.Calls)
+	}
+	if st, ok := find(t, w.SinceStart().Statements, "/* pgadvisor */ SELECT DISTINCT ON"); !ok || !st.Text.Own {
+		t.Errorf("the text query is missing from the window or not flagged as the advisor's: %+v", st)
+	}
+}
