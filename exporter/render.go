@@ -84,11 +84,11 @@ type statementView struct {
 }
 
 type findingView struct {
-	N      int // 1-based position in the report
-	F      *explain.Finding
-	Rank   int    // rank of its statement; 0 when not among the statements
-	Path   string // plan path of its node, "" for schema findings
-	Anchor string // HTML id
+	F          *explain.Finding
+	Rank       int    // rank of its statement; 0 when not among the statements
+	Path       string // plan path of its node, "" for schema findings
+	Anchor     string // HTML id
+	NodeAnchor string // HTML id of its node in the drawn plan, "" when not drawn
 }
 
 type severityGroup struct {
@@ -122,7 +122,7 @@ func newReportView(r *advisor.Report) *reportView {
 	}
 	for i := range r.Findings {
 		f := &r.Findings[i]
-		fv := &findingView{N: i + 1, F: f, Rank: rankOf[f.QueryID], Path: nodePath(f.Node), Anchor: "finding-" + strconv.Itoa(i+1)}
+		fv := &findingView{F: f, Rank: rankOf[f.QueryID], Path: nodePath(f.Node), Anchor: "finding-" + strconv.Itoa(i+1)}
 		v.Findings = append(v.Findings, fv)
 		for _, sv := range v.Statements {
 			if f.QueryID != "" && sv.S.QueryID == f.QueryID {

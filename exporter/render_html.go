@@ -114,9 +114,9 @@ func parseHTMLTemplate() (*template.Template, error) {
 		"stmtRef":  statementRef,
 		"oneLine":  oneLine,
 		"short":    func(s string) string { return abbreviate(oneLine(s), 140) },
-		"width":    func(frac float64) string { return strconv.FormatFloat(min(max(frac, 0), 1)*100, 'f', 1, 64) },
+		"width":    barWidth,
+		"gain":     func(pct float64) string { return fmtChange(-pct / 100) },
 		"int64f":   func(n int64) float64 { return float64(n) },
-		"divpct":   func(pct float64) float64 { return pct / 100 },
 		"inc":      func(i int) int { return i + 1 },
 		"sql":      looksLikeSQL,
 	}
@@ -125,6 +125,14 @@ func parseHTMLTemplate() (*template.Template, error) {
 		return nil, fmt.Errorf("parse HTML template: %w", err)
 	}
 	return tmpl, nil
+}
+
+// barWidth is a fraction as a CSS percentage, clamped to 0-100.
+func barWidth(frac float64) string {
+	if !(frac > 0) {
+		return "0"
+	}
+	return strconv.FormatFloat(min(frac, 1)*100, 'f', 1, 64)
 }
 
 // severityClass maps a finding's severity to a CSS class name; unknown
@@ -173,6 +181,9 @@ func newPlanView(sv *statementView) (*planView, error) {
 			v.SelfShare = v.SelfTime / total
 		}
 		for _, f := range v.Findings {
+			if f.Rank == sv.Rank {
+				f.NodeAnchor = v.Anchor
+			}
 			if c := severityClass(f.F.Severity); v.Severity == "" || severityRank(c) > severityRank(v.Severity) {
 				v.Severity = c
 			}
