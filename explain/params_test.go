@@ -226,7 +226,7 @@ func testCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 	WHERE c.relkind IN ('r', 'p', 'm')
 	ORDER BY c.relname, a.attnum`
 	ctx := context.Background()
-	rows, err := conn.Query(ctx, columnsSQL)
+	rows, err := conn.Query(ctx, columnsSQL, pgx.QueryExecModeExec)
 	if err != nil {
 		t.Fatal(err)
 	}

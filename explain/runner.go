@@ -1,0 +1,400 @@
+package explain
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// Mode says which plan a Result holds.
+type Mode string
+
+const (
+	ModeAnalyze Mode = "analyze" // EXPLAIN ANALYZE with synthesized parameters
+	ModeGeneric Mode = "generic" // the generic plan, never executed
+	ModeNone    Mode = "none"    // no plan
+)
+
+// Outcome says how explaining one statement went. Failures are outcomes,
+// never a failed cycle.
+type Outcome string
+
+const (
+	OutcomeOK       Outcome = "ok"       // a plan was made (Mode says which)
+	OutcomeTimeout  Outcome = "timeout"  // EXPLAIN ANALYZE hit statement_timeout or lock_timeout; Plan is the generic plan when that worked
+	OutcomeConflict Outcome = "conflict" // EXPLAIN ANALYZE was canceled by a recovery conflict; Plan as for timeout
+	OutcomeError    Outcome = "error"    // no plan could be made; Err says why
+	OutcomeRefused  Outcome = "refused"  // the text cannot be explained at all (not one plannable statement)
+	OutcomeSkipped  Outcome = "skipped"  // not attempted: the context ended or the connection was lost
+)
+
+// Query is one statement to explain.
+type Query struct {
+	ID   string // pg_stat_statements queryid
+	Text string // normalized text, with $n for constants
+}
+
+// Result is what the runner made of one statement.
+type Result struct {
+	QueryID  string          `json:"queryid"`
+	Mode     Mode            `json:"mode"`
+	Reason   string          `json:"reason,omitempty"` // why not analyzed, e.g. "refused: calls volatile function public.f()"
+	Params   []Param         `json:"params,omitempty"` // the values EXPLAIN ANALYZE ran with
+	PlanJSON json.RawMessage `json:"plan_json,omitempty"`
+	Plan     *Plan           `json:"-"`
+	Outcome  Outcome         `json:"outcome"`
+	Err      string          `json:"error,omitempty"`
+	Duration time.Duration   `json:"duration_ns"`
+}
+
+// RunnerOptions tune a Runner; the zero value is the safe default.
+type RunnerOptions struct {
+	// StatementTimeout bounds each statement; 0 means 5s.
+	StatementTimeout time.Duration
+	// LockTimeout bounds waiting for a lock; 0 means 1s.
+	LockTimeout time.Duration
+	// AllowAnalyzeOnPrimary lets EXPLAIN ANALYZE run where
+	// pg_is_in_recovery() is false. Off, a primary only gets generic plans.
+	AllowAnalyzeOnPrimary bool
+}
+
+// Runner explains statements on one EXPLAIN target: EXPLAIN ANALYZE for
+// what the gate proves side-effect free, on a replica, with synthesized
+// parameters; the generic plan for everything else. Every statement runs in
+// its own BEGIN READ ONLY transaction with SET LOCAL timeouts and is rolled
+// back. A Runner may be shared; a connection may not.
+type Runner struct {
+	opts RunnerOptions
+	log  *zap.Logger
+	seq  atomic.Uint64 // names prepared statements
+}
+
+// NewRunner returns a Runner; log may be nil.
+func NewRunner(log *zap.Logger, opts RunnerOptions) *Runner {
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = 5 * time.Second
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Runner{opts: opts, log: log}
+}
+
+// RunAll explains queries in order on conn, which should come from
+// dbconn.Connect (application_name pgadvisor) and be idle. After the
+// context ends or the connection is lost, the rest are skipped.
+func (r *Runner) RunAll(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, queries []Query) []Result {
+	results := make([]Result, 0, len(queries))
+	for _, q := range queries {
+		results = append(results, r.Run(ctx, conn, cat, q))
+	}
+	return results
+}
+
+// Run explains one statement on conn; cat gives the tables and statistics
+// parameters are chosen from (with nil, only LIMIT and OFFSET parameters
+// get values, so most statements with parameters get generic plans).
+func (r *Runner) Run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, q Query) Result {
+	start := time.Now()
+	res := r.run(ctx, conn, cat, q)
+	res.QueryID = q.ID
+	res.Duration = time.Since(start)
+	r.log.Debug("explained statement", zap.String("queryid", q.ID), zap.String("mode", string(res.Mode)),
+		zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason), zap.String("error", res.Err),
+		zap.Duration("duration", res.Duration))
+	return res
+}
+
+func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, q Query) Result {
+	switch {
+	case ctx.Err() != nil:
+		return Result{Mode: ModeNone, Outcome: OutcomeSkipped, Err: ctx.Err().Error()}
+	case conn == nil || conn.IsClosed():
+		return Result{Mode: ModeNone, Outcome: OutcomeSkipped, Err: "the connection to the EXPLAIN target is closed"}
+	}
+	// A client-side bound too, for a server or network that stops answering.
+	ctx, cancel := context.WithTimeout(ctx, 4*r.opts.StatementTimeout+10*time.Second)
+	defer cancel()
+
+	pq, d := gateParse(q.Text)
+	if !d.Plannable {
+		return Result{Mode: ModeNone, Outcome: OutcomeRefused, Reason: d.Reason}
+	}
+	res := Result{Mode: ModeNone, Outcome: OutcomeOK, Reason: d.Reason}
+	if d.Analyze {
+		var done bool
+		if res, done = r.analyze(ctx, conn, cat, pq); done {
+			return res
+		}
+		if ctx.Err() != nil || conn.IsClosed() {
+			return res
+		}
+	}
+	out, err := r.generic(ctx, conn, pq)
+	if err == nil {
+		res.Mode, res.PlanJSON = ModeGeneric, out
+		res.Plan, err = ParsePlan(out)
+	}
+	if err != nil {
+		res.Mode, res.PlanJSON, res.Plan = ModeNone, nil, nil
+		res.Outcome, res.Err = OutcomeError, joinErr(res.Err, "generic plan: "+err.Error())
+	}
+	return res
+}
+
+func joinErr(first, second string) string {
+	if first == "" {
+		return second
+	}
+	return first + "; " + second
+}
+
+// analyze tries EXPLAIN ANALYZE in one read-only transaction: the role of
+// the server, the gate's catalog check, parameters, then the statement.
+// done is false when the statement should get its generic plan instead;
+// res.Reason then says why, and res.Outcome and res.Err record a failed
+// EXPLAIN ANALYZE.
+func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery) (res Result, done bool) {
+	res = Result{Mode: ModeNone, Outcome: OutcomeOK}
+	var ran bool
+	err := r.readOnly(ctx, conn, func(info serverInfo) error {
+		if !info.inRecovery && !r.opts.AllowAnalyzeOnPrimary {
+			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and AllowAnalyzeOnPrimary is off"
+			return nil
+		}
+		if d := gateCatalog(ctx, conn, pq); !d.Analyze {
+			res.Reason = d.Reason
+			return nil
+		}
+		params, err := synthesize(ctx, conn, cat, pq)
+		if err != nil {
+			res.Reason = "not analyzed: " + err.Error()
+			return nil
+		}
+		values := make([]string, len(params))
+		for i, p := range params {
+			values[i] = p.Value
+		}
+		ran = true
+		res.Params = params
+		out, err := execValue(ctx, conn, analyzePrefix(info.version)+pq.text, values)
+		if err != nil {
+			return err
+		}
+		res.PlanJSON = out
+		return nil
+	})
+	switch {
+	case err == nil && ran:
+		plan, perr := ParsePlan(res.PlanJSON)
+		if perr != nil {
+			return Result{Mode: ModeNone, Outcome: OutcomeError, Params: res.Params, Err: "parse EXPLAIN ANALYZE output: " + perr.Error()}, true
+		}
+		res.Mode, res.Plan = ModeAnalyze, plan
+		return res, true
+	case err == nil:
+		return res, false
+	}
+	res.Params, res.PlanJSON = nil, nil
+	res.Outcome = classify(err)
+	if res.Outcome == OutcomeError {
+		// The statement itself may be fine (the parameters may be what the
+		// server rejected): its generic plan decides.
+		res.Outcome = OutcomeOK
+		res.Reason = "not analyzed: EXPLAIN ANALYZE failed: " + err.Error()
+		return res, false
+	}
+	res.Err = "EXPLAIN ANALYZE: " + err.Error()
+	res.Reason = fmt.Sprintf("not analyzed: EXPLAIN ANALYZE was canceled (%s)", res.Outcome)
+	return res, false
+}
+
+// classify tells a timeout and a recovery conflict from other errors.
+func classify(err error) Outcome {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return OutcomeError
+	}
+	switch {
+	case pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout"), // query_canceled
+		pgErr.Code == "55P03": // lock_not_available: lock_timeout
+		return OutcomeTimeout
+	case (pgErr.Code == "40001" || pgErr.Code == "40P01") && strings.Contains(pgErr.Message, "conflict with recovery"):
+		return OutcomeConflict
+	}
+	return OutcomeError
+}
+
+func analyzePrefix(version int) string {
+	if version >= 120000 {
+		return "EXPLAIN (ANALYZE, BUFFERS, SETTINGS, FORMAT JSON) "
+	}
+	return "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+}
+
+// generic makes the generic plan on every server version with PREPARE,
+// plan_cache_mode = force_generic_plan and EXPLAIN EXECUTE with NULLs,
+// which the generic plan does not look at. EXPLAIN (GENERIC_PLAN) (16+) is
+// not used: over the extended protocol the $n become parameters of the
+// EXPLAIN statement itself, which Bind must fill (and the planner would
+// then fold them), and the simple protocol runs every statement of a text,
+// so a lexer difference between pg_query and the server must never get a
+// chance to run a second one. The prepared statement is always
+// deallocated: it outlives the rollback.
+func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (json.RawMessage, error) {
+	name := fmt.Sprintf("pgadvisor_%d", r.seq.Add(1))
+	var out []byte
+	var prepared bool
+	err := r.readOnly(ctx, conn, func(serverInfo) error {
+		if _, err := execOne(ctx, conn, "PREPARE "+name+" AS "+pq.text, nil); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		prepared = true
+		if _, err := execOne(ctx, conn, "SET LOCAL plan_cache_mode = force_generic_plan", nil); err != nil {
+			return fmt.Errorf("force the generic plan: %w", err)
+		}
+		args := ""
+		if pq.numParams > 0 {
+			args = "(" + strings.Repeat("NULL, ", pq.numParams-1) + "NULL)"
+		}
+		var err error
+		out, err = execValue(ctx, conn, "EXPLAIN (FORMAT JSON) EXECUTE "+name+args, nil)
+		return err
+	})
+	if prepared {
+		cleanup, cancel := cleanupContext(ctx)
+		defer cancel()
+		if _, dErr := execOne(cleanup, conn, "DEALLOCATE "+name, nil); dErr != nil && err == nil {
+			err = fmt.Errorf("deallocate: %w", dErr)
+		}
+	}
+	return out, err
+}
+
+// PlanOnly returns the planner's plan for query on conn without executing
+// it: with params (text values for $1, $2, ...) the custom plan for them,
+// without the generic plan. It runs in a read-only transaction that is
+// rolled back, on a primary or a replica, so the session's HypoPG
+// hypothetical indexes are visible to it. query must be one statement
+// EXPLAIN can take (SELECT, INSERT, UPDATE, DELETE, MERGE); conn must be
+// idle.
+func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, params []string) (*Plan, error) {
+	pq, d := gateParse(query)
+	if !d.Plannable {
+		return nil, fmt.Errorf("plan statement: %s", d.Reason)
+	}
+	var out []byte
+	var err error
+	if params == nil {
+		out, err = r.generic(ctx, conn, pq)
+	} else {
+		if len(params) != pq.numParams {
+			return nil, fmt.Errorf("plan statement: %d parameter values for %d parameters", len(params), pq.numParams)
+		}
+		err = r.readOnly(ctx, conn, func(serverInfo) error {
+			var err error
+			out, err = execValue(ctx, conn, "EXPLAIN (FORMAT JSON) "+pq.text, params)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plan statement: %w", err)
+	}
+	plan, err := ParsePlan(out)
+	if err != nil {
+		return nil, fmt.Errorf("plan statement: %w", err)
+	}
+	return plan, nil
+}
+
+// serverInfo is what readOnly learns about the server.
+type serverInfo struct {
+	inRecovery bool
+	version    int // server_version_num
+}
+
+// readOnlySetup sets the transaction's limits and learns the server's role
+// and version in one round trip. standard_conforming_strings is forced on
+// because that is how pg_query reads string literals: with it off, the
+// server would read a backslash in a literal differently from the gate,
+// and could see a function call the gate saw as text.
+const readOnlySetup = `SELECT pg_is_in_recovery(), current_setting('server_version_num'),
+	set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true),
+	set_config('idle_in_transaction_session_timeout', $3, true),
+	set_config('standard_conforming_strings', 'on', true)`
+
+// readOnly runs fn inside BEGIN READ ONLY with the runner's timeouts set
+// LOCAL, and always rolls back, also when fn fails or ctx ends.
+func (r *Runner) readOnly(ctx context.Context, conn *pgx.Conn, fn func(serverInfo) error) error {
+	if _, err := execOne(ctx, conn, "BEGIN READ ONLY", nil); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	err := func() error {
+		ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+		res, err := execOne(ctx, conn, readOnlySetup, []string{
+			ms(r.opts.StatementTimeout), ms(r.opts.LockTimeout), ms(r.opts.StatementTimeout + 5*time.Second)})
+		if err != nil {
+			return fmt.Errorf("set timeouts: %w", err)
+		}
+		if len(res.Rows) != 1 || len(res.Rows[0]) < 2 {
+			return errors.New("set timeouts: no row")
+		}
+		version, err := strconv.Atoi(string(res.Rows[0][1]))
+		if err != nil {
+			return fmt.Errorf("server_version_num %q: %w", res.Rows[0][1], err)
+		}
+		return fn(serverInfo{inRecovery: string(res.Rows[0][0]) == "t", version: version})
+	}()
+	cleanup, cancel := cleanupContext(ctx)
+	defer cancel()
+	if _, rbErr := execOne(cleanup, conn, "ROLLBACK", nil); rbErr != nil && err == nil {
+		err = fmt.Errorf("rollback: %w", rbErr)
+	}
+	return err
+}
+
+// cleanupContext outlives ctx's cancellation, briefly, so a rollback or
+// deallocate still runs after a timeout.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+// execOne sends one statement, marked, over the extended protocol: the
+// server refuses a text holding more than one statement there, and no
+// prepared statement is left behind. params are text of unspecified type,
+// so the server gives them the types the statement implies.
+func execOne(ctx context.Context, conn *pgx.Conn, sql string, params []string) (*pgconn.Result, error) {
+	values := make([][]byte, len(params))
+	for i, p := range params {
+		values[i] = []byte(p)
+	}
+	res := conn.PgConn().ExecParams(ctx, dbconn.Marker+sql, values, nil, nil, nil).Read()
+	return res, res.Err
+}
+
+// execValue is execOne for a statement returning one value (EXPLAIN).
+func execValue(ctx context.Context, conn *pgx.Conn, sql string, params []string) ([]byte, error) {
+	res, err := execOne(ctx, conn, sql, params)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Rows) == 0 || len(res.Rows[0]) == 0 {
+		return nil, errors.New("no result row")
+	}
+	return res.Rows[0][0], nil
+}

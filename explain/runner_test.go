@@ -1,0 +1,256 @@
+package explain
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+var shopSchema = []string{
+	`CREATE TABLE customers (id int PRIMARY KEY, name text, region text)`,
+	`CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers, status text,
+		created_at timestamptz, meta jsonb)`,
+	`INSERT INTO customers SELECT g, 'c' || g, (ARRAY['eu', 'us', 'apac'])[1 + g % 3] FROM generate_series(1, 200) g`,
+	`INSERT INTO orders SELECT g, 1 + g % 200, (ARRAY['shipped', 'shipped', 'shipped', 'pending', 'cancelled'])[1 + g % 5],
+		'2024-01-01'::timestamptz + g * interval '10 minutes',
+		jsonb_build_object('tier', (ARRAY['gold', 'silver'])[1 + g % 2], 'n', g % 7)
+		FROM generate_series(1, 20000) g`,
+	`CREATE INDEX ON orders (customer_id)`,
+	`CREATE INDEX ON orders (created_at)`,
+	`CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'`,
+	`ANALYZE`,
+}
+
+// connect opens an advisor connection to the sandbox database db.
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+// preparedStatements counts what a session has left prepared, protocol-level ones included.
+func preparedStatements(t *testing.T, conn *pgx.Conn) int {
+	t.Helper()
+	return queryRow[int](t, conn, "SELECT count(*)::int FROM pg_prepared_statements")
+}
+
+func TestRunnerReplica(t *testing.T) {
+	db := gateDatabase(t, "runner", shopSchema...)
+	ctx := context.Background()
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	cat := testCatalog(t, conn)
+	r := NewRunner(nil, RunnerOptions{StatementTimeout: 2 * time.Second})
+
+	cases := []struct {
+		q       Query
+		mode    Mode
+		outcome Outcome
+		reason  string   // substring
+		params  []string // values wanted, "*" for any
+		node    string   // a node type the plan must contain
+	}{
+		{q: Query{ID: "1", Text: "SELECT * FROM orders WHERE status = $1 AND created_at > $2 ORDER BY created_at LIMIT $3"},
+			mode: ModeAnalyze, outcome: OutcomeOK, params: []string{"shipped", "*", "10"}, node: "Limit"},
+		{q: Query{ID: "2", Text: "SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.region = $1 AND o.meta->>'tier' = $2"},
+			mode: ModeAnalyze, outcome: OutcomeOK, node: "Hash Join"},
+		{q: Query{ID: "3", Text: "SELECT count(*) FROM orders WHERE customer_id IN ($1, $2) AND meta @> $3"},
+			mode: ModeAnalyze, outcome: OutcomeOK, node: "Aggregate"},
+		{q: Query{ID: "4", Text: "SELECT count(*) FROM customers"}, mode: ModeAnalyze, outcome: OutcomeOK, node: "Aggregate"},
+		{q: Query{ID: "5", Text: "SELECT bump(), * FROM orders WHERE id = $1"}, mode: ModeGeneric, outcome: OutcomeOK,
+			reason: "refused: calls volatile function public.bump()", node: "Index Scan"},
+		{q: Query{ID: "6", Text: "UPDATE orders SET status = $1 WHERE id = $2"}, mode: ModeGeneric, outcome: OutcomeOK,
+			reason: "refused: UPDATE is not a SELECT", node: "ModifyTable"},
+		{q: Query{ID: "7", Text: "SELECT pg_sleep($1)"}, mode: ModeGeneric, outcome: OutcomeOK, reason: "denied function pg_sleep()"},
+		{q: Query{ID: "8", Text: "SELECT * FROM orders WHERE id = $1 + 1"}, mode: ModeGeneric, outcome: OutcomeOK,
+			reason: "not analyzed: no value for $1"},
+		{q: Query{ID: "9", Text: "SELECT * FROM customers WHERE name::int = $1"}, mode: ModeGeneric, outcome: OutcomeOK,
+			reason: "not analyzed: EXPLAIN ANALYZE failed: ERROR: invalid input syntax for type integer"},
+		{q: Query{ID: "10", Text: "SELECT count(*) FROM generate_series(1, 1000000000)"}, mode: ModeGeneric, outcome: OutcomeTimeout,
+			reason: "canceled (timeout)", node: "Aggregate"},
+		{q: Query{ID: "11", Text: "SELECT * FROM no_such_table"}, mode: ModeNone, outcome: OutcomeError},
+		{q: Query{ID: "12", Text: "SELECT 1/0"}, mode: ModeNone, outcome: OutcomeError},
+		{q: Query{ID: "13", Text: "COPY orders TO STDOUT"}, mode: ModeNone, outcome: OutcomeRefused, reason: "COPY statement cannot be explained"},
+		{q: Query{ID: "14", Text: "SELECT 1; SELECT pg_terminate_backend(pg_backend_pid())"}, mode: ModeNone, outcome: OutcomeRefused,
+			reason: "2 statements"},
+	}
+	queries := make([]Query, len(cases))
+	for i, tc := range cases {
+		queries[i] = tc.q
+	}
+	results := r.RunAll(ctx, conn, cat, queries)
+	for i, tc := range cases {
+		res := results[i]
+		if res.QueryID != tc.q.ID || res.Mode != tc.mode || res.Outcome != tc.outcome || !strings.Contains(res.Reason, tc.reason) {
+			t.Errorf("%s: got mode %s outcome %s reason %q err %q; want mode %s outcome %s reason containing %q",
+				tc.q.Text, res.Mode, res.Outcome, res.Reason, res.Err, tc.mode, tc.outcome, tc.reason)
+			continue
+		}
+		if (res.Mode == ModeNone) != (res.Plan == nil) || (res.Plan == nil) != (len(res.PlanJSON) == 0) {
+			t.Errorf("%s: mode %s with plan %v and %d bytes of JSON", tc.q.Text, res.Mode, res.Plan != nil, len(res.PlanJSON))
+		}
+		if res.Plan != nil && res.Plan.Analyzed() != (res.Mode == ModeAnalyze) {
+			t.Errorf("%s: mode %s but Analyzed() = %v", tc.q.Text, res.Mode, res.Plan.Analyzed())
+		}
+		if tc.node != "" && res.Plan != nil && !planHasNode(res.Plan, tc.node) {
+			t.Errorf("%s: no %s node in %s", tc.q.Text, tc.node, res.PlanJSON)
+		}
+		if (res.Outcome == OutcomeError || res.Outcome == OutcomeTimeout) && res.Err == "" {
+			t.Errorf("%s: outcome %s without an error", tc.q.Text, res.Outcome)
+		}
+		if res.Mode == ModeAnalyze {
+			if len(res.Params) != strings.Count(tc.q.Text, "$") {
+				t.Errorf("%s: params %+v", tc.q.Text, res.Params)
+			}
+			if res.Plan.Settings == nil && res.Plan.PlanningTime == 0 {
+				t.Errorf("%s: an analyzed plan without planning time", tc.q.Text)
+			}
+		} else if res.Params != nil {
+			t.Errorf("%s: mode %s with params %+v", tc.q.Text, res.Mode, res.Params)
+		}
+		for i, want := range tc.params {
+			if i >= len(res.Params) || (want != "*" && res.Params[i].Value != want) {
+				t.Errorf("%s: params %+v, want values %q", tc.q.Text, res.Params, tc.params)
+				break
+			}
+		}
+		if res.Duration <= 0 {
+			t.Errorf("%s: duration %v", tc.q.Text, res.Duration)
+		}
+	}
+	if n := preparedStatements(t, conn); n != 0 {
+		t.Errorf("%d prepared statements left on the runner's connection", n)
+	}
+	if app := queryRow[string](t, conn, "SELECT current_setting('application_name')"); app != "pgadvisor" {
+		t.Errorf("application_name = %q", app)
+	}
+	// Every setting was LOCAL: the session is as it was.
+	if st := queryRow[string](t, conn, "SELECT current_setting('statement_timeout')"); st != "0" {
+		t.Errorf("statement_timeout = %s after the run", st)
+	}
+}
+
+func TestRunnerPrimaryWithoutAllowIsGeneric(t *testing.T) {
+	db := gateDatabase(t, "runner_primary", shopSchema...)
+	conn := connect(t, sandbox.DSN(db))
+	cat := testCatalog(t, conn)
+	res := NewRunner(nil, RunnerOptions{}).Run(context.Background(), conn, cat,
+		Query{ID: "p", Text: "SELECT * FROM orders WHERE status = $1"})
+	if res.Mode != ModeGeneric || res.Outcome != OutcomeOK || !strings.Contains(res.Reason, "is a primary") ||
+		res.Plan == nil || res.Plan.Analyzed() || res.Params != nil {
+		t.Errorf("on the primary without AllowAnalyzeOnPrimary: %+v", res)
+	}
+	res = NewRunner(nil, RunnerOptions{AllowAnalyzeOnPrimary: true}).Run(context.Background(), conn, cat,
+		Query{ID: "p", Text: "SELECT * FROM orders WHERE status = $1"})
+	if res.Mode != ModeAnalyze || res.Plan == nil || !res.Plan.Analyzed() || len(res.Params) != 1 {
+		t.Errorf("on the primary with AllowAnalyzeOnPrimary: %+v", res)
+	}
+}
+
+// TestRunnerGenericPlanBefore16: PREPARE + force_generic_plan + EXPLAIN
+// EXECUTE with NULLs gives the plan with $n left in, and the prepared
+// statement is gone afterwards, also when planning failed.
+func TestRunnerGenericPlanBefore16(t *testing.T) {
+	db := gateDatabase(t, "runner_generic", shopSchema...)
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	r := NewRunner(nil, RunnerOptions{})
+	ctx := context.Background()
+	plan, err := r.PlanOnly(ctx, conn, "SELECT * FROM orders WHERE id = $1 AND status = $2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Analyzed() || plan.Root.NodeType != "Index Scan" || !strings.Contains(plan.Root.IndexCond, "$1") ||
+		!strings.Contains(plan.Root.Filter, "$2") {
+		t.Errorf("generic plan: %+v", plan.Root)
+	}
+	// Planning folds 1/0 and fails after PREPARE succeeded.
+	if _, err := r.PlanOnly(ctx, conn, "SELECT 1/0 WHERE $1", nil); err == nil || !strings.Contains(err.Error(), "division by zero") {
+		t.Errorf("PlanOnly(1/0) error = %v", err)
+	}
+	if n := preparedStatements(t, conn); n != 0 {
+		t.Errorf("%d prepared statements left", n)
+	}
+	if mode := queryRow[string](t, conn, "SELECT current_setting('plan_cache_mode')"); mode != "auto" {
+		t.Errorf("plan_cache_mode = %s after the run", mode)
+	}
+}
+
+// TestPlanOnly: the advisor's what-if costing sees its session's HypoPG
+// indexes, gets custom plans for given values, and nothing is executed,
+// not even an UPDATE on the primary.
+func TestPlanOnly(t *testing.T) {
+	db := gateDatabase(t, "planonly", shopSchema...)
+	ctx := context.Background()
+	r := NewRunner(nil, RunnerOptions{})
+
+	replica := connect(t, sandbox.ReplicaDSN(db))
+	if _, err := replica.Exec(ctx, "SELECT * FROM hypopg_create_index('CREATE INDEX ON orders (status)')"); err != nil {
+		t.Fatal(err)
+	}
+	custom, err := r.PlanOnly(ctx, replica, "SELECT * FROM orders WHERE status = $1", []string{"no-such-status"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !planUsesIndex(custom, "btree_orders_status") || custom.Analyzed() {
+		t.Errorf("custom plan does not use the hypothetical index: %+v", custom.Root)
+	}
+	generic, err := r.PlanOnly(ctx, replica, "SELECT * FROM orders WHERE status = $1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if generic.Root == nil || generic.Analyzed() {
+		t.Errorf("generic plan: %+v", generic.Root)
+	}
+	if _, err := r.PlanOnly(ctx, replica, "SELECT 1; SELECT 2", nil); err == nil || !strings.Contains(err.Error(), "2 statements") {
+		t.Errorf("two statements: %v", err)
+	}
+	if _, err := r.PlanOnly(ctx, replica, "SELECT * FROM orders WHERE id = $1", []string{"1", "2"}); err == nil {
+		t.Error("PlanOnly accepted 2 values for 1 parameter")
+	}
+	if n := queryRow[int](t, replica, "SELECT count(*)::int FROM hypopg_list_indexes"); n != 1 {
+		t.Errorf("%d hypothetical indexes after PlanOnly, want the 1 created", n)
+	}
+
+	primary := connect(t, sandbox.DSN(db))
+	before := queryRow[string](t, primary, "SELECT status FROM orders WHERE id = 7")
+	plan, err := r.PlanOnly(ctx, primary, "UPDATE orders SET status = $1 WHERE id = $2", []string{"changed", "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Root.NodeType != "ModifyTable" {
+		t.Errorf("UPDATE plan root = %s", plan.Root.NodeType)
+	}
+	if after := queryRow[string](t, primary, "SELECT status FROM orders WHERE id = 7"); after != before {
+		t.Errorf("PlanOnly changed the row: %q -> %q", before, after)
+	}
+	if n := preparedStatements(t, primary) + preparedStatements(t, replica); n != 0 {
+		t.Errorf("%d prepared statements left", n)
+	}
+}
+
+func planHasNode(p *Plan, nodeType string) bool {
+	found := false
+	p.Walk(func(_ string, n *Node) bool {
+		found = found || n.NodeType == nodeType
+		return true
+	})
+	return found
+}
+
+func planUsesIndex(p *Plan, suffix string) bool {
+	found := false
+	p.Walk(func(_ string, n *Node) bool {
+		found = found || strings.HasSuffix(n.IndexName, suffix)
+		return true
+	})
+	return found
+}
