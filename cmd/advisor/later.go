@@ -2,8 +2,7 @@ package main
 
 // Subcommands whose issues have not landed yet: they say so and exit 2.
 var (
-	runAgent  = notBuilt("run")
-	runReport = notBuilt("report")
-	runPlan   = notBuilt("plan")
-	runDemo   = notBuilt("demo")
+	runAgent = notBuilt("run")
+	runPlan  = notBuilt("plan")
+	runDemo  = notBuilt("demo")
 )

@@ -1,0 +1,296 @@
+package advisor
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+)
+
+// Target is one monitored cluster as the engine sees it.
+type Target struct {
+	Name       string
+	DSN        string // primary: pg_stat_statements and catalogs
+	ReplicaDSN string // EXPLAIN and what-if target; "" means DSN
+	Databases  collector.NameFilter
+	Users      collector.NameFilter
+}
+
+func (t Target) explainDSN() string { return cmp.Or(t.ReplicaDSN, t.DSN) }
+
+// Options tune an analysis cycle.
+type Options struct {
+	Rank       collector.RankOptions
+	Runner     explain.RunnerOptions
+	Thresholds explain.Thresholds
+	Select     SelectOptions
+	// Progress, when set, is told what the cycle is doing ("explain 3/25").
+	Progress func(stage string)
+}
+
+// Engine runs analysis cycles: rank, catalog, explain, detect, recommend.
+type Engine struct {
+	opts   Options
+	log    *zap.Logger
+	runner *explain.Runner
+}
+
+// NewEngine returns an engine; log may be nil.
+func NewEngine(log *zap.Logger, opts Options) *Engine {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if opts.Thresholds == (explain.Thresholds{}) {
+		opts.Thresholds = explain.DefaultThresholds()
+	}
+	return &Engine{opts: opts, log: log, runner: explain.NewRunner(log, opts.Runner)}
+}
+
+// Sample takes one pg_stat_statements snapshot of target.
+func (e *Engine) Sample(ctx context.Context, t Target) (*collector.Snapshot, error) {
+	conn, err := dbconn.Connect(ctx, t.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", t.Name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	s, err := collector.NewSampler(conn, collector.SamplerOptions{Databases: t.Databases, Users: t.Users}, e.log)
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", t.Name, err)
+	}
+	snap, err := s.Sample(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", t.Name, err)
+	}
+	return snap, nil
+}
+
+// CumulativeWindow is a window whose only interval holds snap's counters
+// since they were last reset: what a one-off report ranks when it does not
+// wait between two samples.
+func CumulativeWindow(snap *collector.Snapshot) (*collector.Window, error) {
+	w := collector.NewWindow(collector.WindowOptions{})
+	since := snap.Time.Add(-time.Nanosecond)
+	if snap.Info != nil && snap.Info.StatsReset.Before(since) {
+		since = snap.Info.StatsReset
+	}
+	zero := &collector.Snapshot{Time: since, Sampled: true, Info: snap.Info, Database: snap.Database}
+	if err := w.Add(zero); err != nil {
+		return nil, err
+	}
+	if err := w.Add(snap); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Analyze runs one cycle over the statements of d: it ranks them, and for
+// each database they run in reads the catalog from the primary, explains
+// the top statements on the EXPLAIN target, detects problems, and costs
+// and selects indexes. A database that cannot be analyzed becomes a
+// warning in the report, not a failed cycle.
+func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumulative bool) (*Report, error) {
+	top, err := d.Top(e.opts.Rank)
+	if err != nil {
+		return nil, fmt.Errorf("analyze %s: %w", t.Name, err)
+	}
+	r := &Report{
+		SchemaVersion: SchemaVersion, GeneratedAt: time.Now().UTC(), Target: t.Name,
+		Window:     ReportWindow{From: d.From, To: d.To, Cumulative: cumulative},
+		Statements: []Statement{}, Findings: []explain.Finding{}, Recommendations: []Recommendation{},
+	}
+	if d.EvictionsKnown && d.Evictions > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements evicted %d entries in the window: "+
+			"rankings miss their history (raise pg_stat_statements.max)", d.Evictions))
+	}
+	for _, db := range databasesOf(top) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var stmts []collector.Statement
+		for _, s := range top {
+			if s.Database == db {
+				stmts = append(stmts, s)
+			}
+		}
+		if err := e.analyzeDatabase(ctx, t, db, stmts, r); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e.log.Warn("database not analyzed", zap.String("target", t.Name), zap.String("database", db), zap.Error(err))
+			r.Warnings = append(r.Warnings, fmt.Sprintf("database %s not analyzed: %v", db, err))
+			for _, s := range stmts {
+				r.Statements = append(r.Statements, reportStatement(s, explain.Result{Mode: explain.ModeNone, Reason: "database not analyzed"}))
+			}
+		}
+	}
+	slices.SortStableFunc(r.Statements, func(a, b Statement) int { return rankOf(top, a) - rankOf(top, b) })
+	return r, nil
+}
+
+// analyzeDatabase adds the statements, findings and recommendations of one
+// database to r.
+func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts []collector.Statement, r *Report) error {
+	cat, err := e.catalog(ctx, t.DSN, db)
+	if err != nil {
+		return err
+	}
+	explainDSN, err := collector.WithDatabase(t.explainDSN(), db)
+	if err != nil {
+		return fmt.Errorf("explain target: %w", err)
+	}
+	conn, err := dbconn.Connect(ctx, explainDSN)
+	if err != nil {
+		return fmt.Errorf("explain target: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var workload []WorkloadStatement
+	plans := map[string]*explain.Plan{}
+	for i, s := range stmts {
+		e.progress("%s: explain %d/%d", db, i+1, len(stmts))
+		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: s.Text.Query})
+		rs := reportStatement(s, res)
+		rs.Plan = res.Plan
+		r.Statements = append(r.Statements, rs)
+		if res.Plan != nil {
+			plans[s.QueryID] = res.Plan
+			r.Findings = append(r.Findings, explain.Detect(res.Plan, explain.DetectOptions{
+				Thresholds: e.opts.Thresholds, WorkMemBytes: cat.Settings.WorkMemBytes, QueryID: s.QueryID,
+			})...)
+		}
+		workload = append(workload, e.workloadStatement(ctx, conn, cat, s, res))
+	}
+	r.Findings = append(r.Findings, e.schemaFindings(cat, workload)...)
+
+	e.progress("%s: what-if costing", db)
+	recs, note, err := e.recommend(ctx, conn, cat, workload, plans)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		r.Warnings = append(r.Warnings, note)
+	}
+	r.Recommendations = append(r.Recommendations, recs...)
+	return nil
+}
+
+func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector.Catalog, error) {
+	dsn, err := collector.WithDatabase(primaryDSN, db)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	conn, err := dbconn.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	e.progress("%s: catalog", db)
+	return collector.LoadCatalog(ctx, conn, e.log)
+}
+
+// workloadStatement is s as what-if costing weighs and plans it: with the
+// values EXPLAIN ANALYZE ran with, or freshly synthesized ones (planning
+// alone never executes the statement), else its generic plan.
+func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, s collector.Statement, res explain.Result) WorkloadStatement {
+	params := res.Params
+	if len(params) == 0 {
+		params, _ = explain.SynthesizeParams(ctx, conn, cat, s.Text.Query)
+	}
+	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: s.Text.Query, Calls: float64(s.Calls), Params: paramValues(params)}
+	if tables, err := ReferencedTables(s.Text.Query, cat); err == nil {
+		w.Tables = tables
+	}
+	return w
+}
+
+// schemaFindings are the catalog's problems on the tables the workload
+// touches, plus invalid indexes anywhere (a failed build is always news).
+func (e *Engine) schemaFindings(cat *collector.Catalog, workload []WorkloadStatement) []explain.Finding {
+	touched := map[string]bool{}
+	for _, w := range workload {
+		for _, t := range w.Tables {
+			touched[t] = true
+		}
+	}
+	var out []explain.Finding
+	for _, f := range SchemaChecks(cat) {
+		if touched[f.Table] || f.Kind == "invalid_index" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (e *Engine) recommend(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, workload []WorkloadStatement, plans map[string]*explain.Plan) ([]Recommendation, string, error) {
+	cands := WorkloadCandidates(workload, cat, plans)
+	if len(cands) == 0 {
+		return nil, "", nil
+	}
+	w, err := NewWhatIf(ctx, conn, e.log, WhatIfOptions{})
+	if err != nil {
+		return nil, "", err
+	}
+	_, note := w.Available()
+	recs, err := Select(ctx, w, cat, cands, workload, e.opts.Select, e.log)
+	if err != nil {
+		return nil, "", err
+	}
+	return recs, note, nil
+}
+
+func (e *Engine) progress(format string, args ...any) {
+	if e.opts.Progress != nil {
+		e.opts.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+func reportStatement(s collector.Statement, res explain.Result) Statement {
+	return Statement{
+		QueryID: s.QueryID, Database: s.Database, User: s.User, Query: s.Text.Query,
+		Calls: s.Calls, TotalExecTimeMS: s.TotalExecTime, MeanExecTimeMS: s.MeanExecTime,
+		Rows: s.Rows, SharedBlksRead: s.SharedBlksRead, TempBlksWritten: s.TempBlksWritten, WorkloadShare: s.Share,
+		Explain: ExplainInfo{Mode: string(res.Mode), Reason: res.Reason, Params: paramValues(res.Params), Outcome: string(res.Outcome), Error: res.Err},
+	}
+}
+
+func paramValues(ps []explain.Param) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	n := 0
+	for _, p := range ps {
+		n = max(n, p.Index)
+	}
+	out := make([]string, n)
+	for _, p := range ps {
+		if p.Index >= 1 {
+			out[p.Index-1] = p.Value
+		}
+	}
+	return out
+}
+
+// databasesOf lists the databases of ranked statements, costliest first.
+func databasesOf(top []collector.Statement) []string {
+	var dbs []string
+	for _, s := range top {
+		if !slices.Contains(dbs, s.Database) {
+			dbs = append(dbs, s.Database)
+		}
+	}
+	return dbs
+}
+
+func rankOf(top []collector.Statement, s Statement) int {
+	return slices.IndexFunc(top, func(t collector.Statement) bool {
+		return t.QueryID == s.QueryID && t.Database == s.Database && t.User == s.User
+	})
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/exporter"
+	"github.com/pgadvisor/pgadvisor/internal/config"
+	"github.com/pgadvisor/pgadvisor/internal/logging"
+)
+
+// reportFlags are the analysis knobs `advisor report` shares with the config.
+type reportFlags struct {
+	top            int
+	minCalls       int64
+	rankBy         string
+	budget         string
+	maxPerTable    int
+	allowOnPrimary bool
+}
+
+func addReportFlags(fs *flag.FlagSet) *reportFlags {
+	f := &reportFlags{}
+	fs.IntVar(&f.top, "top", 0, "analyze the `N` costliest statements (default: analysis.top, 25)")
+	fs.Int64Var(&f.minCalls, "min-calls", -1, "leave out statements called fewer than `N` times (default: analysis.min_calls, 5)")
+	fs.StringVar(&f.rankBy, "rank-by", "", "rank by total_time, mean_time, calls, shared_blks_read or temp_blks_written")
+	fs.StringVar(&f.budget, "budget", "", "total `size` of new indexes, e.g. 500MB (default: analysis.budget, 1GB)")
+	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (default: 3)")
+	fs.BoolVar(&f.allowOnPrimary, "allow-analyze-on-primary", false, "run EXPLAIN ANALYZE of provably read-only statements on a primary")
+	return f
+}
+
+// apply sets the flags that were given over the config.
+func (f *reportFlags) apply(fs *flag.FlagSet, cfg *config.Config) error {
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "top":
+			cfg.Analysis.Top = f.top
+		case "min-calls":
+			cfg.Analysis.MinCalls = f.minCalls
+		case "rank-by":
+			cfg.Analysis.RankBy = f.rankBy
+		case "max-indexes-per-table":
+			cfg.Analysis.MaxIndexesPerTable = f.maxPerTable
+		case "allow-analyze-on-primary":
+			cfg.Analysis.AllowAnalyzeOnPrimary = f.allowOnPrimary
+		case "budget":
+			var size config.ByteSize
+			if size, err = config.ParseByteSize(f.budget); err != nil {
+				err = fmt.Errorf("--budget: %w", err)
+			}
+			cfg.Analysis.Budget = size
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return cfg.Validate()
+}
+
+func runReport(ctx context.Context, std stdio, args []string) int {
+	fs := newFlagSet("report", "", std)
+	common := addCommonFlags(fs)
+	knobs := addReportFlags(fs)
+	targetName := fs.String("target", "", "with a config of several targets, the `name` of the one to report on")
+	format := fs.String("format", "text", "output `format`: "+strings.Join(exporter.Formats(), ", "))
+	outPath := fs.String("o", "", "write the report to `FILE` instead of stdout")
+	interval := fs.Duration("interval", 0, "take two samples this far apart and rank what ran between them (default: the counters since the last pg_stat_statements reset)")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	if !slices.Contains(exporter.Formats(), *format) {
+		fmt.Fprintf(std.errOut, "advisor report: --format %q is not one of %s\n", *format, strings.Join(exporter.Formats(), ", "))
+		return exitUsage
+	}
+	cfg, err := common.load()
+	if err == nil {
+		err = knobs.apply(fs, cfg)
+	}
+	var target config.Target
+	if err == nil {
+		target, err = pickTarget(cfg, *targetName)
+	}
+	if err != nil {
+		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
+		return exitUsage
+	}
+	log, err := common.logger(std)
+	if err != nil {
+		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
+		return exitUsage
+	}
+	opts := engineOptions(cfg)
+	if logging.IsTerminal(std.errOut) {
+		opts.Progress = func(stage string) { fmt.Fprintf(std.errOut, "\r\033[K%s", stage) }
+	}
+	engine := advisor.NewEngine(log, opts)
+	r, err := oneReport(ctx, engine, engineTarget(target), *interval, opts.Progress)
+	if opts.Progress != nil {
+		fmt.Fprint(std.errOut, "\r\033[K")
+	}
+	if err != nil {
+		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
+		return exitFailure
+	}
+	if err := writeReport(std, r, *format, *outPath); err != nil {
+		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func pickTarget(cfg *config.Config, name string) (config.Target, error) {
+	if name == "" {
+		if len(cfg.Targets) > 1 {
+			return config.Target{}, fmt.Errorf("the config has %d targets: choose one with --target", len(cfg.Targets))
+		}
+		return cfg.Targets[0], nil
+	}
+	for _, t := range cfg.Targets {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return config.Target{}, fmt.Errorf("--target %q: no such target in the config", name)
+}
+
+// oneReport samples target (twice, interval apart, when interval > 0) and
+// analyzes what ran in between, or everything since the last reset.
+func oneReport(ctx context.Context, engine *advisor.Engine, t advisor.Target, interval time.Duration, progress func(string)) (*advisor.Report, error) {
+	first, err := engine.Sample(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if !first.Sampled {
+		return nil, fmt.Errorf("target %s: pg_stat_statements could not be read: %s", t.Name, warningsText(first.Warnings))
+	}
+	last, cumulative := first, interval <= 0
+	var window *collector.Window
+	if cumulative {
+		if window, err = advisor.CumulativeWindow(first); err != nil {
+			return nil, err
+		}
+	} else {
+		if progress != nil {
+			progress(fmt.Sprintf("sampling for %s", interval))
+		}
+		select {
+		case <-time.After(interval):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if last, err = engine.Sample(ctx, t); err != nil {
+			return nil, err
+		}
+		window = collector.NewWindow(collector.WindowOptions{})
+		if err := errors.Join(window.Add(first), window.Add(last)); err != nil {
+			return nil, err
+		}
+	}
+	r, err := engine.Analyze(ctx, t, window.SinceStart(), cumulative)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range last.Warnings {
+		r.Warnings = append(r.Warnings, w.String())
+	}
+	return r, nil
+}
+
+func warningsText(ws []collector.Warning) string {
+	var parts []string
+	for _, w := range ws {
+		parts = append(parts, w.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// writeReport renders r to outPath, or stdout when it is "". A file is
+// written beside its final name and renamed, so a failed render never
+// leaves half a report where a good one was.
+func writeReport(std stdio, r *advisor.Report, format, outPath string) error {
+	if outPath == "" {
+		return exporter.Render(std.out, r, format)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := exporter.Render(tmp, r, format); err != nil {
+		tmp.Close()
+		return fmt.Errorf("render %s: %w", format, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), outPath)
+}
