@@ -73,6 +73,7 @@ type Sampler struct {
 	log   *zap.Logger
 	texts *textCache
 	prev  *Info // of the previous sample, to report evictions
+	rows  int   // rows of the previous sample, to size the next
 
 	warnedAppName bool
 }
@@ -347,7 +348,7 @@ func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersio
 		return err
 	}
 	defer rows.Close()
-	snap.Entries = make([]Entry, 0, snap.Max)
+	snap.Entries = make([]Entry, 0, s.rows+s.rows/8)
 	for rows.Next() {
 		r = row{Entry: Entry{Key: Key{TopLevel: true}}} // toplevel is not a column before 1.9
 		if err := rows.Scan(dests...); err != nil {
@@ -363,6 +364,7 @@ func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersio
 		r.QueryID = r.queryid.Int64
 		snap.Entries = append(snap.Entries, r.Entry)
 	}
+	s.rows = len(snap.Entries) + snap.Hidden
 	return rows.Err()
 }
 

@@ -256,6 +256,9 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 // trim applies Retention and MaxIntervals, and drops texts no longer
 // referenced once there are many.
 func (w *Window) trim() {
+	if w.st.Last == nil {
+		return // empty
+	}
 	ivs := w.st.Intervals
 	if w.opts.Retention > 0 {
 		cut := w.st.Last.Time.Add(-w.opts.Retention)

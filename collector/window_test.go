@@ -243,6 +243,13 @@ func TestWindowSaveLoad(t *testing.T) {
 	if _, err := LoadWindow(filepath.Join(dir, "absent"), WindowOptions{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: err = %v, want fs.ErrNotExist", err)
 	}
+	empty := filepath.Join(dir, "empty")
+	if err := NewWindow(WindowOptions{}).Save(empty); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := LoadWindow(empty, WindowOptions{Retention: time.Hour}); err != nil || e.SinceStart().Samples != 0 {
+		t.Errorf("empty window: %v", err)
+	}
 	if err := w.Save(filepath.Join(dir, "no", "such", "dir", "w.bin")); err == nil || !strings.Contains(err.Error(), "no/such/dir") {
 		t.Errorf("save into a missing directory: err = %v", err)
 	}
