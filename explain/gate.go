@@ -2,8 +2,8 @@ package explain
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -233,20 +233,6 @@ func deniedFunction(name string) bool {
 	return false
 }
 
-// deniedInSource finds a denied function named in a function body the gate
-// cannot parse (PL/pgSQL and other languages).
-var deniedInSource = func() *regexp.Regexp {
-	alts := make([]string, len(deniedNames))
-	for i, d := range deniedNames {
-		if p, ok := strings.CutSuffix(d, "*"); ok {
-			alts[i] = regexp.QuoteMeta(p) + `\w*`
-		} else {
-			alts[i] = regexp.QuoteMeta(d)
-		}
-	}
-	return regexp.MustCompile(`(?i)\b(` + strings.Join(alts, "|") + `)\b`)
-}()
-
 // allowedVolatile are volatile functions harmless to execute: they only
 // read clocks or produce random values. Core ones must be built in; the
 // others must belong to the named extension.
@@ -412,7 +398,7 @@ type procRow struct {
 	args       string
 	volatility string // i, s, v
 	lang       string
-	body       string // prosrc, or the CREATE FUNCTION text for SQL-standard bodies
+	body       string // prosrc; the CREATE FUNCTION text for PL/pgSQL and SQL-standard bodies
 	defaults   string // argument default expressions, "" when none
 	builtin    bool
 	extension  string
@@ -423,7 +409,7 @@ func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args
 
 const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid),
 	p.provolatile::text, l.lanname::text,
-	CASE WHEN l.lanname = 'sql' AND p.prosrc = '' THEN pg_get_functiondef(p.oid) ELSE p.prosrc END,
+	CASE WHEN (l.lanname = 'sql' AND p.prosrc = '') OR l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) ELSE p.prosrc END,
 	coalesce(pg_get_expr(p.proargdefaults, 0), ''),
 	p.oid < 16384,
 	coalesce((SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
@@ -718,16 +704,21 @@ func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via
 		if p.builtin || p.volatility == "v" {
 			continue // built-in code, or an allowed volatile one
 		}
+		body := joinVia("body of "+p.String(), via)
+		var reason string
+		var err error
 		switch p.lang {
 		case "sql":
-			if reason, err := c.checkSQL(ctx, p.body, joinVia("body of "+p.String(), via), true, depth+1); reason != "" || err != nil {
-				return reason, err
-			}
+			reason, err = c.checkSQL(ctx, p.body, body, true, depth+1)
+		case "plpgsql":
+			reason, err = c.checkPlpgsql(ctx, p.body, body, depth+1)
 		case "c", "internal":
+			// Compiled code, installed by a superuser: its label is trusted.
 		default:
-			if m := deniedInSource.FindString(p.body); m != "" {
-				return fmt.Sprintf("calls %s whose body names denied function %s%s", p, m, viaSuffix(via)), nil
-			}
+			reason = fmt.Sprintf("calls %s, whose body in language %s cannot be inspected%s", p, p.lang, viaSuffix(via))
+		}
+		if reason != "" || err != nil {
+			return reason, err
 		}
 	}
 	return "", nil
@@ -755,6 +746,74 @@ func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, anySchema b
 		return h + viaSuffix(via), nil
 	}
 	return c.check(ctx, collectRefs(tree), via, anySchema, depth)
+}
+
+// checkPlpgsql vets a PL/pgSQL function from its CREATE FUNCTION text:
+// every SQL statement and expression in it, as checkSQL does. A body that
+// builds SQL at run time (EXECUTE) cannot be vetted and is refused.
+func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, depth int) (string, error) {
+	out, err := pg_query.ParsePlPgSqlToJSON(def)
+	if err != nil {
+		return "cannot parse " + via + ": " + err.Error(), nil
+	}
+	var tree any
+	if err := json.Unmarshal([]byte(out), &tree); err != nil {
+		return "cannot parse " + via + ": " + err.Error(), nil
+	}
+	var sqls []string
+	dynamic := false
+	var visit func(v any)
+	visit = func(v any) {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				visit(e)
+			}
+		case map[string]any:
+			for k, e := range x {
+				switch k {
+				case "PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors", "dynquery":
+					dynamic = true
+				case "PLpgSQL_expr":
+					if expr, ok := e.(map[string]any); ok {
+						query, _ := expr["query"].(string)
+						mode, _ := expr["parseMode"].(float64)
+						sqls = append(sqls, plpgsqlStatement(query, int(mode)))
+					}
+				}
+				visit(e)
+			}
+		}
+	}
+	visit(tree)
+	if dynamic {
+		return "runs dynamic SQL (EXECUTE) in " + via, nil
+	}
+	sort.Strings(sqls) // map order is random; reasons should not be
+	for _, sql := range sqls {
+		if reason, err := c.checkSQL(ctx, sql, via, true, depth); reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	return "", nil
+}
+
+// plpgsqlStatement turns a PL/pgSQL expression into a statement pg_query
+// parses, by its parse mode: 0 a whole statement, 2 an expression, 3 to 5
+// an assignment "target := expression".
+func plpgsqlStatement(query string, mode int) string {
+	switch mode {
+	case 0:
+		return query
+	case 3, 4, 5:
+		if _, rhs, ok := strings.Cut(query, ":="); ok {
+			return "SELECT " + rhs
+		}
+		if _, rhs, ok := strings.Cut(query, "="); ok {
+			return "SELECT " + rhs
+		}
+	}
+	return "SELECT " + query
 }
 
 func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string, depth int) (string, error) {
