@@ -25,43 +25,51 @@ const (
 // Indexes an existing valid index (or the primary key) already provides are
 // left out. The error is about the query text; unknown names are skipped.
 func Candidates(stmt WorkloadStatement, cat *collector.Catalog, plan *explain.Plan) ([]Candidate, error) {
-	uses, err := analyzeQuery(stmt.Query, cat)
+	if cat == nil {
+		return nil, fmt.Errorf("candidates for queryid %s: no catalog", stmt.QueryID)
+	}
+	g := newGenerator(cat)
+	uses, err := analyzeQuery(stmt.Query, g.tables)
 	if err != nil {
 		return nil, fmt.Errorf("candidates for queryid %s: %w", stmt.QueryID, err)
 	}
-	g := newGenerator(cat)
-	hints := planHints(plan)
 	var set candidateSet
+	g.statement(&set, stmt.QueryID, uses, plan)
+	return set.list, nil
+}
+
+// statement adds the candidates of one analyzed statement to set.
+func (g *generator) statement(set *candidateSet, queryID string, uses []*tableUse, plan *explain.Plan) {
+	hints := planHints(plan)
 	for _, u := range uses {
 		for _, c := range g.forUse(u, hints) {
-			if stmt.QueryID != "" {
-				c.QueryIDs = []string{stmt.QueryID}
+			if queryID != "" {
+				c.QueryIDs = []string{queryID}
 			}
 			set.add(c)
 		}
 	}
-	return set.list, nil
 }
 
 // WorkloadCandidates gathers the candidates of every statement, merging
 // identical ones (their QueryIDs joined). It fills each statement's Tables
 // when empty. Statements whose text does not parse are skipped.
 func WorkloadCandidates(stmts []WorkloadStatement, cat *collector.Catalog, plans map[string]*explain.Plan) []Candidate {
+	if cat == nil {
+		return nil
+	}
+	g := newGenerator(cat)
 	var set candidateSet
 	for i := range stmts {
 		s := &stmts[i]
-		if len(s.Tables) == 0 {
-			if tables, err := ReferencedTables(s.Query, cat); err == nil {
-				s.Tables = tables
-			}
-		}
-		cs, err := Candidates(*s, cat, plans[s.QueryID])
+		uses, err := analyzeQuery(s.Query, g.tables)
 		if err != nil {
 			continue
 		}
-		for _, c := range cs {
-			set.add(c)
+		if len(s.Tables) == 0 {
+			s.Tables = g.tables.referenced(uses)
 		}
+		g.statement(&set, s.QueryID, uses, plans[s.QueryID])
 	}
 	return set.list
 }
@@ -169,7 +177,7 @@ func (g *generator) forUse(u *tableUse, hints map[string][]string) []Candidate {
 	props = append(props, g.ginShapes(u)...)
 
 	hint := ""
-	if h := tableHints(hints, u.table); len(h) > 0 {
+	if h := g.tableHints(hints, u.table); len(h) > 0 {
 		hint = "; plan: " + strings.Join(h, ", ")
 	}
 	var out []Candidate
@@ -688,10 +696,29 @@ func planHints(plan *explain.Plan) map[string][]string {
 	return hints
 }
 
-// tableHints finds t's hints; plans without VERBOSE do not name schemas.
-func tableHints(hints map[string][]string, t *collector.Table) []string {
-	if h, ok := hints[t.Schema+"."+t.Name]; ok {
-		return h
+// tableHints finds t's hints, or its partitions' (plans scan partitions);
+// plans without VERBOSE do not name schemas.
+func (g *generator) tableHints(hints map[string][]string, t *collector.Table) []string {
+	if len(hints) == 0 {
+		return nil
 	}
-	return hints["."+t.Name]
+	var out []string
+	add := func(t *collector.Table) {
+		h, ok := hints[t.Schema+"."+t.Name]
+		if !ok {
+			h = hints["."+t.Name]
+		}
+		for _, x := range h {
+			if !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+	}
+	add(t)
+	for _, name := range t.Partitions {
+		if p := g.tables.byQualName[name]; p != nil {
+			add(p)
+		}
+	}
+	return out
 }

@@ -1,13 +1,21 @@
 package advisor
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 )
 
 // testCatalog is a small multi-tenant schema with statistics, built by
@@ -476,6 +484,16 @@ func TestCandidatesPlanHints(t *testing.T) {
 	if !found {
 		t.Errorf("no join-key candidate on orders: %v", describeAll(cs))
 	}
+
+	// A partitioned table's plan scans its partitions.
+	plan, err = explain.ParsePlan([]byte(`{"Plan": {"Node Type": "Seq Scan", "Schema": "public", "Relation Name": "measurements_2024"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err = Candidates(WorkloadStatement{Query: "SELECT * FROM measurements WHERE sensor_id = $1"}, testCatalog(), plan)
+	if err != nil || len(cs) != 1 || describe(cs[0]) != "public.measurements btree (sensor_id)" || !strings.HasSuffix(cs[0].Why, "; plan: seq scan") {
+		t.Errorf("partitioned: %v %v, %v", describeAll(cs), cs, err)
+	}
 }
 
 func TestWorkloadCandidates(t *testing.T) {
@@ -530,4 +548,172 @@ func TestReferencedTables(t *testing.T) {
 	if _, err := ReferencedTables("SELECT FROM WHERE", cat); err == nil {
 		t.Error("want a parse error")
 	}
+}
+
+// TestCandidatesSandbox loads a real catalog (pg_get_indexdef and
+// pg_get_expr output for existing indexes), checks that existing indexes
+// suppress the candidates they serve, and builds each statement's
+// candidates with IndexDDL to check that PostgreSQL accepts them and that
+// the generic plan of the statement uses one.
+func TestCandidatesSandbox(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const db = "candidates"
+	if err := c.CreateDatabase(ctx, db, "pg_trgm"); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Exec(ctx, db,
+		`CREATE TABLE customers (id bigint PRIMARY KEY, email varchar(200), name text)`,
+		`CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id int, customer_id bigint, status text, total numeric,
+			created_at timestamptz, deleted_at timestamptz, day timestamp, payload jsonb, tags text[])`,
+		`CREATE TABLE docs (id bigint PRIMARY KEY, title text)`,
+		`INSERT INTO customers SELECT g, 'User' || g || '@example.com', md5(g::text) FROM generate_series(1, 20000) g`,
+		`INSERT INTO orders SELECT g, g % 200, g % 20000, 's' || g % 9, g, now() - g * interval '1 min',
+			CASE WHEN g % 10 = 0 THEN now() END, now() - g * interval '1 h', jsonb_build_object('k', g % 50), ARRAY['t' || g % 30]
+			FROM generate_series(1, 20000) g`,
+		`INSERT INTO docs SELECT g, md5(g::text) || ' title' FROM generate_series(1, 20000) g`,
+		`CREATE INDEX customers_lower_email ON customers (lower(email))`,
+		`CREATE INDEX orders_live_tenant ON orders (tenant_id) WHERE deleted_at IS NULL`,
+		`CREATE INDEX orders_customer_created ON orders (customer_id, created_at DESC)`,
+		`ANALYZE`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	cat, err := collector.LoadCatalog(ctx, conn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, q := range []string{
+		"SELECT id FROM customers WHERE lower(email) = $1",
+		"SELECT id FROM orders WHERE tenant_id = $1 AND deleted_at IS NULL",
+		"SELECT * FROM orders WHERE customer_id = $1 ORDER BY created_at LIMIT 5",
+	} {
+		cs, err := Candidates(WorkloadStatement{Query: q}, cat, nil)
+		if err != nil || len(cs) > 0 {
+			t.Errorf("%s: existing indexes serve it, got %v, %v", q, describeAll(cs), err)
+		}
+	}
+
+	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT id, total FROM orders WHERE tenant_id = $1 AND status = $2 ORDER BY created_at DESC NULLS LAST LIMIT 10",
+		"SELECT id FROM orders WHERE tenant_id = $1 AND status = 's1' AND deleted_at IS NOT NULL",
+		"SELECT id FROM orders WHERE payload @> $1",
+		"SELECT id FROM orders WHERE tags && $1",
+		"SELECT count(*) FROM orders WHERE day::date = $1",
+		"SELECT o.id FROM customers c JOIN orders o ON o.customer_id = c.id AND o.status = $2 WHERE c.name = $1",
+		"SELECT id FROM customers WHERE name LIKE 'ab%'",
+		"SELECT id FROM docs WHERE title ILIKE $1",
+		"SELECT id FROM docs WHERE to_tsvector('english', title) @@ to_tsquery('english', $1)",
+		`SELECT id FROM customers WHERE upper(email) = $1`,
+	} {
+		t.Run(q, func(t *testing.T) {
+			cs, err := Candidates(WorkloadStatement{Query: q}, cat, nil)
+			if err != nil || len(cs) == 0 {
+				t.Fatalf("no candidates: %v", err)
+			}
+			built := buildCandidates(ctx, t, conn, cat, cs)
+			used := genericPlanIndexes(ctx, t, conn, q)
+			if !slices.ContainsFunc(used, func(ix string) bool { return built[ix] }) {
+				t.Errorf("the plan uses %v, none of the candidates:\n  %s", used, strings.Join(describeAll(cs), "\n  "))
+			}
+		})
+	}
+}
+
+// buildCandidates creates the candidates' indexes and drops them when the
+// test ends; it returns the names of the indexes built.
+func buildCandidates(ctx context.Context, t *testing.T, conn *pgx.Conn, cat *collector.Catalog, cs []Candidate) map[string]bool {
+	t.Helper()
+	names := func() map[string]bool {
+		rows, err := conn.Query(ctx, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, n := range list {
+			m[n] = true
+		}
+		return m
+	}
+	before := names()
+	for _, cand := range cs {
+		script, err := IndexDDL(cat, cand)
+		if err != nil {
+			t.Fatalf("%s: %v", describe(cand), err)
+		}
+		for _, stmt := range script.Statements {
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				t.Fatalf("%s: %s: %v", describe(cand), stmt, err)
+			}
+		}
+	}
+	built := map[string]bool{}
+	for n := range names() {
+		if !before[n] {
+			built[n] = true
+		}
+	}
+	t.Cleanup(func() {
+		for n := range built {
+			if _, err := conn.Exec(context.Background(), "DROP INDEX "+pgx.Identifier{n}.Sanitize()); err != nil {
+				t.Errorf("drop %s: %v", n, err)
+			}
+		}
+	})
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	return built
+}
+
+// genericPlanIndexes lists the indexes in the generic plan of query.
+func genericPlanIndexes(ctx context.Context, t *testing.T, conn *pgx.Conn, query string) []string {
+	t.Helper()
+	params := 0
+	for _, m := range regexp.MustCompile(`\$(\d+)`).FindAllStringSubmatch(query, -1) {
+		n, _ := strconv.Atoi(m[1])
+		params = max(params, n)
+	}
+	stmts := []string{"SET plan_cache_mode = force_generic_plan", "PREPARE cand AS " + query}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	defer conn.Exec(context.Background(), "DEALLOCATE cand")
+	explainSQL := "EXPLAIN (FORMAT JSON) EXECUTE cand"
+	if params > 0 {
+		explainSQL += "(" + strings.TrimSuffix(strings.Repeat("NULL, ", params), ", ") + ")"
+	}
+	var out []byte
+	if err := conn.QueryRow(ctx, explainSQL).Scan(&out); err != nil {
+		t.Fatalf("%s: %v", explainSQL, err)
+	}
+	plan, err := explain.ParsePlan(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used []string
+	plan.Walk(func(_ string, n *explain.Node) bool {
+		if n.IndexName != "" {
+			used = append(used, n.IndexName)
+		}
+		return true
+	})
+	return used
 }

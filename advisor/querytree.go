@@ -209,10 +209,7 @@ func parseSearchPath(s string) []string {
 }
 
 // analyzeQuery parses query and analyzes every statement in it.
-func analyzeQuery(query string, cat *collector.Catalog) ([]*tableUse, error) {
-	if cat == nil {
-		return nil, fmt.Errorf("analyze query: no catalog")
-	}
+func analyzeQuery(query string, tables *tableLookup) ([]*tableUse, error) {
 	if i := strings.IndexByte(query, 0); i >= 0 {
 		return nil, fmt.Errorf("parse query: NUL byte at offset %d", i)
 	}
@@ -223,7 +220,7 @@ func analyzeQuery(query string, cat *collector.Catalog) ([]*tableUse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse query: %w", err)
 	}
-	a := &analyzer{tables: newTableLookup(cat)}
+	a := &analyzer{tables: tables}
 	for _, raw := range tree.Stmts {
 		a.statement(raw.Stmt, nil)
 	}
@@ -235,23 +232,27 @@ func analyzeQuery(query string, cat *collector.Catalog) ([]*tableUse, error) {
 // partitioned parent, where candidates for it go. Relations the catalog
 // does not know (views, functions, other databases' tables) are left out.
 func ReferencedTables(query string, cat *collector.Catalog) ([]string, error) {
-	uses, err := analyzeQuery(query, cat)
+	if cat == nil {
+		return nil, fmt.Errorf("referenced tables: no catalog")
+	}
+	tables := newTableLookup(cat)
+	uses, err := analyzeQuery(query, tables)
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	for i := range cat.Tables {
-		known[cat.Tables[i].QualifiedName()] = true
-	}
+	return tables.referenced(uses), nil
+}
+
+func (tl *tableLookup) referenced(uses []*tableUse) []string {
 	var out []string
 	for _, u := range uses {
 		for _, name := range []string{u.table.QualifiedName(), u.table.Parent} {
-			if name != "" && known[name] && !slices.Contains(out, name) {
+			if tl.byQualName[name] != nil && !slices.Contains(out, name) {
 				out = append(out, name)
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (a *analyzer) newUse(t *collector.Table) *tableUse {

@@ -178,7 +178,7 @@ func TestAnalyzeQuery(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			uses, err := analyzeQuery(tc.query, cat)
+			uses, err := analyzeQuery(tc.query, newTableLookup(cat))
 			if err != nil {
 				t.Fatal(err)
 			}
