@@ -259,10 +259,9 @@ func permanent(status int) bool {
 // [0, min(max, base·2^(attempt-1))].
 func backoff(base, max time.Duration, attempt int) time.Duration {
 	ceiling := base
-	for i := 1; i < attempt && ceiling <= max/2; i++ {
-		ceiling *= 2
+	for i := 1; i < attempt && ceiling < max; i++ {
+		ceiling = min(2*ceiling, max) // no overflow: ceiling < max
 	}
-	ceiling = min(ceiling, max)
 	return rand.N(ceiling + 1)
 }
 
