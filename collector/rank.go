@@ -65,7 +65,8 @@ type RankOptions struct {
 
 // Top ranks the statements of d, costliest first, leaving out the
 // advisor's own statements, utility statements and those called fewer than
-// MinCalls times (and never fewer than once). Ties go by queryid.
+// MinCalls times (and never fewer than once). Ties go by key: queryid,
+// database, user, top level first.
 func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 	by, err := ParseRankBy(string(opts.By))
 	if err != nil {
@@ -87,7 +88,9 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 		if c := cmp.Compare(b.v, a.v); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.s.Key.QueryID, b.s.Key.QueryID)
+		ka, kb := a.s.Key, b.s.Key
+		return cmp.Or(cmp.Compare(ka.QueryID, kb.QueryID), cmp.Compare(ka.DBID, kb.DBID),
+			cmp.Compare(ka.UserID, kb.UserID), cmp.Compare(boolInt(kb.TopLevel), boolInt(ka.TopLevel)))
 	})
 	if opts.Top > 0 && len(cand) > opts.Top {
 		cand = cand[:opts.Top]
@@ -97,4 +100,11 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 		out[i] = *c.s
 	}
 	return out, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

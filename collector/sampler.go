@@ -1,3 +1,7 @@
+// Package collector reads what the advisor analyses: pg_stat_statements,
+// sampled into Snapshots whose Window gives per-statement deltas and
+// rankings, and a database's catalog (LoadCatalog). It never executes
+// workload statements; its own statements carry the pgadvisor marker.
 package collector
 
 import (
