@@ -56,7 +56,8 @@ type NotifierOptions struct {
 	// not follow redirects.
 	Client *http.Client
 	// OnResult, when set, is called after every attempt with the channel name
-	// and one of the Outcome constants; the metrics count them.
+	// and one of the Outcome constants; the metrics count them. Channels are
+	// served in parallel, so it must be safe for concurrent use.
 	OnResult func(channel, outcome string)
 }
 
@@ -64,11 +65,12 @@ type NotifierOptions struct {
 // on Slack and signed webhooks, through an outbox in the state store:
 // Notify queues one message per target, cycle and channel (per event for
 // webhooks) and marks the recommendations announced in the same transaction;
-// Run delivers the queue with retries, also what a previous process left.
+// Run (one per Notifier) delivers the queue with retries, including what a
+// previous process left.
 type Notifier struct {
 	store       *state.Store
 	log         *zap.Logger
-	channels    []channel
+	channels    []destination
 	maxAttempts int
 	reportURL   string // "" without an external URL
 	userAgent   string
@@ -80,9 +82,9 @@ type Notifier struct {
 	wake chan struct{} // Notify tells Run that the outbox grew
 }
 
-// channel is one destination. Its URL and secret never leave memory: the
+// destination is one channel. Its URL and secret never leave memory: the
 // outbox names it by name and ref, and logs by name and host.
-type channel struct {
+type destination struct {
 	name   string // "slack", "webhook[0]"
 	slack  bool
 	url    string
@@ -105,6 +107,9 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 		client:   opts.Client,
 		onResult: opts.OnResult,
 		wake:     make(chan struct{}, 1),
+	}
+	if n.log == nil {
+		n.log = zap.NewNop()
 	}
 	if n.maxAttempts <= 0 {
 		n.maxAttempts = DefaultMaxAttempts
@@ -132,14 +137,14 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 		n.reportURL = strings.TrimRight(opts.ExternalURL, "/") + "/api/v1/report?format=html"
 	}
 	if cfg.Slack.WebhookURL != "" {
-		ch, err := newChannel("slack", true, cfg.Slack.WebhookURL, "")
+		ch, err := newDestination("slack", true, cfg.Slack.WebhookURL, "")
 		if err != nil {
 			return nil, fmt.Errorf("new notifier: notify.slack.webhook_url: %w", err)
 		}
 		n.channels = append(n.channels, ch)
 	}
 	for i, w := range cfg.Webhooks {
-		ch, err := newChannel("webhook["+strconv.Itoa(i)+"]", false, w.URL, w.Secret)
+		ch, err := newDestination("webhook["+strconv.Itoa(i)+"]", false, w.URL, w.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("new notifier: notify.webhooks[%d].url: %w", i, err)
 		}
@@ -148,18 +153,18 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 	return n, nil
 }
 
-func newChannel(name string, slack bool, rawURL, secret string) (channel, error) {
+func newDestination(name string, slack bool, rawURL, secret string) (destination, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Never echo the URL or url.Parse's error, which quotes it.
-		return channel{}, errors.New("not an http(s) URL")
+		return destination{}, errors.New("not an http(s) URL")
 	}
 	kind := "webhook"
 	if slack {
 		kind = "slack"
 	}
 	sum := sha256.Sum256([]byte(kind + "\x00" + rawURL))
-	return channel{name: name, slack: slack, url: rawURL, secret: secret, host: u.Host, ref: hex.EncodeToString(sum[:8])}, nil
+	return destination{name: name, slack: slack, url: rawURL, secret: secret, host: u.Host, ref: hex.EncodeToString(sum[:8])}, nil
 }
 
 // Channels names the configured channels, as OnResult and Pending name them.
@@ -243,7 +248,7 @@ func (n *Notifier) deliveries(target string, ch state.Changes, now time.Time) ([
 	return out, nil
 }
 
-func newDelivery(c channel, target, event string, body []byte, now time.Time) state.Delivery {
+func newDelivery(c destination, target, event string, body []byte, now time.Time) state.Delivery {
 	return state.Delivery{
 		ID: rand.Text(), Channel: c.name, Ref: c.ref,
 		Target: target, Event: event, Body: body, NextAttempt: now, Created: now,

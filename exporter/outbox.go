@@ -99,7 +99,7 @@ func (n *Notifier) sendDue(ctx context.Context) (time.Time, error) {
 // deliver makes one attempt at d and records the outcome in the store. It
 // returns when d is due again, zero when it left the outbox.
 func (n *Notifier) deliver(ctx context.Context, d state.Delivery) (time.Time, error) {
-	c, ok := n.channelByRef(d.Ref)
+	c, ok := n.byRef(d.Ref)
 	if !ok {
 		n.log.Warn("notification dropped: its channel is no longer configured",
 			zap.String("channel", d.Channel), zap.String("target", d.Target), zap.String("delivery", d.ID))
@@ -157,13 +157,13 @@ func (n *Notifier) report(channel, outcome string) {
 	}
 }
 
-func (n *Notifier) channelByRef(ref string) (channel, bool) {
+func (n *Notifier) byRef(ref string) (destination, bool) {
 	for _, c := range n.channels {
 		if c.ref == ref {
 			return c, true
 		}
 	}
-	return channel{}, false
+	return destination{}, false
 }
 
 // Pending is the number of messages for channel waiting in the outbox.
@@ -176,7 +176,7 @@ func (n *Notifier) Pending(channel string) int {
 	count := 0
 	for _, d := range ds {
 		name := d.Channel
-		if c, ok := n.channelByRef(d.Ref); ok {
+		if c, ok := n.byRef(d.Ref); ok {
 			name = c.name
 		}
 		if name == channel {
@@ -195,7 +195,7 @@ type sendResult struct {
 	err        error // the request did not complete
 }
 
-func (n *Notifier) send(ctx context.Context, c channel, d state.Delivery) sendResult {
+func (n *Notifier) send(ctx context.Context, c destination, d state.Delivery) sendResult {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(d.Body))
 	if err != nil {
 		return sendResult{err: errors.New("cannot build the request")} // its error quotes the URL
@@ -229,7 +229,7 @@ func (n *Notifier) send(ctx context.Context, c channel, d state.Delivery) sendRe
 
 // scrub masks the channel's URL, its path and query, and its secret in s,
 // for texts that came from elsewhere (errors, response bodies).
-func (c channel) scrub(s string) string {
+func (c destination) scrub(s string) string {
 	secrets := []string{c.url, c.secret}
 	if u, err := url.Parse(c.url); err == nil {
 		secrets = append(secrets, u.RequestURI(), u.EscapedPath(), u.RawQuery)

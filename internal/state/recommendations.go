@@ -108,6 +108,9 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 		}
 		seen := make(map[string]bool, len(r.Recommendations))
 		for _, rec := range r.Recommendations {
+			if seen[rec.ID] {
+				continue // the report lists it twice: count it once
+			}
 			seen[rec.ID] = true
 			var rd Record
 			found, err := getJSON(b, []byte(rec.ID), &rd)

@@ -60,7 +60,7 @@ func announce(t *testing.T, s *Store, ch Changes, ds ...Delivery) {
 func TestUpsertNewChangedGone(t *testing.T) {
 	s, _ := openTemp(t)
 
-	ch := upsert(t, s, cycle(1, nil, rec("a", 80), rec("b", 40)))
+	ch := upsert(t, s, cycle(1, nil, rec("a", 80), rec("b", 40), rec("a", 80)))
 	if ids(ch.New) != "a,b" || len(ch.Changed)+len(ch.Gone)+len(ch.Realized) != 0 {
 		t.Fatalf("first cycle: %+v; want a and b new", ch)
 	}
