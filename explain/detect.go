@@ -60,21 +60,24 @@ func DefaultThresholds() Thresholds {
 
 func (t Thresholds) withDefaults() Thresholds {
 	d := DefaultThresholds()
-	for _, f := range []struct{ v, def *float64 }{
-		{&t.SeqScanMinRows, &d.SeqScanMinRows},
-		{&t.SeqScanRemovedRatio, &d.SeqScanRemovedRatio},
-		{&t.MisestimateFactor, &d.MisestimateFactor},
-		{&t.LargeOffsetRows, &d.LargeOffsetRows},
-		{&t.InefficientIndexRemovedRatio, &d.InefficientIndexRemovedRatio},
-		{&t.InefficientIndexMinRows, &d.InefficientIndexMinRows},
-		{&t.HeapFetchesRatio, &d.HeapFetchesRatio},
-		{&t.HeapFetchesMinRows, &d.HeapFetchesMinRows},
-		{&t.FKTriggerShare, &d.FKTriggerShare},
-		{&t.WarningShare, &d.WarningShare},
-		{&t.CriticalShare, &d.CriticalShare},
+	for _, f := range []struct {
+		v   *float64
+		def float64
+	}{
+		{&t.SeqScanMinRows, d.SeqScanMinRows},
+		{&t.SeqScanRemovedRatio, d.SeqScanRemovedRatio},
+		{&t.MisestimateFactor, d.MisestimateFactor},
+		{&t.LargeOffsetRows, d.LargeOffsetRows},
+		{&t.InefficientIndexRemovedRatio, d.InefficientIndexRemovedRatio},
+		{&t.InefficientIndexMinRows, d.InefficientIndexMinRows},
+		{&t.HeapFetchesRatio, d.HeapFetchesRatio},
+		{&t.HeapFetchesMinRows, d.HeapFetchesMinRows},
+		{&t.FKTriggerShare, d.FKTriggerShare},
+		{&t.WarningShare, d.WarningShare},
+		{&t.CriticalShare, d.CriticalShare},
 	} {
 		if *f.v <= 0 || math.IsNaN(*f.v) {
-			*f.v = *f.def
+			*f.v = f.def
 		}
 	}
 	return t
@@ -94,23 +97,7 @@ func Detect(p *Plan, opts DetectOptions) []Finding {
 	if p == nil || p.Root == nil || !p.Analyzed() {
 		return nil
 	}
-	d := &detector{
-		plan:      p,
-		th:        opts.Thresholds.withDefaults(),
-		workMem:   opts.WorkMemBytes,
-		total:     p.TotalTime(),
-		truncated: map[*Node]int8{},
-		cteScans:  map[string][]*Node{},
-	}
-	if d.workMem <= 0 {
-		d.workMem, _ = parseMemSetting(p.Settings["work_mem"])
-	}
-	p.Walk(func(_ string, n *Node) bool {
-		if n.NodeType == "CTE Scan" {
-			d.cteScans[n.CTEName] = append(d.cteScans[n.CTEName], n)
-		}
-		return true
-	})
+	d := newDetector(p, opts)
 	p.Walk(func(_ string, n *Node) bool {
 		if n.Executed() {
 			d.seqScan(n)
@@ -158,6 +145,27 @@ type detector struct {
 	truncated map[*Node]int8
 	cteScans  map[string][]*Node
 	found     []scoredFinding
+}
+
+func newDetector(p *Plan, opts DetectOptions) *detector {
+	d := &detector{
+		plan:      p,
+		th:        opts.Thresholds.withDefaults(),
+		workMem:   opts.WorkMemBytes,
+		total:     p.TotalTime(),
+		truncated: map[*Node]int8{},
+		cteScans:  map[string][]*Node{},
+	}
+	if d.workMem <= 0 {
+		d.workMem, _ = parseMemSetting(p.Settings["work_mem"])
+	}
+	p.Walk(func(_ string, n *Node) bool {
+		if n.NodeType == "CTE Scan" {
+			d.cteScans[n.CTEName] = append(d.cteScans[n.CTEName], n)
+		}
+		return true
+	})
+	return d
 }
 
 func (d *detector) add(n *Node, f Finding, impact float64) {
@@ -236,18 +244,19 @@ func (d *detector) sortSpill(n *Node) {
 	if n.NodeType != "Sort" {
 		return
 	}
-	var maxKB, totalKB int64
-	spilled := func(method, space string, kb int64) {
+	var maxKB, totalKB int64 // disk used by the leader and the workers
+	countDisk := func(method, space string, kb int64) {
 		if space == "Disk" || strings.HasPrefix(method, "external") {
 			maxKB = max(maxKB, kb)
 			totalKB += kb
 		}
 	}
-	spilled(n.SortMethod, n.SortSpaceType, n.SortSpaceUsed)
+	countDisk(n.SortMethod, n.SortSpaceType, n.SortSpaceUsed)
 	for _, w := range n.Workers {
-		spilled(w.SortMethod, w.SortSpaceType, w.SortSpaceUsed)
+		countDisk(w.SortMethod, w.SortSpaceType, w.SortSpaceUsed)
 	}
-	if totalKB == 0 && ownTempWritten(n) == 0 {
+	tempKB := ownTempWritten(n) * blockKB
+	if totalKB == 0 && tempKB == 0 {
 		return
 	}
 	method := n.SortMethod
@@ -255,7 +264,9 @@ func (d *detector) sortSpill(n *Node) {
 		method = n.Workers[0].SortMethod
 	}
 	share := d.share(n.ExclusiveTime())
-	suggest := d.suggestWorkMem(2 * float64(maxKB))
+	// Without per-process sizes (parallel sorts without VERBOSE), the temp
+	// files are the measure.
+	suggest := d.suggestWorkMem(2 * float64(cmp.Or(maxKB, tempKB)))
 	fix := fmt.Sprintf("Raise work_mem for this query to about %s (an in-memory sort needs roughly 2-3x its disk size): SET LOCAL work_mem = '%s'.", suggest, suggest)
 	table := ""
 	if scan := singleScanChild(n); scan != nil {
@@ -278,7 +289,7 @@ func (d *detector) sortSpill(n *Node) {
 	ev := map[string]any{
 		"sort_method": method, "disk_kb": totalKB, "max_disk_kb_per_process": maxKB,
 		"rows": n.TotalActualRows(), "sort_key": strings.Join(n.SortKey, ", "),
-		"temp_written_kb": ownTempWritten(n) * blockKB, "time_ms": n.ExclusiveTime(), "time_share": share,
+		"temp_written_kb": tempKB, "time_ms": n.ExclusiveTime(), "time_share": share,
 		"suggested_work_mem": suggest,
 	}
 	d.addWorkMem(ev)
@@ -286,7 +297,7 @@ func (d *detector) sortSpill(n *Node) {
 		Kind:  KindSortSpill,
 		Table: table,
 		Detail: fmt.Sprintf("Sort of %s rows spilled %s to disk (%s)%s.",
-			fmtCount(n.TotalActualRows()), fmtKB(float64(max(totalKB, ownTempWritten(n)*blockKB))), method, d.workMemClause()),
+			fmtCount(n.TotalActualRows()), fmtKB(float64(max(totalKB, tempKB))), method, d.workMemClause()),
 		Evidence: ev,
 		Fix:      fix,
 	}, share)

@@ -112,7 +112,7 @@ func TestDetectPublicPlans(t *testing.T) {
 				if sort.PlanRows != 816 || sort.ActualRows != 11 || p.Node("0").NodeType != "Limit" {
 					t.Fatalf("fixture changed: %+v", sort)
 				}
-				d := &detector{plan: p, th: DefaultThresholds(), truncated: map[*Node]int8{}}
+				d := newDetector(p, DetectOptions{})
 				if e := d.estimate(sort); e.off || e.ratio < 74 {
 					t.Errorf("Sort under Limit: %+v, want a 74x ratio that is not off", e)
 				}
@@ -157,13 +157,7 @@ func TestDetectPublicPlans(t *testing.T) {
 					t.Errorf("finding %+v", f)
 				}
 				wantContains(t, "fix", f.Fix, "gin (body gin_trgm_ops)")
-				d := &detector{plan: p, th: DefaultThresholds(), truncated: map[*Node]int8{}, cteScans: map[string][]*Node{}}
-				p.Walk(func(_ string, n *Node) bool {
-					if n.NodeType == "CTE Scan" {
-						d.cteScans[n.CTEName] = append(d.cteScans[n.CTEName], n)
-					}
-					return true
-				})
+				d := newDetector(p, DetectOptions{})
 				for _, path := range []string{"0.0", "0.4", "0.4.0", "0.9.0.0.0.0"} {
 					if n := p.Node(path); !d.stoppedEarly(n) {
 						t.Errorf("%s (%d planned, %v returned) should count as stopped early", n.Label(), int(n.PlanRows), n.ActualRows)
@@ -248,6 +242,14 @@ func TestDetectSortSpill(t *testing.T) {
 	}
 	if strings.Contains(f.Fix, "CREATE INDEX") {
 		t.Errorf("fix proposes an index for an expression key: %q", f.Fix)
+	}
+
+	// A parallel sort without VERBOSE shows only its temp files.
+	tempOnly := mustParse(t, `{"Plan": {"Node Type": "Sort", "Actual Rows": 10, "Actual Loops": 3, "Temp Written Blocks": 1000,
+		"Plans": [{"Node Type": "Seq Scan", "Relation Name": "t", "Actual Rows": 10, "Actual Loops": 3}]}, "Execution Time": 60}`)
+	f = only(t, Detect(tempOnly, DetectOptions{}), KindSortSpill)
+	if evNum(t, f, "temp_written_kb") != 8000 || f.Evidence["suggested_work_mem"] != "16MB" {
+		t.Errorf("evidence %v", f.Evidence)
 	}
 
 	inMemory := strings.NewReplacer(`"Disk"`, `"Memory"`, `"external merge"`, `"quicksort"`, `"Temp Written Blocks": 2500`, `"Temp Written Blocks": 0`).Replace(plan)

@@ -417,13 +417,13 @@ func checkRange(v reflect.Value, where string) error {
 
 // Analyzed reports whether the plan carries run-time statistics (ANALYZE).
 func (p *Plan) Analyzed() bool {
-	return p.Root.ActualLoops > 0 || p.ExecutionTime > 0
+	return p.ExecutionTime > 0 || (p.Root != nil && p.Root.ActualLoops > 0)
 }
 
 // TotalTime is the statement's execution time in ms: Execution Time when
 // printed, else the top node's time; 0 when not analyzed or TIMING OFF.
 func (p *Plan) TotalTime() float64 {
-	if p.ExecutionTime > 0 {
+	if p.ExecutionTime > 0 || p.Root == nil {
 		return p.ExecutionTime
 	}
 	return p.Root.InclusiveTime()
@@ -435,7 +435,7 @@ func (p *Plan) TotalTime() float64 {
 func (p *Plan) Walk(fn func(path string, n *Node) bool) {
 	var visit func(n *Node)
 	visit = func(n *Node) {
-		if !fn(n.path, n) {
+		if n == nil || !fn(n.path, n) {
 			return
 		}
 		for _, c := range n.Plans {
@@ -574,7 +574,7 @@ func (n *Node) TotalRowsRemovedByIndexRecheck() float64 {
 // took: per-loop time times loops, divided among parallel participants
 // (who run concurrently). 0 when not analyzed or TIMING OFF.
 func (n *Node) InclusiveTime() float64 {
-	return n.ActualTotalTime * n.ActualLoops / n.participants
+	return n.ActualTotalTime * n.ActualLoops / max(n.participants, 1)
 }
 
 // ExclusiveTime is InclusiveTime minus the children's. A CTE's plan is not
