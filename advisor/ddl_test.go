@@ -169,6 +169,7 @@ func TestIndexDDLRuns(t *testing.T) {
 	if err := c.CreateDatabase(ctx, "ddl_runs"); err != nil {
 		t.Fatal(err)
 	}
+	dropAtCleanup(t, "ddl_runs")
 	setup := []string{
 		`CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id int, customer_id int, created_at timestamptz, status text,
 			total numeric, tax numeric, email text, note text, payload jsonb)`,

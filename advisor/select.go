@@ -104,11 +104,11 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 			return nil, fmt.Errorf("select indexes: %w", err)
 		}
 	}
-	recs = append(recs, s.heuristic(unvalidated)...)
 	slices.SortFunc(recs, func(a, b Recommendation) int {
 		return cmp.Or(cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
 	})
-	return recs, nil
+	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
+	return append(recs, s.heuristic(unvalidated)...), nil
 }
 
 type selection struct {

@@ -35,7 +35,18 @@ func testDB(t *testing.T, name string, setup ...string) *pgx.Conn {
 	if err := c.CreateDatabase(ctx, name); err != nil {
 		t.Fatal(err)
 	}
+	dropAtCleanup(t, name)
 	return replicaOf(t, name, setup...)
+}
+
+// dropAtCleanup drops database name when the test ends, after its
+// connections (cleanups run last-registered first) are closed.
+func dropAtCleanup(t *testing.T, name string) {
+	t.Cleanup(func() {
+		if err := sandbox.Exec(context.Background(), "postgres", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
 }
 
 // replicaOf runs setup on the primary's database name, waits for the
@@ -44,6 +55,9 @@ func replicaOf(t *testing.T, name string, setup ...string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// The sandbox commits asynchronously, and WaitReplay waits for the WAL
+	// written so far: a synchronous commit at the end flushes everything.
+	setup = append([]string{"SET synchronous_commit = on"}, setup...)
 	if err := sandbox.Exec(ctx, name, setup...); err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +265,7 @@ func TestWhatIfWithoutHypoPG(t *testing.T) {
 	if err := c.Exec(ctx, "postgres", "CREATE DATABASE whatif_nohypopg"); err != nil {
 		t.Fatal(err)
 	}
+	dropAtCleanup(t, "whatif_nohypopg")
 	conn := replicaOf(t, "whatif_nohypopg", itemsSetup...)
 	w, err := NewWhatIf(ctx, conn, zaptest.NewLogger(t), WhatIfOptions{})
 	if err != nil {

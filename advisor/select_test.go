@@ -1,0 +1,406 @@
+package advisor
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+// replicaCatalog reads, from conn, what selection needs of the public
+// schema: tables with row counts, partitions, columns with pg_stats, and
+// indexes.
+// TODO: use collector.LoadCatalog once it lands.
+func replicaCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
+	t.Helper()
+	ctx := context.Background()
+	cat := &collector.Catalog{Database: conn.Config().Database}
+	rows, err := conn.Query(ctx, `SELECT c.oid, c.relname, c.relkind::text, c.reltuples::float8,
+			coalesce((SELECT array_agg(p.relname ORDER BY p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid WHERE i.inhparent = c.oid), '{}')
+		FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') ORDER BY c.relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		tb := collector.Table{Schema: "public"}
+		var parts []string
+		if err := rows.Scan(&tb.OID, &tb.Name, &tb.Kind, &tb.RelTuples, &parts); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			tb.Partitions = append(tb.Partitions, "public."+collector.QuoteIdent(p))
+		}
+		cat.Tables = append(cat.Tables, tb)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cat.Tables {
+		tb := &cat.Tables[i]
+		rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), s.n_distinct::float8, s.avg_width, s.null_frac::float8
+			FROM pg_attribute a LEFT JOIN pg_stats s ON s.schemaname = 'public' AND s.tablename = $2 AND s.attname = a.attname AND s.inherited = ($3 = 'p')
+			WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, tb.OID, tb.Name, tb.Kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var col collector.Column
+			var nd, nullFrac *float64
+			var width *int32
+			if err := rows.Scan(&col.Name, &col.Type, &nd, &width, &nullFrac); err != nil {
+				t.Fatal(err)
+			}
+			if nd != nil {
+				col.Stats = &collector.ColumnStats{NDistinct: *nd, AvgWidth: *width, NullFrac: *nullFrac}
+			}
+			tb.Columns = append(tb.Columns, col)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err = conn.Query(ctx, `SELECT ic.relname, tc.relname, am.amname FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_am am ON am.oid = ic.relam
+		WHERE tc.relnamespace = 'public'::regnamespace ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		ix := collector.Index{Schema: "public"}
+		var table string
+		if err := rows.Scan(&ix.Name, &table, &ix.Method); err != nil {
+			t.Fatal(err)
+		}
+		ix.Table = "public." + collector.QuoteIdent(table)
+		cat.Indexes = append(cat.Indexes, ix)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// pairsSetup: a = $1 finds 100 rows, a = $1 AND b = $2 one; padding makes
+// the heap wide enough that a sequential scan is clearly worse.
+var pairsSetup = []string{
+	`CREATE TABLE pairs (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, pad text NOT NULL)`,
+	`INSERT INTO pairs SELECT g, g % 500, g / 500, repeat('x', 60) FROM generate_series(1, 50000) g`,
+	`ANALYZE pairs`,
+}
+
+func stmt(id, query string, calls float64, table string, params ...string) WorkloadStatement {
+	return WorkloadStatement{QueryID: id, Query: query, Calls: calls, Params: params, Tables: []string{table}}
+}
+
+func selectRecs(t *testing.T, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, opts SelectOptions) []Recommendation {
+	t.Helper()
+	recs, err := Select(context.Background(), w, cat, cands, stmts, opts, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestSelectOneCompositeForTwoStatements(t *testing.T) {
+	conn := testDB(t, "select_composite", pairsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("by_a", "SELECT * FROM pairs WHERE a = $1", 100, "public.pairs", "42"),
+		stmt("by_a_b", "SELECT * FROM pairs WHERE a = $1 AND b = $2", 100, "public.pairs", "42", "7"),
+	}
+	cands := []Candidate{btree("public.pairs", "a"), btree("public.pairs", "a", "b"), btree("public.pairs", "b")}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 {
+		t.Fatalf("got %d recommendations, want one composite:\n%s", len(recs), describeRecs(recs))
+	}
+	r := recs[0]
+	if !slices.Equal(r.Columns, []string{"a", "b"}) || !slices.Equal(slices.Sorted(slices.Values(r.QueryIDs)), []string{"by_a", "by_a_b"}) {
+		t.Errorf("want (a, b) serving both statements, got %s", describeRecs(recs))
+	}
+	if !r.Validated || r.ValidationNote != "" || r.ImprovementPct < 30 || r.CostAfter >= r.CostBefore {
+		t.Errorf("evidence: %+v", r)
+	}
+	for _, g := range r.Statements {
+		if g.CostAfter > g.CostBefore*0.7 || g.Calls != 100 {
+			t.Errorf("statement %s: %+v, want a drop of 30%% or more", g.QueryID, g)
+		}
+	}
+	if r.ID != recommendationID(cat.Database, cands[1]) || len(r.ID) != 16 {
+		t.Errorf("ID %q, want the definition hash", r.ID)
+	}
+	if !strings.Contains(r.DDL, "CREATE INDEX CONCURRENTLY IF NOT EXISTS pairs_a_b_idx ON public.pairs USING btree (a, b);") ||
+		!strings.Contains(r.VerifySQL, "'public.pairs_a_b_idx'::regclass") {
+		t.Errorf("DDL %q, verify %q", r.DDL, r.VerifySQL)
+	}
+	if !strings.HasPrefix(r.Reason, "Btree index on a, b: the planner's cost of the 2 statements it serves drops ") {
+		t.Errorf("reason %q", r.Reason)
+	}
+	// The same input gives the same output.
+	if again := selectRecs(t, w, cat, cands, stmts, SelectOptions{}); !reflect.DeepEqual(again, recs) {
+		t.Errorf("second run differs:\n%s\nvs\n%s", describeRecs(again), describeRecs(recs))
+	}
+}
+
+func TestSelectLeavesWellIndexedStatementsAlone(t *testing.T) {
+	conn := testDB(t, "select_indexed", append(slices.Clone(pairsSetup), "CREATE INDEX pairs_a_idx ON pairs (a)")...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{stmt("by_a", "SELECT * FROM pairs WHERE a = $1", 1000, "public.pairs", "42")}
+	cands := []Candidate{btree("public.pairs", "a", "id"), {Table: "public.pairs", Method: "btree", Keys: []collector.IndexKey{{Column: "a"}}, Include: []string{"b"}}}
+	if recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{}); len(recs) != 0 {
+		base, _ := w.Baseline(context.Background(), stmts)
+		t.Errorf("the statement already uses pairs_a_idx; got:\n%s\nbaseline %+v\n%+v", describeRecs(recs), base, recs[0])
+	}
+}
+
+// limitsSetup: three tables, each with two selective columns.
+var limitsSetup = []string{
+	`CREATE TABLE t1 (id bigint, x int, y int, z int, pad text)`,
+	`INSERT INTO t1 SELECT g, g % 1000, g % 997, g % 991, repeat('p', 50) FROM generate_series(1, 50000) g`,
+	`CREATE TABLE t2 (id bigint, x int, pad text)`,
+	`INSERT INTO t2 SELECT g, g % 1000, repeat('p', 50) FROM generate_series(1, 50000) g`,
+	`CREATE TABLE t3 (id bigint, x int, pad text)`,
+	`INSERT INTO t3 SELECT g, g % 1000, repeat('p', 50) FROM generate_series(1, 20000) g`,
+	`ANALYZE`,
+}
+
+func limitsWorkload() ([]Candidate, []WorkloadStatement) {
+	stmts := []WorkloadStatement{
+		stmt("t1x", "SELECT * FROM t1 WHERE x = $1", 10, "public.t1", "5"),
+		stmt("t1y", "SELECT * FROM t1 WHERE y = $1", 20, "public.t1", "5"),
+		stmt("t1z", "SELECT * FROM t1 WHERE z = $1", 30, "public.t1", "5"),
+		stmt("t2x", "SELECT * FROM t2 WHERE x = $1", 10, "public.t2", "5"),
+		stmt("t3x", "SELECT * FROM t3 WHERE x = $1", 10, "public.t3", "5"),
+	}
+	cands := []Candidate{btree("public.t1", "x"), btree("public.t1", "y"), btree("public.t1", "z"), btree("public.t2", "x"), btree("public.t3", "x")}
+	return cands, stmts
+}
+
+func TestSelectLimits(t *testing.T) {
+	conn := testDB(t, "select_limits", limitsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	cands, stmts := limitsWorkload()
+
+	all := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(all) != 5 {
+		t.Fatalf("no limits: got %d recommendations, want 5:\n%s", len(all), describeRecs(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1].CostBefore-all[i-1].CostAfter < all[i].CostBefore-all[i].CostAfter {
+			t.Errorf("not ordered by benefit:\n%s", describeRecs(all))
+		}
+	}
+
+	perTable := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 2})
+	var onT1 []string
+	for _, r := range perTable {
+		if r.Table == "public.t1" {
+			onT1 = append(onT1, r.QueryIDs...)
+		}
+	}
+	slices.Sort(onT1)
+	if len(perTable) != 4 || !slices.Equal(onT1, []string{"t1y", "t1z"}) {
+		t.Errorf("MaxPerTable 2: want t1's two most called statements served and t2, t3; got:\n%s", describeRecs(perTable))
+	}
+
+	size := map[string]int64{}
+	for _, r := range all {
+		size[r.Table+" "+strings.Join(r.Columns, ",")] = r.EstimatedSizeBytes
+		if r.HypoPGSizeBytes <= r.EstimatedSizeBytes {
+			t.Errorf("%s: HypoPG's estimate %d should exceed the deduplication-corrected %d", r.Table, r.HypoPGSizeBytes, r.EstimatedSizeBytes)
+		}
+	}
+	budget := size["public.t1 z"] + size["public.t3 x"]
+	within := selectRecs(t, w, cat, cands, stmts, SelectOptions{BudgetBytes: budget})
+	var used int64
+	for _, r := range within {
+		used += r.EstimatedSizeBytes
+	}
+	if used > budget || len(within) < 2 || len(within) >= len(all) {
+		t.Errorf("budget %d: %d recommendations using %d bytes:\n%s", budget, len(within), used, describeRecs(within))
+	}
+}
+
+// TestSelectPredictionsHoldAfterBuilding builds the recommended indexes on
+// the primary with their DDL and checks, on the replica, that the planner's
+// costs are what the what-if predicted, and the sizes near the estimate.
+func TestSelectPredictionsHoldAfterBuilding(t *testing.T) {
+	setup := append(slices.Clone(pairsSetup), limitsSetup...)
+	conn := testDB(t, "select_built", setup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	cands, stmts := limitsWorkload()
+	cands = append(cands, btree("public.pairs", "a"), btree("public.pairs", "a", "b"))
+	stmts = append(stmts,
+		stmt("by_a", "SELECT * FROM pairs WHERE a = $1", 100, "public.pairs", "42"),
+		stmt("by_a_b", "SELECT * FROM pairs WHERE a = $1 AND b = $2", 100, "public.pairs", "42", "7"),
+		stmt("by_b_generic", "SELECT * FROM pairs WHERE a = $1 AND b = $2", 50, "public.pairs"),
+	)
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 6 {
+		t.Fatalf("got %d recommendations, want 6:\n%s", len(recs), describeRecs(recs))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	primary, err := pgx.Connect(ctx, sandbox.DSN("select_built"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close(ctx)
+	// So that WaitReplay, which waits for the WAL written so far, sees the builds.
+	if _, err := primary.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		for _, line := range strings.Split(r.DDL, "\n") {
+			if _, err := primary.PgConn().Exec(ctx, line).ReadAll(); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+		}
+	}
+	if err := sandbox.WaitReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]WorkloadStatement{}
+	for _, s := range stmts {
+		byID[s.QueryID] = s
+	}
+	for _, r := range recs {
+		for _, g := range r.Statements {
+			cost, used, err := ExplainPlanner{}.PlanCost(ctx, conn, byID[g.QueryID])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: cost %.2f before, %.2f predicted, %.2f built", g.QueryID, g.CostBefore, g.CostAfter, cost)
+			if math.Abs(cost-g.CostAfter) > 0.1*g.CostAfter {
+				t.Errorf("%s: planner cost %.2f with the built index, what-if predicted %.2f (plan uses %v)", g.QueryID, cost, g.CostAfter, used)
+			}
+		}
+		var real int64
+		name, _, _ := strings.Cut(strings.TrimPrefix(r.VerifySQL, "SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = "), "::regclass")
+		if err := primary.QueryRow(ctx, "SELECT pg_relation_size("+name+"::regclass)").Scan(&real); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s (%s): size estimated %d, HypoPG %d, built %d", r.Table, strings.Join(r.Columns, ", "), r.EstimatedSizeBytes, r.HypoPGSizeBytes, real)
+		if ratio := float64(r.EstimatedSizeBytes) / float64(real); ratio < 0.75 || ratio > 1.33 {
+			t.Errorf("%s (%s): estimated %d bytes, built %d (HypoPG said %d)", r.Table, strings.Join(r.Columns, ", "), r.EstimatedSizeBytes, real, r.HypoPGSizeBytes)
+		}
+	}
+	generic := slices.IndexFunc(recs, func(r Recommendation) bool { return slices.Contains(r.QueryIDs, "by_b_generic") })
+	if generic < 0 || !strings.Contains(recs[generic].ValidationNote, "1 of the 3 statements it serves were costed with their generic plan") {
+		t.Errorf("the generic plan is not disclosed: %+v", recs[generic])
+	}
+}
+
+func TestSelectWithoutHypoPGFallsBackToHeuristics(t *testing.T) {
+	ctx := context.Background()
+	c := pgsandbox.Require(t, sandbox)
+	if err := c.Exec(ctx, "postgres", "CREATE DATABASE select_nohypopg"); err != nil {
+		t.Fatal(err)
+	}
+	dropAtCleanup(t, "select_nohypopg")
+	conn := replicaOf(t, "select_nohypopg", append(slices.Clone(limitsSetup), "CREATE INDEX t2_x_idx ON t2 (x)")...)
+	w, err := NewWhatIf(ctx, conn, zaptest.NewLogger(t), WhatIfOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := replicaCatalog(t, conn)
+	cands, stmts := limitsWorkload()
+	for i := range cands {
+		cands[i].QueryIDs = []string{stmts[i].QueryID}
+	}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 2})
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.QueryIDs...)
+		if r.Validated || r.ValidationNote != "hypopg is not installed on the EXPLAIN target: CREATE EXTENSION hypopg" ||
+			!strings.HasSuffix(r.Reason, "the gain was not costed.") || r.EstimatedSizeBytes <= 0 || r.DDL == "" {
+			t.Errorf("unvalidated recommendation: %+v", r)
+		}
+	}
+	// t2x already uses t2_x_idx; t1 keeps its two most expensive statements.
+	if want := []string{"t1z", "t1y", "t3x"}; !slices.Equal(got, want) {
+		t.Errorf("served %v, want %v:\n%s", got, want, describeRecs(recs))
+	}
+	noConn := selectRecs(t, nil, cat, cands, stmts, SelectOptions{})
+	if len(noConn) != 5 || noConn[0].Validated || !strings.Contains(noConn[0].ValidationNote, "no EXPLAIN target") {
+		t.Errorf("without any connection: %s", describeRecs(noConn))
+	}
+}
+
+func TestSelectGinFallsBackWhenHypoPGCannotSimulate(t *testing.T) {
+	conn := testDB(t, "select_gin", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("tenant", "SELECT * FROM items WHERE tenant_id = $1", 10, "public.items", "3"),
+		stmt("doc", "SELECT * FROM items WHERE payload @> $1", 10, "public.items", `{"k": 3}`),
+	}
+	cands := []Candidate{
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"tenant"}},
+		{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"doc"}, Why: "jsonb containment (@>) on payload"},
+	}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 2 || !recs[0].Validated || recs[1].Validated || recs[1].Method != "gin" ||
+		!strings.Contains(recs[1].ValidationNote, `HypoPG could not simulate this index`) ||
+		recs[1].Reason != "Jsonb containment (@>) on payload, for 1 statement (10 calls in the window); the gain was not costed." {
+		t.Errorf("want the validated btree, then the gin index unvalidated:\n%s", describeRecs(recs))
+	}
+}
+
+func TestSelectRejectsBadOptions(t *testing.T) {
+	for _, o := range []SelectOptions{{MaxPerTable: -1}, {BudgetBytes: -5}, {MinImprovementPct: 100}, {MinImprovementPct: -1}} {
+		if _, err := Select(context.Background(), nil, &collector.Catalog{}, nil, nil, o, nil); err == nil || !strings.Contains(err.Error(), "invalid options") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	if _, err := Select(context.Background(), nil, nil, nil, nil, SelectOptions{}, nil); err == nil {
+		t.Error("nil catalog: no error")
+	}
+}
+
+func TestWriteOverhead(t *testing.T) {
+	table := collector.Table{Schema: "public", Name: "jobs", Kind: "r", NTupIns: 9000, NTupUpd: 1000, NTupHotUpd: 900, SeqScan: 10, IdxScan: 990,
+		Columns: []collector.Column{{Name: "id"}, {Name: "state"}, {Name: "queue"}, {Name: "run_at"}}}
+	cat := &collector.Catalog{Database: "db", Tables: []collector.Table{table}}
+	s := &selection{cat: cat, stmts: []WorkloadStatement{
+		stmt("u1", "UPDATE jobs SET state = $1, run_at = now() WHERE id = $2", 5, "public.jobs"),
+		stmt("u2", "INSERT INTO public.jobs (id, queue) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue", 5, "public.jobs"),
+	}}
+	e := &entry{c: Candidate{Table: "public.jobs", Keys: []collector.IndexKey{{Column: "queue"}}, Where: "state = 'ready'"}, table: &cat.Tables[0]}
+	got := s.writeOverhead(e)
+	want := "public.jobs is write-heavy (9000 inserts, 1000 updates, 0 deletes against 1000 scans): every write maintains this index too; " +
+		`breaks HOT updates on state (statement u1), queue (statement u2); 90% of the 1000 updates on public.jobs are HOT now`
+	if got != want {
+		t.Errorf("write overhead:\n got %q\nwant %q", got, want)
+	}
+	s.stmts = nil
+	e.c = btree("public.jobs", "run_at")
+	if got, want := s.writeOverhead(e), "; 90% of the 1000 updates on public.jobs are HOT now; they stay HOT only if they do not change run_at"; !strings.HasSuffix(got, want) {
+		t.Errorf("without UPDATE statements:\n got %q\nwant suffix %q", got, want)
+	}
+	if f := writeFactor(&cat.Tables[0]); math.Abs(f-(1-0.5*10000.0/11000)) > 1e-9 {
+		t.Errorf("write factor %v", f)
+	}
+}
+
+func describeRecs(recs []Recommendation) string {
+	var b strings.Builder
+	for _, r := range recs {
+		b.WriteString("  " + r.Table + " (" + strings.Join(r.Columns, ", ") + ") serves " + strings.Join(r.QueryIDs, ",") +
+			": " + r.Reason + " [" + r.ValidationNote + "]\n")
+	}
+	return b.String()
+}
