@@ -107,7 +107,9 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 
 // explainPrepared makes the generic plan of query on PostgreSQL < 16.
 func explainPrepared(ctx context.Context, conn *pgx.Conn, query string) (prepared bool, out []byte, err error) {
-	if err := execSimple(ctx, conn, planPrepare+query); err != nil {
+	// The extended protocol takes one statement only: nothing can ride
+	// along after the query, as it could with the simple protocol.
+	if _, err := execText(ctx, conn, planPrepare+query); err != nil {
 		return false, nil, err
 	}
 	n, err := firstValue(conn.PgConn().ExecParams(ctx, planParamCount, nil, nil, nil, nil).Read())

@@ -130,6 +130,7 @@ func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
 		{QueryID: "custom", Query: byTenant, Params: []string{"42"}, Calls: 10, Tables: []string{"public.items"}},
 		{QueryID: "generic", Query: byTenant, Calls: 10, Tables: []string{"public.items"}},
 		{QueryID: "broken", Query: "SELECT nope FROM items WHERE tenant_id = $1", Calls: 1, Tables: []string{"public.items"}},
+		{QueryID: "stacked", Query: "SELECT id FROM items WHERE tenant_id = $1; SELECT pg_sleep(60)", Calls: 1, Tables: []string{"public.items"}},
 		{QueryID: "other", Query: "SELECT 1", Calls: 1, Tables: nil},
 	}
 	gin := Candidate{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}}
@@ -146,8 +147,11 @@ func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
 	if tenant.Err != nil || tenant.HypoSizeBytes <= 0 {
 		t.Fatalf("tenant_id candidate: err %v, size %d", tenant.Err, tenant.HypoSizeBytes)
 	}
-	if len(tenant.Statements) != 3 {
-		t.Errorf("tenant_id candidate: %d statements costed, want the 3 that touch items", len(tenant.Statements))
+	if len(tenant.Statements) != 4 {
+		t.Errorf("tenant_id candidate: %d statements costed, want the 4 that touch items", len(tenant.Statements))
+	}
+	if e := effectOf(t, tenant, "stacked"); e.Err == nil || !strings.Contains(e.Err.Error(), "multiple commands") {
+		t.Errorf("two statements in one: err %v, want a refusal to prepare them", e.Err)
 	}
 	for _, id := range []string{"custom", "generic"} {
 		e := effectOf(t, tenant, id)
