@@ -717,3 +717,34 @@ func genericPlanIndexes(ctx context.Context, t *testing.T, conn *pgx.Conn, query
 	})
 	return used
 }
+
+// FuzzCandidates: no query text makes the analysis panic; when the text
+// parses, every candidate names a known table and has keys.
+func FuzzCandidates(f *testing.F) {
+	for _, q := range []string{
+		"SELECT id FROM orders WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2",
+		"WITH RECURSIVE t(id) AS (SELECT id FROM customers UNION ALL SELECT o.id FROM orders o JOIN t ON o.customer_id = t.id) SELECT * FROM t",
+		"SELECT * FROM customers c, LATERAL (SELECT total FROM orders o WHERE o.customer_id = c.id) x WHERE c.name ILIKE $1",
+		`SELECT public."Users".name FROM public."Users" WHERE public."Users"."Email" = $1`,
+		"UPDATE orders SET status = $1 FROM customers c WHERE c.id = orders.customer_id AND to_tsvector('english', note) @@ $2",
+		"SELECT s.n FROM (SELECT customer_id AS c, count(*) AS n FROM orders GROUP BY 1) s(a, b) ORDER BY 2",
+	} {
+		f.Add(q)
+	}
+	cat := testCatalog()
+	known := map[string]bool{}
+	for _, t := range cat.Tables {
+		known[t.QualifiedName()] = true
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		cs, err := Candidates(WorkloadStatement{Query: q}, cat, nil)
+		if err != nil {
+			return
+		}
+		for _, c := range cs {
+			if !known[c.Table] || len(c.Keys) == 0 || c.Why == "" {
+				t.Errorf("%q: bad candidate %s (%s)", q, describe(c), c.Why)
+			}
+		}
+	})
+}
