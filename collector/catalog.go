@@ -17,26 +17,26 @@ type Catalog struct {
 
 // PlanSettings are the server settings that change plans.
 type PlanSettings struct {
-	WorkMemBytes               int64
-	HashMemMultiplier          float64
-	RandomPageCost             float64
-	EffectiveCacheSizeBytes    int64
+	WorkMemBytes                int64
+	HashMemMultiplier           float64
+	RandomPageCost              float64
+	EffectiveCacheSizeBytes     int64
 	MaxParallelWorkersPerGather int
-	SearchPath                 string
+	SearchPath                  string
 }
 
 // Table is a relation that can hold rows (ordinary or partitioned).
 type Table struct {
-	OID         uint32
-	Schema      string
-	Name        string
-	Kind        string // "r" ordinary, "p" partitioned, "m" materialized view
-	Parent      string // qualified name of the partitioned parent, "" when none
-	Partitions  []string
-	RelTuples   float64
-	RelPages    int64
-	SizeBytes   int64 // pg_total_relation_size
-	Columns     []Column
+	OID           uint32
+	Schema        string
+	Name          string
+	Kind          string // "r" ordinary, "p" partitioned, "m" materialized view
+	Parent        string // qualified name of the partitioned parent, "" when none
+	Partitions    []string
+	RelTuples     float64
+	RelPages      int64
+	SizeBytes     int64 // pg_total_relation_size
+	Columns       []Column
 	HasPrimaryKey bool
 
 	SeqScan          int64
@@ -57,22 +57,22 @@ func (t Table) QualifiedName() string { return QuoteIdent(t.Schema) + "." + Quot
 
 // Column describes one attribute and its pg_stats row, if analyzed.
 type Column struct {
-	Num      int16
-	Name     string
-	Type     string // format_type(atttypid, atttypmod)
-	NotNull  bool
-	Stats    *ColumnStats
+	Num     int16
+	Name    string
+	Type    string // format_type(atttypid, atttypmod)
+	NotNull bool
+	Stats   *ColumnStats
 }
 
 // ColumnStats mirrors pg_stats for one column.
 type ColumnStats struct {
-	NullFrac          float64
-	NDistinct         float64 // negative: fraction of rows, as in pg_stats
-	MostCommonVals    []string
-	MostCommonFreqs   []float64
-	HistogramBounds   []string
-	Correlation       float64
-	AvgWidth          int32
+	NullFrac        float64
+	NDistinct       float64 // negative: fraction of rows, as in pg_stats
+	MostCommonVals  []string
+	MostCommonFreqs []float64
+	HistogramBounds []string
+	Correlation     float64
+	AvgWidth        int32
 }
 
 // Index is one index on a table.

@@ -3,6 +3,5 @@ package main
 // Subcommands whose issues have not landed yet: they say so and exit 2.
 var (
 	runAgent = notBuilt("run")
-	runPlan  = notBuilt("plan")
 	runDemo  = notBuilt("demo")
 )
