@@ -194,9 +194,8 @@ func (g *generator) forUse(u *tableUse, hints map[string][]string) []Candidate {
 
 // btreeShapes are the composite btree candidates: equality columns (most
 // selective first), then a range column, the ORDER BY, the join keys or
-// the GROUP BY.
-// Equality keys on the fixed columns (those a partial index's predicate
-// pins) are left out.
+// the GROUP BY. Equality keys on the fixed columns (those a partial
+// index's predicate pins) are left out.
 func (g *generator) btreeShapes(u *tableUse, fixed map[string]bool) []proposal {
 	allEq := g.equalityKeys(u)
 	isEq := func(k keyRef) bool {
