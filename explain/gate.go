@@ -56,6 +56,9 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision 
 	refused := func(reason string) Decision {
 		return Decision{Plannable: true, Reason: "refused: " + reason}
 	}
+	if conn == nil {
+		return refused("no connection to check the functions it calls")
+	}
 	c := &gateChecker{conn: conn, procs: map[uint32]bool{}, rels: map[uint32]bool{}}
 	reason, err := c.databaseHazard(ctx)
 	if err == nil && reason == "" {
@@ -484,7 +487,8 @@ ORDER BY c.oid`
 
 // databaseHazardSQL finds volatile functions PostgreSQL may call without
 // the statement naming them: implicit casts, operator class support
-// functions (sorting, hashing, index scans) and type input functions.
+// functions (sorting, hashing, index scans) and type I/O functions (casts
+// through text, literals).
 const databaseHazardSQL = `SELECT format('implicit cast from %s to %s uses volatile function %s',
 	c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure)
 FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc WHERE c.castcontext = 'i' AND p.provolatile = 'v'
@@ -496,8 +500,8 @@ SELECT format('operator family %s uses operator %s backed by volatile function %
 	a.amopopr::regoperator, o.oprcode::regprocedure)
 FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode WHERE p.provolatile = 'v'
 UNION ALL
-SELECT format('type %s has volatile input function %s', t.oid::regtype, p.oid::regprocedure)
-FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive) WHERE p.provolatile = 'v'
+SELECT format('type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure)
+FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive, t.typoutput, t.typsend) WHERE p.provolatile = 'v'
 LIMIT 1`
 
 func (c *gateChecker) databaseHazard(ctx context.Context) (string, error) {

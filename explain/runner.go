@@ -141,18 +141,25 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 		if res, done = r.analyze(ctx, conn, cat, pq); done {
 			return res
 		}
-		if ctx.Err() != nil || conn.IsClosed() {
-			return res
-		}
 	}
-	out, err := r.generic(ctx, conn, pq)
-	if err == nil {
-		res.Mode, res.PlanJSON = ModeGeneric, out
-		res.Plan, err = ParsePlan(out)
+	var err error
+	switch {
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case conn.IsClosed():
+		err = errors.New("the connection to the EXPLAIN target was lost")
+	default:
+		if res.PlanJSON, err = r.generic(ctx, conn, pq); err == nil {
+			res.Mode = ModeGeneric
+			res.Plan, err = ParsePlan(res.PlanJSON)
+		}
 	}
 	if err != nil {
 		res.Mode, res.PlanJSON, res.Plan = ModeNone, nil, nil
-		res.Outcome, res.Err = OutcomeError, joinErr(res.Err, "generic plan: "+err.Error())
+		res.Err = joinErr(res.Err, "generic plan: "+err.Error())
+		if res.Outcome == OutcomeOK {
+			res.Outcome = OutcomeError // a timeout or conflict stays what it was
+		}
 	}
 	return res
 }

@@ -2,11 +2,14 @@ package explain
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
@@ -253,4 +256,73 @@ func planUsesIndex(p *Plan, suffix string) bool {
 		return true
 	})
 	return found
+}
+
+// TestRunnerLockTimeout: a lock held by the workload makes EXPLAIN ANALYZE
+// wait only lock_timeout, and the outcome says so.
+func TestRunnerLockTimeout(t *testing.T) {
+	db := gateDatabase(t, "runner_lock", shopSchema...)
+	ctx := context.Background()
+	holder := connect(t, sandbox.DSN(db))
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE customers IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, sandbox.DSN(db))
+	r := NewRunner(nil, RunnerOptions{AllowAnalyzeOnPrimary: true, LockTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	res := r.Run(ctx, conn, nil, Query{ID: "l", Text: "SELECT count(*) FROM customers"})
+	if res.Outcome != OutcomeTimeout || res.Mode != ModeNone || !strings.Contains(res.Err, "lock timeout") {
+		t.Errorf("under a lock: %+v", res)
+	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("waited %v for the lock", elapsed)
+	}
+	if n := preparedStatements(t, conn); n != 0 {
+		t.Errorf("%d prepared statements left", n)
+	}
+}
+
+func TestRunnerSkips(t *testing.T) {
+	db := gateDatabase(t, "runner_skip", shopSchema...)
+	r := NewRunner(nil, RunnerOptions{})
+	queries := []Query{{ID: "a", Text: "SELECT 1"}, {ID: "b", Text: "SELECT 2"}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, res := range r.RunAll(ctx, connect(t, sandbox.ReplicaDSN(db)), nil, queries) {
+		if res.Outcome != OutcomeSkipped || res.Mode != ModeNone || res.Err == "" {
+			t.Errorf("canceled context: %+v", res)
+		}
+	}
+	closed := connect(t, sandbox.ReplicaDSN(db))
+	closed.Close(context.Background())
+	for _, res := range r.RunAll(context.Background(), closed, nil, queries) {
+		if res.Outcome != OutcomeSkipped || !strings.Contains(res.Err, "closed") {
+			t.Errorf("closed connection: %+v", res)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want Outcome
+	}{
+		{&pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, OutcomeTimeout},
+		{&pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}, OutcomeError},
+		{&pgconn.PgError{Code: "55P03", Message: "canceling statement due to lock timeout"}, OutcomeTimeout},
+		{&pgconn.PgError{Code: "40001", Message: "canceling statement due to conflict with recovery"}, OutcomeConflict},
+		{&pgconn.PgError{Code: "40001", Message: "could not serialize access"}, OutcomeError},
+		{fmt.Errorf("explain: %w", &pgconn.PgError{Code: "55P03"}), OutcomeTimeout},
+		{errors.New("broken pipe"), OutcomeError},
+	} {
+		if got := classify(tc.err); got != tc.want {
+			t.Errorf("classify(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
 }
