@@ -23,25 +23,33 @@ CREATE INDEX attachments_uploaded_by_idx ON attachments (uploaded_by);
 CREATE INDEX activity_log_tenant_id_created_at_idx ON activity_log (tenant_id, created_at DESC);
 CREATE INDEX activity_log_task_id_created_at_idx ON activity_log (task_id, created_at);
 
-ALTER TABLE memberships
-    ADD CONSTRAINT memberships_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE,
-    ADD CONSTRAINT memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES users ON DELETE CASCADE;
-ALTER TABLE projects
-    ADD CONSTRAINT projects_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
-ALTER TABLE labels
-    ADD CONSTRAINT labels_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
-ALTER TABLE tasks
-    ADD CONSTRAINT tasks_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE,
-    ADD CONSTRAINT tasks_project_id_fkey FOREIGN KEY (project_id) REFERENCES projects ON DELETE CASCADE,
-    ADD CONSTRAINT tasks_assignee_id_fkey FOREIGN KEY (assignee_id) REFERENCES users ON DELETE SET NULL;
-ALTER TABLE comments
-    ADD CONSTRAINT comments_task_id_fkey FOREIGN KEY (task_id) REFERENCES tasks ON DELETE CASCADE,
-    ADD CONSTRAINT comments_author_id_fkey FOREIGN KEY (author_id) REFERENCES users ON DELETE SET NULL;
-ALTER TABLE task_labels
-    ADD CONSTRAINT task_labels_task_id_fkey FOREIGN KEY (task_id) REFERENCES tasks ON DELETE CASCADE,
-    ADD CONSTRAINT task_labels_label_id_fkey FOREIGN KEY (label_id) REFERENCES labels ON DELETE CASCADE;
-ALTER TABLE attachments
-    ADD CONSTRAINT attachments_task_id_fkey FOREIGN KEY (task_id) REFERENCES tasks ON DELETE CASCADE,
-    ADD CONSTRAINT attachments_uploaded_by_fkey FOREIGN KEY (uploaded_by) REFERENCES users ON DELETE SET NULL;
-ALTER TABLE activity_log
-    ADD CONSTRAINT activity_log_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
+-- One foreign key per statement: each locks only its two tables, so Load
+-- can add them from two sessions without risking a deadlock.
+ALTER TABLE memberships ADD CONSTRAINT memberships_tenant_id_fkey
+    FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
+ALTER TABLE memberships ADD CONSTRAINT memberships_user_id_fkey
+    FOREIGN KEY (user_id) REFERENCES users ON DELETE CASCADE;
+ALTER TABLE projects ADD CONSTRAINT projects_tenant_id_fkey
+    FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
+ALTER TABLE labels ADD CONSTRAINT labels_tenant_id_fkey
+    FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
+ALTER TABLE tasks ADD CONSTRAINT tasks_tenant_id_fkey
+    FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;
+ALTER TABLE tasks ADD CONSTRAINT tasks_project_id_fkey
+    FOREIGN KEY (project_id) REFERENCES projects ON DELETE CASCADE;
+ALTER TABLE tasks ADD CONSTRAINT tasks_assignee_id_fkey
+    FOREIGN KEY (assignee_id) REFERENCES users ON DELETE SET NULL;
+ALTER TABLE comments ADD CONSTRAINT comments_task_id_fkey
+    FOREIGN KEY (task_id) REFERENCES tasks ON DELETE CASCADE;
+ALTER TABLE comments ADD CONSTRAINT comments_author_id_fkey
+    FOREIGN KEY (author_id) REFERENCES users ON DELETE SET NULL;
+ALTER TABLE task_labels ADD CONSTRAINT task_labels_task_id_fkey
+    FOREIGN KEY (task_id) REFERENCES tasks ON DELETE CASCADE;
+ALTER TABLE task_labels ADD CONSTRAINT task_labels_label_id_fkey
+    FOREIGN KEY (label_id) REFERENCES labels ON DELETE CASCADE;
+ALTER TABLE attachments ADD CONSTRAINT attachments_task_id_fkey
+    FOREIGN KEY (task_id) REFERENCES tasks ON DELETE CASCADE;
+ALTER TABLE attachments ADD CONSTRAINT attachments_uploaded_by_fkey
+    FOREIGN KEY (uploaded_by) REFERENCES users ON DELETE SET NULL;
+ALTER TABLE activity_log ADD CONSTRAINT activity_log_tenant_id_fkey
+    FOREIGN KEY (tenant_id) REFERENCES tenants ON DELETE CASCADE;

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,9 +99,8 @@ func Load(ctx context.Context, dsn string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := l.run(ctx, a, step{"keys and indexes", func(ctx context.Context, c *pgx.Conn, _ *loader) error {
-		_, err := c.Exec(ctx, keysSQL)
-		return err
+	if err := l.run(ctx, a, step{"keys and indexes", func(ctx context.Context, _ *pgx.Conn, _ *loader) error {
+		return execShared(ctx, sqlStatements(keysSQL), a, b)
 	}}); err != nil {
 		return err
 	}
@@ -317,11 +317,13 @@ SELECT p.id AS project_id, p.tenant_id, p.created_at, 0 AS n_tasks FROM projects
 SELECT p.id, p.tenant_id, p.created_at, n.tasks
   FROM projects p JOIN unnest($1::int[]) WITH ORDINALITY AS n(tasks, id) ON n.id = p.id`
 
-	// Task numbers count up within a project in creation order. Old tasks
-	// are mostly done; about 4% of tasks are in the trash (deleted_at).
+	// Task numbers count up within a project in creation order: the i-th
+	// of n tasks is created in the i-th n-th of the project's life (more
+	// of them recently). Old tasks are mostly done; about 4% of tasks are
+	// in the trash (deleted_at).
 	tasksSQL = `WITH r AS (
-    SELECT gp.project_id, gp.tenant_id, gt.first_user, gt.n_users,
-           gp.created_at + ($1::timestamptz - gp.created_at) * sqrt(random()) AS created_at,
+    SELECT gp.project_id, gp.tenant_id, gt.first_user, gt.n_users, i AS number,
+           gp.created_at + ($1::timestamptz - gp.created_at) * sqrt((i - 1 + random()) / gp.n_tasks) AS created_at,
            random() AS r_status, random() AS r_priority, random() AS r_assignee,
            random() AS r_update, random() AS r_due, random() AS r_deleted,
            1 + floor(random() * $2::int)::int AS title,
@@ -329,10 +331,9 @@ SELECT p.id, p.tenant_id, p.created_at, n.tasks
            1 + floor(random() * $3::int)::int AS body2
       FROM gen_project gp
       JOIN gen_tenant gt ON gt.tenant_id = gp.tenant_id
-     CROSS JOIN LATERAL generate_series(1, gp.n_tasks)
+     CROSS JOIN LATERAL generate_series(1, gp.n_tasks) AS i
 ), t AS (
     SELECT r.*,
-           row_number() OVER (PARTITION BY project_id ORDER BY created_at) AS number,
            created_at + ($1::timestamptz - created_at) * pow(r_update, 3) AS updated_at,
            $1::timestamptz - created_at > interval '45 days' AS old
       FROM r
@@ -531,6 +532,55 @@ func vacuum(ctx context.Context, c *pgx.Conn, tables ...string) error {
 		}
 	}
 	return nil
+}
+
+// execShared runs the statements in order on whichever connection is free.
+func execShared(ctx context.Context, stmts []string, conns ...*pgx.Conn) error {
+	next := make(chan string, len(stmts))
+	for _, s := range stmts {
+		next <- s
+	}
+	close(next)
+	fns := make([]func(context.Context) error, len(conns))
+	for i, c := range conns {
+		fns[i] = func(ctx context.Context) error {
+			for s := range next {
+				if _, err := c.Exec(ctx, s); err != nil {
+					return fmt.Errorf("%s: %w", firstLine(s), err)
+				}
+			}
+			return nil
+		}
+	}
+	return parallel(ctx, fns...)
+}
+
+// sqlStatements splits a file of statements that end with ";" at the end
+// of a line, leaving out comment lines.
+func sqlStatements(sql string) []string {
+	var stmts []string
+	var cur strings.Builder
+	for line := range strings.Lines(sql) {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		cur.WriteString(line)
+		if strings.HasSuffix(strings.TrimSpace(line), ";") {
+			if s := strings.TrimSpace(cur.String()); s != ";" {
+				stmts = append(stmts, s)
+			}
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // parallel runs the functions concurrently. The first error cancels the

@@ -22,10 +22,10 @@ const (
 	tenantSkew = 1.2
 
 	// Per-task averages of the generated child rows (see load.go).
-	commentsPerTask   = 2.53 // floor of an exponential with mean 3
-	labelsPerTask     = 1.1  // 0-3 picks, duplicates dropped
+	commentsPerTask    = 2.53 // floor of an exponential with mean 3
+	labelsPerTask      = 1.1  // 0-3 picks, duplicates dropped
 	attachmentsPerTask = 0.31
-	activityPerTask   = 3.03 // "created" plus floor of an exponential with mean 2.5
+	activityPerTask    = 3.03 // "created" plus floor of an exponential with mean 2.5
 
 	maxScale = 100
 )
