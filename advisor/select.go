@@ -201,11 +201,19 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			break
 		}
 		best.out, best.pickGain = true, best.gain
-		s.chosen = append(s.chosen, best)
-		s.perTable[best.c.Table]++
-		s.used += best.size
-		if err := s.prune(ctx, best); err != nil {
+		s.add(best)
+		pruned, err := s.prune(ctx, best)
+		if err != nil {
 			return nil, nil, err
+		}
+		if !s.withinLimits(best.c.Table) {
+			// best fitted only by replacing chosen indexes that it turned
+			// out not to replace: take it back.
+			s.remove(best)
+			for _, e := range pruned {
+				s.add(e)
+			}
+			continue
 		}
 		if err := s.reevaluate(ctx, simulated, best); err != nil {
 			return nil, nil, err
@@ -216,16 +224,20 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 }
 
 // best is the remaining entry with the highest gain per byte that the
-// limits allow.
+// limits allow, counting as free the room of chosen indexes it makes
+// redundant (a composite can replace its prefix on a table at its limit).
 func (s *selection) best(pool []*entry) *entry {
 	var best *entry
 	var bestScore float64
 	for _, e := range pool {
-		if e.out || e.gain <= 0 || !s.fits(e) {
+		if e.out || e.gain <= 0 {
 			continue
 		}
-		if s.redundant(e) {
+		if slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) {
 			e.out = true
+			continue
+		}
+		if !s.fits(e) {
 			continue
 		}
 		score := writeFactor(e.table) * e.gain / float64(max(e.size, 1))
@@ -236,36 +248,56 @@ func (s *selection) best(pool []*entry) *entry {
 	return best
 }
 
+// fits reports whether e fits the per-table limit and the budget, once
+// the chosen indexes it covers are gone.
 func (s *selection) fits(e *entry) bool {
-	return s.perTable[e.c.Table] < s.opts.MaxPerTable &&
-		(s.opts.BudgetBytes == 0 || s.used+e.size <= s.opts.BudgetBytes)
-}
-
-// redundant reports whether a chosen index makes e useless: same table
-// and method, e's keys a prefix of its keys, its predicate none or e's,
-// and e's INCLUDE columns among its columns.
-func (s *selection) redundant(e *entry) bool {
+	count, used := s.perTable[e.c.Table], s.used
 	for _, x := range s.chosen {
-		if x.c.Table != e.c.Table || methodOf(x.c) != methodOf(e.c) || len(e.c.Keys) > len(x.c.Keys) ||
-			!slices.Equal(e.c.Keys, x.c.Keys[:len(e.c.Keys)]) || (x.c.Where != "" && x.c.Where != e.c.Where) {
-			continue
-		}
-		covered := true
-		for _, col := range e.c.Include {
-			inKeys := slices.ContainsFunc(x.c.Keys, func(k collector.IndexKey) bool { return k.Column == col })
-			covered = covered && (inKeys || slices.Contains(x.c.Include, col))
-		}
-		if covered {
-			return true
+		if covers(e, x) {
+			count--
+			used -= x.size
 		}
 	}
-	return false
+	return count < s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
+}
+
+func (s *selection) withinLimits(table string) bool {
+	return s.perTable[table] <= s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || s.used <= s.opts.BudgetBytes)
+}
+
+func (s *selection) add(e *entry) {
+	s.chosen = append(s.chosen, e)
+	s.perTable[e.c.Table]++
+	s.used += e.size
+}
+
+func (s *selection) remove(e *entry) {
+	s.chosen = slices.DeleteFunc(s.chosen, func(x *entry) bool { return x == e })
+	s.perTable[e.c.Table]--
+	s.used -= e.size
+}
+
+// covers reports whether index x makes e redundant: same table and
+// method, e's keys a prefix of x's, x's predicate none or e's, and e's
+// INCLUDE columns among x's columns.
+func covers(x, e *entry) bool {
+	if x == e || x.c.Table != e.c.Table || methodOf(x.c) != methodOf(e.c) || len(e.c.Keys) > len(x.c.Keys) ||
+		!slices.Equal(e.c.Keys, x.c.Keys[:len(e.c.Keys)]) || (x.c.Where != "" && x.c.Where != e.c.Where) {
+		return false
+	}
+	for _, col := range e.c.Include {
+		inKeys := slices.ContainsFunc(x.c.Keys, func(k collector.IndexKey) bool { return k.Column == col })
+		if !inKeys && !slices.Contains(x.c.Include, col) {
+			return false
+		}
+	}
+	return true
 }
 
 // prune drops indexes chosen earlier on best's table when, with best
 // present, removing one of them gives back less than keepShare of the gain
-// it had when picked: best does its work.
-func (s *selection) prune(ctx context.Context, best *entry) error {
+// it had when picked: best does its work. It returns those it dropped.
+func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 	var stmts []WorkloadStatement
 	for _, st := range s.stmts {
 		if touches(st, best.c.Table) {
@@ -273,6 +305,7 @@ func (s *selection) prune(ctx context.Context, best *entry) error {
 		}
 	}
 	var all []StatementCost
+	var pruned []*entry
 	for i := 0; i < len(s.chosen); i++ {
 		e := s.chosen[i]
 		if e == best || e.c.Table != best.c.Table {
@@ -281,13 +314,13 @@ func (s *selection) prune(ctx context.Context, best *entry) error {
 		if all == nil {
 			var err error
 			if all, err = s.w.CostWith(ctx, candidatesOf(s.chosen), stmts); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		rest := slices.Delete(slices.Clone(s.chosen), i, i+1)
 		without, err := s.w.CostWith(ctx, candidatesOf(rest), stmts)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var loss float64
 		for j := range stmts {
@@ -299,13 +332,12 @@ func (s *selection) prune(ctx context.Context, best *entry) error {
 			continue
 		}
 		s.log.Debug("chosen index replaced by a later pick", zap.String("dropped", e.id), zap.String("by", best.id), zap.Float64("loss", loss))
-		s.chosen = rest
-		s.perTable[e.c.Table]--
-		s.used -= e.size
+		s.remove(e)
+		pruned = append(pruned, e)
 		all = without
 		i--
 	}
-	return nil
+	return pruned, nil
 }
 
 // reevaluate costs again, with the chosen set present, the remaining
@@ -436,12 +468,11 @@ func (s *selection) heuristic(pool []*entry) []Recommendation {
 	for _, r := range list {
 		e := r.e
 		e.size = s.roughSize(e)
-		if !s.fits(e) || s.redundant(e) {
+		if slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) ||
+			s.perTable[e.c.Table] >= s.opts.MaxPerTable || (s.opts.BudgetBytes > 0 && s.used+e.size > s.opts.BudgetBytes) {
 			continue
 		}
-		s.chosen = append(s.chosen, e)
-		s.perTable[e.c.Table]++
-		s.used += e.size
+		s.add(e)
 		rec := s.recommendation(e, r.gains)
 		rec.ValidationNote = e.note
 		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
@@ -489,13 +520,14 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 
 // writeFactor lowers the gain of an index on a table that mostly takes
 // writes: every INSERT, every non-HOT UPDATE and (for vacuum) every DELETE
-// must maintain it. The write share compares rows written with scans,
-// which is rough but uses only what pg_stat_user_tables keeps.
+// must maintain it. The write share compares rows written with rows read:
+// seq_tup_read, plus one per index scan since the catalog does not carry
+// idx_tup_fetch, which makes it lean towards writes.
 func writeFactor(t *collector.Table) float64 { return 1 - writePenalty*writeShare(t) }
 
 func writeShare(t *collector.Table) float64 {
 	writes := float64(t.NTupIns + t.NTupUpd + t.NTupDel)
-	reads := float64(t.SeqScan + t.IdxScan)
+	reads := float64(t.SeqTupRead + t.IdxScan)
 	if writes+reads == 0 {
 		return 0
 	}
@@ -511,8 +543,8 @@ func (s *selection) writeOverhead(e *entry) string {
 	t := e.table
 	var parts []string
 	if share := writeShare(t); share >= 0.5 {
-		parts = append(parts, fmt.Sprintf("%s is write-heavy (%d inserts, %d updates, %d deletes against %d scans): every write maintains this index too",
-			t.QualifiedName(), t.NTupIns, t.NTupUpd, t.NTupDel, t.SeqScan+t.IdxScan))
+		parts = append(parts, fmt.Sprintf("%s is write-heavy (%d rows inserted, %d updated, %d deleted against %d read): every write maintains this index too",
+			t.QualifiedName(), t.NTupIns, t.NTupUpd, t.NTupDel, t.SeqTupRead+t.IdxScan))
 	}
 	cols := indexedColumns(e.c, t)
 	var hot string

@@ -145,6 +145,10 @@ func TestSelectOneCompositeForTwoStatements(t *testing.T) {
 	if !strings.HasPrefix(r.Reason, "Btree index on a, b: the planner's cost of the 2 statements it serves drops ") {
 		t.Errorf("reason %q", r.Reason)
 	}
+	// On a table at its limit the composite still replaces the prefix picked first.
+	if one := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 1}); len(one) != 1 || !slices.Equal(one[0].Columns, []string{"a", "b"}) {
+		t.Errorf("MaxPerTable 1: want the composite alone, got:\n%s", describeRecs(one))
+	}
 	// The same input gives the same output.
 	if again := selectRecs(t, w, cat, cands, stmts, SelectOptions{}); !reflect.DeepEqual(again, recs) {
 		t.Errorf("second run differs:\n%s\nvs\n%s", describeRecs(again), describeRecs(recs))
@@ -372,7 +376,7 @@ func TestSelectRejectsBadOptions(t *testing.T) {
 }
 
 func TestWriteOverhead(t *testing.T) {
-	table := collector.Table{Schema: "public", Name: "jobs", Kind: "r", NTupIns: 9000, NTupUpd: 1000, NTupHotUpd: 900, SeqScan: 10, IdxScan: 990,
+	table := collector.Table{Schema: "public", Name: "jobs", Kind: "r", NTupIns: 9000, NTupUpd: 1000, NTupHotUpd: 900, SeqScan: 10, SeqTupRead: 10, IdxScan: 990,
 		Columns: []collector.Column{{Name: "id"}, {Name: "state"}, {Name: "queue"}, {Name: "run_at"}}}
 	cat := &collector.Catalog{Database: "db", Tables: []collector.Table{table}}
 	s := &selection{cat: cat, stmts: []WorkloadStatement{
@@ -381,7 +385,7 @@ func TestWriteOverhead(t *testing.T) {
 	}}
 	e := &entry{c: Candidate{Table: "public.jobs", Keys: []collector.IndexKey{{Column: "queue"}}, Where: "state = 'ready'"}, table: &cat.Tables[0]}
 	got := s.writeOverhead(e)
-	want := "public.jobs is write-heavy (9000 inserts, 1000 updates, 0 deletes against 1000 scans): every write maintains this index too; " +
+	want := "public.jobs is write-heavy (9000 rows inserted, 1000 updated, 0 deleted against 1000 read): every write maintains this index too; " +
 		`breaks HOT updates on state (statement u1), queue (statement u2); 90% of the 1000 updates on public.jobs are HOT now`
 	if got != want {
 		t.Errorf("write overhead:\n got %q\nwant %q", got, want)
