@@ -3,6 +3,7 @@ package explain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -83,7 +84,7 @@ type parsedQuery struct {
 
 func parseQuery(query string) (*parsedQuery, error) {
 	if strings.TrimSpace(query) == "" {
-		return nil, fmt.Errorf("empty query text")
+		return nil, errors.New("empty query text")
 	}
 	tree, err := pg_query.Parse(query)
 	if err != nil {
@@ -91,7 +92,7 @@ func parseQuery(query string) (*parsedQuery, error) {
 	}
 	switch n := len(tree.Stmts); n {
 	case 0:
-		return nil, fmt.Errorf("no statement in the query text")
+		return nil, errors.New("no statement in the query text")
 	case 1:
 	default:
 		return nil, fmt.Errorf("%d statements in one query text", n)
@@ -141,6 +142,25 @@ func statementWord(kind string) string {
 	return strings.ToUpper(strings.TrimSuffix(kind, "Stmt"))
 }
 
+// firstKeyword is the statement's first word in upper case ("SAVEPOINT"),
+// "" when the scanner finds none.
+func firstKeyword(query string) string {
+	scan, err := pg_query.Scan(query)
+	if err != nil {
+		return ""
+	}
+	for _, tok := range scan.Tokens {
+		if tok.Token == pg_query.Token_SQL_COMMENT || tok.Token == pg_query.Token_C_COMMENT {
+			continue
+		}
+		if tok.KeywordKind == pg_query.KeywordKind_NO_KEYWORD || tok.Start < 0 || tok.End > int32(len(query)) || tok.Start >= tok.End {
+			return ""
+		}
+		return strings.ToUpper(query[tok.Start:tok.End])
+	}
+	return ""
+}
+
 // plannableKinds are the statements EXPLAIN accepts and that can be
 // prepared; EXPLAIN without ANALYZE plans them without executing them.
 var plannableKinds = map[string]bool{
@@ -153,7 +173,11 @@ func gateParse(query string) (*parsedQuery, Decision) {
 		return nil, Decision{Reason: "refused: " + err.Error()}
 	}
 	if !plannableKinds[pq.kind] {
-		return pq, Decision{Reason: fmt.Sprintf("refused: %s statement cannot be explained", statementWord(pq.kind))}
+		word := firstKeyword(query)
+		if word == "" {
+			word = statementWord(pq.kind)
+		}
+		return pq, Decision{Reason: fmt.Sprintf("refused: %s statement cannot be explained", word)}
 	}
 	if pq.kind != "SelectStmt" {
 		return pq, Decision{Plannable: true, Reason: fmt.Sprintf("refused: %s is not a SELECT", statementWord(pq.kind))}
@@ -489,18 +513,18 @@ ORDER BY c.oid`
 // the statement naming them: implicit casts, operator class support
 // functions (sorting, hashing, index scans) and type I/O functions (casts
 // through text, literals).
-const databaseHazardSQL = `SELECT format('implicit cast from %s to %s uses volatile function %s',
+const databaseHazardSQL = `SELECT format('an implicit cast from %s to %s uses volatile function %s',
 	c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure)
 FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc WHERE c.castcontext = 'i' AND p.provolatile = 'v'
 UNION ALL
-SELECT format('operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure)
+SELECT format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure)
 FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
 UNION ALL
-SELECT format('operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
+SELECT format('an operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
 	a.amopopr::regoperator, o.oprcode::regprocedure)
 FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode WHERE p.provolatile = 'v'
 UNION ALL
-SELECT format('type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure)
+SELECT format('a type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure)
 FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive, t.typoutput, t.typsend) WHERE p.provolatile = 'v'
 LIMIT 1`
 
@@ -514,7 +538,7 @@ func (c *gateChecker) databaseHazard(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("query implicit function calls: %w", err)
 	}
 	if len(hazards) > 0 {
-		return "the database has an " + hazards[0], nil
+		return "the database has " + hazards[0], nil
 	}
 	return "", nil
 }
@@ -584,23 +608,8 @@ func (c *gateChecker) procsByName(ctx context.Context, lookups []procLookup) ([]
 	for i, l := range lookups {
 		schemas[i], names[i], oneArg[i] = l.ref.schema, l.ref.name, l.oneArg
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+procsByNameSQL, pgx.QueryExecModeExec, schemas, names, oneArg)
+	procs, found, err := c.queryProcs(ctx, procsByNameSQL, schemas, names, oneArg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("resolve functions: %w", err)
-	}
-	defer rows.Close()
-	found := map[int]bool{}
-	var procs []procRow
-	for rows.Next() {
-		var i int
-		var p procRow
-		if err := scanProc(rows, &i, &p); err != nil {
-			return nil, nil, fmt.Errorf("resolve functions: %w", err)
-		}
-		found[i] = true
-		procs = append(procs, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("resolve functions: %w", err)
 	}
 	var missing []nameRef
@@ -616,30 +625,35 @@ func (c *gateChecker) procsByName(ctx context.Context, lookups []procLookup) ([]
 	return procs, missing, nil
 }
 
-func scanProc(rows pgx.Rows, i *int, p *procRow) error {
-	return rows.Scan(i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-		&p.builtin, &p.extension, &p.aggSupport)
-}
-
 func (c *gateChecker) procsByOID(ctx context.Context, oids []uint32) ([]procRow, error) {
-	rows, err := c.conn.Query(ctx, dbconn.Marker+procsByOIDSQL, pgx.QueryExecModeExec, oids)
+	procs, _, err := c.queryProcs(ctx, procsByOIDSQL, oids)
 	if err != nil {
 		return nil, fmt.Errorf("look up functions: %w", err)
 	}
+	return procs, nil
+}
+
+// queryProcs runs a query returning a lookup index and procColumns; found
+// holds the indexes that had rows.
+func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) ([]procRow, map[int]bool, error) {
+	rows, err := c.conn.Query(ctx, dbconn.Marker+sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+	if err != nil {
+		return nil, nil, err
+	}
 	defer rows.Close()
+	found := map[int]bool{}
 	var procs []procRow
 	for rows.Next() {
 		var i int
 		var p procRow
-		if err := scanProc(rows, &i, &p); err != nil {
-			return nil, fmt.Errorf("look up functions: %w", err)
+		if err := rows.Scan(&i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
+			&p.builtin, &p.extension, &p.aggSupport); err != nil {
+			return nil, nil, err
 		}
+		found[i] = true
 		procs = append(procs, p)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up functions: %w", err)
-	}
-	return procs, nil
+	return procs, found, rows.Err()
 }
 
 func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultSchema string) ([]uint32, error) {

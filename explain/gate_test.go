@@ -79,8 +79,9 @@ var gateCases = []gateCase{
 	{query: "CALL p()", reason: "CALL statement cannot be explained"},
 	{query: "EXPLAIN ANALYZE DELETE FROM t", reason: "EXPLAIN statement cannot be explained"},
 	{query: "DROP TABLE t", reason: "DROP statement cannot be explained"},
-	{query: "SET statement_timeout = 0", reason: "cannot be explained"},
-	{query: "BEGIN", reason: "cannot be explained"},
+	{query: "SET statement_timeout = 0", reason: "SET statement cannot be explained"},
+	{query: "/* c */ begin", reason: "BEGIN statement cannot be explained"},
+	{query: "SAVEPOINT s", reason: "SAVEPOINT statement cannot be explained"},
 	// Writes: a generic plan only.
 	{query: "DELETE FROM t WHERE id = $1", plannable: true, reason: "DELETE is not a SELECT"},
 	{query: "UPDATE t SET a = $1 WHERE id = $2", plannable: true, reason: "UPDATE is not a SELECT"},
