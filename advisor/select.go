@@ -49,10 +49,13 @@ const (
 // its cost drops by MinImprovementPct; after each pick the remaining
 // candidates are costed again with the chosen ones present, so an index
 // that another pick already makes useless loses its gain, and an earlier
-// pick that a later composite nearly replaces is dropped. The gain is
-// lowered on write-heavy tables. A candidate that is a prefix of a chosen
-// index (with a compatible predicate) is redundant. The evidence comes
-// from planning the workload once more with every chosen index present.
+// pick that a later composite nearly replaces is dropped (the composite may
+// take its place on a table at its limit). The gain is lowered on
+// write-heavy tables. A candidate that is a prefix of a chosen index (with
+// a compatible predicate) is redundant. The evidence comes from planning
+// the workload once more with every chosen index present: cost before is
+// without any new index, cost after with all of them, and a statement is
+// credited to each chosen index its plan uses.
 //
 // Without HypoPG (w nil or unavailable), or for candidates HypoPG cannot
 // simulate (gin), it falls back to heuristics: unvalidated recommendations
