@@ -223,7 +223,10 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 		// The statement itself may be fine (the parameters may be what the
 		// server rejected): its generic plan decides.
 		res.Outcome = OutcomeOK
-		res.Reason = "not analyzed: EXPLAIN ANALYZE failed: " + err.Error()
+		res.Reason = "not analyzed: " + err.Error()
+		if ran {
+			res.Reason = "not analyzed: EXPLAIN ANALYZE failed: " + err.Error()
+		}
 		return res, false
 	}
 	res.Err = "EXPLAIN ANALYZE: " + err.Error()
