@@ -221,7 +221,8 @@ func (c *Cluster) waitReady(ctx context.Context, s *server) error {
 }
 
 // WaitReplay blocks until the replica has replayed all WAL the primary has
-// written so far. It returns at once when there is no replica.
+// inserted so far (also commits not yet flushed: synchronous_commit is
+// off). It returns at once when there is no replica.
 func (c *Cluster) WaitReplay(ctx context.Context) error {
 	if c.replica == nil {
 		return nil
@@ -232,7 +233,7 @@ func (c *Cluster) WaitReplay(ctx context.Context) error {
 	}
 	defer p.Close(ctx)
 	var target string
-	if err := p.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&target); err != nil {
+	if err := p.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
 		return fmt.Errorf("pgsandbox: wait replay: %w", err)
 	}
 	r, err := pgx.Connect(ctx, c.ReplicaDSN("postgres"))
