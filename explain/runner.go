@@ -99,6 +99,10 @@ func NewRunner(log *zap.Logger, opts RunnerOptions) *Runner {
 // dbconn.Connect (application_name pgadvisor) and be idle. After the
 // context ends or the connection is lost, the rest are skipped.
 func (r *Runner) RunAll(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, queries []Query) []Result {
+	if conn != nil && !conn.IsClosed() && conn.PgConn().ParameterStatus("application_name") != dbconn.ApplicationName {
+		r.log.Warn("the EXPLAIN connection does not identify as the advisor; open it with dbconn.Connect",
+			zap.String("application_name", conn.PgConn().ParameterStatus("application_name")))
+	}
 	results := make([]Result, 0, len(queries))
 	for _, q := range queries {
 		results = append(results, r.Run(ctx, conn, cat, q))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
@@ -324,5 +326,25 @@ func TestClassify(t *testing.T) {
 		if got := classify(tc.err); got != tc.want {
 			t.Errorf("classify(%v) = %s, want %s", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestRunnerWarnsAboutForeignConnections: a connection not opened by
+// dbconn.Connect lacks application_name pgadvisor, which the runner says.
+func TestRunnerWarnsAboutForeignConnections(t *testing.T) {
+	db := gateDatabase(t, "runner_app", shopSchema...)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	core, logs := observer.New(zap.WarnLevel)
+	res := NewRunner(zap.New(core), RunnerOptions{}).RunAll(ctx, conn, nil, []Query{{ID: "1", Text: "SELECT 1"}})
+	if res[0].Mode != ModeAnalyze {
+		t.Errorf("result %+v", res[0])
+	}
+	if logs.FilterMessageSnippet("dbconn.Connect").Len() != 1 {
+		t.Errorf("logs: %+v", logs.All())
 	}
 }
