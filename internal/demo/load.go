@@ -254,8 +254,11 @@ func prepareSession(ctx context.Context, c *pgx.Conn, seed float64, users, label
 // row however often it is used. Rows are inserted in time order, so that
 // ids grow with created_at as they do in a real application's tables.
 const (
-	tenantsSQL = `INSERT INTO tenants (slug, name, plan, created_at)
-SELECT t.slug, t.name, t.tier, $4::timestamptz - make_interval(days => 365 + floor(random() * 1100)::int)
+	// Every tenth tenant writes in a language English stemming does not
+	// suit and searches with the 'simple' configuration.
+	tenantsSQL = `INSERT INTO tenants (slug, name, plan, language, created_at)
+SELECT t.slug, t.name, t.tier, CASE WHEN t.ord % 10 = 0 THEN 'simple' ELSE 'english' END::regconfig,
+       $4::timestamptz - make_interval(days => 365 + floor(random() * 1100)::int)
   FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(slug, name, tier, ord)
  ORDER BY t.ord`
 
@@ -338,7 +341,7 @@ SELECT p.id, p.tenant_id, p.created_at, n.tasks
            $1::timestamptz - created_at > interval '45 days' AS old
       FROM r
 )
-INSERT INTO tasks (tenant_id, project_id, number, title, body, status, priority, assignee_id, due_date,
+INSERT INTO tasks (tenant_id, project_id, number, title, body, status, priority, language, assignee_id, due_date,
                    created_at, updated_at, deleted_at)
 SELECT t.tenant_id, t.project_id, t.number, ti.txt, b1.txt || ' ' || b2.txt,
        CASE WHEN t.old THEN
@@ -352,11 +355,13 @@ SELECT t.tenant_id, t.project_id, t.number, ti.txt, b1.txt || ' ' || b2.txt,
        END,
        CASE WHEN r_priority < 0.05 THEN 0 WHEN r_priority < 0.20 THEN 1 WHEN r_priority < 0.70 THEN 2
             WHEN r_priority < 0.95 THEN 3 ELSE 4 END,
+       tn.language,
        CASE WHEN r_assignee < 0.9 THEN first_user + floor(n_users * pow(r_assignee / 0.9, 2))::bigint END,
        CASE WHEN r_due < 0.6 THEN (t.created_at + make_interval(days => 3 + floor(r_due * 100)::int))::date END,
        t.created_at, t.updated_at,
        CASE WHEN r_deleted < 0.04 THEN t.updated_at END
   FROM t
+  JOIN tenants tn ON tn.id = t.tenant_id
   JOIN gen_title ti ON ti.id = t.title
   JOIN gen_sentence b1 ON b1.id = t.body1
   JOIN gen_sentence b2 ON b2.id = t.body2

@@ -14,6 +14,8 @@ CREATE TABLE tenants (
     name       text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     plan       text        NOT NULL DEFAULT 'free'
                            CHECK (plan IN ('free', 'team', 'business', 'enterprise')),
+    -- The text search configuration of the tenant's content.
+    language   regconfig   NOT NULL DEFAULT 'english',
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -54,8 +56,12 @@ CREATE TABLE labels (
 );
 
 -- tenant_id is denormalized from the project so that tenant-wide screens
--- (boards, search, trash, reports) need no join. Deleting a task is a soft
--- delete (deleted_at); the hard delete of old trash cascades.
+-- (boards, search, trash, reports) need no join, and language from the
+-- tenant so that search can take the configuration from the row itself:
+-- to_tsvector(language, ...) is one expression, indexable, for every
+-- language (the PostgreSQL manual's mixed-configuration pattern). Deleting
+-- a task is a soft delete (deleted_at); the hard delete of old trash
+-- cascades.
 CREATE TABLE tasks (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id   bigint      NOT NULL,
@@ -66,6 +72,7 @@ CREATE TABLE tasks (
     status      text        NOT NULL DEFAULT 'todo'
                             CHECK (status IN ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'canceled')),
     priority    smallint    NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+    language    regconfig   NOT NULL DEFAULT 'english',
     assignee_id bigint,
     due_date    date,
     created_at  timestamptz NOT NULL DEFAULT now(),

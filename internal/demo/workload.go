@@ -266,9 +266,10 @@ type domain struct {
 }
 
 type tenantInfo struct {
-	id      int64
-	members []int64 // ascending: the tenant's busiest users come first
-	labels  []int64 // ascending: the most used labels come first
+	id       int64
+	language string  // text search configuration
+	members  []int64 // ascending: the tenant's busiest users come first
+	labels   []int64 // ascending: the most used labels come first
 }
 
 type projectInfo struct {
@@ -311,6 +312,7 @@ const (
   FROM projects p JOIN tasks t ON t.project_id = p.id GROUP BY p.id ORDER BY p.id`
 	membersDomainSQL = `SELECT tenant_id, array_agg(user_id ORDER BY user_id) FROM memberships GROUP BY tenant_id`
 	labelsDomainSQL  = `SELECT tenant_id, array_agg(id ORDER BY id) FROM labels GROUP BY tenant_id`
+	tenantsDomainSQL = `SELECT id, language::text FROM tenants`
 	maxIDsSQL        = `SELECT coalesce((SELECT max(id) FROM tasks), 0), coalesce((SELECT max(id) FROM comments), 0)`
 )
 
@@ -372,7 +374,20 @@ func readDomain(ctx context.Context, conn *pgx.Conn) (*domain, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := conn.Query(ctx, projectsDomainSQL)
+	rows, err := conn.Query(ctx, tenantsDomainSQL)
+	if err != nil {
+		return nil, err
+	}
+	languages := map[int64]string{}
+	var id int64
+	var language string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &language}, func() error {
+		languages[id] = language
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	rows, err = conn.Query(ctx, projectsDomainSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -396,7 +411,7 @@ func readDomain(ctx context.Context, conn *pgx.Conn) (*domain, error) {
 		if len(members[id]) == 0 || len(labels[id]) == 0 {
 			return nil, fmt.Errorf("tenant %d has tasks but no members or no labels", id)
 		}
-		d.tenants = append(d.tenants, tenantInfo{id: id, members: members[id], labels: labels[id]})
+		d.tenants = append(d.tenants, tenantInfo{id: id, language: languages[id], members: members[id], labels: labels[id]})
 		sum += float64(tenantTasks[id])
 		d.tenantCum = append(d.tenantCum, sum)
 	}
