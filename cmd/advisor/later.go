@@ -2,6 +2,5 @@ package main
 
 // Subcommands whose issues have not landed yet: they say so and exit 2.
 var (
-	runAgent = notBuilt("run")
-	runDemo  = notBuilt("demo")
+	runDemo = notBuilt("demo")
 )

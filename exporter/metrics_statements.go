@@ -1,0 +1,179 @@
+package exporter
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// statementLeaveAfter is how many consecutive updates an exported statement
+// may rank below the top K (but within the top 2K) before its series go.
+const statementLeaveAfter = 10
+
+// Statements updates target's per-statement series and
+// pgadvisor_statements_tracked. snap is the newest sample: the series carry
+// its cumulative counters, summed over users and nesting levels. recent is
+// a span of the window that ranks statements by execution time, and gives
+// the mean time. A statement enters the exported set when it ranks in the
+// top K, and leaves (its series are deleted) when it falls out of the top
+// 2K, stays below the top K for statementLeaveAfter updates, or is no
+// longer in pg_stat_statements: labels do not churn at every scrape, and a
+// target never has more than 2K statements exported.
+func (m *Metrics) Statements(target string, snap *collector.Snapshot, recent *collector.Delta) {
+	m.statementsTracked.WithLabelValues(target).Set(float64(len(snap.Entries)))
+	m.statements.update(target, snap, recent)
+}
+
+// SetTopStatements changes K (metrics.top_statements); the exported sets
+// follow at their next update.
+func (m *Metrics) SetTopStatements(k int) {
+	m.statements.mu.Lock()
+	m.statements.k = max(k, 0)
+	m.statements.mu.Unlock()
+}
+
+type statementKey struct{ datname, queryid string }
+
+type statementSeries struct {
+	seconds, calls float64 // cumulative, from the newest snapshot
+	mean           float64 // seconds per call over the ranking span
+	belowK         int     // consecutive updates ranked below the top K
+}
+
+type statementCollector struct {
+	seconds, calls, mean *prometheus.Desc
+
+	mu      sync.Mutex
+	k       int
+	targets map[string]map[statementKey]*statementSeries
+}
+
+func newStatementCollector(m *Metrics, k int) *statementCollector {
+	labels := []string{"target", "datname", "queryid"}
+	return &statementCollector{
+		seconds: m.desc("pgadvisor_statement_seconds_total",
+			"Execution time of a top statement since pg_stat_statements last reset it, summed over users.", labels...),
+		calls: m.desc("pgadvisor_statement_calls_total",
+			"Calls of a top statement since pg_stat_statements last reset it, summed over users.", labels...),
+		mean: m.desc("pgadvisor_statement_mean_seconds",
+			"Mean execution time of a top statement over the recent span that ranks statements.", labels...),
+		k:       max(k, 0),
+		targets: map[string]map[statementKey]*statementSeries{},
+	}
+}
+
+type rankedStatement struct {
+	key          statementKey
+	total, calls float64 // ms, calls over the span
+}
+
+// rankStatements sums the span's statements by label set and orders them
+// by execution time, costliest first (ties by key, for stable labels).
+func rankStatements(d *collector.Delta) []rankedStatement {
+	top, _ := d.Top(collector.RankOptions{By: collector.ByTotalTime}) // a valid RankBy cannot fail
+	pos := map[statementKey]int{}
+	var out []rankedStatement
+	for _, s := range top {
+		k := statementKey{s.Database, s.QueryID}
+		i, ok := pos[k]
+		if !ok {
+			i = len(out)
+			pos[k] = i
+			out = append(out, rankedStatement{key: k})
+		}
+		out[i].total += s.TotalExecTime
+		out[i].calls += float64(s.Calls)
+	}
+	slices.SortFunc(out, func(a, b rankedStatement) int {
+		return cmp.Or(cmp.Compare(b.total, a.total), cmp.Compare(a.key.datname, b.key.datname), cmp.Compare(a.key.queryid, b.key.queryid))
+	})
+	return out
+}
+
+func (c *statementCollector) update(target string, snap *collector.Snapshot, recent *collector.Delta) {
+	ranked := rankStatements(recent)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set := c.targets[target]
+	if set == nil {
+		set = map[statementKey]*statementSeries{}
+		c.targets[target] = set
+	}
+	rank := make(map[statementKey]int, len(ranked))
+	for i, r := range ranked {
+		rank[r.key] = i
+	}
+	for key, s := range set {
+		r, ok := rank[key]
+		switch {
+		case !ok || r >= 2*c.k:
+			delete(set, key)
+		case r >= c.k:
+			if s.belowK++; s.belowK >= statementLeaveAfter {
+				delete(set, key)
+			}
+		default:
+			s.belowK = 0
+		}
+	}
+	for _, r := range ranked[:min(c.k, len(ranked))] {
+		if set[r.key] == nil {
+			set[r.key] = &statementSeries{}
+		}
+	}
+	for _, r := range ranked {
+		if s := set[r.key]; s != nil && r.calls > 0 {
+			s.mean = r.total / r.calls / 1000
+		}
+	}
+
+	// Cumulative counters from the snapshot; a statement it no longer
+	// holds was evicted or reset away: its series go.
+	for _, s := range set {
+		s.seconds, s.calls = -1, -1
+	}
+	for _, e := range snap.Entries {
+		key := statementKey{snap.Databases[e.DBID], strconv.FormatInt(e.QueryID, 10)}
+		if s := set[key]; s != nil {
+			s.seconds = max(s.seconds, 0) + e.TotalExecTime/1000
+			s.calls = max(s.calls, 0) + float64(e.Calls)
+		}
+	}
+	for key, s := range set {
+		if s.calls < 0 {
+			delete(set, key)
+		}
+	}
+	if len(set) == 0 {
+		delete(c.targets, target)
+	}
+}
+
+func (c *statementCollector) forget(target string) {
+	c.mu.Lock()
+	delete(c.targets, target)
+	c.mu.Unlock()
+}
+
+func (c *statementCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.seconds
+	ch <- c.calls
+	ch <- c.mean
+}
+
+func (c *statementCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for target, set := range c.targets {
+		for key, s := range set {
+			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.seconds, target, key.datname, key.queryid)
+			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, s.calls, target, key.datname, key.queryid)
+			ch <- prometheus.MustNewConstMetric(c.mean, prometheus.GaugeValue, s.mean, target, key.datname, key.queryid)
+		}
+	}
+}
