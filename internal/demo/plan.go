@@ -23,7 +23,7 @@ const (
 
 	// Per-task averages of the generated child rows (see load.go).
 	commentsPerTask    = 2.53 // floor of an exponential with mean 3
-	labelsPerTask      = 1.1  // 0-3 picks, duplicates dropped
+	labelsPerTask      = 1.05 // 0-3 picks, duplicates dropped
 	attachmentsPerTask = 0.31
 	activityPerTask    = 3.03 // "created" plus floor of an exponential with mean 2.5
 
