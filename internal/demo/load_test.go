@@ -192,13 +192,9 @@ func TestLoadConstraints(t *testing.T) {
 }
 
 func TestLoadIsReproducible(t *testing.T) {
-	loadedDSN(t)
 	ctx := context.Background()
 	for db, seed := range map[string]int64{"taskboard_same_seed": 1, "taskboard_other_seed": 2} {
-		if err := sandbox.CreateDatabase(ctx, db); err != nil {
-			t.Fatal(err)
-		}
-		if err := Load(ctx, sandbox.DSN(db), Options{Scale: testScale, Seed: seed}); err != nil {
+		if err := Load(ctx, freshDB(t, db), Options{Scale: testScale, Seed: seed}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -46,6 +46,27 @@ func loadTestDB(c *pgsandbox.Cluster, db string) error {
 	return nil
 }
 
+// freshDB creates an empty database on the shared sandbox for one test
+// and drops it when the test ends.
+func freshDB(t *testing.T, name string) string {
+	t.Helper()
+	loadedDSN(t)
+	ctx := context.Background()
+	drop := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
+	if err := sandbox.Exec(ctx, "postgres", drop); err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sandbox.Exec(context.Background(), "postgres", drop); err != nil {
+			t.Error(err)
+		}
+	})
+	return sandbox.DSN(name)
+}
+
 // loadedDSN is the DSN of the shared loaded database; it skips (or fails)
 // the test when there is none.
 func loadedDSN(t *testing.T) string {

@@ -109,16 +109,12 @@ func TestRunWorkloadStopsOnCancel(t *testing.T) {
 }
 
 func TestLoadStopsOnCancel(t *testing.T) {
-	loadedDSN(t)
-	c := sandbox
+	dsn := freshDB(t, "cancelled_load")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := c.CreateDatabase(ctx, "cancelled_load"); err != nil {
-		t.Fatal(err)
-	}
 	time.AfterFunc(time.Second, cancel)
 	start := time.Now()
-	err := Load(ctx, c.DSN("cancelled_load"), Options{Scale: 0.5})
+	err := Load(ctx, dsn, Options{Scale: 0.5})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got error %v, want context.Canceled", err)
 	}
