@@ -178,15 +178,18 @@ func (l *loader) seedFor(name string) float64 {
 	return float64(h.Sum64()>>11)/float64(1<<52) - 1
 }
 
+// untrackedSQL keeps a session's statements out of pg_stat_statements
+// (which takes a superuser): the load, and the workload's look at the
+// data, must not show up in the analysis.
+const untrackedSQL = `SELECT set_config('pg_stat_statements.track', 'none', false)
+ WHERE current_setting('is_superuser') = 'on' AND current_setting('pg_stat_statements.track', true) IS NOT NULL`
+
 // sessionSQL prepares a loading session: room to sort and build indexes,
-// UTC for the dates derived from timestamps, and (as a superuser) no
-// pg_stat_statements entries for the load itself.
+// UTC for the dates derived from timestamps, and the generator tables.
 const sessionSQL = `SET work_mem = '256MB';
 SET maintenance_work_mem = '512MB';
 SET TimeZone = 'UTC';
 SET synchronous_commit = off;
-SELECT set_config('pg_stat_statements.track', 'none', false)
- WHERE current_setting('is_superuser') = 'on' AND current_setting('pg_stat_statements.track', true) IS NOT NULL;
 CREATE TEMP TABLE gen_tenant (tenant_id bigint PRIMARY KEY, first_user bigint NOT NULL, n_users int NOT NULL,
                               first_label bigint NOT NULL, n_labels int NOT NULL);
 CREATE TEMP TABLE gen_title (id int PRIMARY KEY, txt text NOT NULL);
@@ -229,6 +232,9 @@ func (l *loader) connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 }
 
 func prepareSession(ctx context.Context, c *pgx.Conn, seed float64, users, labels []int32, firstUsers, firstLabels []int64) error {
+	if _, err := c.Exec(ctx, untrackedSQL); err != nil {
+		return err
+	}
 	if _, err := c.Exec(ctx, sessionSQL); err != nil {
 		return err
 	}

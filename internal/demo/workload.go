@@ -75,6 +75,9 @@ func RunWorkload(ctx context.Context, dsn string, opts WorkloadOptions) ([]Query
 		return nil, fmt.Errorf("demo workload: connect: %w", err)
 	}
 	defer pool.Close()
+	if err := connectAll(ctx, pool, workers); err != nil {
+		return nil, fmt.Errorf("demo workload: connect: %w", err)
+	}
 
 	stmts := statements()
 	cum := make([]int, len(stmts))
@@ -109,6 +112,25 @@ func RunWorkload(ctx context.Context, dsn string, opts WorkloadOptions) ([]Query
 		return stats, fmt.Errorf("demo workload: %w", err)
 	}
 	return stats, ctx.Err()
+}
+
+// connectAll opens the pool's n sessions before the clock starts, so that
+// no statement's latency includes a connection's set-up.
+func connectAll(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	conns := make([]*pgxpool.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range n {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 // RunFixed runs every statement iterations times, one after another on
@@ -306,8 +328,6 @@ func pick(r *rand.Rand, cum []float64) int {
 
 // The workload's look at the data, on an untracked connection.
 const (
-	untrackedSQL = `SELECT set_config('pg_stat_statements.track', 'none', false)
- WHERE current_setting('is_superuser') = 'on' AND current_setting('pg_stat_statements.track', true) IS NOT NULL`
 	projectsDomainSQL = `SELECT p.id, p.tenant_id, max(t.number)::bigint
   FROM projects p JOIN tasks t ON t.project_id = p.id GROUP BY p.id ORDER BY p.id`
 	membersDomainSQL = `SELECT tenant_id, array_agg(user_id ORDER BY user_id) FROM memberships GROUP BY tenant_id`
