@@ -140,10 +140,10 @@ func appliedNotes(records []state.Record, now time.Time) []string {
 		case rd.RealizedAt.IsZero():
 			notes = append(notes, what+": its realized gain is measured by the first analysis window that starts after it")
 		case pct >= 0:
-			notes = append(notes, fmt.Sprintf("%s: realized gain %.0f%%, the statements it serves went from %.3g ms to %.3g ms per call on average",
+			notes = append(notes, fmt.Sprintf("%s: realized gain %.1f%%, the statements it serves went from %.3g ms to %.3g ms per call on average",
 				what, pct, rd.MeanBeforeMS, rd.MeanAfterMS))
 		default:
-			notes = append(notes, fmt.Sprintf("%s: regression, the statements it serves went from %.3g ms to %.3g ms per call on average (%.0f%% slower): "+
+			notes = append(notes, fmt.Sprintf("%s: regression, the statements it serves went from %.3g ms to %.3g ms per call on average (%.1f%% slower): "+
 				"compare their plans (queryids %v) before dropping it", what, rd.MeanBeforeMS, rd.MeanAfterMS, -pct, rec.QueryIDs))
 		}
 	}
