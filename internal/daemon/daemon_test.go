@@ -263,7 +263,9 @@ notify:
 		}
 	}
 	t.Logf("cycle 4 notes: %q", notes)
-	if !slices.ContainsFunc(notes, func(s string) bool { return strings.Contains(s, "realized gain") && strings.Contains(s, rec.ID) && strings.Contains(s, "went from") }) {
+	if !slices.ContainsFunc(notes, func(s string) bool {
+		return strings.Contains(s, "realized gain") && strings.Contains(s, rec.ID) && strings.Contains(s, "went from")
+	}) {
 		t.Errorf("cycle 4 does not report the realized gain: %q", notes)
 	}
 	waitFor(t, "the webhook announcing the realized gain", func() bool { return receiver.got(exporter.EventRealized) })
