@@ -234,7 +234,7 @@ func (e *Engine) recommend(ctx context.Context, conn *pgx.Conn, cat *collector.C
 	if len(cands) == 0 {
 		return nil, "", nil
 	}
-	w, err := NewWhatIf(ctx, conn, e.log, WhatIfOptions{})
+	w, err := NewWhatIf(ctx, conn, e.log, WhatIfOptions{Planner: ExplainPlanner{Runner: e.runner}})
 	if err != nil {
 		return nil, "", err
 	}

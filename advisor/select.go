@@ -37,6 +37,9 @@ const (
 	// the same table takes over all but this share of its gain, so one
 	// composite (a, b) replaces (a) when it serves a = $1 nearly as well.
 	keepShare = 0.10
+	// minBaselineShare: a covering index must cut at least this share of
+	// a statement's original cost to count as serving it.
+	minBaselineShare = 0.10
 	// writePenalty is the share of an index's gain lost on a table that
 	// only takes writes; it scales with the table's write share.
 	writePenalty = 0.5
@@ -380,14 +383,34 @@ func (s *selection) reevaluate(ctx context.Context, pool []*entry, best *entry) 
 func (s *selection) setEffects(e *entry, effects []Effect) {
 	e.effects, e.gain = effects, 0
 	for _, ef := range effects {
-		if s.serves(ef) {
+		if s.serves(e, ef) {
 			e.gain += ef.Calls * (ef.Before - ef.After)
 		}
 	}
 }
 
-func (s *selection) serves(ef Effect) bool {
-	return ef.Err == nil && ef.UsesIndex && ef.Before > 0 && ef.After <= ef.Before*(1-s.opts.MinImprovementPct/100)
+// serves reports whether candidate e serves the statement of ef: the plan
+// uses it and the cost drops by MinImprovementPct. A covering candidate
+// must also cut minBaselineShare of what the statement cost before any new
+// index: INCLUDE columns only save heap fetches, and without this test a
+// wider copy of a chosen index (an index-only scan for a LIMIT 20) would
+// replace it for a sliver of gain.
+func (s *selection) serves(e *entry, ef Effect) bool {
+	if ef.Err != nil || !ef.UsesIndex || ef.Before <= 0 || ef.After > ef.Before*(1-s.opts.MinImprovementPct/100) {
+		return false
+	}
+	base := s.baseCost(ef.QueryID)
+	return len(e.c.Include) == 0 || base <= 0 || ef.Before-ef.After >= minBaselineShare*base
+}
+
+// baseCost is the statement's cost per call without any new index; 0 when unknown.
+func (s *selection) baseCost(queryID string) float64 {
+	for _, b := range s.base {
+		if b.QueryID == queryID && b.Err == nil {
+			return b.Cost
+		}
+	}
+	return 0
 }
 
 // evidence plans the workload with every chosen index present and credits

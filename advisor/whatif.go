@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/explain"
@@ -24,74 +21,23 @@ type Planner interface {
 	PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (cost float64, indexesUsed []string, err error)
 }
 
-// ExplainPlanner is the default Planner: a plain EXPLAIN inside a
-// read-only transaction that is rolled back. With stmt.Params the values
-// are bound, as text of unknown type, and the planner makes a custom plan
-// for them. Without, it makes the generic plan: EXPLAIN (GENERIC_PLAN) on
-// PostgreSQL 16+, before that PREPARE, plan_cache_mode =
-// force_generic_plan and EXPLAIN EXECUTE with NULLs, which the generic
-// plan does not look at, then DEALLOCATE (a prepared statement outlives
-// the rollback).
+// ExplainPlanner is the default Planner: explain.Runner.PlanOnly, a plain
+// EXPLAIN (never executed) in a read-only transaction that is rolled back,
+// with stmt.Params bound for a custom plan, or the generic plan without.
+// It shares the runner's parsing and protocol safeguards, so a query text
+// can never bring a second statement along.
 type ExplainPlanner struct {
-	// StatementTimeout bounds planning one statement; 0 means 10s.
-	StatementTimeout time.Duration
+	// Runner plans; nil means one with default timeouts.
+	Runner *explain.Runner
 }
-
-const (
-	planBegin = dbconn.Marker + "BEGIN READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d"
-	// generic plans before 16 are made by the plan cache of a prepared statement.
-	planForceGeneric = dbconn.Marker + "SET LOCAL plan_cache_mode = force_generic_plan"
-	planRollback     = dbconn.Marker + "ROLLBACK"
-	planPrepared     = "pgadvisor_whatif"
-	planPrepare      = dbconn.Marker + "PREPARE " + planPrepared + " AS "
-	planParamCount   = dbconn.Marker + "SELECT coalesce(cardinality(parameter_types), 0) FROM pg_prepared_statements WHERE name = '" + planPrepared + "'"
-	planExecute      = dbconn.Marker + "EXPLAIN (FORMAT JSON) EXECUTE " + planPrepared
-	planDeallocate   = dbconn.Marker + "DEALLOCATE " + planPrepared
-	planExplain      = dbconn.Marker + "EXPLAIN (FORMAT JSON) "
-	planExplainGen   = dbconn.Marker + "EXPLAIN (GENERIC_PLAN, FORMAT JSON) "
-	// lockTimeoutMS: planning takes AccessShareLock on every relation; on a
-	// replica that can wait behind WAL replay of an exclusive lock.
-	lockTimeoutMS = 2000
-)
 
 // PlanCost implements Planner.
 func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (float64, []string, error) {
-	timeout := p.StatementTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	r := p.Runner
+	if r == nil {
+		r = explain.NewRunner(nil, explain.RunnerOptions{})
 	}
-	pc := conn.PgConn()
-	if err := execSimple(ctx, conn, fmt.Sprintf(planBegin, timeout.Milliseconds(), lockTimeoutMS)); err != nil {
-		return 0, nil, fmt.Errorf("plan statement %s: begin: %w", stmt.QueryID, err)
-	}
-	var out []byte
-	var err error
-	var prepared bool
-	switch {
-	case len(stmt.Params) > 0:
-		params := make([][]byte, len(stmt.Params))
-		for i, v := range stmt.Params {
-			params[i] = []byte(v)
-		}
-		out, err = firstValue(pc.ExecParams(ctx, planExplain+stmt.Query, params, nil, nil, nil).Read())
-	case serverMajor(conn) >= 16:
-		out, err = firstValue(pc.ExecParams(ctx, planExplainGen+stmt.Query, nil, nil, nil, nil).Read())
-	default:
-		prepared, out, err = explainPrepared(ctx, conn, stmt.Query)
-	}
-	// The rollback and deallocate must happen even when planning failed.
-	if rbErr := execSimple(ctx, conn, planRollback); rbErr != nil {
-		return 0, nil, fmt.Errorf("plan statement %s: rollback: %w", stmt.QueryID, rbErr)
-	}
-	if prepared {
-		if daErr := execSimple(ctx, conn, planDeallocate); daErr != nil {
-			return 0, nil, fmt.Errorf("plan statement %s: deallocate: %w", stmt.QueryID, daErr)
-		}
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
-	}
-	plan, err := explain.ParsePlan(out)
+	plan, err := r.PlanOnly(ctx, conn, stmt.Query, stmt.Params)
 	if err != nil {
 		return 0, nil, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
 	}
@@ -103,58 +49,6 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 		return true
 	})
 	return plan.Root.TotalCost, used, nil
-}
-
-// explainPrepared makes the generic plan of query on PostgreSQL < 16.
-func explainPrepared(ctx context.Context, conn *pgx.Conn, query string) (prepared bool, out []byte, err error) {
-	// The extended protocol takes one statement only: nothing can ride
-	// along after the query, as it could with the simple protocol.
-	if _, err := execText(ctx, conn, planPrepare+query); err != nil {
-		return false, nil, err
-	}
-	n, err := firstValue(conn.PgConn().ExecParams(ctx, planParamCount, nil, nil, nil, nil).Read())
-	if err != nil {
-		return true, nil, err
-	}
-	count, err := strconv.Atoi(string(n))
-	if err != nil {
-		return true, nil, fmt.Errorf("count parameters: %w", err)
-	}
-	if err := execSimple(ctx, conn, planForceGeneric); err != nil {
-		return true, nil, err
-	}
-	sql := planExecute
-	if count > 0 {
-		sql += "(" + strings.Repeat("NULL, ", count-1) + "NULL)"
-	}
-	out, err = firstValue(conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read())
-	return true, out, err
-}
-
-// serverMajor is the server's major version, from the startup parameters.
-func serverMajor(conn *pgx.Conn) int {
-	v := conn.PgConn().ParameterStatus("server_version")
-	major, _, _ := strings.Cut(v, ".")
-	n, _ := strconv.Atoi(strings.TrimFunc(major, func(r rune) bool { return r < '0' || r > '9' }))
-	return n
-}
-
-// execSimple runs sql with the simple protocol, so no prepared statement is
-// left behind on the connection.
-func execSimple(ctx context.Context, conn *pgx.Conn, sql string) error {
-	_, err := conn.PgConn().Exec(ctx, sql).ReadAll()
-	return err
-}
-
-// firstValue is the first column of the first row of a result.
-func firstValue(r *pgconn.Result) ([]byte, error) {
-	if r.Err != nil {
-		return nil, r.Err
-	}
-	if len(r.Rows) == 0 || len(r.Rows[0]) == 0 {
-		return nil, errors.New("no rows")
-	}
-	return r.Rows[0][0], nil
 }
 
 // WhatIf costs candidate indexes as hypothetical HypoPG indexes on one

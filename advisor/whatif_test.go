@@ -150,7 +150,7 @@ func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
 	if len(tenant.Statements) != 4 {
 		t.Errorf("tenant_id candidate: %d statements costed, want the 4 that touch items", len(tenant.Statements))
 	}
-	if e := effectOf(t, tenant, "stacked"); e.Err == nil || !strings.Contains(e.Err.Error(), "multiple commands") {
+	if e := effectOf(t, tenant, "stacked"); e.Err == nil || !strings.Contains(e.Err.Error(), "2 statements in one query text") {
 		t.Errorf("two statements in one: err %v, want a refusal to prepare them", e.Err)
 	}
 	for _, id := range []string{"custom", "generic"} {

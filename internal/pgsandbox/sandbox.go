@@ -137,11 +137,9 @@ func (c *Cluster) primaryConf() map[string]string {
 		"max_wal_senders":             "5",
 		"hot_standby":                 "on",
 		"fsync":                       "off",
-		"synchronous_commit":          "off",
 		"full_page_writes":            "off",
 		"max_connections":             "100",
 		"shared_buffers":              "128MB",
-		"hot_standby_feedback":        "on",
 		"max_standby_streaming_delay": "30s",
 	}
 	if c.opts.NoPreload {
@@ -221,8 +219,7 @@ func (c *Cluster) waitReady(ctx context.Context, s *server) error {
 }
 
 // WaitReplay blocks until the replica has replayed all WAL the primary has
-// inserted so far (also commits not yet flushed: synchronous_commit is
-// off). It returns at once when there is no replica.
+// inserted so far. It returns at once when there is no replica.
 func (c *Cluster) WaitReplay(ctx context.Context) error {
 	if c.replica == nil {
 		return nil

@@ -1,0 +1,266 @@
+package advisor
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+// engineSchema is a small shop whose right indexes are known.
+const engineSchema = `
+CREATE TABLE customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, region text NOT NULL);
+CREATE TABLE orders (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id int NOT NULL,
+  customer_id bigint NOT NULL REFERENCES customers ON DELETE CASCADE,
+  status text NOT NULL,
+  total numeric(12,2) NOT NULL,
+  created_at timestamptz NOT NULL,
+  deleted_at timestamptz);
+CREATE TABLE line_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, order_ref int NOT NULL, sku text NOT NULL, qty int NOT NULL, note text);
+CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload jsonb NOT NULL);
+CREATE TABLE measurements (device_id int NOT NULL, taken_at timestamptz NOT NULL, value float8) PARTITION BY RANGE (taken_at);
+CREATE TABLE measurements_2026a PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2026-07-01');
+CREATE TABLE measurements_2026b PARTITION OF measurements FOR VALUES FROM ('2026-07-01') TO ('2027-01-01');
+INSERT INTO customers (name, region) SELECT 'c' || i, 'r' || (i % 20) FROM generate_series(1, 20000) i;
+INSERT INTO orders (tenant_id, customer_id, status, total, created_at, deleted_at)
+  SELECT 1 + (i % 50), 1 + (i * 7919) % 20000, (ARRAY['open','paid','shipped','cancelled'])[1 + i % 4],
+         (i % 1000) / 10.0, '2026-01-01'::timestamptz + (i || ' minutes')::interval,
+         CASE WHEN i % 50 = 0 THEN now() END
+  FROM generate_series(1, 200000) i;
+INSERT INTO line_items (order_ref, sku, qty, note) SELECT (i::bigint * 104729) % 1000, 'sku-' || (i % 997), 1 + i % 9, repeat('x', 80) FROM generate_series(1, 300000) i;
+INSERT INTO events (payload) SELECT jsonb_build_object('kind', 'k' || (i % 200), 'n', i) FROM generate_series(1, 100000) i;
+INSERT INTO measurements SELECT 1 + i % 1000, '2026-01-01'::timestamptz + (i || ' minutes')::interval, i FROM generate_series(1, 200000) i;`
+
+// engineWorkload: each statement with the values it runs with, and how
+// often. Names say what the advisor must make of it.
+var engineWorkload = []struct {
+	name  string
+	query string
+	args  func(i int) []any
+	calls int
+}{
+	{"dashboard", "SELECT id, status, total FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2",
+		func(i int) []any { return []any{1 + i%50, 20} }, 30},
+	{"tenant status", "SELECT count(*) FROM orders WHERE tenant_id = $1 AND created_at > $2",
+		func(i int) []any { return []any{1 + i%50, "2026-05-01"} }, 20},
+	{"customer orders (fk join)", "SELECT c.name, o.total FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.id = $1",
+		func(i int) []any { return []any{int64(1 + i%20000)} }, 30},
+	{"live orders (soft delete)", "SELECT id, total FROM orders WHERE deleted_at IS NOT NULL AND status = $1",
+		func(i int) []any { return []any{"open"} }, 10},
+	{"event search (jsonb)", "SELECT id FROM events WHERE payload @> $1",
+		func(i int) []any { return []any{fmt.Sprintf(`{"kind": "k%d"}`, i%200)} }, 10},
+	{"order lines (narrow select)", "SELECT sku, qty FROM line_items WHERE order_ref = $1",
+		func(i int) []any { return []any{i % 1000} }, 30},
+	{"point lookup (indexed)", "SELECT * FROM orders WHERE id = $1",
+		func(i int) []any { return []any{int64(1 + i)} }, 50},
+	{"device readings (partitioned)", "SELECT taken_at, value FROM measurements WHERE device_id = $1 ORDER BY taken_at DESC LIMIT $2",
+		func(i int) []any { return []any{1 + i%1000, 10} }, 20},
+}
+
+func TestEngineEndToEnd(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	const db = "engine_e2e"
+	if err := c.CreateDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Exec(ctx, db, engineSchema, "VACUUM ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	runWorkload(t, c.DSN(db))
+	if err := c.WaitReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	target := Target{Name: "e2e", DSN: c.DSN(db), ReplicaDSN: c.ReplicaDSN(db), Databases: collector.NameFilter{Include: []string{db}}}
+	engine := NewEngine(zaptest.NewLogger(t), Options{Rank: collector.RankOptions{Top: 20, MinCalls: 5}})
+	snap, err := engine.Sample(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := CumulativeWindow(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.Analyze(ctx, target, w.SinceStart(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range r.Recommendations {
+		t.Logf("recommend %s (%s) validated=%v improvement=%.0f%% serves %d: %s", rec.Table, strings.Join(rec.Columns, ", "), rec.Validated, rec.ImprovementPct, len(rec.QueryIDs), rec.Reason)
+	}
+	for _, w := range r.Warnings {
+		t.Logf("warning: %s", w)
+	}
+
+	byName := statementsByName(t, r)
+	for name, s := range byName {
+		if s.Explain.Mode != "analyze" {
+			t.Errorf("%s: explained as %s (%s), want analyze on the replica", name, s.Explain.Mode, s.Explain.Reason)
+		}
+	}
+	recFor := func(name string) *Recommendation {
+		id := byName[name].QueryID
+		for i := range r.Recommendations {
+			if slices.Contains(r.Recommendations[i].QueryIDs, id) {
+				return &r.Recommendations[i]
+			}
+		}
+		return nil
+	}
+
+	if rec := recFor("dashboard"); rec == nil || len(rec.Columns) < 2 || rec.Columns[0] != "tenant_id" || !strings.HasPrefix(rec.Columns[1], "created_at") {
+		t.Errorf("dashboard: want a composite (tenant_id, created_at ...), got %+v", rec)
+	} else if other := recFor("tenant status"); other == nil || other.ID != rec.ID {
+		t.Errorf("tenant status: want the dashboard's composite to serve it too, got %+v", other)
+	}
+	if rec := recFor("customer orders (fk join)"); rec == nil || rec.Columns[0] != "customer_id" {
+		t.Errorf("fk join: want an index leading with customer_id, got %+v", rec)
+	}
+	if !slices.ContainsFunc(r.Findings, func(f explain.Finding) bool {
+		return f.Kind == "unindexed_fk" && strings.Contains(f.Table, "orders") && strings.Contains(f.Fix, "customer_id")
+	}) {
+		t.Errorf("want an unindexed_fk finding on orders.customer_id, got %v", kinds(r.Findings))
+	}
+	if rec := recFor("live orders (soft delete)"); rec == nil || !strings.Contains(rec.Where, "deleted_at IS NOT NULL") {
+		t.Errorf("soft delete: want a partial index WHERE deleted_at IS NOT NULL, got %+v", rec)
+	}
+	if rec := recFor("event search (jsonb)"); rec == nil || rec.Method != "gin" {
+		t.Errorf("jsonb containment: want a GIN index, got %+v", rec)
+	}
+	if rec := recFor("order lines (narrow select)"); rec == nil || rec.Columns[0] != "order_ref" || !slices.Equal(rec.Include, []string{"sku", "qty"}) {
+		t.Errorf("narrow select: want a covering index (order_ref) INCLUDE (sku, qty), got %+v", rec)
+	}
+	if rec := recFor("point lookup (indexed)"); rec != nil {
+		t.Errorf("point lookup by primary key: want no recommendation, got %+v", rec)
+	}
+	part := recFor("device readings (partitioned)")
+	if part == nil || !strings.Contains(part.DDL, "ON ONLY") {
+		t.Fatalf("partitioned: want DDL with ON ONLY the parent, got %+v", part)
+	}
+
+	predicted := map[string]StatementGain{}
+	for _, rec := range r.Recommendations {
+		for _, g := range rec.Statements {
+			if rec.Validated {
+				predicted[g.QueryID] = g
+			}
+		}
+		applyScript(t, c.DSN(db), rec.DDL)
+	}
+	if err := c.Exec(ctx, db, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	checkCostsAfterApply(t, c.DSN(db), r, predicted)
+}
+
+func runWorkload(t *testing.T, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range engineWorkload {
+		for i := 0; i < s.calls; i++ {
+			rows, err := conn.Query(ctx, s.query, s.args(i)...)
+			if err == nil {
+				rows.Close()
+				err = rows.Err()
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+	}
+}
+
+// statementsByName maps the workload's names to the report's statements.
+func statementsByName(t *testing.T, r *Report) map[string]Statement {
+	t.Helper()
+	out := map[string]Statement{}
+	for _, s := range engineWorkload {
+		for _, rs := range r.Statements {
+			if rs.Query == s.query {
+				out[s.name] = rs
+			}
+		}
+		if _, ok := out[s.name]; !ok {
+			t.Fatalf("statement %q is not in the report", s.name)
+		}
+	}
+	return out
+}
+
+// applyScript runs a recommendation's DDL one statement at a time, as psql
+// would (CREATE INDEX CONCURRENTLY cannot run in a transaction block).
+func applyScript(t *testing.T, dsn, script string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range strings.Split(script, ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("apply %q: %v", stmt, err)
+		}
+	}
+}
+
+// checkCostsAfterApply re-plans each validated statement with its real
+// indexes in place: its cost must drop as the what-if predicted, within
+// 10%. (The cost after alone can differ more where btree deduplication
+// makes the real index smaller than HypoPG's estimate.)
+func checkCostsAfterApply(t *testing.T, dsn string, r *Report, predicted map[string]StatementGain) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	runner := explain.NewRunner(nil, explain.RunnerOptions{})
+	for _, s := range r.Statements {
+		want, ok := predicted[s.QueryID]
+		if !ok {
+			continue
+		}
+		plan, err := runner.PlanOnly(ctx, conn, s.Query, s.Explain.Params)
+		if err != nil {
+			t.Fatalf("plan %q: %v", s.Query, err)
+		}
+		wantDrop, gotDrop := want.CostBefore-want.CostAfter, want.CostBefore-plan.Root.TotalCost
+		if math.Abs(gotDrop-wantDrop) > 0.10*wantDrop {
+			t.Errorf("%q: planner cost drops %.1f -> %.1f after building, the what-if predicted %.1f (drops more than 10%% apart)",
+				s.Query, want.CostBefore, plan.Root.TotalCost, want.CostAfter)
+		}
+	}
+}
+
+func kinds(fs []explain.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Kind+" "+f.Table)
+	}
+	return out
+}
