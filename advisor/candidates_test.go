@@ -61,6 +61,7 @@ func testCatalog() *collector.Catalog {
 				col("id", "bigint", stats(-1, 8)),
 				col("title", "text", stats(-0.9, 40)),
 				col("body", "text", stats(-1, 2000)),
+				col("language", "regconfig", stats(3, 8)),
 			}},
 			{Schema: "app", Name: "events", Kind: "r", RelTuples: 3e6, HasPrimaryKey: true, Columns: []collector.Column{
 				col("id", "bigint", stats(-1, 8)),
@@ -235,6 +236,11 @@ func TestCandidates(t *testing.T) {
 			name:  "full-text search on the exact expression",
 			query: "SELECT id, title FROM docs WHERE to_tsvector('english', title) @@ to_tsquery($1)",
 			want:  []string{"public.docs gin (to_tsvector('english', title))"},
+		},
+		{
+			name:  "full-text search over two columns in a per-row configuration",
+			query: "SELECT id FROM docs WHERE (to_tsvector(language, title) || to_tsvector(language, body)) @@ plainto_tsquery($2, $1)",
+			want:  []string{"public.docs gin (to_tsvector(language, title) || to_tsvector(language, body))"},
 		},
 		{
 			name:  "one-argument to_tsvector is not immutable",

@@ -979,6 +979,10 @@ func isTextType(t string) bool {
 // immutableExpr reports whether the expression can be an index key: made
 // only of columns, literals, allowlisted functions and operators, and casts
 // that do not depend on the session (no timestamptz to date, for one).
+func isFuncCall(n *pg.Node, name string) bool {
+	return n.GetFuncCall() != nil && lastName(n.GetFuncCall().Funcname) == name
+}
+
 func immutableExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) bool {
 	switch {
 	case n.GetColumnRef() != nil:
@@ -1012,6 +1016,8 @@ func immutableExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) bool {
 		}
 		switch op := lastName(e.Name); {
 		case immutableOps[op]:
+		case op == "||" && isFuncCall(e.Lexpr, "to_tsvector") && isFuncCall(e.Rexpr, "to_tsvector"):
+			// tsvector || tsvector is immutable, whatever the arguments' types.
 		case op == "||":
 			// text || text is immutable; text || anything-else is not.
 			for _, k := range cols {
