@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// planCosts plans every statement with its parameter set (the custom plan)
+// and returns the planner's total cost per call; a statement that cannot
+// be planned costs NaN-free 0 and its error is returned in errs.
+func planCosts(ctx context.Context, runner *explain.Runner, conn *pgx.Conn, stmts []stmt) ([]float64, []error, error) {
+	costs := make([]float64, len(stmts))
+	errs := make([]error, len(stmts))
+	for i, s := range stmts {
+		params := s.Params
+		if params == nil {
+			params = []string{} // literal constants: the custom plan of no parameters
+		}
+		plan, err := runner.PlanOnly(ctx, conn, s.SQL, params)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		costs[i] = plan.Root.TotalCost
+	}
+	return costs, errs, nil
+}
+
+// workloadCost is the sum of calls x cost.
+func workloadCost(stmts []stmt, costs []float64) float64 {
+	var sum float64
+	for i, s := range stmts {
+		sum += s.Calls * costs[i]
+	}
+	return sum
+}
+
+// createIndex matches the CREATE INDEX statement of a DDL script: its
+// name, then what follows ON.
+var createIndex = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[^\s(]+)\s+ON\s+(.*?);?\s*$`)
+
+// hypoForm turns a DDL script of the advisor (IndexScript.SQL) into the
+// CREATE INDEX statement HypoPG takes, and the index's name. A script for a
+// partitioned table (ON ONLY) has no one statement HypoPG can simulate.
+func hypoForm(script string) (ddl, name string, err error) {
+	stmts, err := pg_query.SplitWithParser(script, true)
+	if err != nil {
+		return "", "", fmt.Errorf("split DDL %q: %w", script, err)
+	}
+	for _, s := range stmts {
+		m := createIndex.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		if strings.HasPrefix(strings.ToUpper(m[2]), "ONLY ") {
+			return "", "", fmt.Errorf("DDL %q builds a partitioned index", script)
+		}
+		return "CREATE INDEX ON " + m[2], m[1], nil
+	}
+	return "", "", fmt.Errorf("DDL %q has no CREATE INDEX", script)
+}
+
+// hypoCosts plans the statements with the given indexes present as HypoPG
+// hypothetical indexes on conn, and removes them again. Indexes HypoPG
+// cannot simulate are left out and returned as skipped.
+func hypoCosts(ctx context.Context, runner *explain.Runner, conn *pgx.Conn, stmts []stmt, ddl []string) (costs []float64, sizes []int64, skipped []string, err error) {
+	if _, err := conn.Exec(ctx, "SELECT hypopg_reset()"); err != nil {
+		return nil, nil, nil, fmt.Errorf("hypopg_reset: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT hypopg_reset()")
+	sizes = make([]int64, len(ddl))
+	for i, d := range ddl {
+		err := conn.QueryRow(ctx, "SELECT hypopg_relation_size(indexrelid) FROM hypopg_create_index($1)", d).Scan(&sizes[i])
+		if ctx.Err() != nil {
+			return nil, nil, nil, ctx.Err()
+		}
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: %v", d, err))
+		}
+	}
+	costs, _, err = planCosts(ctx, runner, conn, stmts)
+	return costs, sizes, skipped, err
+}
+
+// built is one recommended index as really built.
+type built struct {
+	Name         string  `json:"name"`
+	DDL          string  `json:"ddl"`
+	Method       string  `json:"method"`
+	Validated    bool    `json:"validated"`
+	EstimatedB   int64   `json:"estimated_bytes"`
+	HypoPGB      int64   `json:"hypopg_bytes,omitempty"`
+	BuiltB       int64   `json:"built_bytes"`
+	BuildSeconds float64 `json:"build_seconds"`
+	Error        string  `json:"error,omitempty"`
+}
+
+// apply runs each recommendation's DDL script statement by statement, as
+// psql runs a script (CREATE INDEX CONCURRENTLY refuses a transaction
+// block), and measures what each built.
+func apply(ctx context.Context, conn *pgx.Conn, recs []advisor.Recommendation) ([]built, error) {
+	var out []built
+	for _, r := range recs {
+		b := built{DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes}
+		stmts, err := pg_query.SplitWithParser(r.DDL, true)
+		if err != nil {
+			return nil, fmt.Errorf("split DDL %q: %w", r.DDL, err)
+		}
+		start := time.Now()
+		for _, s := range stmts {
+			if m := createIndex.FindStringSubmatch(s); m != nil && b.Name == "" {
+				b.Name = m[1]
+			}
+			if _, err := conn.PgConn().Exec(ctx, s).ReadAll(); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				b.Error = err.Error()
+				break
+			}
+		}
+		b.BuildSeconds = time.Since(start).Seconds()
+		if b.Error == "" && b.Name != "" {
+			if err := conn.QueryRow(ctx, "SELECT pg_relation_size($1::regclass)", b.Name).Scan(&b.BuiltB); err != nil {
+				b.Error = fmt.Sprintf("size of %s: %v", b.Name, err)
+			}
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// dropBuilt drops the indexes apply built.
+func dropBuilt(ctx context.Context, conn *pgx.Conn, bs []built) error {
+	for _, b := range bs {
+		if b.Name == "" || b.Error != "" {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "DROP INDEX IF EXISTS "+b.Name); err != nil {
+			return fmt.Errorf("drop %s: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
+func builtBytes(bs []built) (n int64) {
+	for _, b := range bs {
+		n += b.BuiltB
+	}
+	return n
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/demo"
+)
+
+// demoWorkload is the demo's multi-tenant SaaS application
+// (internal/demo): its schema, data, call mix and fixed-parameter runs.
+type demoWorkload struct {
+	scale      float64
+	seed       int64
+	driveFor   time.Duration
+	iterations int
+}
+
+func (d *demoWorkload) name() string { return "demo" }
+
+func (d *demoWorkload) describe() string {
+	return fmt.Sprintf("the demo's multi-tenant SaaS workload (internal/demo) at scale %g: %d statements, "+
+		"its mix played for %s on 2 sessions", d.scale, len(demo.Statements()), d.driveFor)
+}
+
+func (d *demoWorkload) analysis(o analysisOptions) analysisOptions { return o }
+
+func (d *demoWorkload) load(ctx context.Context, e *env, db string) (loadInfo, error) {
+	// The demo's settings that a database can carry (work_mem, jit) go on
+	// its database, so the other workloads keep the server's defaults.
+	for k, v := range demo.SandboxSettings() {
+		if err := e.cluster.Exec(ctx, "postgres", fmt.Sprintf("ALTER DATABASE %s SET %s = '%s'", db, k, v)); err != nil {
+			return loadInfo{}, fmt.Errorf("demo setting %s: %w", k, err)
+		}
+	}
+	err := demo.Load(ctx, e.cluster.DSN(db), demo.Options{Scale: d.scale, Seed: d.seed, Progress: func(stage string, done, total int64) {
+		e.log("demo: load %d/%d %s", done, total, stage)
+	}})
+	return loadInfo{}, err
+}
+
+// statements are the demo's statements; their planning parameters are the
+// ones explain.SynthesizeParams picks from the statistics (the demo keeps
+// the values it draws to itself), so they are the same values the
+// advisor's what-if costing sees. The measured latencies use the demo's
+// own parameter sets (demo.RunFixed).
+func (d *demoWorkload) statements(ctx context.Context, e *env, db string, cat *collector.Catalog) ([]stmt, error) {
+	conn, err := e.connect(ctx, db, false)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var out []stmt
+	for _, s := range demo.Statements() {
+		st := stmt{Name: s.Name, SQL: s.SQL, Write: !s.ReadOnly}
+		params, err := explain.SynthesizeParams(ctx, conn, cat, s.SQL)
+		if err != nil {
+			e.log("demo: %s: no parameters synthesized (%v): costed by its generic plan", s.Name, err)
+		} else {
+			st.Params = paramTexts(params)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func paramTexts(ps []explain.Param) []string {
+	n := 0
+	for _, p := range ps {
+		n = max(n, p.Index)
+	}
+	out := make([]string, n)
+	for _, p := range ps {
+		if p.Index >= 1 {
+			out[p.Index-1] = p.Value
+		}
+	}
+	return out
+}
+
+func (d *demoWorkload) drive(ctx context.Context, e *env, db string, _ []stmt) error {
+	_, err := demo.RunWorkload(ctx, e.cluster.DSN(db), demo.WorkloadOptions{Duration: d.driveFor, Workers: 2, Seed: d.seed})
+	return err
+}
+
+func (d *demoWorkload) measure(ctx context.Context, e *env, db string, stmts []stmt) ([]latency, error) {
+	// The fixed runs stay out of pg_stat_statements, like the benchmark's
+	// own statements.
+	dsn := e.cluster.DSN(db) + "&options=" + url.QueryEscape("-c pg_stat_statements.track=none")
+	stats, err := demo.RunFixed(ctx, dsn, d.iterations, d.seed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]latency, len(stmts))
+	for i, s := range stmts {
+		for _, q := range stats {
+			if q.Name == s.Name {
+				out[i] = latency{Runs: int(q.Calls), MeanMS: ms(q.Mean), P95MS: ms(q.P95)}
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// workloadResult is everything measured on one workload.
+type workloadResult struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Skipped     string   `json:"skipped,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Seconds     float64  `json:"seconds"`
+	Load        loadInfo `json:"load"`
+	Statements  int      `json:"statements"`
+
+	Advisor         *advisorRun `json:"advisor,omitempty"`
+	Recommendations []built     `json:"recommendations"`
+	Warnings        []string    `json:"warnings,omitempty"`
+
+	// Planner costs: sum of calls x cost per call.
+	CostBefore     float64  `json:"cost_before"`
+	CostAfterHypo  float64  `json:"cost_after_hypopg"` // the advisor's indexes as HypoPG ones
+	CostAfterBuilt float64  `json:"cost_after_built"`  // the advisor's indexes really built
+	BuildSeconds   float64  `json:"build_seconds"`
+	BuiltBytes     int64    `json:"built_bytes"`
+	EstimatedBytes int64    `json:"estimated_bytes"`
+	HypoPGBytes    int64    `json:"hypopg_bytes"`
+	HypoSkipped    []string `json:"hypopg_skipped,omitempty"`
+
+	Oracle        *oracleResult `json:"oracle,omitempty"`
+	OracleShare   float64       `json:"oracle_share"` // advisor's hypothetical reduction / oracle's
+	OracleError   string        `json:"oracle_error,omitempty"`
+	TotalMSBefore float64       `json:"total_ms_before"` // sum of calls x mean latency
+	TotalMSAfter  float64       `json:"total_ms_after"`
+
+	PerStatement    []statementResult `json:"per_statement"`
+	Regressions     []string          `json:"regressions"`
+	CostRegressions []string          `json:"cost_regressions"`
+	Budgets         []budgetRun       `json:"budgets,omitempty"`
+}
+
+// statementResult is one statement before and after.
+type statementResult struct {
+	Name       string  `json:"name"`
+	SQL        string  `json:"sql"`
+	Calls      float64 `json:"calls"`
+	CostBefore float64 `json:"cost_before"`
+	CostAfter  float64 `json:"cost_after"`
+	CostHypo   float64 `json:"cost_after_hypopg"`
+	CostError  string  `json:"cost_error,omitempty"`
+	Before     latency `json:"before"`
+	After      latency `json:"after"`
+}
+
+// budgetRun is the advisor at one budget: what it chose, what that really
+// built, and the workload's relative planner cost.
+type budgetRun struct {
+	Label          string   `json:"label"`
+	BudgetBytes    int64    `json:"budget_bytes"`
+	Indexes        int      `json:"indexes"`
+	EstimatedBytes int64    `json:"estimated_bytes"`
+	HypoPGBytes    int64    `json:"hypopg_bytes"`
+	BuiltBytes     int64    `json:"built_bytes"`
+	RelativeCost   float64  `json:"relative_cost"`
+	AdvisorSeconds float64  `json:"advisor_seconds"`
+	BuildSeconds   float64  `json:"build_seconds"`
+	DDL            []string `json:"ddl"`
+}
+
+// options of one benchmark run.
+type runOptions struct {
+	analysis analysisOptions
+	budgets  []budget // extra budgets (TPC-H), each one advisor run
+	oracle   bool
+	verbose  bool
+}
+
+type budget struct {
+	label string
+	bytes int64
+}
+
+// regressionRatio: a statement regressed when it got slower than this.
+const regressionRatio = 1.10
+
+// regressionFloorMS: latency differences below this are timer and
+// scheduling noise on a shared 2-core machine, not regressions.
+const regressionFloorMS = 0.05
+
+func planRunner(log *zap.Logger) *explain.Runner {
+	return explain.NewRunner(log, explain.RunnerOptions{StatementTimeout: time.Minute})
+}
+
+// benchmark runs one workload end to end in a database of its own.
+func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.Logger) (res *workloadResult, err error) {
+	start := time.Now()
+	res = &workloadResult{Name: wl.name(), Description: wl.describe()}
+	defer func() { res.Seconds = time.Since(start).Seconds() }()
+	db := wl.name()
+	if err := e.cluster.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
+		return res, err
+	}
+	if err := e.cluster.CreateDatabase(ctx, db, "pg_trgm"); err != nil {
+		return res, err
+	}
+	defer func() {
+		if dropErr := e.cluster.Exec(context.WithoutCancel(ctx), "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err == nil {
+			err = dropErr
+		}
+	}()
+
+	e.log("%s: loading", db)
+	t := time.Now()
+	if res.Load, err = wl.load(ctx, e, db); err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
+	res.Load.Seconds = time.Since(t).Seconds()
+	conn, err := e.connect(ctx, db, false)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if res.Load.Tables, res.Load.Rows, res.Load.Bytes, err = dbSize(ctx, conn); err != nil {
+		return res, fmt.Errorf("database size: %w", err)
+	}
+	e.log("%s: loaded %d rows in %d tables (%s) in %.0fs", db, res.Load.Rows, res.Load.Tables, mb(res.Load.Bytes), res.Load.Seconds)
+	if err := e.cluster.WaitReplay(ctx); err != nil {
+		return res, err
+	}
+	cat, err := collector.LoadCatalog(ctx, conn, log)
+	if err != nil {
+		return res, fmt.Errorf("catalog: %w", err)
+	}
+	stmts, err := wl.statements(ctx, e, db, cat)
+	if err != nil {
+		return res, fmt.Errorf("statements: %w", err)
+	}
+	res.Statements = len(stmts)
+	runner := planRunner(log)
+
+	e.log("%s: measuring %d statements before", db, len(stmts))
+	before, err := wl.measure(ctx, e, db, stmts)
+	if err != nil {
+		return res, fmt.Errorf("measure before: %w", err)
+	}
+
+	e.log("%s: playing the mix", db)
+	if err := resetStatements(ctx, e); err != nil {
+		return res, err
+	}
+	t = time.Now()
+	if err := wl.drive(ctx, e, db, stmts); err != nil {
+		return res, fmt.Errorf("drive: %w", err)
+	}
+	e.log("%s: mix played in %.0fs", db, time.Since(t).Seconds())
+	if err := recordedCalls(ctx, conn, stmts); err != nil {
+		return res, err
+	}
+	if err := e.cluster.WaitReplay(ctx); err != nil {
+		return res, err
+	}
+	// The drive's writes may have changed plans a little: costs are taken
+	// now, on the data the advisor sees.
+	costBefore, costErrs, err := planCosts(ctx, runner, conn, stmts)
+	if err != nil {
+		return res, err
+	}
+	res.CostBefore = workloadCost(stmts, costBefore)
+
+	// Extra budgets first: each run re-reads the same recorded mix.
+	for _, b := range o.budgets {
+		br, err := budgetPoint(ctx, e, db, conn, runner, stmts, res.CostBefore, wl.analysis(withBudget(o.analysis, b.bytes)), log)
+		if err != nil {
+			return res, fmt.Errorf("budget %s: %w", b.label, err)
+		}
+		br.Label = b.label
+		res.Budgets = append(res.Budgets, *br)
+		e.log("%s: budget %s: %d indexes, %s built, relative cost %.3f", db, b.label, br.Indexes, mb(br.BuiltBytes), br.RelativeCost)
+	}
+
+	e.log("%s: running the advisor", db)
+	run, err := runAdvisor(ctx, e, db, wl.analysis(o.analysis), log)
+	if err != nil {
+		return res, fmt.Errorf("advisor: %w", err)
+	}
+	res.Advisor = run
+	res.Warnings = run.Report.Warnings
+	recs := run.Report.Recommendations
+	e.log("%s: advisor took %.1fs for %d statements: %d recommendations", db, run.WallSeconds, run.Analyzed, len(recs))
+
+	var ddl []string
+	for _, r := range recs {
+		h, _, err := hypoForm(r.DDL)
+		if err != nil {
+			res.HypoSkipped = append(res.HypoSkipped, err.Error())
+			continue
+		}
+		ddl = append(ddl, h)
+	}
+	costHypo, _, skipped, err := hypoCosts(ctx, runner, conn, stmts, ddl)
+	if err != nil {
+		return res, fmt.Errorf("advisor's indexes as hypothetical ones: %w", err)
+	}
+	res.HypoSkipped = append(res.HypoSkipped, skipped...)
+	res.CostAfterHypo = workloadCost(stmts, costHypo)
+
+	if o.oracle {
+		e.log("%s: oracle", db)
+		or, err := runOracle(ctx, conn, cat, stmts, log)
+		if err != nil {
+			res.OracleError = err.Error()
+			e.log("%s: oracle failed: %v", db, err)
+		} else {
+			res.Oracle = or
+			var got float64
+			for i, s := range stmts {
+				if costErrs[i] == nil {
+					got += s.Calls * (costBefore[i] - costHypo[i])
+				}
+			}
+			if or.Reduction > 0 {
+				res.OracleShare = got / or.Reduction
+			}
+			e.log("%s: oracle costed %d candidates in %.0fs: %d indexes; advisor reaches %.0f%% of its reduction", db, or.Candidates, or.Seconds, or.Indexes, 100*res.OracleShare)
+		}
+	}
+
+	e.log("%s: building %d indexes", db, len(recs))
+	bs, err := apply(ctx, conn, recs)
+	if err != nil {
+		return res, fmt.Errorf("apply: %w", err)
+	}
+	res.Recommendations = bs
+	for _, b := range bs {
+		res.BuildSeconds += b.BuildSeconds
+		res.BuiltBytes += b.BuiltB
+		res.EstimatedBytes += b.EstimatedB
+		res.HypoPGBytes += b.HypoPGB
+	}
+	costAfter, _, err := planCosts(ctx, runner, conn, stmts)
+	if err != nil {
+		return res, err
+	}
+	res.CostAfterBuilt = workloadCost(stmts, costAfter)
+
+	e.log("%s: measuring after", db)
+	after, err := wl.measure(ctx, e, db, stmts)
+	if err != nil {
+		return res, fmt.Errorf("measure after: %w", err)
+	}
+	for i, s := range stmts {
+		sr := statementResult{Name: s.Name, SQL: s.SQL, Calls: s.Calls, CostBefore: costBefore[i], CostAfter: costAfter[i], CostHypo: costHypo[i],
+			Before: before[i], After: after[i]}
+		if costErrs[i] != nil {
+			sr.CostError = costErrs[i].Error()
+		}
+		res.PerStatement = append(res.PerStatement, sr)
+		res.TotalMSBefore += s.Calls * before[i].MeanMS
+		res.TotalMSAfter += s.Calls * after[i].MeanMS
+		if after[i].MeanMS > regressionRatio*before[i].MeanMS && after[i].MeanMS-before[i].MeanMS > regressionFloorMS {
+			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms (p95 %.3f -> %.3f)",
+				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].P95MS, after[i].P95MS))
+		}
+		if costErrs[i] == nil && costAfter[i] > regressionRatio*costBefore[i] {
+			res.CostRegressions = append(res.CostRegressions, fmt.Sprintf("%s: planner cost %.1f -> %.1f", s.Name, costBefore[i], costAfter[i]))
+		}
+	}
+	return res, nil
+}
+
+func withBudget(a analysisOptions, bytes int64) analysisOptions {
+	a.BudgetBytes = bytes
+	return a
+}
+
+// budgetPoint runs the advisor at one budget, builds what it recommends,
+// measures the relative planner cost and the built size, and drops the
+// indexes again.
+func budgetPoint(ctx context.Context, e *env, db string, conn *pgx.Conn, runner *explain.Runner, stmts []stmt, costBefore float64, a analysisOptions, log *zap.Logger) (*budgetRun, error) {
+	run, err := runAdvisor(ctx, e, db, a, log)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := apply(ctx, conn, run.Report.Recommendations)
+	if err != nil {
+		return nil, err
+	}
+	br := &budgetRun{BudgetBytes: a.BudgetBytes, Indexes: len(bs), AdvisorSeconds: run.WallSeconds}
+	for _, b := range bs {
+		br.EstimatedBytes += b.EstimatedB
+		br.HypoPGBytes += b.HypoPGB
+		br.BuiltBytes += b.BuiltB
+		br.BuildSeconds += b.BuildSeconds
+		br.DDL = append(br.DDL, b.DDL)
+	}
+	costs, _, err := planCosts(ctx, runner, conn, stmts)
+	if err != nil {
+		return nil, err
+	}
+	if costBefore > 0 {
+		br.RelativeCost = workloadCost(stmts, costs) / costBefore
+	}
+	if err := dropBuilt(ctx, conn, bs); err != nil {
+		return nil, err
+	}
+	return br, e.cluster.WaitReplay(ctx)
+}
+
+// resetStatements empties pg_stat_statements on both servers, so the
+// advisor sees the mix alone.
+func resetStatements(ctx context.Context, e *env) error {
+	for _, replica := range []bool{false, true} {
+		c, err := e.connect(ctx, "postgres", replica)
+		if err != nil {
+			return err
+		}
+		_, err = c.Exec(ctx, "SELECT pg_stat_statements_reset()")
+		c.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("reset pg_stat_statements: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordedCalls sets each statement's weight to its calls in
+// pg_stat_statements, matched by text; statements recorded under a
+// normalized text (literal constants) keep theirs.
+func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
+	rows, err := conn.Query(ctx, `SELECT query, sum(calls)::float8 FROM pg_stat_statements WHERE toplevel GROUP BY query`)
+	if err != nil {
+		return fmt.Errorf("read recorded calls: %w", err)
+	}
+	calls := map[string]float64{}
+	var q string
+	var n float64
+	if _, err := pgx.ForEachRow(rows, []any{&q, &n}, func() error { calls[q] = n; return nil }); err != nil {
+		return fmt.Errorf("read recorded calls: %w", err)
+	}
+	for i := range stmts {
+		if n, ok := calls[stmts[i].SQL]; ok {
+			stmts[i].Calls = n
+		}
+	}
+	return nil
+}

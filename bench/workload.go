@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+)
+
+// workload is one benchmark workload: it loads its data, names its
+// statements, plays its call mix so that pg_stat_statements records it,
+// and measures its statements' latency with fixed parameter sets.
+type workload interface {
+	name() string
+	describe() string
+	// load fills the empty database db.
+	load(ctx context.Context, env *env, db string) (loadInfo, error)
+	// statements are the statements whose costs and latencies are compared,
+	// each with the parameter set planner costs are taken with. cat is the
+	// loaded database's catalog.
+	statements(ctx context.Context, env *env, db string, cat *collector.Catalog) ([]stmt, error)
+	// drive runs the call mix on the primary.
+	drive(ctx context.Context, env *env, db string, stmts []stmt) error
+	// measure runs every statement with fixed parameter sets and returns
+	// their latencies in stmts order.
+	measure(ctx context.Context, env *env, db string, stmts []stmt) ([]latency, error)
+	// analysis adjusts the engine's options for the workload (TPC-H runs
+	// each query once, so it needs min-calls 1).
+	analysis(o analysisOptions) analysisOptions
+}
+
+type loadInfo struct {
+	Seconds float64 `json:"seconds"`
+	Tables  int     `json:"tables"`
+	Rows    int64   `json:"rows"`
+	Bytes   int64   `json:"bytes"`
+	Note    string  `json:"note,omitempty"`
+}
+
+// stmt is one statement of a workload as the benchmark compares it.
+type stmt struct {
+	Name string
+	SQL  string
+	// Params is the parameter set planner costs use; nil for a statement
+	// without parameters (the TPC-H queries have literal constants).
+	Params []string
+	// Calls is the statement's weight: its calls in the recorded mix.
+	Calls float64
+	Write bool
+}
+
+// latency is what one statement's fixed-parameter runs measured.
+type latency struct {
+	Runs   int     `json:"runs"`
+	MeanMS float64 `json:"mean_ms"`
+	P95MS  float64 `json:"p95_ms"`
+	Errors int     `json:"errors,omitempty"`
+}
+
+func latencyOf(d []time.Duration, errors int) latency {
+	l := latency{Runs: len(d), Errors: errors}
+	if len(d) == 0 {
+		return l
+	}
+	slices.Sort(d)
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	l.MeanMS = ms(sum) / float64(len(d))
+	l.P95MS = ms(d[int(math.Ceil(0.95*float64(len(d))))-1])
+	return l
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// env is what every workload shares: the cluster and the run's settings.
+type env struct {
+	cluster *pgsandbox.Cluster
+	scale   float64
+	seed    int64
+	log     func(format string, args ...any)
+}
+
+const (
+	// untracked keeps the benchmark's own statements (costing, measuring,
+	// the oracle) out of pg_stat_statements: only the workload's mix and
+	// the advisor are recorded there.
+	untracked = "SET pg_stat_statements.track = 'none'"
+	// measureTimeout bounds one measured execution.
+	measureTimeout = "SET statement_timeout = '10min'"
+)
+
+// connect opens a connection to db on the primary (or the replica) that
+// pg_stat_statements does not record.
+func (e *env) connect(ctx context.Context, db string, replica bool) (*pgx.Conn, error) {
+	dsn := e.cluster.DSN(db)
+	if replica {
+		dsn = e.cluster.ReplicaDSN(db)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", db, err)
+	}
+	for _, s := range []string{untracked, measureTimeout} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("connect to %s: %s: %w", db, s, err)
+		}
+	}
+	return conn, nil
+}
+
+// execText runs sql with text parameters whose types the server infers,
+// as the advisor binds them, and reads and discards the rows.
+func execText(ctx context.Context, conn *pgx.Conn, sql string, params []string) error {
+	args := make([][]byte, len(params))
+	for i, p := range params {
+		args[i] = []byte(p)
+	}
+	return conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil).Read().Err
+}
+
+// runFixed runs statement i once with each of sets[i], after one untimed
+// warm-up run with the first set, on one untracked connection.
+func runFixed(ctx context.Context, e *env, db string, stmts []stmt, sets [][][]string, warmUp bool) ([]latency, error) {
+	conn, err := e.connect(ctx, db, false)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	out := make([]latency, len(stmts))
+	for i, s := range stmts {
+		if warmUp && len(sets[i]) > 0 {
+			_ = execText(ctx, conn, s.SQL, sets[i][0])
+		}
+		var d []time.Duration
+		errors := 0
+		for _, p := range sets[i] {
+			start := time.Now()
+			err := execText(ctx, conn, s.SQL, p)
+			took := time.Since(start)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err != nil {
+				errors++
+				e.log("%s: %s failed: %v", db, s.Name, err)
+			}
+			d = append(d, took)
+		}
+		out[i] = latencyOf(d, errors)
+	}
+	return out, nil
+}
+
+// dbSize is the database's size and its tables' rows, for the load line.
+func dbSize(ctx context.Context, conn *pgx.Conn) (tables int, rows, bytes int64, err error) {
+	err = conn.QueryRow(ctx, `SELECT count(*), coalesce(sum(n_live_tup), 0)::bigint, pg_database_size(current_database())
+		FROM pg_stat_user_tables`).Scan(&tables, &rows, &bytes)
+	return tables, rows, bytes, err
+}
