@@ -408,19 +408,18 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		d.draining = append(slices.DeleteFunc(d.draining, func(c context.Context) bool { return c.Err() != nil }), stopped)
 		d.sched = sched
 		sched.start()
-		for _, t := range kept { // removed: close once their runs are over
+		for _, t := range kept { // removed: forgotten once their runs are over
 			go func() {
 				<-stopped.Done()
 				t.close(context.Background())
+				d.metrics.ForgetTarget(t.name)
 			}()
 		}
 	} else {
 		for _, t := range kept {
 			t.close(context.Background())
+			d.metrics.ForgetTarget(t.name)
 		}
-	}
-	for name := range kept {
-		d.metrics.ForgetTarget(name)
 	}
 	d.targets, d.cfg = next, cfg
 	d.log.Info("configuration reloaded", zap.Int("targets", len(next)), zap.Int("removed", len(kept)),
