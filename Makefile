@@ -6,13 +6,20 @@ LDFLAGS  := -X main.version=$(VERSION)
 ARGS     ?=
 BENCH_SCALE ?= 1
 
-.PHONY: build test lint bench demo docker clean
+.PHONY: build test fuzz lint bench demo docker clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/advisor
 
 test:
 	$(GO) vet ./... && $(GO) test -race -timeout 45m ./...
+
+# A short run of each fuzz target (CI runs it after the tests).
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test ./explain -run '^$$' -fuzz '^FuzzParsePlan$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./explain -run '^$$' -fuzz '^FuzzSynthesizeParams$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./advisor -run '^$$' -fuzz '^FuzzCandidates$$' -fuzztime $(FUZZTIME)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -22,6 +29,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 demo: build
+	@scripts/demo-prereqs.sh
 	$(BIN) demo $(ARGS)
 
 docker:

@@ -1,7 +1,6 @@
 package explain
 
 import (
-	"flag"
 	"os"
 	"testing"
 
@@ -13,12 +12,6 @@ import (
 var sandbox *pgsandbox.Cluster
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	// Fuzz targets need no server, and every fuzz worker process runs
-	// TestMain: do not start a cluster per worker.
-	if fuzz := flag.Lookup("test.fuzz"); fuzz != nil && fuzz.Value.String() != "" {
-		os.Exit(m.Run())
-	}
 	opts := pgsandbox.Options{Replica: true, Extensions: []string{"pg_stat_statements", "hypopg"}}
 	os.Exit(pgsandbox.Main(m, opts, func(c *pgsandbox.Cluster) int {
 		sandbox = c

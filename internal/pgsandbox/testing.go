@@ -2,6 +2,7 @@ package pgsandbox
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -29,8 +30,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 // Main runs a package's tests around one shared cluster: call it from
 // TestMain as os.Exit(pgsandbox.Main(m, opts, func(c *Cluster) int { ...; return m.Run() })).
 // When PostgreSQL cannot start, run gets a nil cluster outside CI (tests
-// then call Require, which skips) and Main fails at once in CI.
+// then call Require, which skips) and Main fails at once in CI. When
+// fuzzing, run gets a nil cluster at once: fuzz targets need no server,
+// and every fuzz worker process runs TestMain.
 func Main(m *testing.M, opts Options, run func(c *Cluster) int) int {
+	flag.Parse()
+	if fuzz := flag.Lookup("test.fuzz"); fuzz != nil && fuzz.Value.String() != "" {
+		return run(nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	c, err := New(ctx, opts)
 	cancel()
