@@ -25,7 +25,7 @@ import (
 // Defaults of RunOptions.
 const (
 	DefaultDuration   = 60 * time.Second
-	DefaultIterations = 5
+	DefaultIterations = 10
 )
 
 // RunOptions say what Run does.
@@ -96,14 +96,24 @@ func Run(ctx context.Context, opts RunOptions, out io.Writer) (err error) {
 	p := newProgress(opts.Progress, opts.Terminal)
 	start := time.Now()
 
-	p.update("starting a PostgreSQL primary and a streaming replica", true)
+	starting := func() string {
+		return "starting a PostgreSQL primary and a streaming replica  " + clock(time.Since(start))
+	}
+	p.update(starting(), true)
+	stop := p.redrawEvery(time.Second, starting)
 	c, err := pgsandbox.New(ctx, pgsandbox.Options{
 		Replica: true, Extensions: []string{"pg_stat_statements"}, Settings: SandboxSettings(),
 	})
+	stop()
+	p.clear()
 	if err != nil {
 		return fmt.Errorf("demo: start the sandbox: %w", err)
 	}
 	defer func() {
+		if err != nil && ctx.Err() != nil {
+			// Whatever step was cut short, the reason is the interruption.
+			err = fmt.Errorf("demo interrupted: %w", context.Cause(ctx))
+		}
 		p.update("stopping the sandbox", true)
 		cerr := c.Close()
 		p.clear()
@@ -113,7 +123,7 @@ func Run(ctx context.Context, opts RunOptions, out io.Writer) (err error) {
 		}
 		p.printf("sandbox stopped and %s removed", c.Dir())
 	}()
-	p.printf("sandbox: primary %s, replica %s, in %s", c.DSN(dbName), c.ReplicaDSN(dbName), c.Dir())
+	p.printf("sandbox in %s:\n  primary %s\n  replica %s", c.Dir(), c.DSN(dbName), c.ReplicaDSN(dbName))
 
 	hypo, err := checkHypoPG(ctx, c.DSN("postgres"))
 	if err != nil {
@@ -166,6 +176,9 @@ func Run(ctx context.Context, opts RunOptions, out io.Writer) (err error) {
 			return err
 		}
 		writeComparison(notes, before, after, r, ids, opts.Iterations)
+	}
+	if !hypo.available {
+		p.printf("%s", hypo.missing())
 	}
 	p.printf("demo finished in %s", clock(time.Since(start)))
 
