@@ -95,15 +95,3 @@ func buildVersion() string {
 	}
 	return "dev"
 }
-
-// notBuilt is what a subcommand says until the issue that builds it lands.
-func notBuilt(name string) func(context.Context, stdio, []string) int {
-	return func(_ context.Context, std stdio, args []string) int {
-		fs := newFlagSet(name, "", std)
-		if code, done := parse(fs, args); done {
-			return code
-		}
-		fmt.Fprintf(std.errOut, "advisor %s: not built yet\n", name)
-		return exitUsage
-	}
-}
