@@ -26,7 +26,7 @@ lint:
 	$(GO) vet ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	$(GO) run ./bench --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
 demo: build
 	@scripts/demo-prereqs.sh

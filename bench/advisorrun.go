@@ -56,7 +56,21 @@ type advisorRun struct {
 	AdvisorDBms  float64 `json:"advisor_db_ms"`
 	WorkloadDBms float64 `json:"workload_db_ms"`
 
+	// Explained is how the engine explained each statement it analyzed.
+	Explained []explained `json:"explained"`
+
 	Report *advisor.Report `json:"-"`
+}
+
+// explained is one analyzed statement as the engine saw it.
+type explained struct {
+	Query   string  `json:"query"` // the normalized text pg_stat_statements recorded
+	Calls   int64   `json:"calls"`
+	MeanMS  float64 `json:"mean_ms"`
+	Mode    string  `json:"mode"`
+	Reason  string  `json:"reason,omitempty"`
+	Outcome string  `json:"outcome,omitempty"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // pgssTotals are sums over pg_stat_statements' top-level entries.
@@ -172,6 +186,8 @@ func runAdvisor(ctx context.Context, e *env, db string, o analysisOptions, log *
 	run.WorkloadDBms = p0.OtherMS
 	for _, s := range rep.Statements {
 		run.OneExecutionSec += s.MeanExecTimeMS / 1000
+		run.Explained = append(run.Explained, explained{Query: s.Query, Calls: s.Calls, MeanMS: s.MeanExecTimeMS,
+			Mode: s.Explain.Mode, Reason: s.Explain.Reason, Outcome: s.Explain.Outcome, Error: s.Explain.Error})
 	}
 	return run, nil
 }

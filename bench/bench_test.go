@@ -136,7 +136,7 @@ func TestTPCHQueries(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no TPC-H files at %s", dir)
 	}
-	w, err := newTPCH(dir, 0.1, 1)
+	w, err := newTPCH(dir, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestTPCHQueries(t *testing.T) {
 	if len(w.setup) != 1 || !strings.Contains(w.setup[0], "revenue0") {
 		t.Errorf("setup %q, want Q15's view", w.setup)
 	}
-	if _, err := newTPCH(t.TempDir(), 0.1, 1); err == nil || !strings.Contains(err.Error(), "--tpch-dir") {
+	if _, err := newTPCH(t.TempDir(), 0.1); err == nil || !strings.Contains(err.Error(), "--tpch-dir") {
 		t.Errorf("a folder without the files gave %v, want an error naming --tpch-dir", err)
 	}
 }

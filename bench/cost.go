@@ -97,6 +97,7 @@ func hypoCosts(ctx context.Context, runner *explain.Runner, conn *pgx.Conn, stmt
 // built is one recommended index as really built.
 type built struct {
 	Name         string  `json:"name"`
+	Table        string  `json:"table"`
 	DDL          string  `json:"ddl"`
 	Method       string  `json:"method"`
 	Validated    bool    `json:"validated"`
@@ -113,7 +114,7 @@ type built struct {
 func apply(ctx context.Context, conn *pgx.Conn, recs []advisor.Recommendation) ([]built, error) {
 	var out []built
 	for _, r := range recs {
-		b := built{DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes}
+		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes}
 		stmts, err := pg_query.SplitWithParser(r.DDL, true)
 		if err != nil {
 			return nil, fmt.Errorf("split DDL %q: %w", r.DDL, err)

@@ -53,6 +53,7 @@ type flags struct {
 	sample10k   bool
 	oracle      bool
 	verbose     bool
+	rounds      int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.markdown, "markdown", "bench/RESULTS.md", "regenerate this Markdown `file` (\"\": do not)")
 	fs.BoolVar(&f.sample10k, "sample10k", true, "also run collector's BenchmarkSample10k (go test) and report its figure")
 	fs.BoolVar(&f.oracle, "oracle", true, "run the exhaustive HypoPG oracle")
+	fs.IntVar(&f.rounds, "rounds", 3, "measure latencies this many `times` before and after; each statement keeps its best round")
 	fs.BoolVar(&f.verbose, "v", false, "log the engine's warnings")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -154,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	failed := false
 	for _, wl := range wls {
-		o := runOptions{analysis: a, oracle: f.oracle, verbose: f.verbose}
+		o := runOptions{analysis: a, oracle: f.oracle, rounds: f.rounds}
 		if wl.name() == "tpch" {
 			o.analysis.BudgetBytes = tpchBudgets[len(tpchBudgets)-1].bytes
 			o.budgets = tpchBudgets[:len(tpchBudgets)-1]
@@ -215,11 +217,7 @@ func workloads(f *flags, sf float64) ([]workload, []*workloadResult, error) {
 			}
 			out = append(out, w)
 		case "tpch":
-			iterations := 3
-			if sf >= 0.5 {
-				iterations = 1
-			}
-			w, err := newTPCH(f.tpchDir, sf, iterations)
+			w, err := newTPCH(f.tpchDir, sf)
 			if err != nil {
 				skipped = append(skipped, &workloadResult{Name: "tpch", Skipped: err.Error()})
 				continue

@@ -115,10 +115,10 @@ func (o *oltpWorkload) drive(ctx context.Context, e *env, db string, _ []stmt) e
 	return ctx.Err()
 }
 
-func (o *oltpWorkload) measure(ctx context.Context, e *env, db string, stmts []stmt) ([]latency, error) {
+func (o *oltpWorkload) fixedSets(stmts []stmt) [][][]string {
 	sets := make([][][]string, len(stmts))
 	for i := range stmts {
 		sets[i] = o.w.ParamSets(i, o.iterations, paramSeed)
 	}
-	return runFixed(ctx, e, db, stmts, sets, true)
+	return sets
 }

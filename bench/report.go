@@ -226,6 +226,25 @@ func advisorTimes(b *strings.Builder, r *results) {
 			a.OneExecutionSec, a.HypoPGCalls, ratio(float64(a.HypoPGCalls), float64(a.Analyzed)), a.PlanCalls,
 			a.AdvisorDBms, a.WorkloadDBms, 100*ratio(a.AdvisorDBms, a.WorkloadDBms))
 	}
+	b.WriteString("\nHow the engine explained the statements it analyzed (EXPLAIN ANALYZE on the replica, or the generic plan, and why not):\n\n")
+	for _, w := range r.Workloads {
+		if w.Advisor == nil {
+			continue
+		}
+		modes := map[string]int{}
+		reasons := map[string]int{}
+		for _, x := range w.Advisor.Explained {
+			modes[x.Mode]++
+			if x.Mode != "analyze" && x.Reason != "" {
+				reasons[abbreviate(x.Reason, 90)]++
+			}
+		}
+		fmt.Fprintf(b, "- %s: %s", w.Name, counts(modes))
+		if len(reasons) > 0 {
+			fmt.Fprintf(b, "; not analyzed because: %s", counts(reasons))
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("\nThe mix is played for well under a minute, so the last column compares one advisor cycle with a very short window; " +
 		"against an hour of production traffic the same cycle is a far smaller share.\n\n")
 	if r.Sample10k != nil {
@@ -354,6 +373,21 @@ func method(b *strings.Builder) {
 - Per workload: load; measure every statement with fixed parameter sets (one untimed warm-up run each, except TPC-H); reset pg_stat_statements; play the call mix so that pg_stat_statements records it; run the engine exactly as ` + "`advisor report`" + ` does (Sample, CumulativeWindow, Analyze; EXPLAIN and HypoPG on the replica); build its DDL as written (CREATE INDEX CONCURRENTLY, one statement at a time); plan and measure again.
 - Planner costs come from explain.Runner.PlanOnly with one fixed parameter set per statement (TPC-H: the literal queries, not the normalized texts the advisor saw). The workload cost is the sum over statements of calls × cost, calls being what pg_stat_statements recorded. The demo keeps the parameter values it draws to itself, so its statements are planned with explain.SynthesizeParams' values (the advisor's own choice); its latencies use the demo's parameter sets (demo.RunFixed).
 - Oracle: for every statement, every btree on 1 to 3 of the columns it filters, joins, groups or orders on in one table (all referenced columns when there is only a select list), in every order; each also with INCLUDE of the table's other referenced columns and partial with each predicate the advisor's candidates use; plus the advisor's own candidates for the statement (expressions, covering, partial). Each is costed alone on that statement with HypoPG (advisor.WhatIf.Evaluate); the best one counts when it lowers the cost by at least 0.5%. The oracle's reduction is the sum of calls × (cost − best cost); the advisor's share is its own reduction, with all its indexes present as HypoPG ones, over the oracle's. HypoPG cannot simulate GIN indexes: neither side gets credit for them there (the built columns do count them).
-- Measured workload time is the sum over statements of calls × mean latency of the fixed runs; index builds are reported apart. A regression is a statement whose mean latency grew by more than 10% and more than 0.05 ms, or whose planner cost grew by more than 10%.
+- Latency: oltp and tpch are measured in pairs once the indexes are built, statement by statement: "after" as the database is, "before" inside a transaction that first drops the new indexes on the statement's tables; both sides run inside a transaction that is rolled back (writes included), each preceded by an untimed run when there are several parameter sets, alternating which side goes first every round (` + "`--rounds`" + `, 3), so that load from other processes on this shared machine falls on both alike. The demo measures itself (demo.RunFixed, 10 runs per statement per round, on its own connection), before the mix and after the builds; each statement keeps its best round.
+- Measured workload time is the sum over statements of calls × mean latency; index builds are reported apart. A regression is a statement whose mean and median latency both grew by more than 10% (and the median by more than 0.05 ms), or whose planner cost grew by more than 10%.
 `)
+}
+
+// counts renders "key n, key n" by falling count.
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -23,11 +23,10 @@ import (
 // no keys and no indexes; data from the pure-SQL generator of
 // shared/bench/tpch.
 type tpchWorkload struct {
-	dir        string
-	sf         float64
-	iterations int
-	queries    []tpchQuery
-	setup      []string // Q15's view, created once with the data
+	dir     string
+	sf      float64
+	queries []tpchQuery
+	setup   []string // Q15's view, created once with the data
 }
 
 type tpchQuery struct {
@@ -40,14 +39,14 @@ var tpchLeftOut = map[int]bool{2: true, 17: true, 20: true}
 
 var queryMarker = regexp.MustCompile(`^-- Q(\d+)\s*$`)
 
-func newTPCH(dir string, sf float64, iterations int) (*tpchWorkload, error) {
+func newTPCH(dir string, sf float64) (*tpchWorkload, error) {
 	for _, f := range []string{"schema.sql", "gen.sql", "queries_sf1.sql"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return nil, fmt.Errorf("TPC-H files not found (%v): pass --tpch-dir, the folder with schema.sql, gen.sql and queries_sf1.sql "+
 				"(shared/bench/tpch beside the repository)", err)
 		}
 	}
-	t := &tpchWorkload{dir: dir, sf: sf, iterations: iterations}
+	t := &tpchWorkload{dir: dir, sf: sf}
 	if err := t.readQueries(); err != nil {
 		return nil, err
 	}
@@ -179,10 +178,11 @@ func (t *tpchWorkload) drive(ctx context.Context, e *env, db string, stmts []stm
 	return nil
 }
 
-func (t *tpchWorkload) measure(ctx context.Context, e *env, db string, stmts []stmt) ([]latency, error) {
+// fixedSets: each query runs once per round, without parameters.
+func (t *tpchWorkload) fixedSets(stmts []stmt) [][][]string {
 	sets := make([][][]string, len(stmts))
 	for i := range sets {
-		sets[i] = make([][]string, t.iterations)
+		sets[i] = [][]string{nil}
 	}
-	return runFixed(ctx, e, db, stmts, sets, false)
+	return sets
 }

@@ -27,12 +27,19 @@ type workload interface {
 	statements(ctx context.Context, env *env, db string, cat *collector.Catalog) ([]stmt, error)
 	// drive runs the call mix on the primary.
 	drive(ctx context.Context, env *env, db string, stmts []stmt) error
-	// measure runs every statement with fixed parameter sets and returns
-	// their latencies in stmts order.
-	measure(ctx context.Context, env *env, db string, stmts []stmt) ([]latency, error)
+	// fixedSets are the parameter sets each statement's latency is
+	// measured with, in stmts order; nil when the workload measures itself
+	// (selfMeasured).
+	fixedSets(stmts []stmt) [][][]string
 	// analysis adjusts the engine's options for the workload (TPC-H runs
 	// each query once, so it needs min-calls 1).
 	analysis(o analysisOptions) analysisOptions
+}
+
+// selfMeasured is a workload that runs its statements with fixed
+// parameter sets itself and returns their latencies in stmts order.
+type selfMeasured interface {
+	measure(ctx context.Context, env *env, db string, stmts []stmt) ([]latency, error)
 }
 
 type loadInfo struct {
@@ -57,10 +64,11 @@ type stmt struct {
 
 // latency is what one statement's fixed-parameter runs measured.
 type latency struct {
-	Runs   int     `json:"runs"`
-	MeanMS float64 `json:"mean_ms"`
-	P95MS  float64 `json:"p95_ms"`
-	Errors int     `json:"errors,omitempty"`
+	Runs     int     `json:"runs"`
+	MeanMS   float64 `json:"mean_ms"`
+	MedianMS float64 `json:"median_ms"`
+	P95MS    float64 `json:"p95_ms"`
+	Errors   int     `json:"errors,omitempty"`
 }
 
 func latencyOf(d []time.Duration, errors int) latency {
@@ -74,6 +82,7 @@ func latencyOf(d []time.Duration, errors int) latency {
 		sum += x
 	}
 	l.MeanMS = ms(sum) / float64(len(d))
+	l.MedianMS = ms(d[(len(d)-1)/2]+d[len(d)/2]) / 2
 	l.P95MS = ms(d[int(math.Ceil(0.95*float64(len(d))))-1])
 	return l
 }
@@ -125,39 +134,6 @@ func execText(ctx context.Context, conn *pgx.Conn, sql string, params []string) 
 		args[i] = []byte(p)
 	}
 	return conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil).Read().Err
-}
-
-// runFixed runs statement i once with each of sets[i], after one untimed
-// warm-up run with the first set, on one untracked connection.
-func runFixed(ctx context.Context, e *env, db string, stmts []stmt, sets [][][]string, warmUp bool) ([]latency, error) {
-	conn, err := e.connect(ctx, db, false)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	out := make([]latency, len(stmts))
-	for i, s := range stmts {
-		if warmUp && len(sets[i]) > 0 {
-			_ = execText(ctx, conn, s.SQL, sets[i][0])
-		}
-		var d []time.Duration
-		errors := 0
-		for _, p := range sets[i] {
-			start := time.Now()
-			err := execText(ctx, conn, s.SQL, p)
-			took := time.Since(start)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if err != nil {
-				errors++
-				e.log("%s: %s failed: %v", db, s.Name, err)
-			}
-			d = append(d, took)
-		}
-		out[i] = latencyOf(d, errors)
-	}
-	return out, nil
 }
 
 // dbSize is the database's size and its tables' rows, for the load line.
