@@ -219,7 +219,7 @@ func (c *Cluster) waitReady(ctx context.Context, s *server) error {
 }
 
 // WaitReplay blocks until the replica has replayed all WAL the primary has
-// inserted so far. It returns at once when there is no replica.
+// flushed so far. It returns at once when there is no replica.
 func (c *Cluster) WaitReplay(ctx context.Context) error {
 	if c.replica == nil {
 		return nil
@@ -230,7 +230,9 @@ func (c *Cluster) WaitReplay(ctx context.Context) error {
 	}
 	defer p.Close(ctx)
 	var target string
-	if err := p.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
+	// Commits are flushed before they return (synchronous_commit is on), and
+	// only flushed WAL is streamed: the flush position is the target.
+	if err := p.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&target); err != nil {
 		return fmt.Errorf("pgsandbox: wait replay: %w", err)
 	}
 	r, err := pgx.Connect(ctx, c.ReplicaDSN("postgres"))
