@@ -166,6 +166,9 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 				Thresholds: e.opts.Thresholds, WorkMemBytes: cat.Settings.WorkMemBytes, QueryID: s.QueryID,
 			})...)
 		}
+		if f, ok := offsetFinding(s); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
+			r.Findings = append(r.Findings, f)
+		}
 		workload = append(workload, e.workloadStatement(ctx, conn, cat, s, res))
 	}
 	r.Findings = append(r.Findings, e.schemaFindings(cat, workload)...)
@@ -276,6 +279,10 @@ func paramValues(ps []explain.Param) []string {
 		}
 	}
 	return out
+}
+
+func hasFinding(fs []explain.Finding, queryID, kind string) bool {
+	return slices.ContainsFunc(fs, func(f explain.Finding) bool { return f.QueryID == queryID && f.Kind == kind })
 }
 
 // databasesOf lists the databases of ranked statements, costliest first.

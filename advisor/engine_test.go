@@ -62,6 +62,8 @@ var engineWorkload = []struct {
 		func(i int) []any { return []any{fmt.Sprintf(`{"kind": "k%d"}`, i%200)} }, 10},
 	{"order lines (narrow select)", "SELECT sku, qty FROM line_items WHERE order_ref = $1",
 		func(i int) []any { return []any{i % 1000} }, 30},
+	{"deep pagination", "SELECT id, total FROM orders ORDER BY id LIMIT $1 OFFSET $2",
+		func(i int) []any { return []any{20, 100000 + 20*i} }, 10},
 	{"point lookup (indexed)", "SELECT * FROM orders WHERE id = $1",
 		func(i int) []any { return []any{int64(1 + i)} }, 50},
 	{"device readings (partitioned)", "SELECT taken_at, value FROM measurements WHERE device_id = $1 ORDER BY taken_at DESC LIMIT $2",
@@ -141,6 +143,11 @@ func TestEngineEndToEnd(t *testing.T) {
 	}
 	if rec := recFor("order lines (narrow select)"); rec == nil || rec.Columns[0] != "order_ref" || !slices.Equal(rec.Include, []string{"sku", "qty"}) {
 		t.Errorf("narrow select: want a covering index (order_ref) INCLUDE (sku, qty), got %+v", rec)
+	}
+	if !slices.ContainsFunc(r.Findings, func(f explain.Finding) bool {
+		return f.Kind == "large_offset" && f.QueryID == byName["deep pagination"].QueryID
+	}) {
+		t.Errorf("deep pagination: want a large_offset finding, got %v", kinds(r.Findings))
 	}
 	if rec := recFor("point lookup (indexed)"); rec != nil {
 		t.Errorf("point lookup by primary key: want no recommendation, got %+v", rec)

@@ -641,7 +641,7 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	return base, source, true, nil
 }
 
-// columnValue picks from pg_stats: equality wants the most common value,
+// columnValue picks from pg_stats: equality wants a typical value,
 // a range a bound that keeps it selective (10th or 90th percentile),
 // BETWEEN two neighbouring histogram bounds, an IN list distinct values.
 func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (string, string, bool, error) {
@@ -680,11 +680,16 @@ func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (st
 			return hist[i], fmt.Sprintf("histogram bound %d of %d of %s", i+1, len(hist), name), true, nil
 		}
 	}
+	// Equality: a typical value, the histogram's median (the histogram
+	// leaves out the most common values). On a skewed key the hottest
+	// value makes a plan that suits only it: a plan for the biggest
+	// project favours walking an index in ORDER BY order, one for a
+	// typical project the composite that serves both.
 	switch {
-	case len(mcv) > 0:
-		return mcv[0], "most common value of " + name, true, nil
 	case len(hist) > 0:
 		return at(0.5)
+	case len(mcv) > 0:
+		return mcv[0], "most common value of " + name, true, nil
 	}
 	v, ok, err := s.sample(ctx, conn, u.col)
 	return v, "sampled from " + name, ok, err
