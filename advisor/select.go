@@ -477,7 +477,7 @@ func (s *selection) heuristic(pool []*entry) []Recommendation {
 			cost := 0.0
 			if s.base != nil && s.base[i].Err == nil {
 				cost = s.base[i].Cost
-				indexed = indexed && s.usesIndexOf(s.base[i], e.table)
+				indexed = indexed && s.usesIndexOf(s.base[i], e.table, methodOf(e.c))
 			} else {
 				indexed = false
 			}
@@ -508,10 +508,13 @@ func (s *selection) heuristic(pool []*entry) []Recommendation {
 	return recs
 }
 
-// usesIndexOf reports whether a plan scans an existing index of table t.
-func (s *selection) usesIndexOf(c StatementCost, t *collector.Table) bool {
+// usesIndexOf reports whether a plan scans an existing index of table t
+// with access method method. Only the same method counts: a btree scan
+// for tenant_id = $1 leaves a full-text or jsonb filter on every row it
+// finds, which only a GIN index serves.
+func (s *selection) usesIndexOf(c StatementCost, t *collector.Table, method string) bool {
 	for _, ix := range s.cat.Indexes {
-		if ix.Table == t.QualifiedName() && slices.Contains(c.IndexesUsed, ix.Name) {
+		if ix.Table == t.QualifiedName() && ix.Method == method && slices.Contains(c.IndexesUsed, ix.Name) {
 			return true
 		}
 	}
