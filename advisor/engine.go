@@ -199,13 +199,14 @@ func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector
 	return collector.LoadCatalog(ctx, conn, e.log)
 }
 
-// workloadStatement is s as what-if costing weighs and plans it: with the
-// values EXPLAIN ANALYZE ran with, or freshly synthesized ones (planning
-// alone never executes the statement), else its generic plan.
+// workloadStatement is s as what-if costing weighs and plans it: with
+// typical parameter values (planning alone never executes the statement;
+// EXPLAIN ANALYZE ran with the hottest ones, which suit detection, not
+// costing), else with the values it ran with, else its generic plan.
 func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, s collector.Statement, res explain.Result) WorkloadStatement {
-	params := res.Params
-	if len(params) == 0 {
-		params, _ = explain.SynthesizeParams(ctx, conn, cat, s.Text.Query)
+	params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, s.Text.Query)
+	if err != nil || len(params) == 0 {
+		params = res.Params
 	}
 	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: s.Text.Query, Calls: float64(s.Calls), Params: paramValues(params)}
 	if tables, err := ReferencedTables(s.Text.Query, cat); err == nil {

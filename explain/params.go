@@ -43,14 +43,29 @@ func SynthesizeParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalo
 	if err != nil {
 		return nil, fmt.Errorf("synthesize parameters: %w", err)
 	}
-	return synthesize(ctx, conn, cat, pq)
+	return synthesize(ctx, conn, cat, pq, false)
 }
 
-func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery) ([]Param, error) {
+// SynthesizeTypicalParams is SynthesizeParams with a typical value for
+// equality (the histogram's median) instead of the most common one. The
+// runner explains with the hottest values, which show the worst plans; a
+// what-if costing wants the typical call: on a skewed key a plan for the
+// biggest project favours walking an ORDER BY index, while one for a
+// typical project shows the composite that serves both.
+func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string) ([]Param, error) {
+	pq, err := parseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("synthesize parameters: %w", err)
+	}
+	return synthesize(ctx, conn, cat, pq, true)
+}
+
+func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, typical bool) ([]Param, error) {
 	if pq.numParams == 0 {
 		return nil, nil
 	}
 	s := newSynth(cat)
+	s.typical = typical
 	s.walk(pq.stmt, nil)
 	params := make([]Param, 0, pq.numParams)
 	for n := 1; n <= pq.numParams; n++ {
@@ -121,6 +136,7 @@ func (c columnTarget) String() string {
 
 // synth finds the uses of every parameter of one statement.
 type synth struct {
+	typical   bool // equality takes a typical value, not the most common one
 	byName    map[string][]*collector.Table
 	byQual    map[[2]string]*collector.Table
 	path      []string // search_path schemas, in order
@@ -641,7 +657,7 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	return base, source, true, nil
 }
 
-// columnValue picks from pg_stats: equality wants a typical value,
+// columnValue picks from pg_stats: equality wants the most common value (or a typical one),
 // a range a bound that keeps it selective (10th or 90th percentile),
 // BETWEEN two neighbouring histogram bounds, an IN list distinct values.
 func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (string, string, bool, error) {
@@ -680,13 +696,10 @@ func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (st
 			return hist[i], fmt.Sprintf("histogram bound %d of %d of %s", i+1, len(hist), name), true, nil
 		}
 	}
-	// Equality: a typical value, the histogram's median (the histogram
-	// leaves out the most common values). On a skewed key the hottest
-	// value makes a plan that suits only it: a plan for the biggest
-	// project favours walking an index in ORDER BY order, one for a
-	// typical project the composite that serves both.
+	// Equality: the most common value, or with s.typical the histogram's
+	// median (the histogram leaves the most common values out).
 	switch {
-	case len(hist) > 0:
+	case len(hist) > 0 && (s.typical || len(mcv) == 0):
 		return at(0.5)
 	case len(mcv) > 0:
 		return mcv[0], "most common value of " + name, true, nil

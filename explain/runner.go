@@ -192,7 +192,7 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 			res.Reason = d.Reason
 			return nil
 		}
-		params, err := synthesize(ctx, conn, cat, pq)
+		params, err := synthesize(ctx, conn, cat, pq, false)
 		if err != nil {
 			res.Reason = "not analyzed: " + err.Error()
 			return nil
