@@ -17,16 +17,17 @@ const statementLeaveAfter = 10
 
 // Statements updates target's per-statement series and
 // pgadvisor_statements_tracked. snap is the newest sample: the series carry
-// its cumulative counters, summed over users and nesting levels. recent is
-// a span of the window that ranks statements by execution time, and gives
-// the mean time. A statement enters the exported set when it ranks in the
-// top K, and leaves (its series are deleted) when it falls out of the top
-// 2K, stays below the top K for statementLeaveAfter updates, or is no
-// longer in pg_stat_statements: labels do not churn at every scrape, and a
-// target never has more than 2K statements exported.
-func (m *Metrics) Statements(target string, snap *collector.Snapshot, recent *collector.Delta) {
+// its cumulative counters, summed over users and nesting levels. ranking,
+// when not nil, is a recent span of the window that ranks statements by
+// execution time and gives their mean time; nil keeps the last ranking. A
+// statement enters the exported set when it ranks in the top K, and leaves
+// (its series are deleted) when it falls out of the top 2K, stays below
+// the top K for statementLeaveAfter rankings, or is no longer in
+// pg_stat_statements: labels do not churn at every scrape, and a target
+// never has more than 2K statements exported.
+func (m *Metrics) Statements(target string, snap *collector.Snapshot, ranking *collector.Delta) {
 	m.statementsTracked.WithLabelValues(target).Set(float64(len(snap.Entries)))
-	m.statements.update(target, snap, recent)
+	m.statements.update(target, snap, ranking)
 }
 
 // SetTopStatements changes K (metrics.top_statements); the exported sets
@@ -37,12 +38,18 @@ func (m *Metrics) SetTopStatements(k int) {
 	m.statements.mu.Unlock()
 }
 
-type statementKey struct{ datname, queryid string }
+// statementKey names a statement as its labels do, with the queryid kept
+// as a number so matching a snapshot's entries allocates nothing.
+type statementKey struct {
+	datname string
+	queryid int64
+}
 
 type statementSeries struct {
+	queryid        string  // the label
 	seconds, calls float64 // cumulative, from the newest snapshot
 	mean           float64 // seconds per call over the ranking span
-	belowK         int     // consecutive updates ranked below the top K
+	belowK         int     // consecutive rankings below the top K
 }
 
 type statementCollector struct {
@@ -79,7 +86,7 @@ func rankStatements(d *collector.Delta) []rankedStatement {
 	pos := map[statementKey]int{}
 	var out []rankedStatement
 	for _, s := range top {
-		k := statementKey{s.Database, s.QueryID}
+		k := statementKey{s.Database, s.Key.QueryID}
 		i, ok := pos[k]
 		if !ok {
 			i = len(out)
@@ -95,8 +102,7 @@ func rankStatements(d *collector.Delta) []rankedStatement {
 	return out
 }
 
-func (c *statementCollector) update(target string, snap *collector.Snapshot, recent *collector.Delta) {
-	ranked := rankStatements(recent)
+func (c *statementCollector) update(target string, snap *collector.Snapshot, ranking *collector.Delta) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	set := c.targets[target]
@@ -104,6 +110,34 @@ func (c *statementCollector) update(target string, snap *collector.Snapshot, rec
 		set = map[statementKey]*statementSeries{}
 		c.targets[target] = set
 	}
+	if ranking != nil {
+		c.rerank(set, rankStatements(ranking))
+	}
+
+	// Cumulative counters from the snapshot; a statement it no longer
+	// holds was evicted or reset away: its series go.
+	for _, s := range set {
+		s.seconds, s.calls = -1, -1
+	}
+	for _, e := range snap.Entries {
+		key := statementKey{snap.Databases[e.DBID], e.QueryID}
+		if s := set[key]; s != nil {
+			s.seconds = max(s.seconds, 0) + e.TotalExecTime/1000
+			s.calls = max(s.calls, 0) + float64(e.Calls)
+		}
+	}
+	for key, s := range set {
+		if s.calls < 0 {
+			delete(set, key)
+		}
+	}
+	if len(set) == 0 {
+		delete(c.targets, target)
+	}
+}
+
+// rerank applies a new ranking to the exported set of a target.
+func (c *statementCollector) rerank(set map[statementKey]*statementSeries, ranked []rankedStatement) {
 	rank := make(map[statementKey]int, len(ranked))
 	for i, r := range ranked {
 		rank[r.key] = i
@@ -123,34 +157,13 @@ func (c *statementCollector) update(target string, snap *collector.Snapshot, rec
 	}
 	for _, r := range ranked[:min(c.k, len(ranked))] {
 		if set[r.key] == nil {
-			set[r.key] = &statementSeries{}
+			set[r.key] = &statementSeries{queryid: strconv.FormatInt(r.key.queryid, 10)}
 		}
 	}
 	for _, r := range ranked {
 		if s := set[r.key]; s != nil && r.calls > 0 {
 			s.mean = r.total / r.calls / 1000
 		}
-	}
-
-	// Cumulative counters from the snapshot; a statement it no longer
-	// holds was evicted or reset away: its series go.
-	for _, s := range set {
-		s.seconds, s.calls = -1, -1
-	}
-	for _, e := range snap.Entries {
-		key := statementKey{snap.Databases[e.DBID], strconv.FormatInt(e.QueryID, 10)}
-		if s := set[key]; s != nil {
-			s.seconds = max(s.seconds, 0) + e.TotalExecTime/1000
-			s.calls = max(s.calls, 0) + float64(e.Calls)
-		}
-	}
-	for key, s := range set {
-		if s.calls < 0 {
-			delete(set, key)
-		}
-	}
-	if len(set) == 0 {
-		delete(c.targets, target)
 	}
 }
 
@@ -171,9 +184,9 @@ func (c *statementCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	for target, set := range c.targets {
 		for key, s := range set {
-			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.seconds, target, key.datname, key.queryid)
-			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, s.calls, target, key.datname, key.queryid)
-			ch <- prometheus.MustNewConstMetric(c.mean, prometheus.GaugeValue, s.mean, target, key.datname, key.queryid)
+			ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.CounterValue, s.seconds, target, key.datname, s.queryid)
+			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, s.calls, target, key.datname, s.queryid)
+			ch <- prometheus.MustNewConstMetric(c.mean, prometheus.GaugeValue, s.mean, target, key.datname, s.queryid)
 		}
 	}
 }

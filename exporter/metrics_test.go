@@ -41,7 +41,8 @@ func spanOf(recent []float64) *collector.Delta {
 			continue
 		}
 		d.Statements = append(d.Statements, collector.Statement{
-			QueryID: fmt.Sprint(100 + i), Database: "app", User: "web",
+			QueryID: fmt.Sprint(100 + i), Key: collector.Key{DBID: 1, UserID: 10, QueryID: int64(100 + i), TopLevel: true},
+			Database: "app", User: "web",
 			Text:     collector.Text{Query: "SELECT", Command: "SELECT"},
 			Counters: collector.Counters{Calls: 10, TotalExecTime: ms},
 		})
@@ -122,6 +123,15 @@ pgadvisor_statement_seconds_total{datname="app",queryid="100",target="db1"} 0.06
 pgadvisor_statement_seconds_total{datname="app",queryid="101",target="db1"} 0.05
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "pgadvisor_statement_seconds_total"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without a new ranking the set stays and the values follow the snapshot.
+	m.Statements("db1", snapshotOf(t0.Add(30*time.Minute), calls, []float64{70, 50, 40, 30, 20, 10}), nil)
+	if got := exported(t, m, "db1"); !slices.Equal(got, []string{"100", "101"}) {
+		t.Fatalf("without a ranking: %v, want the set unchanged", got)
+	}
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(strings.Replace(want, "0.06", "0.07", 1)), "pgadvisor_statement_seconds_total"); err != nil {
 		t.Fatal(err)
 	}
 

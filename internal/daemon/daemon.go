@@ -39,14 +39,22 @@ const (
 	// firstSpan is what the first cycle after a start analyzes.
 	firstSpan = time.Hour
 	// rankSpan is the recent span that ranks statements for the
-	// per-statement metrics.
-	rankSpan = 15 * time.Minute
+	// per-statement metrics, ranked again at most every rankEvery (sample
+	// time): summing a span is the costliest step of a sample, and fast
+	// schedules need no faster ranking. The series' values follow every
+	// sample.
+	rankSpan  = 15 * time.Minute
+	rankEvery = time.Minute
 	// readyIntervals: /readyz wants a successful sample within this many
 	// sample intervals.
 	readyIntervals = 3
 	// minRetention: windows keep at least this much history, and twice the
 	// analysis interval.
 	minRetention = time.Hour
+	// saveEvery is how often (in sample time) a window is saved; Close
+	// saves it too. A crash loses no workload: the next sample's delta from
+	// the restored baseline spans the gap, in one coarser interval.
+	saveEvery = 5 * time.Minute
 )
 
 // Options are what the agent needs beyond its configuration.
@@ -486,8 +494,8 @@ func (d *Daemon) sample(ctx context.Context, t *target) error {
 }
 
 // Ingest adds a snapshot of target name to its window, saves the window
-// and updates the statement metrics: what a successful sample does after
-// reading pg_stat_statements.
+// when the last save is saveEvery old, and updates the statement metrics:
+// what a successful sample does after reading pg_stat_statements.
 func (d *Daemon) Ingest(name string, snap *collector.Snapshot) error {
 	t, err := d.lookup(name)
 	if err != nil {
@@ -504,10 +512,27 @@ func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 	if err := t.window.Add(snap); err != nil {
 		return err
 	}
-	if err := d.saveWindow(t); err != nil {
-		return err
+	t.mu.Lock()
+	save, rank := snap.Time.Sub(t.savedAt) >= saveEvery, snap.Time.Sub(t.rankedAt) >= rankEvery
+	t.mu.Unlock()
+	if save {
+		if err := d.saveWindow(t); err != nil {
+			return err
+		}
 	}
-	d.metrics.Statements(t.name, snap, t.window.Delta(snap.Time.Add(-rankSpan)))
+	var ranking *collector.Delta
+	if rank {
+		ranking = t.window.Delta(snap.Time.Add(-rankSpan))
+	}
+	d.metrics.Statements(t.name, snap, ranking)
+	t.mu.Lock()
+	if save {
+		t.savedAt = snap.Time
+	}
+	if rank {
+		t.rankedAt = snap.Time
+	}
+	t.mu.Unlock()
 	return nil
 }
 

@@ -47,6 +47,8 @@ type target struct {
 	downSince  time.Time
 	lastErr    string
 	lastOK     time.Time // time of the last snapshot added
+	savedAt    time.Time // time of the newest snapshot in the saved window
+	rankedAt   time.Time // time of the snapshot that last ranked the statement metrics
 	warnings   []string  // of the last snapshot
 	analyzedTo time.Time // end of the span the last cycle analyzed
 	report     *advisor.Report
