@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"go.uber.org/zap"
 
+	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 )
@@ -149,15 +151,6 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 	res.Statements = len(stmts)
 	runner := planRunner(log)
 
-	self, selfMeasures := wl.(selfMeasured)
-	var before []latency
-	if selfMeasures {
-		e.log("%s: measuring %d statements before", db, len(stmts))
-		if before, err = measureBest(ctx, self, e, db, stmts, o.rounds); err != nil {
-			return res, fmt.Errorf("measure before: %w", err)
-		}
-	}
-
 	e.log("%s: playing the mix", db)
 	if err := resetStatements(ctx, e); err != nil {
 		return res, err
@@ -258,9 +251,9 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 	res.CostAfterBuilt = workloadCost(stmts, costAfter)
 
 	e.log("%s: measuring after", db)
-	var after []latency
-	if selfMeasures {
-		after, err = measureBest(ctx, self, e, db, stmts, o.rounds)
+	var before, after []latency
+	if self, ok := wl.(selfMeasured); ok {
+		before, after, err = measureAlternating(ctx, e, self, conn, db, stmts, recs, bs, o.rounds)
 	} else {
 		before, after, err = measurePaired(ctx, e, db, cat, stmts, wl.fixedSets(stmts), bs, o.rounds)
 	}
@@ -277,8 +270,12 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 		res.TotalMSBefore += s.Calls * before[i].MeanMS
 		res.TotalMSAfter += s.Calls * after[i].MeanMS
 		if slower(before[i], after[i]) {
-			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms, median %.3f -> %.3f, p95 %.3f -> %.3f",
-				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].MedianMS, after[i].MedianMS, before[i].P95MS, after[i].P95MS))
+			note := ""
+			if costErrs[i] == nil && math.Abs(costAfter[i]-costBefore[i]) <= 0.005*costBefore[i] {
+				note = " (planner cost unchanged: the same plan, so most likely noise)"
+			}
+			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms, median %.3f -> %.3f, p95 %.3f -> %.3f%s",
+				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].MedianMS, after[i].MedianMS, before[i].P95MS, after[i].P95MS, note))
 		}
 		if costErrs[i] == nil && costAfter[i] > regressionRatio*costBefore[i] {
 			res.CostRegressions = append(res.CostRegressions, fmt.Sprintf("%s: planner cost %.1f -> %.1f", s.Name, costBefore[i], costAfter[i]))
@@ -287,27 +284,42 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 	return res, nil
 }
 
-// measureBest measures the statements rounds times and keeps, for each
-// statement, the round with the lowest mean: other processes on a shared
-// machine stall a run now and then, and a stall is not the statement's.
-func measureBest(ctx context.Context, wl selfMeasured, e *env, db string, stmts []stmt, rounds int) ([]latency, error) {
-	var best []latency
-	for r := range max(1, rounds) {
-		ls, err := wl.measure(ctx, e, db, stmts)
-		if err != nil {
-			return nil, err
-		}
-		if r == 0 {
-			best = ls
-			continue
+// measureAlternating measures a workload that runs its statements itself
+// with and without the built indexes, alternating: each round measures
+// with them, drops them, measures without, and builds them again, so that
+// load from other processes falls on both sides alike. Each statement
+// keeps its best round on each side.
+func measureAlternating(ctx context.Context, e *env, wl selfMeasured, conn *pgx.Conn, db string, stmts []stmt, recs []advisor.Recommendation, bs []built, rounds int) (before, after []latency, err error) {
+	keep := func(best, ls []latency) []latency {
+		if best == nil {
+			return ls
 		}
 		for i, l := range ls {
 			if l.Errors <= best[i].Errors && l.MeanMS < best[i].MeanMS {
 				best[i] = l
 			}
 		}
+		return best
 	}
-	return best, nil
+	for r := range max(1, rounds) {
+		ls, err := wl.measure(ctx, e, db, stmts)
+		if err != nil {
+			return nil, nil, err
+		}
+		after = keep(after, ls)
+		if err := dropBuilt(ctx, conn, bs); err != nil {
+			return nil, nil, err
+		}
+		if ls, err = wl.measure(ctx, e, db, stmts); err != nil {
+			return nil, nil, err
+		}
+		before = keep(before, ls)
+		if bs, err = apply(ctx, conn, recs); err != nil {
+			return nil, nil, err
+		}
+		e.log("%s: round %d of %d measured", db, r+1, max(1, rounds))
+	}
+	return before, after, nil
 }
 
 // slower reports a regression: the mean and the median both grew by more
