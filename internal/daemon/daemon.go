@@ -529,7 +529,7 @@ func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 	if save {
 		t.savedAt = snap.Time
 	}
-	if rank {
+	if rank && ranking.Samples > 0 { // a window of one sample ranks nothing yet
 		t.rankedAt = snap.Time
 	}
 	t.mu.Unlock()
