@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 // Kinds of plan findings.
@@ -228,7 +229,7 @@ func (d *detector) seqScan(n *Node) {
 		Kind:  KindSeqScan,
 		Table: n.Table(),
 		Detail: fmt.Sprintf("%s read %s rows and its filter discarded %s of them (%s) to return %s, taking %s (%s of the statement).",
-			n.Name(), fmtCount(read), fmtCount(removed), fmtPct(removed/read), fmtCount(returned),
+			n.Name(), humanize.Count(read), humanize.Count(removed), fmtPct(removed/read), humanize.Count(returned),
 			fmtMs(n.InclusiveTime()), fmtPct(share)),
 		Evidence: map[string]any{
 			"rows_read": read, "rows_removed": removed, "rows_returned": returned,
@@ -297,7 +298,7 @@ func (d *detector) sortSpill(n *Node) {
 		Kind:  KindSortSpill,
 		Table: table,
 		Detail: fmt.Sprintf("Sort of %s rows spilled %s to disk (%s)%s.",
-			fmtCount(n.TotalActualRows()), fmtKB(float64(max(totalKB, tempKB))), method, d.workMemClause()),
+			humanize.Count(n.TotalActualRows()), fmtKB(float64(max(totalKB, tempKB))), method, d.workMemClause()),
 		Evidence: ev,
 		Fix:      fix,
 	}, share)
@@ -318,9 +319,9 @@ func (d *detector) hashSpill(n *Node) {
 	share := d.share(time)
 	needKB := float64(n.PeakMemoryUsage) * float64(n.HashBatches)
 	suggest := d.suggestWorkMem(needKB)
-	detail := fmt.Sprintf("Hash of %s rows was split into %d batches on disk", fmtCount(n.TotalActualRows()), n.HashBatches)
+	detail := fmt.Sprintf("Hash of %s rows was split into %d batches on disk", humanize.Count(n.TotalActualRows()), n.HashBatches)
 	if n.OriginalHashBatches > 0 && n.HashBatches > n.OriginalHashBatches {
-		detail += fmt.Sprintf(" (planned %d: the planner expected %s rows)", n.OriginalHashBatches, fmtCount(n.PlanRows))
+		detail += fmt.Sprintf(" (planned %d: the planner expected %s rows)", n.OriginalHashBatches, humanize.Count(n.PlanRows))
 	}
 	detail += fmt.Sprintf(", peak memory %s per batch%s.", fmtKB(float64(n.PeakMemoryUsage)), d.workMemClause())
 	table := ""
@@ -369,7 +370,7 @@ func (d *detector) hashAggSpill(n *Node) {
 			n.Name(), batches, fmtKB(float64(diskKB)), fmtKB(float64(peakKB)), d.workMemClause()),
 		Evidence: ev,
 		Fix: fmt.Sprintf("Give the aggregate about %s of hash memory: SET LOCAL work_mem = '%s' for this query (hash aggregates get work_mem × hash_mem_multiplier); if the group count (%s) is far from the estimate (%s), ANALYZE the grouped tables.",
-			suggest, suggest, fmtCount(n.TotalActualRows()), fmtCount(n.PlanRows)),
+			suggest, suggest, humanize.Count(n.TotalActualRows()), humanize.Count(n.PlanRows)),
 	}, share)
 }
 
@@ -405,7 +406,7 @@ func (d *detector) inefficientIndex(n *Node) {
 		Kind:  KindInefficientIndex,
 		Table: n.Table(),
 		Detail: fmt.Sprintf("%s fetched %s rows and discarded %s of them (%s) after the index lookup, taking %s (%s of the statement).",
-			n.Name(), fmtCount(fetched), fmtCount(removed), fmtPct(removed/fetched), fmtMs(n.InclusiveTime()), fmtPct(share)),
+			n.Name(), humanize.Count(fetched), humanize.Count(removed), fmtPct(removed/fetched), fmtMs(n.InclusiveTime()), fmtPct(share)),
 		Evidence: map[string]any{
 			"rows_fetched": fetched, "removed_by_filter": byFilter, "removed_by_recheck": byRecheck,
 			"removed_ratio": removed / fetched, "rows_returned": n.TotalActualRows(), "loops": n.ActualLoops,
@@ -443,7 +444,7 @@ func (d *detector) lossyBitmap(n *Node) {
 		Kind:  KindLossyBitmap,
 		Table: n.Table(),
 		Detail: fmt.Sprintf("%s kept only page-level (lossy) bits for %s of %s heap blocks, so every row on them was rechecked and %s rows were discarded%s.",
-			n.Name(), fmtCount(float64(lossy)), fmtCount(float64(exact+lossy)), fmtCount(rechecked), d.workMemClause()),
+			n.Name(), humanize.Count(float64(lossy)), humanize.Count(float64(exact+lossy)), humanize.Count(rechecked), d.workMemClause()),
 		Evidence: ev,
 		Fix: fmt.Sprintf("Raise work_mem so the bitmap stays exact (about %d bytes per heap block): SET LOCAL work_mem = '%s' for this query.",
 			bitmapEntryBytes, suggest),
@@ -467,7 +468,7 @@ func (d *detector) heapFetches(n *Node) {
 		Kind:  KindHeapFetches,
 		Table: n.Table(),
 		Detail: fmt.Sprintf("%s fetched %s of its %s rows from the heap (%s): the visibility map is out of date.",
-			n.Name(), fmtCount(n.HeapFetches), fmtCount(rows), fmtPct(ratio)),
+			n.Name(), humanize.Count(n.HeapFetches), humanize.Count(rows), fmtPct(ratio)),
 		Evidence: map[string]any{
 			"heap_fetches": n.HeapFetches, "rows": rows, "heap_fetch_ratio": ratio,
 			"time_ms": n.InclusiveTime(), "time_share": d.share(n.InclusiveTime()),
@@ -492,12 +493,12 @@ func (d *detector) largeOffset(n *Node) {
 	fix := "Paginate by key instead of OFFSET: remember the last row's sort key and ask for the rows after it (WHERE key > last_value ORDER BY key LIMIT n), with an index on that key."
 	if keys := orderKeys(child); len(keys) > 0 {
 		fix = fmt.Sprintf("Paginate by key instead of OFFSET: remember the last row's %s and ask for WHERE (%s) > (last values) ORDER BY %s LIMIT %s, with an index on those columns.",
-			strings.Join(keys, ", "), strings.Join(keys, ", "), strings.Join(keys, ", "), fmtCount(returned))
+			strings.Join(keys, ", "), strings.Join(keys, ", "), strings.Join(keys, ", "), humanize.Count(returned))
 	}
 	d.add(n, Finding{
 		Kind: KindLargeOffset,
 		Detail: fmt.Sprintf("Limit returned %s rows after reading %s: %s rows were produced only to be skipped by OFFSET.",
-			fmtCount(returned), fmtCount(produced), fmtCount(skipped)),
+			humanize.Count(returned), humanize.Count(produced), humanize.Count(skipped)),
 		Evidence: map[string]any{
 			"rows_returned": returned, "rows_read": produced, "rows_skipped": skipped,
 			"time_ms": n.InclusiveTime(), "time_share": d.share(n.InclusiveTime()),
@@ -517,7 +518,7 @@ func (d *detector) workersNotLaunched(n *Node) {
 	d.add(n, Finding{
 		Kind: KindWorkersNotLaunched,
 		Detail: fmt.Sprintf("%s planned %d parallel workers but launched %d, so %s of the planned %s processes did the work in %s.",
-			n.Name(), n.WorkersPlanned, n.WorkersLaunched, fmtCount(launched), fmtCount(planned), fmtMs(n.InclusiveTime())),
+			n.Name(), n.WorkersPlanned, n.WorkersLaunched, humanize.Count(launched), humanize.Count(planned), fmtMs(n.InclusiveTime())),
 		Evidence: map[string]any{
 			"workers_planned": n.WorkersPlanned, "workers_launched": n.WorkersLaunched,
 			"time_ms": n.InclusiveTime(), "time_share": d.share(n.InclusiveTime()),
@@ -548,7 +549,7 @@ func (d *detector) fkTriggers() {
 			Kind:  KindFKTriggerTime,
 			Table: rel,
 			Detail: fmt.Sprintf("Foreign-key trigger for %s on %s took %s over %s calls, %s of the statement.",
-				constraint, rel, fmtMs(t.Time), fmtCount(t.Calls), fmtPct(share)),
+				constraint, rel, fmtMs(t.Time), humanize.Count(t.Calls), fmtPct(share)),
 			Evidence: map[string]any{
 				"trigger": t.Name, "constraint": t.Constraint, "relation": t.Relation,
 				"time_ms": t.Time, "calls": t.Calls, "time_share": share,
@@ -752,27 +753,6 @@ func roundTo(f float64, decimals int) float64 {
 	return math.Round(f*p) / p
 }
 
-// fmtCount prints a count with thousands separators: 1234567.4 -> "1,234,567".
-func fmtCount(x float64) string {
-	if math.Abs(x) >= 1e18 {
-		return strconv.FormatFloat(x, 'g', 3, 64)
-	}
-	s := strconv.FormatInt(int64(math.Round(x)), 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 func fmtPct(r float64) string { return strconv.FormatFloat(100*r, 'f', 1, 64) + "%" }
 
 func fmtMs(ms float64) string {
@@ -868,10 +848,10 @@ func (d *detector) misestimateFinding(n *Node, e estimate, inherited []*Node, se
 	}
 	perLoop := ""
 	if n.ActualLoops > 1 {
-		perLoop = fmt.Sprintf(" per loop over %s loops", fmtCount(n.ActualLoops))
+		perLoop = fmt.Sprintf(" per loop over %s loops", humanize.Count(n.ActualLoops))
 	}
 	detail := fmt.Sprintf("%s was estimated at %s rows but returned %s%s (%sx %s)",
-		n.Name(), fmtCount(n.PlanRows), fmtCount(n.ActualRows), perLoop, strconv.FormatFloat(e.ratio, 'f', 1, 64), dir)
+		n.Name(), humanize.Count(n.PlanRows), humanize.Count(n.ActualRows), perLoop, strconv.FormatFloat(e.ratio, 'f', 1, 64), dir)
 	labels := make([]string, len(inherited))
 	for i, x := range inherited {
 		labels[i] = x.Label()

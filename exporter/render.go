@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 // Formats are the report formats Render accepts.
@@ -319,14 +320,6 @@ func explainNote(s *advisor.Statement) string {
 // Number formatting. Reports show a few significant digits: enough to
 // compare, not so many that columns drown in decimals.
 
-// fmtCount formats a count with thousands separators: 1234567 -> "1,234,567".
-func fmtCount(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	return groupThousands(strconv.FormatFloat(math.Round(v), 'f', 0, 64))
-}
-
 // fmtNum formats milliseconds or planner costs with decimals that shrink as
 // the number grows: 0.042, 4.21, 625.9, 51,972.
 func fmtNum(v float64) string {
@@ -344,26 +337,7 @@ func fmtNum(v float64) string {
 	case a < 10000:
 		prec = 1
 	}
-	return groupThousands(strconv.FormatFloat(v, 'f', prec, 64))
-}
-
-func groupThousands(s string) string {
-	sign, rest := "", s
-	if strings.HasPrefix(rest, "-") {
-		sign, rest = "-", rest[1:]
-	}
-	intPart, frac, hasFrac := strings.Cut(rest, ".")
-	var b strings.Builder
-	for i, c := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if hasFrac {
-		return sign + b.String() + "." + frac
-	}
-	return sign + b.String()
+	return humanize.Thousands(strconv.FormatFloat(v, 'f', prec, 64))
 }
 
 // fmtPct formats a fraction as a percentage: 0.3821 -> "38.2%".

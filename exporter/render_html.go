@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 //go:embed templates/report.html.tmpl templates/report.css templates/report.js
@@ -98,7 +99,7 @@ func renderHTML(buf *bytes.Buffer, r *advisor.Report) error {
 
 func parseHTMLTemplate() (*template.Template, error) {
 	funcs := template.FuncMap{
-		"count":    fmtCount,
+		"count":    humanize.Count,
 		"num":      fmtNum,
 		"pct":      fmtPct,
 		"change":   fmtChange,
@@ -248,7 +249,7 @@ func nodeDetails(n *explain.Node) []nodeDetail {
 	add("Join Filter", n.JoinFilter)
 	add("Filter", n.Filter)
 	if n.RowsRemovedByFilter > 0 {
-		add("Removed by filter", fmtCount(n.TotalRowsRemovedByFilter())+" rows")
+		add("Removed by filter", humanize.Count(n.TotalRowsRemovedByFilter())+" rows")
 	}
 	add("Sort Key", strings.Join(n.SortKey, ", "))
 	if n.SortMethod != "" {
@@ -259,7 +260,7 @@ func nodeDetails(n *explain.Node) []nodeDetail {
 		add("Hash Batches", strconv.FormatInt(n.HashBatches, 10))
 	}
 	if read := n.SharedReadBlocks + n.LocalReadBlocks + n.TempReadBlocks; read > 0 {
-		add("Blocks read", fmtCount(float64(read)))
+		add("Blocks read", humanize.Count(float64(read)))
 	}
 	return out
 }

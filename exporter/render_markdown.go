@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 // mdQueryWidth is how much of a query the statements table shows.
@@ -31,7 +32,7 @@ func renderMarkdown(buf *bytes.Buffer, r *advisor.Report) error {
 		var notes []string
 		for _, sv := range v.Statements {
 			s := sv.S
-			m.row(strconv.Itoa(sv.Rank), fmtPct(s.WorkloadShare), fmtCount(float64(s.Calls)),
+			m.row(strconv.Itoa(sv.Rank), fmtPct(s.WorkloadShare), humanize.Count(float64(s.Calls)),
 				fmtNum(s.MeanExecTimeMS), fmtNum(s.TotalExecTimeMS), mdText(explainMode(s)),
 				tableCode(abbreviate(oneLine(s.Query), mdQueryWidth)))
 			if n := explainNote(s); n != "" {
@@ -130,7 +131,7 @@ func (m mdWriter) recommendation(rv *recView) {
 			if g.HasChange {
 				change = fmtChange(g.Change)
 			}
-			m.row(mdStatementRef(g.Rank, g.G.QueryID), fmtCount(g.G.Calls),
+			m.row(mdStatementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls),
 				fmtNum(g.G.CostBefore), fmtNum(g.G.CostAfter), change)
 		}
 		m.line("")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/render")
@@ -505,8 +506,8 @@ func TestMarkdownEscaping(t *testing.T) {
 
 func TestFormatting(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
-		{fmtCount(1234567), "1,234,567"},
-		{fmtCount(-1234), "-1,234"},
+		{humanize.Count(1234567), "1,234,567"},
+		{humanize.Count(-1234), "-1,234"},
 		{fmtNum(0.0421), "0.042"},
 		{fmtNum(6.248), "6.25"},
 		{fmtNum(625.88), "625.9"},

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 // textWidth is the terminal width the text report fits. Prose wraps to
@@ -143,7 +144,7 @@ func (t textWriter) statements(v *reportView) {
 	for i, sv := range v.Statements {
 		s := sv.S
 		rows[i] = []string{
-			strconv.Itoa(sv.Rank), fmtPct(s.WorkloadShare), fmtCount(float64(s.Calls)),
+			strconv.Itoa(sv.Rank), fmtPct(s.WorkloadShare), humanize.Count(float64(s.Calls)),
 			fmtNum(s.MeanExecTimeMS), fmtNum(s.TotalExecTimeMS), oneLine(explainMode(s)),
 		}
 	}
@@ -205,7 +206,7 @@ func (t textWriter) recommendation(rv *recView) {
 	if len(rv.Served) > 0 {
 		rows := make([][]string, len(rv.Served))
 		for i, g := range rv.Served {
-			rows[i] = []string{statementRef(g.Rank, g.G.QueryID), fmtCount(g.G.Calls) + " calls",
+			rows[i] = []string{statementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls) + " calls",
 				fmtNum(g.G.CostBefore) + " -> " + fmtNum(g.G.CostAfter) + " per call", ""}
 			if g.HasChange {
 				rows[i][3] = "(" + fmtChange(g.Change) + ")"

@@ -19,6 +19,7 @@ import (
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/exporter"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 )
 
@@ -253,8 +254,8 @@ func loadData(ctx context.Context, p *progress, dsn string, opts RunOptions) err
 	if err != nil {
 		return err
 	}
-	p.printf("loaded %s rows in %s (the largest table, %s, has %s)", thousands(rows.total), clock(time.Since(start)),
-		largest, thousands(rows.largest))
+	p.printf("loaded %s rows in %s (the largest table, %s, has %s)", humanize.Count(float64(rows.total)), clock(time.Since(start)),
+		largest, humanize.Count(float64(rows.largest)))
 	return nil
 }
 
@@ -313,7 +314,7 @@ func runWorkload(ctx context.Context, p *progress, dsn string, opts RunOptions) 
 	for _, s := range stats {
 		calls += s.Calls
 	}
-	p.printf("workload: %s statements in %s on %d sessions (%.0f a second)", thousands(calls), clock(opts.Duration),
+	p.printf("workload: %s statements in %s on %d sessions (%.0f a second)", humanize.Count(float64(calls)), clock(opts.Duration),
 		workers, float64(calls)/opts.Duration.Seconds())
 	return nil
 }
@@ -548,7 +549,7 @@ func millis(d time.Duration) string {
 	ms := float64(d) / float64(time.Millisecond)
 	switch {
 	case ms >= 100:
-		return thousands(int64(ms+0.5)) + " ms"
+		return humanize.Count(float64(int64(ms+0.5))) + " ms"
 	case ms >= 10:
 		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
 	case ms >= 1:
@@ -563,25 +564,7 @@ func speedUp(before, after time.Duration) string {
 	}
 	x := float64(before) / float64(after)
 	if x >= 10 {
-		return thousands(int64(x+0.5)) + "x"
+		return humanize.Count(float64(int64(x+0.5))) + "x"
 	}
 	return strconv.FormatFloat(x, 'f', 1, 64) + "x"
-}
-
-// thousands formats n with comma separators.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -1,0 +1,23 @@
+package humanize
+
+import (
+	"math"
+	"testing"
+)
+
+func TestCount(t *testing.T) {
+	for _, tt := range []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {999, "999"}, {1000, "1,000"}, {1234567.4, "1,234,567"}, {-1234.6, "-1,235"},
+		{2e18, "2e+18"}, {math.Inf(1), "+Inf"}, {math.NaN(), "NaN"},
+	} {
+		if got := Count(tt.v); got != tt.want {
+			t.Errorf("Count(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+	if got := Thousands("-1234567.25"); got != "-1,234,567.25" {
+		t.Errorf("Thousands = %q", got)
+	}
+}
