@@ -100,6 +100,9 @@ type Daemon struct {
 	notifier     *exporter.Notifier
 	stopNotifier func()
 	stopping     bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New opens the state store under cfg.StateDir, restores each target's
@@ -307,18 +310,21 @@ func (d *Daemon) shutdown() error {
 }
 
 // Close saves every target's window, closes the connections and the state
-// store. Run calls it when it stops.
+// store. Run calls it when it stops; calling it again does nothing.
 func (d *Daemon) Close() error {
-	d.mu.Lock()
-	targets := slices.Clone(d.targets)
-	d.mu.Unlock()
-	var errs []error
-	for _, t := range targets {
-		errs = append(errs, d.saveWindow(t))
-		t.close(context.Background())
-	}
-	errs = append(errs, d.store.Close())
-	return errors.Join(errs...)
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		targets := slices.Clone(d.targets)
+		d.mu.Unlock()
+		var errs []error
+		for _, t := range targets {
+			errs = append(errs, d.saveWindow(t))
+			t.close(context.Background())
+		}
+		errs = append(errs, d.store.Close())
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
 }
 
 func (d *Daemon) saveWindow(t *target) error {

@@ -278,6 +278,22 @@ notify:
 	if err := <-stopped; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close after Run: %v", err)
+	}
+
+	// A new agent on the same state resumes the windows.
+	restored := &logBuffer{}
+	d2, err := New(loadConfig(t, path), restored.logger(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(restored.String(), `"window restored","target":"shop"`) {
+		t.Errorf("the window of shop was not restored:\n%s", restored)
+	}
+	if err := d2.Close(); err != nil {
+		t.Fatal(err)
+	}
 	store, err := state.Open(dir + "/state")
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +346,29 @@ func TestAnalyzeBeforeTwoSamplesIsSkipped(t *testing.T) {
 	}
 	if err := d.Analyze(context.Background(), "nope"); !errors.Is(err, errUnknownTarget) {
 		t.Errorf("unknown target: %v", err)
+	}
+}
+
+// TestAnalysisBound: a cycle waits for a slot of
+// analysis.max_parallel_targets, and gives up when its context ends.
+func TestAnalysisBound(t *testing.T) {
+	dir := t.TempDir()
+	cfg := loadConfig(t, writeConfig(t, dir, "state_dir: %s\nanalysis: {max_parallel_targets: 1}\n"+
+		"targets: [{name: a, dsn: 'postgres://x@127.0.0.1:1/a'}, {name: b, dsn: 'postgres://x@127.0.0.1:1/b'}]\n", dir))
+	d, err := New(cfg, nil, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.sem <- struct{}{} // a cycle of target a holds the only slot
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := d.Analyze(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second cycle with one slot taken: %v, want it to wait", err)
+	}
+	<-d.sem
+	if err := d.Analyze(context.Background(), "b"); err != nil {
+		t.Fatalf("with the slot free: %v", err)
 	}
 }
 
