@@ -80,7 +80,7 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 	var cand []ranked
 	for i := range d.Statements {
 		s := &d.Statements[i]
-		if !s.Text.Own && !s.Text.Utility && s.Calls >= max(opts.MinCalls, 1) {
+		if !s.Text.Own && !s.Text.Utility && !s.Text.Internal && s.Calls >= max(opts.MinCalls, 1) {
 			cand = append(cand, ranked{s, metric(s)})
 		}
 	}

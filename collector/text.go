@@ -15,7 +15,11 @@ type Text struct {
 	Command string // first keyword, upper case (SELECT, UPDATE, VACUUM, ...); "" when there is none
 	Utility bool   // not a query the planner optimizes (BEGIN, SET, VACUUM, EXPLAIN, ...): never ranked
 	Own     bool   // carries the pgadvisor marker: the advisor's own statement, never ranked
-	Problem TextProblem
+	// Internal marks the row check a foreign-key trigger runs (SELECT 1 FROM
+	// ONLY pk x WHERE ... FOR KEY SHARE OF x): never ranked, an index on the
+	// referenced key always serves it, and its cost belongs to the writes.
+	Internal bool
+	Problem  TextProblem
 }
 
 // TextProblem says why a text cannot be trusted; "" when it can.
@@ -50,6 +54,7 @@ func classify(query string, truncated bool) *Text {
 	keyword, balanced := scanText(query)
 	t.Command = keyword
 	t.Utility = keyword != "" && !slices.Contains(optimizable, keyword)
+	t.Internal = keyword == "SELECT" && strings.HasSuffix(query, " FOR KEY SHARE OF x") && strings.Contains(query, " FROM ONLY ")
 	switch {
 	case truncated:
 		t.Problem = TextTruncated

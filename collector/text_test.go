@@ -9,6 +9,7 @@ func TestClassify(t *testing.T) {
 		command   string
 		utility   bool
 		own       bool
+		internal  bool
 		problem   TextProblem
 	}{
 		{query: "SELECT * FROM t WHERE id = $1", command: "SELECT"},
@@ -34,12 +35,14 @@ func TestClassify(t *testing.T) {
 		{query: "SELECT 1 /* open", command: "SELECT", problem: TextUnparseable},
 		{query: "SELECT $x$ open", command: "SELECT", problem: TextUnparseable},
 		{query: "SELECT 1 -- trailing comment", command: "SELECT"},
+		{query: `SELECT $2 FROM ONLY "public"."users" x WHERE "id" OPERATOR(pg_catalog.=) $1 FOR KEY SHARE OF x`, command: "SELECT", internal: true},
+		{query: "SELECT * FROM t x WHERE id = $1 FOR KEY SHARE OF x", command: "SELECT"},
 		{query: "", problem: TextUnparseable},
 		{query: "  ;", problem: TextUnparseable},
 		{query: "SELECT * FROM t WHERE a IN ($1, $2, $3", truncated: true, command: "SELECT", problem: TextTruncated},
 	} {
 		got := classify(tc.query, tc.truncated)
-		want := Text{Query: tc.query, Command: tc.command, Utility: tc.utility, Own: tc.own, Problem: tc.problem}
+		want := Text{Query: tc.query, Command: tc.command, Utility: tc.utility, Own: tc.own, Internal: tc.internal, Problem: tc.problem}
 		if *got != want {
 			t.Errorf("classify(%q) = %+v, want %+v", tc.query, *got, want)
 		}
