@@ -35,7 +35,7 @@ func runAgent(ctx context.Context, std stdio, args []string) int {
 		fmt.Fprintf(std.errOut, "advisor run: %v\n", err)
 		return exitUsage
 	}
-	defer log.Sync() //nolint:errcheck // stderr may not sync
+	defer func() { _ = log.Sync() }() // stderr cannot always be synced; nothing to do about it
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

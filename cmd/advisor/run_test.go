@@ -106,7 +106,7 @@ func TestRunSignals(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill() //nolint:errcheck // already gone when the test passes
+	defer func() { _ = cmd.Process.Kill() }() // already gone when the test passes
 	out := &lines{}
 	readDone := make(chan struct{})
 	go func() {
