@@ -1,6 +1,10 @@
 package exporter
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +13,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"gopkg.in/yaml.v3"
 )
 
 var metricRef = regexp.MustCompile(`pgadvisor_[a-z_]+`)
@@ -59,5 +64,45 @@ func TestConfigsUseRegisteredMetrics(t *testing.T) {
 				t.Errorf("%s uses %s, which the agent does not export", file, name)
 			}
 		}
+	}
+}
+
+// TestConfigsParse: every deployment file in configs/ is valid YAML (each
+// document of a multi-document file) or JSON.
+func TestConfigsParse(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "configs", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(file) {
+		case ".json":
+			var v any
+			if err := json.Unmarshal(data, &v); err != nil {
+				t.Errorf("%s: %v", file, err)
+			}
+		case ".yaml", ".yml":
+			dec := yaml.NewDecoder(bytes.NewReader(data))
+			for doc := 1; ; doc++ {
+				var v any
+				if err := dec.Decode(&v); errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					t.Errorf("%s: document %d: %v", file, doc, err)
+					break
+				}
+			}
+		default:
+			continue
+		}
+		parsed++
+	}
+	if parsed < 4 {
+		t.Errorf("parsed %d files in configs/, want the example config, Kubernetes manifests, rules and dashboard", parsed)
 	}
 }
