@@ -35,7 +35,7 @@ type ExplainPlanner struct {
 func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (float64, []string, error) {
 	r := p.Runner
 	if r == nil {
-		r = explain.NewRunner(nil, explain.RunnerOptions{})
+		r = explain.NewRunner(nil, explain.RunnerOptions{}) // no parse cache: pass a Runner when planning often
 	}
 	plan, err := r.PlanOnly(ctx, conn, stmt.Query, stmt.Params)
 	if err != nil {
@@ -68,7 +68,7 @@ type WhatIf struct {
 
 // WhatIfOptions tune a WhatIf; the zero value is ready to use.
 type WhatIfOptions struct {
-	// Planner plans statements; nil means ExplainPlanner{}.
+	// Planner plans statements; nil means an ExplainPlanner with its own Runner.
 	Planner Planner
 	// BatchSize is how many candidates are costed between two hypopg_reset
 	// calls; 0 means 100.
@@ -97,7 +97,7 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 	}
 	w := &WhatIf{conn: conn, planner: opts.Planner, log: log, batchSize: opts.BatchSize, baseline: map[string]StatementCost{}}
 	if w.planner == nil {
-		w.planner = ExplainPlanner{}
+		w.planner = ExplainPlanner{Runner: explain.NewRunner(log, explain.RunnerOptions{})}
 	}
 	if w.batchSize <= 0 {
 		w.batchSize = defaultBatch

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,35 @@ type Runner struct {
 	opts RunnerOptions
 	log  *zap.Logger
 	seq  atomic.Uint64 // names prepared statements
+
+	// parsed caches gateParse for PlanOnly: what-if costing plans the same
+	// statements thousands of times, and parsing one takes about a
+	// millisecond. Bounded by clearing it when it is full.
+	mu     sync.Mutex
+	parsed map[string]parseResult
+}
+
+type parseResult struct {
+	pq *parsedQuery
+	d  Decision
+}
+
+const maxParsed = 4096
+
+// parse is gateParse through the cache. Parse trees are only read, so
+// callers may share them.
+func (r *Runner) parse(query string) (*parsedQuery, Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if res, ok := r.parsed[query]; ok {
+		return res.pq, res.d
+	}
+	if r.parsed == nil || len(r.parsed) >= maxParsed {
+		r.parsed = make(map[string]parseResult)
+	}
+	pq, d := gateParse(query)
+	r.parsed[query] = parseResult{pq, d}
+	return pq, d
 }
 
 // NewRunner returns a Runner; log may be nil.
@@ -308,7 +338,7 @@ func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (
 // EXPLAIN can take (SELECT, INSERT, UPDATE, DELETE, MERGE); conn must be
 // idle.
 func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, params []string) (*Plan, error) {
-	pq, d := gateParse(query)
+	pq, d := r.parse(query)
 	if !d.Plannable {
 		return nil, fmt.Errorf("plan statement: %s", d.Reason)
 	}
