@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -238,6 +239,9 @@ func advisorTimes(b *strings.Builder, r *results) {
 			if x.Mode != "analyze" && x.Reason != "" {
 				reasons[abbreviate(x.Reason, 90)]++
 			}
+			if x.Error != "" {
+				reasons["then failed: "+abbreviate(paramNumber.ReplaceAllString(x.Error, "$$n"), 90)]++
+			}
 		}
 		fmt.Fprintf(b, "- %s: %s", w.Name, counts(modes))
 		if len(reasons) > 0 {
@@ -377,6 +381,8 @@ func method(b *strings.Builder) {
 - Measured workload time is the sum over statements of calls × mean latency; index builds are reported apart. A regression is a statement whose mean and median latency both grew by more than 10% (and the median by more than 0.05 ms), or whose planner cost grew by more than 10%.
 `)
 }
+
+var paramNumber = regexp.MustCompile(`\$\d+`)
 
 // counts renders "key n, key n" by falling count.
 func counts(m map[string]int) string {
