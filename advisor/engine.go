@@ -156,7 +156,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 	plans := map[string]*explain.Plan{}
 	for i, s := range stmts {
 		e.progress("%s: explain %d/%d", db, i+1, len(stmts))
-		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: s.Text.Query})
+		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: explain.Reparseable(s.Text.Query)})
 		rs := reportStatement(s, res)
 		rs.Plan = res.Plan
 		r.Statements = append(r.Statements, rs)
@@ -204,12 +204,13 @@ func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector
 // EXPLAIN ANALYZE ran with the hottest ones, which suit detection, not
 // costing), else with the values it ran with, else its generic plan.
 func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, s collector.Statement, res explain.Result) WorkloadStatement {
-	params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, s.Text.Query)
+	query := explain.Reparseable(s.Text.Query)
+	params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, query)
 	if err != nil || len(params) == 0 {
 		params = res.Params
 	}
-	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: s.Text.Query, Calls: float64(s.Calls), Params: paramValues(params)}
-	if tables, err := ReferencedTables(s.Text.Query, cat); err == nil {
+	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: query, Calls: float64(s.Calls), Params: paramValues(params)}
+	if tables, err := ReferencedTables(query, cat); err == nil {
 		w.Tables = tables
 	}
 	return w

@@ -52,7 +52,7 @@ func offsetFinding(s collector.Statement) (explain.Finding, bool) {
 
 // hasOffset reports whether the statement's outermost SELECT has OFFSET.
 func hasOffset(query string) bool {
-	tree, err := pg.Parse(query)
+	tree, err := pg.Parse(explain.Reparseable(query))
 	if err != nil || len(tree.Stmts) != 1 {
 		return false
 	}
