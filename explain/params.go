@@ -136,7 +136,8 @@ func (c columnTarget) String() string {
 
 // synth finds the uses of every parameter of one statement.
 type synth struct {
-	typical   bool // equality takes a typical value, not the most common one
+	typical   bool         // equality takes a typical value, not the most common one
+	outputs   map[int]bool // parameters that are bare values of a select list
 	byName    map[string][]*collector.Table
 	byQual    map[[2]string]*collector.Table
 	path      []string // search_path schemas, in order
@@ -152,7 +153,7 @@ type sampleResult struct {
 
 func newSynth(cat *collector.Catalog) *synth {
 	s := &synth{byName: map[string][]*collector.Table{}, byQual: map[[2]string]*collector.Table{},
-		uses: map[int][]paramUse{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{}}
+		uses: map[int][]paramUse{}, outputs: map[int]bool{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{}}
 	if cat == nil {
 		return s
 	}
@@ -350,6 +351,11 @@ func (s *synth) visit(m proto.Message, sc *paramScope) {
 		}
 		if p, _, ok := paramOf(n.LimitOffset); ok {
 			s.addUse(p, paramUse{kind: useOffset})
+		}
+		for _, t := range n.TargetList {
+			if p, _, ok := paramOf(t.GetResTarget().GetVal()); ok {
+				s.outputs[p] = true
+			}
 		}
 	case *pg_query.UpdateStmt:
 		for _, t := range n.TargetList {
@@ -589,6 +595,11 @@ func isJSON(c *collector.Column) bool { return c != nil && (c.Type == "jsonb" ||
 // choose picks the value of $n from its first use that yields one.
 func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, error) {
 	uses := s.uses[n]
+	if len(uses) == 0 && s.outputs[n] {
+		// SELECT 1 is stored as SELECT $n: a bare output value changes no
+		// plan (EXISTS (SELECT 1 ...), a constant column), so any will do.
+		return Param{Index: n, Value: "1", Source: "output value"}, nil
+	}
 	if len(uses) == 0 {
 		return Param{}, fmt.Errorf("no value for $%d: it is not compared with a known column, LIMIT or OFFSET", n)
 	}
