@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,8 +50,12 @@ type advisorRun struct {
 	// execution time in the recorded mix), the floor EXPLAIN ANALYZE costs.
 	Analyzed        int     `json:"analyzed"`
 	OneExecutionSec float64 `json:"one_execution_seconds"`
-	HypoPGCalls     int64   `json:"hypopg_calls"` // hypothetical indexes created
-	PlanCalls       int64   `json:"plan_calls"`   // EXPLAINs during what-if costing
+	// PeakHeapMB is the largest Go heap (runtime/metrics, sampled every
+	// 20 ms) during the run: the engine's memory, the benchmark's own
+	// steady heap included.
+	PeakHeapMB  float64 `json:"peak_heap_mb"`
+	HypoPGCalls int64   `json:"hypopg_calls"` // hypothetical indexes created
+	PlanCalls   int64   `json:"plan_calls"`   // EXPLAINs during what-if costing
 	// AdvisorDBms is the advisor's own database time (statements with the
 	// marker, on the primary and the replica); WorkloadDBms the recorded
 	// mix's.
@@ -71,6 +77,40 @@ type explained struct {
 	Reason  string  `json:"reason,omitempty"`
 	Outcome string  `json:"outcome,omitempty"`
 	Error   string  `json:"error,omitempty"`
+}
+
+// watchHeap samples the Go heap until the returned function is called,
+// which reports the largest size seen, in bytes.
+func watchHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak atomic.Uint64
+	read := func() {
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > peak.Load() {
+			peak.Store(v)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			read()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		read()
+		return peak.Load()
+	}
 }
 
 // pgssTotals are sums over pg_stat_statements' top-level entries.
@@ -142,6 +182,7 @@ func runAdvisor(ctx context.Context, e *env, db string, o analysisOptions, log *
 		Name: db, DSN: e.cluster.DSN(db), ReplicaDSN: e.cluster.ReplicaDSN(db),
 		Databases: collector.NameFilter{Include: []string{db}},
 	}
+	peak := watchHeap()
 	start := time.Now()
 	snap, err := engine.Sample(ctx, target)
 	if err != nil {
@@ -160,6 +201,7 @@ func runAdvisor(ctx context.Context, e *env, db string, o analysisOptions, log *
 		return nil, err
 	}
 	end := time.Now()
+	peakHeap := peak()
 	if progressErr != nil {
 		return nil, progressErr
 	}
@@ -171,7 +213,7 @@ func runAdvisor(ctx context.Context, e *env, db string, o analysisOptions, log *
 	if err != nil {
 		return nil, err
 	}
-	run := &advisorRun{Options: o, Report: rep, Analyzed: len(rep.Statements)}
+	run := &advisorRun{Options: o, Report: rep, Analyzed: len(rep.Statements), PeakHeapMB: float64(peakHeap) / (1 << 20)}
 	run.WallSeconds = end.Sub(start).Seconds()
 	run.SampleSeconds = sampled.Sub(start).Seconds()
 	if !catalogAt.IsZero() && !explainAt.IsZero() && !whatIfAt.IsZero() {

@@ -215,16 +215,16 @@ func advisorTimes(b *strings.Builder, r *results) {
 	b.WriteString("Wall time of one `advisor report` cycle by phase (from the engine's progress reports), HypoPG hypothetical indexes created and " +
 		"EXPLAINs made during what-if costing, and the advisor's own database time (pg_stat_statements entries carrying `/* pgadvisor */`, " +
 		"primary and replica) against the recorded mix's.\n\n")
-	b.WriteString("| workload | analyzed | sampling | catalog | EXPLAIN | what-if + selection (in the database) | total | one execution of each | HypoPG indexes (per statement) | what-if EXPLAINs | advisor DB time / mix DB time |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | analyzed | sampling | catalog | EXPLAIN | what-if + selection (in the database) | total | peak heap | one execution of each | HypoPG indexes (per statement) | what-if EXPLAINs | advisor DB time / mix DB time |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Workloads {
 		a := w.Advisor
 		if a == nil {
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %.2f s | %.2f s | %.1f s | %.1f s (%.1f s) | %.1f s | %.1f s | %d (%.1f) | %d | %.0f ms / %.0f ms (%.1f%%) |\n",
+		fmt.Fprintf(b, "| %s | %d | %.2f s | %.2f s | %.1f s | %.1f s (%.1f s) | %.1f s | %.0f MB | %.1f s | %d (%.1f) | %d | %.0f ms / %.0f ms (%.1f%%) |\n",
 			w.Name, a.Analyzed, a.SampleSeconds, a.CatalogSeconds, a.ExplainSeconds, a.WhatIfSelectSec, a.WhatIfDBSeconds, a.WallSeconds,
-			a.OneExecutionSec, a.HypoPGCalls, ratio(float64(a.HypoPGCalls), float64(a.Analyzed)), a.PlanCalls,
+			a.PeakHeapMB, a.OneExecutionSec, a.HypoPGCalls, ratio(float64(a.HypoPGCalls), float64(a.Analyzed)), a.PlanCalls,
 			a.AdvisorDBms, a.WorkloadDBms, 100*ratio(a.AdvisorDBms, a.WorkloadDBms))
 	}
 	b.WriteString("\nHow the engine explained the statements it analyzed (EXPLAIN ANALYZE on the replica, or the generic plan, and why not):\n\n")
