@@ -209,7 +209,7 @@ func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *col
 	if err != nil || len(params) == 0 {
 		params = res.Params
 	}
-	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: query, Calls: float64(s.Calls), Params: paramValues(params)}
+	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: query, Calls: float64(s.Calls), Params: explain.ParamValues(params)}
 	if tables, err := ReferencedTables(query, cat); err == nil {
 		w.Tables = tables
 	}
@@ -262,25 +262,8 @@ func reportStatement(s collector.Statement, res explain.Result) Statement {
 		QueryID: s.QueryID, Database: s.Database, User: s.User, Query: s.Text.Query,
 		Calls: s.Calls, TotalExecTimeMS: s.TotalExecTime, MeanExecTimeMS: s.MeanExecTime,
 		Rows: s.Rows, SharedBlksRead: s.SharedBlksRead, TempBlksWritten: s.TempBlksWritten, WorkloadShare: s.Share,
-		Explain: ExplainInfo{Mode: string(res.Mode), Reason: res.Reason, Params: paramValues(res.Params), Outcome: string(res.Outcome), Error: res.Err},
+		Explain: ExplainInfo{Mode: string(res.Mode), Reason: res.Reason, Params: explain.ParamValues(res.Params), Outcome: string(res.Outcome), Error: res.Err},
 	}
-}
-
-func paramValues(ps []explain.Param) []string {
-	if len(ps) == 0 {
-		return nil
-	}
-	n := 0
-	for _, p := range ps {
-		n = max(n, p.Index)
-	}
-	out := make([]string, n)
-	for _, p := range ps {
-		if p.Index >= 1 {
-			out[p.Index-1] = p.Value
-		}
-	}
-	return out
 }
 
 func hasFinding(fs []explain.Finding, queryID, kind string) bool {

@@ -62,25 +62,11 @@ func (d *demoWorkload) statements(ctx context.Context, e *env, db string, cat *c
 		if err != nil {
 			e.log("demo: %s: no parameters synthesized (%v): costed by its generic plan", s.Name, err)
 		} else {
-			st.Params = paramTexts(params)
+			st.Params = explain.ParamValues(params)
 		}
 		out = append(out, st)
 	}
 	return out, nil
-}
-
-func paramTexts(ps []explain.Param) []string {
-	n := 0
-	for _, p := range ps {
-		n = max(n, p.Index)
-	}
-	out := make([]string, n)
-	for _, p := range ps {
-		if p.Index >= 1 {
-			out[p.Index-1] = p.Value
-		}
-	}
-	return out
 }
 
 func (d *demoWorkload) drive(ctx context.Context, e *env, db string, _ []stmt) error {

@@ -26,6 +26,25 @@ type Param struct {
 	Source string `json:"source"` // where the value came from
 }
 
+// ParamValues lays params out as the values of $1, $2, ... in order, as a
+// Bind message carries them.
+func ParamValues(ps []Param) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	n := 0
+	for _, p := range ps {
+		n = max(n, p.Index)
+	}
+	out := make([]string, n)
+	for _, p := range ps {
+		if p.Index >= 1 {
+			out[p.Index-1] = p.Value
+		}
+	}
+	return out
+}
+
 // Values chosen for LIMIT and OFFSET: a page, the first one.
 const (
 	limitValue  = "10"
