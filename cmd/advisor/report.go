@@ -205,5 +205,9 @@ func writeReport(std stdio, r *advisor.Report, format, outPath string) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	// A report is for reading: not CreateTemp's 0600. It holds no secrets.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
 	return os.Rename(tmp.Name(), outPath)
 }
