@@ -114,7 +114,8 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 		return cmp.Or(cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
-	return append(recs, s.heuristic(unvalidated)...), nil
+	heuristic, displaced := s.heuristic(unvalidated, recs)
+	return append(slices.DeleteFunc(recs, func(r Recommendation) bool { return displaced[r.ID] }), heuristic...), nil
 }
 
 type selection struct {
@@ -460,7 +461,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 // heuristic recommends, unvalidated, the candidates that could not be
 // costed, within the limits left: by the planner cost (or calls) of the
 // statements that produced them.
-func (s *selection) heuristic(pool []*entry) []Recommendation {
+func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Recommendation, map[string]bool) {
 	type ranked struct {
 		e      *entry
 		weight float64
@@ -491,9 +492,16 @@ func (s *selection) heuristic(pool []*entry) []Recommendation {
 	}
 	slices.SortFunc(list, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.weight, a.weight), cmp.Compare(a.e.id, b.e.id)) })
 	var recs []Recommendation
+	displaced := map[string]bool{}
 	for _, r := range list {
 		e := r.e
 		e.size = s.roughSize(e)
+		if s.perTable[e.c.Table] >= s.opts.MaxPerTable {
+			if x := s.displaceable(e, validated); x != nil {
+				s.remove(x)
+				displaced[x.id] = true
+			}
+		}
 		if slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) ||
 			s.perTable[e.c.Table] >= s.opts.MaxPerTable || (s.opts.BudgetBytes > 0 && s.used+e.size > s.opts.BudgetBytes) {
 			continue
@@ -505,7 +513,45 @@ func (s *selection) heuristic(pool []*entry) []Recommendation {
 			capitalize(whatFor(e)), plural(len(r.gains), "statement"), formatCalls(r.gains))
 		recs = append(recs, rec)
 	}
-	return recs
+	return recs, displaced
+}
+
+// displaceable is a chosen btree on a GIN candidate's table whose whole
+// validated gain comes from statements the candidate serves and that were
+// costed only by their generic plans: with no values for the text search or
+// jsonb filter the planner cannot judge it, and it prices a btree for the
+// other columns (walking tenant_id, updated_at for a search) that the
+// filter then discards. The GIN index, which serves the filter itself, takes
+// its place when the table has no room for both.
+func (s *selection) displaceable(e *entry, validated []Recommendation) *entry {
+	if methodOf(e.c) != "gin" {
+		return nil
+	}
+	for _, x := range s.chosen {
+		if x.c.Table != e.c.Table || methodOf(x.c) == "gin" {
+			continue
+		}
+		i := slices.IndexFunc(validated, func(r Recommendation) bool { return r.ID == x.id })
+		if i < 0 || len(validated[i].QueryIDs) == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(validated[i].QueryIDs, func(q string) bool {
+			return !slices.Contains(e.c.QueryIDs, q) || len(s.statement(q).Params) > 0
+		}) {
+			return x
+		}
+	}
+	return nil
+}
+
+// statement is the workload statement with queryID.
+func (s *selection) statement(queryID string) WorkloadStatement {
+	for _, st := range s.stmts {
+		if st.QueryID == queryID {
+			return st
+		}
+	}
+	return WorkloadStatement{}
 }
 
 // usesIndexOf reports whether a plan scans an existing index of table t

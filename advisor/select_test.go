@@ -408,3 +408,31 @@ func describeRecs(recs []Recommendation) string {
 	}
 	return b.String()
 }
+
+// A btree chosen only for statements costed by their generic plans gives
+// way to the GIN index that serves their full-text filter; one that also
+// serves a statement with real parameter values stays.
+func TestGINDisplacesGenericOnlyBtree(t *testing.T) {
+	gin := &entry{c: Candidate{Table: "public.tasks", Method: "gin", QueryIDs: []string{"search"},
+		Keys: []collector.IndexKey{{Expression: "to_tsvector(language, title)"}}}}
+	generic := &entry{id: "generic", c: btree("public.tasks", "tenant_id", "updated_at")}
+	custom := &entry{id: "custom", c: btree("public.tasks", "project_id")}
+	s := &selection{
+		chosen: []*entry{custom, generic},
+		stmts: []WorkloadStatement{
+			{QueryID: "search"},                            // no values: generic plan
+			{QueryID: "dashboard", Params: []string{"42"}}, // custom plan
+		},
+	}
+	validated := []Recommendation{
+		{ID: "generic", QueryIDs: []string{"search"}},
+		{ID: "custom", QueryIDs: []string{"dashboard", "search"}},
+	}
+	if x := s.displaceable(gin, validated); x != generic {
+		t.Fatalf("displaceable = %+v, want the btree chosen only for the generically costed search", x)
+	}
+	s.chosen = []*entry{custom}
+	if x := s.displaceable(gin, validated); x != nil {
+		t.Fatalf("displaceable = %+v, want none: the other btree also serves a statement with real values", x)
+	}
+}
