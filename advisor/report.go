@@ -18,7 +18,10 @@ type Report struct {
 	Statements      []Statement       `json:"statements"`
 	Findings        []explain.Finding `json:"findings"`
 	Recommendations []Recommendation  `json:"recommendations"`
-	Warnings        []string          `json:"warnings,omitempty"` // what limited the analysis, with fixes
+	// Applied are recommended indexes found built recently (by the agent,
+	// which keeps the history), with the gain they realized.
+	Applied  []AppliedIndex `json:"applied,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"` // what limited the analysis, with fixes
 }
 
 // ReportWindow is the span of workload the report ranks.
@@ -44,6 +47,21 @@ type Statement struct {
 	WorkloadShare   float64       `json:"workload_share"` // fraction of the window's total execution time
 	Explain         ExplainInfo   `json:"explain"`
 	Plan            *explain.Plan `json:"plan,omitempty"`
+}
+
+// AppliedIndex is a recommended index found built, and what the statements
+// it serves gained: their mean execution time in the last window before it
+// and in the first window after.
+type AppliedIndex struct {
+	RecommendationID string    `json:"recommendation_id"`
+	Index            string    `json:"index"`
+	Table            string    `json:"table"`
+	AppliedAt        time.Time `json:"applied_at"`
+	Measured         bool      `json:"measured"` // false until a whole window after it has passed
+	MeanBeforeMS     float64   `json:"mean_exec_time_ms_before"`
+	MeanAfterMS      float64   `json:"mean_exec_time_ms_after,omitempty"`
+	ImprovementPct   float64   `json:"improvement_pct"` // negative for a regression
+	QueryIDs         []string  `json:"queryids"`
 }
 
 // ExplainInfo says how a statement was explained and why.

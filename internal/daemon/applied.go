@@ -118,34 +118,41 @@ func withServedStatements(r *advisor.Report, d *collector.Delta, records []state
 	return &out
 }
 
-// appliedNotes say, for indexes found built in the last appliedNotesFor,
-// what the statements they serve gained, or that it is not measured yet.
-func appliedNotes(records []state.Record, now time.Time) []string {
-	var applied []state.Record
+// applied lists the indexes found built in the last appliedNotesFor, with
+// what the statements they serve gained (or that it is not measured yet),
+// typed for the JSON report and as sentences for people.
+func applied(records []state.Record, now time.Time) ([]advisor.AppliedIndex, []string) {
+	var recent []state.Record
 	for _, rd := range records {
 		if rd.Status == state.StatusApplied && now.Sub(rd.AppliedAt) <= appliedNotesFor {
-			applied = append(applied, rd)
+			recent = append(recent, rd)
 		}
 	}
-	slices.SortFunc(applied, func(a, b state.Record) int {
+	slices.SortFunc(recent, func(a, b state.Record) int {
 		return cmp.Or(a.AppliedAt.Compare(b.AppliedAt), cmp.Compare(a.Recommendation.ID, b.Recommendation.ID))
 	})
+	var out []advisor.AppliedIndex
 	var notes []string
-	for _, rd := range applied {
+	for _, rd := range recent {
 		rec := rd.Recommendation
-		what := fmt.Sprintf("index %s on %s (recommendation %s), found built at %s", cmp.Or(rec.IndexName(), "(unnamed)"),
-			rec.Table, rec.ID, rd.AppliedAt.UTC().Format(time.RFC3339))
-		pct := rd.RealizedPct()
+		a := advisor.AppliedIndex{
+			RecommendationID: rec.ID, Index: rec.IndexName(), Table: rec.Table, AppliedAt: rd.AppliedAt.UTC(),
+			Measured: !rd.RealizedAt.IsZero(), MeanBeforeMS: rd.MeanBeforeMS, MeanAfterMS: rd.MeanAfterMS,
+			ImprovementPct: rd.RealizedPct(), QueryIDs: rec.QueryIDs,
+		}
+		out = append(out, a)
+		what := fmt.Sprintf("index %s on %s (recommendation %s), found built at %s", cmp.Or(a.Index, "(unnamed)"),
+			a.Table, a.RecommendationID, a.AppliedAt.Format(time.RFC3339))
 		switch {
-		case rd.RealizedAt.IsZero():
+		case !a.Measured:
 			notes = append(notes, what+": its realized gain is measured by the first analysis window that starts after it")
-		case pct >= 0:
+		case a.ImprovementPct >= 0:
 			notes = append(notes, fmt.Sprintf("%s: realized gain %.1f%%, the statements it serves went from %.3g ms to %.3g ms per call on average",
-				what, pct, rd.MeanBeforeMS, rd.MeanAfterMS))
+				what, a.ImprovementPct, a.MeanBeforeMS, a.MeanAfterMS))
 		default:
 			notes = append(notes, fmt.Sprintf("%s: regression, the statements it serves went from %.3g ms to %.3g ms per call on average (%.1f%% slower): "+
-				"compare their plans (queryids %v) before dropping it", what, rd.MeanBeforeMS, rd.MeanAfterMS, -pct, rec.QueryIDs))
+				"compare their plans (queryids %v) before dropping it", what, a.MeanBeforeMS, a.MeanAfterMS, -a.ImprovementPct, a.QueryIDs))
 		}
 	}
-	return notes
+	return out, notes
 }

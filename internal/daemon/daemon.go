@@ -606,7 +606,8 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	if records, err = d.store.Recommendations(t.name); err != nil {
 		t.log.Error("recommendation history unreadable", zap.Error(err))
 	}
-	r.Warnings = append(r.Warnings, appliedNotes(records, time.Now())...)
+	appliedIndexes, notes := applied(records, time.Now())
+	r.Applied, r.Warnings = appliedIndexes, append(r.Warnings, notes...)
 
 	took := time.Since(start)
 	d.metrics.Applied(t.name, records)

@@ -263,6 +263,10 @@ notify:
 		}
 	}
 	t.Logf("cycle 4 notes: %q", notes)
+	if a := d.Report("shop").Applied; len(a) != 1 || a[0].RecommendationID != rec.ID || !a[0].Measured ||
+		a[0].ImprovementPct <= 0 || a[0].MeanAfterMS >= a[0].MeanBeforeMS {
+		t.Errorf("report's applied indexes = %+v, want the built index measured with a gain", a)
+	}
 	if !slices.ContainsFunc(notes, func(s string) bool {
 		return strings.Contains(s, "realized gain") && strings.Contains(s, rec.ID) && strings.Contains(s, "went from")
 	}) {
