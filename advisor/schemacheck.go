@@ -278,18 +278,8 @@ func (s schemaChecker) duplicateIndexes(dropped map[*collector.Index]bool) []exp
 		keep := g[0]
 		for _, ix := range g[1:] {
 			dropped[ix] = true
-			out = append(out, explain.Finding{
-				Kind:     "duplicate_index",
-				Severity: explain.Warning,
-				Table:    ix.Table,
-				Detail: fmt.Sprintf("index %s (%s, %d scans) duplicates %s: same method, keys, INCLUDE and predicate; keep %s",
-					qualifiedIndexName(ix), megabytes(ix.SizeBytes), ix.IdxScan, qualifiedIndexName(keep), qualifiedIndexName(keep)),
-				Evidence: map[string]any{
-					"index": qualifiedIndexName(ix), "keep": qualifiedIndexName(keep), "size_bytes": ix.SizeBytes,
-					"idx_scan": ix.IdxScan, "definition": ix.Definition,
-				},
-				Fix: dropFix(ix),
-			})
+			out = append(out, dropFinding("duplicate_index", explain.Warning, ix, keep,
+				"duplicates %s: same method, keys, INCLUDE and predicate"))
 		}
 	}
 	return out
@@ -320,20 +310,28 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 			continue
 		}
 		dropped[a] = true
-		out = append(out, explain.Finding{
-			Kind:     "redundant_index",
-			Severity: explain.Info,
-			Table:    a.Table,
-			Detail: fmt.Sprintf("index %s (%s, %d scans) is a leading prefix of %s, which serves the same lookups; keep %s",
-				qualifiedIndexName(a), megabytes(a.SizeBytes), a.IdxScan, qualifiedIndexName(keep), qualifiedIndexName(keep)),
-			Evidence: map[string]any{
-				"index": qualifiedIndexName(a), "keep": qualifiedIndexName(keep), "size_bytes": a.SizeBytes,
-				"idx_scan": a.IdxScan, "definition": a.Definition, "keep_definition": keep.Definition,
-			},
-			Fix: dropFix(a),
-		})
+		f := dropFinding("redundant_index", explain.Info, a, keep, "is a leading prefix of %s, which serves the same lookups")
+		f.Evidence["keep_definition"] = keep.Definition
+		out = append(out, f)
 	}
 	return out
+}
+
+// dropFinding reports ix as not needed beside keep; how says why, with a %s
+// for keep's name.
+func dropFinding(kind string, severity explain.Severity, ix, keep *collector.Index, how string) explain.Finding {
+	return explain.Finding{
+		Kind:     kind,
+		Severity: severity,
+		Table:    ix.Table,
+		Detail: fmt.Sprintf("index %s (%s, %d scans) "+how+"; keep %s",
+			qualifiedIndexName(ix), megabytes(ix.SizeBytes), ix.IdxScan, qualifiedIndexName(keep), qualifiedIndexName(keep)),
+		Evidence: map[string]any{
+			"index": qualifiedIndexName(ix), "keep": qualifiedIndexName(keep), "size_bytes": ix.SizeBytes,
+			"idx_scan": ix.IdxScan, "definition": ix.Definition,
+		},
+		Fix: dropFix(ix),
+	}
 }
 
 // unusedIndexes finds indexes never scanned since the statistics were
