@@ -546,7 +546,11 @@ func (g *generator) ginShapes(u *tableUse) []proposal {
 				add(k, "", "array operators ("+opList+") on "+k.sql())
 			}
 		case slices.Equal(ops, []string{"@@"}) && (k.Type == "tsvector" || strings.HasPrefix(k.Expr, "to_tsvector(")):
-			add(k, "", "full-text search (@@) on "+k.sql())
+			why := "full-text search (@@) on " + k.sql()
+			if cfg := u.assumedTextSearchConfig; cfg != "" && strings.Contains(k.Expr, "to_tsvector(") {
+				why += fmt.Sprintf(" (text search configuration %s assumed: it is the database default, and pg_stat_statements hides the one the query passes; the query must pass the same for the index to serve it)", cfg)
+			}
+			add(k, "", why)
 		}
 	}
 	return out

@@ -87,6 +87,9 @@ type tableUse struct {
 	group    []keyRef
 	refs     map[string]bool // every column the statement reads
 	star     bool            // SELECT * or t.*
+	// assumedTextSearchConfig is the configuration put in place of a
+	// to_tsvector parameter, "" when none was (assumeTextSearchConfig).
+	assumedTextSearchConfig string
 }
 
 func (u *tableUse) addPred(p pred) { u.preds = append(u.preds, p) }
@@ -158,6 +161,9 @@ type tableLookup struct {
 	byName     map[[2]string]*collector.Table
 	byQualName map[string]*collector.Table
 	searchPath []string
+	// textSearchConfig is default_text_search_config, assumed where
+	// pg_stat_statements has hidden the configuration a query passes.
+	textSearchConfig string
 }
 
 func newTableLookup(cat *collector.Catalog) *tableLookup {
@@ -165,6 +171,8 @@ func newTableLookup(cat *collector.Catalog) *tableLookup {
 		byName:     map[[2]string]*collector.Table{},
 		byQualName: map[string]*collector.Table{},
 		searchPath: parseSearchPath(cat.Settings.SearchPath),
+		// pg_get_indexdef prints pg_catalog's configurations unqualified.
+		textSearchConfig: strings.TrimPrefix(cat.Settings.TextSearchConfig, "pg_catalog."),
 	}
 	for i := range cat.Tables {
 		t := &cat.Tables[i]
@@ -222,9 +230,38 @@ func analyzeQuery(query string, tables *tableLookup) ([]*tableUse, error) {
 	}
 	a := &analyzer{tables: tables}
 	for _, raw := range tree.Stmts {
+		assumed := assumeTextSearchConfig(raw.Stmt, tables.textSearchConfig)
+		first := len(a.uses)
 		a.statement(raw.Stmt, nil)
+		for _, u := range a.uses[first:] {
+			u.assumedTextSearchConfig = assumed
+		}
 	}
 	return a.uses, nil
+}
+
+// assumeTextSearchConfig replaces a parameter passed as to_tsvector's
+// configuration with cfg, and returns cfg when it did ("" when not). pg_stat_statements
+// turns to_tsvector('english', body) into to_tsvector($1, body), and an
+// expression index needs the constant: the database default is the best
+// guess, and the recommendation says it is one.
+func assumeTextSearchConfig(stmt *pg.Node, cfg string) string {
+	if cfg == "" {
+		return ""
+	}
+	assumed := ""
+	walkNodes(stmt, func(x *pg.Node) bool {
+		if fc := x.GetFuncCall(); fc != nil && lastName(fc.Funcname) == "to_tsvector" && len(fc.Args) == 2 && fc.Args[0].GetParamRef() != nil {
+			fc.Args[0] = &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{
+				Arg:      pg.MakeAConstStrNode(cfg, -1),
+				TypeName: &pg.TypeName{Names: []*pg.Node{pg.MakeStrNode("regconfig")}, Location: -1},
+				Location: -1,
+			}}}
+			assumed = cfg
+		}
+		return true
+	})
+	return assumed
 }
 
 // ReferencedTables lists the qualified tables query reads or writes, in

@@ -23,6 +23,8 @@ type PlanSettings struct {
 	EffectiveCacheSizeBytes     int64
 	MaxParallelWorkersPerGather int
 	SearchPath                  string
+	// TextSearchConfig is default_text_search_config, e.g. "pg_catalog.english".
+	TextSearchConfig string
 }
 
 // Table is a relation that can hold rows (ordinary or partitioned).

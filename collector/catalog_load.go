@@ -24,7 +24,7 @@ const (
 	current_setting('random_page_cost')::float8,
 	pg_size_bytes(current_setting('effective_cache_size')),
 	current_setting('max_parallel_workers_per_gather')::int,
-	current_setting('search_path')`
+	current_setting('search_path'), current_setting('default_text_search_config')`
 
 	catalogExtensionsQuery = dbconn.Marker + `SELECT extname, extversion FROM pg_extension`
 
@@ -118,7 +118,7 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 	c := &Catalog{TakenAt: start, Extensions: map[string]string{}}
 	s := &c.Settings
 	err := q.QueryRow(ctx, catalogSettingsQuery).Scan(&c.Database, &c.ServerNum, &s.WorkMemBytes, &s.HashMemMultiplier,
-		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.SearchPath)
+		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.SearchPath, &s.TextSearchConfig)
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: settings: %w", err)
 	}

@@ -60,7 +60,8 @@ func TestLoadCatalog(t *testing.T) {
 		t.Errorf("catalog header: database %q server %d extensions %v taken %s", cat.Database, cat.ServerNum, cat.Extensions, cat.TakenAt)
 	}
 	wantSettings := PlanSettings{WorkMemBytes: 4 << 20, HashMemMultiplier: 2, RandomPageCost: 4,
-		EffectiveCacheSizeBytes: 4 << 30, MaxParallelWorkersPerGather: 2, SearchPath: `"$user", public`}
+		EffectiveCacheSizeBytes: 4 << 30, MaxParallelWorkersPerGather: 2, SearchPath: `"$user", public`,
+		TextSearchConfig: "pg_catalog.english"}
 	if cat.Settings != wantSettings {
 		t.Errorf("settings = %+v, want %+v", cat.Settings, wantSettings)
 	}
