@@ -45,8 +45,8 @@ func (d *demoWorkload) load(ctx context.Context, e *env, db string) (loadInfo, e
 }
 
 // statements are the demo's statements; their planning parameters are the
-// ones explain.SynthesizeParams picks from the statistics (the demo keeps
-// the values it draws to itself), so they are the same values the
+// ones explain.SynthesizeTypicalParams picks from the statistics (the demo
+// keeps the values it draws to itself), so they are the same values the
 // advisor's what-if costing sees. The measured latencies use the demo's
 // own parameter sets (demo.RunFixed).
 func (d *demoWorkload) statements(ctx context.Context, e *env, db string, cat *collector.Catalog) ([]stmt, error) {
@@ -58,7 +58,7 @@ func (d *demoWorkload) statements(ctx context.Context, e *env, db string, cat *c
 	var out []stmt
 	for _, s := range demo.Statements() {
 		st := stmt{Name: s.Name, SQL: s.SQL, Write: !s.ReadOnly}
-		params, err := explain.SynthesizeParams(ctx, conn, cat, s.SQL)
+		params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, s.SQL)
 		if err != nil {
 			e.log("demo: %s: no parameters synthesized (%v): costed by its generic plan", s.Name, err)
 		} else {
