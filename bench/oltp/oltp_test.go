@@ -1,8 +1,10 @@
 package oltp
 
 import (
+	"cmp"
 	"context"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -78,8 +80,12 @@ func TestGenerate(t *testing.T) {
 	if c.Statements[200].SQL == a.Statements[200].SQL && c.Tables[50].Rows == a.Tables[50].Rows {
 		t.Error("two seeds gave the same workload")
 	}
-	if rows := a.TotalRows(); rows < 500_000 || rows > 3_000_000 {
-		t.Errorf("scale 1 has %d rows; want roughly a million", rows)
+	if rows := a.TotalRows(); rows < 5_000_000 || rows > 20_000_000 {
+		t.Errorf("scale 1 has %d rows; want roughly ten million", rows)
+	}
+	biggest := slices.MaxFunc(a.Tables, func(x, y *Table) int { return cmp.Compare(x.Rows, y.Rows) })
+	if biggest.Rows < 1_000_000 {
+		t.Errorf("the largest table has %d rows; want millions", biggest.Rows)
 	}
 }
 

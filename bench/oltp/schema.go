@@ -18,7 +18,7 @@ import (
 type Options struct {
 	Seed int64
 	// Scale multiplies the row counts; 0 means 1, where tables hold 500 to
-	// 60,000 rows (about 1.2M in all).
+	// 2,000,000 rows, most of them small (about 10M rows in all).
 	Scale float64
 	// Tables is how many tables; 0 means 100.
 	Tables int
@@ -31,10 +31,13 @@ type Options struct {
 	MinCalls int
 }
 
-// Row counts at Scale 1: log-uniform between these bounds.
+// Row counts at Scale 1 lie between these bounds: minRows x
+// (maxRows/minRows)^(u^sizeSkew) for u uniform in [0, 1), so most tables
+// are small and a few hold millions, as in an application's schema.
 const (
-	minRows = 500
-	maxRows = 60000
+	minRows  = 500
+	maxRows  = 2_000_000
+	sizeSkew = 3
 	// dataEnd is the newest created_at; the data spans a year before it.
 	dataEnd  = "2025-06-01 00:00:00+00"
 	dataDays = 365
@@ -156,13 +159,13 @@ func Generate(opts Options) (*Workload, error) {
 	return w, nil
 }
 
-// tables draws the tables: sizes log-uniform, features and parents at
+// tables draws the tables: sizes skewed (see minRows), features and parents at
 // random, a third of the tables multi-tenant.
 func tables(r *rand.Rand, opts Options) []*Table {
 	out := make([]*Table, opts.Tables)
 	for i := range out {
 		t := &Table{Name: fmt.Sprintf("t%03d", i)}
-		rows := minRows * math.Pow(maxRows/minRows, r.Float64()) * opts.Scale
+		rows := minRows * math.Pow(maxRows/minRows, math.Pow(r.Float64(), sizeSkew)) * opts.Scale
 		t.Rows = max(10, int64(rows))
 		if r.IntN(3) > 0 {
 			t.Tenants = max(5, t.Rows/2000)

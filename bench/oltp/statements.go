@@ -146,7 +146,7 @@ var patterns = []pattern{
 	}},
 	{kind: "text_search", weight: 2, fits: has(Body), build: func(b *builder) (string, func(*rand.Rand) []string) {
 		t, words := b.t, b.w.Words
-		return fmt.Sprintf("SELECT %s FROM %s WHERE to_tsvector('simple', body) @@ plainto_tsquery('simple', $1) LIMIT $2", b.cols(t, 2, 4), t.Name),
+		return fmt.Sprintf("SELECT %s FROM %s WHERE to_tsvector('english', body) @@ plainto_tsquery('english', $1) LIMIT $2", b.cols(t, 2, 4), t.Name),
 			func(r *rand.Rand) []string { return []string{words[r.IntN(len(words))], limit(r)} }
 	}},
 	{kind: "name_prefix", weight: 2, fits: has(Name), build: func(b *builder) (string, func(*rand.Rand) []string) {
