@@ -54,6 +54,7 @@ type flags struct {
 	oracle      bool
 	verbose     bool
 	rounds      int
+	timeout     time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.BoolVar(&f.sample10k, "sample10k", true, "also run collector's BenchmarkSample10k (go test) and report its figure")
 	fs.BoolVar(&f.oracle, "oracle", true, "run the exhaustive HypoPG oracle")
 	fs.IntVar(&f.rounds, "rounds", 3, "measure latencies this many `times` before and after; each statement keeps its best round")
+	fs.DurationVar(&f.timeout, "statement-timeout", 10*time.Minute, "bound one execution of a workload statement (played or measured) to `duration`; a run past it counts as failed")
 	fs.BoolVar(&f.verbose, "v", false, "log the engine's warnings")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -83,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	}
 	if math.IsNaN(f.scale) || f.scale <= 0 || f.scale > 100 {
 		return nil, fmt.Errorf("--scale %v: want a number above 0 and at most 100", f.scale)
+	}
+	if f.timeout < time.Second {
+		return nil, fmt.Errorf("--statement-timeout %v: want at least 1s", f.timeout)
 	}
 	return f, nil
 }
@@ -151,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer cluster.Close()
-	e := &env{cluster: cluster, scale: f.scale, seed: f.seed, log: logf}
+	e := &env{cluster: cluster, scale: f.scale, seed: f.seed, timeout: f.timeout, log: logf}
 	res.Machine.fillServer(ctx, e)
 
 	failed := false

@@ -94,6 +94,9 @@ type env struct {
 	cluster *pgsandbox.Cluster
 	scale   float64
 	seed    int64
+	// timeout bounds one execution of a workload statement, played or
+	// measured: a run past it counts as failed, at the timeout's length.
+	timeout time.Duration
 	log     func(format string, args ...any)
 }
 
@@ -102,9 +105,12 @@ const (
 	// the oracle) out of pg_stat_statements: only the workload's mix and
 	// the advisor are recorded there.
 	untracked = "SET pg_stat_statements.track = 'none'"
-	// measureTimeout bounds one measured execution.
-	measureTimeout = "SET statement_timeout = '10min'"
 )
+
+// setTimeout is the SET that applies e.timeout to a session.
+func (e *env) setTimeout() string {
+	return fmt.Sprintf("SET statement_timeout = %d", e.timeout.Milliseconds())
+}
 
 // connect opens a connection to db on the primary (or the replica) that
 // pg_stat_statements does not record.
@@ -117,7 +123,7 @@ func (e *env) connect(ctx context.Context, db string, replica bool) (*pgx.Conn, 
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", db, err)
 	}
-	for _, s := range []string{untracked, measureTimeout} {
+	for _, s := range []string{untracked, e.setTimeout()} {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			conn.Close(ctx)
 			return nil, fmt.Errorf("connect to %s: %s: %w", db, s, err)
