@@ -1,10 +1,12 @@
 package explain
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,32 +304,26 @@ func analyzePrefix(version int) string {
 // deallocated: it outlives the rollback.
 func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (json.RawMessage, error) {
 	name := fmt.Sprintf("pgadvisor_%d", r.seq.Add(1))
-	var out []byte
-	var prepared bool
-	err := r.readOnly(ctx, conn, func(serverInfo) error {
-		if _, err := execOne(ctx, conn, "PREPARE "+name+" AS "+pq.text, nil); err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
-		prepared = true
-		if _, err := execOne(ctx, conn, "SET LOCAL plan_cache_mode = force_generic_plan", nil); err != nil {
-			return fmt.Errorf("force the generic plan: %w", err)
-		}
-		args := ""
-		if pq.numParams > 0 {
-			args = "(" + strings.Repeat("NULL, ", pq.numParams-1) + "NULL)"
-		}
-		var err error
-		out, err = execValue(ctx, conn, "EXPLAIN (FORMAT JSON) EXECUTE "+name+args, nil)
-		return err
-	})
-	if prepared {
+	args := ""
+	if pq.numParams > 0 {
+		args = "(" + strings.Repeat("NULL, ", pq.numParams-1) + "NULL)"
+	}
+	results, err := r.readOnlyBatch(ctx, conn,
+		step{what: "prepare", sql: "PREPARE " + name + " AS " + pq.text},
+		step{what: "force the generic plan", sql: "SET LOCAL plan_cache_mode = force_generic_plan"},
+		step{what: "explain", sql: "EXPLAIN (FORMAT JSON) EXECUTE " + name + args})
+	if len(results) > 0 && results[0].Err == nil {
+		// Prepared: the statement outlives the rollback.
 		cleanup, cancel := cleanupContext(ctx)
 		defer cancel()
 		if _, dErr := execOne(cleanup, conn, "DEALLOCATE "+name, nil); dErr != nil && err == nil {
 			err = fmt.Errorf("deallocate: %w", dErr)
 		}
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return firstValue(results[2])
 }
 
 // PlanOnly returns the planner's plan for query on conn without executing
@@ -350,11 +346,10 @@ func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, par
 		if len(params) != pq.numParams {
 			return nil, fmt.Errorf("plan statement: %d parameter values for %d parameters", len(params), pq.numParams)
 		}
-		err = r.readOnly(ctx, conn, func(serverInfo) error {
-			var err error
-			out, err = execValue(ctx, conn, "EXPLAIN (FORMAT JSON) "+pq.text, params)
-			return err
-		})
+		var results []*pgconn.Result
+		if results, err = r.readOnlyBatch(ctx, conn, step{what: "explain", sql: "EXPLAIN (FORMAT JSON) " + pq.text, params: params}); err == nil {
+			out, err = firstValue(results[0])
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("plan statement: %w", err)
@@ -364,6 +359,52 @@ func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, par
 		return nil, fmt.Errorf("plan statement: %w", err)
 	}
 	return plan, nil
+}
+
+// step is one statement of a batch, named for its errors.
+type step struct {
+	what   string
+	sql    string
+	params []string
+}
+
+// readOnlyBatch runs steps inside BEGIN READ ONLY, with the runner's
+// timeouts set LOCAL, and ROLLBACK, all in one round trip: what-if costing
+// plans thousands of statements, and one round trip per statement was most
+// of its time. Each step still goes alone through the extended protocol.
+// The server skips everything after a failed step up to the batch's end,
+// ROLLBACK included, so an open transaction is rolled back here. It
+// returns the results of the steps that ran, the failed one last.
+func (r *Runner) readOnlyBatch(ctx context.Context, conn *pgx.Conn, steps ...step) ([]*pgconn.Result, error) {
+	all := append([]step{{what: "begin", sql: "BEGIN READ ONLY"}, {what: "set timeouts", sql: readOnlySetup, params: r.timeouts()}},
+		steps...)
+	all = append(all, step{what: "rollback", sql: "ROLLBACK"})
+	b := &pgconn.Batch{}
+	for _, st := range all {
+		b.ExecParams(dbconn.Marker+st.sql, textValues(st.params), nil, nil, nil)
+	}
+	results, err := conn.PgConn().ExecBatch(ctx, b).ReadAll()
+	if i := slices.IndexFunc(results, func(res *pgconn.Result) bool { return res.Err != nil }); i >= 0 {
+		results, err = results[:i+1], fmt.Errorf("%s: %w", all[i].what, results[i].Err)
+	} else if err != nil && len(results) < len(all) {
+		err = fmt.Errorf("%s: %w", all[len(results)].what, err)
+	}
+	if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
+		cleanup, cancel := cleanupContext(ctx)
+		defer cancel()
+		if _, rbErr := execOne(cleanup, conn, "ROLLBACK", nil); rbErr != nil && err == nil {
+			err = fmt.Errorf("rollback: %w", rbErr)
+		}
+	}
+	if len(results) <= 2 {
+		return nil, cmp.Or(err, errors.New("begin: no result"))
+	}
+	return results[2:min(len(results), 2+len(steps))], err
+}
+
+func (r *Runner) timeouts() []string {
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	return []string{ms(r.opts.StatementTimeout), ms(r.opts.LockTimeout), ms(r.opts.StatementTimeout + 5*time.Second)}
 }
 
 // serverInfo is what readOnly learns about the server.
@@ -389,9 +430,7 @@ func (r *Runner) readOnly(ctx context.Context, conn *pgx.Conn, fn func(serverInf
 		return fmt.Errorf("begin: %w", err)
 	}
 	err := func() error {
-		ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-		res, err := execOne(ctx, conn, readOnlySetup, []string{
-			ms(r.opts.StatementTimeout), ms(r.opts.LockTimeout), ms(r.opts.StatementTimeout + 5*time.Second)})
+		res, err := execOne(ctx, conn, readOnlySetup, r.timeouts())
 		if err != nil {
 			return fmt.Errorf("set timeouts: %w", err)
 		}
@@ -423,12 +462,16 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // prepared statement is left behind. params are text of unspecified type,
 // so the server gives them the types the statement implies.
 func execOne(ctx context.Context, conn *pgx.Conn, sql string, params []string) (*pgconn.Result, error) {
+	res := conn.PgConn().ExecParams(ctx, dbconn.Marker+sql, textValues(params), nil, nil, nil).Read()
+	return res, res.Err
+}
+
+func textValues(params []string) [][]byte {
 	values := make([][]byte, len(params))
 	for i, p := range params {
 		values[i] = []byte(p)
 	}
-	res := conn.PgConn().ExecParams(ctx, dbconn.Marker+sql, values, nil, nil, nil).Read()
-	return res, res.Err
+	return values
 }
 
 // execValue is execOne for a statement returning one value (EXPLAIN).
@@ -437,6 +480,11 @@ func execValue(ctx context.Context, conn *pgx.Conn, sql string, params []string)
 	if err != nil {
 		return nil, err
 	}
+	return firstValue(res)
+}
+
+// firstValue is the first column of a result's first row.
+func firstValue(res *pgconn.Result) ([]byte, error) {
 	if len(res.Rows) == 0 || len(res.Rows[0]) == 0 {
 		return nil, errors.New("no result row")
 	}

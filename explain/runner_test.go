@@ -221,6 +221,17 @@ func TestPlanOnly(t *testing.T) {
 	if _, err := r.PlanOnly(ctx, replica, "SELECT * FROM orders WHERE id = $1", []string{"1", "2"}); err == nil {
 		t.Error("PlanOnly accepted 2 values for 1 parameter")
 	}
+	// A failure in the middle of the batch (prepare, or explain with a bad
+	// value) leaves the session idle, with nothing prepared.
+	if _, err := r.PlanOnly(ctx, replica, "SELECT * FROM orders WHERE status = $1 || no_such_column", nil); err == nil || !strings.Contains(err.Error(), "prepare:") {
+		t.Errorf("generic plan of a bad statement: %v", err)
+	}
+	if _, err := r.PlanOnly(ctx, replica, "SELECT * FROM orders WHERE id = $1", []string{"not a number"}); err == nil || !strings.Contains(err.Error(), "explain:") {
+		t.Errorf("custom plan with a bad value: %v", err)
+	}
+	if status, n := replica.PgConn().TxStatus(), preparedStatements(t, replica); status != 'I' || n != 0 {
+		t.Errorf("after failed plans: transaction status %q, %d prepared statements; want idle, none", status, n)
+	}
 	if n := queryRow[int](t, replica, "SELECT count(*)::int FROM hypopg_list_indexes"); n != 1 {
 		t.Errorf("%d hypothetical indexes after PlanOnly, want the 1 created", n)
 	}
