@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/explain"
@@ -270,11 +272,13 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 		return nil, err
 	}
 	out := make([]Costing, len(batch))
+	prev := "" // the previous candidate, dropped in the same round trip as the next one's creation
 	for i, c := range batch {
 		out[i].Candidate = c
-		h, err := w.create(ctx, c)
+		h, err := w.swap(ctx, prev, c)
+		prev = ""
 		if err != nil {
-			if fatal(ctx, w.conn, err) {
+			if fatal(ctx, w.conn, err) || errors.Is(err, errDrop) {
 				return nil, err
 			}
 			out[i].Err = err
@@ -297,9 +301,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 			}
 			out[i].Statements = append(out[i].Statements, e)
 		}
-		if err := w.drop(ctx, h.oid); err != nil {
-			return nil, err
-		}
+		prev = h.oid
 	}
 	return out, nil
 }
@@ -348,11 +350,34 @@ type hypoIndex struct {
 }
 
 func (w *WhatIf) create(ctx context.Context, c Candidate) (hypoIndex, error) {
+	return w.swap(ctx, "", c)
+}
+
+// errDrop: a hypothetical index could not be dropped, so costings that
+// follow would be wrong.
+var errDrop = errors.New("hypopg_drop_index")
+
+// swap drops the hypothetical index dropOID (none when "") and creates c,
+// in one round trip: evaluating candidates one at a time is thousands of
+// these pairs.
+func (w *WhatIf) swap(ctx context.Context, dropOID string, c Candidate) (hypoIndex, error) {
 	ddl, err := createIndexSQL(c)
 	if err != nil {
-		return hypoIndex{}, fmt.Errorf("hypothetical index on %s: %w", c.Table, err)
+		return hypoIndex{}, errors.Join(fmt.Errorf("hypothetical index on %s: %w", c.Table, err), w.drop(ctx, dropOID))
 	}
-	rows, err := execText(ctx, w.conn, hypopgCreate, ddl)
+	b := &pgconn.Batch{}
+	if dropOID != "" {
+		b.ExecParams(hypopgDrop, [][]byte{[]byte(dropOID)}, nil, nil, nil)
+	}
+	b.ExecParams(hypopgCreate, [][]byte{[]byte(ddl)}, nil, nil, nil)
+	results, err := w.conn.PgConn().ExecBatch(ctx, b).ReadAll()
+	if dropOID != "" && (len(results) == 0 || results[0].Err != nil) {
+		return hypoIndex{}, fmt.Errorf("%w(%s): %w", errDrop, dropOID, cmp.Or(err, errors.New("no result")))
+	}
+	var rows [][][]byte
+	if len(results) > 0 {
+		rows = results[len(results)-1].Rows
+	}
 	if err != nil {
 		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): %w", ddl, err)
 	}
@@ -381,8 +406,11 @@ func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, e
 }
 
 func (w *WhatIf) drop(ctx context.Context, oid string) error {
+	if oid == "" {
+		return nil
+	}
 	if _, err := execText(ctx, w.conn, hypopgDrop, oid); err != nil {
-		return fmt.Errorf("hypopg_drop_index(%s): %w", oid, err)
+		return fmt.Errorf("%w(%s): %w", errDrop, oid, err)
 	}
 	return nil
 }
