@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -68,6 +69,12 @@ func IndexDDL(cat *collector.Catalog, c Candidate) (IndexScript, error) {
 		s.Statements = append(s.Statements, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;",
 			unqualified(t, s.Name), t.QualifiedName(), spec))
 		names = append(names, s.Name)
+	}
+	if slices.ContainsFunc(c.Keys, func(k collector.IndexKey) bool { return k.Expression != "" }) {
+		// The planner has no statistics on an index expression until the
+		// table is analyzed: until then it guesses that 0.5% of the rows
+		// match lower(email) = $1, and may prefer a sequential scan.
+		s.Statements = append(s.Statements, "ANALYZE "+t.QualifiedName()+";")
 	}
 	s.Verify = verifySQL(names, t.Kind == "p")
 	return s, nil

@@ -1,5 +1,6 @@
 SET lock_timeout = '5s';
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_lower_email_total_tax_note_2a5aba04_idx ON public.orders USING btree (lower(email), ((total + tax)) DESC NULLS LAST, note text_pattern_ops NULLS FIRST);
+ANALYZE public.orders;
 -- name: public.orders_lower_email_total_tax_note_2a5aba04_idx
 SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = 'public.orders_lower_email_total_tax_note_2a5aba04_idx'::regclass;
 -- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
