@@ -431,6 +431,13 @@ func (s *synth) visitExpr(n *pg_query.A_Expr, sc *paramScope) {
 	if parts := stringParts(n.Name); len(parts) > 0 {
 		op = parts[len(parts)-1]
 	}
+	if _, _, ok := paramOf(n.Lexpr); ok && isOffset(n) {
+		// The offset of a bound: a zero keeps the bound where the
+		// column's statistics put its base.
+		if p := offsetParam(n.Rexpr); p > 0 {
+			s.addUse(p, paramUse{kind: useConst, value: "0"})
+		}
+	}
 	switch n.Kind {
 	case pg_query.A_Expr_Kind_AEXPR_OP, pg_query.A_Expr_Kind_AEXPR_DISTINCT, pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		s.comparison(op, n.Lexpr, n.Rexpr, sc)
@@ -555,6 +562,12 @@ func paramOf(n *pg_query.Node) (int, string, bool) {
 		return p, typ, ok
 	case n.GetCollateClause() != nil:
 		return paramOf(n.GetCollateClause().Arg)
+	case n.GetAExpr() != nil:
+		// $1 + $2, date $1 + interval $2 month: pg_stat_statements made
+		// parameters of the literals of an offset bound (see offsetParam).
+		if e := n.GetAExpr(); isOffset(e) && (offsetParam(e.Rexpr) > 0 || e.Rexpr.GetAConst() != nil) {
+			return paramOf(e.Lexpr)
+		}
 	case n.GetFuncCall() != nil:
 		fc := n.GetFuncCall()
 		if transparent[funcRef(fc.Funcname).name] && len(fc.Args) == 1 {
@@ -562,6 +575,31 @@ func paramOf(n *pg_query.Node) (int, string, bool) {
 		}
 	}
 	return 0, "", false
+}
+
+func isOffset(e *pg_query.A_Expr) bool {
+	if e.Kind != pg_query.A_Expr_Kind_AEXPR_OP || e.Lexpr == nil || e.Rexpr == nil {
+		return false
+	}
+	parts := stringParts(e.Name)
+	return len(parts) > 0 && (parts[len(parts)-1] == "+" || parts[len(parts)-1] == "-")
+}
+
+// offsetParam is n of an offset $n, possibly cast or built into an
+// interval ($n::text || ' month')::interval, as explain.Reparseable
+// rewrites interval $n month; 0 when it is not one.
+func offsetParam(n *pg_query.Node) int {
+	switch {
+	case n.GetParamRef() != nil:
+		return int(n.GetParamRef().Number)
+	case n.GetTypeCast() != nil:
+		return offsetParam(n.GetTypeCast().Arg)
+	case n.GetAExpr() != nil:
+		if parts := stringParts(n.GetAExpr().Name); len(parts) == 1 && parts[0] == "||" {
+			return offsetParam(n.GetAExpr().Lexpr)
+		}
+	}
+	return 0
 }
 
 // columnOf recognises a column, possibly cast, collated, lower()ed or
@@ -702,10 +740,18 @@ func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (st
 	}
 	switch u.kind {
 	case useRange:
-		if len(hist) > 0 {
-			if u.op == ">" || u.op == ">=" {
-				return at(0.9)
-			}
+		// Alone, a bound keeps a tenth of the rows; with a bound on the
+		// other side, the two keep the tenth around the median.
+		lower := u.op == ">" || u.op == ">="
+		switch {
+		case len(hist) == 0:
+		case s.boundedBothWays(u.col) && lower:
+			return at(0.45)
+		case s.boundedBothWays(u.col):
+			return at(0.55)
+		case lower:
+			return at(0.9)
+		default:
 			return at(0.1)
 		}
 	case useBetweenLow, useBetweenHigh:
@@ -736,6 +782,21 @@ func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (st
 	}
 	v, ok, err := s.sample(ctx, conn, u.col)
 	return v, "sampled from " + name, ok, err
+}
+
+// boundedBothWays reports whether the statement bounds col from below and
+// from above with parameters (created_at >= $1 AND created_at < $2).
+func (s *synth) boundedBothWays(col columnTarget) bool {
+	var below, above bool
+	for _, uses := range s.uses {
+		for _, u := range uses {
+			if u.kind == useRange && u.col == col {
+				below = below || u.op == ">" || u.op == ">="
+				above = above || u.op == "<" || u.op == "<="
+			}
+		}
+	}
+	return below && above
 }
 
 // sampleSQL reads one non-null value from a page sample (repeatable, so
