@@ -371,10 +371,15 @@ func (s *synth) visit(m proto.Message, sc *paramScope) {
 		if p, _, ok := paramOf(n.LimitOffset); ok {
 			s.addUse(p, paramUse{kind: useOffset})
 		}
+		// A constant of the select list (1 - l_discount, 100.00 * sum(...))
+		// changes no plan: any value will do for it.
 		for _, t := range n.TargetList {
-			if p, _, ok := paramOf(t.GetResTarget().GetVal()); ok {
-				s.outputs[p] = true
-			}
+			walkParse(t, func(m proto.Message) bool {
+				if p, ok := m.(*pg_query.ParamRef); ok {
+					s.outputs[int(p.Number)] = true
+				}
+				return true
+			})
 		}
 	case *pg_query.UpdateStmt:
 		for _, t := range n.TargetList {
