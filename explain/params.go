@@ -398,11 +398,11 @@ func (s *synth) visit(m proto.Message, sc *paramScope) {
 			}
 		}
 	case *pg_query.FuncCall:
-		// date_trunc($1, col): the field is a constant pg_stat_statements
-		// replaced.
-		if ref := funcRef(n.Funcname); ref.name == "date_trunc" && len(n.Args) > 0 {
+		// date_trunc($1, col), date_part($1, col) (Reparseable's extract):
+		// the field is a constant pg_stat_statements replaced.
+		if field, ok := datetimeFields[funcRef(n.Funcname).name]; ok && len(n.Args) > 0 {
 			if p, _, ok := paramOf(n.Args[0]); ok {
-				s.addUse(p, paramUse{kind: useConst, value: "day"})
+				s.addUse(p, paramUse{kind: useConst, value: field})
 			}
 		}
 	case *pg_query.TypeCast:
@@ -413,6 +413,10 @@ func (s *synth) visit(m proto.Message, sc *paramScope) {
 		}
 	}
 }
+
+// datetimeFields are functions whose first argument names a date/time
+// field, with the field a parameter there gets.
+var datetimeFields = map[string]string{"date_trunc": "day", "date_part": "year"}
 
 // typeDefaults are values for a parameter cast to a type when nothing it
 // is compared with says more.

@@ -84,6 +84,7 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "SELECT * FROM (SELECT * FROM orders WHERE status = $1) s WHERE s.id = $2", err: "no value for $2"},
 		{query: "SELECT * FROM orders WHERE created_at > now() - $1::interval", want: []string{"1 day"}},
 		{query: "SELECT date_trunc($1, created_at), count(*) FROM orders GROUP BY 1", want: []string{"day"}},
+		{query: "SELECT pg_catalog.date_part($1, created_at) AS y, count(*) FROM orders GROUP BY 1", want: []string{"year"}},
 		{query: "UPDATE orders SET status = $1 WHERE id = $2", want: []string{"shipped", "500"}},
 		{query: "INSERT INTO customers (region, name) VALUES ($1, $2)", want: []string{"eu", "Bob"}},
 		{query: "DELETE FROM orders USING customers c WHERE c.id = orders.customer_id AND c.region = $1", want: []string{"eu"}},
