@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 ARGS     ?=
 BENCH_SCALE ?= 1
 
-.PHONY: build test fuzz lint bench demo docker clean
+.PHONY: build test fuzz lint bench bench-tpch-sf1 demo docker clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/advisor
@@ -27,6 +27,12 @@ lint:
 
 bench:
 	$(GO) run ./bench --scale $(BENCH_SCALE) $(BENCH_ARGS)
+
+# TPC-H at SF 1, the scale of the index-selection literature (about half an
+# hour: Q21 runs into the statement timeout without indexes).
+bench-tpch-sf1:
+	$(GO) run ./bench --scale 10 --workloads tpch --rounds 1 --statement-timeout 3m --sample10k=false \
+		--json bench/results/tpch-sf1.json --markdown bench/RESULTS-SF1.md $(BENCH_ARGS)
 
 demo: build
 	@scripts/demo-prereqs.sh

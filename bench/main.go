@@ -8,7 +8,8 @@
 // writes every figure as JSON and regenerates bench/RESULTS.md.
 //
 //	go run ./bench --scale 1        # make bench
-//	go run ./bench --scale 10       # make bench BENCH_SCALE=10 (TPC-H SF 1)
+//	go run ./bench --scale 10       # make bench BENCH_SCALE=10: every workload 10x (TPC-H SF 1)
+//	make bench-tpch-sf1             # TPC-H alone at SF 1, into bench/RESULTS-SF1.md
 package main
 
 import (
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: --budget: %v\n", err)
 		return 2
 	}
-	res := &results{Started: start.UTC(), Scale: f.scale, Seed: f.seed, Options: a, Machine: describeMachine()}
+	res := &results{Started: start.UTC(), Command: strings.Join(append([]string{"go run ./bench"}, args...), " "), JSONPath: f.jsonPath, Scale: f.scale, Seed: f.seed, Options: a, Machine: describeMachine()}
 	sf := math.Min(1, math.Round(f.scale*10)/100)
 	wls, skipped, err := workloads(f, sf)
 	if err != nil {
