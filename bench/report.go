@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -14,17 +15,19 @@ import (
 
 // results is one benchmark run, as written to JSON.
 type results struct {
-	Started    time.Time         `json:"started"`
-	Command    string            `json:"command"` // how the run was started
-	JSONPath   string            `json:"-"`
-	Seconds    float64           `json:"seconds"`
-	Scale      float64           `json:"scale"`
-	Seed       int64             `json:"seed"`
-	Options    analysisOptions   `json:"options"`
-	TPCHBudget string            `json:"tpch_budget,omitempty"`
-	Machine    machine           `json:"machine"`
-	Workloads  []*workloadResult `json:"workloads"`
-	Sample10k  *sampleBench      `json:"sample10k,omitempty"`
+	Started    time.Time       `json:"started"`
+	Command    string          `json:"command"` // how the run was started
+	JSONPath   string          `json:"-"`
+	Seconds    float64         `json:"seconds"`
+	Scale      float64         `json:"scale"`
+	Seed       int64           `json:"seed"`
+	Options    analysisOptions `json:"options"`
+	TPCHBudget string          `json:"tpch_budget,omitempty"`
+	// TPCHBudgetBytes is TPCHBudget's bound, 0 for none.
+	TPCHBudgetBytes int64             `json:"tpch_budget_bytes,omitempty"`
+	Machine         machine           `json:"machine"`
+	Workloads       []*workloadResult `json:"workloads"`
+	Sample10k       *sampleBench      `json:"sample10k,omitempty"`
 }
 
 func (r *results) workload(name string) *workloadResult {
@@ -115,7 +118,7 @@ func markdown(b *strings.Builder, r *results) {
 		budget = mb(r.Options.BudgetBytes)
 	}
 	fmt.Fprintf(b, "Advisor options (as `advisor report` flags): `--budget %s --max-indexes-per-table %d --min-calls %d --top %d` "+
-		"(0 means the default, 3 per table, and every statement); TPC-H uses `--min-calls 1` and the budgets below.\n\n",
+		"(0 means the default, 3 per table, and every statement); TPC-H uses `--min-calls 1`, the budgets below and, unless set, `--max-indexes-per-table 10`.\n\n",
 		budget, r.Options.MaxPerTable, r.Options.MinCalls, r.Options.Top)
 
 	b.WriteString("## Summary\n\n")
@@ -281,8 +284,12 @@ func tpchBudgets(b *strings.Builder, r *results) {
 		"compare the sizes really built.\n\n")
 	b.WriteString("| advisor | budget | indexes | estimated size (HypoPG's) | size really built | relative cost |\n|---|---|---|---|---|---|\n")
 	rows := append([]budgetRun{}, w.Budgets...)
-	rows = append(rows, budgetRun{Label: r.TPCHBudget, BudgetBytes: -1, Indexes: len(w.Recommendations), EstimatedBytes: w.EstimatedBytes,
-		HypoPGBytes: w.HypoPGBytes, BuiltBytes: w.BuiltBytes, RelativeCost: ratio(w.CostAfterBuilt, w.CostBefore)})
+	rows = append(rows, budgetRun{Label: r.TPCHBudget + " (measured in full below)", BudgetBytes: r.TPCHBudgetBytes, Indexes: len(w.Recommendations),
+		EstimatedBytes: w.EstimatedBytes, HypoPGBytes: w.HypoPGBytes, BuiltBytes: w.BuiltBytes, RelativeCost: ratio(w.CostAfterBuilt, w.CostBefore)})
+	// By budget, "none" last.
+	slices.SortStableFunc(rows, func(x, y budgetRun) int {
+		return cmp.Compare(cmp.Or(x.BudgetBytes, math.MaxInt64), cmp.Or(y.BudgetBytes, math.MaxInt64))
+	})
 	for _, br := range rows {
 		fmt.Fprintf(b, "| pgadvisor | %s | %d | %s (%s) | %s | %.3f |\n", br.Label, br.Indexes, mb(br.EstimatedBytes), mb(br.HypoPGBytes), mb(br.BuiltBytes), br.RelativeCost)
 	}
