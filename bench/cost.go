@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 )
 
@@ -36,6 +38,63 @@ func planCosts(ctx context.Context, runner *explain.Runner, conn *pgx.Conn, stmt
 		costs[i] = plan.Root.TotalCost
 	}
 	return costs, errs, nil
+}
+
+// indexDrops names the built indexes on the tables a statement reads.
+type indexDrops func(sql string) []string
+
+func newIndexDrops(cat *collector.Catalog, bs []built) indexDrops {
+	byTable := map[string][]string{}
+	for _, b := range bs {
+		if b.Name != "" && b.Error == "" {
+			byTable[b.Table] = append(byTable[b.Table], b.Name)
+		}
+	}
+	return func(sql string) []string {
+		var names []string
+		if tables, err := advisor.ReferencedTables(sql, cat); err == nil {
+			for _, t := range tables {
+				names = append(names, byTable[t]...)
+			}
+		}
+		return names
+	}
+}
+
+// planCostsWithout is planCosts with the built indexes on each statement's
+// tables dropped in a transaction that is rolled back: the cost before, on
+// the statistics the build left.
+func planCostsWithout(ctx context.Context, conn *pgx.Conn, stmts []stmt, drops indexDrops) ([]float64, error) {
+	costs := make([]float64, len(stmts))
+	for i, s := range stmts {
+		cost, err := planWithout(ctx, conn, s, drops(s.SQL))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue // a statement that cannot be planned costs 0, as in planCosts
+		}
+		costs[i] = cost
+	}
+	return costs, nil
+}
+
+func planWithout(ctx context.Context, conn *pgx.Conn, s stmt, drops []string) (cost float64, err error) {
+	err = withoutIndexes(ctx, conn, drops, func() error {
+		res := conn.PgConn().ExecParams(ctx, "EXPLAIN (FORMAT JSON) "+s.SQL, textArgs(s.Params), nil, nil, nil).Read()
+		if res.Err != nil {
+			return res.Err
+		}
+		if len(res.Rows) == 0 || len(res.Rows[0]) == 0 {
+			return errors.New("EXPLAIN returned no plan")
+		}
+		plan, err := explain.ParsePlan(res.Rows[0][0])
+		if err == nil {
+			cost = plan.Root.TotalCost
+		}
+		return err
+	})
+	return cost, err
 }
 
 // workloadCost is the sum of calls x cost.

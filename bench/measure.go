@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/pgadvisor/pgadvisor/advisor"
-	"github.com/pgadvisor/pgadvisor/collector"
 )
 
 // measurePaired measures every statement before and after the advisor's
@@ -19,18 +16,12 @@ import (
 // keeps its files). The two alternate statement by statement and swap order every
 // round, so that load from other processes on the machine falls on both
 // alike.
-func measurePaired(ctx context.Context, e *env, db string, cat *collector.Catalog, stmts []stmt, sets [][][]string, bs []built, rounds int) (before, after []latency, err error) {
+func measurePaired(ctx context.Context, e *env, db string, stmts []stmt, sets [][][]string, drops indexDrops, rounds int) (before, after []latency, err error) {
 	conn, err := e.connect(ctx, db, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	byTable := map[string][]string{}
-	for _, b := range bs {
-		if b.Name != "" && b.Error == "" {
-			byTable[b.Table] = append(byTable[b.Table], b.Name)
-		}
-	}
 	type runs struct {
 		d      []time.Duration
 		errors int
@@ -39,12 +30,7 @@ func measurePaired(ctx context.Context, e *env, db string, cat *collector.Catalo
 	a := make([]runs, len(stmts))
 	for r := range max(1, rounds) {
 		for i, s := range stmts {
-			var drops []string
-			if tables, err := advisor.ReferencedTables(s.SQL, cat); err == nil {
-				for _, t := range tables {
-					drops = append(drops, byTable[t]...)
-				}
-			}
+			dropped := drops(s.SQL)
 			// An untimed run on each side first, every round: the other
 			// side's drop or rollback leaves the table's cached catalog
 			// entries to rebuild, which the next run would pay.
@@ -55,7 +41,7 @@ func measurePaired(ctx context.Context, e *env, db string, cat *collector.Catalo
 				return err
 			}
 			measureBefore := func() error {
-				d, errs, err := timeRuns(ctx, e, conn, s, sets[i], drops, warm)
+				d, errs, err := timeRuns(ctx, e, conn, s, sets[i], dropped, warm)
 				b[i].d, b[i].errors = append(b[i].d, d...), b[i].errors+errs
 				return err
 			}
@@ -84,41 +70,51 @@ func measurePaired(ctx context.Context, e *env, db string, cat *collector.Catalo
 // run gets a savepoint, so that a failed run, counted as an error, does
 // not abort the rest. The error return is for a cancelled context or a
 // failed drop.
-func timeRuns(ctx context.Context, e *env, conn *pgx.Conn, s stmt, sets [][]string, drops []string, warm bool) ([]time.Duration, int, error) {
-	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+func timeRuns(ctx context.Context, e *env, conn *pgx.Conn, s stmt, sets [][]string, drops []string, warm bool) (d []time.Duration, errors int, err error) {
+	err = withoutIndexes(ctx, conn, drops, func() error {
+		if warm {
+			if err := savepointed(ctx, conn, func() error { return execText(ctx, conn, s.SQL, sets[0]) }); err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		for _, p := range sets {
+			var took time.Duration
+			err := savepointed(ctx, conn, func() error {
+				start := time.Now()
+				err := execText(ctx, conn, s.SQL, p)
+				took = time.Since(start)
+				return err
+			})
+			d = append(d, took)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				errors++
+				e.log("%s failed: %v", s.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("measure without the new indexes: %w", err)
+	}
+	return d, errors, nil
+}
+
+// withoutIndexes runs f in a transaction that first drops the indexes
+// named, and is rolled back afterwards.
+func withoutIndexes(ctx context.Context, conn *pgx.Conn, drops []string, f func() error) error {
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		return err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	for _, name := range drops {
 		if _, err := conn.Exec(ctx, "DROP INDEX "+name); err != nil {
-			return nil, 0, fmt.Errorf("measure without the new indexes: drop %s: %w", name, err)
+			return fmt.Errorf("drop %s: %w", name, err)
 		}
 	}
-	if warm {
-		if err := savepointed(ctx, conn, func() error { return execText(ctx, conn, s.SQL, sets[0]) }); err != nil && ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
-	}
-	var d []time.Duration
-	errors := 0
-	for _, p := range sets {
-		var took time.Duration
-		err := savepointed(ctx, conn, func() error {
-			start := time.Now()
-			err := execText(ctx, conn, s.SQL, p)
-			took = time.Since(start)
-			return err
-		})
-		d = append(d, took)
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
-		if err != nil {
-			errors++
-			e.log("%s failed: %v", s.Name, err)
-		}
-	}
-	return d, errors, nil
+	return f()
 }
 
 // savepointed runs f under a savepoint, rolled back to when f fails.

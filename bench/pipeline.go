@@ -30,14 +30,18 @@ type workloadResult struct {
 	Warnings        []string    `json:"warnings,omitempty"`
 
 	// Planner costs: sum of calls x cost per call.
-	CostBefore     float64  `json:"cost_before"`
-	CostAfterHypo  float64  `json:"cost_after_hypopg"` // the advisor's indexes as HypoPG ones
-	CostAfterBuilt float64  `json:"cost_after_built"`  // the advisor's indexes really built
-	BuildSeconds   float64  `json:"build_seconds"`
-	BuiltBytes     int64    `json:"built_bytes"`
-	EstimatedBytes int64    `json:"estimated_bytes"`
-	HypoPGBytes    int64    `json:"hypopg_bytes"`
-	HypoSkipped    []string `json:"hypopg_skipped,omitempty"`
+	CostBefore     float64 `json:"cost_before"`
+	CostAfterHypo  float64 `json:"cost_after_hypopg"` // the advisor's indexes as HypoPG ones
+	CostAfterBuilt float64 `json:"cost_after_built"`  // the advisor's indexes really built
+	// CostBeforeBuilt is planned after the build with the new indexes
+	// dropped: the same statistics as CostAfterBuilt (the DDL's ANALYZE of
+	// an expression index's table samples them anew).
+	CostBeforeBuilt float64  `json:"cost_before_built"`
+	BuildSeconds    float64  `json:"build_seconds"`
+	BuiltBytes      int64    `json:"built_bytes"`
+	EstimatedBytes  int64    `json:"estimated_bytes"`
+	HypoPGBytes     int64    `json:"hypopg_bytes"`
+	HypoSkipped     []string `json:"hypopg_skipped,omitempty"`
 
 	Oracle        *oracleResult `json:"oracle,omitempty"`
 	OracleShare   float64       `json:"oracle_share"` // advisor's hypothetical reduction / oracle's
@@ -176,7 +180,7 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 
 	// Extra budgets first: each run re-reads the same recorded mix.
 	for _, b := range o.budgets {
-		br, err := budgetPoint(ctx, e, db, conn, runner, stmts, res.CostBefore, wl.analysis(withBudget(o.analysis, b.bytes)), log)
+		br, err := budgetPoint(ctx, e, db, conn, runner, cat, stmts, wl.analysis(withBudget(o.analysis, b.bytes)), log)
 		if err != nil {
 			return res, fmt.Errorf("budget %s: %w", b.label, err)
 		}
@@ -249,13 +253,19 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 		return res, err
 	}
 	res.CostAfterBuilt = workloadCost(stmts, costAfter)
+	drops := newIndexDrops(cat, bs)
+	costWithout, err := planCostsWithout(ctx, conn, stmts, drops)
+	if err != nil {
+		return res, err
+	}
+	res.CostBeforeBuilt = workloadCost(stmts, costWithout)
 
 	e.log("%s: measuring after", db)
 	var before, after []latency
 	if self, ok := wl.(selfMeasured); ok {
 		before, after, err = measureAlternating(ctx, e, self, conn, db, stmts, recs, bs, o.rounds)
 	} else {
-		before, after, err = measurePaired(ctx, e, db, cat, stmts, wl.fixedSets(stmts), bs, o.rounds)
+		before, after, err = measurePaired(ctx, e, db, stmts, wl.fixedSets(stmts), drops, o.rounds)
 	}
 	if err != nil {
 		return res, fmt.Errorf("measure: %w", err)
@@ -272,7 +282,7 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 		if slower(before[i], after[i]) {
 			note := ""
 			switch {
-			case costErrs[i] != nil || math.Abs(costAfter[i]-costBefore[i]) > 0.005*costBefore[i]:
+			case costErrs[i] != nil || math.Abs(costAfter[i]-costWithout[i]) > 0.005*costWithout[i]:
 			case s.Write:
 				note = " (the same plan: a write also maintains the new indexes)"
 			default:
@@ -281,8 +291,8 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms, median %.3f -> %.3f, p95 %.3f -> %.3f%s",
 				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].MedianMS, after[i].MedianMS, before[i].P95MS, after[i].P95MS, note))
 		}
-		if costErrs[i] == nil && costAfter[i] > regressionRatio*costBefore[i] {
-			res.CostRegressions = append(res.CostRegressions, fmt.Sprintf("%s: planner cost %.1f -> %.1f", s.Name, costBefore[i], costAfter[i]))
+		if costErrs[i] == nil && costAfter[i] > regressionRatio*costWithout[i] {
+			res.CostRegressions = append(res.CostRegressions, fmt.Sprintf("%s: planner cost %.1f -> %.1f", s.Name, costWithout[i], costAfter[i]))
 		}
 	}
 	return res, nil
@@ -342,7 +352,7 @@ func withBudget(a analysisOptions, bytes int64) analysisOptions {
 // budgetPoint runs the advisor at one budget, builds what it recommends,
 // measures the relative planner cost and the built size, and drops the
 // indexes again.
-func budgetPoint(ctx context.Context, e *env, db string, conn *pgx.Conn, runner *explain.Runner, stmts []stmt, costBefore float64, a analysisOptions, log *zap.Logger) (*budgetRun, error) {
+func budgetPoint(ctx context.Context, e *env, db string, conn *pgx.Conn, runner *explain.Runner, cat *collector.Catalog, stmts []stmt, a analysisOptions, log *zap.Logger) (*budgetRun, error) {
 	run, err := runAdvisor(ctx, e, db, a, log)
 	if err != nil {
 		return nil, err
@@ -363,9 +373,11 @@ func budgetPoint(ctx context.Context, e *env, db string, conn *pgx.Conn, runner 
 	if err != nil {
 		return nil, err
 	}
-	if costBefore > 0 {
-		br.RelativeCost = workloadCost(stmts, costs) / costBefore
+	costsWithout, err := planCostsWithout(ctx, conn, stmts, newIndexDrops(cat, bs))
+	if err != nil {
+		return nil, err
 	}
+	br.RelativeCost = ratio(workloadCost(stmts, costs), workloadCost(stmts, costsWithout))
 	if err := dropBuilt(ctx, conn, bs); err != nil {
 		return nil, err
 	}

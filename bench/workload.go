@@ -135,11 +135,15 @@ func (e *env) connect(ctx context.Context, db string, replica bool) (*pgx.Conn, 
 // execText runs sql with text parameters whose types the server infers,
 // as the advisor binds them, and reads and discards the rows.
 func execText(ctx context.Context, conn *pgx.Conn, sql string, params []string) error {
+	return conn.PgConn().ExecParams(ctx, sql, textArgs(params), nil, nil, nil).Read().Err
+}
+
+func textArgs(params []string) [][]byte {
 	args := make([][]byte, len(params))
 	for i, p := range params {
 		args[i] = []byte(p)
 	}
-	return conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil).Read().Err
+	return args
 }
 
 // dbSize is the database's size and its tables' rows, for the load line.
