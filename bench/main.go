@@ -15,6 +15,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,6 +55,7 @@ type flags struct {
 	sample10k   bool
 	oracle      bool
 	verbose     bool
+	render      bool
 	rounds      int
 	timeout     time.Duration
 }
@@ -78,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&f.rounds, "rounds", 3, "measure latencies this many `times` before and after; each statement keeps its best round")
 	fs.DurationVar(&f.timeout, "statement-timeout", 10*time.Minute, "bound one execution of a workload statement (played or measured) to `duration`; a run past it counts as failed")
 	fs.BoolVar(&f.verbose, "v", false, "log the engine's warnings")
+	fs.BoolVar(&f.render, "render", false, "run nothing: regenerate the --markdown file from the --json file of an earlier run")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,6 +115,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 		}
 		return 2
+	}
+	if f.render {
+		if err := render(f.jsonPath, f.markdown); err != nil {
+			fmt.Fprintf(stderr, "bench: --render: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	start := time.Now()
 	logf := func(format string, a ...any) {
@@ -268,6 +278,23 @@ func writeJSON(path string, res *results) error {
 		return fmt.Errorf("encode results: %w", err)
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// render regenerates the Markdown report from an earlier run's JSON.
+func render(jsonPath, markdownPath string) error {
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	res := &results{}
+	if err := json.Unmarshal(b, res); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	if markdownPath == "" {
+		return errors.New("--markdown is empty: nowhere to write")
+	}
+	res.JSONPath = jsonPath
+	return writeMarkdown(markdownPath, res)
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }

@@ -194,17 +194,19 @@ func targets(b *strings.Builder, r *results) {
 		if sf > 1 {
 			sf = 1
 		}
-		var best *budgetRun
-		for i := range w.Budgets {
-			if bb := &w.Budgets[i]; best == nil || bb.RelativeCost < best.RelativeCost {
-				best = bb
-			}
-		}
-		main := budgetRun{Label: r.TPCHBudget, RelativeCost: w.relativeBuilt(), BuiltBytes: w.BuiltBytes}
-		if best == nil || main.RelativeCost < best.RelativeCost {
-			best = &main
-		}
 		capBytes := int64(350e6 * sf)
+		// The lowest cost within the size cap; the smallest set when none fits.
+		runs := append([]budgetRun{{Label: r.TPCHBudget, RelativeCost: w.relativeBuilt(), BuiltBytes: w.BuiltBytes}}, w.Budgets...)
+		best := slices.MinFunc(runs, func(x, y budgetRun) int {
+			xOver, yOver := x.BuiltBytes > capBytes, y.BuiltBytes > capBytes
+			switch {
+			case xOver != yOver:
+				return boolRank(xOver) - boolRank(yOver)
+			case xOver:
+				return cmp.Compare(x.BuiltBytes, y.BuiltBytes)
+			}
+			return cmp.Compare(x.RelativeCost, y.RelativeCost)
+		})
 		ok := best.RelativeCost <= 0.55 && best.BuiltBytes <= capBytes
 		note := ""
 		if sf < 1 {
@@ -307,6 +309,13 @@ type miss struct {
 	s      statementResult
 	oracle oracleStmt
 	missed float64
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // relativeBuilt is the planner cost with the advisor's indexes built over
