@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -71,7 +72,60 @@ func WorkloadCandidates(stmts []WorkloadStatement, cat *collector.Catalog, plans
 		}
 		g.statement(&set, s.QueryID, uses, plans[s.QueryID])
 	}
+	set.addMergedCovering(cat)
 	return set.list
+}
+
+// A merged covering candidate may include up to twice what one statement's may.
+const (
+	maxMergedInclude      = 2 * maxIncludeColumns
+	maxMergedIncludeWidth = 2 * maxIncludeWidth
+)
+
+// addMergedCovering adds, for covering candidates with the same keys and
+// predicate but different INCLUDE columns, one that includes them all: an
+// index-only scan for each of their statements from one index instead of
+// one index apiece (lower(email) INCLUDE (tenant_id) for one statement and
+// INCLUDE (score) for another become INCLUDE (tenant_id, score)).
+func (s *candidateSet) addMergedCovering(cat *collector.Catalog) {
+	groups := map[string][]int{}
+	var order []string
+	for i, c := range s.list {
+		if len(c.Include) == 0 {
+			continue
+		}
+		k := s.norm.candidateKey(Candidate{Table: c.Table, Method: c.Method, Keys: c.Keys, Where: c.Where})
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	for _, k := range order {
+		members := groups[k]
+		if len(members) < 2 {
+			continue
+		}
+		merged := s.list[members[0]]
+		merged.Keys, merged.Include, merged.QueryIDs = slices.Clone(merged.Keys), nil, nil
+		for _, i := range members {
+			for _, col := range s.list[i].Include {
+				if !slices.Contains(merged.Include, col) {
+					merged.Include = append(merged.Include, col)
+				}
+			}
+			for _, q := range s.list[i].QueryIDs {
+				if !slices.Contains(merged.QueryIDs, q) {
+					merged.QueryIDs = append(merged.QueryIDs, q)
+				}
+			}
+		}
+		if len(merged.Include) > maxMergedInclude || includeWidth(findTable(cat, merged.Table), merged.Include) > maxMergedIncludeWidth {
+			continue
+		}
+		slices.Sort(merged.QueryIDs)
+		merged.Why += fmt.Sprintf("; INCLUDE joins the columns of %d covering candidates, so one index serves each of their statements by an index-only scan", len(members))
+		s.add(merged)
+	}
 }
 
 // candidateSet keeps candidates in first-seen order, merging duplicates.
@@ -427,6 +481,21 @@ func (g *generator) partialShapes(u *tableUse) []proposal {
 		}
 	}
 	return out
+}
+
+// includeWidth is the average width of the columns of t, in bytes
+// (unbounded for a table the catalog does not have).
+func includeWidth(t *collector.Table, cols []string) int {
+	if t == nil {
+		return math.MaxInt
+	}
+	width := 0
+	for i := range t.Columns {
+		if slices.Contains(cols, t.Columns[i].Name) {
+			width += columnWidth(&t.Columns[i])
+		}
+	}
+	return width
 }
 
 // covering adds INCLUDE columns so that the statement can use an

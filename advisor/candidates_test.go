@@ -538,6 +538,24 @@ func TestWorkloadCandidates(t *testing.T) {
 	}
 }
 
+func TestWorkloadCandidatesMergeCovering(t *testing.T) {
+	cat := testCatalog()
+	stmts := []WorkloadStatement{
+		{QueryID: "1", Query: "SELECT tenant_id FROM orders WHERE lower(status) = $1"},
+		{QueryID: "2", Query: "SELECT total FROM orders WHERE lower(status) = $1"},
+	}
+	cs := WorkloadCandidates(stmts, cat, nil)
+	got := describeAll(cs)
+	want := "public.orders btree (lower(status)) INCLUDE (tenant_id, status, total)"
+	i := slices.Index(got, want)
+	if i < 0 {
+		t.Fatalf("no merged covering candidate %q among:\n  %s", want, strings.Join(got, "\n  "))
+	}
+	if !slices.Equal(cs[i].QueryIDs, []string{"1", "2"}) || !strings.Contains(cs[i].Why, "2 covering candidates") {
+		t.Errorf("merged candidate: QueryIDs %v, Why %q", cs[i].QueryIDs, cs[i].Why)
+	}
+}
+
 func TestReferencedTables(t *testing.T) {
 	cat := testCatalog()
 	tests := []struct {
