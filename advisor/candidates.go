@@ -483,7 +483,7 @@ func (g *generator) partialShapes(u *tableUse) []proposal {
 	return out
 }
 
-// includeWidth is the average width of the columns of t, in bytes
+// includeWidth is the summed average width of t's columns cols, in bytes
 // (unbounded for a table the catalog does not have).
 func includeWidth(t *collector.Table, cols []string) int {
 	if t == nil {
@@ -519,16 +519,14 @@ func (g *generator) covering(u *tableUse, p proposal) (proposal, bool) {
 		}
 	}
 	var include []string
-	width := 0
 	for i := range u.table.Columns {
 		c := &u.table.Columns[i]
 		if !u.refs[c.Name] || inKeys[c.Name] || fixed[c.Name] {
 			continue
 		}
 		include = append(include, c.Name)
-		width += columnWidth(c)
 	}
-	if len(include) == 0 || len(include) > maxIncludeColumns || width > maxIncludeWidth {
+	if len(include) == 0 || len(include) > maxIncludeColumns || includeWidth(u.table, include) > maxIncludeWidth {
 		return p, false
 	}
 	quoted := make([]string, len(include))
