@@ -844,9 +844,16 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 		ru, rk, rok := a.exprKey(sc, e.Rexpr)
 		switch {
 		case lok && rok:
-			if op == "=" && lu != ru && lk.Column != "" && rk.Column != "" {
+			switch {
+			case lk.Column == "" || rk.Column == "":
+			case op == "=" && lu != ru:
 				lu.addJoin(lk)
 				ru.addJoin(rk)
+			case lu == ru && slices.Contains([]string{"=", "<", ">", "<=", ">="}, op):
+				// Two columns of one row compared (l_commitdate <
+				// l_receiptdate): no parameter in it, so it can be
+				// the WHERE of a partial index.
+				lu.addPartial(lk.sql()+" "+op+" "+rk.sql(), append(slices.Clone(lk.Cols), rk.Cols...))
 			}
 		case lok && a.isValue(sc, e.Rexpr):
 			a.compare(lu, lk, op, e.Rexpr)

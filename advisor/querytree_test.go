@@ -89,10 +89,10 @@ func TestAnalyzeQuery(t *testing.T) {
 			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status,tenant_id]"},
 		},
 		{
-			name:  "same-table comparison and column-to-column inequality are not predicates",
-			query: "SELECT 1 FROM orders o JOIN customers c ON c.tenant_id < o.tenant_id WHERE o.created_at = o.day",
+			name:  "a comparison of two columns of one row is a partial predicate, not a key; across tables it is neither",
+			query: "SELECT 1 FROM orders o JOIN customers c ON c.tenant_id < o.tenant_id WHERE o.created_at = o.day AND o.tenant_id >= o.customer_id",
 			want: []string{
-				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[created_at,day,tenant_id]",
+				"public.orders preds=[] partial=[created_at = day; tenant_id >= customer_id] joins=[] order=[] group=[] refs=[created_at,customer_id,day,tenant_id]",
 				"public.customers preds=[] partial=[] joins=[] order=[] group=[] refs=[tenant_id]",
 			},
 		},

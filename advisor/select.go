@@ -80,7 +80,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]int{}}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]int{}, samples: map[string]indexSample{}}
 	for _, st := range stmts {
 		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
 			s.stmts = append(s.stmts, st)
@@ -128,6 +128,7 @@ type selection struct {
 	chosen   []*entry
 	perTable map[string]int
 	used     int64 // corrected bytes of the chosen indexes
+	samples  map[string]indexSample
 }
 
 // entry is one distinct candidate as selection sees it.
@@ -746,10 +747,22 @@ func updatedColumns(query string, t *collector.Table) []string {
 // the catalog's row count and pg_stats widths and distinct counts; the
 // smaller of the two is used. For a partial index the rows it holds are
 // scaled by HypoPG's own selectivity (its partial size over its size for
-// the same index without the predicate). Expression keys and other
-// access methods keep HypoPG's estimate.
+// the same index without the predicate), or by a sample's where the
+// planner's is a guess (sample.go), as are the rows per key of a clustered
+// column. Expression keys and other access methods keep HypoPG's estimate.
 func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) {
-	rows := tableRows(s.cat, e.table, 0)
+	rows, hypoSize := tableRows(s.cat, e.table, 0), e.hypoSize
+	var smp indexSample
+	sampled := false
+	if needsSample(e.c, e.table) {
+		var err error
+		if smp, sampled, err = s.sampleIndexRows(ctx, e.c, e.table); err != nil {
+			if fatal(ctx, s.w.conn, err) {
+				return 0, err
+			}
+			s.log.Debug("size estimate without a sample", zap.String("table", e.c.Table), zap.Error(err))
+		}
+	}
 	if e.c.Where != "" {
 		full := e.c
 		full.Where = ""
@@ -760,12 +773,21 @@ func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) 
 			}
 			return e.hypoSize, nil
 		}
-		rows *= min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
+		share := min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
+		if sampled {
+			share = smp.fraction
+			hypoSize = int64(float64(fullSize) * share)
+		}
+		rows *= share
 	}
-	if model, ok := btreeSize(e.c, e.table, rows); ok {
-		return min(model, e.hypoSize), nil
+	perKey := 0.0
+	if sampled && clustered(e.c, e.table) {
+		perKey = smp.perKey
 	}
-	return e.hypoSize, nil
+	if model, ok := btreeSize(e.c, e.table, rows, perKey); ok {
+		return min(model, hypoSize), nil
+	}
+	return hypoSize, nil
 }
 
 // roughSize is the size used for an index HypoPG did not size: the btree
@@ -773,7 +795,7 @@ func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) 
 // rough figure for gin).
 func (s *selection) roughSize(e *entry) int64 {
 	rows := tableRows(s.cat, e.table, 0)
-	if size, ok := btreeSize(e.c, e.table, rows); ok {
+	if size, ok := btreeSize(e.c, e.table, rows, 0); ok {
 		return size
 	}
 	width := 0
@@ -818,8 +840,9 @@ const (
 // btreeSize models the size of a freshly built btree on plain columns:
 // leaves filled to 90%, internal levels on top, and, when every key type
 // deduplicates and there is no INCLUDE, one posting-list tuple per run of
-// equal keys.
-func btreeSize(c Candidate, t *collector.Table, rows float64) (int64, bool) {
+// equal keys: perKey rows, or when 0, as many as pg_stats' distinct
+// counts give.
+func btreeSize(c Candidate, t *collector.Table, rows, perKey float64) (int64, bool) {
 	if methodOf(c) != "btree" || rows <= 0 {
 		return 0, false
 	}
@@ -851,10 +874,16 @@ func btreeSize(c Candidate, t *collector.Table, rows float64) (int64, bool) {
 	}
 	tuple := maxAlign(tupleHeader + data)
 	perRow := float64(tuple + itemIDSize)
-	if dup := rows / min(distinct, rows); dedup && dup >= 2 {
+	dup := rows / min(distinct, rows)
+	if perKey > 0 {
+		dup = perKey
+	}
+	if dedup && dup >= 2 {
 		tids := min(dup, float64((maxPostingBytes-tuple)/tidSize))
 		if tids >= 2 {
-			posting := maxAlign(tupleHeader + (data+1)/2*2 + int(tids)*tidSize)
+			// The heap TIDs follow the key tuple as index_form_tuple sized
+			// it (MAXALIGNed): _bt_form_posting.
+			posting := maxAlign(tuple + int(tids)*tidSize)
 			perRow = float64(posting+itemIDSize) / tids
 		}
 	}

@@ -66,6 +66,7 @@ type WhatIf struct {
 	available bool
 	note      string                   // why hypothetical costing is unavailable
 	baseline  map[string]StatementCost // by QueryID, without hypothetical indexes
+	reordered map[[2]string]string     // by QueryID and table: the text with the table first, "" when unchanged (tableFirst)
 }
 
 // WhatIfOptions tune a WhatIf; the zero value is ready to use.
@@ -97,7 +98,7 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 	if log == nil {
 		log = zap.NewNop()
 	}
-	w := &WhatIf{conn: conn, planner: opts.Planner, log: log, batchSize: opts.BatchSize, baseline: map[string]StatementCost{}}
+	w := &WhatIf{conn: conn, planner: opts.Planner, log: log, batchSize: opts.BatchSize, baseline: map[string]StatementCost{}, reordered: map[[2]string]string{}}
 	if w.planner == nil {
 		w.planner = ExplainPlanner{Runner: explain.NewRunner(log, explain.RunnerOptions{})}
 	}
@@ -185,7 +186,7 @@ func (w *WhatIf) Baseline(ctx context.Context, stmts []WorkloadStatement) ([]Sta
 		}
 	}
 	for _, i := range missing {
-		c, err := w.plan(ctx, stmts[i], nil)
+		c, err := w.plan(ctx, stmts[i], nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("baseline: %w", err)
 		}
@@ -219,7 +220,7 @@ func (w *WhatIf) CostWith(ctx context.Context, config []Candidate, stmts []Workl
 			out[i] = base[i]
 			continue
 		}
-		if out[i], err = w.plan(ctx, s, names); err != nil {
+		if out[i], err = w.plan(ctx, s, config, names); err != nil {
 			return nil, errors.Join(fmt.Errorf("cost with hypothetical indexes: %w", err), w.reset(ctx))
 		}
 	}
@@ -287,13 +288,14 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 		}
 		out[i].HypoSizeBytes = h.size
 		names := []string{h.name}
+		present := append([]Candidate{c}, base...)
 		for j, s := range stmts {
 			if !touches(s, c.Table) {
 				continue
 			}
 			e := Effect{QueryID: s.QueryID, Calls: s.Calls, Before: before[j].Cost, Generic: len(s.Params) == 0, Err: before[j].Err}
 			if e.Err == nil {
-				after, err := w.plan(ctx, s, names)
+				after, err := w.plan(ctx, s, present, names)
 				if err != nil {
 					return nil, err
 				}
@@ -321,12 +323,12 @@ func (w *WhatIf) HypoSize(ctx context.Context, c Candidate) (int64, error) {
 	return h.size, nil
 }
 
-// plan plans s; names are the hypothetical indexes present, whose
-// positions StatementCost.Uses reports. Only a lost connection or a
+// plan plans s with the hypothetical indexes present; names are those
+// whose positions StatementCost.Uses reports. Only a lost connection or a
 // cancelled context is returned as an error.
-func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, names []string) (StatementCost, error) {
+func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candidate, names []string) (StatementCost, error) {
 	c := StatementCost{QueryID: s.QueryID, Calls: s.Calls, Generic: len(s.Params) == 0}
-	cost, used, err := w.planner.PlanCost(ctx, w.conn, s)
+	cost, used, err := w.planner.PlanCost(ctx, w.conn, w.partialFirst(s, present))
 	if err != nil {
 		if fatal(ctx, w.conn, err) {
 			return c, err
@@ -341,6 +343,30 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, names []string) 
 		}
 	}
 	return c, nil
+}
+
+// partialFirst is s with the table of the first partial index in present
+// that s reads moved to the front of its FROM clause, where HypoPG's
+// partial indexes work (tableFirst).
+func (w *WhatIf) partialFirst(s WorkloadStatement, present []Candidate) WorkloadStatement {
+	for _, c := range present {
+		if c.Where == "" || !touches(s, c.Table) {
+			continue
+		}
+		key := [2]string{s.QueryID, c.Table}
+		q, ok := w.reordered[key]
+		if !ok {
+			if q, ok = tableFirst(s.Query, c.Table); !ok {
+				q = ""
+			}
+			w.reordered[key] = q
+		}
+		if q != "" {
+			s.Query = q
+		}
+		return s
+	}
+	return s
 }
 
 type hypoIndex struct {
