@@ -30,7 +30,7 @@ import (
 // indexSample is what a block sample says about the rows an index holds.
 type indexSample struct {
 	fraction float64 // of the table's rows, those the predicate keeps
-	perKey   float64 // rows per distinct key among them
+	perKey   float64 // rows per distinct key among them; counted on clustered keys only
 }
 
 const (
@@ -39,7 +39,8 @@ const (
 	// clusteredCorrelation: a leading key this correlated with the
 	// table's physical order is one whose n_distinct is not trusted.
 	clusteredCorrelation = 0.9
-	sampleSQL            = dbconn.Marker + "SELECT count(*), count(*) FILTER (WHERE %[3]s), count(DISTINCT (%[2]s)) FILTER (WHERE %[3]s) FROM %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
+	sampleSQL            = dbconn.Marker + "SELECT count(*), count(*) FILTER (WHERE %[3]s), %[2]s FROM %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
+	sampleDistinctSQL    = "count(DISTINCT (%s)) FILTER (WHERE %s)"
 )
 
 // needsSample reports whether c's size depends on something only a sample
@@ -61,15 +62,20 @@ func clustered(c Candidate, t *collector.Table) bool {
 	return lead != nil && lead.Stats != nil && math.Abs(lead.Stats.Correlation) >= clusteredCorrelation
 }
 
-// sampleIndexRows samples c's table on conn, caching by table, keys and
-// predicate. ok is false when the table has no sampled rows.
+// sampleIndexRows samples c's table on the what-if connection, caching by
+// table and predicate (and keys, whose rows per key it counts only when
+// clustered). ok is false when the table has no sampled rows.
 func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collector.Table) (indexSample, bool, error) {
-	keys := make([]string, len(c.Keys))
-	for i, k := range c.Keys {
-		keys[i] = collector.QuoteIdent(k.Column)
+	where, keys, distinctSQL := cmp.Or(c.Where, "true"), "", "0"
+	if clustered(c, t) {
+		quoted := make([]string, len(c.Keys))
+		for i, k := range c.Keys {
+			quoted[i] = collector.QuoteIdent(k.Column)
+		}
+		keys = strings.Join(quoted, ", ")
+		distinctSQL = fmt.Sprintf(sampleDistinctSQL, keys, where)
 	}
-	where := cmp.Or(c.Where, "true")
-	cacheKey := c.Table + "|" + strings.Join(keys, ",") + "|" + where
+	cacheKey := c.Table + "|" + keys + "|" + where
 	if r, ok := s.samples[cacheKey]; ok {
 		return r, r.fraction >= 0, nil
 	}
@@ -78,7 +84,7 @@ func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collect
 		pct = 100 * float64(sampleBlocks) / float64(t.RelPages)
 	}
 	var total, kept, distinct int64
-	sql := fmt.Sprintf(sampleSQL, t.QualifiedName(), strings.Join(keys, ", "), where, pct)
+	sql := fmt.Sprintf(sampleSQL, t.QualifiedName(), distinctSQL, where, pct)
 	if err := s.w.conn.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&total, &kept, &distinct); err != nil {
 		return indexSample{}, false, fmt.Errorf("sample %s: %w", c.Table, err)
 	}
