@@ -498,7 +498,7 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 		e := r.e
 		e.size = s.roughSize(e)
 		if s.perTable[e.c.Table] >= s.opts.MaxPerTable {
-			if x := s.displaceable(e, validated); x != nil {
+			if x := cmp.Or(s.displaceable(e, validated), s.outweighed(e, r.weight, validated)); x != nil {
 				s.remove(x)
 				displaced[x.id] = true
 			}
@@ -543,6 +543,36 @@ func (s *selection) displaceable(e *entry, validated []Recommendation) *entry {
 		}
 	}
 	return nil
+}
+
+// ginGainShare is the share of its statements' cost an uncosted GIN index
+// is credited with: the full-text or containment filter it serves is
+// typically most of a sequential scan's cost, and half keeps a costed gain
+// ahead of a guess.
+const ginGainShare = 0.5
+
+// outweighed is the validated btree with the least gain on a GIN
+// candidate's table when that gain is below ginGainShare of weight, the
+// cost of the statements the candidate serves: at the per-table limit,
+// three small btree wins must not keep out the one index a text search
+// that reads the whole table needs.
+func (s *selection) outweighed(e *entry, weight float64, validated []Recommendation) *entry {
+	if methodOf(e.c) != "gin" {
+		return nil
+	}
+	var least *entry
+	for _, x := range s.chosen {
+		if x.c.Table != e.c.Table || methodOf(x.c) == "gin" || !slices.ContainsFunc(validated, func(r Recommendation) bool { return r.ID == x.id }) {
+			continue
+		}
+		if least == nil || x.pickGain < least.pickGain {
+			least = x
+		}
+	}
+	if least == nil || least.pickGain >= ginGainShare*weight {
+		return nil
+	}
+	return least
 }
 
 // statement is the workload statement with queryID.

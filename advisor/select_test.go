@@ -436,3 +436,25 @@ func TestGINDisplacesGenericOnlyBtree(t *testing.T) {
 		t.Fatalf("displaceable = %+v, want none: the other btree also serves a statement with real values", x)
 	}
 }
+
+// At the per-table limit, an uncosted GIN index takes the place of the
+// validated btree with the least gain when that gain is under half the
+// cost of the statements the GIN index serves, and only then.
+func TestGINOutweighsSmallBtreeGain(t *testing.T) {
+	gin := &entry{c: Candidate{Table: "public.docs", Method: "gin", QueryIDs: []string{"search"},
+		Keys: []collector.IndexKey{{Expression: "to_tsvector('english'::regconfig, body)"}}}}
+	small := &entry{id: "small", c: btree("public.docs", "score"), pickGain: 900}
+	large := &entry{id: "large", c: btree("public.docs", "tenant_id"), pickGain: 50000}
+	other := &entry{id: "other", c: btree("public.users", "email"), pickGain: 10}
+	s := &selection{chosen: []*entry{large, small, other}}
+	validated := []Recommendation{{ID: "small"}, {ID: "large"}, {ID: "other"}}
+	if x := s.outweighed(gin, 2000, validated); x != small {
+		t.Fatalf("outweighed = %+v, want the btree on the same table with the least gain", x)
+	}
+	if x := s.outweighed(gin, 1500, validated); x != nil {
+		t.Fatalf("outweighed = %+v, want none: 900 is not under half of 1500", x)
+	}
+	if x := s.outweighed(&entry{c: btree("public.docs", "body")}, 1e9, validated); x != nil {
+		t.Fatalf("outweighed = %+v, want none for a btree candidate", x)
+	}
+}
