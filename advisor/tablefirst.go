@@ -12,17 +12,19 @@ import (
 // with its columns bound to range-table entry 1. The planner proves the
 // predicate against the query only when the indexed table is that entry,
 // the first table of the FROM clause, so a partial candidate on any other
-// table of a join would never be used. tableFirst rewrites a SELECT so that
+// table of a join would never be used. TableFirst rewrites a SELECT so that
 // table is first: the same query to the planner, whose join search does not
 // depend on the order tables are listed in (up to join_collapse_limit).
 
-// tableFirst returns query with table (a qualified name, as
+// TableFirst returns query with table (a qualified name, as
 // collector.Table.QualifiedName gives it) as the first entry of the
-// top-level FROM clause, and whether it rewrote anything. It leaves query
-// alone when table is already first, is not in the top-level FROM, is
-// listed there twice, or sits where moving it could change the result
-// (next to a LATERAL item, or under a join kind it does not know).
-func tableFirst(query, table string) (string, bool) {
+// top-level FROM clause, and true; query as it was when table is already
+// first. It returns false when table cannot be put first: it is not in the
+// top-level FROM, is listed there twice, or sits where moving it could
+// change the result (next to a LATERAL item, or under a join kind it does
+// not know). WhatIf uses it; it is exported for callers that plan with
+// HypoPG partial indexes of their own (the benchmark).
+func TableFirst(query, table string) (string, bool) {
 	tree, err := pg.Parse(query)
 	if err != nil || len(tree.Stmts) != 1 {
 		return query, false
@@ -41,8 +43,11 @@ func tableFirst(query, table string) (string, bool) {
 			at, found = i, found+n
 		}
 	}
-	if found != 1 || at == 0 && leftmost(sel.FromClause[0], table) {
+	if found != 1 {
 		return query, false
+	}
+	if at == 0 && leftmost(sel.FromClause[0], table) {
+		return query, true
 	}
 	item := sel.FromClause[at]
 	if !rotate(item, table) {

@@ -66,7 +66,7 @@ type WhatIf struct {
 	available bool
 	note      string                   // why hypothetical costing is unavailable
 	baseline  map[string]StatementCost // by QueryID, without hypothetical indexes
-	reordered map[[2]string]string     // by QueryID and table: the text with the table first, "" when unchanged (tableFirst)
+	reordered map[[2]string]string     // by QueryID and table: the text with the table first, "" when it cannot be (TableFirst)
 }
 
 // WhatIfOptions tune a WhatIf; the zero value is ready to use.
@@ -346,25 +346,26 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 }
 
 // partialFirst is s with the table of the first partial index in present
-// that s reads moved to the front of its FROM clause, where HypoPG's
-// partial indexes work (tableFirst).
+// that can be put first in its FROM clause moved there, where HypoPG's
+// partial indexes work (TableFirst).
 func (w *WhatIf) partialFirst(s WorkloadStatement, present []Candidate) WorkloadStatement {
 	for _, c := range present {
 		if c.Where == "" || !touches(s, c.Table) {
 			continue
 		}
 		key := [2]string{s.QueryID, c.Table}
-		q, ok := w.reordered[key]
-		if !ok {
-			if q, ok = tableFirst(s.Query, c.Table); !ok {
+		q, cached := w.reordered[key]
+		if !cached {
+			var ok bool
+			if q, ok = TableFirst(s.Query, c.Table); !ok {
 				q = ""
 			}
 			w.reordered[key] = q
 		}
 		if q != "" {
 			s.Query = q
+			return s
 		}
-		return s
 	}
 	return s
 }

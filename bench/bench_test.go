@@ -108,6 +108,12 @@ func TestHypoForm(t *testing.T) {
 	if ddl != "CREATE INDEX ON public.orders USING btree (tenant_id, created_at DESC) WHERE (deleted_at IS NULL)" || name != "orders_tenant_id_idx" {
 		t.Errorf("got %q named %q", ddl, name)
 	}
+	if table, ok := partialIndexTable(ddl); !ok || table != "public.orders" {
+		t.Errorf("partialIndexTable(%q) = %q, %v; want public.orders", ddl, table, ok)
+	}
+	if _, ok := partialIndexTable("CREATE INDEX ON public.orders USING btree (tenant_id)"); ok {
+		t.Error("an index without WHERE is not partial")
+	}
 	if _, _, err := hypoForm("CREATE INDEX IF NOT EXISTS p_idx ON ONLY public.p (a);"); err == nil {
 		t.Error("a partitioned index gave no error")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,6 +141,7 @@ func hypoCosts(ctx context.Context, runner *explain.Runner, conn *pgx.Conn, stmt
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT hypopg_reset()")
 	sizes = make([]int64, len(ddl))
+	var partials []string
 	for i, d := range ddl {
 		err := conn.QueryRow(ctx, "SELECT hypopg_relation_size(indexrelid) FROM hypopg_create_index($1)", d).Scan(&sizes[i])
 		if ctx.Err() != nil {
@@ -147,10 +149,36 @@ func hypoCosts(ctx context.Context, runner *explain.Runner, conn *pgx.Conn, stmt
 		}
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s: %v", d, err))
+		} else if t, ok := partialIndexTable(d); ok {
+			partials = append(partials, t)
 		}
 	}
-	costs, _, err = planCosts(ctx, runner, conn, stmts)
+	// As the advisor's what-if does: HypoPG applies a partial index only
+	// to the first table of the FROM clause.
+	planned := slices.Clone(stmts)
+	for i := range planned {
+		for _, t := range partials {
+			if q, ok := advisor.TableFirst(planned[i].SQL, t); ok {
+				planned[i].SQL = q
+				break
+			}
+		}
+	}
+	costs, _, err = planCosts(ctx, runner, conn, planned)
 	return costs, sizes, skipped, err
+}
+
+// partialIndexTable is the qualified table of a CREATE INDEX with a WHERE.
+func partialIndexTable(ddl string) (string, bool) {
+	tree, err := pg_query.Parse(ddl)
+	if err != nil || len(tree.Stmts) != 1 {
+		return "", false
+	}
+	ix := tree.Stmts[0].Stmt.GetIndexStmt()
+	if ix == nil || ix.WhereClause == nil || ix.Relation == nil || ix.Relation.Schemaname == "" {
+		return "", false
+	}
+	return collector.QuoteIdent(ix.Relation.Schemaname) + "." + collector.QuoteIdent(ix.Relation.Relname), true
 }
 
 // built is one recommended index as really built.
