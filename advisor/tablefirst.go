@@ -66,7 +66,7 @@ func TableFirst(query, table string) (string, bool) {
 func occurrences(n *pg.Node, table string) int {
 	switch {
 	case n.GetRangeVar() != nil:
-		if names(n.GetRangeVar(), table) {
+		if refersTo(n.GetRangeVar(), table) {
 			return 1
 		}
 		return 0
@@ -84,7 +84,9 @@ func occurrences(n *pg.Node, table string) int {
 	return 0
 }
 
-func names(rv *pg.RangeVar, table string) bool {
+// refersTo reports whether rv names table; an unqualified name matches
+// table in any schema (search_path is not resolved here).
+func refersTo(rv *pg.RangeVar, table string) bool {
 	rel := collector.QuoteIdent(rv.Relname)
 	if rv.Schemaname != "" {
 		return collector.QuoteIdent(rv.Schemaname)+"."+rel == table
@@ -96,7 +98,7 @@ func leftmost(n *pg.Node, table string) bool {
 	for n.GetJoinExpr() != nil {
 		n = n.GetJoinExpr().Larg
 	}
-	return n.GetRangeVar() != nil && names(n.GetRangeVar(), table)
+	return n.GetRangeVar() != nil && refersTo(n.GetRangeVar(), table)
 }
 
 // rotate swaps the arms of the joins above table in n so that table ends
