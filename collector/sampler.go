@@ -201,9 +201,14 @@ func statementsQuery(schema string, v extVersion) (string, []column) {
 		" FROM " + QuoteIdent(schema) + ".pg_stat_statements(false)", cols
 }
 
-// textsQuery fetches the texts of some queryids, cut at $1 characters.
-func textsQuery(schema string) string {
-	return dbconn.Marker + "SELECT DISTINCT ON (queryid) queryid, left(query, $1), length(query) > $1" +
+// textsQuery fetches the texts of every entry of some queryids, cut at $1
+// characters, with the key of each.
+func textsQuery(schema string, v extVersion) string {
+	toplevel := "true" // not a column before 1.9
+	if v.atLeast(v1_9) {
+		toplevel = "toplevel"
+	}
+	return dbconn.Marker + "SELECT queryid, userid, dbid, " + toplevel + ", left(query, $1), length(query) > $1" +
 		" FROM " + QuoteIdent(schema) + ".pg_stat_statements(true) WHERE queryid = ANY($2)"
 }
 
@@ -290,7 +295,7 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 		}
 		s.prev = info
 	}
-	if err := s.readTexts(ctx, st.schema.String, snap); err != nil {
+	if err := s.readTexts(ctx, st.schema.String, v, snap); err != nil {
 		return nil, err
 	}
 	snap.Sampled = true
@@ -381,58 +386,57 @@ func allowed(names map[uint32]string, f NameFilter) map[uint32]bool {
 }
 
 // readTexts fills snap.Texts from the cache, fetching the texts of
-// queryids it has not seen, and warns about new texts with problems.
-func (s *Sampler) readTexts(ctx context.Context, schema string, snap *Snapshot) error {
-	snap.Texts = make(map[int64]*Text, len(snap.Entries))
+// entries it has not seen, and warns about new texts with problems.
+func (s *Sampler) readTexts(ctx context.Context, schema string, v extVersion, snap *Snapshot) error {
+	snap.Texts = make(map[Key]*Text, len(snap.Entries))
 	var unseen []int64
+	missing := map[Key]bool{}
 	for _, e := range snap.Entries {
-		if _, done := snap.Texts[e.QueryID]; done {
+		if t, ok := s.texts.get(e.Key); ok {
+			snap.Texts[e.Key] = t
 			continue
 		}
-		t, ok := s.texts.get(e.QueryID)
-		if !ok {
+		if !missing[e.Key] {
+			missing[e.Key] = true
 			unseen = append(unseen, e.QueryID)
-			snap.Texts[e.QueryID] = nil // asked for once
-			continue
 		}
-		snap.Texts[e.QueryID] = t
 	}
 	if len(unseen) == 0 {
 		return nil
 	}
-	rows, err := s.q.Query(ctx, textsQuery(schema), s.opts.MaxTextLength, unseen)
+	rows, err := s.q.Query(ctx, textsQuery(schema, v), s.opts.MaxTextLength, unseen)
 	if err != nil {
-		return fmt.Errorf("sample pg_stat_statements: fetch %d texts: %w", len(unseen), err)
+		return fmt.Errorf("sample pg_stat_statements: fetch the texts of %d queryids: %w", len(unseen), err)
 	}
 	defer rows.Close()
 	problems := map[TextProblem][]int64{}
 	var (
-		queryid   int64
+		k         Key
 		query     pgtype.Text
 		truncated pgtype.Bool
 	)
 	for rows.Next() {
-		if err := rows.Scan(&queryid, &query, &truncated); err != nil {
+		if err := rows.Scan(&k.QueryID, &k.UserID, &k.DBID, &k.TopLevel, &query, &truncated); err != nil {
 			return fmt.Errorf("sample pg_stat_statements: fetch texts: %w", err)
+		}
+		if !missing[k] {
+			continue // cached, or left out of the snapshot by a filter
 		}
 		t := &Text{Problem: TextMissing}
 		if query.Valid {
 			t = classify(query.String, truncated.Bool)
 		}
-		s.texts.put(queryid, t)
-		snap.Texts[queryid] = t
+		s.texts.put(k, t)
+		snap.Texts[k] = t
 		if t.Problem != TextOK {
-			problems[t.Problem] = append(problems[t.Problem], queryid)
+			problems[t.Problem] = append(problems[t.Problem], k.QueryID)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sample pg_stat_statements: fetch texts: %w", err)
 	}
-	for id, t := range snap.Texts {
-		if t == nil { // evicted between the two queries: try again next sample
-			delete(snap.Texts, id)
-		}
-	}
+	// An entry evicted between the two queries has no text: it is asked
+	// for again next sample.
 	snap.Warnings = append(snap.Warnings, textWarnings(problems, s.opts.MaxTextLength)...)
 	return nil
 }

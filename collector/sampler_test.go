@@ -440,10 +440,63 @@ func TestTexts(t *testing.T) {
 	}
 	// The sampler's own statements are known after three samples: the
 	// last ones fetch no text.
-	if st, ok := find(t, w.Delta(snaps[3].Time).Statements, "/* pgadvisor */ SELECT DISTINCT ON"); ok {
+	if st, ok := find(t, w.Delta(snaps[3].Time).Statements, "/* pgadvisor */ SELECT queryid, userid"); ok {
 		t.Errorf("texts fetched %d times in the last two samples, want none", st.Calls)
 	}
-	if st, ok := find(t, w.SinceStart().Statements, "/* pgadvisor */ SELECT DISTINCT ON"); !ok || !st.Text.Own {
+	if st, ok := find(t, w.SinceStart().Statements, "/* pgadvisor */ SELECT queryid, userid"); !ok || !st.Text.Own {
 		t.Errorf("the text query is missing from the window or not flagged as the advisor's: %+v", st)
+	}
+}
+
+// TestOwnPrepareOfAnAppStatement: the advisor's PREPARE of an
+// application's statement gets the statement's queryid (pg_stat_statements
+// keeps it as a nested entry of its own, with the PREPARE's text). The
+// application's statement must keep its text and its rank.
+func TestOwnPrepareOfAnAppStatement(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "ownprepare", "")
+	app := connect(t, c.DSN("ownprepare"), false)
+	exec(t, app, "CREATE TABLE t (id int PRIMARY KEY, v int)")
+	advisor := connect(t, c.DSN("ownprepare"), true)
+	s, err := NewSampler(advisor, SamplerOptions{Databases: NameFilter{Include: []string{"ownprepare"}}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(WindowOptions{})
+	sample := func() *Snapshot {
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	sample()
+	const sel = "SELECT v FROM t WHERE id = $1"
+	for i := range 5 {
+		exec(t, app, sel, i)
+	}
+	exec(t, advisor, "/* pgadvisor */ PREPARE pgadvisor_1 AS "+sel)
+	exec(t, advisor, "/* pgadvisor */ EXPLAIN (ANALYZE) EXECUTE pgadvisor_1(1)")
+	snap := sample()
+	own := 0
+	for _, e := range snap.Entries {
+		if t := snap.Texts[e.Key]; t != nil && t.Own && strings.Contains(t.Query, "PREPARE pgadvisor_1") {
+			own++
+		}
+	}
+	if own == 0 {
+		t.Fatal("pg_stat_statements has no entry with the PREPARE's text: the test no longer sets the case up")
+	}
+	top, err := w.SinceStart().Top(RankOptions{By: ByCalls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := find(t, top, sel)
+	if !ok || st.Calls != 5 || st.Text.Own {
+		t.Errorf("the application's statement: %+v (found %v), want it ranked with 5 calls", st, ok)
 	}
 }

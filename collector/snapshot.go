@@ -127,7 +127,7 @@ type Snapshot struct {
 	Version   string // installed extension version, e.g. "1.10"; "" when not installed
 	Sampled   bool   // false when pg_stat_statements could not be read; see Warnings
 	Entries   []Entry
-	Texts     map[int64]*Text // by queryid, for every entry whose text is known
+	Texts     map[Key]*Text // for every entry whose text is known
 	Databases map[uint32]string
 	Users     map[uint32]string
 	Info      *Info // nil before 1.9

@@ -197,36 +197,38 @@ func isIdentStart(c byte) bool {
 
 func isIdentChar(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' || c == '$' }
 
-// textCache keeps the texts of the queryids seen lately, so texts are
-// fetched once per statement. Entries not seen for the longest are
-// dropped when it outgrows max.
+// textCache keeps the texts of the entries seen lately, so texts are
+// fetched once per entry. Entries not seen for the longest are dropped
+// when it outgrows max. Texts are kept by entry, not by queryid: entries
+// of one queryid can have different texts, such as the application's
+// statement and the advisor's PREPARE of it.
 type textCache struct {
 	max    int
 	sample uint64 // number of the current sample
-	texts  map[int64]cachedText
+	texts  map[Key]cachedText
 }
 
 type cachedText struct {
 	text *Text
-	seen uint64 // last sample that had the queryid
+	seen uint64 // last sample that had the entry
 }
 
 func newTextCache(max int) *textCache {
-	return &textCache{max: max, texts: make(map[int64]cachedText)}
+	return &textCache{max: max, texts: make(map[Key]cachedText)}
 }
 
-// get returns the text of queryid and marks it seen in this sample.
-func (c *textCache) get(queryid int64) (*Text, bool) {
-	ct, ok := c.texts[queryid]
+// get returns the text of an entry and marks it seen in this sample.
+func (c *textCache) get(k Key) (*Text, bool) {
+	ct, ok := c.texts[k]
 	if ok && ct.seen != c.sample {
 		ct.seen = c.sample
-		c.texts[queryid] = ct
+		c.texts[k] = ct
 	}
 	return ct.text, ok
 }
 
-func (c *textCache) put(queryid int64, t *Text) {
-	c.texts[queryid] = cachedText{text: t, seen: c.sample}
+func (c *textCache) put(k Key, t *Text) {
+	c.texts[k] = cachedText{text: t, seen: c.sample}
 }
 
 // nextSample starts a sample, first trimming the cache to 90% of max
@@ -237,15 +239,15 @@ func (c *textCache) nextSample() {
 		return
 	}
 	type aged struct {
-		id   int64
+		key  Key
 		seen uint64
 	}
 	all := make([]aged, 0, len(c.texts))
-	for id, ct := range c.texts {
-		all = append(all, aged{id, ct.seen})
+	for k, ct := range c.texts {
+		all = append(all, aged{k, ct.seen})
 	}
 	slices.SortFunc(all, func(a, b aged) int { return cmp.Compare(a.seen, b.seen) })
 	for _, a := range all[:len(all)-c.max*9/10] {
-		delete(c.texts, a.id)
+		delete(c.texts, a.key)
 	}
 }

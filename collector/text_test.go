@@ -54,21 +54,21 @@ func TestTextCacheBound(t *testing.T) {
 	for sample := range 5 {
 		c.nextSample()
 		for i := range 4 {
-			id := int64(sample*4 + i)
-			if _, ok := c.get(id); !ok {
-				c.put(id, &Text{Query: "q"})
+			k := Key{QueryID: int64(sample*4 + i)}
+			if _, ok := c.get(k); !ok {
+				c.put(k, &Text{Query: "q"})
 			}
 		}
-		c.get(0) // queryid 0 stays in use
+		c.get(Key{}) // queryid 0 stays in use
 	}
 	c.nextSample()
 	if len(c.texts) > 10 {
 		t.Fatalf("cache holds %d texts, bound is 10", len(c.texts))
 	}
-	if _, ok := c.get(0); !ok {
+	if _, ok := c.get(Key{}); !ok {
 		t.Errorf("the text seen in every sample was evicted")
 	}
-	if _, ok := c.get(1); ok {
+	if _, ok := c.get(Key{QueryID: 1}); ok {
 		t.Errorf("a text not seen since the first sample survived")
 	}
 }

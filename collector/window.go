@@ -48,7 +48,7 @@ type Window struct {
 type windowState struct {
 	Last      *baseline // the newest snapshot's cumulative counters; nil before the first
 	Intervals []interval
-	Texts     map[int64]*Text
+	Texts     map[Key]*Text
 	Databases map[uint32]string
 	Users     map[uint32]string
 }
@@ -171,7 +171,7 @@ func NewWindow(opts WindowOptions) *Window {
 
 func (w *Window) reset(st windowState) {
 	if st.Texts == nil {
-		st.Texts = map[int64]*Text{}
+		st.Texts = map[Key]*Text{}
 	}
 	if st.Databases == nil {
 		st.Databases = map[uint32]string{}
@@ -210,10 +210,8 @@ func (w *Window) Add(snap *Snapshot) error {
 	for i, e := range snap.Entries {
 		w.index[e.Key] = i
 	}
-	for id, t := range snap.Texts {
-		if t != nil {
-			w.st.Texts[id] = t
-		}
+	for k, t := range snap.Texts {
+		w.st.Texts[k] = t
 	}
 	for oid, name := range snap.Databases {
 		w.st.Databases[oid] = name
@@ -307,16 +305,16 @@ func merge(a, b interval) interval {
 }
 
 func (w *Window) pruneTexts() {
-	used := make(map[int64]bool, len(w.st.Texts))
+	used := make(map[Key]bool, len(w.st.Texts))
 	for _, e := range w.st.Last.Entries {
-		used[e.QueryID] = true
+		used[e.Key] = true
 	}
 	for _, iv := range w.st.Intervals {
-		eachDelta(iv.Data, func(e deltaEntry) { used[e.QueryID] = true })
+		eachDelta(iv.Data, func(e deltaEntry) { used[e.Key] = true })
 	}
-	for id := range w.st.Texts {
-		if !used[id] {
-			delete(w.st.Texts, id)
+	for k := range w.st.Texts {
+		if !used[k] {
+			delete(w.st.Texts, k)
 		}
 	}
 	w.textsLimit = 2*len(w.st.Texts) + 1024
@@ -415,7 +413,7 @@ func (w *Window) statement(e deltaEntry) Statement {
 		Text:     Text{Problem: TextMissing},
 		Counters: e.Counters,
 	}
-	if t := w.st.Texts[e.QueryID]; t != nil {
+	if t := w.st.Texts[e.Key]; t != nil {
 		s.Text = *t
 	}
 	if i, ok := w.index[e.Key]; ok {
@@ -427,7 +425,7 @@ func (w *Window) statement(e deltaEntry) Statement {
 // Persistence: magic, format version, CRC-32 of the payload, gob payload.
 const (
 	windowMagic   = "PGAW"
-	windowFormat  = 1
+	windowFormat  = 2 // format 1 kept texts by queryid; UnmarshalBinary still reads it
 	windowHeadLen = len(windowMagic) + 1 + 4
 )
 
@@ -453,15 +451,24 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	if len(data) < windowHeadLen || string(data[:len(windowMagic)]) != windowMagic {
 		return errors.New("decode window: not a pgadvisor window (bad header)")
 	}
-	if f := data[len(windowMagic)]; f != windowFormat {
-		return fmt.Errorf("decode window: format version %d, this build reads %d", f, windowFormat)
+	format := data[len(windowMagic)]
+	if format != windowFormat && format != 1 {
+		return fmt.Errorf("decode window: format version %d, this build reads 1 and %d", format, windowFormat)
 	}
 	payload := data[windowHeadLen:]
 	if binary.BigEndian.Uint32(data[len(windowMagic)+1:]) != crc32.ChecksumIEEE(payload) {
 		return errors.New("decode window: checksum mismatch (truncated or corrupt)")
 	}
 	var st windowState
-	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(&st); err != nil {
+	var err error
+	if format == 1 {
+		var v1 windowStateV1
+		err = gob.NewDecoder(bytes.NewReader(payload)).Decode(&v1)
+		st = v1.upgrade()
+	} else {
+		err = gob.NewDecoder(bytes.NewReader(payload)).Decode(&st)
+	}
+	if err != nil {
 		return fmt.Errorf("decode window: %w", err)
 	}
 	if err := st.validate(); err != nil {
@@ -472,6 +479,36 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	w.reset(st)
 	w.trim() // the options may be tighter than the writer's
 	return nil
+}
+
+// windowStateV1 is windowState as format 1 kept it: texts by queryid.
+type windowStateV1 struct {
+	Last      *baseline
+	Intervals []interval
+	Texts     map[int64]*Text
+	Databases map[uint32]string
+	Users     map[uint32]string
+}
+
+// upgrade gives each entry the text of its queryid. Entries of intervals
+// that do not decode get none; validate rejects those intervals anyway.
+func (v1 *windowStateV1) upgrade() windowState {
+	st := windowState{Last: v1.Last, Intervals: v1.Intervals, Texts: map[Key]*Text{},
+		Databases: v1.Databases, Users: v1.Users}
+	add := func(k Key) {
+		if t := v1.Texts[k.QueryID]; t != nil {
+			st.Texts[k] = t
+		}
+	}
+	if st.Last != nil {
+		for _, e := range st.Last.Entries {
+			add(e.Key)
+		}
+	}
+	for _, iv := range st.Intervals {
+		_ = eachDelta(iv.Data, func(e deltaEntry) { add(e.Key) })
+	}
+	return st
 }
 
 func (st *windowState) validate() error {

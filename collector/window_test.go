@@ -1,7 +1,11 @@
 package collector
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
 	"errors"
+	"hash/crc32"
 	"io/fs"
 	"math"
 	"os"
@@ -18,17 +22,20 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // 2 ms and returns 3 rows.
 func snapAt(minute int, calls map[int64]int64) *Snapshot {
 	s := &Snapshot{Time: t0.Add(time.Duration(minute) * time.Minute), Sampled: true,
-		Texts: map[int64]*Text{}, Databases: map[uint32]string{5: "app"}, Users: map[uint32]string{10: "alice"}}
+		Texts: map[Key]*Text{}, Databases: map[uint32]string{5: "app"}, Users: map[uint32]string{10: "alice"}}
 	for id, n := range calls {
 		s.Entries = append(s.Entries, Entry{
-			Key:         Key{DBID: 5, UserID: 10, QueryID: id, TopLevel: true},
+			Key:         appKey(id),
 			Counters:    Counters{Calls: n, TotalExecTime: 2 * float64(n), Rows: 3 * n, SharedBlksRead: n},
 			MaxExecTime: 2,
 		})
-		s.Texts[id] = &Text{Query: "SELECT " + string(rune('a'+id)), Command: "SELECT"}
+		s.Texts[appKey(id)] = &Text{Query: "SELECT " + string(rune('a'+id)), Command: "SELECT"}
 	}
 	return s
 }
+
+// appKey is the key snapAt gives queryid id.
+func appKey(id int64) Key { return Key{DBID: 5, UserID: 10, QueryID: id, TopLevel: true} }
 
 func mustAdd(t *testing.T, w *Window, s *Snapshot) {
 	t.Helper()
@@ -109,15 +116,15 @@ func TestWindowShareAndTop(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	mustAdd(t, w, snapAt(0, nil))
 	s := snapAt(1, map[int64]int64{1: 10, 2: 30, 3: 60, 4: 100, 5: 1})
-	s.Texts[4] = &Text{Query: "/* pgadvisor */ SELECT", Command: "SELECT", Own: true}
-	s.Texts[5] = &Text{Query: "VACUUM", Command: "VACUUM", Utility: true}
+	s.Texts[appKey(4)] = &Text{Query: "/* pgadvisor */ SELECT", Command: "SELECT", Own: true}
+	s.Texts[appKey(5)] = &Text{Query: "VACUUM", Command: "VACUUM", Utility: true}
 	for i := range s.Entries {
 		if s.Entries[i].QueryID == 1 {
 			s.Entries[i].TotalExecTime = 500 // slow but rare
 			s.Entries[i].TempBlksWritten = 50
 		}
 	}
-	delete(s.Texts, 3) // text unknown
+	delete(s.Texts, appKey(3)) // text unknown
 	mustAdd(t, w, s)
 	d := w.LastSample()
 	var sum float64
@@ -163,6 +170,60 @@ func TestWindowShareAndTop(t *testing.T) {
 	}
 	if _, err := d.Top(RankOptions{By: "rows"}); err == nil {
 		t.Errorf("unknown ranking accepted")
+	}
+}
+
+// TestWindowTextsByEntry: the advisor's PREPARE of an application's
+// statement has the statement's queryid but a text of its own; each entry
+// keeps its own text, so the application's statement is still ranked.
+func TestWindowTextsByEntry(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, nil))
+	s := snapAt(1, map[int64]int64{7: 40})
+	own := appKey(7)
+	own.TopLevel = false
+	s.Entries = append(s.Entries, Entry{Key: own, Counters: Counters{Calls: 2, TotalExecTime: 1}})
+	s.Texts[own] = &Text{Query: "/* pgadvisor */ PREPARE pgadvisor_1 AS SELECT h", Command: "PREPARE", Own: true}
+	mustAdd(t, w, s)
+	top, err := w.LastSample().Top(RankOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != 1 || top[0].Key != appKey(7) || top[0].Text.Query != "SELECT h" || top[0].Share != 1 {
+		t.Errorf("ranked %+v, want only the application's statement, with its text and the whole share", top)
+	}
+}
+
+// TestWindowReadsFormat1 loads a window saved by a build that kept texts
+// by queryid.
+func TestWindowReadsFormat1(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, map[int64]int64{1: 1}))
+	mustAdd(t, w, snapAt(1, map[int64]int64{1: 5, 2: 3}))
+	v1 := windowStateV1{Last: w.st.Last, Intervals: w.st.Intervals, Databases: w.st.Databases, Users: w.st.Users,
+		Texts: map[int64]*Text{}}
+	for k, t := range w.st.Texts {
+		v1.Texts[k.QueryID] = t
+	}
+	var buf bytes.Buffer
+	buf.Write(make([]byte, windowHeadLen))
+	if err := gob.NewEncoder(&buf).Encode(&v1); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	copy(data, windowMagic)
+	data[len(windowMagic)] = 1
+	binary.BigEndian.PutUint32(data[len(windowMagic)+1:], crc32.ChecksumIEEE(data[windowHeadLen:]))
+	l := NewWindow(WindowOptions{})
+	if err := l.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(l.SinceStart(), w.SinceStart()) {
+		t.Errorf("format 1 window differs:\n got %+v\nwant %+v", l.SinceStart(), w.SinceStart())
+	}
+	data[len(windowMagic)] = 9
+	if err := l.UnmarshalBinary(data); err == nil || !strings.Contains(err.Error(), "format version 9") {
+		t.Errorf("format 9: err = %v, want one naming the version", err)
 	}
 }
 

@@ -21,14 +21,14 @@ import (
 // calls[i] calls and totals[i] ms, cumulative.
 func snapshotOf(at time.Time, calls []int64, totals []float64) *collector.Snapshot {
 	s := &collector.Snapshot{Time: at, Sampled: true, Databases: map[uint32]string{1: "app"},
-		Users: map[uint32]string{10: "web"}, Texts: map[int64]*collector.Text{}}
+		Users: map[uint32]string{10: "web"}, Texts: map[collector.Key]*collector.Text{}}
 	for i := range calls {
-		id := int64(100 + i)
+		k := collector.Key{DBID: 1, UserID: 10, QueryID: int64(100 + i), TopLevel: true}
 		s.Entries = append(s.Entries, collector.Entry{
-			Key:      collector.Key{DBID: 1, UserID: 10, QueryID: id, TopLevel: true},
+			Key:      k,
 			Counters: collector.Counters{Calls: calls[i], TotalExecTime: totals[i]},
 		})
-		s.Texts[id] = &collector.Text{Query: fmt.Sprintf("SELECT %d FROM t WHERE a = $1", i), Command: "SELECT"}
+		s.Texts[k] = &collector.Text{Query: fmt.Sprintf("SELECT %d FROM t WHERE a = $1", i), Command: "SELECT"}
 	}
 	return s
 }

@@ -196,21 +196,21 @@ func procMB(t *testing.T, field string) float64 {
 type workload struct {
 	rng     *rand.Rand
 	entries []collector.Entry
-	texts   map[int64]*collector.Text
+	texts   map[collector.Key]*collector.Text
 	reset   time.Time // pg_stat_statements_reset(), long ago
 }
 
 func newWorkload(seed uint64) *workload {
-	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), texts: map[int64]*collector.Text{}, reset: time.Now().Add(-48 * time.Hour)}
+	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), texts: map[collector.Key]*collector.Text{}, reset: time.Now().Add(-48 * time.Hour)}
 	for i := range statements {
-		id := int64(w.rng.Uint64())
-		w.entries = append(w.entries, collector.Entry{Key: collector.Key{DBID: uint32(1 + i%3), UserID: uint32(10 + i%4), QueryID: id, TopLevel: true}})
+		k := collector.Key{DBID: uint32(1 + i%3), UserID: uint32(10 + i%4), QueryID: int64(w.rng.Uint64()), TopLevel: true}
+		w.entries = append(w.entries, collector.Entry{Key: k})
 		cols := make([]string, 5+w.rng.IntN(100))
 		for j := range cols {
 			cols[j] = "column_" + strconv.Itoa(j)
 		}
 		q := fmt.Sprintf("SELECT %s FROM table_%d WHERE tenant_id = $1 AND id = $2", strings.Join(cols, ", "), i)
-		w.texts[id] = &collector.Text{Query: q, Command: "SELECT"}
+		w.texts[k] = &collector.Text{Query: q, Command: "SELECT"}
 	}
 	return w
 }
@@ -232,9 +232,9 @@ func (w *workload) next(at time.Time) *collector.Snapshot {
 		c.SharedBlksRead += int64(w.rng.IntN(3))
 		w.entries[i].MaxExecTime = max(w.entries[i].MaxExecTime, float64(i%100))
 	}
-	texts := make(map[int64]*collector.Text, len(w.texts))
-	for id, t := range w.texts {
-		texts[id] = t
+	texts := make(map[collector.Key]*collector.Text, len(w.texts))
+	for k, t := range w.texts {
+		texts[k] = t
 	}
 	return &collector.Snapshot{
 		Time: at, Database: "postgres", Version: "1.10", Sampled: true, Max: statements,
