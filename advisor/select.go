@@ -43,6 +43,11 @@ const (
 	// writePenalty is the share of an index's gain lost on a table that
 	// only takes writes; it scales with the table's write share.
 	writePenalty = 0.5
+	// smallPartialShare: a partial index on less than this share of its
+	// table's rows (the soft-deleted ones, a queue's pending jobs) is left
+	// out of the per-table limit, which bounds write amplification: writes
+	// maintain it only for the few rows it holds.
+	smallPartialShare = 0.10
 )
 
 // Select chooses, across the whole workload, the candidate indexes worth
@@ -63,7 +68,8 @@ const (
 // Without HypoPG (w nil or unavailable), or for candidates HypoPG cannot
 // simulate (gin), it falls back to heuristics: unvalidated recommendations
 // ranked by the planner cost of the statements that produced them, skipping
-// those whose statements already use an index of the table.
+// those whose statements already use an index of the table or already have
+// an unvalidated recommendation.
 func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, opts SelectOptions, log *zap.Logger) ([]Recommendation, error) {
 	if cat == nil {
 		return nil, errors.New("select indexes: no catalog")
@@ -139,6 +145,7 @@ type entry struct {
 	script   IndexScript
 	hypoSize int64
 	size     int64    // corrected estimate
+	rowShare float64  // share of the table's rows it holds: below 1 for a partial index once sized
 	effects  []Effect // from its latest costing, relative to the chosen set then
 	gain     float64  // calls-weighted cost drop over the statements it serves
 	pickGain float64  // gain when it was picked
@@ -174,7 +181,7 @@ func (s *selection) entries(cands []Candidate) []*entry {
 			continue
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
-		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script}
+		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, rowShare: 1}
 		byID[id] = e
 		out = append(out, e)
 	}
@@ -197,7 +204,7 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			continue
 		}
 		e.hypoSize = costed[i].HypoSizeBytes
-		if e.size, err = s.correctedSize(ctx, e); err != nil {
+		if e.size, e.rowShare, err = s.correctedSize(ctx, e); err != nil {
 			return nil, nil, err
 		}
 		s.setEffects(e, costed[i].Statements)
@@ -262,26 +269,40 @@ func (s *selection) fits(e *entry) bool {
 	count, used := s.perTable[e.c.Table], s.used
 	for _, x := range s.chosen {
 		if covers(e, x) {
-			count--
+			count -= x.slot()
 			used -= x.size
 		}
 	}
-	return count < s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
+	return count+e.slot() <= s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
 }
 
 func (s *selection) withinLimits(table string) bool {
 	return s.perTable[table] <= s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || s.used <= s.opts.BudgetBytes)
 }
 
+// tableFull reports whether e would take a table past its limit.
+func (s *selection) tableFull(e *entry) bool {
+	return s.perTable[e.c.Table]+e.slot() > s.opts.MaxPerTable
+}
+
+// slot is how much of its table's per-table limit e takes: none for a
+// small partial index (smallPartialShare).
+func (e *entry) slot() int {
+	if e.rowShare < smallPartialShare {
+		return 0
+	}
+	return 1
+}
+
 func (s *selection) add(e *entry) {
 	s.chosen = append(s.chosen, e)
-	s.perTable[e.c.Table]++
+	s.perTable[e.c.Table] += e.slot()
 	s.used += e.size
 }
 
 func (s *selection) remove(e *entry) {
 	s.chosen = slices.DeleteFunc(s.chosen, func(x *entry) bool { return x == e })
-	s.perTable[e.c.Table]--
+	s.perTable[e.c.Table] -= e.slot()
 	s.used -= e.size
 }
 
@@ -497,14 +518,19 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 	for _, r := range list {
 		e := r.e
 		e.size = s.roughSize(e)
-		if s.perTable[e.c.Table] >= s.opts.MaxPerTable {
-			if x := cmp.Or(s.displaceable(e, validated), s.outweighed(e, r.weight, validated)); x != nil {
-				s.remove(x)
-				displaced[x.id] = true
-			}
+		if servedAlready(e.c.Table, r.gains, recs) {
+			continue
+		}
+		x := s.displaceable(e, validated)
+		if x == nil && s.tableFull(e) {
+			x = s.outweighed(e, r.weight, validated)
+		}
+		if x != nil {
+			s.remove(x)
+			displaced[x.id] = true
 		}
 		if slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) ||
-			s.perTable[e.c.Table] >= s.opts.MaxPerTable || (s.opts.BudgetBytes > 0 && s.used+e.size > s.opts.BudgetBytes) {
+			s.tableFull(e) || (s.opts.BudgetBytes > 0 && s.used+e.size > s.opts.BudgetBytes) {
 			continue
 		}
 		s.add(e)
@@ -517,13 +543,25 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 	return recs, displaced
 }
 
+// servedAlready reports whether an uncosted recommendation already made
+// on table is for every statement of gains: without costs there is no
+// telling that a second index would add anything (comments (task_id) and
+// (task_id, created_at) for one lookup).
+func servedAlready(table string, gains []StatementGain, uncosted []Recommendation) bool {
+	return slices.ContainsFunc(uncosted, func(r Recommendation) bool {
+		return r.Table == table && !slices.ContainsFunc(gains, func(g StatementGain) bool {
+			return !slices.Contains(r.QueryIDs, g.QueryID)
+		})
+	})
+}
+
 // displaceable is a chosen btree on a GIN candidate's table whose whole
 // validated gain comes from statements the candidate serves and that were
 // costed only by their generic plans: with no values for the text search or
 // jsonb filter the planner cannot judge it, and it prices a btree for the
 // other columns (walking tenant_id, updated_at for a search) that the
 // filter then discards. The GIN index, which serves the filter itself, takes
-// its place when the table has no room for both.
+// its place, room or not: two indexes for one statement where one is proven.
 func (s *selection) displaceable(e *entry, validated []Recommendation) *entry {
 	if methodOf(e.c) != "gin" {
 		return nil
@@ -780,15 +818,16 @@ func updatedColumns(query string, t *collector.Table) []string {
 // the same index without the predicate), or by a sample's where the
 // planner's is a guess (sample.go), as are the rows per key of a clustered
 // column. Expression keys and other access methods keep HypoPG's estimate.
-func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) {
+// rowShare is the share of the table's rows the index holds.
+func (s *selection) correctedSize(ctx context.Context, e *entry) (size int64, rowShare float64, err error) {
 	rows, hypoSize := tableRows(s.cat, e.table, 0), e.hypoSize
+	rowShare = 1
 	var smp indexSample
 	sampled := false
 	if needsSample(e.c, e.table) {
-		var err error
 		if smp, sampled, err = s.sampleIndexRows(ctx, e.c, e.table); err != nil {
 			if fatal(ctx, s.w.conn, err) {
-				return 0, err
+				return 0, 0, err
 			}
 			s.log.Debug("size estimate without a sample", zap.String("table", e.c.Table), zap.Error(err))
 		}
@@ -799,25 +838,25 @@ func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) 
 		fullSize, err := s.w.HypoSize(ctx, full)
 		if err != nil {
 			if fatal(ctx, s.w.conn, err) {
-				return 0, err
+				return 0, 0, err
 			}
-			return e.hypoSize, nil
+			return e.hypoSize, 1, nil
 		}
-		share := min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
+		rowShare = min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
 		if sampled {
-			share = smp.fraction
-			hypoSize = int64(float64(fullSize) * share)
+			rowShare = smp.fraction
+			hypoSize = int64(float64(fullSize) * rowShare)
 		}
-		rows *= share
+		rows *= rowShare
 	}
 	perKey := 0.0
 	if sampled && clustered(e.c, e.table) {
 		perKey = smp.perKey
 	}
 	if model, ok := btreeSize(e.c, e.table, rows, perKey); ok {
-		return min(model, hypoSize), nil
+		return min(model, hypoSize), rowShare, nil
 	}
-	return hypoSize, nil
+	return hypoSize, rowShare, nil
 }
 
 // roughSize is the size used for an index HypoPG did not size: the btree

@@ -325,6 +325,10 @@ func TestSelectWithoutHypoPGFallsBackToHeuristics(t *testing.T) {
 	for i := range cands {
 		cands[i].QueryIDs = []string{stmts[i].QueryID}
 	}
+	// A second candidate for t1z: without costs, one index per statement.
+	zx := btree("public.t1", "z", "x")
+	zx.QueryIDs = []string{"t1z"}
+	cands = append(cands, zx)
 	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 2})
 	var got []string
 	for _, r := range recs {
@@ -334,11 +338,12 @@ func TestSelectWithoutHypoPGFallsBackToHeuristics(t *testing.T) {
 			t.Errorf("unvalidated recommendation: %+v", r)
 		}
 	}
-	// t2x already uses t2_x_idx; t1 keeps its two most expensive statements.
+	// t2x already uses t2_x_idx; t1 keeps its two most expensive statements,
+	// one index each.
 	if want := []string{"t1z", "t1y", "t3x"}; !slices.Equal(got, want) {
 		t.Errorf("served %v, want %v:\n%s", got, want, describeRecs(recs))
 	}
-	noConn := selectRecs(t, nil, cat, cands, stmts, SelectOptions{})
+	noConn := selectRecs(t, nil, cat, cands[:5], stmts, SelectOptions{})
 	if len(noConn) != 5 || noConn[0].Validated || !strings.Contains(noConn[0].ValidationNote, "no EXPLAIN target") {
 		t.Errorf("without any connection: %s", describeRecs(noConn))
 	}
@@ -361,6 +366,26 @@ func TestSelectGinFallsBackWhenHypoPGCannotSimulate(t *testing.T) {
 		!strings.Contains(recs[1].ValidationNote, `HypoPG could not simulate this index`) ||
 		recs[1].Reason != "Jsonb containment (@>) on payload, for 1 statement (10 calls in the window); the gain was not costed." {
 		t.Errorf("want the validated btree, then the gin index unvalidated:\n%s", describeRecs(recs))
+	}
+}
+
+// TestSelectGINReplacesGenericOnlyBtree: a btree costed only by the
+// generic plan of a jsonb filter's statement gives way to the GIN index
+// for the filter, even on a table with room for both.
+func TestSelectGINReplacesGenericOnlyBtree(t *testing.T) {
+	conn := testDB(t, "select_gin_generic", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("doc", "SELECT * FROM items WHERE tenant_id = $1 AND payload @> $2 ORDER BY created_at DESC LIMIT 10", 10, "public.items"),
+	}
+	cands := []Candidate{
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}, {Column: "created_at"}}, QueryIDs: []string{"doc"}},
+		{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"doc"}},
+	}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 || recs[0].Method != "gin" {
+		t.Errorf("want the gin index alone:\n%s", describeRecs(recs))
 	}
 }
 
@@ -456,5 +481,36 @@ func TestGINOutweighsSmallBtreeGain(t *testing.T) {
 	}
 	if x := s.outweighed(&entry{c: btree("public.docs", "body")}, 1e9, validated); x != nil {
 		t.Fatalf("outweighed = %+v, want none for a btree candidate", x)
+	}
+}
+
+// TestSelectSmallPartialIndexOutsideTheLimit: a partial index on the few
+// soft-deleted rows takes no room under the per-table limit; one on the
+// live rows does.
+func TestSelectSmallPartialIndexOutsideTheLimit(t *testing.T) {
+	conn := testDB(t, "select_small_partial",
+		`CREATE TABLE items (id bigint, a int, b int, deleted_at timestamptz, pad text)`,
+		`INSERT INTO items SELECT g, g % 1000, g % 997, CASE WHEN g % 50 = 0 THEN now() END, repeat('p', 50) FROM generate_series(1, 50000) g`,
+		`ANALYZE items`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	deleted, live := btree("public.items", "b"), btree("public.items", "b")
+	deleted.Where, live.Where = "deleted_at IS NOT NULL", "deleted_at IS NULL"
+	deleted.QueryIDs, live.QueryIDs = []string{"trash"}, []string{"live"}
+	full := btree("public.items", "a")
+	full.QueryIDs = []string{"byA"}
+	stmts := []WorkloadStatement{
+		stmt("byA", "SELECT * FROM items WHERE a = $1", 100, "public.items", "5"),
+		stmt("trash", "SELECT * FROM items WHERE b = $1 AND deleted_at IS NOT NULL", 10, "public.items", "5"),
+		stmt("live", "SELECT * FROM items WHERE b = $1 AND deleted_at IS NULL", 10, "public.items", "5"),
+	}
+	recs := selectRecs(t, w, cat, []Candidate{full, deleted, live}, stmts, SelectOptions{MaxPerTable: 1})
+	var got []string
+	for _, r := range recs {
+		got = append(got, strings.Join(r.Columns, ",")+" "+r.Where)
+	}
+	slices.Sort(got)
+	if want := []string{"a ", "b deleted_at IS NOT NULL"}; !slices.Equal(got, want) {
+		t.Errorf("MaxPerTable 1: got %q, want %q:\n%s", got, want, describeRecs(recs))
 	}
 }
