@@ -20,7 +20,10 @@ import (
 
 // SelectOptions limit what Select recommends.
 type SelectOptions struct {
-	// MaxPerTable is how many new indexes one table may get; 0 means 3.
+	// MaxPerTable is how many new indexes one table may get; 0 means 3. A
+	// costed partial index on under 10% of the table's rows, whose columns
+	// no UPDATE of the workload changes, counts for that share of an index,
+	// and such indexes may take a table 10% of an index past the limit.
 	MaxPerTable int
 	// BudgetBytes bounds the total estimated size of the new indexes (the
 	// deduplication-corrected estimate); 0 means no bound.
@@ -44,9 +47,13 @@ const (
 	// only takes writes; it scales with the table's write share.
 	writePenalty = 0.5
 	// smallPartialShare: a partial index on less than this share of its
-	// table's rows (the soft-deleted ones, a queue's pending jobs) is left
-	// out of the per-table limit, which bounds write amplification: writes
-	// maintain it only for the few rows it holds.
+	// table's rows (the soft-deleted ones, a queue's pending jobs) counts
+	// for that share under the per-table limit, which bounds write
+	// amplification: writes maintain it only for the few rows it holds.
+	// Such indexes may go this far past the limit, so that one fits
+	// beside a full set of full indexes. Not when an UPDATE of the
+	// workload changes one of its columns: those updates stop being HOT
+	// and then maintain every index of the table.
 	smallPartialShare = 0.10
 )
 
@@ -69,7 +76,7 @@ const (
 // simulate (gin), it falls back to heuristics: unvalidated recommendations
 // ranked by the planner cost of the statements that produced them, skipping
 // those whose statements already use an index of the table or already have
-// an unvalidated recommendation.
+// an unvalidated recommendation of the same method and leading key.
 func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, opts SelectOptions, log *zap.Logger) ([]Recommendation, error) {
 	if cat == nil {
 		return nil, errors.New("select indexes: no catalog")
@@ -86,7 +93,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]int{}, samples: map[string]indexSample{}}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]float64{}, samples: map[string]indexSample{}}
 	for _, st := range stmts {
 		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
 			s.stmts = append(s.stmts, st)
@@ -132,7 +139,7 @@ type selection struct {
 	stmts    []WorkloadStatement
 	base     []StatementCost // per statement without new indexes; nil without a WhatIf
 	chosen   []*entry
-	perTable map[string]int
+	perTable map[string]float64 // slots taken, see entry.slot
 	used     int64 // corrected bytes of the chosen indexes
 	samples  map[string]indexSample
 }
@@ -146,6 +153,7 @@ type entry struct {
 	hypoSize int64
 	size     int64    // corrected estimate
 	rowShare float64  // share of the table's rows it holds: below 1 for a partial index once sized
+	slot     float64  // room it takes under the per-table limit: 1, or rowShare for a small partial index
 	effects  []Effect // from its latest costing, relative to the chosen set then
 	gain     float64  // calls-weighted cost drop over the statements it serves
 	pickGain float64  // gain when it was picked
@@ -181,7 +189,7 @@ func (s *selection) entries(cands []Candidate) []*entry {
 			continue
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
-		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, rowShare: 1}
+		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, rowShare: 1, slot: 1}
 		byID[id] = e
 		out = append(out, e)
 	}
@@ -206,6 +214,9 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 		e.hypoSize = costed[i].HypoSizeBytes
 		if e.size, e.rowShare, err = s.correctedSize(ctx, e); err != nil {
 			return nil, nil, err
+		}
+		if e.rowShare < smallPartialShare && len(s.hotBreaks(e)) == 0 {
+			e.slot = e.rowShare
 		}
 		s.setEffects(e, costed[i].Statements)
 		simulated = append(simulated, e)
@@ -269,40 +280,36 @@ func (s *selection) fits(e *entry) bool {
 	count, used := s.perTable[e.c.Table], s.used
 	for _, x := range s.chosen {
 		if covers(e, x) {
-			count -= x.slot()
+			count -= x.slot
 			used -= x.size
 		}
 	}
-	return count+e.slot() <= s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
+	return !s.overLimit(count+e.slot) && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
 }
 
 func (s *selection) withinLimits(table string) bool {
-	return s.perTable[table] <= s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || s.used <= s.opts.BudgetBytes)
+	return !s.overLimit(s.perTable[table]) && (s.opts.BudgetBytes == 0 || s.used <= s.opts.BudgetBytes)
 }
 
 // tableFull reports whether e would take a table past its limit.
-func (s *selection) tableFull(e *entry) bool {
-	return s.perTable[e.c.Table]+e.slot() > s.opts.MaxPerTable
-}
+func (s *selection) tableFull(e *entry) bool { return s.overLimit(s.perTable[e.c.Table] + e.slot) }
 
-// slot is how much of its table's per-table limit e takes: none for a
-// small partial index (smallPartialShare).
-func (e *entry) slot() int {
-	if e.rowShare < smallPartialShare {
-		return 0
-	}
-	return 1
+// overLimit reports whether slots exceed the per-table limit and the
+// allowance for small partial indexes (smallPartialShare), allowing for
+// the rounding of fractional slots.
+func (s *selection) overLimit(slots float64) bool {
+	return slots > float64(s.opts.MaxPerTable)+smallPartialShare+1e-9
 }
 
 func (s *selection) add(e *entry) {
 	s.chosen = append(s.chosen, e)
-	s.perTable[e.c.Table] += e.slot()
+	s.perTable[e.c.Table] += e.slot
 	s.used += e.size
 }
 
 func (s *selection) remove(e *entry) {
 	s.chosen = slices.DeleteFunc(s.chosen, func(x *entry) bool { return x == e })
-	s.perTable[e.c.Table] -= e.slot()
+	s.perTable[e.c.Table] -= e.slot
 	s.used -= e.size
 }
 
@@ -514,11 +521,12 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 	}
 	slices.SortFunc(list, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.weight, a.weight), cmp.Compare(a.e.id, b.e.id)) })
 	var recs []Recommendation
+	var picked []*entry // the entries of recs
 	displaced := map[string]bool{}
 	for _, r := range list {
 		e := r.e
 		e.size = s.roughSize(e)
-		if servedAlready(e.c.Table, r.gains, recs) {
+		if servedAlready(e, r.gains, picked, recs) {
 			continue
 		}
 		x := s.displaceable(e, validated)
@@ -527,11 +535,16 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 		}
 		if x != nil {
 			s.remove(x)
-			displaced[x.id] = true
 		}
 		if slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) ||
 			s.tableFull(e) || (s.opts.BudgetBytes > 0 && s.used+e.size > s.opts.BudgetBytes) {
+			if x != nil {
+				s.add(x) // e cannot take its place after all
+			}
 			continue
+		}
+		if x != nil {
+			displaced[x.id] = true
 		}
 		s.add(e)
 		rec := s.recommendation(e, r.gains)
@@ -539,20 +552,27 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
 			capitalize(whatFor(e)), plural(len(r.gains), "statement"), formatCalls(r.gains))
 		recs = append(recs, rec)
+		picked = append(picked, e)
 	}
 	return recs, displaced
 }
 
 // servedAlready reports whether an uncosted recommendation already made
-// on table is for every statement of gains: without costs there is no
-// telling that a second index would add anything (comments (task_id) and
-// (task_id, created_at) for one lookup).
-func servedAlready(table string, gains []StatementGain, uncosted []Recommendation) bool {
-	return slices.ContainsFunc(uncosted, func(r Recommendation) bool {
-		return r.Table == table && !slices.ContainsFunc(gains, func(g StatementGain) bool {
-			return !slices.Contains(r.QueryIDs, g.QueryID)
-		})
-	})
+// (picked, recs) is an index of e's table, method and leading key for
+// every statement of gains: without costs there is no telling that a
+// second one would add anything (comments (task_id) and (task_id,
+// created_at) for one lookup). A different method or leading key serves
+// another part of the statement (a btree on tenant_id, a GIN on payload).
+func servedAlready(e *entry, gains []StatementGain, picked []*entry, recs []Recommendation) bool {
+	for i, p := range picked {
+		if p.c.Table != e.c.Table || methodOf(p.c) != methodOf(e.c) || len(p.c.Keys) == 0 || len(e.c.Keys) == 0 || p.c.Keys[0] != e.c.Keys[0] {
+			continue
+		}
+		if !slices.ContainsFunc(gains, func(g StatementGain) bool { return !slices.Contains(recs[i].QueryIDs, g.QueryID) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // displaceable is a chosen btree on a GIN candidate's table whose whole
@@ -695,17 +715,7 @@ func (s *selection) writeOverhead(e *entry) string {
 	if t.NTupUpd > 0 {
 		hot = fmt.Sprintf("%.0f%% of the %d updates on %s are HOT now", 100*float64(t.NTupHotUpd)/float64(t.NTupUpd), t.NTupUpd, t.QualifiedName())
 	}
-	var breaks []string
-	for _, st := range s.stmts {
-		if !touches(st, e.c.Table) {
-			continue
-		}
-		for _, col := range updatedColumns(st.Query, t) {
-			if slices.Contains(cols, col) {
-				breaks = append(breaks, fmt.Sprintf("%s (statement %s)", collector.QuoteIdent(col), st.QueryID))
-			}
-		}
-	}
+	breaks := s.hotBreaks(e)
 	switch {
 	case len(breaks) > 0:
 		msg := "breaks HOT updates on " + strings.Join(breaks, ", ")
@@ -725,6 +735,24 @@ func (s *selection) writeOverhead(e *entry) string {
 
 // indexedColumns are the table columns the index stores or tests: keys,
 // INCLUDE, and columns named in expressions and the predicate.
+// hotBreaks names the columns of e, with the statement, that UPDATEs of
+// the workload change: e makes those updates non-HOT.
+func (s *selection) hotBreaks(e *entry) []string {
+	cols := indexedColumns(e.c, e.table)
+	var breaks []string
+	for _, st := range s.stmts {
+		if !touches(st, e.c.Table) {
+			continue
+		}
+		for _, col := range updatedColumns(st.Query, e.table) {
+			if slices.Contains(cols, col) {
+				breaks = append(breaks, fmt.Sprintf("%s (statement %s)", collector.QuoteIdent(col), st.QueryID))
+			}
+		}
+	}
+	return breaks
+}
+
 func indexedColumns(c Candidate, t *collector.Table) []string {
 	var cols []string
 	add := func(name string) {

@@ -389,6 +389,22 @@ func TestSelectGINReplacesGenericOnlyBtree(t *testing.T) {
 	}
 }
 
+// TestSelectUncostedKeepsEachMethod: without costs, a btree for a
+// statement's equality and a GIN index for its jsonb filter serve
+// different parts of it; both are recommended.
+func TestSelectUncostedKeepsEachMethod(t *testing.T) {
+	conn := testDB(t, "select_uncosted_methods", itemsSetup...)
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{stmt("doc", "SELECT * FROM items WHERE tenant_id = $1 AND payload @> $2", 10, "public.items")}
+	cands := []Candidate{
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"doc"}},
+		{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"doc"}},
+	}
+	if recs := selectRecs(t, nil, cat, cands, stmts, SelectOptions{}); len(recs) != 2 {
+		t.Errorf("want the btree and the gin index:\n%s", describeRecs(recs))
+	}
+}
+
 func TestSelectRejectsBadOptions(t *testing.T) {
 	for _, o := range []SelectOptions{{MaxPerTable: -1}, {BudgetBytes: -5}, {MinImprovementPct: 100}, {MinImprovementPct: -1}} {
 		if _, err := Select(context.Background(), nil, &collector.Catalog{}, nil, nil, o, nil); err == nil || !strings.Contains(err.Error(), "invalid options") {
@@ -485,8 +501,8 @@ func TestGINOutweighsSmallBtreeGain(t *testing.T) {
 }
 
 // TestSelectSmallPartialIndexOutsideTheLimit: a partial index on the few
-// soft-deleted rows takes no room under the per-table limit; one on the
-// live rows does.
+// soft-deleted rows fits beside a full table; one on the live rows does
+// not.
 func TestSelectSmallPartialIndexOutsideTheLimit(t *testing.T) {
 	conn := testDB(t, "select_small_partial",
 		`CREATE TABLE items (id bigint, a int, b int, deleted_at timestamptz, pad text)`,
@@ -512,5 +528,12 @@ func TestSelectSmallPartialIndexOutsideTheLimit(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"a ", "b deleted_at IS NOT NULL"}; !slices.Equal(got, want) {
 		t.Errorf("MaxPerTable 1: got %q, want %q:\n%s", got, want, describeRecs(recs))
+	}
+	// Soft deletes that set deleted_at are no longer HOT with the partial
+	// index: it then takes a whole slot.
+	softDelete := stmt("delete", "UPDATE items SET deleted_at = now() WHERE id = $1", 5, "public.items", "7")
+	recs = selectRecs(t, w, cat, []Candidate{full, deleted, live}, append(stmts, softDelete), SelectOptions{MaxPerTable: 1})
+	if len(recs) != 1 {
+		t.Errorf("MaxPerTable 1 with soft deletes: want one index:\n%s", describeRecs(recs))
 	}
 }
