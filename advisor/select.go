@@ -140,7 +140,7 @@ type selection struct {
 	base     []StatementCost // per statement without new indexes; nil without a WhatIf
 	chosen   []*entry
 	perTable map[string]float64 // slots taken, see entry.slot
-	used     int64 // corrected bytes of the chosen indexes
+	used     int64              // corrected bytes of the chosen indexes
 	samples  map[string]indexSample
 }
 
