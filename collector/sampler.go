@@ -390,14 +390,15 @@ func allowed(names map[uint32]string, f NameFilter) map[uint32]bool {
 func (s *Sampler) readTexts(ctx context.Context, schema string, v extVersion, snap *Snapshot) error {
 	snap.Texts = make(map[Key]*Text, len(snap.Entries))
 	var unseen []int64
-	missing := map[Key]bool{}
+	missing, asked := map[Key]bool{}, map[int64]bool{}
 	for _, e := range snap.Entries {
 		if t, ok := s.texts.get(e.Key); ok {
 			snap.Texts[e.Key] = t
 			continue
 		}
-		if !missing[e.Key] {
-			missing[e.Key] = true
+		missing[e.Key] = true
+		if !asked[e.QueryID] {
+			asked[e.QueryID] = true
 			unseen = append(unseen, e.QueryID)
 		}
 	}
@@ -410,6 +411,13 @@ func (s *Sampler) readTexts(ctx context.Context, schema string, v extVersion, sn
 	}
 	defer rows.Close()
 	problems := map[TextProblem][]int64{}
+	// Entries of one statement run by several roles or in several
+	// databases have the same text: they share one Text.
+	type textKey struct {
+		query            string
+		valid, truncated bool
+	}
+	interned := map[textKey]*Text{}
 	var (
 		k         Key
 		query     pgtype.Text
@@ -422,13 +430,24 @@ func (s *Sampler) readTexts(ctx context.Context, schema string, v extVersion, sn
 		if !missing[k] {
 			continue // cached, or left out of the snapshot by a filter
 		}
-		t := &Text{Problem: TextMissing}
-		if query.Valid {
-			t = classify(query.String, truncated.Bool)
+		tk := textKey{query.String, query.Valid, truncated.Bool}
+		t, seen := interned[tk]
+		if !seen {
+			t = &Text{Problem: TextMissing}
+			if query.Valid {
+				t = classify(query.String, truncated.Bool)
+			}
+			interned[tk] = t
+		}
+		// Before 1.9 a top-level entry and a nested one of the same
+		// statement share a key: the application's text wins over the
+		// advisor's PREPARE of it.
+		if prev := snap.Texts[k]; prev != nil && !(prev.Own && !t.Own) {
+			continue
 		}
 		s.texts.put(k, t)
 		snap.Texts[k] = t
-		if t.Problem != TextOK {
+		if t.Problem != TextOK && !seen {
 			problems[t.Problem] = append(problems[t.Problem], k.QueryID)
 		}
 	}

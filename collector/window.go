@@ -463,8 +463,9 @@ func (w *Window) UnmarshalBinary(data []byte) error {
 	var err error
 	if format == 1 {
 		var v1 windowStateV1
-		err = gob.NewDecoder(bytes.NewReader(payload)).Decode(&v1)
-		st = v1.upgrade()
+		if err = gob.NewDecoder(bytes.NewReader(payload)).Decode(&v1); err == nil {
+			st = v1.upgrade()
+		}
 	} else {
 		err = gob.NewDecoder(bytes.NewReader(payload)).Decode(&st)
 	}
