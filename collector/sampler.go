@@ -288,6 +288,11 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 			return nil, fmt.Errorf("sample pg_stat_statements_info: %w", err)
 		}
 		snap.Info = info
+		if s.prev != nil && !info.StatsReset.Equal(s.prev.StatsReset) {
+			// After a reset, entries come back with the texts of their
+			// first calls since (LIMIT 20 where it was LIMIT $2).
+			s.texts = newTextCache(s.texts.max)
+		}
 		if n, _ := evictions(s.prev, info); n > 0 {
 			snap.Warnings = append(snap.Warnings, Warning{Code: WarnEvictions,
 				Message: fmt.Sprintf("pg_stat_statements evicted entries %d times since the last sample (pg_stat_statements.max = %s): the statistics of rare statements are lost", n, st.max),

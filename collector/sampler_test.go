@@ -516,3 +516,38 @@ func TestOwnPrepareOfAnAppStatement(t *testing.T) {
 		t.Errorf("the application's statement: %+v (found %v), want it ranked with 5 calls", st, ok)
 	}
 }
+
+// TestTextsRefetchedAfterReset: entries re-created after
+// pg_stat_statements_reset() may carry other texts, so none is kept.
+func TestTextsRefetchedAfterReset(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "textsreset", "")
+	s, err := NewSampler(connect(t, c.DSN("textsreset"), true),
+		SamplerOptions{Databases: NameFilter{Include: []string{"textsreset"}}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := connect(t, c.DSN("textsreset"), false)
+	exec(t, app, "SELECT 'before the reset' AS x")
+	snap, err := s.Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before Key
+	for k, txt := range snap.Texts {
+		if strings.HasPrefix(txt.Query, "SELECT $1 AS x") {
+			before = k
+		}
+	}
+	if before == (Key{}) {
+		t.Fatal("the statement run before the reset has no text")
+	}
+	exec(t, app, "SELECT pg_stat_statements_reset()")
+	if _, err := s.Sample(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, kept := s.texts.texts[before]; kept {
+		t.Error("a text fetched before pg_stat_statements_reset() is still cached")
+	}
+}

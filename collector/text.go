@@ -18,6 +18,9 @@ type Text struct {
 	// Internal marks the row check a foreign-key trigger runs (SELECT 1 FROM
 	// ONLY pk x WHERE ... FOR KEY SHARE OF x): never ranked, an index on the
 	// referenced key always serves it, and its cost belongs to the writes.
+	// It also marks a SELECT that reads only pg_catalog tables, such as
+	// those HypoPG and pg_get_viewdef() run inside the advisor's calls: no
+	// index can be added to the catalog.
 	Internal bool
 	Problem  TextProblem
 }
@@ -54,7 +57,8 @@ func classify(query string, truncated bool) *Text {
 	keyword, balanced := scanText(query)
 	t.Command = keyword
 	t.Utility = keyword != "" && !slices.Contains(optimizable, keyword)
-	t.Internal = keyword == "SELECT" && strings.HasSuffix(query, " FOR KEY SHARE OF x") && strings.Contains(query, " FROM ONLY ")
+	t.Internal = keyword == "SELECT" && (strings.HasSuffix(query, " FOR KEY SHARE OF x") && strings.Contains(query, " FROM ONLY ") ||
+		readsCatalogOnly(query))
 	switch {
 	case truncated:
 		t.Problem = TextTruncated
@@ -62,6 +66,24 @@ func classify(query string, truncated bool) *Text {
 		t.Problem = TextUnparseable
 	}
 	return t
+}
+
+// readsCatalogOnly reports whether every table a query names after FROM or
+// JOIN is pg_catalog-qualified. A lexer's check: a comma-separated FROM
+// list is judged by its first item.
+func readsCatalogOnly(query string) bool {
+	fields := strings.Fields(query)
+	found := false
+	for i, f := range fields[:max(len(fields)-1, 0)] {
+		if !strings.EqualFold(f, "FROM") && !strings.EqualFold(f, "JOIN") {
+			continue
+		}
+		if !strings.HasPrefix(strings.ToLower(fields[i+1]), "pg_catalog.") {
+			return false
+		}
+		found = true
+	}
+	return found
 }
 
 // scanText returns the first keyword of a statement, upper case, and

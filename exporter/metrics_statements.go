@@ -120,6 +120,9 @@ func (c *statementCollector) update(target string, snap *collector.Snapshot, ran
 		s.seconds, s.calls = -1, -1
 	}
 	for _, e := range snap.Entries {
+		if t := snap.Texts[e.Key]; t != nil && t.Own {
+			continue // the advisor's PREPARE of the statement shares its queryid
+		}
 		key := statementKey{snap.Databases[e.DBID], e.QueryID}
 		if s := set[key]; s != nil {
 			s.seconds = max(s.seconds, 0) + e.TotalExecTime/1000

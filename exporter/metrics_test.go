@@ -153,6 +153,10 @@ func TestStatementSeriesSumUsersAndSkipOwnStatements(t *testing.T) {
 	snap := snapshotOf(time.Now(), []int64{3, 4}, []float64{30, 40})
 	snap.Entries[1].Key.QueryID = 100 // the same statement by another user
 	snap.Entries[1].Key.UserID = 11
+	// The advisor's PREPARE of statement 100: its queryid, not its calls.
+	prep := collector.Key{DBID: 1, UserID: 10, QueryID: 100}
+	snap.Entries = append(snap.Entries, collector.Entry{Key: prep, Counters: collector.Counters{Calls: 5, TotalExecTime: 1}})
+	snap.Texts[prep] = &collector.Text{Query: "/* pgadvisor */ PREPARE pgadvisor_1 AS SELECT 0", Own: true}
 	span := spanOf([]float64{70, 9})
 	span.Statements[1].Text.Own = true // the advisor's own: never exported
 	m.Statements("db1", snap, span)
@@ -162,7 +166,7 @@ func TestStatementSeriesSumUsersAndSkipOwnStatements(t *testing.T) {
 pgadvisor_statement_calls_total{datname="app",queryid="100",target="db1"} 7
 # HELP pgadvisor_statements_tracked pg_stat_statements entries in the target's last sample (after database and user filters).
 # TYPE pgadvisor_statements_tracked gauge
-pgadvisor_statements_tracked{target="db1"} 2
+pgadvisor_statements_tracked{target="db1"} 3
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"pgadvisor_statement_calls_total", "pgadvisor_statements_tracked"); err != nil {

@@ -21,14 +21,15 @@ import (
 const appliedNotesFor = 7 * 24 * time.Hour
 
 // trackApplied looks in the catalog for the indexes of the target's open
-// recommendations. A valid one is marked applied: from then on the store
+// and gone recommendations (one built after its statement dropped out of
+// the ranking is never recommended again). A valid one is marked applied: from then on the store
 // measures the served statements' mean time in the first window that
 // begins after. An invalid one (a failed or running CONCURRENTLY build)
 // is not, and the returned notes say what to do.
 func (d *Daemon) trackApplied(ctx context.Context, t *target, at advisor.Target, records []state.Record) []string {
 	byDB := map[string][]advisor.Recommendation{}
 	for _, rd := range records {
-		if rd.Status == state.StatusOpen {
+		if rd.Status == state.StatusOpen || rd.Status == state.StatusGone {
 			byDB[rd.Recommendation.Database] = append(byDB[rd.Recommendation.Database], rd.Recommendation)
 		}
 	}
@@ -108,7 +109,8 @@ func withServedStatements(r *advisor.Report, d *collector.Delta, records []state
 	out := *r
 	out.Statements = slices.Clone(r.Statements)
 	for _, s := range d.Statements {
-		if want[key{s.Database, s.QueryID}] && s.Calls > 0 {
+		// The advisor's own EXPLAINs of the statement share its queryid.
+		if want[key{s.Database, s.QueryID}] && s.Calls > 0 && !s.Text.Own && !s.Text.Utility && !s.Text.Internal {
 			out.Statements = append(out.Statements, advisor.Statement{
 				QueryID: s.QueryID, Database: s.Database, User: s.User, Query: s.Text.Query,
 				Calls: s.Calls, TotalExecTimeMS: s.TotalExecTime, MeanExecTimeMS: s.MeanExecTime,
