@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/config"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
@@ -285,4 +286,22 @@ func gathered(t *testing.T, d *Daemon, name string, labels ...string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestReloadedDSNEndsBackoff: a corrected DSN is tried at once; a reload
+// that leaves the DSN alone keeps the backoff.
+func TestReloadedDSNEndsBackoff(t *testing.T) {
+	tg := &target{name: "a", log: zap.NewNop(), cfg: advisor.Target{DSN: "postgres://db/wrong"}}
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range 6 {
+		tg.failed(now, errors.New("database \"wrong\" does not exist"))
+	}
+	tg.configure(advisor.Target{DSN: "postgres://db/wrong"})
+	if tg.backoffLeft(now) <= 0 {
+		t.Error("a reload with the same DSN ended the backoff")
+	}
+	tg.configure(advisor.Target{DSN: "postgres://db/app"})
+	if left := tg.backoffLeft(now); left > 0 {
+		t.Errorf("after a corrected DSN the target still waits %s", left)
+	}
 }

@@ -64,10 +64,15 @@ func windowKey(dsn string) string {
 }
 
 // configure applies a reloaded configuration of the target; a changed
-// connection or filter takes effect at the next sample.
+// connection or filter takes effect at the next sample. A changed
+// connection ends the backoff: the fix for a failing target is often a
+// corrected DSN, and it should not wait minutes to be tried.
 func (t *target) configure(cfg advisor.Target) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if cfg.DSN != t.cfg.DSN {
+		t.retryAt = time.Time{}
+	}
 	if cfg.DSN != t.cfg.DSN || !sameFilter(cfg.Databases, t.cfg.Databases) || !sameFilter(cfg.Users, t.cfg.Users) {
 		t.reconnect = true
 	}
