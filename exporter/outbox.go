@@ -53,42 +53,54 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
-// sendDue attempts every due delivery and returns when the earliest of the
-// others is due (zero: the outbox is empty).
+// sendDue attempts the due deliveries of each channel in queue order,
+// stopping at one to be retried (or not yet due) so that a receiver never
+// gets a later message before an earlier one, and returns when the
+// earliest of the others is due (zero: the outbox is empty).
 func (n *Notifier) sendDue(ctx context.Context) (time.Time, error) {
 	ds, err := n.store.Deliveries()
 	if err != nil {
 		return time.Time{}, err
 	}
 	now := time.Now()
-	due := map[string][]state.Delivery{}
-	var next time.Time
+	queues := map[string][]state.Delivery{}
 	for _, d := range ds {
-		if !d.NextAttempt.After(now) {
-			due[d.Ref] = append(due[d.Ref], d)
-		} else if next.IsZero() || d.NextAttempt.Before(next) {
-			next = d.NextAttempt
-		}
+		queues[d.Ref] = append(queues[d.Ref], d)
 	}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
+		next    time.Time
 		lastErr error
 	)
-	for _, queue := range due {
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	for _, queue := range queues {
 		wg.Go(func() {
 			for _, d := range queue {
 				if ctx.Err() != nil {
+					return
+				}
+				if d.NextAttempt.After(now) {
+					mu.Lock()
+					later(d.NextAttempt)
+					mu.Unlock()
 					return
 				}
 				retryAt, err := n.deliver(ctx, d)
 				mu.Lock()
 				if err != nil {
 					lastErr = err
-				} else if !retryAt.IsZero() && (next.IsZero() || retryAt.Before(next)) {
-					next = retryAt
+				} else if !retryAt.IsZero() {
+					later(retryAt)
 				}
 				mu.Unlock()
+				if err != nil || !retryAt.IsZero() {
+					return
+				}
 			}
 		})
 	}

@@ -293,3 +293,29 @@ func TestHelperProcess(t *testing.T) {
 	}
 	n.Run(context.Background()) // until killed
 }
+
+// TestChannelOrderKeptOnRetry: a message to be retried holds back the
+// channel's later ones, so the receiver gets them in the order queued.
+func TestChannelOrderKeptOnRetry(t *testing.T) {
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	h := newHarness(t, t.TempDir(), config.Notify{Webhooks: []config.Webhook{{URL: rc.hookURL()}}}, fastOptions)
+	h.notify(t, notifyReport(1, notifyRec("first", 80)))
+	h.notify(t, notifyReport(2, notifyRec("first", 80), notifyRec("second", 70)))
+	h.run(t)
+	waitFor(t, "both messages delivered", func() bool { return len(h.outcomes.list()) == 3 })
+	var order []string
+	for _, r := range rc.requests() {
+		if strings.Contains(string(r.body), `"second"`) {
+			order = append(order, "second")
+		} else {
+			order = append(order, "first")
+		}
+	}
+	if !slices.Equal(order, []string{"first", "first", "second"}) {
+		t.Errorf("receiver got %v, want the first message (retried) before the second", order)
+	}
+}
