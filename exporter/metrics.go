@@ -183,6 +183,19 @@ func (m *Metrics) CycleDone(r *advisor.Report, took time.Duration) {
 	}
 }
 
+// Restored exports what a restarted agent knows of target before its
+// first cycle: its open and built recommendations from the store.
+func (m *Metrics) Restored(target string, records []state.Record) {
+	open := 0
+	for _, rd := range records {
+		if rd.Status == state.StatusOpen {
+			open++
+		}
+	}
+	m.recsOpen.WithLabelValues(target).Set(float64(open))
+	m.Applied(target, records)
+}
+
 // Applied exports the built indexes of target from its recommendation
 // history: how many, and the realized gain of the latest measured ones.
 func (m *Metrics) Applied(target string, records []state.Record) {

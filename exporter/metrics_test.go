@@ -324,3 +324,18 @@ func TestRealizedGainSeriesAreBounded(t *testing.T) {
 		t.Errorf("realized ratio of r24 = %v, want -1.4", got)
 	}
 }
+
+// TestRestoredBeforeTheFirstCycle: a restarted agent exports its open and
+// built recommendations from the store at once.
+func TestRestoredBeforeTheFirstCycle(t *testing.T) {
+	m := NewMetrics("", 0)
+	m.Restored("t", []state.Record{
+		{Recommendation: advisor.Recommendation{ID: "a"}, Status: state.StatusOpen},
+		{Recommendation: advisor.Recommendation{ID: "b"}, Status: state.StatusOpen},
+		{Recommendation: advisor.Recommendation{ID: "c"}, Status: state.StatusApplied},
+		{Recommendation: advisor.Recommendation{ID: "d"}, Status: state.StatusGone},
+	})
+	if open, applied := testutil.ToFloat64(m.recsOpen.WithLabelValues("t")), testutil.ToFloat64(m.recsApplied.WithLabelValues("t")); open != 2 || applied != 1 {
+		t.Errorf("open %v, applied %v; want 2 and 1", open, applied)
+	}
+}

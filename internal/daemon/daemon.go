@@ -178,6 +178,9 @@ func (d *Daemon) newTarget(cfg *config.Config, tc config.Target) *target {
 			t.log.Info("window restored", zap.Time("newest_sample", t.window.LastSample().To))
 		}
 	}
+	if records, err := d.store.Recommendations(t.name); err == nil {
+		d.metrics.Restored(t.name, records)
+	}
 	return t
 }
 
