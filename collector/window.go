@@ -189,6 +189,15 @@ func (w *Window) reset(st windowState) {
 	w.textsLimit = 2*len(st.Texts) + 1024
 }
 
+// SetRetention changes how long the window keeps intervals, dropping
+// those now too old (a reloaded configuration).
+func (w *Window) SetRetention(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.opts.Retention = d
+	w.trim()
+}
+
 // Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
 // failed sample does not break the series.
 func (w *Window) Add(snap *Snapshot) error {

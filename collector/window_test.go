@@ -352,3 +352,14 @@ func TestDeltaEncoding(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowSetRetention(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	for m := range 30 {
+		mustAdd(t, w, snapAt(m, map[int64]int64{1: int64(m)}))
+	}
+	w.SetRetention(10 * time.Minute)
+	if d := w.SinceStart(); d.Samples != 10 || calls(d)[1] != 10 {
+		t.Errorf("after SetRetention(10m): %d samples, %d calls; want 10 and 10", d.Samples, calls(d)[1])
+	}
+}

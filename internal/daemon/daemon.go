@@ -152,13 +152,20 @@ func (d *Daemon) newNotifier(cfg *config.Config) (*exporter.Notifier, error) {
 	})
 }
 
-// newTarget prepares a target and restores its window from the store. A
-// window that cannot be read is logged and replaced by an empty one.
-func (d *Daemon) newTarget(cfg *config.Config, tc config.Target) *target {
+// windowRetention is how long a target's window keeps its samples: two
+// analysis intervals, and at least minRetention.
+func windowRetention(cfg *config.Config) time.Duration {
 	retention := minRetention
 	if iv, err := interval(cfg.Schedule.Analyze, time.Now()); err == nil {
 		retention = max(retention, 2*iv)
 	}
+	return retention
+}
+
+// newTarget prepares a target and restores its window from the store. A
+// window that cannot be read is logged and replaced by an empty one.
+func (d *Daemon) newTarget(cfg *config.Config, tc config.Target) *target {
+	retention := windowRetention(cfg)
 	t := &target{
 		name:   tc.Name,
 		key:    windowKey(tc.DSN),
@@ -406,6 +413,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	// Nothing fails from here on.
 	for t, tc := range reconfigure {
 		t.configure(d.opts.Target(tc))
+		t.window.SetRetention(windowRetention(cfg))
 	}
 	if notifyChanged {
 		if d.stopNotifier != nil {
