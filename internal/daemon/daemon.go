@@ -89,6 +89,7 @@ type Daemon struct {
 	work       context.Context
 	cancelWork context.CancelFunc
 	kickoff    sync.WaitGroup // the first samples, started outside the scheduler
+	started    time.Time      // New's time: the phase of "@every" schedules
 
 	mu           sync.Mutex // guards what follows
 	cfg          *config.Config
@@ -125,7 +126,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		log: log, opts: opts, store: store, cfg: cfg,
+		log: log, opts: opts, store: store, cfg: cfg, started: time.Now(),
 		metrics: exporter.NewMetrics(opts.Version, cfg.Metrics.TopStatements),
 		engine:  advisor.NewEngine(log, opts.EngineOptions(cfg)),
 		sem:     make(chan struct{}, cfg.Analysis.MaxParallelTargets),
@@ -240,7 +241,7 @@ func (d *Daemon) Addr() string { return d.server.Addr() }
 // analyze job per target. It also returns the sample jobs, to run once
 // at start.
 func (d *Daemon) newSchedule(cfg *config.Config, targets []*target) (*scheduler, []func(), error) {
-	s := newScheduler(d.log.Named("schedule"), d.metrics.JobSkipped)
+	s := newScheduler(d.log.Named("schedule"), d.metrics.JobSkipped, d.started)
 	var kick []func()
 	for _, t := range targets {
 		sample, err := s.add(cfg.Schedule.Sample, t.name, "sample", func() { _ = d.sample(d.work, t) })

@@ -16,13 +16,18 @@ type scheduler struct {
 	cron   *cron.Cron
 	log    *zap.Logger
 	onSkip func(target, job string)
+	anchor time.Time // "@every" runs fall on anchor + k * interval
 }
 
-func newScheduler(log *zap.Logger, onSkip func(target, job string)) *scheduler {
+// newScheduler returns a scheduler whose "@every" jobs keep the phase of
+// anchor (the agent's start), so that the scheduler a reload builds does
+// not push every run a whole interval away.
+func newScheduler(log *zap.Logger, onSkip func(target, job string), anchor time.Time) *scheduler {
 	return &scheduler{
 		cron:   cron.New(cron.WithLogger(cronLogger{log: log})),
 		log:    log,
 		onSkip: onSkip,
+		anchor: anchor,
 	}
 }
 
@@ -33,10 +38,29 @@ func (s *scheduler) add(spec, target, job string, run func()) (cron.Job, error) 
 	l := cronLogger{log: s.log.With(zap.String("target", target), zap.String("job", job)),
 		onSkip: func() { s.onSkip(target, job) }}
 	j := cron.NewChain(cron.Recover(l), cron.SkipIfStillRunning(l)).Then(cron.FuncJob(run))
-	if _, err := s.cron.AddJob(spec, j); err != nil {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
 		return nil, fmt.Errorf("schedule %s of target %s: %q: %w", job, target, spec, err)
 	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok {
+		sched = anchoredEvery{every: every.Delay, anchor: s.anchor}
+	}
+	s.cron.Schedule(sched, j)
 	return j, nil
+}
+
+// anchoredEvery runs every interval at anchor + k * every.
+type anchoredEvery struct {
+	every  time.Duration
+	anchor time.Time
+}
+
+// Next implements cron.Schedule.
+func (a anchoredEvery) Next(t time.Time) time.Time {
+	if t.Before(a.anchor) {
+		return a.anchor
+	}
+	return a.anchor.Add((t.Sub(a.anchor)/a.every + 1) * a.every)
 }
 
 func (s *scheduler) start() { s.cron.Start() }

@@ -30,7 +30,7 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 		if target == "a" && job == "analyze" {
 			skipped.Add(1)
 		}
-	})
+	}, time.Now())
 	release := make(chan struct{})
 	if _, err := s.add("@every 1s", "a", "analyze", func() {
 		started.Add(1)
@@ -55,7 +55,7 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 
 func TestSchedulerRecoversPanics(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	s := newScheduler(zap.New(core), func(string, string) {})
+	s := newScheduler(zap.New(core), func(string, string) {}, time.Now())
 	j, err := s.add("@every 1h", "a", "sample", func() { panic("boom") })
 	if err != nil {
 		t.Fatal(err)
@@ -303,5 +303,23 @@ func TestReloadedDSNEndsBackoff(t *testing.T) {
 	tg.configure(advisor.Target{DSN: "postgres://db/app"})
 	if left := tg.backoffLeft(now); left > 0 {
 		t.Errorf("after a corrected DSN the target still waits %s", left)
+	}
+}
+
+// TestEveryKeepsPhase: "@every" runs fall on the anchor's phase, whatever
+// the time the scheduler is built (a reload), and never in the past.
+func TestEveryKeepsPhase(t *testing.T) {
+	anchor := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	a := anchoredEvery{every: 15 * time.Minute, anchor: anchor}
+	for _, tc := range []struct{ now, want time.Time }{
+		{anchor.Add(-time.Minute), anchor},
+		{anchor, anchor.Add(15 * time.Minute)},
+		{anchor.Add(14 * time.Minute), anchor.Add(15 * time.Minute)},
+		{anchor.Add(15 * time.Minute), anchor.Add(30 * time.Minute)},
+		{anchor.Add(7*time.Hour + 31*time.Minute), anchor.Add(7*time.Hour + 45*time.Minute)},
+	} {
+		if got := a.Next(tc.now); !got.Equal(tc.want) {
+			t.Errorf("Next(%s) = %s, want %s", tc.now.Format("15:04"), got.Format("15:04"), tc.want.Format("15:04"))
+		}
 	}
 }
