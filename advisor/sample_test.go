@@ -43,7 +43,7 @@ func TestSizeEstimatesSampleWhatStatisticsMiss(t *testing.T) {
 		if e.hypoSize, err = w.HypoSize(ctx, tc.c); err != nil {
 			t.Fatal(err)
 		}
-		estimated, _, err := s.correctedSize(ctx, e)
+		estimated, err := s.correctedSize(ctx, e)
 		if err != nil {
 			t.Fatal(err)
 		}

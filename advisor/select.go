@@ -20,10 +20,7 @@ import (
 
 // SelectOptions limit what Select recommends.
 type SelectOptions struct {
-	// MaxPerTable is how many new indexes one table may get; 0 means 3. A
-	// costed partial index on under 10% of the table's rows, whose columns
-	// no UPDATE of the workload changes, counts for that share of an index,
-	// and such indexes may take a table 10% of an index past the limit.
+	// MaxPerTable is how many new indexes one table may get; 0 means 3.
 	MaxPerTable int
 	// BudgetBytes bounds the total estimated size of the new indexes (the
 	// deduplication-corrected estimate); 0 means no bound.
@@ -46,15 +43,6 @@ const (
 	// writePenalty is the share of an index's gain lost on a table that
 	// only takes writes; it scales with the table's write share.
 	writePenalty = 0.5
-	// smallPartialShare: a partial index on less than this share of its
-	// table's rows (the soft-deleted ones, a queue's pending jobs) counts
-	// for that share under the per-table limit, which bounds write
-	// amplification: writes maintain it only for the few rows it holds.
-	// Such indexes may go this far past the limit, so that one fits
-	// beside a full set of full indexes. Not when an UPDATE of the
-	// workload changes one of its columns: those updates stop being HOT
-	// and then maintain every index of the table.
-	smallPartialShare = 0.10
 )
 
 // Select chooses, across the whole workload, the candidate indexes worth
@@ -93,7 +81,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]float64{}, samples: map[string]indexSample{}}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]int{}, samples: map[string]indexSample{}}
 	for _, st := range stmts {
 		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
 			s.stmts = append(s.stmts, st)
@@ -139,8 +127,8 @@ type selection struct {
 	stmts    []WorkloadStatement
 	base     []StatementCost // per statement without new indexes; nil without a WhatIf
 	chosen   []*entry
-	perTable map[string]float64 // slots taken, see entry.slot
-	used     int64              // corrected bytes of the chosen indexes
+	perTable map[string]int
+	used     int64 // corrected bytes of the chosen indexes
 	samples  map[string]indexSample
 }
 
@@ -152,8 +140,6 @@ type entry struct {
 	script   IndexScript
 	hypoSize int64
 	size     int64    // corrected estimate
-	rowShare float64  // share of the table's rows it holds: below 1 for a partial index once sized
-	slot     float64  // room it takes under the per-table limit: 1, or rowShare for a small partial index
 	effects  []Effect // from its latest costing, relative to the chosen set then
 	gain     float64  // calls-weighted cost drop over the statements it serves
 	pickGain float64  // gain when it was picked
@@ -189,7 +175,7 @@ func (s *selection) entries(cands []Candidate) []*entry {
 			continue
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
-		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, rowShare: 1, slot: 1}
+		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script}
 		byID[id] = e
 		out = append(out, e)
 	}
@@ -212,11 +198,8 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			continue
 		}
 		e.hypoSize = costed[i].HypoSizeBytes
-		if e.size, e.rowShare, err = s.correctedSize(ctx, e); err != nil {
+		if e.size, err = s.correctedSize(ctx, e); err != nil {
 			return nil, nil, err
-		}
-		if e.rowShare < smallPartialShare && len(s.hotBreaks(e)) == 0 {
-			e.slot = e.rowShare
 		}
 		s.setEffects(e, costed[i].Statements)
 		simulated = append(simulated, e)
@@ -280,36 +263,29 @@ func (s *selection) fits(e *entry) bool {
 	count, used := s.perTable[e.c.Table], s.used
 	for _, x := range s.chosen {
 		if covers(e, x) {
-			count -= x.slot
+			count--
 			used -= x.size
 		}
 	}
-	return !s.overLimit(count+e.slot) && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
+	return count < s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || used+e.size <= s.opts.BudgetBytes)
 }
 
 func (s *selection) withinLimits(table string) bool {
-	return !s.overLimit(s.perTable[table]) && (s.opts.BudgetBytes == 0 || s.used <= s.opts.BudgetBytes)
+	return s.perTable[table] <= s.opts.MaxPerTable && (s.opts.BudgetBytes == 0 || s.used <= s.opts.BudgetBytes)
 }
 
-// tableFull reports whether e would take a table past its limit.
-func (s *selection) tableFull(e *entry) bool { return s.overLimit(s.perTable[e.c.Table] + e.slot) }
-
-// overLimit reports whether slots exceed the per-table limit and the
-// allowance for small partial indexes (smallPartialShare), allowing for
-// the rounding of fractional slots.
-func (s *selection) overLimit(slots float64) bool {
-	return slots > float64(s.opts.MaxPerTable)+smallPartialShare+1e-9
-}
+// tableFull reports whether e's table has no room for another index.
+func (s *selection) tableFull(e *entry) bool { return s.perTable[e.c.Table] >= s.opts.MaxPerTable }
 
 func (s *selection) add(e *entry) {
 	s.chosen = append(s.chosen, e)
-	s.perTable[e.c.Table] += e.slot
+	s.perTable[e.c.Table]++
 	s.used += e.size
 }
 
 func (s *selection) remove(e *entry) {
 	s.chosen = slices.DeleteFunc(s.chosen, func(x *entry) bool { return x == e })
-	s.perTable[e.c.Table] -= e.slot
+	s.perTable[e.c.Table]--
 	s.used -= e.size
 }
 
@@ -846,16 +822,15 @@ func updatedColumns(query string, t *collector.Table) []string {
 // the same index without the predicate), or by a sample's where the
 // planner's is a guess (sample.go), as are the rows per key of a clustered
 // column. Expression keys and other access methods keep HypoPG's estimate.
-// rowShare is the share of the table's rows the index holds.
-func (s *selection) correctedSize(ctx context.Context, e *entry) (size int64, rowShare float64, err error) {
+func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) {
 	rows, hypoSize := tableRows(s.cat, e.table, 0), e.hypoSize
-	rowShare = 1
 	var smp indexSample
 	sampled := false
 	if needsSample(e.c, e.table) {
+		var err error
 		if smp, sampled, err = s.sampleIndexRows(ctx, e.c, e.table); err != nil {
 			if fatal(ctx, s.w.conn, err) {
-				return 0, 0, err
+				return 0, err
 			}
 			s.log.Debug("size estimate without a sample", zap.String("table", e.c.Table), zap.Error(err))
 		}
@@ -866,25 +841,25 @@ func (s *selection) correctedSize(ctx context.Context, e *entry) (size int64, ro
 		fullSize, err := s.w.HypoSize(ctx, full)
 		if err != nil {
 			if fatal(ctx, s.w.conn, err) {
-				return 0, 0, err
+				return 0, err
 			}
-			return e.hypoSize, 1, nil
+			return e.hypoSize, nil
 		}
-		rowShare = min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
+		share := min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
 		if sampled {
-			rowShare = smp.fraction
-			hypoSize = int64(float64(fullSize) * rowShare)
+			share = smp.fraction
+			hypoSize = int64(float64(fullSize) * share)
 		}
-		rows *= rowShare
+		rows *= share
 	}
 	perKey := 0.0
 	if sampled && clustered(e.c, e.table) {
 		perKey = smp.perKey
 	}
 	if model, ok := btreeSize(e.c, e.table, rows, perKey); ok {
-		return min(model, hypoSize), rowShare, nil
+		return min(model, hypoSize), nil
 	}
-	return hypoSize, rowShare, nil
+	return hypoSize, nil
 }
 
 // roughSize is the size used for an index HypoPG did not size: the btree
