@@ -45,8 +45,12 @@ type Recommendation struct {
 	Reason             string          `json:"reason"`
 	Validated          bool            `json:"validated"` // costed with HypoPG
 	ValidationNote     string          `json:"validation_note,omitempty"`
-	WriteOverhead      string          `json:"write_overhead,omitempty"` // e.g. "breaks HOT updates on status"
-	VerifySQL          string          `json:"verify_sql"`               // how to check the built index is valid
+	// WriteCost is what maintaining the index costs the window's writes, in
+	// planner cost units like CostBefore and CostAfter (Writes itemizes it).
+	WriteCost     float64      `json:"write_cost"`
+	Writes        []IndexWrite `json:"writes,omitempty"`
+	WriteOverhead string       `json:"write_overhead,omitempty"` // e.g. "breaks HOT updates on status"
+	VerifySQL     string       `json:"verify_sql"`               // how to check the built index is valid
 }
 
 // StatementGain is the planner's cost for one served statement, per call.

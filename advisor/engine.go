@@ -114,13 +114,8 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var stmts []collector.Statement
-		for _, s := range top {
-			if s.Database == db {
-				stmts = append(stmts, s)
-			}
-		}
-		if err := e.analyzeDatabase(ctx, t, db, stmts, r); err != nil {
+		stmts := inDatabase(top, db)
+		if err := e.analyzeDatabase(ctx, t, db, stmts, inDatabase(d.Statements, db), r); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -136,8 +131,9 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 }
 
 // analyzeDatabase adds the statements, findings and recommendations of one
-// database to r.
-func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts []collector.Statement, r *Report) error {
+// database to r: stmts are its top statements, window all of its
+// statements in the window (whose writes every new index slows down).
+func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts, window []collector.Statement, r *Report) error {
 	cat, err := e.catalog(ctx, t.DSN, db)
 	if err != nil {
 		return err
@@ -174,7 +170,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 	r.Findings = append(r.Findings, e.schemaFindings(cat, workload)...)
 
 	e.progress("%s: what-if costing", db)
-	recs, note, err := e.recommend(ctx, conn, cat, workload, plans)
+	recs, note, err := e.recommend(ctx, conn, cat, workload, WorkloadWrites(window, cat), plans)
 	if err != nil {
 		return err
 	}
@@ -234,7 +230,7 @@ func (e *Engine) schemaFindings(cat *collector.Catalog, workload []WorkloadState
 	return out
 }
 
-func (e *Engine) recommend(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, workload []WorkloadStatement, plans map[string]*explain.Plan) ([]Recommendation, string, error) {
+func (e *Engine) recommend(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, workload []WorkloadStatement, writes []Write, plans map[string]*explain.Plan) ([]Recommendation, string, error) {
 	cands := WorkloadCandidates(workload, cat, plans)
 	if len(cands) == 0 {
 		return nil, "", nil
@@ -244,7 +240,7 @@ func (e *Engine) recommend(ctx context.Context, conn *pgx.Conn, cat *collector.C
 		return nil, "", err
 	}
 	_, note := w.Available()
-	recs, err := Select(ctx, w, cat, cands, workload, e.opts.Select, e.log)
+	recs, err := Select(ctx, w, cat, cands, workload, writes, e.opts.Select, e.log)
 	if err != nil {
 		return nil, "", err
 	}
@@ -268,6 +264,17 @@ func reportStatement(s collector.Statement, res explain.Result) Statement {
 
 func hasFinding(fs []explain.Finding, queryID, kind string) bool {
 	return slices.ContainsFunc(fs, func(f explain.Finding) bool { return f.QueryID == queryID && f.Kind == kind })
+}
+
+// inDatabase are the statements of stmts that run in database db.
+func inDatabase(stmts []collector.Statement, db string) []collector.Statement {
+	var out []collector.Statement
+	for _, s := range stmts {
+		if s.Database == db {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // databasesOf lists the databases of ranked statements, costliest first.

@@ -40,9 +40,6 @@ const (
 	// minBaselineShare: a covering index must cut at least this share of
 	// a statement's original cost to count as serving it.
 	minBaselineShare = 0.10
-	// writePenalty is the share of an index's gain lost on a table that
-	// only takes writes; it scales with the table's write share.
-	writePenalty = 0.5
 )
 
 // Select chooses, across the whole workload, the candidate indexes worth
@@ -53,8 +50,10 @@ const (
 // candidates are costed again with the chosen ones present, so an index
 // that another pick already makes useless loses its gain, and an earlier
 // pick that a later composite nearly replaces is dropped (the composite may
-// take its place on a table at its limit). The gain is lowered on
-// write-heavy tables. A candidate that is a prefix of a chosen index (with
+// take its place on a table at its limit). What the index costs the
+// window's writes (writes, from WorkloadWrites) is taken off its gain, and
+// an index that does not gain more than that is not built. A candidate
+// that is a prefix of a chosen index (with
 // a compatible predicate) is redundant. The evidence comes from planning
 // the workload once more with every chosen index present: cost before is
 // without any new index, cost after with all of them, and a statement is
@@ -65,7 +64,7 @@ const (
 // ranked by the planner cost of the statements that produced them, skipping
 // those whose statements already use an index of the table or already have
 // an unvalidated recommendation of the same method and leading key.
-func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, opts SelectOptions, log *zap.Logger) ([]Recommendation, error) {
+func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, writes []Write, opts SelectOptions, log *zap.Logger) ([]Recommendation, error) {
 	if cat == nil {
 		return nil, errors.New("select indexes: no catalog")
 	}
@@ -81,7 +80,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &selection{w: w, cat: cat, opts: opts, log: log, perTable: map[string]int{}, samples: map[string]indexSample{}}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, writes: writes, perTable: map[string]int{}, samples: map[string]indexSample{}}
 	for _, st := range stmts {
 		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
 			s.stmts = append(s.stmts, st)
@@ -125,6 +124,7 @@ type selection struct {
 	opts     SelectOptions
 	log      *zap.Logger
 	stmts    []WorkloadStatement
+	writes   []Write
 	base     []StatementCost // per statement without new indexes; nil without a WhatIf
 	chosen   []*entry
 	perTable map[string]int
@@ -142,6 +142,10 @@ type entry struct {
 	size     int64    // corrected estimate
 	effects  []Effect // from its latest costing, relative to the chosen set then
 	gain     float64  // calls-weighted cost drop over the statements it serves
+	writes   []IndexWrite
+	// writeCost is what maintaining it costs the window's writes, in the
+	// gain's units.
+	writeCost float64
 	pickGain float64  // gain when it was picked
 	out      bool     // picked, dropped or redundant
 	note     string   // why it is not validated
@@ -176,6 +180,8 @@ func (s *selection) entries(cands []Candidate) []*entry {
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
 		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script}
+		e.writes = indexWrites(c, e.table, s.writes, s.cat)
+		e.writeCost = totalWriteCost(e.writes)
 		byID[id] = e
 		out = append(out, e)
 	}
@@ -232,8 +238,8 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 	return recs, failed, err
 }
 
-// best is the remaining entry with the highest gain per byte that the
-// limits allow, counting as free the room of chosen indexes it makes
+// best is the remaining entry with the highest gain, net of its write
+// cost, per byte that the limits allow, counting as free the room of chosen indexes it makes
 // redundant (a composite can replace its prefix on a table at its limit).
 func (s *selection) best(pool []*entry) *entry {
 	var best *entry
@@ -249,7 +255,11 @@ func (s *selection) best(pool []*entry) *entry {
 		if !s.fits(e) {
 			continue
 		}
-		score := writeFactor(e.table) * e.gain / float64(max(e.size, 1))
+		net := e.gain - e.writeCost
+		if net <= 0 {
+			continue
+		}
+		score := net / float64(max(e.size, 1))
 		if best == nil || score > bestScore {
 			best, bestScore = e, score
 		}
@@ -641,7 +651,7 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 		ID: e.id, Database: s.cat.Database, Table: e.c.Table, Method: methodOf(e.c),
 		Include: e.c.Include, Where: e.c.Where, DDL: e.script.SQL(), VerifySQL: e.script.Verify,
 		EstimatedSizeBytes: e.size, HypoPGSizeBytes: e.hypoSize, Statements: gains,
-		WriteOverhead: s.writeOverhead(e),
+		WriteCost: e.writeCost, Writes: e.writes, WriteOverhead: writeOverhead(e),
 	}
 	for _, k := range e.c.Keys {
 		col, _ := renderKey(k, false) // IndexDDL already accepted every key
@@ -658,40 +668,26 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 	return r
 }
 
-// writeFactor lowers the gain of an index on a table that mostly takes
-// writes: every INSERT, every non-HOT UPDATE and (for vacuum) every DELETE
-// must maintain it. The write share compares rows written with rows read:
-// seq_tup_read, plus one per index scan since the catalog does not carry
-// idx_tup_fetch, which makes it lean towards writes.
-func writeFactor(t *collector.Table) float64 { return 1 - writePenalty*writeShare(t) }
-
-func writeShare(t *collector.Table) float64 {
-	writes := float64(t.NTupIns + t.NTupUpd + t.NTupDel)
-	reads := float64(t.SeqTupRead + t.IdxScan)
-	if writes+reads == 0 {
-		return 0
-	}
-	return writes / (writes + reads)
-}
-
-// writeOverhead says what the index costs writers: on a write-heavy table,
-// and for UPDATEs of an indexed column, which stop being HOT (an index on
-// a column an UPDATE changes forces a new entry in every index). Statistics
-// do not say which columns updates change, so that comes from the UPDATE
-// statements in the workload, or is stated as a condition.
-func (s *selection) writeOverhead(e *entry) string {
+// writeOverhead says what the index costs writers: the window's write
+// statements that maintain it, the UPDATEs it stops from being HOT, and,
+// when no UPDATE of the window changes its columns but the table's updates
+// are mostly HOT, the columns that must stay unchanged for that to last.
+func writeOverhead(e *entry) string {
 	t := e.table
 	var parts []string
-	if share := writeShare(t); share >= 0.5 {
-		parts = append(parts, fmt.Sprintf("%s is write-heavy (%d rows inserted, %d updated, %d deleted against %d read): every write maintains this index too",
-			t.QualifiedName(), t.NTupIns, t.NTupUpd, t.NTupDel, t.SeqTupRead+t.IdxScan))
+	if len(e.writes) > 0 {
+		parts = append(parts, fmt.Sprintf("maintained by %s of the window (planner cost %.0f)", plural(len(e.writes), "write statement"), e.writeCost))
 	}
-	cols := indexedColumns(e.c, t)
+	var breaks []string
+	for _, w := range e.writes {
+		for _, col := range w.BreaksHOT {
+			breaks = append(breaks, fmt.Sprintf("%s (statement %s)", collector.QuoteIdent(col), w.QueryID))
+		}
+	}
 	var hot string
 	if t.NTupUpd > 0 {
 		hot = fmt.Sprintf("%.0f%% of the %d updates on %s are HOT now", 100*float64(t.NTupHotUpd)/float64(t.NTupUpd), t.NTupUpd, t.QualifiedName())
 	}
-	breaks := s.hotBreaks(e)
 	switch {
 	case len(breaks) > 0:
 		msg := "breaks HOT updates on " + strings.Join(breaks, ", ")
@@ -700,6 +696,7 @@ func (s *selection) writeOverhead(e *entry) string {
 		}
 		parts = append(parts, msg)
 	case hot != "" && t.NTupHotUpd*2 >= t.NTupUpd:
+		cols := indexedColumns(e.c, t)
 		quoted := make([]string, len(cols))
 		for i, c := range cols {
 			quoted[i] = collector.QuoteIdent(c)
@@ -711,24 +708,6 @@ func (s *selection) writeOverhead(e *entry) string {
 
 // indexedColumns are the table columns the index stores or tests: keys,
 // INCLUDE, and columns named in expressions and the predicate.
-// hotBreaks names the columns of e, with the statement, that UPDATEs of
-// the workload change: e makes those updates non-HOT.
-func (s *selection) hotBreaks(e *entry) []string {
-	cols := indexedColumns(e.c, e.table)
-	var breaks []string
-	for _, st := range s.stmts {
-		if !touches(st, e.c.Table) {
-			continue
-		}
-		for _, col := range updatedColumns(st.Query, e.table) {
-			if slices.Contains(cols, col) {
-				breaks = append(breaks, fmt.Sprintf("%s (statement %s)", collector.QuoteIdent(col), st.QueryID))
-			}
-		}
-	}
-	return breaks
-}
-
 func indexedColumns(c Candidate, t *collector.Table) []string {
 	var cols []string
 	add := func(name string) {
@@ -779,36 +758,6 @@ func identifiers(sql string) []string {
 		}
 	}
 	return out
-}
-
-// updatedColumns are the columns of t that query sets, when it is an
-// UPDATE of t or an INSERT into t with ON CONFLICT DO UPDATE.
-func updatedColumns(query string, t *collector.Table) []string {
-	tree, err := pg_query.Parse(query)
-	if err != nil || len(tree.GetStmts()) != 1 {
-		return nil
-	}
-	n := tree.GetStmts()[0].GetStmt()
-	var rel *pg_query.RangeVar
-	var targets []*pg_query.Node
-	switch {
-	case n.GetUpdateStmt() != nil:
-		rel, targets = n.GetUpdateStmt().GetRelation(), n.GetUpdateStmt().GetTargetList()
-	case n.GetInsertStmt().GetOnConflictClause() != nil:
-		rel, targets = n.GetInsertStmt().GetRelation(), n.GetInsertStmt().GetOnConflictClause().GetTargetList()
-	default:
-		return nil
-	}
-	if rel.GetRelname() != t.Name || (rel.GetSchemaname() != "" && rel.GetSchemaname() != t.Schema) {
-		return nil
-	}
-	var cols []string
-	for _, tn := range targets {
-		if name := tn.GetResTarget().GetName(); name != "" && !slices.Contains(cols, name) {
-			cols = append(cols, name)
-		}
-	}
-	return cols
 }
 
 // correctedSize estimates the built index's size. HypoPG sizes a btree as

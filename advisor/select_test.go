@@ -103,7 +103,7 @@ func stmt(id, query string, calls float64, table string, params ...string) Workl
 
 func selectRecs(t *testing.T, w *WhatIf, cat *collector.Catalog, cands []Candidate, stmts []WorkloadStatement, opts SelectOptions) []Recommendation {
 	t.Helper()
-	recs, err := Select(context.Background(), w, cat, cands, stmts, opts, zaptest.NewLogger(t))
+	recs, err := Select(context.Background(), w, cat, cands, stmts, nil, opts, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,37 +407,12 @@ func TestSelectUncostedKeepsEachMethod(t *testing.T) {
 
 func TestSelectRejectsBadOptions(t *testing.T) {
 	for _, o := range []SelectOptions{{MaxPerTable: -1}, {BudgetBytes: -5}, {MinImprovementPct: 100}, {MinImprovementPct: -1}} {
-		if _, err := Select(context.Background(), nil, &collector.Catalog{}, nil, nil, o, nil); err == nil || !strings.Contains(err.Error(), "invalid options") {
+		if _, err := Select(context.Background(), nil, &collector.Catalog{}, nil, nil, nil, o, nil); err == nil || !strings.Contains(err.Error(), "invalid options") {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
-	if _, err := Select(context.Background(), nil, nil, nil, nil, SelectOptions{}, nil); err == nil {
+	if _, err := Select(context.Background(), nil, nil, nil, nil, nil, SelectOptions{}, nil); err == nil {
 		t.Error("nil catalog: no error")
-	}
-}
-
-func TestWriteOverhead(t *testing.T) {
-	table := collector.Table{Schema: "public", Name: "jobs", Kind: "r", NTupIns: 9000, NTupUpd: 1000, NTupHotUpd: 900, SeqScan: 10, SeqTupRead: 10, IdxScan: 990,
-		Columns: []collector.Column{{Name: "id"}, {Name: "state"}, {Name: "queue"}, {Name: "run_at"}}}
-	cat := &collector.Catalog{Database: "db", Tables: []collector.Table{table}}
-	s := &selection{cat: cat, stmts: []WorkloadStatement{
-		stmt("u1", "UPDATE jobs SET state = $1, run_at = now() WHERE id = $2", 5, "public.jobs"),
-		stmt("u2", "INSERT INTO public.jobs (id, queue) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue", 5, "public.jobs"),
-	}}
-	e := &entry{c: Candidate{Table: "public.jobs", Keys: []collector.IndexKey{{Column: "queue"}}, Where: "state = 'ready'"}, table: &cat.Tables[0]}
-	got := s.writeOverhead(e)
-	want := "public.jobs is write-heavy (9000 rows inserted, 1000 updated, 0 deleted against 1000 read): every write maintains this index too; " +
-		`breaks HOT updates on state (statement u1), queue (statement u2); 90% of the 1000 updates on public.jobs are HOT now`
-	if got != want {
-		t.Errorf("write overhead:\n got %q\nwant %q", got, want)
-	}
-	s.stmts = nil
-	e.c = btree("public.jobs", "run_at")
-	if got, want := s.writeOverhead(e), "; 90% of the 1000 updates on public.jobs are HOT now; they stay HOT only if they do not change run_at"; !strings.HasSuffix(got, want) {
-		t.Errorf("without UPDATE statements:\n got %q\nwant suffix %q", got, want)
-	}
-	if f := writeFactor(&cat.Tables[0]); math.Abs(f-(1-0.5*10000.0/11000)) > 1e-9 {
-		t.Errorf("write factor %v", f)
 	}
 }
 

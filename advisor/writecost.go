@@ -1,0 +1,176 @@
+package advisor
+
+import (
+	"slices"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// Write is a statement of the window that writes rows of one table: every
+// new index on that table slows it down.
+type Write struct {
+	QueryID string
+	Table   string // qualified, as collector.Table.QualifiedName
+	Kind    string // INSERT, UPDATE or DELETE
+	// Columns are what an UPDATE (or INSERT ... ON CONFLICT DO UPDATE)
+	// sets; they decide whether its updates stay HOT.
+	Columns []string
+	Calls   float64
+	Rows    float64 // rows the statement wrote in the window
+}
+
+// IndexWrite is what one write statement of the window costs a new index.
+type IndexWrite struct {
+	QueryID string  `json:"queryid"`
+	Kind    string  `json:"kind"`
+	Calls   float64 `json:"calls"`
+	// EntriesPerCall are the index entries the statement adds per call: one
+	// per row inserted; one per row updated unless the UPDATE stays HOT;
+	// and, for an UPDATE that the new index stops from being HOT, one in
+	// each of the table's other indexes as well.
+	EntriesPerCall float64 `json:"entries_per_call"`
+	// BreaksHOT names the new index's columns that an UPDATE, HOT until
+	// now, sets.
+	BreaksHOT []string `json:"breaks_hot,omitempty"`
+	Cost      float64  `json:"cost"` // calls x entries x the planner cost of one entry
+}
+
+// WorkloadWrites finds the statements of stmts that write a table of cat.
+// It takes every statement of the window, not only the top ones: a cheap
+// INSERT called a million times seldom ranks, yet it maintains every index
+// of its table. Statements it cannot parse are left out.
+func WorkloadWrites(stmts []collector.Statement, cat *collector.Catalog) []Write {
+	tables := newTableLookup(cat)
+	var out []Write
+	for _, s := range stmts {
+		switch s.Text.Command {
+		case "INSERT", "UPDATE", "DELETE", "WITH":
+		default:
+			continue
+		}
+		if s.Text.Own || s.Text.Problem != collector.TextOK || s.Calls <= 0 {
+			continue
+		}
+		w, ok := parseWrite(s.Text.Query, tables)
+		if !ok {
+			continue
+		}
+		w.QueryID, w.Calls, w.Rows = s.QueryID, float64(s.Calls), float64(s.Rows)
+		out = append(out, w)
+	}
+	return out
+}
+
+// parseWrite reads the table a data-modifying statement writes and the
+// columns it sets. A data-modifying CTE's own writes are not followed.
+func parseWrite(query string, tables *tableLookup) (Write, bool) {
+	tree, err := pg_query.Parse(query)
+	if err != nil || len(tree.GetStmts()) != 1 {
+		return Write{}, false
+	}
+	n := tree.GetStmts()[0].GetStmt()
+	var w Write
+	var rel *pg_query.RangeVar
+	var targets []*pg_query.Node
+	switch {
+	case n.GetInsertStmt() != nil:
+		w.Kind, rel = "INSERT", n.GetInsertStmt().GetRelation()
+		targets = n.GetInsertStmt().GetOnConflictClause().GetTargetList()
+	case n.GetUpdateStmt() != nil:
+		w.Kind, rel, targets = "UPDATE", n.GetUpdateStmt().GetRelation(), n.GetUpdateStmt().GetTargetList()
+	case n.GetDeleteStmt() != nil:
+		w.Kind, rel = "DELETE", n.GetDeleteStmt().GetRelation()
+	default:
+		return Write{}, false
+	}
+	t := tables.find(rel.GetSchemaname(), rel.GetRelname())
+	if t == nil {
+		return Write{}, false
+	}
+	w.Table = t.QualifiedName()
+	for _, tn := range targets {
+		if name := tn.GetResTarget().GetName(); name != "" && !slices.Contains(w.Columns, name) {
+			w.Columns = append(w.Columns, name)
+		}
+	}
+	return w, true
+}
+
+// defaultRandomPageCost is PostgreSQL's, for a catalog that lacks the setting.
+const defaultRandomPageCost = 4
+
+// entryCost is the planner cost of adding one entry to an index: an
+// insertion descends the tree to a leaf as a lookup of one row does, then
+// dirties that page and logs it, so it is priced as one random page. (GIN's
+// pending list takes a row's keys in one append, so a row counts as one
+// entry there too.) In planner units it compares with the reads' gains.
+func entryCost(cat *collector.Catalog) float64 {
+	if c := cat.Settings.RandomPageCost; c > 0 {
+		return c
+	}
+	return defaultRandomPageCost
+}
+
+// indexWrites are the write statements that would maintain candidate c on
+// table t, each with its cost in planner units over the window. A DELETE
+// adds no entry (VACUUM removes them later, in bulk), and neither does an
+// UPDATE that stays HOT: one that changes no indexed column, the new
+// index's included.
+func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog) []IndexWrite {
+	newCols := indexedColumns(c, t)
+	existing := cat.IndexesOn(c.Table)
+	var existingCols []string
+	for _, ix := range existing {
+		existingCols = append(existingCols, existingIndexColumns(ix, t)...)
+	}
+	var out []IndexWrite
+	for _, w := range writes {
+		if w.Table != c.Table || w.Calls <= 0 {
+			continue
+		}
+		iw := IndexWrite{QueryID: w.QueryID, Kind: w.Kind, Calls: w.Calls}
+		rowsPerCall := w.Rows / w.Calls
+		switch {
+		case w.Kind == "INSERT":
+			// An upsert's updates are counted as inserts: both add an entry
+			// unless HOT, which an upsert setting no indexed column is.
+			iw.EntriesPerCall = rowsPerCall
+		case w.Kind != "UPDATE":
+			continue
+		case intersects(w.Columns, existingCols):
+			iw.EntriesPerCall = rowsPerCall // not HOT already
+		case intersects(w.Columns, newCols):
+			iw.BreaksHOT = slices.DeleteFunc(slices.Clone(w.Columns), func(col string) bool { return !slices.Contains(newCols, col) })
+			iw.EntriesPerCall = rowsPerCall * float64(1+len(existing))
+		default:
+			continue // stays HOT
+		}
+		if iw.EntriesPerCall <= 0 {
+			continue
+		}
+		iw.Cost = w.Calls * iw.EntriesPerCall * entryCost(cat)
+		out = append(out, iw)
+	}
+	return out
+}
+
+// existingIndexColumns are the columns of t an existing index stores or
+// tests; an UPDATE that sets one of them is not HOT.
+func existingIndexColumns(ix collector.Index, t *collector.Table) []string {
+	c := Candidate{Table: ix.Table, Keys: ix.Keys, Include: ix.Include, Where: ix.Predicate}
+	return indexedColumns(c, t)
+}
+
+func intersects(a, b []string) bool {
+	return slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
+}
+
+func totalWriteCost(ws []IndexWrite) float64 {
+	var sum float64
+	for _, w := range ws {
+		sum += w.Cost
+	}
+	return sum
+}

@@ -1,0 +1,132 @@
+package advisor
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// jobsCatalog: a queue table with an index on state, whose updates are
+// mostly HOT.
+func jobsCatalog() *collector.Catalog {
+	return &collector.Catalog{
+		Database: "db",
+		Settings: collector.PlanSettings{RandomPageCost: 4, SearchPath: `"$user", public`},
+		Tables: []collector.Table{{Schema: "public", Name: "jobs", Kind: "r", NTupUpd: 1000, NTupHotUpd: 900,
+			Columns: []collector.Column{{Name: "id"}, {Name: "state"}, {Name: "queue"}, {Name: "run_at"}, {Name: "note"}}}},
+		Indexes: []collector.Index{
+			{Schema: "public", Name: "jobs_pkey", Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "id"}}, Primary: true},
+			{Schema: "public", Name: "jobs_state_idx", Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "state"}}},
+		},
+	}
+}
+
+func windowStatement(id, query string, calls, rows int64) collector.Statement {
+	command, _, _ := strings.Cut(query, " ")
+	return collector.Statement{QueryID: id, Database: "db", Text: collector.Text{Query: query, Command: command},
+		Counters: collector.Counters{Calls: calls, Rows: rows}}
+}
+
+func TestWorkloadWrites(t *testing.T) {
+	cat := jobsCatalog()
+	got := WorkloadWrites([]collector.Statement{
+		windowStatement("ins", "INSERT INTO jobs (id, queue) VALUES ($1, $2)", 100, 100),
+		windowStatement("ups", "INSERT INTO public.jobs (id, queue) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue", 10, 10),
+		windowStatement("upd", "UPDATE jobs SET state = $1, run_at = now() WHERE id = $2", 50, 50),
+		windowStatement("del", "DELETE FROM jobs WHERE run_at < $1", 2, 400),
+		windowStatement("cte", "WITH done AS (SELECT id FROM jobs WHERE state = $1) UPDATE jobs SET note = $2 FROM done WHERE jobs.id = done.id", 1, 30),
+		windowStatement("sel", "SELECT * FROM jobs WHERE id = $1", 1000, 1000),
+		windowStatement("other", "INSERT INTO elsewhere VALUES ($1)", 5, 5),
+		windowStatement("bad", "UPDATE jobs SET", 5, 5),
+	}, cat)
+	want := []Write{
+		{QueryID: "ins", Table: "public.jobs", Kind: "INSERT", Calls: 100, Rows: 100},
+		{QueryID: "ups", Table: "public.jobs", Kind: "INSERT", Columns: []string{"queue"}, Calls: 10, Rows: 10},
+		{QueryID: "upd", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"state", "run_at"}, Calls: 50, Rows: 50},
+		{QueryID: "del", Table: "public.jobs", Kind: "DELETE", Calls: 2, Rows: 400},
+		{QueryID: "cte", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"note"}, Calls: 1, Rows: 30},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("writes:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestIndexWritesFollowHOT(t *testing.T) {
+	cat := jobsCatalog()
+	writes := []Write{
+		{QueryID: "ins", Table: "public.jobs", Kind: "INSERT", Calls: 100, Rows: 200},
+		{QueryID: "state", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"state"}, Calls: 50, Rows: 50},
+		{QueryID: "note", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"note"}, Calls: 10, Rows: 10},
+		{QueryID: "del", Table: "public.jobs", Kind: "DELETE", Calls: 2, Rows: 400},
+		{QueryID: "other", Table: "public.other", Kind: "INSERT", Calls: 9, Rows: 9},
+	}
+	// An index on run_at: the UPDATE of state is not HOT already (state is
+	// indexed) and adds one entry per row; the UPDATE of note stays HOT.
+	got := indexWrites(btree("public.jobs", "run_at"), &cat.Tables[0], writes, cat)
+	want := []IndexWrite{
+		{QueryID: "ins", Kind: "INSERT", Calls: 100, EntriesPerCall: 2, Cost: 100 * 2 * 4},
+		{QueryID: "state", Kind: "UPDATE", Calls: 50, EntriesPerCall: 1, Cost: 50 * 4},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("index on run_at:\n got %+v\nwant %+v", got, want)
+	}
+	// An index including note makes the UPDATE of note lose HOT: each of
+	// its rows then adds an entry to the new index and to both old ones.
+	got = indexWrites(Candidate{Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "queue"}}, Include: []string{"note"}}, &cat.Tables[0], writes, cat)
+	if len(got) != 3 || !reflect.DeepEqual(got[2], IndexWrite{QueryID: "note", Kind: "UPDATE", Calls: 10, EntriesPerCall: 3, BreaksHOT: []string{"note"}, Cost: 10 * 3 * 4}) {
+		t.Errorf("index including note: got %+v", got)
+	}
+	if c := totalWriteCost(got); c != 800+200+120 {
+		t.Errorf("total write cost %v, want 1120", c)
+	}
+}
+
+func TestWriteOverhead(t *testing.T) {
+	cat := jobsCatalog()
+	writes := []Write{{QueryID: "u1", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"queue", "run_at"}, Calls: 5, Rows: 5}}
+	c := Candidate{Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "queue"}}, Where: "note IS NULL"}
+	e := &entry{c: c, table: &cat.Tables[0], writes: indexWrites(c, &cat.Tables[0], writes, cat)}
+	e.writeCost = totalWriteCost(e.writes)
+	want := "maintained by 1 write statement of the window (planner cost 60); breaks HOT updates on queue (statement u1); 90% of the 1000 updates on public.jobs are HOT now"
+	if got := writeOverhead(e); got != want {
+		t.Errorf("write overhead:\n got %q\nwant %q", got, want)
+	}
+	e.writes, e.writeCost = nil, 0
+	want = "90% of the 1000 updates on public.jobs are HOT now; they stay HOT only if they do not change queue, note"
+	if got := writeOverhead(e); got != want {
+		t.Errorf("without UPDATE statements:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestSelectWeighsWriteCost: an index whose upkeep costs the window's
+// writes more than it saves the reads is not recommended; one that saves
+// more carries its write cost as evidence.
+func TestSelectWeighsWriteCost(t *testing.T) {
+	conn := testDB(t, "select_write_cost", limitsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{stmt("t2x", "SELECT * FROM t2 WHERE x = $1", 10, "public.t2", "5")}
+	cands := []Candidate{btree("public.t2", "x")}
+	few := []Write{{QueryID: "ins", Table: "public.t2", Kind: "INSERT", Calls: 10, Rows: 10}}
+	recs, err := Select(context.Background(), w, cat, cands, stmts, few, SelectOptions{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].WriteCost != 10*entryCost(cat) || len(recs[0].Writes) != 1 || recs[0].Writes[0].QueryID != "ins" {
+		t.Fatalf("a few inserts: want the index with their cost as evidence, got:\n%s", describeRecs(recs))
+	}
+	gain := recs[0].CostBefore - recs[0].CostAfter
+	many := []Write{{QueryID: "ins", Table: "public.t2", Kind: "INSERT", Calls: 1000, Rows: 2 * gain / entryCost(cat)}}
+	recs, err = Select(context.Background(), w, cat, cands, stmts, many, SelectOptions{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 0 {
+		t.Errorf("inserts costing twice the gain: want no index, got:\n%s", describeRecs(recs))
+	}
+}
