@@ -146,9 +146,9 @@ type entry struct {
 	// writeCost is what maintaining it costs the window's writes, in the
 	// gain's units.
 	writeCost float64
-	pickGain float64  // gain when it was picked
-	out      bool     // picked, dropped or redundant
-	note     string   // why it is not validated
+	pickGain  float64 // gain when it was picked
+	out       bool    // picked, dropped or redundant
+	note      string  // why it is not validated
 }
 
 func (s *selection) available() (bool, string) {
