@@ -180,8 +180,8 @@ func (s *selection) entries(cands []Candidate) []*entry {
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
 		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script}
-		e.writes = indexWrites(c, e.table, s.writes, s.cat)
-		e.writeCost = totalWriteCost(e.writes)
+		// A partial index is charged for every row until its share is known.
+		e.setWrites(indexWrites(c, e.table, s.writes, s.cat, 1))
 		byID[id] = e
 		out = append(out, e)
 	}
@@ -204,9 +204,11 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			continue
 		}
 		e.hypoSize = costed[i].HypoSizeBytes
-		if e.size, err = s.correctedSize(ctx, e); err != nil {
+		var share float64
+		if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
 			return nil, nil, err
 		}
+		e.setWrites(indexWrites(e.c, e.table, s.writes, s.cat, share))
 		s.setEffects(e, costed[i].Statements)
 		simulated = append(simulated, e)
 	}
@@ -772,6 +774,13 @@ func identifiers(sql string) []string {
 // planner's is a guess (sample.go), as are the rows per key of a clustered
 // column. Expression keys and other access methods keep HypoPG's estimate.
 func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) {
+	size, _, err := s.sizeAndShare(ctx, e)
+	return size, err
+}
+
+// sizeAndShare is correctedSize with the share of the table's rows the
+// index holds (its predicate's; 1 for a full index).
+func (s *selection) sizeAndShare(ctx context.Context, e *entry) (int64, float64, error) {
 	rows, hypoSize := tableRows(s.cat, e.table, 0), e.hypoSize
 	var smp indexSample
 	sampled := false
@@ -779,22 +788,23 @@ func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) 
 		var err error
 		if smp, sampled, err = s.sampleIndexRows(ctx, e.c, e.table); err != nil {
 			if fatal(ctx, s.w.conn, err) {
-				return 0, err
+				return 0, 0, err
 			}
 			s.log.Debug("size estimate without a sample", zap.String("table", e.c.Table), zap.Error(err))
 		}
 	}
+	share := 1.0
 	if e.c.Where != "" {
 		full := e.c
 		full.Where = ""
 		fullSize, err := s.w.HypoSize(ctx, full)
 		if err != nil {
 			if fatal(ctx, s.w.conn, err) {
-				return 0, err
+				return 0, 0, err
 			}
-			return e.hypoSize, nil
+			return e.hypoSize, share, nil
 		}
-		share := min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
+		share = min(float64(e.hypoSize)/float64(max(fullSize, 1)), 1)
 		if sampled {
 			share = smp.fraction
 			hypoSize = int64(float64(fullSize) * share)
@@ -806,9 +816,9 @@ func (s *selection) correctedSize(ctx context.Context, e *entry) (int64, error) 
 		perKey = smp.perKey
 	}
 	if model, ok := btreeSize(e.c, e.table, rows, perKey); ok {
-		return min(model, hypoSize), nil
+		return min(model, hypoSize), share, nil
 	}
-	return hypoSize, nil
+	return hypoSize, share, nil
 }
 
 // roughSize is the size used for an index HypoPG did not size: the btree

@@ -114,11 +114,13 @@ func entryCost(cat *collector.Catalog) float64 {
 }
 
 // indexWrites are the write statements that would maintain candidate c on
-// table t, each with its cost in planner units over the window. A DELETE
+// table t, each with its cost in planner units over the window; share is
+// the part of the rows c holds (a partial index's predicate keeps only
+// those), taken as the part of the written rows that reach it. A DELETE
 // adds no entry (VACUUM removes them later, in bulk), and neither does an
 // UPDATE that stays HOT: one that changes no indexed column, the new
 // index's included.
-func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog) []IndexWrite {
+func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog, share float64) []IndexWrite {
 	newCols := indexedColumns(c, t)
 	existing := cat.IndexesOn(c.Table)
 	var existingCols []string
@@ -131,7 +133,7 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 			continue
 		}
 		iw := IndexWrite{QueryID: w.QueryID, Kind: w.Kind, Calls: w.Calls}
-		rowsPerCall := w.Rows / w.Calls
+		rowsPerCall := w.Rows / w.Calls * share
 		switch {
 		case w.Kind == "INSERT":
 			// An upsert's updates are counted as inserts: both add an entry
@@ -167,10 +169,9 @@ func intersects(a, b []string) bool {
 	return slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
 }
 
-func totalWriteCost(ws []IndexWrite) float64 {
-	var sum float64
+func (e *entry) setWrites(ws []IndexWrite) {
+	e.writes, e.writeCost = ws, 0
 	for _, w := range ws {
-		sum += w.Cost
+		e.writeCost += w.Cost
 	}
-	return sum
 }

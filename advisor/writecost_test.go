@@ -67,7 +67,7 @@ func TestIndexWritesFollowHOT(t *testing.T) {
 	}
 	// An index on run_at: the UPDATE of state is not HOT already (state is
 	// indexed) and adds one entry per row; the UPDATE of note stays HOT.
-	got := indexWrites(btree("public.jobs", "run_at"), &cat.Tables[0], writes, cat)
+	got := indexWrites(btree("public.jobs", "run_at"), &cat.Tables[0], writes, cat, 1)
 	want := []IndexWrite{
 		{QueryID: "ins", Kind: "INSERT", Calls: 100, EntriesPerCall: 2, Cost: 100 * 2 * 4},
 		{QueryID: "state", Kind: "UPDATE", Calls: 50, EntriesPerCall: 1, Cost: 50 * 4},
@@ -77,12 +77,19 @@ func TestIndexWritesFollowHOT(t *testing.T) {
 	}
 	// An index including note makes the UPDATE of note lose HOT: each of
 	// its rows then adds an entry to the new index and to both old ones.
-	got = indexWrites(Candidate{Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "queue"}}, Include: []string{"note"}}, &cat.Tables[0], writes, cat)
-	if len(got) != 3 || !reflect.DeepEqual(got[2], IndexWrite{QueryID: "note", Kind: "UPDATE", Calls: 10, EntriesPerCall: 3, BreaksHOT: []string{"note"}, Cost: 10 * 3 * 4}) {
-		t.Errorf("index including note: got %+v", got)
+	covering := Candidate{Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "queue"}}, Include: []string{"note"}}
+	e := &entry{c: covering}
+	e.setWrites(indexWrites(covering, &cat.Tables[0], writes, cat, 1))
+	if len(e.writes) != 3 || !reflect.DeepEqual(e.writes[2], IndexWrite{QueryID: "note", Kind: "UPDATE", Calls: 10, EntriesPerCall: 3, BreaksHOT: []string{"note"}, Cost: 10 * 3 * 4}) {
+		t.Errorf("index including note: got %+v", e.writes)
 	}
-	if c := totalWriteCost(got); c != 800+200+120 {
-		t.Errorf("total write cost %v, want 1120", c)
+	if e.writeCost != 800+200+120 {
+		t.Errorf("total write cost %v, want 1120", e.writeCost)
+	}
+	// A partial index holding a tenth of the rows gets a tenth of the entries.
+	e.setWrites(indexWrites(covering, &cat.Tables[0], writes, cat, 0.1))
+	if e.writeCost < 111.9 || e.writeCost > 112.1 {
+		t.Errorf("partial index with a tenth of the rows: write cost %v, want 112", e.writeCost)
 	}
 }
 
@@ -90,13 +97,13 @@ func TestWriteOverhead(t *testing.T) {
 	cat := jobsCatalog()
 	writes := []Write{{QueryID: "u1", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"queue", "run_at"}, Calls: 5, Rows: 5}}
 	c := Candidate{Table: "public.jobs", Method: "btree", Keys: []collector.IndexKey{{Column: "queue"}}, Where: "note IS NULL"}
-	e := &entry{c: c, table: &cat.Tables[0], writes: indexWrites(c, &cat.Tables[0], writes, cat)}
-	e.writeCost = totalWriteCost(e.writes)
+	e := &entry{c: c, table: &cat.Tables[0]}
+	e.setWrites(indexWrites(c, &cat.Tables[0], writes, cat, 1))
 	want := "maintained by 1 write statement of the window (planner cost 60); breaks HOT updates on queue (statement u1); 90% of the 1000 updates on public.jobs are HOT now"
 	if got := writeOverhead(e); got != want {
 		t.Errorf("write overhead:\n got %q\nwant %q", got, want)
 	}
-	e.writes, e.writeCost = nil, 0
+	e.setWrites(nil)
 	want = "90% of the 1000 updates on public.jobs are HOT now; they stay HOT only if they do not change queue, note"
 	if got := writeOverhead(e); got != want {
 		t.Errorf("without UPDATE statements:\n got %q\nwant %q", got, want)

@@ -193,6 +193,25 @@ type built struct {
 	BuiltB       int64   `json:"built_bytes"`
 	BuildSeconds float64 `json:"build_seconds"`
 	Error        string  `json:"error,omitempty"`
+	// QueryIDs are the statements the advisor says it serves; WriteCost
+	// what it estimated the window's writes pay to maintain it (planner
+	// units).
+	QueryIDs  []string `json:"queryids"`
+	WriteCost float64  `json:"write_cost"`
+	// BenefitMS is the measured time it saves the statements it serves
+	// (calls x mean before - after); WriteCostMS its write cost in the
+	// same milliseconds (see writeCostMS).
+	BenefitMS   float64 `json:"measured_benefit_ms"`
+	WriteCostMS float64 `json:"estimated_write_cost_ms"`
+}
+
+// spec is the index as the tables show it: "public.t USING btree (a, b)".
+func (b built) spec() string {
+	ddl, _, err := hypoForm(b.DDL)
+	if err != nil {
+		return oneLine(b.DDL)
+	}
+	return strings.TrimPrefix(ddl, "CREATE INDEX ON ")
 }
 
 // apply runs each recommendation's DDL script statement by statement, as
@@ -201,7 +220,8 @@ type built struct {
 func apply(ctx context.Context, conn *pgx.Conn, recs []advisor.Recommendation) ([]built, error) {
 	var out []built
 	for _, r := range recs {
-		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes}
+		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes,
+			QueryIDs: r.QueryIDs, WriteCost: r.WriteCost}
 		stmts, err := pg_query.SplitWithParser(r.DDL, true)
 		if err != nil {
 			return nil, fmt.Errorf("split DDL %q: %w", r.DDL, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,10 +50,15 @@ type workloadResult struct {
 	TotalMSBefore float64       `json:"total_ms_before"` // sum of calls x mean latency
 	TotalMSAfter  float64       `json:"total_ms_after"`
 
-	PerStatement    []statementResult `json:"per_statement"`
-	Regressions     []string          `json:"regressions"`
-	CostRegressions []string          `json:"cost_regressions"`
-	Budgets         []budgetRun       `json:"budgets,omitempty"`
+	PerStatement []statementResult `json:"per_statement"`
+	Regressions  []string          `json:"regressions"`
+	// MSPerCost converts planner cost to measured time on this workload
+	// (see writeCostMS); BelowWriteCost are the recommendations whose
+	// measured benefit is below their estimated write cost.
+	MSPerCost       float64     `json:"ms_per_cost"`
+	BelowWriteCost  []string    `json:"below_write_cost"`
+	CostRegressions []string    `json:"cost_regressions"`
+	Budgets         []budgetRun `json:"budgets,omitempty"`
 }
 
 // statementResult is one statement before and after.
@@ -295,7 +301,36 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 			res.CostRegressions = append(res.CostRegressions, fmt.Sprintf("%s: planner cost %.1f -> %.1f", s.Name, costWithout[i], costAfter[i]))
 		}
 	}
+	res.MSPerCost = msPerCost(stmts, costWithout, costErrs, before)
+	for i := range res.Recommendations {
+		b := &res.Recommendations[i]
+		for j, s := range stmts {
+			if s.QueryID != "" && slices.Contains(b.QueryIDs, s.QueryID) {
+				b.BenefitMS += s.Calls * (before[j].MeanMS - after[j].MeanMS)
+			}
+		}
+		b.WriteCostMS = b.WriteCost * res.MSPerCost
+		if b.BenefitMS < b.WriteCostMS {
+			res.BelowWriteCost = append(res.BelowWriteCost, fmt.Sprintf("%s: measured benefit %.1f ms, estimated write cost %.1f ms", b.spec(), b.BenefitMS, b.WriteCostMS))
+		}
+	}
 	return res, nil
+}
+
+// msPerCost is what one unit of planner cost took on this workload: the
+// reads' measured time without the new indexes over their planner cost,
+// both weighted by calls. It puts the advisor's write cost, an estimate in
+// planner units, beside the measured benefit of an index.
+func msPerCost(stmts []stmt, cost []float64, costErrs []error, before []latency) float64 {
+	var ms, units float64
+	for i, s := range stmts {
+		if s.Write || costErrs[i] != nil || cost[i] <= 0 || before[i].Runs == 0 {
+			continue
+		}
+		ms += s.Calls * before[i].MeanMS
+		units += s.Calls * cost[i]
+	}
+	return ratio(ms, units)
 }
 
 // measureAlternating measures a workload that runs its statements itself
@@ -402,27 +437,34 @@ func resetStatements(ctx context.Context, e *env) error {
 }
 
 // recordedCalls sets each statement's weight to its calls in
-// pg_stat_statements, matched by text; statements recorded under a
-// normalized text (literal constants) keep theirs.
+// pg_stat_statements, and its query id (which the advisor's evidence
+// names), matched by text; statements recorded under a normalized text
+// (literal constants) keep theirs.
 func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
-	rows, err := conn.Query(ctx, `SELECT query, sum(calls)::float8 FROM pg_stat_statements WHERE toplevel GROUP BY query`)
+	rows, err := conn.Query(ctx, `SELECT query, min(queryid)::text, sum(calls)::float8 FROM pg_stat_statements WHERE toplevel GROUP BY query`)
 	if err != nil {
 		return fmt.Errorf("read recorded calls: %w", err)
 	}
-	calls := map[string]float64{}
+	type recorded struct {
+		queryID string
+		calls   float64
+	}
+	byText := map[string]recorded{}
 	var q string
-	var n float64
-	if _, err := pgx.ForEachRow(rows, []any{&q, &n}, func() error { calls[q] = n; return nil }); err != nil {
+	var r recorded
+	if _, err := pgx.ForEachRow(rows, []any{&q, &r.queryID, &r.calls}, func() error { byText[q] = r; return nil }); err != nil {
 		return fmt.Errorf("read recorded calls: %w", err)
 	}
 	for i := range stmts {
-		if n, ok := calls[stmts[i].SQL]; ok {
-			stmts[i].Calls = n
-		} else if norm, err := pg_query.Normalize(stmts[i].SQL); err == nil {
+		r, ok := byText[stmts[i].SQL]
+		if !ok {
 			// Constants in the text are recorded as $n.
-			if n, ok := calls[norm]; ok {
-				stmts[i].Calls = n
+			if norm, err := pg_query.Normalize(stmts[i].SQL); err == nil {
+				r, ok = byText[norm]
 			}
+		}
+		if ok {
+			stmts[i].Calls, stmts[i].QueryID = r.calls, r.queryID
 		}
 	}
 	return nil

@@ -59,7 +59,9 @@ type stmt struct {
 	Params []string
 	// Calls is the statement's weight: its calls in the recorded mix.
 	Calls float64
-	Write bool
+	// QueryID is its pg_stat_statements query id in the recorded mix.
+	QueryID string
+	Write   bool
 }
 
 // latency is what one statement's fixed-parameter runs measured.
