@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -302,6 +303,7 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 		}
 	}
 	res.MSPerCost = msPerCost(stmts, costWithout, costErrs, before)
+	var below []built
 	for i := range res.Recommendations {
 		b := &res.Recommendations[i]
 		for j, s := range stmts {
@@ -311,8 +313,13 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 		}
 		b.WriteCostMS = b.WriteCost * res.MSPerCost
 		if b.BenefitMS < b.WriteCostMS {
-			res.BelowWriteCost = append(res.BelowWriteCost, fmt.Sprintf("%s: measured benefit %.1f ms, estimated write cost %.1f ms", b.spec(), b.BenefitMS, b.WriteCostMS))
+			below = append(below, *b)
 		}
+	}
+	// The largest shortfall first.
+	slices.SortStableFunc(below, func(x, y built) int { return cmp.Compare(x.BenefitMS-x.WriteCostMS, y.BenefitMS-y.WriteCostMS) })
+	for _, b := range below {
+		res.BelowWriteCost = append(res.BelowWriteCost, fmt.Sprintf("%s: measured benefit %.1f ms, estimated write cost %.1f ms", b.spec(), b.BenefitMS, b.WriteCostMS))
 	}
 	return res, nil
 }
