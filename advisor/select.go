@@ -53,8 +53,8 @@ const (
 // take its place on a table at its limit). What the index costs the
 // window's writes (writes, from WorkloadWrites) is taken off its gain, and
 // an index that does not gain more than that is not built. A candidate
-// that is a prefix of a chosen index (with
-// a compatible predicate) is redundant. The evidence comes from planning
+// that is a prefix of a chosen index (with a compatible predicate) is
+// redundant. The evidence comes from planning
 // the workload once more with every chosen index present: cost before is
 // without any new index, cost after with all of them, and a statement is
 // credited to each chosen index its plan uses.
@@ -241,8 +241,9 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 }
 
 // best is the remaining entry with the highest gain, net of its write
-// cost, per byte that the limits allow, counting as free the room of chosen indexes it makes
-// redundant (a composite can replace its prefix on a table at its limit).
+// cost, per byte that the limits allow, counting as free the room of
+// chosen indexes it makes redundant (a composite can replace its prefix on
+// a table at its limit).
 func (s *selection) best(pool []*entry) *entry {
 	var best *entry
 	var bestScore float64

@@ -200,7 +200,7 @@ type built struct {
 	WriteCost float64  `json:"write_cost"`
 	// BenefitMS is the measured time it saves the statements it serves
 	// (calls x mean before - after); WriteCostMS its write cost in the
-	// same milliseconds (see writeCostMS).
+	// same milliseconds (see msPerCost).
 	BenefitMS   float64 `json:"measured_benefit_ms"`
 	WriteCostMS float64 `json:"estimated_write_cost_ms"`
 }

@@ -51,15 +51,15 @@ type workloadResult struct {
 	TotalMSBefore float64       `json:"total_ms_before"` // sum of calls x mean latency
 	TotalMSAfter  float64       `json:"total_ms_after"`
 
-	PerStatement []statementResult `json:"per_statement"`
-	Regressions  []string          `json:"regressions"`
+	PerStatement    []statementResult `json:"per_statement"`
+	Regressions     []string          `json:"regressions"`
+	CostRegressions []string          `json:"cost_regressions"`
 	// MSPerCost converts planner cost to measured time on this workload
-	// (see writeCostMS); BelowWriteCost are the recommendations whose
+	// (see msPerCost); BelowWriteCost are the recommendations whose
 	// measured benefit is below their estimated write cost.
-	MSPerCost       float64     `json:"ms_per_cost"`
-	BelowWriteCost  []string    `json:"below_write_cost"`
-	CostRegressions []string    `json:"cost_regressions"`
-	Budgets         []budgetRun `json:"budgets,omitempty"`
+	MSPerCost      float64     `json:"ms_per_cost"`
+	BelowWriteCost []string    `json:"below_write_cost"`
+	Budgets        []budgetRun `json:"budgets,omitempty"`
 }
 
 // statementResult is one statement before and after.
