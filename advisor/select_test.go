@@ -167,6 +167,29 @@ func TestSelectLeavesWellIndexedStatementsAlone(t *testing.T) {
 	}
 }
 
+// An index on a table of a few pages saves the planner less than
+// minGainPerCall per call, however often the statement runs: it serves
+// nothing and is not recommended.
+func TestSelectIgnoresTinyGains(t *testing.T) {
+	conn := testDB(t, "select_tiny", `CREATE TABLE codes (id int, code text)`,
+		`INSERT INTO codes SELECT g, 'c' || g FROM generate_series(1, 1000) g`, `ANALYZE codes`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{stmt("by_code", "SELECT * FROM codes WHERE code = $1", 1e6, "public.codes", "c42")}
+	cands := []Candidate{btree("public.codes", "code")}
+	costed, err := w.Evaluate(context.Background(), nil, cands, stmts)
+	if err != nil || len(costed) != 1 || len(costed[0].Statements) != 1 {
+		t.Fatalf("evaluate: %+v, %v", costed, err)
+	}
+	ef := costed[0].Statements[0]
+	if !ef.UsesIndex || ef.After > ef.Before*0.7 || ef.Before-ef.After >= minGainPerCall {
+		t.Fatalf("want a plan using the index that drops by more than 30%% but less than %d per call: %+v", minGainPerCall, ef)
+	}
+	if recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{}); len(recs) != 0 {
+		t.Errorf("a %.1f -> %.1f drop per call is recommended:\n%s", ef.Before, ef.After, describeRecs(recs))
+	}
+}
+
 // limitsSetup: three tables, each with two selective columns.
 var limitsSetup = []string{
 	`CREATE TABLE t1 (id bigint, x int, y int, z int, pad text)`,

@@ -320,3 +320,29 @@ func TestWhatIfPartialIndexOnAJoinedTable(t *testing.T) {
 		t.Errorf("CostWith: the plan uses configuration indexes %v, want the partial index", with[0].Uses)
 	}
 }
+
+// What-if costs assume no more cache than shared_buffers (the sandbox's
+// 128MB against the default 4GB effective_cache_size); the oracle's option
+// keeps the planner as configured.
+func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
+	conn := testDB(t, "whatif_cache", itemsSetup...)
+	setting := func() (cache, buffers string) {
+		t.Helper()
+		if err := conn.QueryRow(context.Background(), "SELECT current_setting('effective_cache_size'), current_setting('shared_buffers')").Scan(&cache, &buffers); err != nil {
+			t.Fatal(err)
+		}
+		return cache, buffers
+	}
+	configured, buffers := setting()
+	if configured == buffers {
+		t.Fatalf("effective_cache_size is already shared_buffers (%s): the test needs a larger one", buffers)
+	}
+	newWhatIf(t, conn, WhatIfOptions{UncappedCache: true})
+	if cache, _ := setting(); cache != configured {
+		t.Errorf("UncappedCache: effective_cache_size %s, want %s as configured", cache, configured)
+	}
+	newWhatIf(t, conn, WhatIfOptions{})
+	if cache, _ := setting(); cache != buffers {
+		t.Errorf("effective_cache_size %s after NewWhatIf, want shared_buffers (%s)", cache, buffers)
+	}
+}

@@ -98,6 +98,17 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 	return w, true
 }
 
+// hotShare is the share of t's updates that were HOT, from
+// pg_stat_user_tables; 1 without updates to judge by. An UPDATE that changes
+// no indexed column is HOT only when its page has room for the new row
+// version, which the pages of a table at fillfactor 100 seldom have.
+func hotShare(t *collector.Table) float64 {
+	if t == nil || t.NTupUpd <= 0 {
+		return 1
+	}
+	return min(1, float64(t.NTupHotUpd)/float64(t.NTupUpd))
+}
+
 // defaultRandomPageCost is PostgreSQL's, for a catalog that lacks the setting.
 const defaultRandomPageCost = 4
 
@@ -117,11 +128,12 @@ func entryCost(cat *collector.Catalog) float64 {
 // table t, each with its cost in planner units over the window; share is
 // the part of the rows c holds (a partial index's predicate keeps only
 // those), taken as the part of the written rows that reach it. A DELETE
-// adds no entry (VACUUM removes them later, in bulk), and neither does an
-// UPDATE that stays HOT: one that changes no indexed column, the new
-// index's included.
+// adds no entry (VACUUM removes them later, in bulk), and neither does a
+// HOT update. An UPDATE that changes no indexed column, the new index's
+// included, is HOT as often as the table's updates are (hotShare).
 func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog, share float64) []IndexWrite {
 	newCols := indexedColumns(c, t)
+	hot := hotShare(t)
 	existing := cat.IndexesOn(c.Table)
 	var existingCols []string
 	for _, ix := range existing {
@@ -144,10 +156,12 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 		case intersects(w.Columns, existingCols):
 			iw.EntriesPerCall = rowsPerCall // not HOT already
 		case intersects(w.Columns, newCols):
+			// Every row now adds an entry to the new index, and the rows that
+			// were HOT one to every existing index too.
 			iw.BreaksHOT = slices.DeleteFunc(slices.Clone(w.Columns), func(col string) bool { return !slices.Contains(newCols, col) })
-			iw.EntriesPerCall = rowsPerCall * float64(1+len(existing))
+			iw.EntriesPerCall = rowsPerCall * (1 + hot*float64(len(existing)))
 		default:
-			continue // stays HOT
+			iw.EntriesPerCall = rowsPerCall * (1 - hot) // the rows that are not HOT
 		}
 		if iw.EntriesPerCall <= 0 {
 			continue

@@ -57,9 +57,11 @@ type oracleResult struct {
 // with each predicate the advisor's candidates for the table use; plus the
 // advisor's own candidates for the statement (expressions, INCLUDE and
 // partial variants; GIN ones HypoPG cannot simulate fail and are skipped).
+// Like every planner cost in the report, it judges by the planner as the
+// database is configured, without the advisor's cap on effective_cache_size.
 func runOracle(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, stmts []stmt, log *zap.Logger) (*oracleResult, error) {
 	start := time.Now()
-	w, err := advisor.NewWhatIf(ctx, conn, log, advisor.WhatIfOptions{})
+	w, err := advisor.NewWhatIf(ctx, conn, log, advisor.WhatIfOptions{UncappedCache: true})
 	if err != nil {
 		return nil, fmt.Errorf("oracle: %w", err)
 	}
