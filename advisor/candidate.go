@@ -45,6 +45,10 @@ type Recommendation struct {
 	Reason             string          `json:"reason"`
 	Validated          bool            `json:"validated"` // costed with HypoPG
 	ValidationNote     string          `json:"validation_note,omitempty"`
+	// CacheDependent are the statements the server's planner, with its own
+	// effective_cache_size, would use the index for in plans that the
+	// what-if costing (capped at shared_buffers) does not choose.
+	CacheDependent []string `json:"cache_dependent_queryids,omitempty"`
 	// WriteCost is what maintaining the index costs the window's writes, in
 	// planner cost units like CostBefore and CostAfter (Writes itemizes it).
 	WriteCost     float64      `json:"write_cost"`

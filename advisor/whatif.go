@@ -67,6 +67,53 @@ type WhatIf struct {
 	note      string                   // why hypothetical costing is unavailable
 	baseline  map[string]StatementCost // by QueryID, without hypothetical indexes
 	reordered map[[2]string]string     // by QueryID and table: the text with the table first, "" when it cannot be (TableFirst)
+	cache     cacheSetting             // zero unless NewWhatIf lowered effective_cache_size
+}
+
+// cacheSetting is effective_cache_size in 8kB pages, as the server has it
+// and as NewWhatIf capped it.
+type cacheSetting struct{ configured, capped string }
+
+// ConfiguredCache is the server's effective_cache_size (as "4GB") when
+// NewWhatIf lowered it for the session, else "".
+func (w *WhatIf) ConfiguredCache() string {
+	if w.cache.configured == "" {
+		return ""
+	}
+	return pages(w.cache.configured)
+}
+
+// pages formats a count of 8kB pages as PostgreSQL shows memory sizes.
+func pages(n string) string {
+	p, err := strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		return n + " pages"
+	}
+	kb := p * 8
+	switch {
+	case kb%(1<<20) == 0:
+		return strconv.FormatInt(kb>>20, 10) + "GB"
+	case kb%(1<<10) == 0:
+		return strconv.FormatInt(kb>>10, 10) + "MB"
+	}
+	return strconv.FormatInt(kb, 10) + "kB"
+}
+
+// CostAsConfigured is CostWith planned with effective_cache_size as the
+// server has it: the plans the server itself will choose once config is
+// built. Without a cap it is CostWith.
+func (w *WhatIf) CostAsConfigured(ctx context.Context, config []Candidate, stmts []WorkloadStatement) ([]StatementCost, error) {
+	if w.cache.configured == "" {
+		return w.CostWith(ctx, config, stmts)
+	}
+	if _, err := execText(ctx, w.conn, setCache, w.cache.configured); err != nil {
+		return nil, fmt.Errorf("what-if: restore effective_cache_size: %w", err)
+	}
+	out, err := w.CostWith(ctx, config, stmts)
+	if _, capErr := execText(ctx, w.conn, setCache, w.cache.capped); capErr != nil {
+		return nil, errors.Join(err, fmt.Errorf("what-if: cap effective_cache_size: %w", capErr))
+	}
+	return out, err
 }
 
 // WhatIfOptions tune a WhatIf; the zero value is ready to use.
@@ -91,9 +138,11 @@ const (
 	defaultBatch     = 100
 	hypopgBrokenNote = "hypopg is installed on the EXPLAIN target but does not work (%v): check that the hypopg library is installed on that server"
 	// capCache lowers the session's effective_cache_size to shared_buffers
-	// (both in 8kB pages) when it is larger; see NewWhatIf.
-	capCache = dbconn.Marker + `SELECT set_config('effective_cache_size', least(e.setting::bigint, b.setting::bigint)::text, false)
+	// (both in 8kB pages) when it is larger, and returns both values; see
+	// NewWhatIf.
+	capCache = dbconn.Marker + `SELECT e.setting, set_config('effective_cache_size', least(e.setting::bigint, b.setting::bigint)::text, false)
 		FROM pg_settings e, pg_settings b WHERE e.name = 'effective_cache_size' AND b.name = 'shared_buffers'`
+	setCache = dbconn.Marker + `SELECT set_config('effective_cache_size', $1, false)`
 )
 
 // NewWhatIf prepares what-if costing on conn. When HypoPG is missing or
@@ -124,8 +173,12 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 		w.batchSize = defaultBatch
 	}
 	if !opts.UncappedCache {
-		if _, err := execText(ctx, conn, capCache); err != nil {
+		rows, err := execText(ctx, conn, capCache)
+		if err != nil {
 			return nil, fmt.Errorf("what-if: cap effective_cache_size: %w", err)
+		}
+		if len(rows) == 1 && len(rows[0]) == 2 && string(rows[0][0]) != string(rows[0][1]) {
+			w.cache = cacheSetting{configured: string(rows[0][0]), capped: string(rows[0][1])}
 		}
 	}
 	rows, err := execText(ctx, conn, hypopgVersion)

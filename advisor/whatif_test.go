@@ -341,8 +341,19 @@ func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
 	if cache, _ := setting(); cache != configured {
 		t.Errorf("UncappedCache: effective_cache_size %s, want %s as configured", cache, configured)
 	}
-	newWhatIf(t, conn, WhatIfOptions{})
+	w := newWhatIf(t, conn, WhatIfOptions{})
 	if cache, _ := setting(); cache != buffers {
 		t.Errorf("effective_cache_size %s after NewWhatIf, want shared_buffers (%s)", cache, buffers)
+	}
+	if got := w.ConfiguredCache(); got != configured {
+		t.Errorf("ConfiguredCache() = %q, want %q", got, configured)
+	}
+	stmts := []WorkloadStatement{{QueryID: "q", Query: "SELECT * FROM items WHERE tenant_id = $1", Params: []string{"1"}, Calls: 1, Tables: []string{"public.items"}}}
+	costs, err := w.CostAsConfigured(context.Background(), []Candidate{btree("public.items", "tenant_id")}, stmts)
+	if err != nil || costs[0].Err != nil || len(costs[0].Uses) != 1 {
+		t.Fatalf("CostAsConfigured: %+v, %v", costs, err)
+	}
+	if cache, _ := setting(); cache != buffers {
+		t.Errorf("effective_cache_size %s after CostAsConfigured, want the cap (%s) back", cache, buffers)
 	}
 }

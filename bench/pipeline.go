@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -295,6 +296,9 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 			default:
 				note = " (planner cost unchanged: the same plan, so most likely noise)"
 			}
+			if flagged := cacheDependent(recs, s.QueryID); flagged != "" {
+				note += " (flagged by the advisor: the server's planner uses " + flagged + " for it where the costing capped at shared_buffers does not)"
+			}
 			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms, median %.3f -> %.3f, p95 %.3f -> %.3f%s",
 				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].MedianMS, after[i].MedianMS, before[i].P95MS, after[i].P95MS, note))
 		}
@@ -475,4 +479,16 @@ func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
 		}
 	}
 	return nil
+}
+
+// cacheDependent names the recommended indexes the advisor flagged as used
+// by statement queryID only with the server's own effective_cache_size.
+func cacheDependent(recs []advisor.Recommendation, queryID string) string {
+	var names []string
+	for _, r := range recs {
+		if queryID != "" && slices.Contains(r.CacheDependent, queryID) {
+			names = append(names, r.Table+" ("+strings.Join(r.Columns, ", ")+")")
+		}
+	}
+	return strings.Join(names, ", ")
 }
