@@ -70,47 +70,35 @@ type WhatIf struct {
 	cache     cacheSetting             // zero unless NewWhatIf lowered effective_cache_size
 }
 
-// cacheSetting is effective_cache_size in 8kB pages, as the server has it
-// and as NewWhatIf capped it.
-type cacheSetting struct{ configured, capped string }
+// cacheSetting is effective_cache_size as the server has it and as
+// NewWhatIf capped it, in pages (what set_config takes back), and the
+// server's value for people to read.
+type cacheSetting struct{ configured, capped, shown string }
 
-// ConfiguredCache is the server's effective_cache_size (as "4GB") when
+// ConfiguredCache is the server's effective_cache_size (as "4096 MB") when
 // NewWhatIf lowered it for the session, else "".
-func (w *WhatIf) ConfiguredCache() string {
-	if w.cache.configured == "" {
-		return ""
-	}
-	return pages(w.cache.configured)
-}
-
-// pages formats a count of 8kB pages as PostgreSQL shows memory sizes.
-func pages(n string) string {
-	p, err := strconv.ParseInt(n, 10, 64)
-	if err != nil {
-		return n + " pages"
-	}
-	kb := p * 8
-	switch {
-	case kb%(1<<20) == 0:
-		return strconv.FormatInt(kb>>20, 10) + "GB"
-	case kb%(1<<10) == 0:
-		return strconv.FormatInt(kb>>10, 10) + "MB"
-	}
-	return strconv.FormatInt(kb, 10) + "kB"
-}
+func (w *WhatIf) ConfiguredCache() string { return w.cache.shown }
 
 // CostAsConfigured is CostWith planned with effective_cache_size as the
 // server has it: the plans the server itself will choose once config is
-// built. Without a cap it is CostWith.
+// built. Statements that touch none of config's tables keep their capped
+// baseline (they use none of config either way). Without a cap it is
+// CostWith.
 func (w *WhatIf) CostAsConfigured(ctx context.Context, config []Candidate, stmts []WorkloadStatement) ([]StatementCost, error) {
 	if w.cache.configured == "" {
 		return w.CostWith(ctx, config, stmts)
+	}
+	// Baselines are cached for the WhatIf's life: plan any missing one
+	// under the cap first.
+	if _, err := w.Baseline(ctx, stmts); err != nil {
+		return nil, err
 	}
 	if _, err := execText(ctx, w.conn, setCache, w.cache.configured); err != nil {
 		return nil, fmt.Errorf("what-if: restore effective_cache_size: %w", err)
 	}
 	out, err := w.CostWith(ctx, config, stmts)
-	if _, capErr := execText(ctx, w.conn, setCache, w.cache.capped); capErr != nil {
+	// Cap again even when ctx is done, so the session never stays uncapped.
+	if _, capErr := execText(context.WithoutCancel(ctx), w.conn, setCache, w.cache.capped); capErr != nil {
 		return nil, errors.Join(err, fmt.Errorf("what-if: cap effective_cache_size: %w", capErr))
 	}
 	return out, err
@@ -138,9 +126,11 @@ const (
 	defaultBatch     = 100
 	hypopgBrokenNote = "hypopg is installed on the EXPLAIN target but does not work (%v): check that the hypopg library is installed on that server"
 	// capCache lowers the session's effective_cache_size to shared_buffers
-	// (both in 8kB pages) when it is larger, and returns both values; see
-	// NewWhatIf.
-	capCache = dbconn.Marker + `SELECT e.setting, set_config('effective_cache_size', least(e.setting::bigint, b.setting::bigint)::text, false)
+	// when it is larger (pg_settings has both in pages), and returns both
+	// and whether it did; see NewWhatIf. The pg_settings rows are read
+	// before set_config runs.
+	capCache = dbconn.Marker + `SELECT e.setting, b.setting, pg_size_pretty(e.setting::bigint * current_setting('block_size')::bigint),
+		CASE WHEN e.setting::bigint > b.setting::bigint THEN set_config('effective_cache_size', b.setting, false) END IS NOT NULL
 		FROM pg_settings e, pg_settings b WHERE e.name = 'effective_cache_size' AND b.name = 'shared_buffers'`
 	setCache = dbconn.Marker + `SELECT set_config('effective_cache_size', $1, false)`
 )
@@ -156,8 +146,10 @@ const (
 // cached, and credits indexes with nested loops that run slower than the
 // hash joins they replace: on TPC-H at scale factor 1 (a 900 MB lineitem,
 // 128 MB of shared_buffers) Q3, Q7 and Q9 ran 1.4-1.9x slower with such
-// indexes, and planned under the cap they keep their hash joins. A gain
-// that holds under the cap does not depend on the OS cache.
+// indexes; planned under the cap, Q3 and Q7 keep their hash joins and gain
+// nothing from them. A gain that holds under the cap does not rest on the
+// OS cache. (The server's planner still sees its own setting once the
+// indexes exist: see CostAsConfigured.)
 func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIfOptions) (*WhatIf, error) {
 	if conn == nil {
 		return nil, errors.New("what-if: no connection")
@@ -177,8 +169,8 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 		if err != nil {
 			return nil, fmt.Errorf("what-if: cap effective_cache_size: %w", err)
 		}
-		if len(rows) == 1 && len(rows[0]) == 2 && string(rows[0][0]) != string(rows[0][1]) {
-			w.cache = cacheSetting{configured: string(rows[0][0]), capped: string(rows[0][1])}
+		if len(rows) == 1 && len(rows[0]) == 4 && string(rows[0][3]) == "t" {
+			w.cache = cacheSetting{configured: string(rows[0][0]), capped: string(rows[0][1]), shown: string(rows[0][2])}
 		}
 	}
 	rows, err := execText(ctx, conn, hypopgVersion)

@@ -337,6 +337,10 @@ func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
 	if configured == buffers {
 		t.Fatalf("effective_cache_size is already shared_buffers (%s): the test needs a larger one", buffers)
 	}
+	var shown string
+	if err := conn.QueryRow(context.Background(), "SELECT pg_size_pretty(pg_size_bytes(current_setting('effective_cache_size')))").Scan(&shown); err != nil {
+		t.Fatal(err)
+	}
 	newWhatIf(t, conn, WhatIfOptions{UncappedCache: true})
 	if cache, _ := setting(); cache != configured {
 		t.Errorf("UncappedCache: effective_cache_size %s, want %s as configured", cache, configured)
@@ -345,8 +349,8 @@ func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
 	if cache, _ := setting(); cache != buffers {
 		t.Errorf("effective_cache_size %s after NewWhatIf, want shared_buffers (%s)", cache, buffers)
 	}
-	if got := w.ConfiguredCache(); got != configured {
-		t.Errorf("ConfiguredCache() = %q, want %q", got, configured)
+	if got := w.ConfiguredCache(); got != shown {
+		t.Errorf("ConfiguredCache() = %q, want %q", got, shown)
 	}
 	stmts := []WorkloadStatement{{QueryID: "q", Query: "SELECT * FROM items WHERE tenant_id = $1", Params: []string{"1"}, Calls: 1, Tables: []string{"public.items"}}}
 	costs, err := w.CostAsConfigured(context.Background(), []Candidate{btree("public.items", "tenant_id")}, stmts)
@@ -355,5 +359,15 @@ func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
 	}
 	if cache, _ := setting(); cache != buffers {
 		t.Errorf("effective_cache_size %s after CostAsConfigured, want the cap (%s) back", cache, buffers)
+	}
+	// A setting below shared_buffers is left alone.
+	if _, err := conn.Exec(context.Background(), "SET effective_cache_size = '64MB'"); err != nil {
+		t.Fatal(err)
+	}
+	if w := newWhatIf(t, conn, WhatIfOptions{}); w.ConfiguredCache() != "" {
+		t.Errorf("ConfiguredCache() = %q with effective_cache_size below shared_buffers, want \"\"", w.ConfiguredCache())
+	}
+	if cache, _ := setting(); cache != "64MB" {
+		t.Errorf("effective_cache_size %s, want the session's 64MB kept", cache)
 	}
 }

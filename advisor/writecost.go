@@ -98,15 +98,31 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 	return w, true
 }
 
-// hotShare is the share of t's updates that were HOT, from
-// pg_stat_user_tables; 1 without updates to judge by. An UPDATE that changes
-// no indexed column is HOT only when its page has room for the new row
-// version, which the pages of a table at fillfactor 100 seldom have.
-func hotShare(t *collector.Table) float64 {
+// hotShare is the share of the updates of table t that change no column of
+// indexedCols which were HOT; 1 without updates to judge by. Such an update
+// is HOT only when its page has room for the new row version, which the
+// pages of a table at fillfactor 100 seldom have. pg_stat_user_tables
+// counts HOT updates against every update (n_tup_hot_upd / n_tup_upd), so
+// that ratio is divided by the share of the window's updated rows that
+// change no indexed column.
+func hotShare(t *collector.Table, table string, writes []Write, indexedCols []string) float64 {
 	if t == nil || t.NTupUpd <= 0 {
 		return 1
 	}
-	return min(1, float64(t.NTupHotUpd)/float64(t.NTupUpd))
+	var updated, eligible float64
+	for _, w := range writes {
+		if w.Table == table && w.Kind == "UPDATE" {
+			updated += w.Rows
+			if !intersects(w.Columns, indexedCols) {
+				eligible += w.Rows
+			}
+		}
+	}
+	share := float64(t.NTupHotUpd) / float64(t.NTupUpd)
+	if eligible > 0 {
+		share /= eligible / updated
+	}
+	return min(1, share)
 }
 
 // defaultRandomPageCost is PostgreSQL's, for a catalog that lacks the setting.
@@ -130,15 +146,16 @@ func entryCost(cat *collector.Catalog) float64 {
 // those), taken as the part of the written rows that reach it. A DELETE
 // adds no entry (VACUUM removes them later, in bulk), and neither does a
 // HOT update. An UPDATE that changes no indexed column, the new index's
-// included, is HOT as often as the table's updates are (hotShare).
+// included, is HOT as often as such updates of the table have been
+// (hotShare).
 func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog, share float64) []IndexWrite {
 	newCols := indexedColumns(c, t)
-	hot := hotShare(t)
 	existing := cat.IndexesOn(c.Table)
 	var existingCols []string
 	for _, ix := range existing {
 		existingCols = append(existingCols, existingIndexColumns(ix, t)...)
 	}
+	hot := hotShare(t, c.Table, writes, existingCols)
 	var out []IndexWrite
 	for _, w := range writes {
 		if w.Table != c.Table || w.Calls <= 0 {

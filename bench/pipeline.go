@@ -484,9 +484,12 @@ func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
 // cacheDependent names the recommended indexes the advisor flagged as used
 // by statement queryID only with the server's own effective_cache_size.
 func cacheDependent(recs []advisor.Recommendation, queryID string) string {
+	if queryID == "" {
+		return ""
+	}
 	var names []string
 	for _, r := range recs {
-		if queryID != "" && slices.Contains(r.CacheDependent, queryID) {
+		if slices.Contains(r.CacheDependent, queryID) {
 			names = append(names, r.Table+" ("+strings.Join(r.Columns, ", ")+")")
 		}
 	}
