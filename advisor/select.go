@@ -507,10 +507,10 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 }
 
 // cacheDependent lists, per chosen index, the statements whose plan would
-// use it with effective_cache_size as the server has it but not under the
-// cap (final): nested loops of index probes whose speed depends on the OS
-// cache, like Q7's on TPC-H at SF 1. A plan that uses the same indexes under
-// both settings, only differently, is not caught (Q3's and Q9's there).
+// use it, or probe it from a nested loop, with effective_cache_size as the
+// server has it but not under the cap (final): index probes whose speed
+// depends on the OS cache, like those that made TPC-H's Q3, Q7 and Q9
+// slower at SF 1.
 func (s *selection) cacheDependent(ctx context.Context, final []StatementCost) ([][]string, error) {
 	out := make([][]string, len(s.chosen))
 	if s.w.ConfiguredCache() == "" {
@@ -525,7 +525,7 @@ func (s *selection) cacheDependent(ctx context.Context, final []StatementCost) (
 			continue
 		}
 		for _, u := range configured[i].Uses {
-			if !slices.Contains(final[i].Uses, u) {
+			if !slices.Contains(final[i].Uses, u) || slices.Contains(configured[i].Probes, u) && !slices.Contains(final[i].Probes, u) {
 				out[u] = append(out[u], st.QueryID)
 			}
 		}

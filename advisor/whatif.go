@@ -16,11 +16,19 @@ import (
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
 
-// Planner plans one statement (never executes it) on conn and returns the
-// Total Cost of the top plan node and the names of the indexes the plan
-// scans. Hypothetical indexes appear as "<oid>btree_table_col".
+// Planner plans one statement (never executes it) on conn. Hypothetical
+// indexes appear in plans as "<oid>btree_table_col".
 type Planner interface {
-	PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (cost float64, indexesUsed []string, err error)
+	PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (PlanSummary, error)
+}
+
+// PlanSummary is what what-if costing reads from a plan.
+type PlanSummary struct {
+	Cost    float64  // Total Cost of the top plan node
+	Indexes []string // every index the plan scans
+	// Probed are the indexes it scans on the inner side of a nested loop,
+	// once per outer row.
+	Probed []string
 }
 
 // ExplainPlanner is the default Planner: explain.Runner.PlanOnly, a plain
@@ -34,23 +42,41 @@ type ExplainPlanner struct {
 }
 
 // PlanCost implements Planner.
-func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (float64, []string, error) {
+func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (PlanSummary, error) {
 	r := p.Runner
 	if r == nil {
 		r = explain.NewRunner(nil, explain.RunnerOptions{}) // no parse cache: pass a Runner when planning often
 	}
 	plan, err := r.PlanOnly(ctx, conn, stmt.Query, stmt.Params)
 	if err != nil {
-		return 0, nil, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
+		return PlanSummary{}, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
 	}
-	var used []string
-	plan.Walk(func(_ string, n *explain.Node) bool {
-		if n.IndexName != "" && !slices.Contains(used, n.IndexName) {
-			used = append(used, n.IndexName)
+	return summarize(plan), nil
+}
+
+func summarize(plan *explain.Plan) PlanSummary {
+	s := PlanSummary{Cost: plan.Root.TotalCost}
+	var visit func(n *explain.Node, probed bool)
+	visit = func(n *explain.Node, probed bool) {
+		if n.IndexName != "" {
+			s.Indexes = appendNew(s.Indexes, n.IndexName)
+			if probed {
+				s.Probed = appendNew(s.Probed, n.IndexName)
+			}
 		}
-		return true
-	})
-	return plan.Root.TotalCost, used, nil
+		for _, c := range n.Plans {
+			visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner")
+		}
+	}
+	visit(plan.Root, false)
+	return s
+}
+
+func appendNew(names []string, name string) []string {
+	if slices.Contains(names, name) {
+		return names
+	}
+	return append(names, name)
 }
 
 // WhatIf costs candidate indexes as hypothetical HypoPG indexes on one
@@ -209,6 +235,7 @@ type StatementCost struct {
 	Generic     bool     // planned without parameter values
 	IndexesUsed []string // every index the plan scans, hypothetical ones included
 	Uses        []int    // positions, in the configuration, of the hypothetical indexes the plan scans
+	Probes      []int    // those of Uses it scans on the inner side of a nested loop
 	Err         error    // planning failed: Cost means nothing
 }
 
@@ -396,7 +423,7 @@ func (w *WhatIf) HypoSize(ctx context.Context, c Candidate) (int64, error) {
 // cancelled context is returned as an error.
 func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candidate, names []string) (StatementCost, error) {
 	c := StatementCost{QueryID: s.QueryID, Calls: s.Calls, Generic: len(s.Params) == 0}
-	cost, used, err := w.planner.PlanCost(ctx, w.conn, w.partialFirst(s, present))
+	sum, err := w.planner.PlanCost(ctx, w.conn, w.partialFirst(s, present))
 	if err != nil {
 		if fatal(ctx, w.conn, err) {
 			return c, err
@@ -404,10 +431,13 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 		c.Err = err
 		return c, nil
 	}
-	c.Cost, c.IndexesUsed = cost, used
+	c.Cost, c.IndexesUsed = sum.Cost, sum.Indexes
 	for i, n := range names {
-		if slices.Contains(used, n) {
+		if slices.Contains(sum.Indexes, n) {
 			c.Uses = append(c.Uses, i)
+		}
+		if slices.Contains(sum.Probed, n) {
+			c.Probes = append(c.Probes, i)
 		}
 	}
 	return c, nil

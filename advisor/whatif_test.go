@@ -188,7 +188,7 @@ type countingPlanner struct {
 	plans int
 }
 
-func (p *countingPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (float64, []string, error) {
+func (p *countingPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt WorkloadStatement) (PlanSummary, error) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM hypopg_list_indexes").Scan(&n); err != nil {
 		p.t.Fatal(err)
@@ -369,5 +369,34 @@ func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
 	}
 	if cache, _ := setting(); cache != "64MB" {
 		t.Errorf("effective_cache_size %s, want the session's 64MB kept", cache)
+	}
+}
+
+// An index scanned on the inner side of a nested loop is probed once per
+// outer row; one scanned on its own is not.
+func TestExplainPlannerFindsProbedIndexes(t *testing.T) {
+	conn := testDB(t, "whatif_probes",
+		`CREATE TABLE parents (id int PRIMARY KEY, x int NOT NULL)`,
+		`INSERT INTO parents SELECT g, g % 1000 FROM generate_series(1, 100000) g`,
+		`CREATE TABLE children (id int, parent_id int NOT NULL)`,
+		`INSERT INTO children SELECT g, g % 100000 + 1 FROM generate_series(1, 200000) g`,
+		`CREATE INDEX children_parent_id_idx ON children (parent_id)`,
+		`ANALYZE`)
+	ctx := context.Background()
+	join, err := ExplainPlanner{}.PlanCost(ctx, conn, WorkloadStatement{QueryID: "join",
+		Query: "SELECT * FROM parents p JOIN children c ON c.parent_id = p.id WHERE p.x = $1", Params: []string{"7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(join.Probed, []string{"children_parent_id_idx"}) || !slices.Contains(join.Indexes, "children_parent_id_idx") {
+		t.Errorf("join: indexes %v, probed %v; want children_parent_id_idx probed", join.Indexes, join.Probed)
+	}
+	lookup, err := ExplainPlanner{}.PlanCost(ctx, conn, WorkloadStatement{QueryID: "lookup",
+		Query: "SELECT * FROM children WHERE parent_id = $1", Params: []string{"7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(lookup.Indexes, []string{"children_parent_id_idx"}) || len(lookup.Probed) != 0 {
+		t.Errorf("lookup: indexes %v, probed %v; want the index scanned, not probed", lookup.Indexes, lookup.Probed)
 	}
 }
