@@ -495,8 +495,8 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 		}
 		if q := cacheDependent[i]; len(q) > 0 {
 			r.CacheDependent = q
-			notes = append(notes, fmt.Sprintf("with effective_cache_size as configured (%s) the planner would also use it for %s (%s) in plans that costing with only shared_buffers as cache rejects (they rely on the OS cache): compare their plans and timings after building",
-				s.w.ConfiguredCache(), plural(len(q), "statement"), strings.Join(q, ", ")))
+			notes = append(notes, fmt.Sprintf("with effective_cache_size as configured (%s) the planner would also use it for %s (%s) in plans that costing with only shared_buffers as cache rejects (they rely on the OS cache): after building, compare their plans and timings with those under SET LOCAL effective_cache_size = '%s'",
+				s.w.ConfiguredCache(), plural(len(q), "statement"), strings.Join(q, ", "), s.w.CappedCache()))
 		}
 		r.ValidationNote = strings.Join(notes, "; ")
 		r.Reason = fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%% (weighted by %s calls in the window).",

@@ -97,13 +97,17 @@ type WhatIf struct {
 }
 
 // cacheSetting is effective_cache_size as the server has it and as
-// NewWhatIf capped it, in pages (what set_config takes back), and the
-// server's value for people to read.
-type cacheSetting struct{ configured, capped, shown string }
+// NewWhatIf capped it, in pages (what set_config takes back) and for
+// people to read.
+type cacheSetting struct{ configured, capped, configuredShown, cappedShown string }
 
 // ConfiguredCache is the server's effective_cache_size (as "4096 MB") when
 // NewWhatIf lowered it for the session, else "".
-func (w *WhatIf) ConfiguredCache() string { return w.cache.shown }
+func (w *WhatIf) ConfiguredCache() string { return w.cache.configuredShown }
+
+// CappedCache is the effective_cache_size what-if plans use (as "128 MB")
+// when NewWhatIf lowered it, else "".
+func (w *WhatIf) CappedCache() string { return w.cache.cappedShown }
 
 // CostAsConfigured is CostWith planned with effective_cache_size as the
 // server has it: the plans the server itself will choose once config is
@@ -155,7 +159,8 @@ const (
 	// when it is larger (pg_settings has both in pages), and returns both
 	// and whether it did; see NewWhatIf. The pg_settings rows are read
 	// before set_config runs.
-	capCache = dbconn.Marker + `SELECT e.setting, b.setting, pg_size_pretty(e.setting::bigint * current_setting('block_size')::bigint),
+	capCache = dbconn.Marker + `SELECT e.setting, b.setting,
+		pg_size_pretty(e.setting::bigint * current_setting('block_size')::bigint), pg_size_pretty(b.setting::bigint * current_setting('block_size')::bigint),
 		CASE WHEN e.setting::bigint > b.setting::bigint THEN set_config('effective_cache_size', b.setting, false) END IS NOT NULL
 		FROM pg_settings e, pg_settings b WHERE e.name = 'effective_cache_size' AND b.name = 'shared_buffers'`
 	setCache = dbconn.Marker + `SELECT set_config('effective_cache_size', $1, false)`
@@ -195,8 +200,9 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 		if err != nil {
 			return nil, fmt.Errorf("what-if: cap effective_cache_size: %w", err)
 		}
-		if len(rows) == 1 && len(rows[0]) == 4 && string(rows[0][3]) == "t" {
-			w.cache = cacheSetting{configured: string(rows[0][0]), capped: string(rows[0][1]), shown: string(rows[0][2])}
+		if len(rows) == 1 && len(rows[0]) == 5 && string(rows[0][4]) == "t" {
+			r := rows[0]
+			w.cache = cacheSetting{configured: string(r[0]), capped: string(r[1]), configuredShown: string(r[2]), cappedShown: string(r[3])}
 		}
 	}
 	rows, err := execText(ctx, conn, hypopgVersion)
