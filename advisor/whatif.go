@@ -171,8 +171,9 @@ const (
 // plans without hypothetical indexes (baselines) still work.
 //
 // Unless opts.UncappedCache, it caps the session's effective_cache_size at
-// shared_buffers for the rest of conn's life, so that every cost it reports, before and after,
-// assumes only shared_buffers as cache. With a larger setting the planner
+// shared_buffers for the rest of conn's life, so that every cost it
+// reports, before and after, assumes only shared_buffers as cache. With a
+// larger setting the planner
 // counts repeated index probes into a table bigger than shared_buffers as
 // cached, and credits indexes with nested loops that run slower than the
 // hash joins they replace: on TPC-H at scale factor 1 (a 900 MB lineitem,
