@@ -8,11 +8,12 @@ import (
 	"github.com/pgadvisor/pgadvisor/collector"
 )
 
-// HypoPG (1.3) hands the planner a hypothetical partial index's predicate
-// with its columns bound to range-table entry 1. The planner proves the
-// predicate against the query only when the indexed table is that entry,
-// the first table of the FROM clause, so a partial candidate on any other
-// table of a join would never be used. TableFirst rewrites a SELECT so that
+// HypoPG (1.3) hands the planner a hypothetical partial index's predicate,
+// and an expression index's expressions, with their columns bound to
+// range-table entry 1. The planner proves the predicate, and matches the
+// expressions, only when the indexed table is that entry, the first table
+// of the FROM clause, so such a candidate on any other table of a join
+// would never be used. TableFirst rewrites a SELECT so that
 // table is first: the same query to the planner, whose join search does not
 // depend on the order tables are listed in (up to join_collapse_limit).
 

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
@@ -430,7 +431,7 @@ func (w *WhatIf) HypoSize(ctx context.Context, c Candidate) (int64, error) {
 // cancelled context is returned as an error.
 func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candidate, names []string) (StatementCost, error) {
 	c := StatementCost{QueryID: s.QueryID, Calls: s.Calls, Generic: len(s.Params) == 0}
-	sum, err := w.planner.PlanCost(ctx, w.conn, w.partialFirst(s, present))
+	sum, err := w.planner.PlanCost(ctx, w.conn, w.boundFirst(s, present))
 	if err != nil {
 		if fatal(ctx, w.conn, err) {
 			return c, err
@@ -450,12 +451,12 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 	return c, nil
 }
 
-// partialFirst is s with the table of the first partial index in present
-// that can be put first in its FROM clause moved there, where HypoPG's
-// partial indexes work (TableFirst).
-func (w *WhatIf) partialFirst(s WorkloadStatement, present []Candidate) WorkloadStatement {
+// boundFirst is s with the table of the first partial or expression
+// index in present that can be put first in its FROM clause moved there,
+// where HypoPG's predicates and expressions are bound (TableFirst).
+func (w *WhatIf) boundFirst(s WorkloadStatement, present []Candidate) WorkloadStatement {
 	for _, c := range present {
-		if c.Where == "" || !touches(s, c.Table) {
+		if !boundToFirstTable(c) || !touches(s, c.Table) {
 			continue
 		}
 		key := [2]string{s.QueryID, c.Table}
@@ -473,6 +474,12 @@ func (w *WhatIf) partialFirst(s WorkloadStatement, present []Candidate) Workload
 		}
 	}
 	return s
+}
+
+// boundToFirstTable reports whether HypoPG binds c's predicate or key
+// expressions to the query's first table.
+func boundToFirstTable(c Candidate) bool {
+	return c.Where != "" || slices.ContainsFunc(c.Keys, func(k collector.IndexKey) bool { return k.Expression != "" })
 }
 
 type hypoIndex struct {

@@ -290,9 +290,10 @@ func TestWhatIfWithoutHypoPG(t *testing.T) {
 	}
 }
 
-// HypoPG binds a partial index's predicate to the query's first table:
-// the what-if plans put the candidate's table first, so a partial index on
-// the second table of a join is costed, not ignored.
+// HypoPG binds a partial index's predicate, and an expression index's
+// expressions, to the query's first table: the what-if plans put the
+// candidate's table first, so such an index on the second table of a join
+// is costed, not ignored.
 func TestWhatIfPartialIndexOnAJoinedTable(t *testing.T) {
 	conn := testDB(t, "whatif_partial_join", append(slices.Clone(itemsSetup),
 		`CREATE TABLE tenants (id int PRIMARY KEY, name text NOT NULL)`,
@@ -318,6 +319,15 @@ func TestWhatIfPartialIndexOnAJoinedTable(t *testing.T) {
 	}
 	if len(with[0].Uses) != 1 {
 		t.Errorf("CostWith: the plan uses configuration indexes %v, want the partial index", with[0].Uses)
+	}
+
+	stmts[0].QueryID, stmts[0].Query = "join_expr", "SELECT i.id FROM tenants t JOIN items i ON i.tenant_id = t.id WHERE t.name = $1 AND lower(i.status || i.id::text) = 'void42'"
+	expr := Candidate{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Expression: "lower(status || id::text)"}}}
+	if costed, err = w.Evaluate(ctx, nil, []Candidate{expr}, stmts); err != nil {
+		t.Fatal(err)
+	}
+	if e := effectOf(t, costed[0], "join_expr"); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
+		t.Errorf("expression index on the joined table: cost %.1f -> %.1f, uses it %v (err %v); want it used and 3x cheaper", e.Before, e.After, e.UsesIndex, e.Err)
 	}
 }
 
