@@ -544,19 +544,28 @@ func columnWidth(c *collector.Column) int {
 	if c.Stats != nil && c.Stats.AvgWidth > 0 {
 		return int(c.Stats.AvgWidth)
 	}
-	switch c.Type {
-	case "boolean", "\"char\"":
-		return 1
-	case "smallint":
-		return 2
-	case "integer", "date", "real", "oid":
-		return 4
-	case "bigint", "double precision", "timestamp without time zone", "timestamp with time zone", "time without time zone", "money":
-		return 8
-	case "uuid", "interval":
-		return 16
+	if w, ok := fixedTypeWidth(c.Type); ok {
+		return w
 	}
 	return 32
+}
+
+// fixedTypeWidth is the size of every value of typ, for the fixed-width
+// types whose names format_type gives without a type modifier.
+func fixedTypeWidth(typ string) (int, bool) {
+	switch typ {
+	case "boolean", "\"char\"":
+		return 1, true
+	case "smallint":
+		return 2, true
+	case "integer", "date", "real", "oid":
+		return 4, true
+	case "bigint", "double precision", "timestamp without time zone", "timestamp with time zone", "time without time zone", "money":
+		return 8, true
+	case "uuid", "interval":
+		return 16, true
+	}
+	return 0, false
 }
 
 // ginShapes are GIN candidates for jsonb containment and existence, array

@@ -1014,17 +1014,14 @@ func tupleSize(n float64, varying bool) float64 {
 	return float64(maxAlign(int(math.Ceil(n))))
 }
 
-// fixedWidth reports whether every value of typ has the same size.
+// fixedWidth reports whether every value of typ has the same size: the
+// types fixedTypeWidth knows, and times with a precision ("timestamp(3)
+// with time zone").
 func fixedWidth(typ string) bool {
-	switch {
-	case strings.HasSuffix(typ, "[]"):
-		return false
-	case typ == "boolean" || typ == "\"char\"" || typ == "smallint" || typ == "integer" || typ == "bigint" || typ == "real" ||
-		typ == "double precision" || typ == "date" || typ == "oid" || typ == "uuid" || typ == "interval" || typ == "money" ||
-		strings.HasPrefix(typ, "timestamp") || strings.HasPrefix(typ, "time"):
+	if _, ok := fixedTypeWidth(typ); ok {
 		return true
 	}
-	return false
+	return !strings.HasSuffix(typ, "[]") && strings.HasPrefix(typ, "time")
 }
 
 func columnOf(t *collector.Table, name string) *collector.Column {
