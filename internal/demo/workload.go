@@ -35,12 +35,13 @@ type WorkloadOptions struct {
 
 // QueryStats are the latencies the application measured for one statement.
 type QueryStats struct {
-	Name  string
-	Query string
-	Calls int64
-	Total time.Duration
-	Mean  time.Duration
-	P95   time.Duration
+	Name   string
+	Query  string
+	Calls  int64
+	Total  time.Duration
+	Mean   time.Duration
+	Median time.Duration
+	P95    time.Duration
 }
 
 // RunWorkload plays the application against the loaded database dsn for
@@ -245,6 +246,7 @@ func merge(stmts []statement, recs []*recorder) []QueryStats {
 				q.Total += l
 			}
 			q.Mean = q.Total / time.Duration(len(lat))
+			q.Median = (lat[(len(lat)-1)/2] + lat[len(lat)/2]) / 2
 			q.P95 = lat[int(math.Ceil(0.95*float64(len(lat))))-1]
 		}
 		out[i] = q
