@@ -218,7 +218,7 @@ func (n *Notifier) send(ctx context.Context, c destination, d state.Delivery) se
 		req.Header.Set(HeaderDelivery, d.ID)
 		req.Header.Set(HeaderEvent, d.Event)
 		if c.secret != "" {
-			req.Header.Set(HeaderSignature, Sign(c.secret, d.Body))
+			req.Header.Set(HeaderSignature, Sign(c.secret, d.ID, d.Body, time.Now()))
 		}
 	}
 	resp, err := n.client.Do(req)

@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
@@ -18,7 +22,7 @@ const WebhookSchemaVersion = 1
 
 // Webhook request headers.
 const (
-	HeaderSignature = "X-PgAdvisor-Signature" // sha256=<hex HMAC-SHA256 of the body>, when the webhook has a secret
+	HeaderSignature = "X-PgAdvisor-Signature" // t=<unix seconds>,v1=<hex HMAC-SHA256>, when the webhook has a secret (Sign)
 	HeaderDelivery  = "X-PgAdvisor-Delivery"  // unique per message, the same on every retry
 	HeaderEvent     = "X-PgAdvisor-Event"
 )
@@ -88,10 +92,55 @@ func webhookPayload(target, event string, ch state.Changes, reportURL string, no
 	return body, nil
 }
 
-// Sign returns the X-PgAdvisor-Signature value of body under secret.
-// Receivers recompute it over the raw body and compare with hmac.Equal.
-func Sign(secret string, body []byte) string {
+// Sign returns the X-PgAdvisor-Signature value of one attempt to deliver
+// body as delivery at time at: "t=<unix seconds>,v1=<hex>", the hex being
+// the HMAC-SHA256 under secret of "<t>.<delivery>.<body>". Signing the
+// time and the delivery id with the body lets a receiver reject a captured
+// request replayed later, or replayed under another id to get past its
+// deduplication (VerifyWebhook).
+func Sign(secret, delivery string, body []byte, at time.Time) string {
+	t := strconv.FormatInt(at.Unix(), 10)
+	return "t=" + t + ",v1=" + signature(secret, t, delivery, body)
+}
+
+func signature(secret, t, delivery string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(t + "." + delivery + "."))
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifyWebhook checks a received webhook request as a receiver should:
+// the signature must match the raw body and the delivery id under secret
+// (compared in constant time), and must have been made within tolerance of
+// now (each retry is signed anew, so a tolerance of minutes suffices).
+// Deduplicate on the delivery id as well: within the tolerance a captured
+// request can still be sent twice.
+func VerifyWebhook(secret string, header http.Header, body []byte, tolerance time.Duration, now time.Time) error {
+	v := header.Get(HeaderSignature)
+	if v == "" {
+		return fmt.Errorf("no %s header", HeaderSignature)
+	}
+	var t, sig string
+	for _, part := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			t = val
+		case "v1":
+			sig = val
+		}
+	}
+	unix, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || sig == "" {
+		return fmt.Errorf("%s %q: want t=<unix seconds>,v1=<hex>", HeaderSignature, v)
+	}
+	if age := now.Sub(time.Unix(unix, 0)); age > tolerance || age < -tolerance {
+		return fmt.Errorf("%s was made %s from now, beyond the tolerance of %s: a replayed request, or a clock off", HeaderSignature, age.Round(time.Second), tolerance)
+	}
+	want := signature(secret, t, header.Get(HeaderDelivery), body)
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return errors.New("the signature does not match the body, the delivery id and the secret")
+	}
+	return nil
 }
