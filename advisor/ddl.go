@@ -123,11 +123,12 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 }
 
 // name is the qualified index name for table t: table_col1_col2_idx when
-// the index is a plain btree on columns and the name is free, otherwise
-// (or when too long) a prefix of it with a hash of the definition, so
-// that two different definitions never share a name and IF NOT EXISTS
-// never skips an index that is not the one recommended. The hash covers
-// the table too, so partitions' indexes differ even when truncated alike.
+// the index is a plain btree on columns and the name is free and spelt by
+// no other index (spelledOnce), otherwise (or when too long) a prefix of
+// it with a hash of the definition, so that two different definitions
+// never share a name and IF NOT EXISTS never skips an index that is not
+// the one recommended. The hash covers the table too, so partitions'
+// indexes differ even when truncated alike.
 func (b ddlBuilder) name(t *collector.Table) string {
 	parts := []string{t.Name}
 	for _, k := range b.c.Keys {
@@ -139,7 +140,7 @@ func (b ddlBuilder) name(t *collector.Table) string {
 	}
 	base := strings.Join(parts, "_")
 	name := base + "_idx"
-	if !b.plain() || len(name) > maxIdentBytes || nameTaken(b.cat, t.Schema, name) {
+	if !b.plain() || len(name) > maxIdentBytes || nameTaken(b.cat, t.Schema, name) || !spelledOnce(b.cat, t.Schema, base) {
 		sum := sha256.Sum256([]byte(b.id + "\x00" + t.QualifiedName()))
 		suffix := "_" + hex.EncodeToString(sum[:4]) + "_idx"
 		name = truncateUTF8(base, maxIdentBytes-len(suffix)) + suffix
@@ -166,6 +167,34 @@ func (b ddlBuilder) plain() bool {
 // puts the index in its table's schema and does not accept a schema.
 func unqualified(t *collector.Table, qualified string) string {
 	return strings.TrimPrefix(qualified, collector.QuoteIdent(t.Schema)+".")
+}
+
+// spelledOnce reports whether base, table_col1_col2, joins the names of
+// one table of schema and its columns in one way only. "_" joins both and
+// occurs in them, so account (user_id) and account_user (id), or (a_b) and
+// (a, b) on one table, would otherwise share a name.
+func spelledOnce(cat *collector.Catalog, schema, base string) bool {
+	spellings := 0
+	for i := range cat.Tables {
+		t := &cat.Tables[i]
+		if rest, ok := strings.CutPrefix(base, t.Name+"_"); ok && t.Schema == schema {
+			spellings += columnSpellings(t, rest)
+		}
+	}
+	return spellings <= 1 // 0: a catalog without the columns
+}
+
+// columnSpellings counts the ways s is names of t's columns joined by "_".
+func columnSpellings(t *collector.Table, s string) int {
+	n := 0
+	for _, c := range t.Columns {
+		if s == c.Name {
+			n++
+		} else if rest, ok := strings.CutPrefix(s, c.Name+"_"); ok {
+			n += columnSpellings(t, rest)
+		}
+	}
+	return n
 }
 
 func nameTaken(cat *collector.Catalog, schema, name string) bool {

@@ -121,6 +121,43 @@ func TestIndexDDLNamesAreDeterministicAndDistinct(t *testing.T) {
 	}
 }
 
+// "_" joins the table's name and the columns' in a plain name, and occurs
+// in them too: two indexes that would spell the same name get hashed ones.
+func TestIndexDDLNamesOfIndexesSpeltAlike(t *testing.T) {
+	cols := func(names ...string) []collector.Column {
+		var out []collector.Column
+		for _, n := range names {
+			out = append(out, collector.Column{Name: n, Type: "bigint"})
+		}
+		return out
+	}
+	cat := &collector.Catalog{Database: "app", Tables: []collector.Table{
+		{Schema: "public", Name: "account", Kind: "r", Columns: cols("id", "user_id")},
+		{Schema: "public", Name: "account_user", Kind: "r", Columns: cols("id", "a", "b", "a_b")},
+		{Schema: "other", Name: "account", Kind: "r", Columns: cols("id", "user")},
+	}}
+	names := map[string]bool{}
+	for _, c := range []Candidate{
+		btree("public.account", "user_id"),
+		btree("public.account_user", "id"),
+		btree("public.account_user", "a_b"),
+		btree("public.account_user", "a", "b"),
+	} {
+		s, err := IndexDDL(cat, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if names[s.Name] {
+			t.Errorf("%s names two indexes: IF NOT EXISTS would skip one", s.Name)
+		}
+		names[s.Name] = true
+	}
+	// Spelt once in its schema: the plain name.
+	if s, _ := IndexDDL(cat, btree("public.account_user", "b")); s.Name != "public.account_user_b_idx" {
+		t.Errorf("name %s, want public.account_user_b_idx", s.Name)
+	}
+}
+
 func TestIndexDDLRejectsBadInput(t *testing.T) {
 	cat := ddlCatalog()
 	for _, tc := range []struct {
