@@ -41,7 +41,32 @@ const (
 	clusteredCorrelation = 0.9
 	sampleSQL            = dbconn.Marker + "SELECT count(*), count(*) FILTER (WHERE %[3]s), %[2]s FROM %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
 	sampleDistinctSQL    = "count(DISTINCT (%s)) FILTER (WHERE %s)"
+	// sampleTimeouts: statistics older than the table's growth make a
+	// sample read more than sampleBlocks; it must not run on unbounded,
+	// nor queue behind a lock (and the writes queued behind it) on the
+	// EXPLAIN target.
+	sampleTimeouts = "SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '1s'"
 )
+
+// tablePages is what sizes a sample of t: its pages, summed over the
+// partitions of a partitioned table (whose own relpages is -1), and, for
+// a table never vacuumed or analyzed (relpages 0), its size on disk,
+// which counts its indexes too and so only shrinks the sample.
+func tablePages(cat *collector.Catalog, t *collector.Table, depth int) float64 {
+	if t.Kind == "p" {
+		var pages float64
+		for _, name := range t.Partitions {
+			if p := findTable(cat, name); p != nil && depth < maxPartitionDepth {
+				pages += tablePages(cat, p, depth+1)
+			}
+		}
+		return pages
+	}
+	if t.RelPages > 0 {
+		return float64(t.RelPages)
+	}
+	return float64(t.SizeBytes) / pageSize
+}
 
 // needsSample reports whether c's size depends on something only a sample
 // measures well: a predicate comparing columns, or deduplicated keys led
@@ -79,13 +104,20 @@ func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collect
 	if r, ok := s.samples[cacheKey]; ok {
 		return r, r.fraction >= 0, nil
 	}
-	pct := 100.0
-	if t.RelPages > sampleBlocks {
-		pct = 100 * float64(sampleBlocks) / float64(t.RelPages)
+	pages := tablePages(s.cat, t, 0)
+	if pages <= 0 {
+		return indexSample{}, false, nil // empty, or never sized: nothing bounds what a sample would read
 	}
+	pct := min(100, 100*float64(sampleBlocks)/pages)
 	var total, kept, distinct int64
 	sql := fmt.Sprintf(sampleSQL, t.QualifiedName(), distinctSQL, where, pct)
-	if err := s.w.conn.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&total, &kept, &distinct); err != nil {
+	err := pgx.BeginTxFunc(ctx, s.w.conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sampleTimeouts); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&total, &kept, &distinct)
+	})
+	if err != nil {
 		return indexSample{}, false, fmt.Errorf("sample %s: %w", c.Table, err)
 	}
 	r := indexSample{fraction: -1}

@@ -90,3 +90,40 @@ func TestSizeEstimateOfVaryingWidths(t *testing.T) {
 	}, 0.05,
 		sizeCase{c, "CREATE INDEX lines_cover ON lines (shipped) INCLUDE (k, price, discount, p, quantity)"})
 }
+
+// A partitioned table's own relpages is -1: the sample of a partial index
+// on it must be sized by its partitions' pages, not read all of them.
+func TestSizeSampleOfAPartitionedTableIsBounded(t *testing.T) {
+	ctx := context.Background()
+	conn := testDB(t, "select_sample_partitioned",
+		`CREATE TABLE m (dev int, flag boolean, v int, pad text) PARTITION BY RANGE (dev)`,
+		`CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (1000)`,
+		`CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (1000) TO (2000)`,
+		`INSERT INTO m SELECT i % 2000, i % 10 = 0, i, repeat('x', 100) FROM generate_series(1, 400000) i`,
+		`VACUUM ANALYZE m`)
+	cat := replicaCatalog(t, conn)
+	s := &selection{w: newWhatIf(t, conn, WhatIfOptions{}), cat: cat, log: zaptest.NewLogger(t), samples: map[string]indexSample{}}
+	c := btree("public.m", "dev")
+	c.Where = "flag"
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+		t.Fatal(err)
+	}
+	smp, ok, err := s.sampleIndexRows(ctx, c, findTable(cat, c.Table))
+	if err != nil || !ok {
+		t.Fatalf("sample: ok %v, %v", ok, err)
+	}
+	if smp.fraction < 0.05 || smp.fraction > 0.15 {
+		t.Errorf("sampled share of rows WHERE flag = %.3f, want about 0.1", smp.fraction)
+	}
+	var blocks, pages int64
+	if err := conn.QueryRow(ctx, `SELECT sum(shared_blks_hit + shared_blks_read) FROM pg_stat_statements WHERE query LIKE '%TABLESAMPLE%'`).Scan(&blocks); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT sum(relpages) FROM pg_class WHERE relname IN ('m1', 'm2')`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the sample read %d blocks of %d", blocks, pages)
+	if blocks > 2*sampleBlocks {
+		t.Errorf("the sample read %d blocks of the partitions' %d, want about %d", blocks, pages, sampleBlocks)
+	}
+}

@@ -24,7 +24,7 @@ func replicaCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 	t.Helper()
 	ctx := context.Background()
 	cat := &collector.Catalog{Database: conn.Config().Database}
-	rows, err := conn.Query(ctx, `SELECT c.oid, c.relname, c.relkind::text, c.reltuples::float8,
+	rows, err := conn.Query(ctx, `SELECT c.oid, c.relname, c.relkind::text, c.reltuples::float8, c.relpages::int8, pg_total_relation_size(c.oid),
 			coalesce((SELECT array_agg(p.relname ORDER BY p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid WHERE i.inhparent = c.oid), '{}')
 		FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') ORDER BY c.relname`)
 	if err != nil {
@@ -33,7 +33,7 @@ func replicaCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 	for rows.Next() {
 		tb := collector.Table{Schema: "public"}
 		var parts []string
-		if err := rows.Scan(&tb.OID, &tb.Name, &tb.Kind, &tb.RelTuples, &parts); err != nil {
+		if err := rows.Scan(&tb.OID, &tb.Name, &tb.Kind, &tb.RelTuples, &tb.RelPages, &tb.SizeBytes, &parts); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range parts {
@@ -46,7 +46,7 @@ func replicaCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 	}
 	for i := range cat.Tables {
 		tb := &cat.Tables[i]
-		rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), s.n_distinct::float8, s.avg_width, s.null_frac::float8
+		rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), s.n_distinct::float8, s.avg_width, s.null_frac::float8, coalesce(s.correlation, 0)::float8
 			FROM pg_attribute a LEFT JOIN pg_stats s ON s.schemaname = 'public' AND s.tablename = $2 AND s.attname = a.attname AND s.inherited = ($3 = 'p')
 			WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, tb.OID, tb.Name, tb.Kind)
 		if err != nil {
@@ -54,13 +54,13 @@ func replicaCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 		}
 		for rows.Next() {
 			var col collector.Column
-			var nd, nullFrac *float64
+			var nd, nullFrac, correlation *float64
 			var width *int32
-			if err := rows.Scan(&col.Name, &col.Type, &nd, &width, &nullFrac); err != nil {
+			if err := rows.Scan(&col.Name, &col.Type, &nd, &width, &nullFrac, &correlation); err != nil {
 				t.Fatal(err)
 			}
 			if nd != nil {
-				col.Stats = &collector.ColumnStats{NDistinct: *nd, AvgWidth: *width, NullFrac: *nullFrac}
+				col.Stats = &collector.ColumnStats{NDistinct: *nd, AvgWidth: *width, NullFrac: *nullFrac, Correlation: *correlation}
 			}
 			tb.Columns = append(tb.Columns, col)
 		}
