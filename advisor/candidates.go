@@ -655,30 +655,11 @@ func btreeable(k keyRef) bool {
 	return true
 }
 
-// alreadyServed reports whether a valid existing index provides p, or p's
-// keys are exactly the primary key's.
+// alreadyServed reports whether a valid existing index provides p. (A
+// primary key is no exception: on (user_id, group_id) it does not serve
+// group_id = $1 ORDER BY user_id.)
 func (g *generator) alreadyServed(t *collector.Table, p proposal) bool {
-	for _, ix := range g.indexes[t.QualifiedName()] {
-		if ix.Primary && p.Method == "btree" && sameColumnSet(ix.Keys, p.Keys) {
-			return true
-		}
-		if g.serves(ix, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func sameColumnSet(a, b []collector.IndexKey) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, k := range b {
-		if k.Column == "" || !slices.ContainsFunc(a, func(x collector.IndexKey) bool { return x.Column == k.Column }) {
-			return false
-		}
-	}
-	return true
+	return slices.ContainsFunc(g.indexes[t.QualifiedName()], func(ix *collector.Index) bool { return g.serves(ix, p) })
 }
 
 // serves reports whether ix provides everything p would: the same

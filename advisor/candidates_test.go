@@ -69,6 +69,10 @@ func testCatalog() *collector.Catalog {
 				col("kind", "text", stats(12, 8)),
 				col("occurred_at", "timestamp with time zone", stats(-1, 8)),
 			}},
+			{Schema: "public", Name: "memberships", Kind: "r", RelTuples: 1e6, HasPrimaryKey: true, Columns: []collector.Column{
+				col("user_id", "bigint", stats(-0.1, 8)),
+				col("group_id", "bigint", stats(1000, 8)),
+			}},
 			{Schema: "public", Name: "measurements", Kind: "p", Partitions: []string{"public.measurements_2024"}, Columns: []collector.Column{
 				col("sensor_id", "integer", nil),
 				col("taken_at", "timestamp with time zone", nil),
@@ -87,6 +91,8 @@ func testCatalog() *collector.Catalog {
 				Keys: []collector.IndexKey{{Column: "id"}}},
 			{Schema: "public", Name: "Users_pkey", Table: `public."Users"`, Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
 				Keys: []collector.IndexKey{{Column: "id"}}},
+			{Schema: "public", Name: "memberships_pkey", Table: "public.memberships", Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "user_id"}, {Column: "group_id"}}},
 			{Schema: "app", Name: "events_pkey", Table: "app.events", Method: "btree", Primary: true, Unique: true, Constraint: true, Valid: true, Ready: true,
 				Keys: []collector.IndexKey{{Column: "id"}}},
 			// Serves equality on customer_id and a range on created_at.
@@ -372,6 +378,16 @@ func TestCandidates(t *testing.T) {
 			name:  "primary key lookups need nothing",
 			query: "SELECT * FROM orders WHERE id = $1",
 			none:  true,
+		},
+		{
+			name:  "a composite primary key serves its columns in either order when both are equalities",
+			query: "SELECT 1 FROM memberships WHERE group_id = $1 AND user_id = $2",
+			none:  true,
+		},
+		{
+			name:  "a composite primary key in the other order does not serve ORDER BY its first column",
+			query: "SELECT user_id FROM memberships WHERE group_id = $1 ORDER BY user_id LIMIT 10",
+			want:  []string{"public.memberships btree (group_id, user_id)"},
 		},
 		{
 			name:  "invalid index does not count",

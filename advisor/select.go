@@ -576,6 +576,12 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 		if servedAlready(e, r.gains, picked, recs) {
 			continue
 		}
+		// An earlier pick whose keys lead e's is redundant once e is
+		// built: e takes its place and its statements.
+		prefix := slices.IndexFunc(picked, func(p *entry) bool { return covers(e, p) })
+		if prefix >= 0 {
+			s.remove(picked[prefix])
+		}
 		x := s.displaceable(e, validated)
 		if x == nil && s.tableFull(e) {
 			x = s.outweighed(e, r.weight, validated)
@@ -588,20 +594,39 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 			if x != nil {
 				s.add(x) // e cannot take its place after all
 			}
+			if prefix >= 0 {
+				s.add(picked[prefix])
+			}
 			continue
 		}
 		if x != nil {
 			displaced[x.id] = true
 		}
+		gains := r.gains
+		if prefix >= 0 {
+			gains = unionGains(recs[prefix].Statements, gains)
+			recs, picked = slices.Delete(recs, prefix, prefix+1), slices.Delete(picked, prefix, prefix+1)
+		}
 		s.add(e)
-		rec := s.recommendation(e, r.gains)
+		rec := s.recommendation(e, gains)
 		rec.ValidationNote = e.note
 		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
-			capitalize(whatFor(e)), plural(len(r.gains), "statement"), formatCalls(r.gains))
+			capitalize(whatFor(e)), plural(len(gains), "statement"), formatCalls(gains))
 		recs = append(recs, rec)
 		picked = append(picked, e)
 	}
 	return recs, displaced
+}
+
+// unionGains is a followed by the statements of b that a lacks.
+func unionGains(a, b []StatementGain) []StatementGain {
+	out := slices.Clone(a)
+	for _, g := range b {
+		if !slices.ContainsFunc(a, func(x StatementGain) bool { return x.QueryID == g.QueryID }) {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // servedAlready reports whether an uncosted recommendation already made

@@ -429,6 +429,26 @@ func TestSelectUncostedKeepsEachMethod(t *testing.T) {
 	}
 }
 
+// TestSelectUncostedCompositeReplacesItsPrefix: without costs, (tenant_id)
+// for one statement and (tenant_id, created_at) for another would be two
+// indexes where the composite alone serves both.
+func TestSelectUncostedCompositeReplacesItsPrefix(t *testing.T) {
+	conn := testDB(t, "select_uncosted_prefix", itemsSetup...)
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("tenant", "SELECT * FROM items WHERE tenant_id = $1", 1000, "public.items"),
+		stmt("recent", "SELECT * FROM items WHERE tenant_id = $1 AND created_at > $2", 10, "public.items"),
+	}
+	cands := []Candidate{
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"tenant"}},
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}, {Column: "created_at"}}, QueryIDs: []string{"recent"}},
+	}
+	recs := selectRecs(t, nil, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 || len(recs[0].Columns) != 2 || !slices.Equal(slices.Sorted(slices.Values(recs[0].QueryIDs)), []string{"recent", "tenant"}) {
+		t.Errorf("want (tenant_id, created_at) alone, for both statements:\n%s", describeRecs(recs))
+	}
+}
+
 func TestSelectRejectsBadOptions(t *testing.T) {
 	for _, o := range []SelectOptions{{MaxPerTable: -1}, {BudgetBytes: -5}, {MinImprovementPct: 100}, {MinImprovementPct: -1}} {
 		if _, err := Select(context.Background(), nil, &collector.Catalog{}, nil, nil, nil, o, nil); err == nil || !strings.Contains(err.Error(), "invalid options") {
