@@ -144,7 +144,7 @@ func plainPredicate(where string) bool {
 	walkNodes(sel.WhereClause, func(n *pg.Node) bool {
 		switch {
 		case n.GetTypeCast() != nil:
-			ok = n.GetTypeCast().Arg.GetAConst() != nil
+			ok = ok && n.GetTypeCast().Arg.GetAConst() != nil
 		case n.GetBoolExpr() != nil, n.GetColumnRef() != nil, n.GetAConst() != nil,
 			n.GetNullTest() != nil, n.GetBooleanTest() != nil, n.GetString_() != nil, n.GetList() != nil:
 		case n.GetAExpr() != nil:
