@@ -80,6 +80,7 @@ type Sampler struct {
 	rows  int   // rows of the previous sample, to size the next
 
 	warnedAppName bool
+	warnedSameKey bool
 }
 
 // NewSampler returns a sampler that queries through q. q should be
@@ -378,8 +379,47 @@ func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersio
 		r.QueryID = r.queryid.Int64
 		snap.Entries = append(snap.Entries, r.Entry)
 	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	s.rows = len(snap.Entries) + snap.Hidden
-	return rows.Err()
+	if !v.atLeast(v1_9) {
+		s.mergeSameKey(snap)
+	}
+	return nil
+}
+
+// mergeSameKey adds up entries that share a key. PostgreSQL 14+ keeps
+// top-level and nested entries of a statement apart, but an extension SQL
+// API older than 1.9 has no toplevel column to tell them apart by, and a
+// window given two entries with one key mixes their counters.
+func (s *Sampler) mergeSameKey(snap *Snapshot) {
+	var merged int
+	snap.Entries, merged = addUpSameKey(snap.Entries)
+	if merged > 0 && !s.warnedSameKey {
+		s.warnedSameKey = true
+		s.log.Warn("pg_stat_statements' SQL API predates toplevel: the top-level and nested entries of a statement are added up; "+
+			"run ALTER EXTENSION pg_stat_statements UPDATE; to count them apart",
+			zap.String("database", snap.Database), zap.String("version", snap.Version), zap.Int("merged", merged))
+	}
+}
+
+// addUpSameKey folds each entry into the first with its key, in place,
+// and reports how many it folded.
+func addUpSameKey(entries []Entry) ([]Entry, int) {
+	first := make(map[Key]int, len(entries))
+	kept := entries[:0]
+	for _, e := range entries {
+		i, seen := first[e.Key]
+		if !seen {
+			first[e.Key] = len(kept)
+			kept = append(kept, e)
+			continue
+		}
+		kept[i].Counters = combine(kept[i].Counters, e.Counters, 1)
+		kept[i].MaxExecTime = max(kept[i].MaxExecTime, e.MaxExecTime)
+	}
+	return kept, len(entries) - len(kept)
 }
 
 func allowed(names map[uint32]string, f NameFilter) map[uint32]bool {
