@@ -268,27 +268,21 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	s.texts.nextSample()
-	if err := s.readStatements(ctx, st.schema.String, v, snap); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55000" { // object_not_in_prerequisite_state
-			snap.Warnings = append(snap.Warnings, Warning{Code: WarnNotPreloaded,
-				Message: "pg_stat_statements is installed but its library is not loaded: " + pgErr.Message,
-				Fix:     "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL"})
-			return snap, nil
+	if err := s.readCounters(ctx, st.schema.String, v, snap); err != nil {
+		w, ok := countersWarning(err)
+		if !ok {
+			return nil, fmt.Errorf("sample pg_stat_statements: %w", err)
 		}
-		return nil, fmt.Errorf("sample pg_stat_statements: %w", err)
+		snap.Entries, snap.Hidden, snap.Info = nil, 0, nil
+		snap.Warnings = append(snap.Warnings, w)
+		return snap, nil
 	}
 	if snap.Hidden > 0 {
 		snap.Warnings = append(snap.Warnings, Warning{Code: WarnTextsHidden,
 			Message: fmt.Sprintf("pg_stat_statements shows role %q <insufficient privilege> instead of %d statements of other roles; they are left out", st.user, snap.Hidden),
 			Fix:     fmt.Sprintf("GRANT pg_read_all_stats TO %s;", QuoteIdent(st.user))})
 	}
-	if v.atLeast(v1_9) {
-		info := &Info{}
-		if err := s.q.QueryRow(ctx, infoQuery(st.schema.String)).Scan(&info.Dealloc, &info.StatsReset); err != nil {
-			return nil, fmt.Errorf("sample pg_stat_statements_info: %w", err)
-		}
-		snap.Info = info
+	if info := snap.Info; info != nil {
 		if s.prev != nil && !info.StatsReset.Equal(s.prev.StatsReset) {
 			// After a reset, entries come back with the texts of their
 			// first calls since (LIMIT 20 where it was LIMIT $2).
@@ -308,6 +302,63 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	s.log.Debug("sampled pg_stat_statements", zap.Int("entries", len(snap.Entries)),
 		zap.Int("hidden", snap.Hidden), zap.Duration("took", time.Since(start)))
 	return snap, nil
+}
+
+var errResetWhileReading = errors.New("pg_stat_statements was reset while it was read, twice")
+
+// readCounters fills snap.Entries and, from 1.9, snap.Info. The info is
+// read before and after the counters because a reset in between would
+// pair the old series' counters with the new stats_reset, and the window
+// would take their whole history for a delta. After a reset it reads the
+// counters once more; a second reset gives errResetWhileReading.
+func (s *Sampler) readCounters(ctx context.Context, schema string, v extVersion, snap *Snapshot) error {
+	if !v.atLeast(v1_9) {
+		return s.readStatements(ctx, schema, v, snap)
+	}
+	before, err := s.readInfo(ctx, schema)
+	if err != nil {
+		return err
+	}
+	for range 2 {
+		if err := s.readStatements(ctx, schema, v, snap); err != nil {
+			return err
+		}
+		after, err := s.readInfo(ctx, schema)
+		if err != nil {
+			return err
+		}
+		if after.StatsReset.Equal(before.StatsReset) {
+			snap.Info = after
+			return nil
+		}
+		before = after
+	}
+	return errResetWhileReading
+}
+
+// countersWarning is the warning for an error of readCounters that leaves
+// the sample empty but the sampler fine; ok is false for other errors.
+func countersWarning(err error) (w Warning, ok bool) {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, errResetWhileReading):
+		return Warning{Code: WarnResetWhileSampling,
+			Message: "pg_stat_statements was reset twice while the sampler read it; this sample is skipped",
+			Fix:     "if this recurs, find what calls pg_stat_statements_reset() so often and space its calls out"}, true
+	case errors.As(err, &pgErr) && pgErr.Code == "55000": // object_not_in_prerequisite_state
+		return Warning{Code: WarnNotPreloaded,
+			Message: "pg_stat_statements is installed but its library is not loaded: " + pgErr.Message,
+			Fix:     "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL"}, true
+	}
+	return Warning{}, false
+}
+
+func (s *Sampler) readInfo(ctx context.Context, schema string) (*Info, error) {
+	info := &Info{}
+	if err := s.q.QueryRow(ctx, infoQuery(schema)).Scan(&info.Dealloc, &info.StatsReset); err != nil {
+		return nil, fmt.Errorf("read pg_stat_statements_info: %w", err)
+	}
+	return info, nil
 }
 
 // evictions is how many entries were deallocated between two readings of
@@ -363,7 +414,7 @@ func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersio
 		return err
 	}
 	defer rows.Close()
-	snap.Entries = make([]Entry, 0, s.rows+s.rows/8)
+	snap.Entries, snap.Hidden = make([]Entry, 0, s.rows+s.rows/8), 0
 	for rows.Next() {
 		r = row{Entry: Entry{Key: Key{TopLevel: true}}} // toplevel is not a column before 1.9
 		if err := rows.Scan(dests...); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -277,6 +278,90 @@ func TestAddUpSameKey(t *testing.T) {
 	if merged != 1 || !reflect.DeepEqual(got, want) {
 		t.Errorf("addUpSameKey = %+v (merged %d), want %+v (merged 1)", got, merged, want)
 	}
+}
+
+// resetAfterCounters is a sampler's connection that has another
+// connection call pg_stat_statements_reset() each time the counters query
+// has been read, resets times.
+type resetAfterCounters struct {
+	Querier
+	t      *testing.T
+	other  *pgx.Conn
+	resets int
+}
+
+func (q *resetAfterCounters) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := q.Querier.Query(ctx, sql, args...)
+	if err != nil || q.resets == 0 || !strings.Contains(sql, "pg_stat_statements(false)") {
+		return rows, err
+	}
+	q.resets--
+	return rowsThen{rows, func() { exec(q.t, q.other, "SELECT pg_stat_statements_reset()") }}, nil
+}
+
+// rowsThen runs then once its rows are closed.
+type rowsThen struct {
+	pgx.Rows
+	then func()
+}
+
+func (r rowsThen) Close() {
+	r.Rows.Close()
+	r.then()
+}
+
+// TestResetWhileSampling: a reset between reading the counters and
+// pg_stat_statements_info must not pair the old counters with the new
+// stats_reset (the window would count their whole history as one delta).
+func TestResetWhileSampling(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	const db = "resetwhilesampling"
+	newDatabase(t, c, db, "")
+	client := connect(t, c.DSN(db), false)
+	q := &resetAfterCounters{Querier: connect(t, c.DSN(db), true), t: t, other: connect(t, c.DSN(db), false)}
+	s, err := NewSampler(q, SamplerOptions{Databases: NameFilter{Include: []string{db}}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(WindowOptions{})
+	sample := func() *Snapshot {
+		t.Helper()
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	const sel = "SELECT $1::int AS resetwhilesampling"
+	run := func(n int) {
+		for range n {
+			exec(t, client, sel, 1)
+		}
+	}
+	run(7)
+	sample()
+	run(3)
+	q.resets = 1 // read again after it
+	if snap := sample(); !snap.Sampled || snap.Info == nil || warningWith(snap, WarnResetWhileSampling) != nil {
+		t.Fatalf("one reset while sampling: sampled=%v info=%+v warnings=%v, want a sample read again", snap.Sampled, snap.Info, snap.Warnings)
+	}
+	run(2)
+	sample()
+	wantCalls(t, w.SinceStart(), sel, 2, 2) // the 3 calls before the reset are lost with it
+
+	q.resets = 2 // read again, then give up
+	snap := sample()
+	if snap.Sampled || len(snap.Entries) != 0 || warningWith(snap, WarnResetWhileSampling) == nil {
+		t.Fatalf("two resets while sampling: sampled=%v entries=%d warnings=%v, want a skipped sample with %s",
+			snap.Sampled, len(snap.Entries), snap.Warnings, WarnResetWhileSampling)
+	}
+	run(4)
+	sample()
+	wantCalls(t, w.LastSample(), sel, 4, 4)
 }
 
 // TestHiddenTexts samples as a role without pg_read_all_stats.
