@@ -80,6 +80,7 @@ type Sampler struct {
 	rows  int   // rows of the previous sample, to size the next
 
 	warnedAppName bool
+	warnedSameKey bool
 }
 
 // NewSampler returns a sampler that queries through q. q should be
@@ -267,27 +268,21 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	s.texts.nextSample()
-	if err := s.readStatements(ctx, st.schema.String, v, snap); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55000" { // object_not_in_prerequisite_state
-			snap.Warnings = append(snap.Warnings, Warning{Code: WarnNotPreloaded,
-				Message: "pg_stat_statements is installed but its library is not loaded: " + pgErr.Message,
-				Fix:     "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL"})
-			return snap, nil
+	if err := s.readCounters(ctx, st.schema.String, v, snap); err != nil {
+		w, ok := countersWarning(err)
+		if !ok {
+			return nil, fmt.Errorf("sample pg_stat_statements: %w", err)
 		}
-		return nil, fmt.Errorf("sample pg_stat_statements: %w", err)
+		snap.Entries, snap.Hidden, snap.Info = nil, 0, nil
+		snap.Warnings = append(snap.Warnings, w)
+		return snap, nil
 	}
 	if snap.Hidden > 0 {
 		snap.Warnings = append(snap.Warnings, Warning{Code: WarnTextsHidden,
 			Message: fmt.Sprintf("pg_stat_statements shows role %q <insufficient privilege> instead of %d statements of other roles; they are left out", st.user, snap.Hidden),
 			Fix:     fmt.Sprintf("GRANT pg_read_all_stats TO %s;", QuoteIdent(st.user))})
 	}
-	if v.atLeast(v1_9) {
-		info := &Info{}
-		if err := s.q.QueryRow(ctx, infoQuery(st.schema.String)).Scan(&info.Dealloc, &info.StatsReset); err != nil {
-			return nil, fmt.Errorf("sample pg_stat_statements_info: %w", err)
-		}
-		snap.Info = info
+	if info := snap.Info; info != nil {
 		if s.prev != nil && !info.StatsReset.Equal(s.prev.StatsReset) {
 			// After a reset, entries come back with the texts of their
 			// first calls since (LIMIT 20 where it was LIMIT $2).
@@ -307,6 +302,63 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	s.log.Debug("sampled pg_stat_statements", zap.Int("entries", len(snap.Entries)),
 		zap.Int("hidden", snap.Hidden), zap.Duration("took", time.Since(start)))
 	return snap, nil
+}
+
+var errResetWhileReading = errors.New("pg_stat_statements was reset while it was read, twice")
+
+// readCounters fills snap.Entries and, from 1.9, snap.Info. The info is
+// read before and after the counters because a reset in between would
+// pair the old series' counters with the new stats_reset, and the window
+// would take their whole history for a delta. After a reset it reads the
+// counters once more; a second reset gives errResetWhileReading.
+func (s *Sampler) readCounters(ctx context.Context, schema string, v extVersion, snap *Snapshot) error {
+	if !v.atLeast(v1_9) {
+		return s.readStatements(ctx, schema, v, snap)
+	}
+	before, err := s.readInfo(ctx, schema)
+	if err != nil {
+		return err
+	}
+	for range 2 {
+		if err := s.readStatements(ctx, schema, v, snap); err != nil {
+			return err
+		}
+		after, err := s.readInfo(ctx, schema)
+		if err != nil {
+			return err
+		}
+		if after.StatsReset.Equal(before.StatsReset) {
+			snap.Info = after
+			return nil
+		}
+		before = after
+	}
+	return errResetWhileReading
+}
+
+// countersWarning is the warning for an error of readCounters that leaves
+// the sample empty but the sampler fine; ok is false for other errors.
+func countersWarning(err error) (w Warning, ok bool) {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, errResetWhileReading):
+		return Warning{Code: WarnResetWhileSampling,
+			Message: "pg_stat_statements was reset twice while the sampler read it; this sample is skipped",
+			Fix:     "if this recurs, find what calls pg_stat_statements_reset() so often and space its calls out"}, true
+	case errors.As(err, &pgErr) && pgErr.Code == "55000": // object_not_in_prerequisite_state
+		return Warning{Code: WarnNotPreloaded,
+			Message: "pg_stat_statements is installed but its library is not loaded: " + pgErr.Message,
+			Fix:     "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart PostgreSQL"}, true
+	}
+	return Warning{}, false
+}
+
+func (s *Sampler) readInfo(ctx context.Context, schema string) (*Info, error) {
+	info := &Info{}
+	if err := s.q.QueryRow(ctx, infoQuery(schema)).Scan(&info.Dealloc, &info.StatsReset); err != nil {
+		return nil, fmt.Errorf("read pg_stat_statements_info: %w", err)
+	}
+	return info, nil
 }
 
 // evictions is how many entries were deallocated between two readings of
@@ -362,7 +414,7 @@ func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersio
 		return err
 	}
 	defer rows.Close()
-	snap.Entries = make([]Entry, 0, s.rows+s.rows/8)
+	snap.Entries, snap.Hidden = make([]Entry, 0, s.rows+s.rows/8), 0
 	for rows.Next() {
 		r = row{Entry: Entry{Key: Key{TopLevel: true}}} // toplevel is not a column before 1.9
 		if err := rows.Scan(dests...); err != nil {
@@ -378,8 +430,47 @@ func (s *Sampler) readStatements(ctx context.Context, schema string, v extVersio
 		r.QueryID = r.queryid.Int64
 		snap.Entries = append(snap.Entries, r.Entry)
 	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	s.rows = len(snap.Entries) + snap.Hidden
-	return rows.Err()
+	if !v.atLeast(v1_9) {
+		s.mergeSameKey(snap)
+	}
+	return nil
+}
+
+// mergeSameKey adds up entries that share a key. PostgreSQL 14+ keeps
+// top-level and nested entries of a statement apart, but an extension SQL
+// API older than 1.9 has no toplevel column to tell them apart by, and a
+// window given two entries with one key mixes their counters.
+func (s *Sampler) mergeSameKey(snap *Snapshot) {
+	var merged int
+	snap.Entries, merged = addUpSameKey(snap.Entries)
+	if merged > 0 && !s.warnedSameKey {
+		s.warnedSameKey = true
+		s.log.Warn("pg_stat_statements' SQL API predates toplevel: the top-level and nested entries of a statement are added up; "+
+			"run ALTER EXTENSION pg_stat_statements UPDATE; to count them apart",
+			zap.String("database", snap.Database), zap.String("version", snap.Version), zap.Int("merged", merged))
+	}
+}
+
+// addUpSameKey folds each entry into the first with its key, in place,
+// and reports how many it folded.
+func addUpSameKey(entries []Entry) ([]Entry, int) {
+	first := make(map[Key]int, len(entries))
+	kept := entries[:0]
+	for _, e := range entries {
+		i, seen := first[e.Key]
+		if !seen {
+			first[e.Key] = len(kept)
+			kept = append(kept, e)
+			continue
+		}
+		kept[i].Counters = combine(kept[i].Counters, e.Counters, 1)
+		kept[i].MaxExecTime = max(kept[i].MaxExecTime, e.MaxExecTime)
+	}
+	return kept, len(entries) - len(kept)
 }
 
 func allowed(names map[uint32]string, f NameFilter) map[uint32]bool {

@@ -3,9 +3,14 @@ package collector
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 )
@@ -202,6 +207,161 @@ func testDeltas(t *testing.T, c *pgsandbox.Cluster, version string) {
 	if !d.EvictionsKnown || d.Evictions != 0 {
 		t.Errorf("evictions = %d (known %v), want 0 known", d.Evictions, d.EvictionsKnown)
 	}
+}
+
+// TestSameKeyBefore19: PostgreSQL 15 with the extension's SQL API at 1.8
+// (pg_upgrade without ALTER EXTENSION UPDATE) and track = all returns the
+// top-level and the nested entry of a statement as two rows with one key.
+// The sampler adds them up, so a delta is one series, and warns once.
+func TestSameKeyBefore19(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	const db = "samekey18"
+	newDatabase(t, c, db, "1.8")
+	client := connect(t, c.DSN(db), false)
+	exec(t, client, "SET pg_stat_statements.track = 'all'")
+	exec(t, client, "CREATE TABLE t (id int PRIMARY KEY, v int)")
+	exec(t, client, "INSERT INTO t SELECT g, 0 FROM generate_series(1, 10) g")
+	exec(t, client, "CREATE FUNCTION f(x int) RETURNS void LANGUAGE plpgsql AS $$BEGIN PERFORM id FROM t WHERE id < x; END$$")
+	core, logs := observer.New(zap.WarnLevel)
+	s, err := NewSampler(connect(t, c.DSN(db), true), SamplerOptions{Databases: NameFilter{Include: []string{db}}}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(WindowOptions{})
+	sample := func() {
+		t.Helper()
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[Key]bool{}
+		for _, e := range snap.Entries {
+			if seen[e.Key] {
+				t.Errorf("key %+v appears twice in one snapshot (%q)", e.Key, snap.Texts[e.Key].Query)
+			}
+			seen[e.Key] = true
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const sel = "SELECT id FROM t WHERE id < $1"
+	for range 20 {
+		exec(t, client, "SELECT f(3)") // nested: the PERFORM's SELECT
+	}
+	for range 5 {
+		exec(t, client, sel, 3)
+	}
+	sample()
+	exec(t, client, sel, 3)
+	sample()
+	// Either entry's text may stand for the two: "... < $1" or "... < x".
+	wantCalls(t, w.LastSample(), "SELECT id FROM t WHERE id < ", 1, 2)
+	noNegatives(t, w.LastSample())
+	if n := logs.FilterMessageSnippet("ALTER EXTENSION pg_stat_statements UPDATE").Len(); n != 1 {
+		t.Errorf("%d warnings to update the extension, want 1", n)
+	}
+}
+
+func TestAddUpSameKey(t *testing.T) {
+	entries := []Entry{
+		{Key: appKey(1), Counters: Counters{Calls: 5, Rows: 10}, MaxExecTime: 3},
+		{Key: appKey(2), Counters: Counters{Calls: 1}},
+		{Key: appKey(1), Counters: Counters{Calls: 20, Rows: 40}, MaxExecTime: 7},
+	}
+	got, merged := addUpSameKey(entries)
+	want := []Entry{
+		{Key: appKey(1), Counters: Counters{Calls: 25, Rows: 50}, MaxExecTime: 7},
+		{Key: appKey(2), Counters: Counters{Calls: 1}},
+	}
+	if merged != 1 || !reflect.DeepEqual(got, want) {
+		t.Errorf("addUpSameKey = %+v (merged %d), want %+v (merged 1)", got, merged, want)
+	}
+}
+
+// resetAfterCounters is a sampler's connection that has another
+// connection call pg_stat_statements_reset() each time the counters query
+// has been read, resets times.
+type resetAfterCounters struct {
+	Querier
+	t      *testing.T
+	other  *pgx.Conn
+	resets int
+}
+
+func (q *resetAfterCounters) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := q.Querier.Query(ctx, sql, args...)
+	if err != nil || q.resets == 0 || !strings.Contains(sql, "pg_stat_statements(false)") {
+		return rows, err
+	}
+	q.resets--
+	return rowsThen{rows, func() { exec(q.t, q.other, "SELECT pg_stat_statements_reset()") }}, nil
+}
+
+// rowsThen runs then once its rows are closed.
+type rowsThen struct {
+	pgx.Rows
+	then func()
+}
+
+func (r rowsThen) Close() {
+	r.Rows.Close()
+	r.then()
+}
+
+// TestResetWhileSampling: a reset between reading the counters and
+// pg_stat_statements_info must not pair the old counters with the new
+// stats_reset (the window would count their whole history as one delta).
+func TestResetWhileSampling(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	const db = "resetwhilesampling"
+	newDatabase(t, c, db, "")
+	client := connect(t, c.DSN(db), false)
+	q := &resetAfterCounters{Querier: connect(t, c.DSN(db), true), t: t, other: connect(t, c.DSN(db), false)}
+	s, err := NewSampler(q, SamplerOptions{Databases: NameFilter{Include: []string{db}}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWindow(WindowOptions{})
+	sample := func() *Snapshot {
+		t.Helper()
+		snap, err := s.Sample(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	const sel = "SELECT $1::int AS resetwhilesampling"
+	run := func(n int) {
+		for range n {
+			exec(t, client, sel, 1)
+		}
+	}
+	run(7)
+	sample()
+	run(3)
+	q.resets = 1 // read again after it
+	if snap := sample(); !snap.Sampled || snap.Info == nil || warningWith(snap, WarnResetWhileSampling) != nil {
+		t.Fatalf("one reset while sampling: sampled=%v info=%+v warnings=%v, want a sample read again", snap.Sampled, snap.Info, snap.Warnings)
+	}
+	run(2)
+	sample()
+	wantCalls(t, w.SinceStart(), sel, 2, 2) // the 3 calls before the reset are lost with it
+
+	q.resets = 2 // read again, then give up
+	snap := sample()
+	if snap.Sampled || len(snap.Entries) != 0 || warningWith(snap, WarnResetWhileSampling) == nil {
+		t.Fatalf("two resets while sampling: sampled=%v entries=%d warnings=%v, want a skipped sample with %s",
+			snap.Sampled, len(snap.Entries), snap.Warnings, WarnResetWhileSampling)
+	}
+	run(4)
+	sample()
+	wantCalls(t, w.LastSample(), sel, 4, 4)
 }
 
 // TestHiddenTexts samples as a role without pg_read_all_stats.

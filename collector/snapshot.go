@@ -157,4 +157,5 @@ const (
 	WarnTextUnparseable    = "text_unparseable"
 	WarnTextMissing        = "text_missing"
 	WarnEvictions          = "evictions"
+	WarnResetWhileSampling = "reset_while_sampling"
 )

@@ -244,7 +244,7 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 		d := e.Counters
 		if i, ok := w.index[e.Key]; ok {
 			p := last.Entries[i]
-			if resetAll || wentDown(p.Counters, e.Counters) || !p.StatsSince.Equal(e.StatsSince) {
+			if resetAll || wentDown(p.Counters, e.Counters) || recreated(p, e) {
 				iv.Resets++
 			} else {
 				d = combine(e.Counters, p.Counters, -1)
@@ -258,6 +258,14 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	iv.Data = bytes.Clone(buf)
 	w.scratch = buf
 	return iv
+}
+
+// recreated reports whether cur is a new entry with prev's key: its
+// stats_since moved. A zero stats_since is no evidence either way: it is
+// what extension versions before 1.11 give, so an upgrade to 1.11 between
+// two samples is not a reset.
+func recreated(prev, cur Entry) bool {
+	return !prev.StatsSince.IsZero() && !cur.StatsSince.IsZero() && !prev.StatsSince.Equal(cur.StatsSince)
 }
 
 // trim applies Retention and MaxIntervals, and drops texts no longer

@@ -57,13 +57,11 @@ func TestWindowSeries(t *testing.T) {
 	mustAdd(t, w, snapAt(0, map[int64]int64{1: 10, 2: 5}))
 	mustAdd(t, w, snapAt(1, map[int64]int64{1: 17, 2: 5, 3: 4})) // 3 is new: all of it counts
 	mustAdd(t, w, snapAt(2, map[int64]int64{1: 2, 3: 6}))        // 1 went down: reset; 2 evicted
-	mustAdd(t, w, snapAt(3, map[int64]int64{1: 2, 2: 1, 3: 6}))  // 2 re-added
+	s3 := snapAt(3, map[int64]int64{1: 2, 2: 1, 3: 6})           // 2 re-added
 	s4 := snapAt(4, map[int64]int64{1: 3, 2: 9, 3: 6})
-	for i := range s4.Entries {
-		if s4.Entries[i].QueryID == 2 {
-			s4.Entries[i].StatsSince = t0.Add(4 * time.Minute) // re-created (1.11): a new series though it grew
-		}
-	}
+	setStatsSince(s3, 2, t0.Add(3*time.Minute))
+	setStatsSince(s4, 2, t0.Add(4*time.Minute)) // re-created (1.11): a new series though it grew
+	mustAdd(t, w, s3)
 	mustAdd(t, w, s4)
 
 	for _, tc := range []struct {
@@ -92,6 +90,15 @@ func TestWindowSeries(t *testing.T) {
 	}
 }
 
+// setStatsSince gives queryid id's entry in s the stats_since since.
+func setStatsSince(s *Snapshot, id int64, since time.Time) {
+	for i := range s.Entries {
+		if s.Entries[i].QueryID == id {
+			s.Entries[i].StatsSince = since
+		}
+	}
+}
+
 func TestWindowResetAll(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	a := snapAt(0, map[int64]int64{1: 4})
@@ -109,6 +116,23 @@ func TestWindowResetAll(t *testing.T) {
 	}
 	if !d.EvictionsKnown || d.Evictions != 2+3 {
 		t.Errorf("evictions = %d (known %v), want 5", d.Evictions, d.EvictionsKnown)
+	}
+}
+
+// TestWindowStatsSinceAppears: ALTER EXTENSION pg_stat_statements UPDATE
+// to 1.11 between two samples gives every entry a stats_since it did not
+// have. Nothing was reset, so the deltas stay differences.
+func TestWindowStatsSinceAppears(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 1_000_000})
+	a.Info = &Info{StatsReset: t0.Add(-24 * time.Hour)}
+	b := snapAt(1, map[int64]int64{1: 1_000_010})
+	b.Info = &Info{StatsReset: a.Info.StatsReset}
+	setStatsSince(b, 1, t0.Add(-20*time.Hour))
+	mustAdd(t, w, a)
+	mustAdd(t, w, b)
+	if d := w.LastSample(); calls(d)[1] != 10 || d.Resets != 0 {
+		t.Errorf("after stats_since appeared: calls %v, resets %d; want 10 calls, no reset", calls(d), d.Resets)
 	}
 }
 
