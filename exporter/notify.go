@@ -59,6 +59,11 @@ type NotifierOptions struct {
 	// and one of the Outcome constants; the metrics count them. Channels are
 	// served in parallel, so it must be safe for concurrent use.
 	OnResult func(channel, outcome string)
+	// Wake, when set, is the buffered channel Notify signals and Run waits
+	// on; nil means one of the Notifier's own. Notifiers that replace one
+	// another on a configuration reload share one, so a message the previous
+	// Notifier queues after its Run stopped wakes the Run of the next.
+	Wake chan struct{}
 }
 
 // Notifier announces new, materially changed and realized recommendations
@@ -106,10 +111,16 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 		base:        opts.BaseBackoff, max: opts.MaxBackoff,
 		client:   opts.Client,
 		onResult: opts.OnResult,
-		wake:     make(chan struct{}, 1),
+		wake:     opts.Wake,
 	}
 	if n.log == nil {
 		n.log = zap.NewNop()
+	}
+	if n.wake == nil {
+		n.wake = make(chan struct{}, 1)
+	}
+	if cap(n.wake) == 0 { // Notify never blocks: an unbuffered wake would be lost
+		return nil, errors.New("new notifier: NotifierOptions.Wake must be buffered")
 	}
 	if n.maxAttempts <= 0 {
 		n.maxAttempts = DefaultMaxAttempts

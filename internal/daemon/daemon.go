@@ -90,6 +90,9 @@ type Daemon struct {
 	cancelWork context.CancelFunc
 	kickoff    sync.WaitGroup // the first samples, started outside the scheduler
 	started    time.Time      // New's time: the phase of "@every" schedules
+	// notifyWake is shared by the notifiers a reload replaces, so what the
+	// previous one queues wakes the running one.
+	notifyWake chan struct{}
 
 	mu           sync.Mutex // guards what follows
 	cfg          *config.Config
@@ -127,9 +130,10 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		log: log, opts: opts, store: store, cfg: cfg, started: time.Now(),
-		metrics: exporter.NewMetrics(opts.Version, cfg.Metrics.TopStatements),
-		engine:  advisor.NewEngine(log, opts.EngineOptions(cfg)),
-		sem:     make(chan struct{}, cfg.Analysis.MaxParallelTargets),
+		metrics:    exporter.NewMetrics(opts.Version, cfg.Metrics.TopStatements),
+		engine:     advisor.NewEngine(log, opts.EngineOptions(cfg)),
+		sem:        make(chan struct{}, cfg.Analysis.MaxParallelTargets),
+		notifyWake: make(chan struct{}, 1),
 	}
 	d.work, d.cancelWork = context.WithCancel(context.Background())
 	if d.notifier, err = d.newNotifier(cfg); err != nil {
@@ -150,6 +154,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 func (d *Daemon) newNotifier(cfg *config.Config) (*exporter.Notifier, error) {
 	return exporter.NewNotifier(d.store, cfg.Notify, d.log.Named("notify"), exporter.NotifierOptions{
 		ExternalURL: cfg.ExternalURL, Version: d.opts.Version, OnResult: d.metrics.NotificationResult,
+		Wake: d.notifyWake,
 	})
 }
 
@@ -554,6 +559,15 @@ func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 	return nil
 }
 
+// currentNotifier is the notifier in force. A cycle looks it up when it
+// has its report, not before the analysis: a reload meanwhile replaces the
+// notifier, and the messages go to the channels configured now.
+func (d *Daemon) currentNotifier() *exporter.Notifier {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.notifier
+}
+
 // Analyze runs one analysis cycle of target name, as the schedule does.
 func (d *Daemon) Analyze(ctx context.Context, name string) error {
 	t, err := d.lookup(name)
@@ -574,7 +588,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		return nil
 	}
 	d.mu.Lock()
-	engine, notifier, sem := d.engine, d.notifier, d.sem
+	engine, sem := d.engine, d.sem
 	d.mu.Unlock()
 	select {
 	case sem <- struct{}{}:
@@ -611,7 +625,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		t.log.Error("recommendation history unreadable", zap.Error(err))
 	}
 	r.Warnings = append(r.Warnings, d.trackApplied(ctx, t, at, records)...)
-	ch, err := notifier.Notify(withServedStatements(r, delta, records))
+	ch, err := d.currentNotifier().Notify(withServedStatements(r, delta, records))
 	if err != nil {
 		t.log.Error("recommendations not recorded or notified", zap.Error(err))
 	}
