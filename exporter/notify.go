@@ -53,7 +53,8 @@ type NotifierOptions struct {
 	// BaseBackoff and MaxBackoff bound the wait between attempts (1s, 5m).
 	BaseBackoff, MaxBackoff time.Duration
 	// Client sends the requests; nil means one with a 30s timeout that does
-	// not follow redirects.
+	// not follow redirects. Its Timeout (30s when it has none) also bounds
+	// how long Run, once stopped, lets an attempt in flight finish.
 	Client *http.Client
 	// OnResult, when set, is called after every attempt with the channel name
 	// and one of the Outcome constants; the metrics count them. Channels are
@@ -81,6 +82,7 @@ type Notifier struct {
 	userAgent   string
 	base, max   time.Duration
 	client      *http.Client
+	sendTimeout time.Duration // bounds an attempt, even one Run's stop lets finish
 	onResult    func(channel, outcome string)
 
 	mu   sync.Mutex    // one Notify at a time: the store's announce state is read, then written
@@ -143,6 +145,10 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 			// A redirect would resend the body elsewhere (or drop it, on 301/302): refuse.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
+	}
+	n.sendTimeout = n.client.Timeout
+	if n.sendTimeout <= 0 {
+		n.sendTimeout = defaultHTTPTimeout
 	}
 	if opts.ExternalURL != "" {
 		n.reportURL = strings.TrimRight(opts.ExternalURL, "/") + "/api/v1/report?format=html"

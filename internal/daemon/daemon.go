@@ -307,12 +307,15 @@ func (d *Daemon) shutdown() error {
 	}
 	d.cancelWork()
 
+	// Unlocked: the notifier lets the sends in flight finish, and the API
+	// still answers meanwhile.
 	d.mu.Lock()
-	if d.stopNotifier != nil {
-		d.stopNotifier()
-		d.stopNotifier = nil
-	}
+	stopNotifier := d.stopNotifier
+	d.stopNotifier = nil
 	d.mu.Unlock()
+	if stopNotifier != nil {
+		stopNotifier()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := d.server.Shutdown(ctx)
