@@ -76,7 +76,7 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 	format := fs.String("format", "text", "output `format`: "+strings.Join(exporter.Formats(), ", "))
 	outPath := fs.String("o", "", "write the report to `FILE` instead of stdout")
 	interval := fs.Duration("interval", 0, "take two samples this far apart and rank what ran between them (default: the counters since the last pg_stat_statements reset)")
-	if code, done := parse(fs, args); done {
+	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
 	if !slices.Contains(exporter.Formats(), *format) {
