@@ -39,7 +39,18 @@ func addReportFlags(fs *flag.FlagSet) *reportFlags {
 	return f
 }
 
-// apply sets the flags that were given over the config.
+// flagOfKey names the flag that sets each config key a report flag sets.
+var flagOfKey = map[string]string{
+	"analysis.top":                   "top",
+	"analysis.min_calls":             "min-calls",
+	"analysis.rank_by":               "rank-by",
+	"analysis.budget":                "budget",
+	"analysis.max_indexes_per_table": "max-indexes-per-table",
+}
+
+// apply sets the flags that were given over the config, which was valid
+// before: what is wrong now came from a flag, and is reported under its
+// name rather than under a line of the config file.
 func (f *reportFlags) apply(fs *flag.FlagSet, cfg *config.Config) error {
 	var err error
 	fs.Visit(func(fl *flag.Flag) {
@@ -55,17 +66,19 @@ func (f *reportFlags) apply(fs *flag.FlagSet, cfg *config.Config) error {
 		case "allow-analyze-on-primary":
 			cfg.Analysis.AllowAnalyzeOnPrimary = f.allowOnPrimary
 		case "budget":
-			var size config.ByteSize
-			if size, err = config.ParseByteSize(f.budget); err != nil {
+			if cfg.Analysis.Budget, err = config.ParseByteSize(f.budget); err != nil {
 				err = fmt.Errorf("--budget: %w", err)
 			}
-			cfg.Analysis.Budget = size
 		}
 	})
 	if err != nil {
 		return err
 	}
-	return cfg.Validate()
+	var errs []error
+	for _, p := range config.CheckAnalysis(cfg.Analysis) {
+		errs = append(errs, fmt.Errorf("--%s: %w", flagOfKey[p.Path], p.Err))
+	}
+	return errors.Join(errs...)
 }
 
 func runReport(ctx context.Context, std stdio, args []string) int {
