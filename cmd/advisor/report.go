@@ -31,7 +31,7 @@ type reportFlags struct {
 func addReportFlags(fs *flag.FlagSet) *reportFlags {
 	f := &reportFlags{}
 	fs.IntVar(&f.top, "top", 0, "analyze the `N` costliest statements (default: analysis.top, 25)")
-	fs.Int64Var(&f.minCalls, "min-calls", -1, "leave out statements called fewer than `N` times (default: analysis.min_calls, 5)")
+	fs.Int64Var(&f.minCalls, "min-calls", 0, "leave out statements called fewer than `N` times (default: analysis.min_calls, 5)")
 	fs.StringVar(&f.rankBy, "rank-by", "", "rank by total_time, mean_time, calls, shared_blks_read or temp_blks_written")
 	fs.StringVar(&f.budget, "budget", "", "total `size` of new indexes, e.g. 500MB (default: analysis.budget, 1GB)")
 	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (default: 3)")
