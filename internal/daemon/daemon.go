@@ -207,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return errors.Join(err, d.Close())
 	}
 	d.mu.Lock()
-	d.stopNotifier = d.startNotifier(d.notifier)
+	d.stopNotifier = d.startNotifier(d.notifier, nil)
 	sched, kick, err := d.newSchedule(d.cfg, d.targets)
 	if err != nil {
 		d.mu.Unlock()
@@ -261,12 +261,18 @@ func (d *Daemon) newSchedule(cfg *config.Config, targets []*target) (*scheduler,
 	return s, kick, nil
 }
 
-// startNotifier runs n's delivery loop and returns what stops it.
-func (d *Daemon) startNotifier(n *exporter.Notifier) func() {
+// startNotifier runs n's delivery loop once previous (what stops the loop
+// n replaces; nil at start) has returned, and returns what stops it. Two
+// loops never send at once, and a reload does not wait, holding d.mu, for
+// the previous loop to finish its send in flight.
+func (d *Daemon) startNotifier(n *exporter.Notifier, previous func()) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if previous != nil {
+			previous()
+		}
 		n.Run(ctx)
 	}()
 	return func() {
@@ -307,7 +313,7 @@ func (d *Daemon) shutdown() error {
 	}
 	d.cancelWork()
 
-	// Unlocked: the notifier lets the sends in flight finish, and the API
+	// Unlocked: the notifiers let their sends in flight finish, and the API
 	// still answers meanwhile.
 	d.mu.Lock()
 	stopNotifier := d.stopNotifier
@@ -426,8 +432,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	if notifyChanged {
 		if d.stopNotifier != nil {
-			d.stopNotifier()
-			d.stopNotifier = d.startNotifier(notifier)
+			d.stopNotifier = d.startNotifier(notifier, d.stopNotifier)
 		}
 		d.notifier = notifier
 		d.metrics.SetNotifier(notifier)
