@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,15 @@ func (m *Metrics) SetTopStatements(k int) {
 type statementKey struct {
 	datname string
 	queryid int64
+}
+
+// newStatementKey keys a statement of database datname. A database name
+// need not be valid UTF-8 (SQL_ASCII clusters keep bytes as given), and
+// one label that is not fails the whole scrape: the key holds it with
+// U+FFFD for the invalid bytes, so names that then read the same share one
+// label set instead of colliding at the scrape.
+func newStatementKey(datname string, queryid int64) statementKey {
+	return statementKey{strings.ToValidUTF8(datname, "\uFFFD"), queryid}
 }
 
 type statementSeries struct {
@@ -86,7 +96,7 @@ func rankStatements(d *collector.Delta) []rankedStatement {
 	pos := map[statementKey]int{}
 	var out []rankedStatement
 	for _, s := range top {
-		k := statementKey{s.Database, s.Key.QueryID}
+		k := newStatementKey(s.Database, s.Key.QueryID)
 		i, ok := pos[k]
 		if !ok {
 			i = len(out)
@@ -123,7 +133,7 @@ func (c *statementCollector) update(target string, snap *collector.Snapshot, ran
 		if t := snap.Texts[e.Key]; t != nil && t.Own {
 			continue // the advisor's PREPARE of the statement shares its queryid
 		}
-		key := statementKey{snap.Databases[e.DBID], e.QueryID}
+		key := newStatementKey(snap.Databases[e.DBID], e.QueryID)
 		if s := set[key]; s != nil {
 			s.seconds = max(s.seconds, 0) + e.TotalExecTime/1000
 			s.calls = max(s.calls, 0) + float64(e.Calls)

@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -171,6 +173,31 @@ pgadvisor_statements_tracked{target="db1"} 3
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"pgadvisor_statement_calls_total", "pgadvisor_statements_tracked"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A database name that is not valid UTF-8 (SQL_ASCII clusters keep LATIN1
+// bytes as given) is exported with U+FFFD for the invalid bytes; two such
+// names that then read the same share one series. Either way the scrape
+// answers.
+func TestInvalidUTF8DatabaseNameScraped(t *testing.T) {
+	m := NewMetrics("test", 5)
+	snap := snapshotOf(time.Now(), []int64{3, 4}, []float64{30, 40})
+	snap.Databases = map[uint32]string{1: "caf\xe9", 2: "caf\xe8"}
+	snap.Entries[1].Key = collector.Key{DBID: 2, UserID: 10, QueryID: 100, TopLevel: true}
+	span := spanOf([]float64{50, 20})
+	span.Statements[0].Database = "caf\xe9"
+	span.Statements[1].Database, span.Statements[1].Key = "caf\xe8", snap.Entries[1].Key
+	m.Statements("prod", snap, span)
+
+	rec := httptest.NewRecorder()
+	NewServer(ServerOptions{Metrics: m}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d:\n%s", rec.Code, rec.Body)
+	}
+	const want = "pgadvisor_statement_calls_total{datname=\"caf\uFFFD\",queryid=\"100\",target=\"prod\"} 7"
+	if !strings.Contains(rec.Body.String(), want+"\n") {
+		t.Errorf("the exposition lacks %s:\n%s", want, rec.Body)
 	}
 }
 

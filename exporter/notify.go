@@ -53,12 +53,18 @@ type NotifierOptions struct {
 	// BaseBackoff and MaxBackoff bound the wait between attempts (1s, 5m).
 	BaseBackoff, MaxBackoff time.Duration
 	// Client sends the requests; nil means one with a 30s timeout that does
-	// not follow redirects.
+	// not follow redirects. Its Timeout (30s when it has none) also bounds
+	// how long Run, once stopped, lets an attempt in flight finish.
 	Client *http.Client
 	// OnResult, when set, is called after every attempt with the channel name
 	// and one of the Outcome constants; the metrics count them. Channels are
 	// served in parallel, so it must be safe for concurrent use.
 	OnResult func(channel, outcome string)
+	// Wake, when set, is the buffered channel Notify signals and Run waits
+	// on; nil means one of the Notifier's own. Notifiers that replace one
+	// another on a configuration reload share one, so a message the previous
+	// Notifier queues after its Run stopped wakes the Run of the next.
+	Wake chan struct{}
 }
 
 // Notifier announces new, materially changed and realized recommendations
@@ -76,6 +82,7 @@ type Notifier struct {
 	userAgent   string
 	base, max   time.Duration
 	client      *http.Client
+	sendTimeout time.Duration // bounds an attempt, even one Run's stop lets finish
 	onResult    func(channel, outcome string)
 
 	mu   sync.Mutex    // one Notify at a time: the store's announce state is read, then written
@@ -106,10 +113,16 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 		base:        opts.BaseBackoff, max: opts.MaxBackoff,
 		client:   opts.Client,
 		onResult: opts.OnResult,
-		wake:     make(chan struct{}, 1),
+		wake:     opts.Wake,
 	}
 	if n.log == nil {
 		n.log = zap.NewNop()
+	}
+	if n.wake == nil {
+		n.wake = make(chan struct{}, 1)
+	}
+	if cap(n.wake) == 0 { // Notify never blocks: an unbuffered wake would be lost
+		return nil, errors.New("new notifier: NotifierOptions.Wake must be buffered")
 	}
 	if n.maxAttempts <= 0 {
 		n.maxAttempts = DefaultMaxAttempts
@@ -132,6 +145,10 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 			// A redirect would resend the body elsewhere (or drop it, on 301/302): refuse.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
+	}
+	n.sendTimeout = n.client.Timeout
+	if n.sendTimeout <= 0 {
+		n.sendTimeout = defaultHTTPTimeout
 	}
 	if opts.ExternalURL != "" {
 		n.reportURL = strings.TrimRight(opts.ExternalURL, "/") + "/api/v1/report?format=html"

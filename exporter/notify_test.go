@@ -419,6 +419,34 @@ func TestNotifyBadInput(t *testing.T) {
 	if _, err := NewNotifier(nil, config.Notify{}, zap.NewNop(), NotifierOptions{}); err == nil {
 		t.Error("NewNotifier without a store succeeded")
 	}
+	if _, err := NewNotifier(h.store, config.Notify{}, zap.NewNop(), NotifierOptions{Wake: make(chan struct{})}); err == nil {
+		t.Error("NewNotifier with an unbuffered Wake succeeded")
+	}
+}
+
+// A reload replaces the Notifier while an analysis cycle still holds the
+// previous one: what that one queues must wake the Run of its successor.
+func TestNotifyWakesTheRunOfTheNotifierThatReplacedIt(t *testing.T) {
+	rc := newReceiver(t, nil)
+	wake := make(chan struct{}, 1)
+	opts := fastOptions
+	opts.Wake = wake
+	cfg := config.Notify{Webhooks: []config.Webhook{{URL: rc.hookURL()}}}
+	next := newHarness(t, t.TempDir(), cfg, opts)
+	cfg.MaxAttempts = 3 // what the reload changed
+	previous, err := NewNotifier(next.store, cfg, zap.NewNop(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.run(t)
+	next.notify(t, notifyReport(1, notifyRec("a", 80)))
+	waitFor(t, "the first message", func() bool { return len(next.outcomes.list()) == 1 })
+	waitFor(t, "Run to wait for the next message", func() bool { return len(wake) == 0 })
+
+	if _, err := previous.Notify(notifyReport(2, notifyRec("b", 60))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message the previous Notifier queued", func() bool { return len(rc.requests()) == 2 })
 }
 
 func TestNewNotifierRefusesBadURLWithoutQuotingIt(t *testing.T) {

@@ -29,7 +29,8 @@ const storeRetry = 10 * time.Second
 // on failure retried with exponential backoff and full jitter (or after the
 // receiver's Retry-After) until MaxAttempts; what a previous process left
 // in the outbox is sent too. Channels are served in parallel, each in queue
-// order.
+// order. Once ctx is done no attempt starts, and Run returns when the
+// attempts in flight have finished and their outcomes are recorded.
 func (n *Notifier) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -120,9 +121,6 @@ func (n *Notifier) deliver(ctx context.Context, d state.Delivery) (time.Time, er
 	log := n.log.With(zap.String("channel", c.name), zap.String("host", c.host),
 		zap.String("target", d.Target), zap.String("delivery", d.ID), zap.Int("attempt", d.Attempts+1))
 	res := n.send(ctx, c, d)
-	if ctx.Err() != nil {
-		return time.Time{}, nil // shutting down: the attempt does not count, the next process resumes it
-	}
 	switch {
 	case res.err == nil && res.status/100 == 2:
 		log.Info("notification delivered", zap.Int("status", res.status))
@@ -207,7 +205,12 @@ type sendResult struct {
 	err        error // the request did not complete
 }
 
+// send makes one attempt. A stop (ctx done) does not abort it: the
+// receiver may have acted on it already, and an answer thrown away would
+// have the next process send the message again; sendTimeout bounds the wait.
 func (n *Notifier) send(ctx context.Context, c destination, d state.Delivery) sendResult {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.sendTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(d.Body))
 	if err != nil {
 		return sendResult{err: errors.New("cannot build the request")} // its error quotes the URL

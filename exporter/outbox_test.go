@@ -319,3 +319,37 @@ func TestChannelOrderKeptOnRetry(t *testing.T) {
 		t.Errorf("receiver got %v, want the first message (retried) before the second", order)
 	}
 }
+
+// A stop lets the attempt in flight finish and records its outcome, so the
+// next process does not send the message again, and starts no other.
+func TestStopFinishesTheSendInFlight(t *testing.T) {
+	arrived := make(chan struct{}, 2)
+	rc := newReceiver(t, func(int, http.ResponseWriter, *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(300 * time.Millisecond) // the receiver has posted it, and answers late
+	})
+	dir := t.TempDir()
+	cfg := config.Notify{Slack: config.Slack{WebhookURL: rc.hookURL()}}
+	h := newHarness(t, dir, cfg, fastOptions)
+	h.notify(t, notifyReport(1, notifyRec("a", 80)))
+	h.notify(t, notifyReport(2, notifyRec("a", 80), notifyRec("b", 60)))
+	stop := h.run(t)
+	<-arrived
+	stop()
+	if got := h.outcomes.list(); !slices.Equal(got, []string{"slack delivered"}) {
+		t.Errorf("outcomes after the stop = %v, want the attempt in flight delivered", got)
+	}
+	if got := len(rc.requests()); got != 1 {
+		t.Errorf("%d requests after the stop; want only the one in flight", got)
+	}
+	if err := h.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h = newHarness(t, dir, cfg, fastOptions) // the next process
+	h.run(t)
+	waitFor(t, "the second message", func() bool { return h.n.Pending("slack") == 0 })
+	if got := len(rc.requests()); got != 2 {
+		t.Errorf("the receiver got %d requests for 2 messages", got)
+	}
+}

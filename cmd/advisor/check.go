@@ -12,7 +12,7 @@ func runCheck(ctx context.Context, std stdio, args []string) int {
 	fs := newFlagSet("check", "", std)
 	common := addCommonFlags(fs)
 	format := fs.String("format", "text", "output `format`: text or json")
-	if code, done := parse(fs, args); done {
+	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
 	if *format != "text" && *format != "json" {

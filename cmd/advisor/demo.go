@@ -27,13 +27,11 @@ func runDemo(ctx context.Context, std stdio, args []string) int {
 	fs.StringVar(&opts.Format, "format", "text", "report `format`: "+strings.Join(exporter.Formats(), ", "))
 	fs.Int64Var(&opts.Seed, "seed", 1, "`seed` of the generated data, the workload and the measured runs")
 	logLevel := fs.String("log-level", "warn", "log `level` of the analysis: debug, info, warn, error")
-	if code, done := parse(fs, args); done {
+	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
 	var err error
 	switch {
-	case fs.NArg() > 0:
-		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case !slices.Contains(exporter.Formats(), opts.Format):
 		err = fmt.Errorf("--format %q is not one of %s", opts.Format, strings.Join(exporter.Formats(), ", "))
 	case opts.Scale <= 0:

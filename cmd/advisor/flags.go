@@ -34,6 +34,24 @@ func parse(fs *flag.FlagSet, args []string) (code int, done bool) {
 	return exitOK, false
 }
 
+// parseNoArgs is parse for commands that take no argument. The flag
+// package stops at the first argument and leaves the flags after it unread,
+// so an argument is an error, not something to ignore with them.
+func parseNoArgs(fs *flag.FlagSet, args []string) (code int, done bool) {
+	if code, done := parse(fs, args); done {
+		return code, true
+	}
+	if fs.NArg() == 0 {
+		return exitOK, false
+	}
+	hint := "flags go before arguments"
+	if config := fs.Lookup("config"); config != nil && config.Value.String() == "" {
+		hint += "; did you mean --config?"
+	}
+	fmt.Fprintf(fs.Output(), "%s: unexpected argument %q (%s)\n", fs.Name(), fs.Arg(0), hint)
+	return exitUsage, true
+}
+
 // commonFlags are the flags every database-facing command takes.
 type commonFlags struct {
 	configPath string

@@ -31,7 +31,7 @@ type reportFlags struct {
 func addReportFlags(fs *flag.FlagSet) *reportFlags {
 	f := &reportFlags{}
 	fs.IntVar(&f.top, "top", 0, "analyze the `N` costliest statements (default: analysis.top, 25)")
-	fs.Int64Var(&f.minCalls, "min-calls", -1, "leave out statements called fewer than `N` times (default: analysis.min_calls, 5)")
+	fs.Int64Var(&f.minCalls, "min-calls", 0, "leave out statements called fewer than `N` times (default: analysis.min_calls, 5)")
 	fs.StringVar(&f.rankBy, "rank-by", "", "rank by total_time, mean_time, calls, shared_blks_read or temp_blks_written")
 	fs.StringVar(&f.budget, "budget", "", "total `size` of new indexes, e.g. 500MB (default: analysis.budget, 1GB)")
 	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (default: 3)")
@@ -39,7 +39,18 @@ func addReportFlags(fs *flag.FlagSet) *reportFlags {
 	return f
 }
 
-// apply sets the flags that were given over the config.
+// flagOfKey names the flag that sets each config key a report flag sets.
+var flagOfKey = map[string]string{
+	"analysis.top":                   "top",
+	"analysis.min_calls":             "min-calls",
+	"analysis.rank_by":               "rank-by",
+	"analysis.budget":                "budget",
+	"analysis.max_indexes_per_table": "max-indexes-per-table",
+}
+
+// apply sets the flags that were given over the config, which was valid
+// before: what is wrong now came from a flag, and is reported under its
+// name rather than under a line of the config file.
 func (f *reportFlags) apply(fs *flag.FlagSet, cfg *config.Config) error {
 	var err error
 	fs.Visit(func(fl *flag.Flag) {
@@ -55,17 +66,19 @@ func (f *reportFlags) apply(fs *flag.FlagSet, cfg *config.Config) error {
 		case "allow-analyze-on-primary":
 			cfg.Analysis.AllowAnalyzeOnPrimary = f.allowOnPrimary
 		case "budget":
-			var size config.ByteSize
-			if size, err = config.ParseByteSize(f.budget); err != nil {
+			if cfg.Analysis.Budget, err = config.ParseByteSize(f.budget); err != nil {
 				err = fmt.Errorf("--budget: %w", err)
 			}
-			cfg.Analysis.Budget = size
 		}
 	})
 	if err != nil {
 		return err
 	}
-	return cfg.Validate()
+	var errs []error
+	for _, p := range config.CheckAnalysis(cfg.Analysis) {
+		errs = append(errs, fmt.Errorf("--%s: %w", flagOfKey[p.Path], p.Err))
+	}
+	return errors.Join(errs...)
 }
 
 func runReport(ctx context.Context, std stdio, args []string) int {
@@ -76,7 +89,7 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 	format := fs.String("format", "text", "output `format`: "+strings.Join(exporter.Formats(), ", "))
 	outPath := fs.String("o", "", "write the report to `FILE` instead of stdout")
 	interval := fs.Duration("interval", 0, "take two samples this far apart and rank what ran between them (default: the counters since the last pg_stat_statements reset)")
-	if code, done := parse(fs, args); done {
+	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
 	if !slices.Contains(exporter.Formats(), *format) {

@@ -22,7 +22,7 @@ func runAgent(ctx context.Context, std stdio, args []string) int {
 	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration `file` for TLS and basic auth "+
 		"(https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)")
 	shutdown := fs.Duration("shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, how long running steps may finish before they are canceled")
-	if code, done := parse(fs, args); done {
+	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
 	cfg, err := common.load()

@@ -55,20 +55,9 @@ func (c *Config) validate() []error {
 	v.check("schedule.sample", checkCron(c.Schedule.Sample))
 	v.check("schedule.analyze", checkCron(c.Schedule.Analyze))
 
-	a := c.Analysis
-	v.check("analysis.top", atLeast(a.Top, 1))
-	v.check("analysis.min_calls", atLeast(a.MinCalls, 0))
-	switch a.RankBy {
-	case "total_time", "mean_time", "calls", "shared_blks_read", "temp_blks_written":
-	default:
-		v.check("analysis.rank_by", fmt.Errorf("must be one of total_time, mean_time, calls, shared_blks_read, temp_blks_written, got %q", a.RankBy))
+	for _, p := range CheckAnalysis(c.Analysis) {
+		v.check(p.Path, p.Err)
 	}
-	v.check("analysis.statement_timeout", positive(a.StatementTimeout))
-	v.check("analysis.lock_timeout", positive(a.LockTimeout))
-	v.check("analysis.budget", positive(a.Budget))
-	v.check("analysis.max_indexes_per_table", atLeast(a.MaxIndexesPerTable, 1))
-	v.check("analysis.min_improvement_pct", between(a.MinImprovementPct, 0, 100))
-	v.check("analysis.max_parallel_targets", atLeast(a.MaxParallelTargets, 1))
 
 	d := c.Detect
 	v.check("detect.seq_scan_min_rows", atLeast(d.SeqScanMinRows, 0))
@@ -87,6 +76,42 @@ func (c *Config) validate() []error {
 		v.check(fmt.Sprintf("notify.webhooks[%d].url", i), checkHTTPURL(w.URL))
 	}
 	return v.errs
+}
+
+// Problem is what is wrong with the value at a key path.
+type Problem struct {
+	Path string // e.g. analysis.top
+	Err  error
+}
+
+// CheckAnalysis checks the analysis settings on their own: command-line
+// flags that set them report the problems under their own names, not
+// under a file's line.
+func CheckAnalysis(a Analysis) []Problem {
+	var problems []Problem
+	check := func(path string, err error) {
+		if err != nil {
+			problems = append(problems, Problem{path, err})
+		}
+	}
+	check("analysis.top", atLeast(a.Top, 1))
+	check("analysis.min_calls", atLeast(a.MinCalls, 0))
+	check("analysis.rank_by", checkRankBy(a.RankBy))
+	check("analysis.statement_timeout", positive(a.StatementTimeout))
+	check("analysis.lock_timeout", positive(a.LockTimeout))
+	check("analysis.budget", positive(a.Budget))
+	check("analysis.max_indexes_per_table", atLeast(a.MaxIndexesPerTable, 1))
+	check("analysis.min_improvement_pct", between(a.MinImprovementPct, 0, 100))
+	check("analysis.max_parallel_targets", atLeast(a.MaxParallelTargets, 1))
+	return problems
+}
+
+func checkRankBy(by string) error {
+	switch by {
+	case "total_time", "mean_time", "calls", "shared_blks_read", "temp_blks_written":
+		return nil
+	}
+	return fmt.Errorf("must be one of total_time, mean_time, calls, shared_blks_read, temp_blks_written, got %q", by)
 }
 
 type validator struct {

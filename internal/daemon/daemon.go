@@ -90,6 +90,9 @@ type Daemon struct {
 	cancelWork context.CancelFunc
 	kickoff    sync.WaitGroup // the first samples, started outside the scheduler
 	started    time.Time      // New's time: the phase of "@every" schedules
+	// notifyWake is shared by the notifiers a reload replaces, so what the
+	// previous one queues wakes the running one.
+	notifyWake chan struct{}
 
 	mu           sync.Mutex // guards what follows
 	cfg          *config.Config
@@ -127,9 +130,10 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		log: log, opts: opts, store: store, cfg: cfg, started: time.Now(),
-		metrics: exporter.NewMetrics(opts.Version, cfg.Metrics.TopStatements),
-		engine:  advisor.NewEngine(log, opts.EngineOptions(cfg)),
-		sem:     make(chan struct{}, cfg.Analysis.MaxParallelTargets),
+		metrics:    exporter.NewMetrics(opts.Version, cfg.Metrics.TopStatements),
+		engine:     advisor.NewEngine(log, opts.EngineOptions(cfg)),
+		sem:        make(chan struct{}, cfg.Analysis.MaxParallelTargets),
+		notifyWake: make(chan struct{}, 1),
 	}
 	d.work, d.cancelWork = context.WithCancel(context.Background())
 	if d.notifier, err = d.newNotifier(cfg); err != nil {
@@ -150,6 +154,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 func (d *Daemon) newNotifier(cfg *config.Config) (*exporter.Notifier, error) {
 	return exporter.NewNotifier(d.store, cfg.Notify, d.log.Named("notify"), exporter.NotifierOptions{
 		ExternalURL: cfg.ExternalURL, Version: d.opts.Version, OnResult: d.metrics.NotificationResult,
+		Wake: d.notifyWake,
 	})
 }
 
@@ -202,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return errors.Join(err, d.Close())
 	}
 	d.mu.Lock()
-	d.stopNotifier = d.startNotifier(d.notifier)
+	d.stopNotifier = d.startNotifier(d.notifier, nil)
 	sched, kick, err := d.newSchedule(d.cfg, d.targets)
 	if err != nil {
 		d.mu.Unlock()
@@ -256,12 +261,18 @@ func (d *Daemon) newSchedule(cfg *config.Config, targets []*target) (*scheduler,
 	return s, kick, nil
 }
 
-// startNotifier runs n's delivery loop and returns what stops it.
-func (d *Daemon) startNotifier(n *exporter.Notifier) func() {
+// startNotifier runs n's delivery loop once previous (what stops the loop
+// n replaces; nil at start) has returned, and returns what stops it. Two
+// loops never send at once, and a reload does not wait, holding d.mu, for
+// the previous loop to finish its send in flight.
+func (d *Daemon) startNotifier(n *exporter.Notifier, previous func()) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if previous != nil {
+			previous()
+		}
 		n.Run(ctx)
 	}()
 	return func() {
@@ -302,12 +313,15 @@ func (d *Daemon) shutdown() error {
 	}
 	d.cancelWork()
 
+	// Unlocked: the notifiers let their sends in flight finish, and the API
+	// still answers meanwhile.
 	d.mu.Lock()
-	if d.stopNotifier != nil {
-		d.stopNotifier()
-		d.stopNotifier = nil
-	}
+	stopNotifier := d.stopNotifier
+	d.stopNotifier = nil
 	d.mu.Unlock()
+	if stopNotifier != nil {
+		stopNotifier()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := d.server.Shutdown(ctx)
@@ -418,8 +432,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	}
 	if notifyChanged {
 		if d.stopNotifier != nil {
-			d.stopNotifier()
-			d.stopNotifier = d.startNotifier(notifier)
+			d.stopNotifier = d.startNotifier(notifier, d.stopNotifier)
 		}
 		d.notifier = notifier
 		d.metrics.SetNotifier(notifier)
@@ -554,6 +567,15 @@ func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 	return nil
 }
 
+// currentNotifier is the notifier in force. A cycle looks it up when it
+// has its report, not before the analysis: a reload meanwhile replaces the
+// notifier, and the messages go to the channels configured now.
+func (d *Daemon) currentNotifier() *exporter.Notifier {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.notifier
+}
+
 // Analyze runs one analysis cycle of target name, as the schedule does.
 func (d *Daemon) Analyze(ctx context.Context, name string) error {
 	t, err := d.lookup(name)
@@ -574,7 +596,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		return nil
 	}
 	d.mu.Lock()
-	engine, notifier, sem := d.engine, d.notifier, d.sem
+	engine, sem := d.engine, d.sem
 	d.mu.Unlock()
 	select {
 	case sem <- struct{}{}:
@@ -611,7 +633,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		t.log.Error("recommendation history unreadable", zap.Error(err))
 	}
 	r.Warnings = append(r.Warnings, d.trackApplied(ctx, t, at, records)...)
-	ch, err := notifier.Notify(withServedStatements(r, delta, records))
+	ch, err := d.currentNotifier().Notify(withServedStatements(r, delta, records))
 	if err != nil {
 		t.log.Error("recommendations not recorded or notified", zap.Error(err))
 	}
