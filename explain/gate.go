@@ -40,36 +40,45 @@ func GateStatic(query string) Decision {
 	return d
 }
 
-// Gate decides whether query may run under EXPLAIN ANALYZE on the server
-// behind conn (the EXPLAIN target): GateStatic, then every function,
-// operator, cast and view the statement reaches is resolved in the catalog
-// and must be IMMUTABLE or STABLE (or on the allowlist). conn must be idle
-// or in a transaction that is not aborted; the gate only reads catalogs.
+// Gate decides how far query may be taken on the server behind conn (the
+// EXPLAIN target): GateStatic, then every function, operator, cast and
+// view the statement reaches is resolved in the catalog. Planning runs
+// code too (it folds IMMUTABLE and STABLE functions into constants and
+// calls operator functions to estimate selectivity), so a statement whose
+// user-defined code fails the check is not even planned; to be executed,
+// every function must also be IMMUTABLE or STABLE (or on the allowlist).
+// conn must be idle or in a transaction that is not aborted; the gate only
+// reads catalogs.
 func Gate(ctx context.Context, conn *pgx.Conn, query string) Decision {
 	pq, d := gateParse(query)
-	if !d.Analyze {
+	if !d.Plannable {
 		return d
 	}
-	return gateCatalog(ctx, conn, pq)
+	return gateCatalog(ctx, conn, pq, d)
 }
 
-func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision {
-	refused := func(reason string) Decision {
-		return Decision{Plannable: true, Reason: "refused: " + reason}
-	}
+// gateCatalog refines parsed, gateParse's decision for a plannable
+// statement, with the catalog: first whether planning it is safe, then,
+// when parsed allows it, whether executing it is.
+func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
 	if conn == nil {
-		return refused("no connection to check the functions it calls")
+		return Decision{Reason: "refused: no connection to check the functions it calls"}
 	}
-	c := &gateChecker{conn: conn, procs: map[uint32]bool{}, rels: map[uint32]bool{}}
-	reason, err := c.databaseHazard(ctx)
-	if err == nil && reason == "" {
-		reason, err = c.check(ctx, collectRefs(pq.stmt), "", false, 0)
-	}
+	reason, err := newGateChecker(conn, true).checkStatement(ctx, pq)
 	switch {
 	case err != nil:
-		return refused("cannot check the functions it calls: " + err.Error())
+		return Decision{Reason: "refused: cannot check the functions it calls: " + err.Error()}
 	case reason != "":
-		return refused(reason)
+		return Decision{Reason: "refused: " + reason + "; not planned either, since planning may run it"}
+	case !parsed.Analyze:
+		return parsed
+	}
+	reason, err = newGateChecker(conn, false).checkStatement(ctx, pq)
+	switch {
+	case err != nil:
+		return Decision{Plannable: true, Reason: "refused: cannot check the functions it calls: " + err.Error()}
+	case reason != "":
+		return Decision{Plannable: true, Reason: "refused: " + reason}
 	}
 	return Decision{Analyze: true, Plannable: true}
 }
@@ -420,9 +429,32 @@ func walkReflect(m protoreflect.Message, fn func(proto.Message) bool) {
 // function bodies, default arguments, aggregate support functions, casts
 // and domain constraints, each object once.
 type gateChecker struct {
-	conn  *pgx.Conn
-	procs map[uint32]bool
-	rels  map[uint32]bool
+	conn *pgx.Conn
+	// planning asks only whether planning the statement is safe: the
+	// planner never evaluates a VOLATILE function, but folds IMMUTABLE and
+	// STABLE ones and calls operator functions on sample values, so then
+	// only user-defined code and denied functions that are not VOLATILE
+	// count.
+	planning bool
+	procs    map[uint32]bool
+	rels     map[uint32]bool
+}
+
+func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
+	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}}
+}
+
+// checkStatement returns why pq is unsafe (to plan or to execute, as
+// c.planning says), or "".
+func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (string, error) {
+	if !c.planning {
+		// Volatile implicit casts and support functions matter only to
+		// execution; planning checks the user-defined ones it may reach.
+		if reason, err := c.databaseHazard(ctx); reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	return c.check(ctx, collectRefs(pq.stmt), "", false, 0)
 }
 
 // procRow is one pg_proc entry as the gate needs it.
@@ -562,9 +594,10 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, anyS
 	if anySchema {
 		defaultSchema = "*"
 	}
-	// Denied names first: they need no catalog.
+	// Denied names first: they need no catalog. Planning only minds the
+	// ones that are not volatile, which checkProc tells.
 	for _, ref := range sortedRefs(refs.funcs) {
-		if deniedFunction(ref.name) {
+		if deniedFunction(ref.name) && !c.planning {
 			return fmt.Sprintf("calls denied function %s()%s", ref, viaSuffix(via)), nil
 		}
 	}
@@ -703,51 +736,67 @@ func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via st
 	return c.checkProcs(ctx, procs, verb, via, depth)
 }
 
-// checkProcs vets candidate functions: each must be allowed and not
-// volatile, and so must whatever its defaults, body or aggregate support
-// functions call.
+// checkProcs vets candidate functions, each once.
 func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via string, depth int) (string, error) {
 	for _, p := range procs {
 		if c.procs[p.oid] {
 			continue
 		}
 		c.procs[p.oid] = true
-		switch {
-		case deniedFunction(p.name):
-			return fmt.Sprintf("%s denied function %s%s", verb, p, viaSuffix(via)), nil
-		case p.volatility == "v" && !allowedProc(p):
-			return fmt.Sprintf("%s volatile function %s%s", verb, p, viaSuffix(via)), nil
-		}
-		if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), depth+1); reason != "" || err != nil {
-			return reason, err
-		}
-		if p.defaults != "" && !p.builtin {
-			reason, err := c.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), !p.builtin, depth+1)
-			if reason != "" || err != nil {
-				return reason, err
-			}
-		}
-		if p.builtin || p.volatility == "v" {
-			continue // built-in code, or an allowed volatile one
-		}
-		body := joinVia("body of "+p.String(), via)
-		var reason string
-		var err error
-		switch p.lang {
-		case "sql":
-			reason, err = c.checkSQL(ctx, p.body, body, true, depth+1)
-		case "plpgsql":
-			reason, err = c.checkPlpgsql(ctx, p.body, body, depth+1)
-		case "c", "internal":
-			// Compiled code, installed by a superuser: its label is trusted.
-		default:
-			reason = fmt.Sprintf("calls %s, whose body in language %s cannot be inspected%s", p, p.lang, viaSuffix(via))
-		}
-		if reason != "" || err != nil {
+		if reason, err := c.checkProc(ctx, p, verb, via, depth); reason != "" || err != nil {
 			return reason, err
 		}
 	}
 	return "", nil
+}
+
+// checkProc vets one function by its name and label, then whatever its
+// aggregate support functions, default arguments and body call.
+func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string, depth int) (string, error) {
+	if hazard := c.labelHazard(p); hazard != "" {
+		return fmt.Sprintf("%s %s function %s%s", verb, hazard, p, viaSuffix(via)), nil
+	}
+	if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), depth+1); reason != "" || err != nil {
+		return reason, err
+	}
+	if p.builtin {
+		return "", nil
+	}
+	if p.defaults != "" {
+		reason, err := c.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), true, depth+1)
+		if reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	body := joinVia("body of "+p.String(), via)
+	switch p.lang {
+	case "sql":
+		return c.checkSQL(ctx, p.body, body, true, depth+1)
+	case "plpgsql":
+		return c.checkPlpgsql(ctx, p.body, body, depth+1)
+	case "c", "internal":
+		return "", nil // compiled code, installed by a superuser: its label is trusted
+	}
+	return fmt.Sprintf("%s %s, whose body in language %s cannot be inspected%s", verb, p, p.lang, viaSuffix(via)), nil
+}
+
+// labelHazard is "denied" or "volatile" when p's name or label alone
+// refuses it, else "". Planning never evaluates a VOLATILE built-in
+// function, so it minds only denied ones that are not VOLATILE, and
+// user-defined ones, whose label it does not trust.
+func (c *gateChecker) labelHazard(p procRow) string {
+	denied := deniedFunction(p.name)
+	switch {
+	case c.planning:
+		if denied && (!p.builtin || p.volatility != "v") {
+			return "denied"
+		}
+	case denied:
+		return "denied"
+	case p.volatility == "v" && !allowedProc(p):
+		return "volatile"
+	}
+	return ""
 }
 
 func allowedProc(p procRow) bool {

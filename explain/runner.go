@@ -168,6 +168,9 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 	defer cancel()
 
 	pq, d := gateParse(q.Text)
+	if d.Plannable {
+		d = r.gate(ctx, conn, pq, d)
+	}
 	if !d.Plannable {
 		return Result{Mode: ModeNone, Outcome: OutcomeRefused, Reason: d.Reason}
 	}
@@ -207,8 +210,23 @@ func joinErr(first, second string) string {
 	return first + "; " + second
 }
 
-// analyze tries EXPLAIN ANALYZE in one read-only transaction: the role of
-// the server, the gate's catalog check, parameters, then the statement.
+// gate runs the gate's catalog check of a statement gateParse found
+// plannable (parsed is its decision) in a read-only transaction with the
+// runner's timeouts.
+func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
+	var d Decision
+	err := r.readOnly(ctx, conn, func(serverInfo) error {
+		d = gateCatalog(ctx, conn, pq, parsed)
+		return nil
+	})
+	if err != nil {
+		return Decision{Reason: "refused: cannot check the functions it calls: " + err.Error()}
+	}
+	return d
+}
+
+// analyze tries EXPLAIN ANALYZE, which the gate allowed, in one read-only
+// transaction: the role of the server, parameters, then the statement.
 // done is false when the statement should get its generic plan instead;
 // res.Reason then says why, and res.Outcome and res.Err record a failed
 // EXPLAIN ANALYZE.
@@ -218,10 +236,6 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 	err := r.readOnly(ctx, conn, func(info serverInfo) error {
 		if !info.inRecovery && !r.opts.AllowAnalyzeOnPrimary {
 			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and AllowAnalyzeOnPrimary is off"
-			return nil
-		}
-		if d := gateCatalog(ctx, conn, pq); !d.Analyze {
-			res.Reason = d.Reason
 			return nil
 		}
 		params, err := synthesize(ctx, conn, cat, pq, false)
@@ -335,6 +349,11 @@ func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (
 // idle.
 func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, params []string) (*Plan, error) {
 	pq, d := r.parse(query)
+	if d.Plannable {
+		// Planning may run user-defined code: the catalog check decides,
+		// on every call, as the catalog may have changed.
+		d = r.gate(ctx, conn, pq, Decision{Plannable: true})
+	}
 	if !d.Plannable {
 		return nil, fmt.Errorf("plan statement: %s", d.Reason)
 	}

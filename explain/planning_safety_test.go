@@ -1,0 +1,97 @@
+package explain
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// plannerTrapSchema holds user-defined code that takes an advisory lock
+// when it runs, hidden where the planner or the gate may reach it: each
+// lock's number says which trap sprang.
+var plannerTrapSchema = []string{
+	`CREATE TABLE t (id int PRIMARY KEY, a int, b text)`,
+	`INSERT INTO t SELECT g, g % 10, 'row ' || g FROM generate_series(1, 2000) g`,
+	// The planner estimates selectivity with STABLE functions and folds IMMUTABLE ones.
+	`CREATE FUNCTION tenant() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN 1; END$$`,
+	`CREATE FUNCTION imm_tenant() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4343); RETURN 1; END$$`,
+	`ANALYZE`,
+}
+
+// advisoryLocks lists the advisory locks the backend pid holds.
+func advisoryLocks(t *testing.T, conn *pgx.Conn, pid int) []int {
+	t.Helper()
+	rows, err := conn.Query(context.Background(),
+		"SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 ORDER BY 1", pgx.QueryExecModeExec, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return locks
+}
+
+// assertNoAdvisoryLocks fails when the session behind conn holds an
+// advisory lock, which only a trap's body takes.
+func assertNoAdvisoryLocks(t *testing.T, dsn string, conn *pgx.Conn, what string) {
+	t.Helper()
+	pid := int(conn.PgConn().PID())
+	if locks := advisoryLocks(t, connect(t, dsn), pid); len(locks) > 0 {
+		t.Errorf("%s: the advisor's session holds advisory locks %v: user code ran", what, locks)
+	}
+}
+
+// TestPlanningRunsNoRefusedUserCode: the planner runs user-defined
+// functions (constant folding, selectivity estimation), so a statement
+// reaching one whose body fails the gate gets no plan at all, neither from
+// Run (on the replica) nor from PlanOnly (on the primary).
+func TestPlanningRunsNoRefusedUserCode(t *testing.T) {
+	db := gateDatabase(t, "planning_traps", plannerTrapSchema...)
+	ctx := context.Background()
+	r := NewRunner(nil, RunnerOptions{})
+	for _, q := range []string{
+		"SELECT * FROM t WHERE a = tenant()",
+		"SELECT * FROM t WHERE a = imm_tenant() AND pg_sleep(0) IS NOT NULL", // a denied built-in first must not end the check
+		"DELETE FROM t WHERE a = imm_tenant()",
+		"UPDATE t SET b = 'x' WHERE a = tenant()",
+		"INSERT INTO t (id, a) SELECT 99999, imm_tenant()",
+	} {
+		replica := connect(t, sandbox.ReplicaDSN(db))
+		res := r.Run(ctx, replica, nil, Query{ID: "trap", Text: q})
+		if res.Mode != ModeNone || res.Outcome != OutcomeRefused || !strings.Contains(res.Reason, "pg_advisory_lock") ||
+			!strings.Contains(res.Reason, "not planned") {
+			t.Errorf("Run(%q) = mode %s, outcome %s, reason %q; want refused, not planned", q, res.Mode, res.Outcome, res.Reason)
+		}
+		assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), replica, "Run "+q)
+
+		primary := connect(t, sandbox.DSN(db))
+		if _, err := r.PlanOnly(ctx, primary, q, nil); err == nil || !strings.Contains(err.Error(), "not planned") {
+			t.Errorf("PlanOnly(%q) = %v, want a refusal", q, err)
+		}
+		assertNoAdvisoryLocks(t, sandbox.DSN(db), primary, "PlanOnly "+q)
+	}
+}
+
+// TestPlanningUnsafeToExecuteOnly: a statement refused only because
+// executing it is unsafe still gets its generic plan.
+func TestPlanningUnsafeToExecuteOnly(t *testing.T) {
+	db := gateDatabase(t, "planning_builtin", plannerTrapSchema...)
+	ctx := context.Background()
+	r := NewRunner(nil, RunnerOptions{})
+	for _, q := range []string{
+		"SELECT * FROM t WHERE a = $1 AND pg_try_advisory_lock(a) AND random() < 0.5",
+		"UPDATE t SET b = $1 WHERE a = $2",
+		"DELETE FROM t WHERE id = $1",
+	} {
+		replica := connect(t, sandbox.ReplicaDSN(db))
+		res := r.Run(ctx, replica, nil, Query{ID: "builtin", Text: q})
+		if res.Mode != ModeGeneric || res.Outcome != OutcomeOK || res.Plan == nil {
+			t.Errorf("Run(%q) = mode %s, outcome %s, reason %q, err %q; want its generic plan", q, res.Mode, res.Outcome, res.Reason, res.Err)
+		}
+		assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), replica, "Run "+q)
+	}
+}
