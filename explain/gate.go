@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -318,11 +319,12 @@ type gateRefs struct {
 	operators map[nameRef]bool
 	types     map[string]bool // type names, quoted for to_regtype
 	relations map[string]bool // relation names, quoted for to_regclass
+	ctes      map[string]bool // CTE names, quoted as relations are: a relation name may be one
 }
 
 func collectRefs(root proto.Message) gateRefs {
 	r := gateRefs{funcs: map[nameRef]bool{}, attrFuncs: map[string]bool{}, operators: map[nameRef]bool{},
-		types: map[string]bool{}, relations: map[string]bool{}}
+		types: map[string]bool{}, relations: map[string]bool{}, ctes: map[string]bool{}}
 	addOp := func(names []*pg_query.Node) {
 		if ref := funcRef(names); ref.name != "" {
 			r.operators[ref] = true
@@ -372,6 +374,8 @@ func collectRefs(root proto.Message) gateRefs {
 				parts = []string{n.Schemaname, n.Relname}
 			}
 			r.relations[quoteParts(parts)] = true
+		case *pg_query.CommonTableExpr:
+			r.ctes[quoteParts([]string{n.Ctename})] = true
 		}
 		return true
 	})
@@ -438,6 +442,19 @@ type gateChecker struct {
 	planning bool
 	procs    map[uint32]bool
 	rels     map[uint32]bool
+	strict   *gateChecker // bodyChecker's, made on first use
+}
+
+// bodyChecker checks what user-defined code reaches: planning may execute
+// that code, so all of it must be safe to execute.
+func (c *gateChecker) bodyChecker() *gateChecker {
+	if !c.planning {
+		return c
+	}
+	if c.strict == nil {
+		c.strict = newGateChecker(c.conn, false)
+	}
+	return c.strict
 }
 
 func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
@@ -454,7 +471,7 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 			return reason, err
 		}
 	}
-	return c.check(ctx, collectRefs(pq.stmt), "", false, 0)
+	return c.check(ctx, collectRefs(pq.stmt), "", nameScope{}, 0)
 }
 
 // procRow is one pg_proc entry as the gate needs it.
@@ -470,6 +487,7 @@ type procRow struct {
 	builtin    bool
 	extension  string
 	aggSupport []uint32
+	searchPath []string // the function's own SET search_path, nil when it has none
 }
 
 func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
@@ -484,7 +502,8 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 		AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1), ''),
 	coalesce((SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
 		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
-		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}')`
+		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
+	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%')`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
@@ -536,18 +555,47 @@ SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL`
 
 // relationsSQL resolves relation names as the statement would (search
-// path, temporary schema first) with what a SELECT on them may run: view
-// definitions, row security policies, foreign tables below them.
-const relationsSQL = `SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text,
+// path, temporary schema first), or with $2, when not NULL, as a function
+// with SET search_path would (schemas in order, "$user" for the current
+// user), with what a SELECT on them may run: view definitions, row
+// security policies, foreign tables below them. The first column is the
+// name's index in $1.
+const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(pol.polqual, pol.polrelid))
 		FROM pg_policy pol WHERE pol.polrelid = c.oid AND pol.polqual IS NOT NULL), '{}') ELSE '{}' END,
 	EXISTS (WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
 		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f')
-FROM unnest($1::text[]) AS w(name)
-JOIN pg_class c ON c.oid = to_regclass(w.name)
+FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
+JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
+	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
+	JOIN pg_namespace kn ON kn.nspname = CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END
+	JOIN pg_class k ON k.relnamespace = kn.oid AND k.relname = (parse_ident(w.name))[1]
+	ORDER BY s.pos LIMIT 1) END
 JOIN pg_namespace n ON n.oid = c.relnamespace
 ORDER BY c.oid`
+
+// parseSearchPath splits a search_path setting as the server does:
+// unquoted names fold to lower case, and pg_catalog comes first unless
+// the setting places it.
+func parseSearchPath(setting string) []string {
+	var schemas []string
+	for _, part := range strings.Split(setting, ",") {
+		part = strings.TrimSpace(part)
+		if unquoted, ok := strings.CutPrefix(part, `"`); ok {
+			part = strings.ReplaceAll(strings.TrimSuffix(unquoted, `"`), `""`, `"`)
+		} else {
+			part = strings.ToLower(part)
+		}
+		if part != "" {
+			schemas = append(schemas, part)
+		}
+	}
+	if !slices.Contains(schemas, "pg_catalog") {
+		schemas = append([]string{"pg_catalog"}, schemas...)
+	}
+	return schemas
+}
 
 // databaseHazardSQL finds volatile functions PostgreSQL may call without
 // the statement naming them: implicit casts, operator class support
@@ -583,15 +631,31 @@ func (c *gateChecker) databaseHazard(ctx context.Context) (string, error) {
 	return "", nil
 }
 
+// nameScope says how unqualified names in SQL text resolve. The zero
+// value is the session's search path, as for the statement, view
+// definitions and policies (which the server prints qualified as needed).
+type nameScope struct {
+	// anySchema resolves functions and operators in every schema: a
+	// function body or default argument may run under any search path.
+	anySchema bool
+	// searchPath, when not nil, resolves relations in these schemas in
+	// order: a function's own SET search_path.
+	searchPath []string
+}
+
+// bodyScope is how names in p's body resolve.
+func bodyScope(p procRow) nameScope {
+	return nameScope{anySchema: true, searchPath: p.searchPath}
+}
+
 // check resolves refs and returns why they are unsafe, or "". via says
-// where refs came from ("view public.v"); anySchema resolves unqualified
-// names in every schema (function bodies run with an unknown search path).
-func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, anySchema bool, depth int) (string, error) {
+// where refs came from ("view public.v").
+func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scope nameScope, depth int) (string, error) {
 	if depth > maxGateDepth {
 		return "nested too deeply to check" + viaSuffix(via), nil
 	}
 	defaultSchema := ""
-	if anySchema {
+	if scope.anySchema {
 		defaultSchema = "*"
 	}
 	// Denied names first: they need no catalog. Planning only minds the
@@ -633,7 +697,7 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, anyS
 	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), via, depth); reason != "" || err != nil {
 		return reason, err
 	}
-	return c.checkRelations(ctx, sortedKeys(refs.relations), via, depth)
+	return c.checkRelations(ctx, refs, scope, via, depth)
 }
 
 type procLookup struct {
@@ -687,9 +751,13 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 	for rows.Next() {
 		var i int
 		var p procRow
+		var searchPath *string
 		if err := rows.Scan(&i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-			&p.builtin, &p.extension, &p.aggSupport); err != nil {
+			&p.builtin, &p.extension, &p.aggSupport, &searchPath); err != nil {
 			return nil, nil, err
+		}
+		if searchPath != nil {
+			p.searchPath = parseSearchPath(*searchPath)
 		}
 		found[i] = true
 		procs = append(procs, p)
@@ -762,8 +830,9 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	if p.builtin {
 		return "", nil
 	}
+	b := c.bodyChecker()
 	if p.defaults != "" {
-		reason, err := c.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), true, depth+1)
+		reason, err := b.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), nameScope{anySchema: true}, depth+1)
 		if reason != "" || err != nil {
 			return reason, err
 		}
@@ -771,9 +840,9 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	body := joinVia("body of "+p.String(), via)
 	switch p.lang {
 	case "sql":
-		return c.checkSQL(ctx, p.body, body, true, depth+1)
+		return b.checkSQL(ctx, p.body, body, bodyScope(p), depth+1)
 	case "plpgsql":
-		return c.checkPlpgsql(ctx, p.body, body, depth+1)
+		return b.checkPlpgsql(ctx, p.body, body, bodyScope(p), depth+1)
 	case "c", "internal":
 		return "", nil // compiled code, installed by a superuser: its label is trusted
 	}
@@ -781,9 +850,9 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 }
 
 // labelHazard is "denied" or "volatile" when p's name or label alone
-// refuses it, else "". Planning never evaluates a VOLATILE built-in
-// function, so it minds only denied ones that are not VOLATILE, and
-// user-defined ones, whose label it does not trust.
+// refuses it, else "". Planning never evaluates a VOLATILE function, so
+// it minds only denied ones that are not built in or not VOLATILE; the
+// bodies of user-defined ones are checked whatever their label.
 func (c *gateChecker) labelHazard(p procRow) string {
 	denied := deniedFunction(p.name)
 	switch {
@@ -812,7 +881,7 @@ func allowedProc(p procRow) bool {
 
 // checkSQL vets SQL text taken from the catalog: a view definition, a
 // function body, default arguments or a policy or domain expression.
-func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, anySchema bool, depth int) (string, error) {
+func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, scope nameScope, depth int) (string, error) {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		return "cannot parse " + via + ": " + err.Error(), nil
@@ -820,13 +889,13 @@ func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, anySchema b
 	if h := findHazard(tree); h != "" {
 		return h + viaSuffix(via), nil
 	}
-	return c.check(ctx, collectRefs(tree), via, anySchema, depth)
+	return c.check(ctx, collectRefs(tree), via, scope, depth)
 }
 
 // checkPlpgsql vets a PL/pgSQL function from its CREATE FUNCTION text:
 // every SQL statement and expression in it, as checkSQL does. A body that
 // builds SQL at run time (EXECUTE) cannot be vetted and is refused.
-func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, depth int) (string, error) {
+func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope nameScope, depth int) (string, error) {
 	out, err := pg_query.ParsePlPgSqlToJSON(def)
 	if err != nil {
 		return "cannot parse " + via + ": " + err.Error(), nil
@@ -866,7 +935,7 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, depth i
 	}
 	sort.Strings(sqls) // map order is random; reasons should not be
 	for _, sql := range sqls {
-		if reason, err := c.checkSQL(ctx, sql, via, true, depth); reason != "" || err != nil {
+		if reason, err := c.checkSQL(ctx, sql, via, scope, depth); reason != "" || err != nil {
 			return reason, err
 		}
 	}
@@ -915,7 +984,7 @@ func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string
 	for _, h := range hazards {
 		var reason string
 		if h.check != "" {
-			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), false, depth+1)
+			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), nameScope{}, depth+1)
 		} else {
 			reason, err = c.checkOIDs(ctx, []uint32{h.fn}, "casts with", joinVia("type "+h.typ, via), depth+1)
 		}
@@ -926,15 +995,21 @@ func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string
 	return "", nil
 }
 
-func (c *gateChecker) checkRelations(ctx context.Context, names []string, via string, depth int) (string, error) {
+// checkRelations vets the relations refs name. In a function body, a name
+// that resolves to none, and is not a CTE's, is refused: the body may run
+// under another search path and find there what nothing here checked.
+// Elsewhere the server resolves names as the gate does, and fails too.
+func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope nameScope, via string, depth int) (string, error) {
+	names := sortedKeys(refs.relations)
 	if len(names) == 0 {
 		return "", nil
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+relationsSQL, pgx.QueryExecModeExec, names)
+	rows, err := c.conn.Query(ctx, dbconn.Marker+relationsSQL, pgx.QueryExecModeExec, names, scope.searchPath)
 	if err != nil {
 		return "", fmt.Errorf("resolve relations: %w", err)
 	}
 	type relation struct {
+		index        int
 		oid          uint32
 		kind         string
 		schema, name string
@@ -944,11 +1019,20 @@ func (c *gateChecker) checkRelations(ctx context.Context, names []string, via st
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.foreignBelow)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.foreignBelow)
 		return rel, err
 	})
 	if err != nil {
 		return "", fmt.Errorf("resolve relations: %w", err)
+	}
+	resolved := make([]bool, len(names))
+	for _, rel := range rels {
+		resolved[rel.index-1] = true
+	}
+	for i, name := range names {
+		if !resolved[i] && !refs.ctes[name] && scope.anySchema {
+			return fmt.Sprintf("cannot resolve relation %s%s", name, viaSuffix(via)), nil
+		}
 	}
 	for _, rel := range rels {
 		if c.rels[rel.oid] {
@@ -960,12 +1044,12 @@ func (c *gateChecker) checkRelations(ctx context.Context, names []string, via st
 			return fmt.Sprintf("reads foreign table %s, which runs code outside the database%s", qualified, viaSuffix(via)), nil
 		}
 		if rel.viewdef != "" {
-			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), false, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}
 		for _, pol := range rel.policies {
-			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), false, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}

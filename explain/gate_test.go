@@ -52,6 +52,12 @@ var gateSchema = []string{
 	`CREATE SCHEMA other`,
 	`CREATE FUNCTION other.hidden() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
 	`CREATE FUNCTION harmless_volatile() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'`,
+	// Names in a body resolve under the function's own search_path.
+	`CREATE SCHEMA app`,
+	`CREATE VIEW app.v_locking AS SELECT pg_try_advisory_lock(4646) AS x`,
+	`CREATE FUNCTION own_path() RETURNS bool LANGUAGE sql STABLE SET search_path = app AS 'SELECT x FROM v_locking'`,
+	`CREATE FUNCTION lost_path() RETURNS bigint LANGUAGE plpgsql STABLE SET search_path = nowhere AS $$BEGIN RETURN (SELECT count(*) FROM t); END$$`,
+	`CREATE FUNCTION with_cte() RETURNS bigint LANGUAGE sql STABLE AS 'WITH w AS (SELECT 1) SELECT count(*) FROM w'`,
 }
 
 type gateCase struct {
@@ -148,15 +154,15 @@ var gateCases = []gateCase{
 	{query: "SELECT CASE WHEN a > 0 THEN bump_counter() ELSE 0 END FROM t", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
 	{query: "WITH c AS MATERIALIZED (SELECT bump_counter()) SELECT * FROM c", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
 	{query: "SELECT lying_stable()", needsDB: true, reason: "denied function nextval() (via body of public.lying_stable())"},
-	{query: "SELECT atomic_stable()", needsDB: true, reason: "modifies data (via body of public.bump_counter(), body of public.atomic_stable())"},
+	{query: "SELECT atomic_stable()", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.atomic_stable())"},
 	{query: "SELECT with_default()", needsDB: true, reason: "denied function nextval() (via default arguments of public.with_default(a bigint))"},
 	{query: "SELECT plpgsql_sleeper()", needsDB: true, reason: "denied function pg_sleep() (via body of public.plpgsql_sleeper())"},
-	{query: "SELECT sneaky()", needsDB: true, reason: "(via body of public.bump_counter(), body of public.sneaky())"},
-	{query: "SELECT performer()", needsDB: true, reason: "(via body of public.bump_counter(), body of public.performer())"},
+	{query: "SELECT sneaky()", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.sneaky())"},
+	{query: "SELECT performer()", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.performer())"},
 	{query: "SELECT dynamic_sql()", needsDB: true, reason: "runs dynamic SQL (EXECUTE) in body of public.dynamic_sql()"},
 	{query: "SELECT fake_lang()", needsDB: true, reason: "body in language plfake cannot be inspected"},
 	{query: "SELECT fine_plpgsql($1)", analyze: true, plannable: true},
-	{query: "SELECT * FROM t WHERE a === 1", needsDB: true, reason: "(via body of public.bump_counter(), body of public.vol_eq(integer, integer))"},
+	{query: "SELECT * FROM t WHERE a === 1", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.vol_eq(integer, integer))"},
 	{query: "SELECT * FROM t WHERE a OPERATOR(public.===) 1", needsDB: true, reason: "body of public.vol_eq(integer, integer)"},
 	{query: "SELECT * FROM v_volatile", needsDB: true, reason: "(via body of public.bump_counter(), view public.v_volatile)"},
 	{query: "SELECT * FROM public.v_nested WHERE id = $1", needsDB: true, reason: "view public.v_volatile, view public.v_nested)"},
@@ -167,6 +173,9 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM secret", needsDB: true, reason: "a row security policy of public.secret)"},
 	{query: "SELECT * FROM ft", needsDB: true, reason: "foreign table public.ft"},
 	{query: "SELECT no_such_function(1)", needsDB: true, reason: "cannot resolve function no_such_function()"},
+	{query: "SELECT own_path()", needsDB: true, reason: "denied function pg_try_advisory_lock() (via view app.v_locking, body of public.own_path())"},
+	{query: "SELECT lost_path()", needsDB: true, reason: `cannot resolve relation "t" (via body of public.lost_path())`},
+	{query: "SELECT with_cte()", analyze: true, plannable: true},
 	{query: "SELECT other.hidden()", needsDB: true, reason: "body of other.hidden()"},
 }
 
@@ -268,4 +277,20 @@ func queryRow[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return v
+}
+
+// TestParseSearchPath: a function's SET search_path reads as the server
+// reads it.
+func TestParseSearchPath(t *testing.T) {
+	for setting, want := range map[string]string{
+		"app":                       "pg_catalog app",
+		`App, "My Schema", "$user"`: `pg_catalog app My Schema $user`,
+		"public, pg_catalog":        "public pg_catalog",
+		`"a""b"`:                    `pg_catalog a"b`,
+		"":                          "pg_catalog",
+	} {
+		if got := strings.Join(parseSearchPath(setting), " "); got != want {
+			t.Errorf("parseSearchPath(%q) = %q, want %q", setting, got, want)
+		}
+	}
 }
