@@ -944,17 +944,17 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope n
 
 // plpgsqlStatement turns a PL/pgSQL expression into a statement pg_query
 // parses, by its parse mode: 0 a whole statement, 2 an expression, 3 to 5
-// an assignment "target := expression".
+// an assignment "target := expression", whose target is an expression too
+// (its subscripts run).
 func plpgsqlStatement(query string, mode int) string {
 	switch mode {
 	case 0:
 		return query
 	case 3, 4, 5:
-		if _, rhs, ok := strings.Cut(query, ":="); ok {
-			return "SELECT " + rhs
-		}
-		if _, rhs, ok := strings.Cut(query, "="); ok {
-			return "SELECT " + rhs
+		for _, sep := range []string{":=", "="} {
+			if target, value, ok := strings.Cut(query, sep); ok {
+				return "SELECT " + target + ", " + value
+			}
 		}
 	}
 	return "SELECT " + query
