@@ -115,16 +115,21 @@ func (r *Runner) parse(query string) (*parsedQuery, Decision) {
 
 // NewRunner returns a Runner; log may be nil.
 func NewRunner(log *zap.Logger, opts RunnerOptions) *Runner {
-	if opts.StatementTimeout <= 0 {
-		opts.StatementTimeout = 5 * time.Second
-	}
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = time.Second
-	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Runner{opts: opts, log: log}
+	return &Runner{opts: opts.withDefaults(), log: log}
+}
+
+// withDefaults fills in the zero fields.
+func (o RunnerOptions) withDefaults() RunnerOptions {
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = 5 * time.Second
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	return o
 }
 
 // RunAll explains queries in order on conn, which should come from
@@ -421,9 +426,12 @@ func (r *Runner) readOnlyBatch(ctx context.Context, conn *pgx.Conn, steps ...ste
 	return results[2:min(len(results), 2+len(steps))], err
 }
 
-func (r *Runner) timeouts() []string {
+func (r *Runner) timeouts() []string { return r.opts.timeouts() }
+
+// timeouts are readOnlySetup's parameters.
+func (o RunnerOptions) timeouts() []string {
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-	return []string{ms(r.opts.StatementTimeout), ms(r.opts.LockTimeout), ms(r.opts.StatementTimeout + 5*time.Second)}
+	return []string{ms(o.StatementTimeout), ms(o.LockTimeout), ms(o.StatementTimeout + 5*time.Second)}
 }
 
 // serverInfo is what readOnly learns about the server.
@@ -445,11 +453,21 @@ const readOnlySetup = `SELECT pg_is_in_recovery(), current_setting('server_versi
 // readOnly runs fn inside BEGIN READ ONLY with the runner's timeouts set
 // LOCAL, and always rolls back, also when fn fails or ctx ends.
 func (r *Runner) readOnly(ctx context.Context, conn *pgx.Conn, fn func(serverInfo) error) error {
+	return readOnly(ctx, conn, r.opts, fn)
+}
+
+// readOnly runs fn inside BEGIN READ ONLY with the timeouts of opts set
+// LOCAL, and always rolls back, also when fn fails or ctx ends. conn must
+// be idle: a ROLLBACK would end a transaction it was in.
+func readOnly(ctx context.Context, conn *pgx.Conn, opts RunnerOptions, fn func(serverInfo) error) error {
+	if status := conn.PgConn().TxStatus(); status != 'I' {
+		return fmt.Errorf("begin: the connection is not idle (transaction status %q)", status)
+	}
 	if _, err := execOne(ctx, conn, "BEGIN READ ONLY", nil); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	err := func() error {
-		res, err := execOne(ctx, conn, readOnlySetup, r.timeouts())
+		res, err := execOne(ctx, conn, readOnlySetup, opts.timeouts())
 		if err != nil {
 			return fmt.Errorf("set timeouts: %w", err)
 		}
