@@ -442,7 +442,8 @@ type gateChecker struct {
 	planning bool
 	procs    map[uint32]bool
 	rels     map[uint32]bool
-	strict   *gateChecker // bodyChecker's, made on first use
+	types    map[string]bool // type names seen, for checkComparisons
+	strict   *gateChecker    // bodyChecker's, made on first use
 }
 
 // bodyChecker checks what user-defined code reaches: planning may execute
@@ -458,7 +459,7 @@ func (c *gateChecker) bodyChecker() *gateChecker {
 }
 
 func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
-	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}}
+	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}}
 }
 
 // checkStatement returns why pq is unsafe (to plan or to execute, as
@@ -471,7 +472,90 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 			return reason, err
 		}
 	}
-	return c.check(ctx, collectRefs(pq.stmt), "", nameScope{}, 0)
+	if reason, err := c.check(ctx, collectRefs(pq.stmt), "", nameScope{}, 0); reason != "" || err != nil {
+		return reason, err
+	}
+	return c.checkComparisons(ctx)
+}
+
+// implicitComparisonsSQL finds the user-defined functions PostgreSQL may
+// call to compare or convert values of the types of the relations $1 and
+// the type names $2 (with their base and element types) when the
+// statement names no operator: JOIN USING, NATURAL JOIN, CASE x WHEN, IN
+// (subquery), DISTINCT, GROUP BY, sorting, hashing, index scans and
+// selectivity estimates. Those are comparison operators by name,
+// operators and support functions of operator families, and implicit
+// casts.
+const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
+	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+	UNION
+	SELECT to_regtype(x)::oid FROM unnest($2::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+	UNION
+	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (VALUES (t.typbasetype), (t.typelem)) AS v(b)
+	WHERE v.b <> 0
+)
+SELECT DISTINCT f.fn FROM (
+	SELECT o.oprcode::oid FROM pg_operator o WHERE o.oprname IN ('=', '<>', '<', '<=', '>', '>=')
+		AND (o.oprleft IN (SELECT oid FROM ty) OR o.oprright IN (SELECT oid FROM ty))
+	UNION ALL
+	SELECT o.oprcode::oid FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr
+		WHERE a.amoplefttype IN (SELECT oid FROM ty) OR a.amoprighttype IN (SELECT oid FROM ty)
+	UNION ALL
+	SELECT a.amproc::oid FROM pg_amproc a
+		WHERE a.amproclefttype IN (SELECT oid FROM ty) OR a.amprocrighttype IN (SELECT oid FROM ty)
+	UNION ALL
+	SELECT c.castfunc::oid FROM pg_cast c WHERE c.castcontext = 'i' AND c.castsource IN (SELECT oid FROM ty)
+) AS f(fn)
+WHERE f.fn >= 16384
+ORDER BY 1`
+
+// checkComparisons vets the functions that compare values of the types
+// the statement reads, which no operator node names, until the functions
+// it vets bring no new relation or type.
+func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
+	comparedRels, comparedTypes := map[uint32]bool{}, map[string]bool{}
+	for {
+		rels, types := c.newlySeen(comparedRels, comparedTypes)
+		if len(rels) == 0 && len(types) == 0 {
+			return "", nil
+		}
+		rows, err := c.conn.Query(ctx, dbconn.Marker+implicitComparisonsSQL, pgx.QueryExecModeExec, rels, types)
+		if err != nil {
+			return "", fmt.Errorf("find implicit comparisons: %w", err)
+		}
+		oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+		if err != nil {
+			return "", fmt.Errorf("find implicit comparisons: %w", err)
+		}
+		if reason, err := c.checkOIDs(ctx, oids, "compares values with", "an implicit comparison", 1); reason != "" || err != nil {
+			return reason, err
+		}
+	}
+}
+
+// newlySeen returns the relations and type names c (and its body
+// checker) saw that are not in rels and types yet, and adds them.
+func (c *gateChecker) newlySeen(rels map[uint32]bool, types map[string]bool) ([]uint32, []string) {
+	var newRels []uint32
+	var newTypes []string
+	for _, k := range []*gateChecker{c, c.strict} {
+		if k == nil {
+			continue
+		}
+		for oid := range k.rels {
+			if !rels[oid] {
+				rels[oid] = true
+				newRels = append(newRels, oid)
+			}
+		}
+		for name := range k.types {
+			if !types[name] {
+				types[name] = true
+				newTypes = append(newTypes, name)
+			}
+		}
+	}
+	return newRels, newTypes
 }
 
 // procRow is one pg_proc entry as the gate needs it.
@@ -694,6 +778,9 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 		return reason, err
 	}
 
+	for name := range refs.types {
+		c.types[name] = true
+	}
 	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), via, depth); reason != "" || err != nil {
 		return reason, err
 	}

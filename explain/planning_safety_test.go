@@ -95,3 +95,41 @@ func TestPlanningUnsafeToExecuteOnly(t *testing.T) {
 		assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), replica, "Run "+q)
 	}
 }
+
+// TestGateImplicitComparisons: JOIN USING, NATURAL JOIN, CASE x WHEN,
+// IN (subquery) and DISTINCT compare values with an = or an operator
+// class's support function that no operator node names; user-defined
+// ones are checked whatever their label, and neither executed nor
+// planned when their bodies fail. (Operators are resolved by name, so in
+// this database every statement with = is refused.)
+func TestGateImplicitComparisons(t *testing.T) {
+	db := gateDatabase(t, "gate_comparisons",
+		`CREATE TYPE mood AS ENUM ('a', 'b')`,
+		`CREATE TABLE tm (m mood)`,
+		`INSERT INTO tm VALUES ('a'), ('b')`,
+		`CREATE FUNCTION mood_eq(mood, mood) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4545); RETURN $1::text = $2::text; END$$`,
+		`CREATE OPERATOR = (LEFTARG = mood, RIGHTARG = mood, FUNCTION = mood_eq)`,
+		`CREATE TYPE shade AS ENUM ('light', 'dark')`,
+		`CREATE TABLE ts (s shade)`,
+		`CREATE FUNCTION shade_hash(shade) RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4747); RETURN hashtext($1::text); END$$`,
+		`CREATE OPERATOR CLASS shade_ops DEFAULT FOR TYPE shade USING hash AS OPERATOR 1 pg_catalog.= (anyenum, anyenum), FUNCTION 1 shade_hash(shade)`,
+		`ANALYZE`)
+	ctx := context.Background()
+	r := NewRunner(nil, RunnerOptions{})
+	for q, reason := range map[string]string{
+		"SELECT * FROM tm x JOIN tm y USING (m)":                           "denied function pg_advisory_lock() (via body of public.mood_eq(mood, mood)",
+		"SELECT * FROM tm x NATURAL JOIN tm y":                             "denied function pg_advisory_lock() (via body of public.mood_eq(mood, mood)",
+		"SELECT CASE m WHEN (SELECT m FROM tm LIMIT 1) THEN 1 END FROM tm": "denied function pg_advisory_lock() (via body of public.mood_eq(mood, mood)",
+		"SELECT * FROM tm WHERE m IN (SELECT m FROM tm)":                   "denied function pg_advisory_lock() (via body of public.mood_eq(mood, mood)",
+		"SELECT CASE 'a'::mood WHEN 'b' THEN 1 END":                        "denied function pg_advisory_lock() (via body of public.mood_eq(mood, mood)",
+		"SELECT DISTINCT s FROM ts":                                        "denied function pg_advisory_lock() (via body of public.shade_hash(shade), an implicit comparison)",
+	} {
+		replica := connect(t, sandbox.ReplicaDSN(db))
+		checkDecision(t, "Gate", gateCase{query: q, reason: reason}, Gate(ctx, replica, q))
+		res := r.Run(ctx, replica, nil, Query{ID: "cmp", Text: q})
+		if res.Outcome != OutcomeRefused || res.Plan != nil {
+			t.Errorf("Run(%q) = mode %s, outcome %s; want refused", q, res.Mode, res.Outcome)
+		}
+		assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), replica, "Run "+q)
+	}
+}
