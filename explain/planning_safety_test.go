@@ -17,6 +17,9 @@ var plannerTrapSchema = []string{
 	// The planner estimates selectivity with STABLE functions and folds IMMUTABLE ones.
 	`CREATE FUNCTION tenant() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN 1; END$$`,
 	`CREATE FUNCTION imm_tenant() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4343); RETURN 1; END$$`,
+	// An INSERT plans the defaults of the columns it leaves out.
+	`CREATE TABLE tenant_rows (id int, tenant int DEFAULT imm_tenant())`,
+	`CREATE TABLE serials (id serial PRIMARY KEY, b text)`,
 	`ANALYZE`,
 }
 
@@ -59,6 +62,7 @@ func TestPlanningRunsNoRefusedUserCode(t *testing.T) {
 		"DELETE FROM t WHERE a = imm_tenant()",
 		"UPDATE t SET b = 'x' WHERE a = tenant()",
 		"INSERT INTO t (id, a) SELECT 99999, imm_tenant()",
+		"INSERT INTO tenant_rows (id) VALUES ($1)",
 	} {
 		replica := connect(t, sandbox.ReplicaDSN(db))
 		res := r.Run(ctx, replica, nil, Query{ID: "trap", Text: q})
@@ -86,6 +90,7 @@ func TestPlanningUnsafeToExecuteOnly(t *testing.T) {
 		"SELECT * FROM t WHERE a = $1 AND pg_try_advisory_lock(a) AND random() < 0.5",
 		"UPDATE t SET b = $1 WHERE a = $2",
 		"DELETE FROM t WHERE id = $1",
+		"INSERT INTO serials (b) VALUES ($1)", // nextval() in a default is never folded
 	} {
 		replica := connect(t, sandbox.ReplicaDSN(db))
 		res := r.Run(ctx, replica, nil, Query{ID: "builtin", Text: q})
