@@ -24,7 +24,7 @@ import (
 // EXPLAIN of its generic plan, which never executes it.
 type Decision struct {
 	Analyze   bool   // safe to execute under EXPLAIN ANALYZE
-	Plannable bool   // a plain EXPLAIN of the generic plan is possible
+	Plannable bool   // a plain EXPLAIN is possible and runs no user-defined code that fails the gate
 	Reason    string // why not Analyze, e.g. "refused: calls volatile function public.bump_counter()"
 }
 
@@ -34,8 +34,8 @@ const maxGateDepth = 12
 
 // GateStatic is the gate's parse-level half, which needs no server: the
 // statement count and kind, data-modifying CTEs, row locks, SELECT INTO and
-// denied functions. An Analyze decision from it still needs Gate's check of
-// the functions the statement calls.
+// denied functions. An Analyze or Plannable decision from it still needs
+// Gate's check of the functions the statement calls.
 func GateStatic(query string) Decision {
 	_, d := gateParse(query)
 	return d

@@ -350,8 +350,9 @@ func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (
 // without the generic plan. It runs in a read-only transaction that is
 // rolled back, on a primary or a replica, so the session's HypoPG
 // hypothetical indexes are visible to it. query must be one statement
-// EXPLAIN can take (SELECT, INSERT, UPDATE, DELETE, MERGE); conn must be
-// idle.
+// EXPLAIN can take (SELECT, INSERT, UPDATE, DELETE, MERGE) whose
+// user-defined code passes the gate, since planning may run it; conn must
+// be idle.
 func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, params []string) (*Plan, error) {
 	pq, d := r.parse(query)
 	if d.Plannable {
