@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,7 +24,7 @@ import (
 // EXPLAIN of its generic plan, which never executes it.
 type Decision struct {
 	Analyze   bool   // safe to execute under EXPLAIN ANALYZE
-	Plannable bool   // a plain EXPLAIN of the generic plan is possible
+	Plannable bool   // a plain EXPLAIN is possible and runs no user-defined code that fails the gate
 	Reason    string // why not Analyze, e.g. "refused: calls volatile function public.bump_counter()"
 }
 
@@ -33,43 +34,52 @@ const maxGateDepth = 12
 
 // GateStatic is the gate's parse-level half, which needs no server: the
 // statement count and kind, data-modifying CTEs, row locks, SELECT INTO and
-// denied functions. An Analyze decision from it still needs Gate's check of
-// the functions the statement calls.
+// denied functions. An Analyze or Plannable decision from it still needs
+// Gate's check of the functions the statement calls.
 func GateStatic(query string) Decision {
 	_, d := gateParse(query)
 	return d
 }
 
-// Gate decides whether query may run under EXPLAIN ANALYZE on the server
-// behind conn (the EXPLAIN target): GateStatic, then every function,
-// operator, cast and view the statement reaches is resolved in the catalog
-// and must be IMMUTABLE or STABLE (or on the allowlist). conn must be idle
-// or in a transaction that is not aborted; the gate only reads catalogs.
+// Gate decides how far query may be taken on the server behind conn (the
+// EXPLAIN target): GateStatic, then every function, operator, cast and
+// view the statement reaches is resolved in the catalog. Planning runs
+// code too (it folds IMMUTABLE and STABLE functions into constants and
+// calls operator functions to estimate selectivity), so a statement whose
+// user-defined code fails the check is not even planned; to be executed,
+// every function must also be IMMUTABLE or STABLE (or on the allowlist).
+// conn must be idle or in a transaction that is not aborted; the gate only
+// reads catalogs.
 func Gate(ctx context.Context, conn *pgx.Conn, query string) Decision {
 	pq, d := gateParse(query)
-	if !d.Analyze {
+	if !d.Plannable {
 		return d
 	}
-	return gateCatalog(ctx, conn, pq)
+	return gateCatalog(ctx, conn, pq, d)
 }
 
-func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision {
-	refused := func(reason string) Decision {
-		return Decision{Plannable: true, Reason: "refused: " + reason}
-	}
+// gateCatalog refines parsed, gateParse's decision for a plannable
+// statement, with the catalog: first whether planning it is safe, then,
+// when parsed allows it, whether executing it is.
+func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
 	if conn == nil {
-		return refused("no connection to check the functions it calls")
+		return Decision{Reason: "refused: no connection to check the functions it calls"}
 	}
-	c := &gateChecker{conn: conn, procs: map[uint32]bool{}, rels: map[uint32]bool{}}
-	reason, err := c.databaseHazard(ctx)
-	if err == nil && reason == "" {
-		reason, err = c.check(ctx, collectRefs(pq.stmt), "", false, 0)
-	}
+	reason, err := newGateChecker(conn, true).checkStatement(ctx, pq)
 	switch {
 	case err != nil:
-		return refused("cannot check the functions it calls: " + err.Error())
+		return Decision{Reason: "refused: cannot check the functions it calls: " + err.Error()}
 	case reason != "":
-		return refused(reason)
+		return Decision{Reason: "refused: " + reason + "; not planned either, since planning may run it"}
+	case !parsed.Analyze:
+		return parsed
+	}
+	reason, err = newGateChecker(conn, false).checkStatement(ctx, pq)
+	switch {
+	case err != nil:
+		return Decision{Plannable: true, Reason: "refused: cannot check the functions it calls: " + err.Error()}
+	case reason != "":
+		return Decision{Plannable: true, Reason: "refused: " + reason}
 	}
 	return Decision{Analyze: true, Plannable: true}
 }
@@ -309,11 +319,12 @@ type gateRefs struct {
 	operators map[nameRef]bool
 	types     map[string]bool // type names, quoted for to_regtype
 	relations map[string]bool // relation names, quoted for to_regclass
+	ctes      map[string]bool // CTE names, quoted as relations are: a relation name may be one
 }
 
 func collectRefs(root proto.Message) gateRefs {
 	r := gateRefs{funcs: map[nameRef]bool{}, attrFuncs: map[string]bool{}, operators: map[nameRef]bool{},
-		types: map[string]bool{}, relations: map[string]bool{}}
+		types: map[string]bool{}, relations: map[string]bool{}, ctes: map[string]bool{}}
 	addOp := func(names []*pg_query.Node) {
 		if ref := funcRef(names); ref.name != "" {
 			r.operators[ref] = true
@@ -363,6 +374,8 @@ func collectRefs(root proto.Message) gateRefs {
 				parts = []string{n.Schemaname, n.Relname}
 			}
 			r.relations[quoteParts(parts)] = true
+		case *pg_query.CommonTableExpr:
+			r.ctes[quoteParts([]string{n.Ctename})] = true
 		}
 		return true
 	})
@@ -420,9 +433,129 @@ func walkReflect(m protoreflect.Message, fn func(proto.Message) bool) {
 // function bodies, default arguments, aggregate support functions, casts
 // and domain constraints, each object once.
 type gateChecker struct {
-	conn  *pgx.Conn
-	procs map[uint32]bool
-	rels  map[uint32]bool
+	conn *pgx.Conn
+	// planning asks only whether planning the statement is safe: the
+	// planner never evaluates a VOLATILE function, but folds IMMUTABLE and
+	// STABLE ones and calls operator functions on sample values, so then
+	// only user-defined code and denied functions that are not VOLATILE
+	// count.
+	planning bool
+	procs    map[uint32]bool
+	rels     map[uint32]bool
+	types    map[string]bool // type names seen, for checkComparisons
+	strict   *gateChecker    // bodyChecker's, made on first use
+}
+
+// bodyChecker checks what user-defined code reaches: planning may execute
+// that code, so all of it must be safe to execute.
+func (c *gateChecker) bodyChecker() *gateChecker {
+	if !c.planning {
+		return c
+	}
+	if c.strict == nil {
+		c.strict = newGateChecker(c.conn, false)
+	}
+	return c.strict
+}
+
+func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
+	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}}
+}
+
+// checkStatement returns why pq is unsafe (to plan or to execute, as
+// c.planning says), or "".
+func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (string, error) {
+	if !c.planning {
+		// Volatile implicit casts and support functions matter only to
+		// execution; planning checks the user-defined ones it may reach.
+		if reason, err := c.databaseHazard(ctx); reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	if reason, err := c.check(ctx, collectRefs(pq.stmt), "", nameScope{}, 0); reason != "" || err != nil {
+		return reason, err
+	}
+	return c.checkComparisons(ctx)
+}
+
+// implicitComparisonsSQL finds the user-defined functions PostgreSQL may
+// call to compare or convert values of the types of the relations $1 and
+// the type names $2 (with their base and element types) when the
+// statement names no operator: JOIN USING, NATURAL JOIN, CASE x WHEN, IN
+// (subquery), DISTINCT, GROUP BY, sorting, hashing, index scans and
+// selectivity estimates. Those are comparison operators by name,
+// operators and support functions of operator families, and implicit
+// casts.
+const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
+	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+	UNION
+	SELECT to_regtype(x)::oid FROM unnest($2::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+	UNION
+	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (VALUES (t.typbasetype), (t.typelem)) AS v(b)
+	WHERE v.b <> 0
+)
+SELECT DISTINCT f.fn FROM (
+	SELECT o.oprcode::oid FROM pg_operator o WHERE o.oprname IN ('=', '<>', '<', '<=', '>', '>=')
+		AND (o.oprleft IN (SELECT oid FROM ty) OR o.oprright IN (SELECT oid FROM ty))
+	UNION ALL
+	SELECT o.oprcode::oid FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr
+		WHERE a.amoplefttype IN (SELECT oid FROM ty) OR a.amoprighttype IN (SELECT oid FROM ty)
+	UNION ALL
+	SELECT a.amproc::oid FROM pg_amproc a
+		WHERE a.amproclefttype IN (SELECT oid FROM ty) OR a.amprocrighttype IN (SELECT oid FROM ty)
+	UNION ALL
+	SELECT c.castfunc::oid FROM pg_cast c WHERE c.castcontext = 'i' AND c.castsource IN (SELECT oid FROM ty)
+) AS f(fn)
+WHERE f.fn >= 16384
+ORDER BY 1`
+
+// checkComparisons vets the functions that compare values of the types
+// the statement reads, which no operator node names, until the functions
+// it vets bring no new relation or type.
+func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
+	comparedRels, comparedTypes := map[uint32]bool{}, map[string]bool{}
+	for {
+		rels, types := c.newlySeen(comparedRels, comparedTypes)
+		if len(rels) == 0 && len(types) == 0 {
+			return "", nil
+		}
+		rows, err := c.conn.Query(ctx, dbconn.Marker+implicitComparisonsSQL, pgx.QueryExecModeExec, rels, types)
+		if err != nil {
+			return "", fmt.Errorf("find implicit comparisons: %w", err)
+		}
+		oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+		if err != nil {
+			return "", fmt.Errorf("find implicit comparisons: %w", err)
+		}
+		if reason, err := c.checkOIDs(ctx, oids, "compares values with", "an implicit comparison", 1); reason != "" || err != nil {
+			return reason, err
+		}
+	}
+}
+
+// newlySeen returns the relations and type names c (and its body
+// checker) saw that are not in rels and types yet, and adds them.
+func (c *gateChecker) newlySeen(rels map[uint32]bool, types map[string]bool) ([]uint32, []string) {
+	var newRels []uint32
+	var newTypes []string
+	for _, k := range []*gateChecker{c, c.strict} {
+		if k == nil {
+			continue
+		}
+		for oid := range k.rels {
+			if !rels[oid] {
+				rels[oid] = true
+				newRels = append(newRels, oid)
+			}
+		}
+		for name := range k.types {
+			if !types[name] {
+				types[name] = true
+				newTypes = append(newTypes, name)
+			}
+		}
+	}
+	return newRels, newTypes
 }
 
 // procRow is one pg_proc entry as the gate needs it.
@@ -438,6 +571,7 @@ type procRow struct {
 	builtin    bool
 	extension  string
 	aggSupport []uint32
+	searchPath []string // the function's own SET search_path, nil when it has none
 }
 
 func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
@@ -452,7 +586,8 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 		AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1), ''),
 	coalesce((SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
 		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
-		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}')`
+		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
+	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%')`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
@@ -504,18 +639,49 @@ SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL`
 
 // relationsSQL resolves relation names as the statement would (search
-// path, temporary schema first) with what a SELECT on them may run: view
-// definitions, row security policies, foreign tables below them.
-const relationsSQL = `SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text,
+// path, temporary schema first), or with $2, when not NULL, as a function
+// with SET search_path would (schemas in order, "$user" for the current
+// user), with what a statement on them may run: view definitions, row
+// security policies, column defaults (which a write plans in), foreign
+// tables below them. The first column is the name's index in $1.
+const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
-	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(pol.polqual, pol.polrelid))
-		FROM pg_policy pol WHERE pol.polrelid = c.oid AND pol.polqual IS NOT NULL), '{}') ELSE '{}' END,
+	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
+		FROM pg_policy pol, LATERAL (VALUES (pol.polqual), (pol.polwithcheck)) AS e(expr)
+		WHERE pol.polrelid = c.oid AND e.expr IS NOT NULL), '{}') ELSE '{}' END,
+	coalesce((SELECT array_agg(pg_get_expr(d.adbin, d.adrelid) ORDER BY d.adnum) FROM pg_attrdef d WHERE d.adrelid = c.oid), '{}'),
 	EXISTS (WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
 		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f')
-FROM unnest($1::text[]) AS w(name)
-JOIN pg_class c ON c.oid = to_regclass(w.name)
+FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
+JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
+	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
+	JOIN pg_namespace kn ON kn.nspname = CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END
+	JOIN pg_class k ON k.relnamespace = kn.oid AND k.relname = (parse_ident(w.name))[1]
+	ORDER BY s.pos LIMIT 1) END
 JOIN pg_namespace n ON n.oid = c.relnamespace
 ORDER BY c.oid`
+
+// parseSearchPath splits a search_path setting as the server does:
+// unquoted names fold to lower case, and pg_catalog comes first unless
+// the setting places it.
+func parseSearchPath(setting string) []string {
+	var schemas []string
+	for _, part := range strings.Split(setting, ",") {
+		part = strings.TrimSpace(part)
+		if unquoted, ok := strings.CutPrefix(part, `"`); ok {
+			part = strings.ReplaceAll(strings.TrimSuffix(unquoted, `"`), `""`, `"`)
+		} else {
+			part = strings.ToLower(part)
+		}
+		if part != "" {
+			schemas = append(schemas, part)
+		}
+	}
+	if !slices.Contains(schemas, "pg_catalog") {
+		schemas = append([]string{"pg_catalog"}, schemas...)
+	}
+	return schemas
+}
 
 // databaseHazardSQL finds volatile functions PostgreSQL may call without
 // the statement naming them: implicit casts, operator class support
@@ -551,20 +717,37 @@ func (c *gateChecker) databaseHazard(ctx context.Context) (string, error) {
 	return "", nil
 }
 
+// nameScope says how unqualified names in SQL text resolve. The zero
+// value is the session's search path, as for the statement, view
+// definitions and policies (which the server prints qualified as needed).
+type nameScope struct {
+	// anySchema resolves functions and operators in every schema: a
+	// function body or default argument may run under any search path.
+	anySchema bool
+	// searchPath, when not nil, resolves relations in these schemas in
+	// order: a function's own SET search_path.
+	searchPath []string
+}
+
+// bodyScope is how names in p's body resolve.
+func bodyScope(p procRow) nameScope {
+	return nameScope{anySchema: true, searchPath: p.searchPath}
+}
+
 // check resolves refs and returns why they are unsafe, or "". via says
-// where refs came from ("view public.v"); anySchema resolves unqualified
-// names in every schema (function bodies run with an unknown search path).
-func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, anySchema bool, depth int) (string, error) {
+// where refs came from ("view public.v").
+func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scope nameScope, depth int) (string, error) {
 	if depth > maxGateDepth {
 		return "nested too deeply to check" + viaSuffix(via), nil
 	}
 	defaultSchema := ""
-	if anySchema {
+	if scope.anySchema {
 		defaultSchema = "*"
 	}
-	// Denied names first: they need no catalog.
+	// Denied names first: they need no catalog. Planning only minds the
+	// ones that are not volatile, which checkProc tells.
 	for _, ref := range sortedRefs(refs.funcs) {
-		if deniedFunction(ref.name) {
+		if deniedFunction(ref.name) && !c.planning {
 			return fmt.Sprintf("calls denied function %s()%s", ref, viaSuffix(via)), nil
 		}
 	}
@@ -597,10 +780,13 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, anyS
 		return reason, err
 	}
 
+	for name := range refs.types {
+		c.types[name] = true
+	}
 	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), via, depth); reason != "" || err != nil {
 		return reason, err
 	}
-	return c.checkRelations(ctx, sortedKeys(refs.relations), via, depth)
+	return c.checkRelations(ctx, refs, scope, via, depth)
 }
 
 type procLookup struct {
@@ -654,9 +840,13 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 	for rows.Next() {
 		var i int
 		var p procRow
+		var searchPath *string
 		if err := rows.Scan(&i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-			&p.builtin, &p.extension, &p.aggSupport); err != nil {
+			&p.builtin, &p.extension, &p.aggSupport, &searchPath); err != nil {
 			return nil, nil, err
+		}
+		if searchPath != nil {
+			p.searchPath = parseSearchPath(*searchPath)
 		}
 		found[i] = true
 		procs = append(procs, p)
@@ -703,51 +893,68 @@ func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via st
 	return c.checkProcs(ctx, procs, verb, via, depth)
 }
 
-// checkProcs vets candidate functions: each must be allowed and not
-// volatile, and so must whatever its defaults, body or aggregate support
-// functions call.
+// checkProcs vets candidate functions, each once.
 func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via string, depth int) (string, error) {
 	for _, p := range procs {
 		if c.procs[p.oid] {
 			continue
 		}
 		c.procs[p.oid] = true
-		switch {
-		case deniedFunction(p.name):
-			return fmt.Sprintf("%s denied function %s%s", verb, p, viaSuffix(via)), nil
-		case p.volatility == "v" && !allowedProc(p):
-			return fmt.Sprintf("%s volatile function %s%s", verb, p, viaSuffix(via)), nil
-		}
-		if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), depth+1); reason != "" || err != nil {
-			return reason, err
-		}
-		if p.defaults != "" && !p.builtin {
-			reason, err := c.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), !p.builtin, depth+1)
-			if reason != "" || err != nil {
-				return reason, err
-			}
-		}
-		if p.builtin || p.volatility == "v" {
-			continue // built-in code, or an allowed volatile one
-		}
-		body := joinVia("body of "+p.String(), via)
-		var reason string
-		var err error
-		switch p.lang {
-		case "sql":
-			reason, err = c.checkSQL(ctx, p.body, body, true, depth+1)
-		case "plpgsql":
-			reason, err = c.checkPlpgsql(ctx, p.body, body, depth+1)
-		case "c", "internal":
-			// Compiled code, installed by a superuser: its label is trusted.
-		default:
-			reason = fmt.Sprintf("calls %s, whose body in language %s cannot be inspected%s", p, p.lang, viaSuffix(via))
-		}
-		if reason != "" || err != nil {
+		if reason, err := c.checkProc(ctx, p, verb, via, depth); reason != "" || err != nil {
 			return reason, err
 		}
 	}
 	return "", nil
+}
+
+// checkProc vets one function by its name and label, then whatever its
+// aggregate support functions, default arguments and body call.
+func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string, depth int) (string, error) {
+	if hazard := c.labelHazard(p); hazard != "" {
+		return fmt.Sprintf("%s %s function %s%s", verb, hazard, p, viaSuffix(via)), nil
+	}
+	if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), depth+1); reason != "" || err != nil {
+		return reason, err
+	}
+	if p.builtin {
+		return "", nil
+	}
+	b := c.bodyChecker()
+	if p.defaults != "" {
+		reason, err := b.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), nameScope{anySchema: true}, depth+1)
+		if reason != "" || err != nil {
+			return reason, err
+		}
+	}
+	body := joinVia("body of "+p.String(), via)
+	switch p.lang {
+	case "sql":
+		return b.checkSQL(ctx, p.body, body, bodyScope(p), depth+1)
+	case "plpgsql":
+		return b.checkPlpgsql(ctx, p.body, body, bodyScope(p), depth+1)
+	case "c", "internal":
+		return "", nil // compiled code, installed by a superuser: its label is trusted
+	}
+	return fmt.Sprintf("%s %s, whose body in language %s cannot be inspected%s", verb, p, p.lang, viaSuffix(via)), nil
+}
+
+// labelHazard is "denied" or "volatile" when p's name or label alone
+// refuses it, else "". Planning never evaluates a VOLATILE function, so
+// it minds only denied ones that are not built in or not VOLATILE; the
+// bodies of user-defined ones are checked whatever their label.
+func (c *gateChecker) labelHazard(p procRow) string {
+	denied := deniedFunction(p.name)
+	switch {
+	case c.planning:
+		if denied && (!p.builtin || p.volatility != "v") {
+			return "denied"
+		}
+	case denied:
+		return "denied"
+	case p.volatility == "v" && !allowedProc(p):
+		return "volatile"
+	}
+	return ""
 }
 
 func allowedProc(p procRow) bool {
@@ -762,22 +969,24 @@ func allowedProc(p procRow) bool {
 }
 
 // checkSQL vets SQL text taken from the catalog: a view definition, a
-// function body, default arguments or a policy or domain expression.
-func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, anySchema bool, depth int) (string, error) {
+// function body, default arguments or a policy, domain or column default
+// expression. When only planning counts, the text is never a body (the
+// body checker takes those), so what it would do when executed does not.
+func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, scope nameScope, depth int) (string, error) {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		return "cannot parse " + via + ": " + err.Error(), nil
 	}
-	if h := findHazard(tree); h != "" {
+	if h := findHazard(tree); h != "" && !c.planning {
 		return h + viaSuffix(via), nil
 	}
-	return c.check(ctx, collectRefs(tree), via, anySchema, depth)
+	return c.check(ctx, collectRefs(tree), via, scope, depth)
 }
 
 // checkPlpgsql vets a PL/pgSQL function from its CREATE FUNCTION text:
 // every SQL statement and expression in it, as checkSQL does. A body that
 // builds SQL at run time (EXECUTE) cannot be vetted and is refused.
-func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, depth int) (string, error) {
+func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope nameScope, depth int) (string, error) {
 	out, err := pg_query.ParsePlPgSqlToJSON(def)
 	if err != nil {
 		return "cannot parse " + via + ": " + err.Error(), nil
@@ -817,7 +1026,7 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, depth i
 	}
 	sort.Strings(sqls) // map order is random; reasons should not be
 	for _, sql := range sqls {
-		if reason, err := c.checkSQL(ctx, sql, via, true, depth); reason != "" || err != nil {
+		if reason, err := c.checkSQL(ctx, sql, via, scope, depth); reason != "" || err != nil {
 			return reason, err
 		}
 	}
@@ -826,17 +1035,17 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, depth i
 
 // plpgsqlStatement turns a PL/pgSQL expression into a statement pg_query
 // parses, by its parse mode: 0 a whole statement, 2 an expression, 3 to 5
-// an assignment "target := expression".
+// an assignment "target := expression", whose target is an expression too
+// (its subscripts run).
 func plpgsqlStatement(query string, mode int) string {
 	switch mode {
 	case 0:
 		return query
 	case 3, 4, 5:
-		if _, rhs, ok := strings.Cut(query, ":="); ok {
-			return "SELECT " + rhs
-		}
-		if _, rhs, ok := strings.Cut(query, "="); ok {
-			return "SELECT " + rhs
+		for _, sep := range []string{":=", "="} {
+			if target, value, ok := strings.Cut(query, sep); ok {
+				return "SELECT " + target + ", " + value
+			}
 		}
 	}
 	return "SELECT " + query
@@ -866,7 +1075,7 @@ func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string
 	for _, h := range hazards {
 		var reason string
 		if h.check != "" {
-			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), false, depth+1)
+			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), nameScope{}, depth+1)
 		} else {
 			reason, err = c.checkOIDs(ctx, []uint32{h.fn}, "casts with", joinVia("type "+h.typ, via), depth+1)
 		}
@@ -877,29 +1086,45 @@ func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string
 	return "", nil
 }
 
-func (c *gateChecker) checkRelations(ctx context.Context, names []string, via string, depth int) (string, error) {
+// checkRelations vets the relations refs name. In a function body, a name
+// that resolves to none, and is not a CTE's, is refused: the body may run
+// under another search path and find there what nothing here checked.
+// Elsewhere the server resolves names as the gate does, and fails too.
+func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope nameScope, via string, depth int) (string, error) {
+	names := sortedKeys(refs.relations)
 	if len(names) == 0 {
 		return "", nil
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+relationsSQL, pgx.QueryExecModeExec, names)
+	rows, err := c.conn.Query(ctx, dbconn.Marker+relationsSQL, pgx.QueryExecModeExec, names, scope.searchPath)
 	if err != nil {
 		return "", fmt.Errorf("resolve relations: %w", err)
 	}
 	type relation struct {
+		index        int
 		oid          uint32
 		kind         string
 		schema, name string
 		viewdef      string
 		policies     []string
+		defaults     []string
 		foreignBelow bool
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.foreignBelow)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow)
 		return rel, err
 	})
 	if err != nil {
 		return "", fmt.Errorf("resolve relations: %w", err)
+	}
+	resolved := make([]bool, len(names))
+	for _, rel := range rels {
+		resolved[rel.index-1] = true
+	}
+	for i, name := range names {
+		if !resolved[i] && !refs.ctes[name] && scope.anySchema {
+			return fmt.Sprintf("cannot resolve relation %s%s", name, viaSuffix(via)), nil
+		}
 	}
 	for _, rel := range rels {
 		if c.rels[rel.oid] {
@@ -911,12 +1136,20 @@ func (c *gateChecker) checkRelations(ctx context.Context, names []string, via st
 			return fmt.Sprintf("reads foreign table %s, which runs code outside the database%s", qualified, viaSuffix(via)), nil
 		}
 		if rel.viewdef != "" {
-			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), false, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}
 		for _, pol := range rel.policies {
-			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), false, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
+				return reason, err
+			}
+		}
+		if !c.planning {
+			continue // only a write, never executed, evaluates column defaults
+		}
+		for _, def := range rel.defaults {
+			if reason, err := c.checkSQL(ctx, "SELECT "+def, joinVia("a column default of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}

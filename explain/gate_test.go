@@ -28,6 +28,7 @@ var gateSchema = []string{
 	`CREATE FUNCTION with_default(a bigint DEFAULT nextval('s')) RETURNS bigint LANGUAGE sql STABLE AS 'SELECT a'`,
 	`CREATE FUNCTION plpgsql_sleeper() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_sleep(0); RETURN 1; END$$`,
 	`CREATE FUNCTION sneaky() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x int; BEGIN x := 1 + bump_counter(); RETURN x; END$$`,
+	`CREATE FUNCTION locking_target() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE arr int[]; BEGIN arr[(pg_try_advisory_lock(4444))::int] := 1; RETURN 1; END$$`,
 	`CREATE FUNCTION performer() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM bump_counter(); RETURN 1; END$$`,
 	`CREATE FUNCTION dynamic_sql() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE r int; BEGIN EXECUTE 'SELECT 1' INTO r; RETURN r; END$$`,
 	`CREATE FUNCTION fine_plpgsql(k int) RETURNS bigint LANGUAGE plpgsql STABLE AS $$DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM t WHERE a > k; IF n > 0 THEN RETURN n; END IF; RETURN lower('X')::bigint; END$$`,
@@ -51,6 +52,13 @@ var gateSchema = []string{
 	`CREATE FOREIGN TABLE ft (a int) SERVER files OPTIONS (program 'echo 1')`,
 	`CREATE SCHEMA other`,
 	`CREATE FUNCTION other.hidden() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+	`CREATE FUNCTION harmless_volatile() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1'`,
+	// Names in a body resolve under the function's own search_path.
+	`CREATE SCHEMA app`,
+	`CREATE VIEW app.v_locking AS SELECT pg_try_advisory_lock(4646) AS x`,
+	`CREATE FUNCTION own_path() RETURNS bool LANGUAGE sql STABLE SET search_path = app AS 'SELECT x FROM v_locking'`,
+	`CREATE FUNCTION lost_path() RETURNS bigint LANGUAGE plpgsql STABLE SET search_path = nowhere AS $$BEGIN RETURN (SELECT count(*) FROM t); END$$`,
+	`CREATE FUNCTION with_cte() RETURNS bigint LANGUAGE sql STABLE AS 'WITH w AS (SELECT 1) SELECT count(*) FROM w'`,
 }
 
 type gateCase struct {
@@ -59,6 +67,9 @@ type gateCase struct {
 	plannable bool
 	reason    string // substring of Decision.Reason
 	needsDB   bool   // GateStatic lets it through; only the catalog check refuses it
+	// unplannable, when set, is part of the reason the catalog check
+	// refuses even to plan a statement GateStatic finds plannable.
+	unplannable string
 }
 
 var gateCases = []gateCase{
@@ -109,10 +120,10 @@ var gateCases = []gateCase{
 	{query: "SELECT CASE WHEN a > 0 THEN set_config('x.y', 'z', false) END FROM t", plannable: true, reason: "set_config"},
 	{query: "SELECT * FROM pg_read_file('/etc/passwd')", plannable: true, reason: "pg_read_file"},
 	{query: "SELECT lo_import('/etc/passwd')", plannable: true, reason: "lo_import"},
-	{query: "SELECT dblink_exec('x', 'DELETE FROM t')", plannable: true, reason: "dblink_exec"},
+	{query: "SELECT dblink_exec('x', 'DELETE FROM t')", plannable: true, reason: "dblink_exec", unplannable: "cannot resolve function dblink_exec()"},
 	{query: "SELECT query_to_xml('DELETE FROM t RETURNING *', true, true, '')", plannable: true, reason: "query_to_xml"},
-	{query: "SELECT txid_current()", plannable: true, reason: "txid_current"},
-	{query: "SELECT pg_current_xact_id()", plannable: true, reason: "pg_current_xact_id"},
+	{query: "SELECT txid_current()", plannable: true, reason: "txid_current", unplannable: "calls denied function pg_catalog.txid_current()"},
+	{query: "SELECT pg_current_xact_id()", plannable: true, reason: "pg_current_xact_id", unplannable: "calls denied function pg_catalog.pg_current_xact_id()"},
 	{query: "SELECT pg_notify('c', 'x')", plannable: true, reason: "pg_notify"},
 	{query: "SELECT coalesce(a, pg_logical_emit_message(true, 'p', 'x')::text::int) FROM t", plannable: true, reason: "pg_logical_emit_message"},
 	{query: "VALUES (1), ((SELECT 1 FROM pg_sleep(1)))", plannable: true, reason: "pg_sleep"},
@@ -132,36 +143,42 @@ var gateCases = []gateCase{
 	{query: "SELECT g FROM generate_series(1, $1) g WHERE g::numeric > 1.5 AND extract(year FROM now()) > 2000", analyze: true, plannable: true},
 	{query: "SELECT safe_double(a), x.a FROM t x WHERE EXISTS (SELECT 1 FROM v_safe v WHERE v.id = x.id)", analyze: true, plannable: true},
 	{query: "SELECT * FROM t WHERE doc->>'k' = $1 AND a IS DISTINCT FROM $2 AND a > ALL (SELECT a FROM t)", analyze: true, plannable: true},
-	// Only the catalog can tell.
-	{query: "SELECT bump_counter()", plannable: true, needsDB: true, reason: "calls volatile function public.bump_counter()"},
-	{query: "SELECT public.bump_counter()", plannable: true, needsDB: true, reason: "calls volatile function public.bump_counter()"},
-	{query: `SELECT "bump_counter"()`, plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
-	{query: "SELECT * FROM t WHERE id = (SELECT bump_counter())", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
-	{query: "SELECT * FROM t, LATERAL (SELECT bump_counter()) b", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
-	{query: "SELECT * FROM t ORDER BY bump_counter()", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
-	{query: "SELECT CASE WHEN a > 0 THEN bump_counter() ELSE 0 END FROM t", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
-	{query: "WITH c AS MATERIALIZED (SELECT bump_counter()) SELECT * FROM c", plannable: true, needsDB: true, reason: "volatile function public.bump_counter()"},
-	{query: "SELECT lying_stable()", plannable: true, needsDB: true, reason: "denied function nextval() (via body of public.lying_stable())"},
-	{query: "SELECT atomic_stable()", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via body of public.atomic_stable())"},
-	{query: "SELECT with_default()", plannable: true, needsDB: true, reason: "denied function nextval() (via default arguments of public.with_default(a bigint))"},
-	{query: "SELECT plpgsql_sleeper()", plannable: true, needsDB: true, reason: "denied function pg_sleep() (via body of public.plpgsql_sleeper())"},
-	{query: "SELECT sneaky()", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via body of public.sneaky())"},
-	{query: "SELECT performer()", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via body of public.performer())"},
-	{query: "SELECT dynamic_sql()", plannable: true, needsDB: true, reason: "runs dynamic SQL (EXECUTE) in body of public.dynamic_sql()"},
-	{query: "SELECT fake_lang()", plannable: true, needsDB: true, reason: "body in language plfake cannot be inspected"},
+	// Only the catalog can tell. Planning may run user-defined functions,
+	// so one whose body fails the check leaves no plan either.
+	{query: "SELECT harmless_volatile()", plannable: true, needsDB: true, reason: "calls volatile function public.harmless_volatile()"},
+	{query: "SELECT bump_counter()", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "SELECT public.bump_counter()", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: `SELECT "bump_counter"()`, needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "SELECT * FROM t WHERE id = (SELECT bump_counter())", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "SELECT * FROM t, LATERAL (SELECT bump_counter()) b", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "SELECT * FROM t ORDER BY bump_counter()", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "SELECT CASE WHEN a > 0 THEN bump_counter() ELSE 0 END FROM t", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "WITH c AS MATERIALIZED (SELECT bump_counter()) SELECT * FROM c", needsDB: true, reason: "modifies data (via body of public.bump_counter())"},
+	{query: "SELECT lying_stable()", needsDB: true, reason: "denied function nextval() (via body of public.lying_stable())"},
+	{query: "SELECT atomic_stable()", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.atomic_stable())"},
+	{query: "SELECT with_default()", needsDB: true, reason: "denied function nextval() (via default arguments of public.with_default(a bigint))"},
+	{query: "SELECT plpgsql_sleeper()", needsDB: true, reason: "denied function pg_sleep() (via body of public.plpgsql_sleeper())"},
+	{query: "SELECT sneaky()", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.sneaky())"},
+	{query: "SELECT locking_target()", needsDB: true, reason: "denied function pg_try_advisory_lock() (via body of public.locking_target())"},
+	{query: "SELECT performer()", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.performer())"},
+	{query: "SELECT dynamic_sql()", needsDB: true, reason: "runs dynamic SQL (EXECUTE) in body of public.dynamic_sql()"},
+	{query: "SELECT fake_lang()", needsDB: true, reason: "body in language plfake cannot be inspected"},
 	{query: "SELECT fine_plpgsql($1)", analyze: true, plannable: true},
-	{query: "SELECT * FROM t WHERE a === 1", plannable: true, needsDB: true, reason: "operator backed by volatile function public.vol_eq(integer, integer)"},
-	{query: "SELECT * FROM t WHERE a OPERATOR(public.===) 1", plannable: true, needsDB: true, reason: "volatile function public.vol_eq(integer, integer)"},
-	{query: "SELECT * FROM v_volatile", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via view public.v_volatile)"},
-	{query: "SELECT * FROM public.v_nested WHERE id = $1", plannable: true, needsDB: true, reason: "(via view public.v_volatile, view public.v_nested)"},
-	{query: "SELECT x.t_bump FROM t x", plannable: true, needsDB: true, reason: "volatile function public.t_bump(t)"},
-	{query: "SELECT bump_sum(a) FROM t", plannable: true, needsDB: true, reason: "volatile function public.bump_add(integer, integer) (via aggregate public.bump_sum(integer))"},
-	{query: "SELECT 1::posint", plannable: true, needsDB: true, reason: "volatile function public.bump_counter() (via a CHECK of domain posint)"},
-	{query: "SELECT abs(a) FROM t", plannable: true, needsDB: true, reason: "volatile function public.abs(text)"},
-	{query: "SELECT * FROM secret", plannable: true, needsDB: true, reason: "(via a row security policy of public.secret)"},
-	{query: "SELECT * FROM ft", plannable: true, needsDB: true, reason: "foreign table public.ft"},
-	{query: "SELECT no_such_function(1)", plannable: true, needsDB: true, reason: "cannot resolve function no_such_function()"},
-	{query: "SELECT other.hidden()", plannable: true, needsDB: true, reason: "volatile function other.hidden()"},
+	{query: "SELECT * FROM t WHERE a === 1", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.vol_eq(integer, integer))"},
+	{query: "SELECT * FROM t WHERE a OPERATOR(public.===) 1", needsDB: true, reason: "body of public.vol_eq(integer, integer)"},
+	{query: "SELECT * FROM v_volatile", needsDB: true, reason: "(via body of public.bump_counter(), view public.v_volatile)"},
+	{query: "SELECT * FROM public.v_nested WHERE id = $1", needsDB: true, reason: "view public.v_volatile, view public.v_nested)"},
+	{query: "SELECT x.t_bump FROM t x", needsDB: true, reason: "body of public.t_bump(t)"},
+	{query: "SELECT bump_sum(a) FROM t", needsDB: true, reason: "body of public.bump_add(integer, integer), aggregate public.bump_sum(integer))"},
+	{query: "SELECT 1::posint", needsDB: true, reason: "a CHECK of domain posint)"},
+	{query: "SELECT abs(a) FROM t", needsDB: true, reason: "body of public.abs(text)"},
+	{query: "SELECT * FROM secret", needsDB: true, reason: "a row security policy of public.secret)"},
+	{query: "SELECT * FROM ft", needsDB: true, reason: "foreign table public.ft"},
+	{query: "SELECT no_such_function(1)", needsDB: true, reason: "cannot resolve function no_such_function()"},
+	{query: "SELECT own_path()", needsDB: true, reason: "denied function pg_try_advisory_lock() (via view app.v_locking, body of public.own_path())"},
+	{query: "SELECT lost_path()", needsDB: true, reason: `cannot resolve relation "t" (via body of public.lost_path())`},
+	{query: "SELECT with_cte()", analyze: true, plannable: true},
+	{query: "SELECT other.hidden()", needsDB: true, reason: "body of other.hidden()"},
 }
 
 func TestGateStatic(t *testing.T) {
@@ -189,6 +206,9 @@ func TestGateCatalog(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	for _, tc := range gateCases {
+		if tc.unplannable != "" {
+			tc.plannable, tc.reason = false, tc.unplannable
+		}
 		checkDecision(t, "Gate", tc, Gate(ctx, conn, tc.query))
 	}
 	if n := queryRow[int](t, conn, "SELECT n FROM counters"); n != 0 {
@@ -259,4 +279,20 @@ func queryRow[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return v
+}
+
+// TestParseSearchPath: a function's SET search_path reads as the server
+// reads it.
+func TestParseSearchPath(t *testing.T) {
+	for setting, want := range map[string]string{
+		"app":                       "pg_catalog app",
+		`App, "My Schema", "$user"`: `pg_catalog app My Schema $user`,
+		"public, pg_catalog":        "public pg_catalog",
+		`"a""b"`:                    `pg_catalog a"b`,
+		"":                          "pg_catalog",
+	} {
+		if got := strings.Join(parseSearchPath(setting), " "); got != want {
+			t.Errorf("parseSearchPath(%q) = %q, want %q", setting, got, want)
+		}
+	}
 }

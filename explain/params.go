@@ -58,11 +58,7 @@ const (
 // give the same values. It fails, naming the parameter, when some $n has
 // no safe value; the caller then takes the generic plan instead.
 func SynthesizeParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string) ([]Param, error) {
-	pq, err := parseQuery(query)
-	if err != nil {
-		return nil, fmt.Errorf("synthesize parameters: %w", err)
-	}
-	return synthesize(ctx, conn, cat, pq, false)
+	return synthesizeReadOnly(ctx, conn, cat, query, false)
 }
 
 // SynthesizeTypicalParams is SynthesizeParams with a typical value for
@@ -72,11 +68,35 @@ func SynthesizeParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalo
 // biggest project favours walking an ORDER BY index, while one for a
 // typical project shows the composite that serves both.
 func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string) ([]Param, error) {
+	return synthesizeReadOnly(ctx, conn, cat, query, true)
+}
+
+// synthesizeReadOnly is synthesize for a caller outside the runner: conn,
+// which may be the primary, must be idle, and the samples are read in a
+// read-only transaction with the runner's default timeouts, so a table
+// locked by others costs a lock timeout, not a hang. Row security is off:
+// no gate has vetted the policies of the tables sampled, so a table they
+// would filter fails the sample instead of running them.
+func synthesizeReadOnly(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string, typical bool) ([]Param, error) {
 	pq, err := parseQuery(query)
 	if err != nil {
 		return nil, fmt.Errorf("synthesize parameters: %w", err)
 	}
-	return synthesize(ctx, conn, cat, pq, true)
+	if conn == nil {
+		return synthesize(ctx, nil, cat, pq, typical)
+	}
+	var params []Param
+	err = readOnly(ctx, conn, RunnerOptions{}.withDefaults(), func(serverInfo) error {
+		if _, err := execOne(ctx, conn, "SET LOCAL row_security = off", nil); err != nil {
+			return fmt.Errorf("turn row security off: %w", err)
+		}
+		params, err = synthesize(ctx, conn, cat, pq, typical)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("synthesize parameters: %w", err)
+	}
+	return params, nil
 }
 
 func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, typical bool) ([]Param, error) {

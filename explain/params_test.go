@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -262,4 +263,37 @@ func testCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 		t.Fatal(err)
 	}
 	return cat
+}
+
+// TestSynthesizeTypicalParamsLockTimeout: sampling a table another session
+// holds ACCESS EXCLUSIVE fails after the lock timeout instead of waiting,
+// and leaves the connection idle.
+func TestSynthesizeTypicalParamsLockTimeout(t *testing.T) {
+	db := gateDatabase(t, "synth_lock",
+		`CREATE TABLE t (id int PRIMARY KEY, gone timestamptz)`,
+		`INSERT INTO t SELECT g, NULL FROM generate_series(1, 100) g`,
+		`ANALYZE`)
+	ctx := context.Background()
+	conn := connect(t, sandbox.DSN(db))
+	cat := testCatalog(t, conn) // loaded before the lock is taken
+	holder := connect(t, sandbox.DSN(db))
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	params, err := SynthesizeTypicalParams(ctx, conn, cat, "SELECT * FROM t WHERE gone < $1")
+	if err == nil || !strings.Contains(err.Error(), "lock timeout") {
+		t.Errorf("SynthesizeTypicalParams under a lock = %v, %v; want a lock timeout", params, err)
+	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("waited %v for the lock", elapsed)
+	}
+	if status := conn.PgConn().TxStatus(); status != 'I' {
+		t.Errorf("transaction status %q afterwards, want idle", status)
+	}
 }

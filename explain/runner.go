@@ -115,16 +115,21 @@ func (r *Runner) parse(query string) (*parsedQuery, Decision) {
 
 // NewRunner returns a Runner; log may be nil.
 func NewRunner(log *zap.Logger, opts RunnerOptions) *Runner {
-	if opts.StatementTimeout <= 0 {
-		opts.StatementTimeout = 5 * time.Second
-	}
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = time.Second
-	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Runner{opts: opts, log: log}
+	return &Runner{opts: opts.withDefaults(), log: log}
+}
+
+// withDefaults fills in the zero fields.
+func (o RunnerOptions) withDefaults() RunnerOptions {
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = 5 * time.Second
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	return o
 }
 
 // RunAll explains queries in order on conn, which should come from
@@ -168,6 +173,9 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 	defer cancel()
 
 	pq, d := gateParse(q.Text)
+	if d.Plannable {
+		d = r.gate(ctx, conn, pq, d)
+	}
 	if !d.Plannable {
 		return Result{Mode: ModeNone, Outcome: OutcomeRefused, Reason: d.Reason}
 	}
@@ -207,8 +215,23 @@ func joinErr(first, second string) string {
 	return first + "; " + second
 }
 
-// analyze tries EXPLAIN ANALYZE in one read-only transaction: the role of
-// the server, the gate's catalog check, parameters, then the statement.
+// gate runs the gate's catalog check of a statement gateParse found
+// plannable (parsed is its decision) in a read-only transaction with the
+// runner's timeouts.
+func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
+	var d Decision
+	err := r.readOnly(ctx, conn, func(serverInfo) error {
+		d = gateCatalog(ctx, conn, pq, parsed)
+		return nil
+	})
+	if err != nil {
+		return Decision{Reason: "refused: cannot check the functions it calls: " + err.Error()}
+	}
+	return d
+}
+
+// analyze tries EXPLAIN ANALYZE, which the gate allowed, in one read-only
+// transaction: the role of the server, parameters, then the statement.
 // done is false when the statement should get its generic plan instead;
 // res.Reason then says why, and res.Outcome and res.Err record a failed
 // EXPLAIN ANALYZE.
@@ -218,10 +241,6 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 	err := r.readOnly(ctx, conn, func(info serverInfo) error {
 		if !info.inRecovery && !r.opts.AllowAnalyzeOnPrimary {
 			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and AllowAnalyzeOnPrimary is off"
-			return nil
-		}
-		if d := gateCatalog(ctx, conn, pq); !d.Analyze {
-			res.Reason = d.Reason
 			return nil
 		}
 		params, err := synthesize(ctx, conn, cat, pq, false)
@@ -331,10 +350,16 @@ func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (
 // without the generic plan. It runs in a read-only transaction that is
 // rolled back, on a primary or a replica, so the session's HypoPG
 // hypothetical indexes are visible to it. query must be one statement
-// EXPLAIN can take (SELECT, INSERT, UPDATE, DELETE, MERGE); conn must be
-// idle.
+// EXPLAIN can take (SELECT, INSERT, UPDATE, DELETE, MERGE) whose
+// user-defined code passes the gate, since planning may run it; conn must
+// be idle.
 func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, params []string) (*Plan, error) {
 	pq, d := r.parse(query)
+	if d.Plannable {
+		// Planning may run user-defined code: the catalog check decides,
+		// on every call, as the catalog may have changed.
+		d = r.gate(ctx, conn, pq, Decision{Plannable: true})
+	}
 	if !d.Plannable {
 		return nil, fmt.Errorf("plan statement: %s", d.Reason)
 	}
@@ -402,9 +427,12 @@ func (r *Runner) readOnlyBatch(ctx context.Context, conn *pgx.Conn, steps ...ste
 	return results[2:min(len(results), 2+len(steps))], err
 }
 
-func (r *Runner) timeouts() []string {
+func (r *Runner) timeouts() []string { return r.opts.timeouts() }
+
+// timeouts are readOnlySetup's parameters.
+func (o RunnerOptions) timeouts() []string {
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-	return []string{ms(r.opts.StatementTimeout), ms(r.opts.LockTimeout), ms(r.opts.StatementTimeout + 5*time.Second)}
+	return []string{ms(o.StatementTimeout), ms(o.LockTimeout), ms(o.StatementTimeout + 5*time.Second)}
 }
 
 // serverInfo is what readOnly learns about the server.
@@ -426,11 +454,21 @@ const readOnlySetup = `SELECT pg_is_in_recovery(), current_setting('server_versi
 // readOnly runs fn inside BEGIN READ ONLY with the runner's timeouts set
 // LOCAL, and always rolls back, also when fn fails or ctx ends.
 func (r *Runner) readOnly(ctx context.Context, conn *pgx.Conn, fn func(serverInfo) error) error {
+	return readOnly(ctx, conn, r.opts, fn)
+}
+
+// readOnly runs fn inside BEGIN READ ONLY with the timeouts of opts set
+// LOCAL, and always rolls back, also when fn fails or ctx ends. conn must
+// be idle: a ROLLBACK would end a transaction it was in.
+func readOnly(ctx context.Context, conn *pgx.Conn, opts RunnerOptions, fn func(serverInfo) error) error {
+	if status := conn.PgConn().TxStatus(); status != 'I' {
+		return fmt.Errorf("begin: the connection is not idle (transaction status %q)", status)
+	}
 	if _, err := execOne(ctx, conn, "BEGIN READ ONLY", nil); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	err := func() error {
-		res, err := execOne(ctx, conn, readOnlySetup, r.timeouts())
+		res, err := execOne(ctx, conn, readOnlySetup, opts.timeouts())
 		if err != nil {
 			return fmt.Errorf("set timeouts: %w", err)
 		}
