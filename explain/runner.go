@@ -88,7 +88,23 @@ type Runner struct {
 	// millisecond. Bounded by clearing it when it is full.
 	mu     sync.Mutex
 	parsed map[string]parseResult
+	// planGates caches PlanOnly's catalog check, by server, database and
+	// text, for planGateTTL: it takes a few catalog queries, and what-if
+	// costing plans a statement hundreds of times within seconds.
+	planGates map[planGateKey]planGate
 }
+
+type planGateKey struct{ server, query string }
+
+type planGate struct {
+	d       Decision
+	checked time.Time
+}
+
+// planGateTTL bounds how long a function redefined after the check can go
+// unnoticed by PlanOnly (a check and the plan after it are separate
+// transactions in any case).
+const planGateTTL = time.Minute
 
 type parseResult struct {
 	pq *parsedQuery
@@ -230,6 +246,29 @@ func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, pars
 	return d
 }
 
+// planGate is gate for PlanOnly, through the planGates cache.
+func (r *Runner) planGate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision {
+	cfg := conn.Config()
+	key := planGateKey{server: fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database), query: pq.text}
+	r.mu.Lock()
+	g, ok := r.planGates[key]
+	r.mu.Unlock()
+	if ok && time.Since(g.checked) < planGateTTL {
+		return g.d
+	}
+	d := r.gate(ctx, conn, pq, Decision{Plannable: true})
+	if ctx.Err() != nil {
+		return d // a cancelled check decides nothing
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.planGates == nil || len(r.planGates) >= maxParsed {
+		r.planGates = make(map[planGateKey]planGate)
+	}
+	r.planGates[key] = planGate{d: d, checked: time.Now()}
+	return d
+}
+
 // analyze tries EXPLAIN ANALYZE, which the gate allowed, in one read-only
 // transaction: the role of the server, parameters, then the statement.
 // done is false when the statement should get its generic plan instead;
@@ -356,9 +395,8 @@ func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (
 func (r *Runner) PlanOnly(ctx context.Context, conn *pgx.Conn, query string, params []string) (*Plan, error) {
 	pq, d := r.parse(query)
 	if d.Plannable {
-		// Planning may run user-defined code: the catalog check decides,
-		// on every call, as the catalog may have changed.
-		d = r.gate(ctx, conn, pq, Decision{Plannable: true})
+		// Planning may run user-defined code: the catalog check decides.
+		d = r.planGate(ctx, conn, pq)
 	}
 	if !d.Plannable {
 		return nil, fmt.Errorf("plan statement: %s", d.Reason)
