@@ -112,7 +112,6 @@ func TestDeltas(t *testing.T) {
 }
 
 func testDeltas(t *testing.T, c *pgsandbox.Cluster, version string) {
-	ctx := context.Background()
 	db := "deltas_" + strings.ReplaceAll(version, ".", "_")
 	newDatabase(t, c, db, version)
 	client := connect(t, c.DSN(db), false)
@@ -126,15 +125,9 @@ func testDeltas(t *testing.T, c *pgsandbox.Cluster, version string) {
 	w := NewWindow(WindowOptions{})
 	sample := func() *Snapshot {
 		t.Helper()
-		snap, err := s.Sample(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		snap := sampleInto(t, s, w)
 		if !snap.Sampled || snap.Version != version {
 			t.Fatalf("snapshot sampled=%v version=%q warnings=%v, want sampled version %s", snap.Sampled, snap.Version, snap.Warnings, version)
-		}
-		if err := w.Add(snap); err != nil {
-			t.Fatal(err)
 		}
 		return snap
 	}
@@ -315,7 +308,6 @@ func (r rowsThen) Close() {
 // stats_reset (the window would count their whole history as one delta).
 func TestResetWhileSampling(t *testing.T) {
 	c := pgsandbox.Require(t, sandbox)
-	ctx := context.Background()
 	const db = "resetwhilesampling"
 	newDatabase(t, c, db, "")
 	client := connect(t, c.DSN(db), false)
@@ -325,17 +317,7 @@ func TestResetWhileSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := NewWindow(WindowOptions{})
-	sample := func() *Snapshot {
-		t.Helper()
-		snap, err := s.Sample(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Add(snap); err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
+	sample := func() *Snapshot { return sampleInto(t, s, w) }
 	const sel = "SELECT $1::int AS resetwhilesampling"
 	run := func(n int) {
 		for range n {
@@ -630,7 +612,6 @@ func TestTexts(t *testing.T) {
 // first; TestWindowTextsByEntry is the deterministic check.
 func TestOwnPrepareOfAnAppStatement(t *testing.T) {
 	c := pgsandbox.Require(t, sandbox)
-	ctx := context.Background()
 	newDatabase(t, c, "ownprepare", "")
 	app := connect(t, c.DSN("ownprepare"), false)
 	exec(t, app, "CREATE TABLE t (id int PRIMARY KEY, v int)")
@@ -640,16 +621,7 @@ func TestOwnPrepareOfAnAppStatement(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := NewWindow(WindowOptions{})
-	sample := func() *Snapshot {
-		snap, err := s.Sample(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Add(snap); err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
+	sample := func() *Snapshot { return sampleInto(t, s, w) }
 	sample()
 	const sel = "SELECT v FROM t WHERE id = $1"
 	for i := range 5 {
@@ -710,4 +682,17 @@ func TestTextsRefetchedAfterReset(t *testing.T) {
 	if _, kept := s.texts.texts[before]; kept {
 		t.Error("a text fetched before pg_stat_statements_reset() is still cached")
 	}
+}
+
+// sampleInto takes a snapshot with s and adds it to w.
+func sampleInto(t *testing.T, s *Sampler, w *Window) *Snapshot {
+	t.Helper()
+	snap, err := s.Sample(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(snap); err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
