@@ -53,8 +53,8 @@ type NotifierOptions struct {
 	// BaseBackoff and MaxBackoff bound the wait between attempts (1s, 5m).
 	BaseBackoff, MaxBackoff time.Duration
 	// Client sends the requests; nil means one with a 30s timeout that does
-	// not follow redirects. Its Timeout (30s when it has none) also bounds
-	// how long Run, once stopped, lets an attempt in flight finish.
+	// not follow redirects. Its Timeout (30s when it has none) bounds each
+	// attempt; once Run is stopped, an attempt in flight gets stopGrace more.
 	Client *http.Client
 	// OnResult, when set, is called after every attempt with the channel name
 	// and one of the Outcome constants; the metrics count them. Channels are
@@ -82,7 +82,7 @@ type Notifier struct {
 	userAgent   string
 	base, max   time.Duration
 	client      *http.Client
-	sendTimeout time.Duration // bounds an attempt, even one Run's stop lets finish
+	sendTimeout time.Duration // bounds an attempt
 	onResult    func(channel, outcome string)
 
 	mu   sync.Mutex    // one Notify at a time: the store's announce state is read, then written

@@ -22,6 +22,10 @@ import (
 // park a message for days.
 const maxRetryAfter = time.Hour
 
+// stopGrace is how long an attempt in flight may go on once Run is
+// stopped: long enough for a receiver's answer, short of a stop timeout.
+const stopGrace = 5 * time.Second
+
 // storeRetry is how long Run waits after the store failed to answer.
 const storeRetry = 10 * time.Second
 
@@ -209,8 +213,12 @@ type sendResult struct {
 // receiver may have acted on it already, and an answer thrown away would
 // have the next process send the message again; sendTimeout bounds the wait.
 func (n *Notifier) send(ctx context.Context, c destination, d state.Delivery) sendResult {
+	stop := ctx
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.sendTimeout)
 	defer cancel()
+	// Once stopped, the attempt gets stopGrace more at most: a shutdown
+	// must end within the service manager's stop timeout.
+	defer context.AfterFunc(stop, func() { time.AfterFunc(stopGrace, cancel) })()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(d.Body))
 	if err != nil {
 		return sendResult{err: errors.New("cannot build the request")} // its error quotes the URL

@@ -353,3 +353,32 @@ func TestStopFinishesTheSendInFlight(t *testing.T) {
 		t.Errorf("the receiver got %d requests for 2 messages", got)
 	}
 }
+
+// A receiver that hangs holds a stop up for stopGrace at most, not for the
+// client's timeout: a shutdown must fit in the service manager's.
+func TestStopGivesAHangingSendAGraceOnly(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+	})
+	h := newHarness(t, t.TempDir(), config.Notify{Slack: config.Slack{WebhookURL: rc.hookURL()}}, fastOptions)
+	h.n.sendTimeout = time.Minute
+	h.notify(t, notifyReport(1, notifyRec("a", 80)))
+	stop := h.run(t)
+	<-arrived
+	start := time.Now()
+	stop()
+	if waited := time.Since(start); waited > stopGrace+10*time.Second {
+		t.Errorf("the stop waited %s for a hanging receiver, want about %s", waited.Round(time.Second), stopGrace)
+	}
+	if got := h.outcomes.list(); !slices.Equal(got, []string{"slack retried"}) {
+		t.Errorf("outcomes = %v, want the cut attempt counted for a retry", got)
+	}
+	if got := h.n.Pending("slack"); got != 1 {
+		t.Errorf("%d messages pending after the stop, want the one the next process sends", got)
+	}
+}

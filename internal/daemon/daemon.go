@@ -292,6 +292,21 @@ func (d *Daemon) shutdown() error {
 	d.mu.Unlock()
 	d.log.Info("stopping: no new runs; waiting for running steps", zap.Duration("timeout", d.opts.ShutdownTimeout))
 
+	// The notifier stops alongside the steps, not after them, so that its
+	// send in flight does not add to the time they take: what a finishing
+	// step queues stays in the outbox for the next process.
+	d.mu.Lock()
+	stopNotifier := d.stopNotifier
+	d.stopNotifier = nil
+	d.mu.Unlock()
+	notifierStopped := make(chan struct{})
+	go func() {
+		defer close(notifierStopped)
+		if stopNotifier != nil {
+			stopNotifier()
+		}
+	}()
+
 	idle := make(chan struct{})
 	go func() {
 		d.kickoff.Wait()
@@ -312,16 +327,7 @@ func (d *Daemon) shutdown() error {
 		}
 	}
 	d.cancelWork()
-
-	// Unlocked: the notifiers let their sends in flight finish, and the API
-	// still answers meanwhile.
-	d.mu.Lock()
-	stopNotifier := d.stopNotifier
-	d.stopNotifier = nil
-	d.mu.Unlock()
-	if stopNotifier != nil {
-		stopNotifier()
-	}
+	<-notifierStopped
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := d.server.Shutdown(ctx)
