@@ -977,10 +977,32 @@ func (c *gateChecker) checkSQL(ctx context.Context, sql, via string, scope nameS
 	if err != nil {
 		return "cannot parse " + via + ": " + err.Error(), nil
 	}
-	if h := findHazard(tree); h != "" && !c.planning {
+	if c.planning {
+		return c.check(ctx, collectRefs(tree), via, scope, depth)
+	}
+	if k := utilityStatement(tree); k != "" {
+		return "runs a " + statementWord(k) + " statement" + viaSuffix(via), nil
+	}
+	if h := findHazard(tree); h != "" {
 		return h + viaSuffix(via), nil
 	}
 	return c.check(ctx, collectRefs(tree), via, scope, depth)
+}
+
+// utilityStatement is the kind of the first statement in tree that is no
+// query: DO, LOCK, SET, NOTIFY, COPY and the like act beyond what the
+// gate reads (DO's code is a string), so code that runs one is refused.
+// Data-modifying statements are left to findHazard, which names them; a
+// CREATE FUNCTION is how a BEGIN ATOMIC body comes, its statements inside.
+func utilityStatement(tree *pg_query.ParseResult) string {
+	for _, raw := range tree.Stmts {
+		switch k := nodeKind(raw.Stmt); k {
+		case "SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CreateFunctionStmt":
+		default:
+			return k
+		}
+	}
+	return ""
 }
 
 // checkPlpgsql vets a PL/pgSQL function from its CREATE FUNCTION text:

@@ -138,3 +138,19 @@ func TestGateImplicitComparisons(t *testing.T) {
 		assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), replica, "Run "+q)
 	}
 }
+
+// Should user code the gate missed take a session advisory lock, which
+// outlives the rollback, the runner's session gives it up all the same.
+func TestRunnerReleasesAdvisoryLocks(t *testing.T) {
+	db := gateDatabase(t, "release_locks", plannerTrapSchema...)
+	ctx := context.Background()
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	err := readOnly(ctx, conn, RunnerOptions{}.withDefaults(), func(serverInfo) error {
+		_, err := conn.Exec(ctx, "SELECT pg_advisory_lock(6161)")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), conn, "after a transaction that took one")
+}

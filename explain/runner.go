@@ -441,7 +441,7 @@ type step struct {
 func (r *Runner) readOnlyBatch(ctx context.Context, conn *pgx.Conn, steps ...step) ([]*pgconn.Result, error) {
 	all := append([]step{{what: "begin", sql: "BEGIN READ ONLY"}, {what: "set timeouts", sql: readOnlySetup, params: r.timeouts()}},
 		steps...)
-	all = append(all, step{what: "rollback", sql: "ROLLBACK"})
+	all = append(all, step{what: "rollback", sql: "ROLLBACK"}, step{what: "release advisory locks", sql: releaseAdvisoryLocks})
 	b := &pgconn.Batch{}
 	for _, st := range all {
 		b.ExecParams(dbconn.Marker+st.sql, textValues(st.params), nil, nil, nil)
@@ -453,10 +453,8 @@ func (r *Runner) readOnlyBatch(ctx context.Context, conn *pgx.Conn, steps ...ste
 		err = fmt.Errorf("%s: %w", all[len(results)].what, err)
 	}
 	if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
-		cleanup, cancel := cleanupContext(ctx)
-		defer cancel()
-		if _, rbErr := execOne(cleanup, conn, "ROLLBACK", nil); rbErr != nil && err == nil {
-			err = fmt.Errorf("rollback: %w", rbErr)
+		if endErr := rollbackAndRelease(ctx, conn); err == nil {
+			err = endErr
 		}
 	}
 	if len(results) <= 2 {
@@ -519,13 +517,31 @@ func readOnly(ctx context.Context, conn *pgx.Conn, opts RunnerOptions, fn func(s
 		}
 		return fn(serverInfo{inRecovery: string(res.Rows[0][0]) == "t", version: version})
 	}()
-	cleanup, cancel := cleanupContext(ctx)
-	defer cancel()
-	if _, rbErr := execOne(cleanup, conn, "ROLLBACK", nil); rbErr != nil && err == nil {
-		err = fmt.Errorf("rollback: %w", rbErr)
+	if endErr := rollbackAndRelease(ctx, conn); err == nil {
+		err = endErr
 	}
 	return err
 }
+
+// rollbackAndRelease ends the runner's transaction on conn, also after
+// ctx has ended, and releases the session's advisory locks.
+func rollbackAndRelease(ctx context.Context, conn *pgx.Conn) error {
+	cleanup, cancel := cleanupContext(ctx)
+	defer cancel()
+	if _, err := execOne(cleanup, conn, "ROLLBACK", nil); err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	if _, err := execOne(cleanup, conn, releaseAdvisoryLocks, nil); err != nil {
+		return fmt.Errorf("release advisory locks: %w", err)
+	}
+	return nil
+}
+
+// releaseAdvisoryLocks follows every transaction of the runner: a session
+// advisory lock outlives the rollback, and the gate, which refuses code
+// that takes one, is the only other thing between a hostile function and
+// a lock held for the connection's life. Defence in depth, one statement.
+const releaseAdvisoryLocks = "SELECT pg_advisory_unlock_all()"
 
 // cleanupContext outlives ctx's cancellation, briefly, so a rollback or
 // deallocate still runs after a timeout.
