@@ -175,14 +175,15 @@ func (c columnTarget) String() string {
 
 // synth finds the uses of every parameter of one statement.
 type synth struct {
-	typical   bool         // equality takes a typical value, not the most common one
-	outputs   map[int]bool // parameters that are bare values of a select list
-	byName    map[string][]*collector.Table
-	byQual    map[[2]string]*collector.Table
-	path      []string // search_path schemas, in order
-	uses      map[int][]paramUse
-	samples   map[string]sampleResult
-	jsonPicks map[string]jsonPick
+	typical     bool         // equality takes a typical value, not the most common one
+	outputs     map[int]bool // parameters that are bare values of a select list
+	byName      map[string][]*collector.Table
+	byQual      map[[2]string]*collector.Table
+	byQualified map[string]*collector.Table // by QualifiedName, for partitions
+	path        []string                    // search_path schemas, in order
+	uses        map[int][]paramUse
+	samples     map[string]sampleResult
+	jsonPicks   map[string]jsonPick
 }
 
 type sampleResult struct {
@@ -192,7 +193,8 @@ type sampleResult struct {
 
 func newSynth(cat *collector.Catalog) *synth {
 	s := &synth{byName: map[string][]*collector.Table{}, byQual: map[[2]string]*collector.Table{},
-		uses: map[int][]paramUse{}, outputs: map[int]bool{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{}}
+		uses: map[int][]paramUse{}, outputs: map[int]bool{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{},
+		byQualified: map[string]*collector.Table{}}
 	if cat == nil {
 		return s
 	}
@@ -200,6 +202,7 @@ func newSynth(cat *collector.Catalog) *synth {
 		t := &cat.Tables[i]
 		s.byName[t.Name] = append(s.byName[t.Name], t)
 		s.byQual[[2]string{t.Schema, t.Name}] = t
+		s.byQualified[t.QualifiedName()] = t
 	}
 	s.path = searchPath(cat.Settings.SearchPath)
 	return s
@@ -832,10 +835,10 @@ func (s *synth) boundedBothWays(col columnTarget) bool {
 // the choice is deterministic), then, when the sample is empty, from the
 // table. Names come from the catalog, quoted, never from the query text.
 const (
-	sampleSQL     = "SELECT %[2]s::text FROM %[1]s TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE %[2]s IS NOT NULL LIMIT 1"
-	sampleScanSQL = "SELECT %[2]s::text FROM %[1]s WHERE %[2]s IS NOT NULL LIMIT 1"
+	sampleSQL     = "SELECT %[2]s::text FROM ONLY %[1]s TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE %[2]s IS NOT NULL LIMIT 1"
+	sampleScanSQL = "SELECT %[2]s::text FROM ONLY %[1]s WHERE %[2]s IS NOT NULL LIMIT 1"
 	// the key is a bound parameter: it comes from the query text.
-	sampleKeySQL = "SELECT (%[2]s %[3]s $1::text)::text FROM %[1]s WHERE %[2]s %[3]s $1::text IS NOT NULL LIMIT 1"
+	sampleKeySQL = "SELECT (%[2]s %[3]s $1::text)::text FROM ONLY %[1]s WHERE %[2]s %[3]s $1::text IS NOT NULL LIMIT 1"
 )
 
 func (s *synth) sample(ctx context.Context, conn *pgx.Conn, col columnTarget) (string, bool, error) {
@@ -847,19 +850,43 @@ func (s *synth) sample(ctx context.Context, conn *pgx.Conn, col columnTarget) (s
 		return "", false, nil
 	}
 	var r sampleResult
-	for _, q := range []string{sampleSQL, sampleScanSQL} {
-		sql := fmt.Sprintf(q, col.table.QualifiedName(), collector.QuoteIdent(col.column.Name))
-		v, ok, err := queryOneText(ctx, conn, sql)
-		if err != nil {
-			return "", false, fmt.Errorf("sample %s: %w", key, err)
-		}
-		if ok {
-			r = sampleResult{value: v, ok: true}
-			break
+sampling:
+	for _, t := range s.ownRows(col.table, 0) {
+		for _, q := range []string{sampleSQL, sampleScanSQL} {
+			sql := fmt.Sprintf(q, t.QualifiedName(), collector.QuoteIdent(col.column.Name))
+			v, ok, err := queryOneText(ctx, conn, sql)
+			if err != nil {
+				return "", false, fmt.Errorf("sample %s: %w", key, err)
+			}
+			if ok {
+				r = sampleResult{value: v, ok: true}
+				break sampling
+			}
 		}
 	}
 	s.samples[key] = r
 	return r.value, r.ok, nil
+}
+
+// maxSampledPartitions bounds the partitions a sample reads one by one.
+const maxSampledPartitions = 8
+
+// ownRows are the relations whose own rows (FROM ONLY) a sample of t
+// reads: t, or for a partitioned table its first partitions the catalog
+// holds. Read through the parent, a foreign partition or inheritance
+// child, which the catalog leaves out, would run its wrapper: a file_fdw
+// program, a query on another server.
+func (s *synth) ownRows(t *collector.Table, depth int) []*collector.Table {
+	if t.Kind != "p" {
+		return []*collector.Table{t}
+	}
+	var out []*collector.Table
+	for _, name := range t.Partitions {
+		if p := s.byQualified[name]; p != nil && depth < 8 && len(out) < maxSampledPartitions {
+			out = append(out, s.ownRows(p, depth+1)...)
+		}
+	}
+	return out[:min(len(out), maxSampledPartitions)]
 }
 
 // queryOneText runs a query of the advisor's own and returns the first
@@ -893,12 +920,17 @@ func (s *synth) jsonField(ctx context.Context, conn *pgx.Conn, col columnTarget)
 	if conn == nil {
 		return "", "", false, nil
 	}
-	sql := fmt.Sprintf(sampleKeySQL, col.table.QualifiedName(), collector.QuoteIdent(col.column.Name), col.jsonArrow)
-	v, ok, err := queryOneText(ctx, conn, sql, col.jsonKey)
-	if err != nil {
-		return "", "", false, fmt.Errorf("sample %s: %w", name, err)
+	for _, t := range s.ownRows(col.table, 0) {
+		sql := fmt.Sprintf(sampleKeySQL, t.QualifiedName(), collector.QuoteIdent(col.column.Name), col.jsonArrow)
+		v, ok, err := queryOneText(ctx, conn, sql, col.jsonKey)
+		if err != nil {
+			return "", "", false, fmt.Errorf("sample %s: %w", name, err)
+		}
+		if ok {
+			return v, "sampled from " + name, true, nil
+		}
 	}
-	return v, "sampled from " + name, ok, nil
+	return "", "", false, nil
 }
 
 // jsonPick is a key and its scalar value from one document, for

@@ -2,12 +2,15 @@ package explain
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
@@ -295,5 +298,34 @@ func TestSynthesizeTypicalParamsLockTimeout(t *testing.T) {
 	}
 	if status := conn.PgConn().TxStatus(); status != 'I' {
 		t.Errorf("transaction status %q afterwards, want idle", status)
+	}
+}
+
+// A sample of a partitioned table reads its partitions in the catalog,
+// each ONLY: through the parent, a file_fdw partition would run its
+// program.
+func TestSynthesizeParamsReadsNoForeignPartition(t *testing.T) {
+	ran := fmt.Sprintf("/tmp/pgadvisor-test-fdw-%d", os.Getpid()) // the server's user must be able to write it
+	t.Cleanup(func() { os.Remove(ran) })
+	db := gateDatabase(t, "params_foreign_partition",
+		`CREATE EXTENSION file_fdw`,
+		`CREATE SERVER files FOREIGN DATA WRAPPER file_fdw`,
+		`CREATE TABLE pt (k int, v int) PARTITION BY RANGE (k)`,
+		`CREATE TABLE pt0 PARTITION OF pt FOR VALUES FROM (100) TO (200)`,
+		`INSERT INTO pt0 VALUES (150, 7)`,
+		fmt.Sprintf(`CREATE FOREIGN TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (100) SERVER files OPTIONS (program 'touch %s; echo 1,2', format 'csv')`, ran),
+	)
+	ctx := context.Background()
+	conn := connect(t, sandbox.DSN(db))
+	cat, err := collector.LoadCatalog(ctx, conn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := SynthesizeTypicalParams(ctx, conn, cat, "SELECT * FROM pt WHERE v = $1")
+	if err != nil || len(ps) != 1 || ps[0].Value != "7" {
+		t.Errorf("SynthesizeTypicalParams = %+v, %v; want v = 7 from the ordinary partition", ps, err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("sampling ran the foreign partition's program")
 	}
 }
