@@ -36,10 +36,12 @@ type indexSample struct {
 const (
 	// sampleBlocks bounds what one sample reads: 300 blocks, 2.4 MB.
 	sampleBlocks = 300
+	// maxSampledPartitions bounds the partitions one sample reads.
+	maxSampledPartitions = 16
 	// clusteredCorrelation: a leading key this correlated with the
 	// table's physical order is one whose n_distinct is not trusted.
 	clusteredCorrelation = 0.9
-	sampleSQL            = dbconn.Marker + "SELECT count(*), count(*) FILTER (WHERE %[3]s), %[2]s FROM %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
+	sampleSQL            = dbconn.Marker + "SELECT count(*), count(*) FILTER (WHERE %[3]s), %[2]s FROM ONLY %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
 	sampleDistinctSQL    = "count(DISTINCT (%s)) FILTER (WHERE %s)"
 	// sampleTimeouts: statistics older than the table's growth make a
 	// sample read more than sampleBlocks; it must not run on unbounded,
@@ -48,20 +50,28 @@ const (
 	sampleTimeouts = "SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '1s'"
 )
 
-// tablePages is what sizes a sample of t: its pages, summed over the
-// partitions of a partitioned table (whose own relpages is -1), and, for
-// a table never vacuumed or analyzed (relpages 0), its size on disk,
-// which counts its indexes too and so only shrinks the sample.
-func tablePages(cat *collector.Catalog, t *collector.Table, depth int) float64 {
-	if t.Kind == "p" {
-		var pages float64
-		for _, name := range t.Partitions {
-			if p := findTable(cat, name); p != nil && depth < maxPartitionDepth {
-				pages += tablePages(cat, p, depth+1)
-			}
-		}
-		return pages
+// sampledRelations are the relations whose own rows (FROM ONLY) a sample
+// of t reads: t, or for a partitioned table its first
+// maxSampledPartitions leaf partitions the catalog holds. Read through the
+// parent, a foreign partition, which the catalog leaves out, would run its
+// wrapper: a file_fdw program, a query on another server.
+func sampledRelations(cat *collector.Catalog, t *collector.Table, depth int) []*collector.Table {
+	if t.Kind != "p" {
+		return []*collector.Table{t}
 	}
+	var rels []*collector.Table
+	for _, name := range t.Partitions {
+		if p := findTable(cat, name); p != nil && depth < maxPartitionDepth {
+			rels = append(rels, sampledRelations(cat, p, depth+1)...)
+		}
+	}
+	return rels[:min(len(rels), maxSampledPartitions)]
+}
+
+// pages sizes the sample of t: its relpages or, never vacuumed or analyzed
+// (relpages 0), its size on disk, which counts its indexes too and so only
+// shrinks the sample.
+func pages(t *collector.Table) float64 {
 	if t.RelPages > 0 {
 		return float64(t.RelPages)
 	}
@@ -104,25 +114,36 @@ func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collect
 	if r, ok := s.samples[cacheKey]; ok {
 		return r, r.fraction >= 0, nil
 	}
-	pages := tablePages(s.cat, t, 0)
-	if pages <= 0 {
+	rels := sampledRelations(s.cat, t, 0)
+	var total, kept, distinct, relPages float64
+	for _, r := range rels {
+		relPages += pages(r)
+	}
+	if relPages <= 0 {
 		return indexSample{}, false, nil // empty, or never sized: nothing bounds what a sample would read
 	}
-	pct := min(100, 100*float64(sampleBlocks)/pages)
-	var total, kept, distinct int64
-	sql := fmt.Sprintf(sampleSQL, t.QualifiedName(), distinctSQL, where, pct)
+	pct := min(100, 100*sampleBlocks/relPages)
 	err := pgx.BeginTxFunc(ctx, s.w.conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sampleTimeouts); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&total, &kept, &distinct)
+		for _, r := range rels {
+			var n, k, d int64
+			sql := fmt.Sprintf(sampleSQL, r.QualifiedName(), distinctSQL, where, pct)
+			if err := tx.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&n, &k, &d); err != nil {
+				return err
+			}
+			// Keys rarely span partitions: distinct counts add up.
+			total, kept, distinct = total+float64(n), kept+float64(k), distinct+float64(d)
+		}
+		return nil
 	})
 	if err != nil {
 		return indexSample{}, false, fmt.Errorf("sample %s: %w", c.Table, err)
 	}
 	r := indexSample{fraction: -1}
 	if total > 0 {
-		r = indexSample{fraction: float64(kept) / float64(total), perKey: float64(kept) / float64(max(distinct, 1))}
+		r = indexSample{fraction: kept / total, perKey: kept / max(distinct, 1)}
 	}
 	s.samples[cacheKey] = r
 	return r, r.fraction >= 0, nil

@@ -2,6 +2,8 @@ package advisor
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -92,15 +94,21 @@ func TestSizeEstimateOfVaryingWidths(t *testing.T) {
 }
 
 // A partitioned table's own relpages is -1: the sample of a partial index
-// on it must be sized by its partitions' pages, not read all of them.
+// on it must be sized by its partitions' pages, not read all of them, and
+// must not read a foreign partition, whose wrapper may run a program.
 func TestSizeSampleOfAPartitionedTableIsBounded(t *testing.T) {
 	ctx := context.Background()
+	ran := fmt.Sprintf("/tmp/pgadvisor-test-fdw-%d", os.Getpid()) // the server's user must be able to write it
+	t.Cleanup(func() { os.Remove(ran) })
 	conn := testDB(t, "select_sample_partitioned",
 		`CREATE TABLE m (dev int, flag boolean, v int, pad text) PARTITION BY RANGE (dev)`,
 		`CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (1000)`,
 		`CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (1000) TO (2000)`,
 		`INSERT INTO m SELECT i % 2000, i % 10 = 0, i, repeat('x', 100) FROM generate_series(1, 400000) i`,
-		`VACUUM ANALYZE m`)
+		`VACUUM ANALYZE m`,
+		`CREATE EXTENSION file_fdw`,
+		`CREATE SERVER files FOREIGN DATA WRAPPER file_fdw`,
+		fmt.Sprintf(`CREATE FOREIGN TABLE m3 PARTITION OF m FOR VALUES FROM (2000) TO (3000) SERVER files OPTIONS (program 'touch %s; echo 2500,t,1,x', format 'csv')`, ran))
 	cat := replicaCatalog(t, conn)
 	s := &selection{w: newWhatIf(t, conn, WhatIfOptions{}), cat: cat, log: zaptest.NewLogger(t), samples: map[string]indexSample{}}
 	c := btree("public.m", "dev")
@@ -121,6 +129,9 @@ func TestSizeSampleOfAPartitionedTableIsBounded(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, `SELECT sum(relpages) FROM pg_class WHERE relname IN ('m1', 'm2')`).Scan(&pages); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the sample ran the foreign partition's program")
 	}
 	t.Logf("the sample read %d blocks of %d", blocks, pages)
 	if blocks > 2*sampleBlocks {
