@@ -50,24 +50,6 @@ const (
 	sampleTimeouts = "SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '1s'"
 )
 
-// sampledRelations are the relations whose own rows (FROM ONLY) a sample
-// of t reads: t, or for a partitioned table its first
-// maxSampledPartitions leaf partitions the catalog holds. Read through the
-// parent, a foreign partition, which the catalog leaves out, would run its
-// wrapper: a file_fdw program, a query on another server.
-func sampledRelations(cat *collector.Catalog, t *collector.Table, depth int) []*collector.Table {
-	if t.Kind != "p" {
-		return []*collector.Table{t}
-	}
-	var rels []*collector.Table
-	for _, name := range t.Partitions {
-		if p := findTable(cat, name); p != nil && depth < maxPartitionDepth {
-			rels = append(rels, sampledRelations(cat, p, depth+1)...)
-		}
-	}
-	return rels[:min(len(rels), maxSampledPartitions)]
-}
-
 // pages sizes the sample of t: its relpages or, never vacuumed or analyzed
 // (relpages 0), its size on disk, which counts its indexes too and so only
 // shrinks the sample.
@@ -114,7 +96,7 @@ func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collect
 	if r, ok := s.samples[cacheKey]; ok {
 		return r, r.fraction >= 0, nil
 	}
-	rels := sampledRelations(s.cat, t, 0)
+	rels := s.cat.OwnRows(t, maxSampledPartitions)
 	var total, kept, distinct, relPages float64
 	for _, r := range rels {
 		relPages += pages(r)

@@ -42,3 +42,35 @@ func (t *Table) Column(name string) (*Column, bool) {
 	}
 	return nil, false
 }
+
+// OwnRows are the relations whose own rows, read FROM ONLY, hold t's: t,
+// or for a partitioned table the leaf partitions the catalog holds, the
+// first limit of them. Read through the parent, a foreign partition, which
+// the catalog leaves out, would run its wrapper: a file_fdw program, a
+// query on another server.
+func (c *Catalog) OwnRows(t *Table, limit int) []*Table {
+	var out []*Table
+	var visit func(t *Table, depth int)
+	visit = func(t *Table, depth int) {
+		if len(out) >= limit || depth > maxPartitionDepth {
+			return
+		}
+		if t.Kind != "p" {
+			out = append(out, t)
+			return
+		}
+		for _, name := range t.Partitions {
+			for i := range c.Tables {
+				if p := &c.Tables[i]; p.QualifiedName() == name {
+					visit(p, depth+1)
+				}
+			}
+		}
+	}
+	visit(t, 0)
+	return out
+}
+
+// maxPartitionDepth bounds a walk down partitions (a catalog read at two
+// moments could hold a cycle).
+const maxPartitionDepth = 32

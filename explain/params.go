@@ -175,15 +175,15 @@ func (c columnTarget) String() string {
 
 // synth finds the uses of every parameter of one statement.
 type synth struct {
-	typical     bool         // equality takes a typical value, not the most common one
-	outputs     map[int]bool // parameters that are bare values of a select list
-	byName      map[string][]*collector.Table
-	byQual      map[[2]string]*collector.Table
-	byQualified map[string]*collector.Table // by QualifiedName, for partitions
-	path        []string                    // search_path schemas, in order
-	uses        map[int][]paramUse
-	samples     map[string]sampleResult
-	jsonPicks   map[string]jsonPick
+	typical   bool         // equality takes a typical value, not the most common one
+	outputs   map[int]bool // parameters that are bare values of a select list
+	byName    map[string][]*collector.Table
+	byQual    map[[2]string]*collector.Table
+	cat       *collector.Catalog
+	path      []string // search_path schemas, in order
+	uses      map[int][]paramUse
+	samples   map[string]sampleResult
+	jsonPicks map[string]jsonPick
 }
 
 type sampleResult struct {
@@ -192,9 +192,8 @@ type sampleResult struct {
 }
 
 func newSynth(cat *collector.Catalog) *synth {
-	s := &synth{byName: map[string][]*collector.Table{}, byQual: map[[2]string]*collector.Table{},
-		uses: map[int][]paramUse{}, outputs: map[int]bool{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{},
-		byQualified: map[string]*collector.Table{}}
+	s := &synth{cat: cat, byName: map[string][]*collector.Table{}, byQual: map[[2]string]*collector.Table{},
+		uses: map[int][]paramUse{}, outputs: map[int]bool{}, samples: map[string]sampleResult{}, jsonPicks: map[string]jsonPick{}}
 	if cat == nil {
 		return s
 	}
@@ -202,7 +201,6 @@ func newSynth(cat *collector.Catalog) *synth {
 		t := &cat.Tables[i]
 		s.byName[t.Name] = append(s.byName[t.Name], t)
 		s.byQual[[2]string{t.Schema, t.Name}] = t
-		s.byQualified[t.QualifiedName()] = t
 	}
 	s.path = searchPath(cat.Settings.SearchPath)
 	return s
@@ -851,7 +849,7 @@ func (s *synth) sample(ctx context.Context, conn *pgx.Conn, col columnTarget) (s
 	}
 	var r sampleResult
 sampling:
-	for _, t := range s.ownRows(col.table, 0) {
+	for _, t := range s.cat.OwnRows(col.table, maxSampledPartitions) {
 		for _, q := range []string{sampleSQL, sampleScanSQL} {
 			sql := fmt.Sprintf(q, t.QualifiedName(), collector.QuoteIdent(col.column.Name))
 			v, ok, err := queryOneText(ctx, conn, sql)
@@ -870,24 +868,6 @@ sampling:
 
 // maxSampledPartitions bounds the partitions a sample reads one by one.
 const maxSampledPartitions = 8
-
-// ownRows are the relations whose own rows (FROM ONLY) a sample of t
-// reads: t, or for a partitioned table its first partitions the catalog
-// holds. Read through the parent, a foreign partition or inheritance
-// child, which the catalog leaves out, would run its wrapper: a file_fdw
-// program, a query on another server.
-func (s *synth) ownRows(t *collector.Table, depth int) []*collector.Table {
-	if t.Kind != "p" {
-		return []*collector.Table{t}
-	}
-	var out []*collector.Table
-	for _, name := range t.Partitions {
-		if p := s.byQualified[name]; p != nil && depth < 8 && len(out) < maxSampledPartitions {
-			out = append(out, s.ownRows(p, depth+1)...)
-		}
-	}
-	return out[:min(len(out), maxSampledPartitions)]
-}
 
 // queryOneText runs a query of the advisor's own and returns the first
 // column of the first row; ok is false when there is no row or it is NULL.
@@ -920,7 +900,7 @@ func (s *synth) jsonField(ctx context.Context, conn *pgx.Conn, col columnTarget)
 	if conn == nil {
 		return "", "", false, nil
 	}
-	for _, t := range s.ownRows(col.table, 0) {
+	for _, t := range s.cat.OwnRows(col.table, maxSampledPartitions) {
 		sql := fmt.Sprintf(sampleKeySQL, t.QualifiedName(), collector.QuoteIdent(col.column.Name), col.jsonArrow)
 		v, ok, err := queryOneText(ctx, conn, sql, col.jsonKey)
 		if err != nil {
