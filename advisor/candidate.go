@@ -49,6 +49,10 @@ type Recommendation struct {
 	// effective_cache_size, would use the index for in plans that the
 	// what-if costing (capped at shared_buffers) does not choose.
 	CacheDependent []string `json:"cache_dependent_queryids,omitempty"`
+	// LimitWalks are the statements whose plan reads the index in order
+	// until a LIMIT fills, dropping rows on the way: their cost assumes the
+	// rows kept are spread evenly along the index.
+	LimitWalks []string `json:"limit_walk_queryids,omitempty"`
 	// WriteCost is what maintaining the index costs the window's writes, in
 	// planner cost units like CostBefore and CostAfter (Writes itemizes it).
 	WriteCost     float64      `json:"write_cost"`

@@ -468,6 +468,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 	}
 	gains := make([][]StatementGain, len(s.chosen))
 	generic := make([]int, len(s.chosen))
+	walked := make([][]string, len(s.chosen))
 	for i, st := range s.stmts {
 		b, f := s.base[i], final[i]
 		if b.Err != nil || f.Err != nil || !s.improves(b.Cost, b.Cost, f.Cost) {
@@ -477,6 +478,9 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
 			if f.Generic {
 				generic[u]++
+			}
+			if slices.Contains(f.Walks, u) {
+				walked[u] = append(walked[u], st.QueryID)
 			}
 		}
 	}
@@ -497,6 +501,11 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			r.CacheDependent = q
 			notes = append(notes, fmt.Sprintf("with effective_cache_size as configured (%s) the planner would also use it for %s (%s) in plans that costing with only shared_buffers as cache rejects (they rely on the OS cache): after building, compare their plans and timings with those under SET LOCAL effective_cache_size = '%s'",
 				s.w.ConfiguredCache(), plural(len(q), "statement"), strings.Join(q, ", "), s.w.CappedCache()))
+		}
+		if q := walked[i]; len(q) > 0 {
+			r.LimitWalks = q
+			notes = append(notes, fmt.Sprintf("for %s (%s) the plan reads it in index order until the LIMIT is filled, dropping rows that fail a filter or join on the way; the cost assumes the rows kept are spread evenly along the index, so a value that keeps few of them, or keeps them only at its far end, reads much more: after building, check those statements with EXPLAIN (ANALYZE, BUFFERS) and a rare value",
+				plural(len(q), "statement"), strings.Join(q, ", ")))
 		}
 		r.ValidationNote = strings.Join(notes, "; ")
 		r.Reason = fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%% (weighted by %s calls in the window).",

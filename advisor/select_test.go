@@ -155,6 +155,19 @@ func TestSelectOneCompositeForTwoStatements(t *testing.T) {
 	}
 }
 
+// An index the plan reads in order until the LIMIT fills, filtering as it
+// goes, is recommended with the warning that a rare value reads more.
+func TestSelectWarnsOfLimitWalks(t *testing.T) {
+	conn := testDB(t, "select_walks", pairsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	stmts := []WorkloadStatement{stmt("first_of_b", "SELECT * FROM pairs WHERE b = $1 ORDER BY a LIMIT 5", 100, "public.pairs", "7")}
+	recs := selectRecs(t, w, replicaCatalog(t, conn), []Candidate{btree("public.pairs", "a")}, stmts, SelectOptions{})
+	if len(recs) != 1 || !slices.Equal(recs[0].LimitWalks, []string{"first_of_b"}) ||
+		!strings.Contains(recs[0].ValidationNote, "for 1 statement (first_of_b) the plan reads it in index order until the LIMIT is filled") {
+		t.Errorf("want (a) with the walk disclosed, got:\n%s", describeRecs(recs))
+	}
+}
+
 func TestSelectLeavesWellIndexedStatementsAlone(t *testing.T) {
 	conn := testDB(t, "select_indexed", append(slices.Clone(pairsSetup), "CREATE INDEX pairs_a_idx ON pairs (a)")...)
 	w := newWhatIf(t, conn, WhatIfOptions{})

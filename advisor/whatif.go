@@ -30,6 +30,12 @@ type PlanSummary struct {
 	// Probed are the indexes it scans on the inner side of a nested loop,
 	// once per outer row.
 	Probed []string
+	// Walked are the indexes it reads in index order for a LIMIT while a
+	// filter on the scan, or a join above it, drops rows: the planner
+	// expects the LIMIT to fill once it has read the share of the index
+	// that holds that many surviving rows, which holds only when they are
+	// spread evenly along it.
+	Walked []string
 }
 
 // ExplainPlanner is the default Planner: explain.Runner.PlanOnly, a plain
@@ -57,20 +63,56 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 
 func summarize(plan *explain.Plan) PlanSummary {
 	s := PlanSummary{Cost: plan.Root.TotalCost}
-	var visit func(n *explain.Node, probed bool)
-	visit = func(n *explain.Node, probed bool) {
+	var visit func(n *explain.Node, probed bool, w limitWalk)
+	visit = func(n *explain.Node, probed bool, w limitWalk) {
 		if n.IndexName != "" {
 			s.Indexes = appendNew(s.Indexes, n.IndexName)
 			if probed {
 				s.Probed = appendNew(s.Probed, n.IndexName)
 			}
+			if w.limited && (w.filtered || n.Filter != "") && (n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan") {
+				s.Walked = appendNew(s.Walked, n.IndexName)
+			}
 		}
 		for _, c := range n.Plans {
-			visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner")
+			visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner", w.into(n, c))
 		}
 	}
-	visit(plan.Root, false)
+	visit(plan.Root, false, limitWalk{})
 	return s
+}
+
+// limitWalk follows a Limit down through the nodes that hand rows on as
+// they get them, so that the Limit stops the scan beneath early; filtered
+// records whether one of them drops rows.
+type limitWalk struct{ limited, filtered bool }
+
+// streaming are the nodes, besides joins, that pass rows on one by one.
+var streaming = map[string]bool{"Gather": true, "Gather Merge": true, "Result": true, "Subquery Scan": true,
+	"Append": true, "Merge Append": true, "Unique": true, "Incremental Sort": true}
+
+// into is the walk's state at child, below parent.
+func (w limitWalk) into(parent, child *explain.Node) limitWalk {
+	switch {
+	case parent.NodeType == "Limit":
+		return limitWalk{limited: true}
+	case !w.limited:
+		return w
+	case parent.NodeType == "Nested Loop" || parent.NodeType == "Merge Join":
+		// The outer side streams. An inner, semi or anti join is taken to
+		// drop outer rows when the planner expects fewer than half of them
+		// to come out (a join along a foreign key keeps them all); a left
+		// or full join keeps them all.
+		if child.ParentRelationship != "Outer" {
+			return limitWalk{}
+		}
+		w.filtered = w.filtered || parent.JoinType != "Left" && parent.JoinType != "Full" && parent.PlanRows < child.PlanRows/2
+		return w
+	case streaming[parent.NodeType]:
+		w.filtered = w.filtered || parent.Filter != ""
+		return w
+	}
+	return limitWalk{} // a Sort, Hash or Aggregate reads all its input
 }
 
 func appendNew(names []string, name string) []string {
@@ -244,6 +286,7 @@ type StatementCost struct {
 	IndexesUsed []string // every index the plan scans, hypothetical ones included
 	Uses        []int    // positions, in the configuration, of the hypothetical indexes the plan scans
 	Probes      []int    // those of Uses it scans on the inner side of a nested loop
+	Walks       []int    // those of Uses it walks for a LIMIT, dropping rows (PlanSummary.Walked)
 	Err         error    // planning failed: Cost means nothing
 }
 
@@ -446,6 +489,9 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 		}
 		if slices.Contains(sum.Probed, n) {
 			c.Probes = append(c.Probes, i)
+		}
+		if slices.Contains(sum.Walked, n) {
+			c.Walks = append(c.Walks, i)
 		}
 	}
 	return c, nil

@@ -386,31 +386,62 @@ func TestWhatIfCapsEffectiveCacheSize(t *testing.T) {
 	}
 }
 
+// parentsAndChildren: children.parent_id is a foreign key in all but
+// name, indexed; parents.x has 1000 values.
+var parentsAndChildren = []string{
+	`CREATE TABLE parents (id int PRIMARY KEY, x int NOT NULL)`,
+	`INSERT INTO parents SELECT g, g % 1000 FROM generate_series(1, 100000) g`,
+	`CREATE TABLE children (id int, parent_id int NOT NULL)`,
+	`INSERT INTO children SELECT g, g % 100000 + 1 FROM generate_series(1, 200000) g`,
+	`CREATE INDEX children_parent_id_idx ON children (parent_id)`,
+	`ANALYZE`,
+}
+
 // An index scanned on the inner side of a nested loop is probed once per
 // outer row; one scanned on its own is not.
 func TestExplainPlannerFindsProbedIndexes(t *testing.T) {
-	conn := testDB(t, "whatif_probes",
-		`CREATE TABLE parents (id int PRIMARY KEY, x int NOT NULL)`,
-		`INSERT INTO parents SELECT g, g % 1000 FROM generate_series(1, 100000) g`,
-		`CREATE TABLE children (id int, parent_id int NOT NULL)`,
-		`INSERT INTO children SELECT g, g % 100000 + 1 FROM generate_series(1, 200000) g`,
-		`CREATE INDEX children_parent_id_idx ON children (parent_id)`,
-		`ANALYZE`)
-	ctx := context.Background()
-	join, err := ExplainPlanner{}.PlanCost(ctx, conn, WorkloadStatement{QueryID: "join",
-		Query: "SELECT * FROM parents p JOIN children c ON c.parent_id = p.id WHERE p.x = $1", Params: []string{"7"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := testDB(t, "whatif_probes", parentsAndChildren...)
+	join := planSummary(t, conn, "SELECT * FROM parents p JOIN children c ON c.parent_id = p.id WHERE p.x = $1", "7")
 	if !slices.Equal(join.Probed, []string{"children_parent_id_idx"}) || !slices.Contains(join.Indexes, "children_parent_id_idx") {
 		t.Errorf("join: indexes %v, probed %v; want children_parent_id_idx probed", join.Indexes, join.Probed)
 	}
-	lookup, err := ExplainPlanner{}.PlanCost(ctx, conn, WorkloadStatement{QueryID: "lookup",
-		Query: "SELECT * FROM children WHERE parent_id = $1", Params: []string{"7"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lookup := planSummary(t, conn, "SELECT * FROM children WHERE parent_id = $1", "7")
 	if !slices.Equal(lookup.Indexes, []string{"children_parent_id_idx"}) || len(lookup.Probed) != 0 {
 		t.Errorf("lookup: indexes %v, probed %v; want the index scanned, not probed", lookup.Indexes, lookup.Probed)
 	}
+}
+
+// An index read in order for a LIMIT is walked when rows are dropped on
+// the way (a filter on the scan, a join that keeps few outer rows), not
+// when every row it yields counts, nor when a sort reads it all first.
+func TestExplainPlannerFindsLimitWalks(t *testing.T) {
+	conn := testDB(t, "whatif_walks", parentsAndChildren...)
+	for _, c := range []struct {
+		query  string
+		params []string
+		walked []string
+	}{
+		{"SELECT id FROM children WHERE id % 1000 = $1 ORDER BY parent_id LIMIT 5", []string{"7"}, []string{"children_parent_id_idx"}},
+		{"SELECT p.id FROM parents p JOIN children c ON c.parent_id = p.id WHERE c.id > $1 ORDER BY p.id LIMIT 5", []string{"180000"}, []string{"parents_pkey"}},
+		{"SELECT c.id, p.x FROM children c JOIN parents p ON p.id = c.parent_id ORDER BY c.parent_id LIMIT 5", nil, nil},
+		{"SELECT id FROM children WHERE parent_id > $1 ORDER BY parent_id LIMIT 5", []string{"7"}, nil},
+		{"SELECT id FROM children WHERE parent_id < $1 AND id % 1000 = 7 ORDER BY id LIMIT 5", []string{"30"}, nil},
+	} {
+		sum := planSummary(t, conn, c.query, c.params...)
+		if len(sum.Indexes) == 0 {
+			t.Errorf("%s: the plan reads no index: the case tests nothing", c.query)
+		}
+		if !slices.Equal(sum.Walked, c.walked) {
+			t.Errorf("%s: walked %v (indexes %v), want %v", c.query, sum.Walked, sum.Indexes, c.walked)
+		}
+	}
+}
+
+func planSummary(t *testing.T, conn *pgx.Conn, query string, params ...string) PlanSummary {
+	t.Helper()
+	sum, err := ExplainPlanner{}.PlanCost(context.Background(), conn, WorkloadStatement{QueryID: "q", Query: query, Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }

@@ -198,6 +198,9 @@ type built struct {
 	// units).
 	QueryIDs  []string `json:"queryids"`
 	WriteCost float64  `json:"write_cost"`
+	// LimitWalks are those of QueryIDs the advisor warned read it in
+	// order until a LIMIT fills.
+	LimitWalks []string `json:"limit_walk_queryids,omitempty"`
 	// BenefitMS is the measured time it saves the statements it serves
 	// (calls x mean before - after); WriteCostMS its write cost in the
 	// same milliseconds (see msPerCost).
@@ -221,7 +224,7 @@ func apply(ctx context.Context, conn *pgx.Conn, recs []advisor.Recommendation) (
 	var out []built
 	for _, r := range recs {
 		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes,
-			QueryIDs: r.QueryIDs, WriteCost: r.WriteCost}
+			QueryIDs: r.QueryIDs, WriteCost: r.WriteCost, LimitWalks: r.LimitWalks}
 		stmts, err := pg_query.SplitWithParser(r.DDL, true)
 		if err != nil {
 			return nil, fmt.Errorf("split DDL %q: %w", r.DDL, err)

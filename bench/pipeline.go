@@ -296,8 +296,11 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 			default:
 				note = " (planner cost unchanged: the same plan, so most likely noise)"
 			}
-			if flagged := cacheDependent(recs, s.QueryID); flagged != "" {
+			if flagged := flaggedBy(recs, s.QueryID, func(r advisor.Recommendation) []string { return r.CacheDependent }); flagged != "" {
 				note += " (flagged by the advisor: the server's planner uses " + flagged + " for it where the costing capped at shared_buffers does not)"
+			}
+			if flagged := flaggedBy(recs, s.QueryID, func(r advisor.Recommendation) []string { return r.LimitWalks }); flagged != "" {
+				note += " (flagged by the advisor: its plan reads " + flagged + " in index order until the LIMIT fills)"
 			}
 			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms, median %.3f -> %.3f, p95 %.3f -> %.3f%s",
 				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].MedianMS, after[i].MedianMS, before[i].P95MS, after[i].P95MS, note))
@@ -323,7 +326,11 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 	// The largest shortfall first.
 	slices.SortStableFunc(below, func(x, y built) int { return cmp.Compare(x.BenefitMS-x.WriteCostMS, y.BenefitMS-y.WriteCostMS) })
 	for _, b := range below {
-		res.BelowWriteCost = append(res.BelowWriteCost, fmt.Sprintf("%s: measured benefit %.1f ms, estimated write cost %.1f ms", b.spec(), b.BenefitMS, b.WriteCostMS))
+		flagged := ""
+		if n := len(b.LimitWalks); n > 0 {
+			flagged = fmt.Sprintf(" (flagged by the advisor: %d of the %d statements it serves read it in index order until the LIMIT fills)", n, len(b.QueryIDs))
+		}
+		res.BelowWriteCost = append(res.BelowWriteCost, fmt.Sprintf("%s: measured benefit %.1f ms, estimated write cost %.1f ms%s", b.spec(), b.BenefitMS, b.WriteCostMS, flagged))
 	}
 	return res, nil
 }
@@ -481,15 +488,16 @@ func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
 	return nil
 }
 
-// cacheDependent names the recommended indexes the advisor flagged as used
-// by statement queryID only with the server's own effective_cache_size.
-func cacheDependent(recs []advisor.Recommendation, queryID string) string {
+// flaggedBy names the recommended indexes whose list of flagged
+// statements (the advisor's warnings: CacheDependent, LimitWalks) holds
+// queryID.
+func flaggedBy(recs []advisor.Recommendation, queryID string, flagged func(advisor.Recommendation) []string) string {
 	if queryID == "" {
 		return ""
 	}
 	var names []string
 	for _, r := range recs {
-		if slices.Contains(r.CacheDependent, queryID) {
+		if slices.Contains(flagged(r), queryID) {
 			names = append(names, r.Table+" ("+strings.Join(r.Columns, ", ")+")")
 		}
 	}
