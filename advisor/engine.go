@@ -168,6 +168,9 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		workload = append(workload, e.workloadStatement(ctx, conn, cat, s, res))
 	}
 	r.Findings = append(r.Findings, e.schemaFindings(cat, workload)...)
+	if f, ok := cacheFinding(window, cat); ok {
+		r.Findings = append(r.Findings, f)
+	}
 
 	e.progress("%s: what-if costing", db)
 	recs, note, err := e.recommend(ctx, conn, cat, workload, WorkloadWrites(window, cat), plans)

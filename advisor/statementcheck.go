@@ -1,12 +1,16 @@
 package advisor
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
 
 // Thresholds of the workload-level OFFSET check: a page that reads this
@@ -59,3 +63,77 @@ func hasOffset(query string) bool {
 	sel := tree.Stmts[0].Stmt.GetSelectStmt()
 	return sel != nil && sel.LimitOffset != nil
 }
+
+// Thresholds of the cache check: pghero's 99% hit ratio, judged only over
+// a window that read enough blocks from outside shared_buffers to matter
+// (10,000 blocks is 78 MB at 8 kB).
+const (
+	cacheMinHitRatio   = 0.99
+	cacheWarnHitRatio  = 0.95
+	cacheMinReadBlocks = 10_000
+	cacheTopReaders    = 3
+)
+
+// cacheFinding reports a window whose statements found too few of the
+// blocks they needed in shared_buffers: the rest came from the OS cache or
+// the disk, and each such read costs far more than a hit. Only top-level
+// entries count (a nested statement's blocks are also its caller's), and
+// the advisor's own are left out. The statements that read the most are
+// named, since cutting their reads helps as much as a bigger cache.
+func cacheFinding(window []collector.Statement, cat *collector.Catalog) (explain.Finding, bool) {
+	var hit, read int64
+	var readers []collector.Statement
+	for _, s := range window {
+		if s.Text.Own || !s.Key.TopLevel {
+			continue
+		}
+		hit += s.SharedBlksHit
+		read += s.SharedBlksRead
+		if s.SharedBlksRead > 0 {
+			readers = append(readers, s)
+		}
+	}
+	ratio := float64(hit) / float64(max(hit+read, 1))
+	if read < cacheMinReadBlocks || ratio >= cacheMinHitRatio {
+		return explain.Finding{}, false
+	}
+	slices.SortStableFunc(readers, func(a, b collector.Statement) int { return cmp.Compare(b.SharedBlksRead, a.SharedBlksRead) })
+	readers = readers[:min(len(readers), cacheTopReaders)]
+	top := make([]map[string]any, len(readers))
+	names := make([]string, len(readers))
+	for i, s := range readers {
+		share := float64(s.SharedBlksRead) / float64(read)
+		top[i] = map[string]any{"queryid": s.QueryID, "shared_blks_read": s.SharedBlksRead, "share_of_reads": share}
+		names[i] = fmt.Sprintf("queryid %s (%.0f%%)", s.QueryID, 100*share)
+	}
+	var dbBytes int64
+	for _, t := range cat.Tables {
+		dbBytes += t.SizeBytes
+	}
+	buffers := cat.Settings.SharedBuffersBytes
+	severity := explain.Info
+	if ratio < cacheWarnHitRatio {
+		severity = explain.Warning
+	}
+	return explain.Finding{
+		Kind:     explain.KindLowCacheHit,
+		Severity: severity,
+		Detail: fmt.Sprintf("The window's statements found %.1f%% of the blocks they needed in shared_buffers (%s); "+
+			"%s blocks (%s) came from the OS cache or the disk; those that read the most: %s. "+
+			"The tables of %s and their indexes take %s.",
+			100*ratio, humanize.Bytes(buffers), humanize.Count(float64(read)), humanize.Bytes(read*blockSize),
+			strings.Join(names, ", "), cat.Database, humanize.Bytes(dbBytes)),
+		Evidence: map[string]any{
+			"hit_ratio": ratio, "shared_blks_hit": hit, "shared_blks_read": read,
+			"shared_buffers_bytes": buffers, "database_bytes": dbBytes, "top_readers": top,
+		},
+		Fix: "If the server has memory to spare, raise shared_buffers (about 25% of RAM is the usual start; it takes a restart). " +
+			"Either way, cut what the statements named read: see the findings and recommended indexes for them. " +
+			"New indexes can shift the cache too: a bitmap or index scan keeps the pages it reads in shared_buffers, " +
+			"where the sequential scan it replaces read a large table through a small ring.",
+	}, true
+}
+
+// blockSize is PostgreSQL's default page size, which pg_stat_statements'
+// block counts are in.
+const blockSize = 8192

@@ -15,9 +15,11 @@ type Catalog struct {
 	TakenAt     time.Time
 }
 
-// PlanSettings are the server settings that change plans.
+// PlanSettings are the server settings that change plans, and the size
+// of the cache they assume.
 type PlanSettings struct {
 	WorkMemBytes                int64
+	SharedBuffersBytes          int64
 	HashMemMultiplier           float64
 	RandomPageCost              float64
 	EffectiveCacheSizeBytes     int64

@@ -19,7 +19,7 @@ const userSchemas = `n.nspname NOT IN ('pg_catalog', 'information_schema')
 
 const (
 	catalogSettingsQuery = dbconn.Marker + `SELECT current_database(), current_setting('server_version_num')::int,
-	pg_size_bytes(current_setting('work_mem')),
+	pg_size_bytes(current_setting('work_mem')), pg_size_bytes(current_setting('shared_buffers')),
 	coalesce(current_setting('hash_mem_multiplier', true), '1')::float8,
 	current_setting('random_page_cost')::float8,
 	pg_size_bytes(current_setting('effective_cache_size')),
@@ -117,7 +117,7 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 	start := time.Now()
 	c := &Catalog{TakenAt: start, Extensions: map[string]string{}}
 	s := &c.Settings
-	err := q.QueryRow(ctx, catalogSettingsQuery).Scan(&c.Database, &c.ServerNum, &s.WorkMemBytes, &s.HashMemMultiplier,
+	err := q.QueryRow(ctx, catalogSettingsQuery).Scan(&c.Database, &c.ServerNum, &s.WorkMemBytes, &s.SharedBuffersBytes, &s.HashMemMultiplier,
 		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.SearchPath, &s.TextSearchConfig)
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: settings: %w", err)

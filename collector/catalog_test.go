@@ -59,7 +59,7 @@ func TestLoadCatalog(t *testing.T) {
 	if cat.Database != "catalog" || cat.ServerNum < 130000 || cat.Extensions["plpgsql"] == "" || time.Since(cat.TakenAt) > time.Minute {
 		t.Errorf("catalog header: database %q server %d extensions %v taken %s", cat.Database, cat.ServerNum, cat.Extensions, cat.TakenAt)
 	}
-	wantSettings := PlanSettings{WorkMemBytes: 4 << 20, HashMemMultiplier: 2, RandomPageCost: 4,
+	wantSettings := PlanSettings{WorkMemBytes: 4 << 20, SharedBuffersBytes: 128 << 20, HashMemMultiplier: 2, RandomPageCost: 4,
 		EffectiveCacheSizeBytes: 4 << 30, MaxParallelWorkersPerGather: 2, SearchPath: `"$user", public`,
 		TextSearchConfig: "pg_catalog.english"}
 	if cat.Settings != wantSettings {

@@ -25,6 +25,7 @@ const (
 	KindLargeOffset        = "large_offset"
 	KindWorkersNotLaunched = "workers_not_launched"
 	KindFKTriggerTime      = "fk_trigger_time"
+	KindLowCacheHit        = "low_cache_hit" // of the workload, not of a plan
 )
 
 // Thresholds tune the detectors. A zero field takes its DefaultThresholds value.

@@ -354,27 +354,6 @@ func fmtChange(frac float64) string {
 	return s
 }
 
-// fmtBytes formats a size as pg_size_pretty does (1024-based, kB/MB/GB/TB),
-// with one decimal below 10.
-func fmtBytes(n int64) string {
-	if n < 1024 {
-		return strconv.FormatInt(n, 10) + " bytes"
-	}
-	v := float64(n)
-	unit := ""
-	for _, u := range []string{"kB", "MB", "GB", "TB", "PB"} {
-		if v < 1024 && unit != "" {
-			break
-		}
-		v /= 1024
-		unit = u
-	}
-	if v < 10 {
-		return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
-	}
-	return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
-}
-
 // fmtDuration formats a window length: "1h", "1h30m", "45m", "2d3h", "30s".
 func fmtDuration(d time.Duration) string {
 	if d <= 0 {

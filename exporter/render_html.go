@@ -103,7 +103,7 @@ func parseHTMLTemplate() (*template.Template, error) {
 		"num":      fmtNum,
 		"pct":      fmtPct,
 		"change":   fmtChange,
-		"bytes":    fmtBytes,
+		"bytes":    humanize.Bytes,
 		"time":     fmtTime,
 		"window":   fmtWindow,
 		"mode":     explainMode,

@@ -117,7 +117,7 @@ func (m mdWriter) recommendation(rv *recView) {
 		fact("Why", mdText(rec.Reason))
 	}
 	fact("Planner cost", plannerCost(rec, "×", "→"))
-	fact("Estimated size", fmtBytes(rec.EstimatedSizeBytes))
+	fact("Estimated size", humanize.Bytes(rec.EstimatedSizeBytes))
 	fact("Validated", mdText(validation(rec)))
 	if rec.WriteOverhead != "" {
 		fact("Write overhead", mdText(rec.WriteOverhead))

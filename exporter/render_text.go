@@ -225,7 +225,7 @@ func (t textWriter) recommendation(rv *recView) {
 			t.line(fieldLabel(label) + b.String())
 		}
 	}
-	t.field("Estimated size", fmtBytes(rec.EstimatedSizeBytes))
+	t.field("Estimated size", humanize.Bytes(rec.EstimatedSizeBytes))
 	t.field("Validated", oneLine(validation(rec)))
 	if rec.WriteOverhead != "" {
 		t.field("Write overhead", oneLine(rec.WriteOverhead))

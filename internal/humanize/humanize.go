@@ -1,5 +1,5 @@
 // Package humanize formats numbers for people: counts with thousands
-// separators, as reports and findings print them.
+// separators and sizes, as reports and findings print them.
 package humanize
 
 import (
@@ -39,4 +39,25 @@ func Thousands(s string) string {
 		return sign + b.String() + "." + frac
 	}
 	return sign + b.String()
+}
+
+// Bytes formats a size as pg_size_pretty does (1024-based, kB/MB/GB/TB),
+// with one decimal below 10.
+func Bytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
+	v := float64(n)
+	unit := ""
+	for _, u := range []string{"kB", "MB", "GB", "TB", "PB"} {
+		if v < 1024 && unit != "" {
+			break
+		}
+		v /= 1024
+		unit = u
+	}
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
 }

@@ -21,3 +21,16 @@ func TestCount(t *testing.T) {
 		t.Errorf("Thousands = %q", got)
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{
+		{512, "512 bytes"}, {229376, "224 kB"}, {3355443, "3.2 MB"}, {91750400, "88 MB"}, {5 << 40, "5.0 TB"},
+	} {
+		if got := Bytes(tt.n); got != tt.want {
+			t.Errorf("Bytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
