@@ -467,7 +467,10 @@ func (r *Runner) timeouts() []string { return r.opts.timeouts() }
 
 // timeouts are readOnlySetup's parameters.
 func (o RunnerOptions) timeouts() []string {
-	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	// Whole milliseconds, rounded up: 0 would turn the timeout off.
+	ms := func(d time.Duration) string {
+		return strconv.FormatInt(max(1, (d+time.Millisecond-1).Milliseconds()), 10)
+	}
 	return []string{ms(o.StatementTimeout), ms(o.LockTimeout), ms(o.StatementTimeout + 5*time.Second)}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -357,5 +358,15 @@ func TestRunnerWarnsAboutForeignConnections(t *testing.T) {
 	}
 	if logs.FilterMessageSnippet("dbconn.Connect").Len() != 1 {
 		t.Errorf("logs: %+v", logs.All())
+	}
+}
+
+// PostgreSQL's timeouts are whole milliseconds and 0 turns them off, so a
+// sub-millisecond timeout rounds up.
+func TestTimeoutsRoundUp(t *testing.T) {
+	got := RunnerOptions{StatementTimeout: 900 * time.Microsecond, LockTimeout: 1500 * time.Microsecond}.timeouts()
+	want := []string{"1", "2", "5001"}
+	if !slices.Equal(got, want) {
+		t.Errorf("timeouts = %v, want %v", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/robfig/cron/v3"
@@ -60,11 +61,13 @@ func (c *Config) validate() []error {
 	}
 
 	d := c.Detect
-	v.check("detect.seq_scan_min_rows", atLeast(d.SeqScanMinRows, 0))
-	v.check("detect.seq_scan_removed_ratio", between(d.SeqScanRemovedRatio, 0, 1))
+	// The detectors take 0 for "unset", their default: a 0 here would not
+	// mean what it says.
+	v.check("detect.seq_scan_min_rows", positive(d.SeqScanMinRows))
+	v.check("detect.seq_scan_removed_ratio", share(d.SeqScanRemovedRatio))
 	v.check("detect.misestimate_factor", atLeast(d.MisestimateFactor, 1))
-	v.check("detect.large_offset_rows", atLeast(d.LargeOffsetRows, 0))
-	v.check("detect.inefficient_index_removed_ratio", between(d.InefficientIndexRemovedRatio, 0, 1))
+	v.check("detect.large_offset_rows", positive(d.LargeOffsetRows))
+	v.check("detect.inefficient_index_removed_ratio", share(d.InefficientIndexRemovedRatio))
 
 	v.check("metrics.top_statements", atLeast(c.Metrics.TopStatements, 0))
 
@@ -97,11 +100,15 @@ func CheckAnalysis(a Analysis) []Problem {
 	check("analysis.top", atLeast(a.Top, 1))
 	check("analysis.min_calls", atLeast(a.MinCalls, 0))
 	check("analysis.rank_by", checkRankBy(a.RankBy))
-	check("analysis.statement_timeout", positive(a.StatementTimeout))
-	check("analysis.lock_timeout", positive(a.LockTimeout))
+	// PostgreSQL's timeouts are whole milliseconds, and 0 turns them off.
+	check("analysis.statement_timeout", atLeast(a.StatementTimeout, Duration(time.Millisecond)))
+	check("analysis.lock_timeout", atLeast(a.LockTimeout, Duration(time.Millisecond)))
 	check("analysis.budget", positive(a.Budget))
 	check("analysis.max_indexes_per_table", atLeast(a.MaxIndexesPerTable, 1))
-	check("analysis.min_improvement_pct", between(a.MinImprovementPct, 0, 100))
+	// The selector takes 0 for its default, and a 100% drop never happens.
+	if !(a.MinImprovementPct > 0 && a.MinImprovementPct < 100) {
+		check("analysis.min_improvement_pct", fmt.Errorf("must be greater than 0 and less than 100, got %v", a.MinImprovementPct))
+	}
 	check("analysis.max_parallel_targets", atLeast(a.MaxParallelTargets, 1))
 	return problems
 }
@@ -155,9 +162,10 @@ func atLeast[T cmp.Ordered](v, min T) error {
 	return nil
 }
 
-func between(v, lo, hi float64) error {
-	if !(v >= lo && v <= hi) {
-		return fmt.Errorf("must be between %v and %v, got %v", lo, hi, v)
+// share accepts a ratio in (0, 1].
+func share(v float64) error {
+	if !(v > 0 && v <= 1) {
+		return fmt.Errorf("must be greater than 0 and at most 1, got %v", v)
 	}
 	return nil
 }
@@ -201,8 +209,19 @@ func checkCron(spec string) error {
 	if spec == "" {
 		return errRequired
 	}
-	if _, err := cron.ParseStandard(spec); err != nil {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
 		return fmt.Errorf("invalid schedule %q: %w", spec, err)
+	}
+	// cron runs an @every shorter than a second (zero and negative
+	// included) every second, which would hammer the primary.
+	if every, ok := strings.CutPrefix(spec, "@every "); ok {
+		if d, err := time.ParseDuration(every); err != nil || d < time.Second {
+			return fmt.Errorf("invalid schedule %q: the interval must be at least 1s", spec)
+		}
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return fmt.Errorf("invalid schedule %q: it never fires", spec)
 	}
 	return nil
 }
