@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -78,7 +77,7 @@ type Notifier struct {
 	log         *zap.Logger
 	channels    []destination
 	maxAttempts int
-	reportURL   string // "" without an external URL
+	externalURL *url.URL // nil without one: messages then carry no report link
 	userAgent   string
 	base, max   time.Duration
 	client      *http.Client
@@ -151,7 +150,11 @@ func NewNotifier(store *state.Store, cfg config.Notify, log *zap.Logger, opts No
 		n.sendTimeout = defaultHTTPTimeout
 	}
 	if opts.ExternalURL != "" {
-		n.reportURL = strings.TrimRight(opts.ExternalURL, "/") + "/api/v1/report?format=html"
+		u, err := url.Parse(opts.ExternalURL)
+		if err != nil {
+			return nil, fmt.Errorf("new notifier: external_url: %w", err)
+		}
+		n.externalURL = u
 	}
 	if cfg.Slack.WebhookURL != "" {
 		ch, err := newDestination("slack", true, cfg.Slack.WebhookURL, "")
@@ -230,6 +233,17 @@ func (n *Notifier) Notify(r *advisor.Report) (state.Changes, error) {
 	return ch, nil
 }
 
+// reportURL links to target's HTML report under the external URL, "" when
+// there is none. It names the target: with several, the server needs it.
+func (n *Notifier) reportURL(target string) string {
+	if n.externalURL == nil {
+		return ""
+	}
+	u := n.externalURL.JoinPath("api/v1/report")
+	u.RawQuery = url.Values{"format": {"html"}, "target": {target}}.Encode()
+	return u.String()
+}
+
 // deliveries builds the messages announcing ch: one Slack message, and one
 // webhook message per event that has recommendations.
 func (n *Notifier) deliveries(target string, ch state.Changes, now time.Time) ([]state.Delivery, error) {
@@ -240,7 +254,7 @@ func (n *Notifier) deliveries(target string, ch state.Changes, now time.Time) ([
 		if c.slack {
 			if slackBody == nil {
 				var err error
-				if slackBody, err = slackMessage(target, ch, n.reportURL); err != nil {
+				if slackBody, err = slackMessage(target, ch, n.reportURL(target)); err != nil {
 					return nil, err
 				}
 			}
@@ -251,7 +265,7 @@ func (n *Notifier) deliveries(target string, ch state.Changes, now time.Time) ([
 			body, ok := webhookBodies[ev]
 			if !ok {
 				var err error
-				if body, err = webhookPayload(target, ev, ch, n.reportURL, now); err != nil {
+				if body, err = webhookPayload(target, ev, ch, n.reportURL(target), now); err != nil {
 					return nil, err
 				}
 				webhookBodies[ev] = body

@@ -65,7 +65,7 @@ func TestSlackMessageShape(t *testing.T) {
 		t.Errorf("second recommendation = %q", msg.Blocks[3].Text.Text)
 	}
 	link := msg.Blocks[5]
-	if link.Type != "context" || len(link.Elements) != 1 || link.Elements[0].Text != "<https://advisor.example:9187/api/v1/report?format=html|report>" {
+	if link.Type != "context" || len(link.Elements) != 1 || link.Elements[0].Text != "<https://advisor.example:9187/api/v1/report?format=html&amp;target=prod|report>" {
 		t.Errorf("link block = %+v", link)
 	}
 	for _, h := range []string{HeaderDelivery, HeaderEvent, HeaderSignature} {
