@@ -59,6 +59,7 @@ type commonFlags struct {
 	replicaDSN string
 	logLevel   string
 	logFormat  string
+	target     string // --target, for the commands that take it: the target --dsn and --replica-dsn change
 }
 
 func addCommonFlags(fs *flag.FlagSet) *commonFlags {
@@ -75,21 +76,65 @@ func (c *commonFlags) logger(std stdio) (*zap.Logger, error) {
 	return logging.New(std.errOut, c.logLevel, c.logFormat)
 }
 
-// load reads the config file, if any, and applies the flags over it:
-// --dsn (and --replica-dsn) replace the file's targets with one target.
+// load reads the config file, if any, and applies the flags over it.
+// --dsn and --replica-dsn change the fields they name of the file's only
+// target (or of the one --target names), keeping its name and filters;
+// without a file, or a file without targets, they make a target named
+// default.
 func (c *commonFlags) load() (*config.Config, error) {
-	override := func(cfg *config.Config) {
-		if c.dsn != "" || c.replicaDSN != "" || len(cfg.Targets) == 0 {
-			cfg.Targets = []config.Target{{Name: "default", DSN: c.dsn, ReplicaDSN: c.replicaDSN}}
+	for _, f := range []struct{ flag, dsn string }{{"--dsn", c.dsn}, {"--replica-dsn", c.replicaDSN}} {
+		if f.dsn != "" {
+			if err := config.CheckDSN(f.dsn); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.flag, err)
+			}
 		}
 	}
-	if c.configPath != "" {
-		return config.Load(c.configPath, override)
+	if c.configPath == "" {
+		cfg := config.Default()
+		cfg.Targets = []config.Target{{Name: "default", DSN: c.dsn, ReplicaDSN: c.replicaDSN}}
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return cfg, nil
 	}
-	cfg := config.Default()
-	override(cfg)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	var overrideErr error
+	cfg, err := config.Load(c.configPath, func(cfg *config.Config) {
+		if len(cfg.Targets) == 0 { // the flags, else the libpq environment, decide
+			cfg.Targets = []config.Target{{Name: "default"}}
+		}
+		if c.dsn == "" && c.replicaDSN == "" {
+			return
+		}
+		t, err := c.overridden(cfg)
+		if err != nil {
+			overrideErr = err
+			return
+		}
+		if c.dsn != "" {
+			t.DSN = c.dsn
+		}
+		if c.replicaDSN != "" {
+			t.ReplicaDSN = c.replicaDSN
+		}
+	})
+	if overrideErr != nil {
+		return nil, overrideErr
 	}
-	return cfg, nil
+	return cfg, err
+}
+
+// overridden is the target of cfg that --dsn and --replica-dsn change.
+func (c *commonFlags) overridden(cfg *config.Config) (*config.Target, error) {
+	if c.target != "" {
+		for i := range cfg.Targets {
+			if cfg.Targets[i].Name == c.target {
+				return &cfg.Targets[i], nil
+			}
+		}
+		return nil, fmt.Errorf("--target %q: no such target in %s", c.target, c.configPath)
+	}
+	if len(cfg.Targets) > 1 {
+		return nil, fmt.Errorf("--dsn and --replica-dsn change one target, and %s has %d: choose it with --target, or edit the file", c.configPath, len(cfg.Targets))
+	}
+	return &cfg.Targets[0], nil
 }

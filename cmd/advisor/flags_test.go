@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,6 +30,59 @@ func TestUnexpectedArgumentRefused(t *testing.T) {
 		if code != exitUsage || strings.TrimSpace(errOut) != tt.want || out != "" {
 			t.Errorf("advisor %v: exit %d, stdout %q, stderr %q; want exit %d, stderr %q",
 				tt.args, code, out, errOut, exitUsage, tt.want)
+		}
+	}
+}
+
+// --dsn and --replica-dsn change one target's fields and keep the rest of
+// it; a config of several needs --target to say which.
+func TestDSNFlagsOverrideOneTarget(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	one := write("one.yaml", "targets:\n  - name: main\n    dsn: postgres://a@primary/app\n    databases: {include: [app]}\n")
+	two := write("two.yaml", "targets:\n  - {name: main, dsn: postgres://a@primary/app}\n  - {name: other, dsn: postgres://a@other/app}\n")
+	none := write("none.yaml", "analysis: {top: 5}\n")
+
+	c := &commonFlags{configPath: one, replicaDSN: "postgres://a@replica/app"}
+	cfg, err := c.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Targets; len(got) != 1 || got[0].Name != "main" || got[0].DSN != "postgres://a@primary/app" ||
+		got[0].ReplicaDSN != "postgres://a@replica/app" || len(got[0].Databases.Include) != 1 {
+		t.Errorf("targets %+v: want main with the file's dsn and filter and the flag's replica", got)
+	}
+
+	c = &commonFlags{configPath: two, dsn: "postgres://a@elsewhere/app", target: "other"}
+	if cfg, err = c.load(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Targets[0].DSN != "postgres://a@primary/app" || cfg.Targets[1].DSN != "postgres://a@elsewhere/app" {
+		t.Errorf("targets %+v: want only other changed", cfg.Targets)
+	}
+
+	c = &commonFlags{configPath: none}
+	if cfg, err = c.load(); err != nil || len(cfg.Targets) != 1 || cfg.Targets[0].Name != "default" {
+		t.Errorf("a file without targets: %+v, %v; want the default target (libpq environment)", cfg, err)
+	}
+
+	for _, tt := range []struct {
+		c    commonFlags
+		want string
+	}{
+		{commonFlags{configPath: two, dsn: "postgres://a@x/app"}, "--dsn and --replica-dsn change one target, and " + two + " has 2: choose it with --target"},
+		{commonFlags{configPath: two, dsn: "postgres://a@x/app", target: "nope"}, `--target "nope": no such target in ` + two},
+		{commonFlags{configPath: one, dsn: "postgres://u@h:99999/db"}, "--dsn: invalid URL"},
+		{commonFlags{replicaDSN: "db-replica"}, "--replica-dsn: invalid connection string"},
+	} {
+		if _, err := tt.c.load(); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%+v: error %v, want it to start with %q", tt.c, err, tt.want)
 		}
 	}
 }

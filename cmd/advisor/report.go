@@ -85,7 +85,7 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 	fs := newFlagSet("report", "", std)
 	common := addCommonFlags(fs)
 	knobs := addReportFlags(fs)
-	targetName := fs.String("target", "", "with a config of several targets, the `name` of the one to report on")
+	fs.StringVar(&common.target, "target", "", "with a config of several targets, the `name` of the one to report on (and the one --dsn and --replica-dsn change)")
 	format := fs.String("format", "text", "output `format`: "+strings.Join(exporter.Formats(), ", "))
 	outPath := fs.String("o", "", "write the report to `FILE` instead of stdout")
 	interval := fs.Duration("interval", 0, "take two samples this far apart and rank what ran between them (default: the counters since the last pg_stat_statements reset)")
@@ -102,7 +102,7 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 	}
 	var target config.Target
 	if err == nil {
-		target, err = pickTarget(cfg, *targetName)
+		target, err = pickTarget(cfg, common.target)
 	}
 	if err != nil {
 		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)

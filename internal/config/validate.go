@@ -44,10 +44,10 @@ func (c *Config) validate() []error {
 			names[t.Name] = i
 		}
 		if t.DSN != "" { // empty: the libpq environment variables (PGHOST, ...) decide
-			v.check(p+".dsn", checkDSN(t.DSN))
+			v.check(p+".dsn", CheckDSN(t.DSN))
 		}
 		if t.ReplicaDSN != "" {
-			v.check(p+".replica_dsn", checkDSN(t.ReplicaDSN))
+			v.check(p+".replica_dsn", CheckDSN(t.ReplicaDSN))
 		}
 		v.filter(p+".databases", t.Databases)
 		v.filter(p+".users", t.Users)
@@ -249,10 +249,10 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-// checkDSN accepts what pgx accepts: a postgres:// URL or key=value conninfo.
+// CheckDSN accepts what pgx accepts: a postgres:// URL or key=value conninfo.
 // pgconn.ParseConfig does not connect, but it does read PG* environment
 // variables, the service file and the password file, as a connection would.
-func checkDSN(dsn string) error {
+func CheckDSN(dsn string) error {
 	if dsn == "" {
 		return errRequired
 	}
