@@ -92,6 +92,10 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
+	if *interval < 0 {
+		fmt.Fprintf(std.errOut, "advisor report: --interval %s: must not be negative (0 ranks the counters since the last reset)\n", *interval)
+		return exitUsage
+	}
 	if !slices.Contains(exporter.Formats(), *format) {
 		fmt.Fprintf(std.errOut, "advisor report: --format %q is not one of %s\n", *format, strings.Join(exporter.Formats(), ", "))
 		return exitUsage

@@ -23,6 +23,7 @@ func TestReportBadFlagValueNamesTheFlag(t *testing.T) {
 		{[]string{"--rank-by", "foo"}, `advisor report: --rank-by: must be one of total_time, mean_time, calls, shared_blks_read, temp_blks_written, got "foo"`},
 		{[]string{"--min-calls", "-1"}, "advisor report: --min-calls: must be at least 0, got -1"},
 		{[]string{"--budget", "0"}, "advisor report: --budget: must be greater than 0, got 0B"},
+		{[]string{"--interval", "-1s"}, "advisor report: --interval -1s: must not be negative (0 ranks the counters since the last reset)"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"report", "--config", path}, tt.flags...)
