@@ -281,6 +281,11 @@ func TestCandidates(t *testing.T) {
 			none:  true,
 		},
 		{
+			name:  "cast to text of a COALESCE of timestamptz is not immutable",
+			query: "SELECT count(*) FROM orders WHERE coalesce(created_at, created_at)::text = $1",
+			none:  true,
+		},
+		{
 			name:  "quoted mixed-case identifiers",
 			query: `SELECT u."Email" FROM "Users" u WHERE u."Email" = $1`,
 			want:  []string{`public."Users" btree ("Email")`},

@@ -1082,21 +1082,35 @@ func immutableExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) bool {
 			return false
 		}
 		target := lastName(tc.TypeName.GetNames())
-		from := ""
-		if cr := tc.Arg.GetColumnRef(); cr != nil {
-			from = cols[cr].Type
-		}
+		from := exprType(tc.Arg, cols) // "": unknown, and then no cast is known to be immutable
 		switch target {
 		case "date":
 			return from == "date" || strings.HasPrefix(from, "timestamp") && strings.HasSuffix(from, "without time zone")
 		case "text", "varchar":
-			return from == "" || isTextType(from) || from == "integer" || from == "bigint" || from == "smallint" || from == "uuid"
+			return isTextType(from) || from == "integer" || from == "bigint" || from == "smallint" || from == "uuid"
 		case "int4", "int8", "int2", "numeric":
 			return from == "integer" || from == "bigint" || from == "smallint" || from == "numeric"
 		}
 		return false
 	}
 	return false
+}
+
+// exprType is the type of n where the parse tree tells it: a column's, a
+// COALESCE's (its first argument's), text for ->> and lower/upper; ""
+// otherwise.
+func exprType(n *pg.Node, cols map[*pg.ColumnRef]keyRef) string {
+	switch {
+	case n.GetColumnRef() != nil:
+		return cols[n.GetColumnRef()].Type
+	case n.GetCoalesceExpr() != nil && len(n.GetCoalesceExpr().Args) > 0:
+		return exprType(n.GetCoalesceExpr().Args[0], cols)
+	case n.GetAExpr() != nil && lastName(n.GetAExpr().Name) == "->>":
+		return "text"
+	case isFuncCall(n, "lower") || isFuncCall(n, "upper"):
+		return "text"
+	}
+	return ""
 }
 
 func lastName(names []*pg.Node) string {

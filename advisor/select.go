@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
@@ -198,6 +199,16 @@ func (s *selection) entries(cands []Candidate) []*entry {
 	return out
 }
 
+// refusedByPostgres reports a HypoPG failure that is PostgreSQL refusing
+// the index definition itself (a mutable function in an expression, an
+// operator class that does not fit), which no real build would get past.
+// HypoPG's own limits, such as an access method it cannot simulate, are
+// internal errors (XX000): those indexes may still be built, uncosted.
+func refusedByPostgres(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code != "XX000"
+}
+
 // validated runs the greedy selection with HypoPG and returns the
 // recommendations and the entries HypoPG could not simulate.
 func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendation, []*entry, error) {
@@ -207,6 +218,10 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 	}
 	var simulated, failed []*entry
 	for i, e := range pool {
+		if err := costed[i].Err; refusedByPostgres(err) {
+			s.log.Warn("index candidate dropped: PostgreSQL would refuse to build it", zap.String("ddl", e.script.SQL()), zap.Error(err))
+			continue
+		}
 		if costed[i].Err != nil {
 			e.note = fmt.Sprintf("HypoPG could not simulate this index (%v), so its gain was not costed", costed[i].Err)
 			failed = append(failed, e)

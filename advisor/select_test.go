@@ -406,6 +406,27 @@ func TestSelectGinFallsBackWhenHypoPGCannotSimulate(t *testing.T) {
 	}
 }
 
+// An index PostgreSQL refuses to build (here a mutable expression:
+// timestamptz to text depends on TimeZone) is dropped, not recommended
+// uncosted like an index HypoPG cannot simulate.
+func TestSelectDropsIndexesPostgresRefuses(t *testing.T) {
+	conn := testDB(t, "select_refused", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("tenant", "SELECT * FROM items WHERE tenant_id = $1", 10, "public.items", "3"),
+		stmt("day", "SELECT * FROM items WHERE created_at::text = $1", 10, "public.items", "2026-01-01"),
+	}
+	cands := []Candidate{
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"tenant"}},
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Expression: "(created_at)::text"}}, QueryIDs: []string{"day"}},
+	}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 || recs[0].Columns[0] != "tenant_id" {
+		t.Errorf("want only the tenant_id index:\n%s", describeRecs(recs))
+	}
+}
+
 // TestSelectGINReplacesGenericOnlyBtree: a btree costed only by the
 // generic plan of a jsonb filter's statement gives way to the GIN index
 // for the filter, even on a table with room for both.
