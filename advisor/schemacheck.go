@@ -124,16 +124,16 @@ func (s schemaChecker) unindexedFKs() []explain.Finding {
 			action += " (ON DELETE " + fk.OnDelete + ")"
 		}
 		cols := quotedColumnList(fk.Columns)
+		// The same script as a recommendation's: lock_timeout, a name and
+		// IF NOT EXISTS make it safe to run again, and a partitioned table
+		// gets its index per partition (CONCURRENTLY does not work on it).
+		keys := make([]collector.IndexKey, len(fk.Columns))
+		for i, c := range fk.Columns {
+			keys[i] = collector.IndexKey{Column: c}
+		}
 		fix := fmt.Sprintf("CREATE INDEX CONCURRENTLY ON %s (%s);", t.QualifiedName(), cols)
-		if t.Kind == "p" {
-			// CONCURRENTLY does not work on a partitioned table: per partition, then attach.
-			keys := make([]collector.IndexKey, len(fk.Columns))
-			for i, c := range fk.Columns {
-				keys[i] = collector.IndexKey{Column: c}
-			}
-			if script, err := IndexDDL(s.cat, Candidate{Table: t.QualifiedName(), Method: "btree", Keys: keys}); err == nil {
-				fix = script.SQL()
-			}
+		if script, err := IndexDDL(s.cat, Candidate{Table: t.QualifiedName(), Method: "btree", Keys: keys}); err == nil {
+			fix = script.SQL()
 		}
 		out = append(out, explain.Finding{
 			Kind:     "unindexed_fk",
