@@ -302,7 +302,10 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 				s.keysSignature(a.Keys) != s.keysSignature(b.Keys[:len(a.Keys)]) || !includesAll(b, a.Include) {
 				continue
 			}
-			if keep == nil || len(b.Keys) < len(keep.Keys) {
+			// The longest: a shorter one may itself be a prefix of it, and
+			// would then be dropped too (of (a), (a, b) and (a, b, c),
+			// both shorter ones go, in favour of the last).
+			if keep == nil || len(b.Keys) > len(keep.Keys) {
 				keep = b
 			}
 		}

@@ -90,6 +90,7 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			exprA, exprB, // duplicates once normalized
 			descA, btree("public.b", "b_t_asc", "t"), // different direction: not duplicates
 			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"), // covers fk b(a_x, a_y) in the other order
+			btree("public.b", "b_ay", "a_y"), btree("public.b", "b_ay_ax", "a_y", "a_x"), // a chain: both give way to b_ax_ay_name
 			{Schema: "public", Name: "nopk_k", Table: "public.nopk", Method: "btree", Unique: true, Valid: true, Keys: []collector.IndexKey{{Column: "k"}}, IdxScan: 1},
 		},
 		ForeignKeys: []collector.ForeignKey{
@@ -112,6 +113,8 @@ func TestSchemaChecksCatalog(t *testing.T) {
 		"duplicate_index warning public.a public.a_y_x_copy",
 		"duplicate_index warning public.b public.b_lower_b",
 		"redundant_index info public.a public.a_y",
+		"redundant_index info public.b public.b_ay",
+		"redundant_index info public.b public.b_ay_ax",
 		"unused_index info public.a public.a_z_unused",
 		"missing_primary_key info public.nopk",
 		"missing_primary_key warning public.nopk_at_all",
@@ -130,6 +133,10 @@ func TestSchemaChecksCatalog(t *testing.T) {
 		case "unindexed_fk critical public.a a_w_fkey":
 			if f.Fix != "SET lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY IF NOT EXISTS a_w_idx ON public.a USING btree (w);" {
 				t.Errorf("fk fix: %q", f.Fix)
+			}
+		case "redundant_index info public.b public.b_ay", "redundant_index info public.b public.b_ay_ax":
+			if f.Evidence["keep"] != "public.b_ax_ay_name" {
+				t.Errorf("%s keeps %v, want the longest, public.b_ax_ay_name", findingLine(f), f.Evidence["keep"])
 			}
 		case "duplicate_index warning public.a public.a_y_x_copy":
 			if f.Fix != "DROP INDEX CONCURRENTLY public.a_y_x_copy;" || f.Evidence["keep"] != "public.a_y_x" {
