@@ -664,8 +664,9 @@ func (g *generator) alreadyServed(t *collector.Table, p proposal) bool {
 
 // serves reports whether ix provides everything p would: the same
 // method; p's equality keys leading in any order, then p's other keys in
-// order with the same or all-reversed directions; p's INCLUDE columns; a
-// predicate that is absent or the same as p's.
+// order with the same or all-reversed directions (each with p's opclass
+// and collation); p's INCLUDE columns; a predicate that is absent or the
+// same as p's.
 func (g *generator) serves(ix *collector.Index, p proposal) bool {
 	if !ix.Valid || ix.Method != p.Method {
 		return false
@@ -691,7 +692,7 @@ func (g *generator) serves(ix *collector.Index, p proposal) bool {
 	}
 	for _, k := range p.Keys[:p.eqKeys] {
 		if !slices.ContainsFunc(ix.Keys[:p.eqKeys], func(x collector.IndexKey) bool {
-			return g.norm.keyID(x) == g.norm.keyID(k) && x.OpClass == k.OpClass
+			return g.norm.keyID(x) == g.norm.keyID(k) && x.OpClass == k.OpClass && x.Collation == k.Collation
 		}) {
 			return false
 		}
@@ -699,7 +700,7 @@ func (g *generator) serves(ix *collector.Index, p proposal) bool {
 	forward, backward := true, true
 	for i := p.eqKeys; i < len(p.Keys); i++ {
 		k, x := p.Keys[i], ix.Keys[i]
-		if g.norm.keyID(x) != g.norm.keyID(k) || x.OpClass != k.OpClass {
+		if g.norm.keyID(x) != g.norm.keyID(k) || x.OpClass != k.OpClass || x.Collation != k.Collation {
 			return false
 		}
 		forward = forward && x.Desc == k.Desc && x.NullsFirst == k.NullsFirst

@@ -191,7 +191,7 @@ func hasDuplicateColumn(keys []collector.IndexKey) bool {
 }
 
 // signature identifies what an index stores and serves: method, keys with
-// direction and opclass, INCLUDE columns and predicate.
+// direction, opclass and collation, INCLUDE columns and predicate.
 func (s schemaChecker) signature(ix *collector.Index) string {
 	return fmt.Sprintf("%s|%s|%s|%s|%s", ix.Table, ix.Method, s.keysSignature(ix.Keys),
 		strings.Join(slices.Sorted(slices.Values(ix.Include)), ","), s.norm.norm(ix.Predicate))
@@ -200,7 +200,7 @@ func (s schemaChecker) signature(ix *collector.Index) string {
 func (s schemaChecker) keysSignature(keys []collector.IndexKey) string {
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s %t %t %s,", s.norm.keyID(k), k.Desc, k.NullsFirst, k.OpClass)
+		fmt.Fprintf(&b, "%s %t %t %s %s,", s.norm.keyID(k), k.Desc, k.NullsFirst, k.OpClass, k.Collation)
 	}
 	return b.String()
 }

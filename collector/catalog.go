@@ -106,6 +106,11 @@ type IndexKey struct {
 	Desc       bool
 	NullsFirst bool
 	OpClass    string // "" when the default for the type
+	// Collation is the key's collation, quoted, when it is not the
+	// column's (for an expression: not the database default); "" otherwise.
+	// A query compares in the column's collation, and an index in another
+	// serves none of its comparisons.
+	Collation string
 }
 
 // ForeignKey is a FOREIGN KEY constraint.

@@ -71,6 +71,12 @@ ORDER BY s.schemaname, s.tablename, s.attname, s.inherited`
 	i.indoption::int2[],
 	ARRAY(SELECT CASE WHEN o.opcdefault THEN '' ELSE o.opcname END
 		FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opc, ord) JOIN pg_opclass o ON o.oid = k.opc ORDER BY k.ord),
+	ARRAY(SELECT CASE WHEN k.coll = 0 OR k.coll = coalesce(a.attcollation, ` + defaultCollationOID + `) THEN ''
+			ELSE (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co
+				JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = k.coll) END
+		FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+		LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.ord - 1] AND a.attnum > 0
+		ORDER BY k.ord),
 	coalesce(pg_get_expr(i.indpred, i.indrelid, true), ''),
 	i.indisunique, i.indisprimary,
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
@@ -104,6 +110,9 @@ ORDER BY n.nspname, c.relname, k.conname`
 
 // fkActions maps pg_constraint.confdeltype/confupdtype to SQL.
 var fkActions = map[string]string{"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+// defaultCollationOID is DEFAULT_COLLATION_OID: the database's collation.
+const defaultCollationOID = "100"
 
 // Index option bits of pg_index.indoption.
 const (
@@ -252,22 +261,22 @@ func (c *Catalog) loadIndexes(ctx context.Context, q Querier) error {
 		var ix Index
 		var tableSchema, tableName string
 		var nKeys int
-		var columns, defs, opclasses []string
+		var columns, defs, opclasses, collations []string
 		var options []int16
 		err := rows.Scan(&ix.OID, &ix.Schema, &ix.Name, &tableSchema, &tableName, &ix.Method, &ix.Definition, &nKeys,
-			&columns, &defs, &options, &opclasses, &ix.Predicate, &ix.Unique, &ix.Primary, &ix.Constraint,
+			&columns, &defs, &options, &opclasses, &collations, &ix.Predicate, &ix.Unique, &ix.Primary, &ix.Constraint,
 			&ix.Valid, &ix.Ready, &ix.SizeBytes, &ix.IdxScan)
 		if err != nil {
 			return err
 		}
-		if len(defs) != len(columns) || nKeys > len(columns) || len(options) != nKeys || len(opclasses) != nKeys {
-			return fmt.Errorf("index %s.%s: %d columns, %d definitions, %d keys, %d options, %d operator classes",
-				ix.Schema, ix.Name, len(columns), len(defs), nKeys, len(options), len(opclasses))
+		if len(defs) != len(columns) || nKeys > len(columns) || len(options) != nKeys || len(opclasses) != nKeys || len(collations) != nKeys {
+			return fmt.Errorf("index %s.%s: %d columns, %d definitions, %d keys, %d options, %d operator classes, %d collations",
+				ix.Schema, ix.Name, len(columns), len(defs), nKeys, len(options), len(opclasses), len(collations))
 		}
 		ix.Table = Table{Schema: tableSchema, Name: tableName}.QualifiedName()
 		for i := range nKeys {
 			k := IndexKey{Column: columns[i], Desc: options[i]&indoptionDesc != 0,
-				NullsFirst: options[i]&indoptionNullsFirst != 0, OpClass: opclasses[i]}
+				NullsFirst: options[i]&indoptionNullsFirst != 0, OpClass: opclasses[i], Collation: collations[i]}
 			if k.Column == "" {
 				k.Expression = defs[i]
 			}

@@ -29,7 +29,7 @@ func TestLoadCatalog(t *testing.T) {
 				REFERENCES shop.customers (id, tenant_id) ON DELETE CASCADE ON UPDATE RESTRICT)`,
 		`CREATE INDEX orders_recent ON shop.orders (tenant_id, created_at DESC NULLS LAST, lower(status) text_pattern_ops)
 			INCLUDE (total) WHERE status <> 'cancelled'`,
-		`CREATE INDEX orders_note ON shop.orders (note NULLS FIRST)`,
+		`CREATE INDEX orders_note ON shop.orders (note COLLATE "C" NULLS FIRST)`,
 		`CREATE UNIQUE INDEX customers_email ON shop.customers (lower(email))`,
 		`CREATE TABLE shop.events (id int, at date) PARTITION BY RANGE (at)`,
 		`CREATE TABLE shop.events_2026 PARTITION OF shop.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`,
@@ -129,7 +129,7 @@ func TestLoadCatalog(t *testing.T) {
 	if want := "CREATE INDEX orders_recent ON shop.orders USING btree (tenant_id, created_at DESC NULLS LAST, lower(status) text_pattern_ops) INCLUDE (total) WHERE (status <> 'cancelled'::text)"; recent.Definition != want {
 		t.Errorf("definition = %s\nwant %s", recent.Definition, want)
 	}
-	if note := byName["orders_note"]; !reflect.DeepEqual(note.Keys, []IndexKey{{Column: "note", NullsFirst: true}}) || len(note.Include) != 0 {
+	if note := byName["orders_note"]; !reflect.DeepEqual(note.Keys, []IndexKey{{Column: "note", NullsFirst: true, Collation: `pg_catalog."C"`}}) || len(note.Include) != 0 {
 		t.Errorf("orders_note = %+v", note)
 	}
 	if pk := byName["orders_pkey"]; !pk.Primary || !pk.Unique || !pk.Constraint || len(pk.Keys) != 2 {
