@@ -171,7 +171,10 @@ func (s schemaChecker) fkIndexed(fk collector.ForeignKey) bool {
 			continue
 		}
 		lead := ix.Keys[:len(fk.Columns)]
-		if !slices.ContainsFunc(lead, func(k collector.IndexKey) bool { return k.Column == "" || !slices.Contains(fk.Columns, k.Column) }) &&
+		// The key checks compare in the columns' collations.
+		if !slices.ContainsFunc(lead, func(k collector.IndexKey) bool {
+			return k.Column == "" || k.Collation != "" || !slices.Contains(fk.Columns, k.Column)
+		}) &&
 			!hasDuplicateColumn(lead) {
 			return true
 		}

@@ -64,6 +64,8 @@ func TestSchemaChecksCatalog(t *testing.T) {
 	exprB.Keys = []collector.IndexKey{{Expression: "lower(name)"}}
 	descA := btree("public.b", "b_t_desc", "t")
 	descA.Keys[0].Desc, descA.Keys[0].NullsFirst = true, true
+	nameC := btree("public.b", "b_name_c", "name")
+	nameC.Keys[0].Collation = `pg_catalog."C"`
 	exprC := btree("public.b", "b_lower_c")
 	exprC.Keys = []collector.IndexKey{{Expression: "lower(name)", Collation: `pg_catalog."C"`}}
 
@@ -90,9 +92,10 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			unique,  // unique: never redundant
 			unused, smallUnused, invalid, ccnew,
 			exprA, exprB, // duplicates once normalized
-			exprC,        // in another collation: no duplicate of either
+			exprC,                                    // in another collation: no duplicate of either
+			nameC,                                    // in another collation: does not serve fk b(name)
 			descA, btree("public.b", "b_t_asc", "t"), // different direction: not duplicates
-			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"), // covers fk b(a_x, a_y) in the other order
+			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"),                      // covers fk b(a_x, a_y) in the other order
 			btree("public.b", "b_ay", "a_y"), btree("public.b", "b_ay_ax", "a_y", "a_x"), // a chain: both give way to b_ax_ay_name
 			{Schema: "public", Name: "nopk_k", Table: "public.nopk", Method: "btree", Unique: true, Valid: true, Keys: []collector.IndexKey{{Column: "k"}}, IdxScan: 1},
 		},
