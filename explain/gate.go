@@ -253,7 +253,7 @@ var deniedNames = []string{
 	"pg_stat_reset*", "pg_stat_statements_reset", "pg_prewarm", "brin_summarize_*", "brin_desummarize_range",
 	"gin_clean_pending_list", "binary_upgrade_*", "hypopg_*",
 	"query_to_xml*", "query_to_json*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*",
-	"database_to_xml*", "xpath_table",
+	"database_to_xml*", "xpath_table", "crosstab*", "connectby*",
 }
 
 func deniedFunction(name string) bool {
@@ -572,6 +572,7 @@ type procRow struct {
 	extension  string
 	aggSupport []uint32
 	searchPath []string // the function's own SET search_path, nil when it has none
+	types      []string // its result and argument types: a domain's CHECK runs on them
 }
 
 func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
@@ -587,7 +588,8 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 	coalesce((SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
 		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
 		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
-	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%')`
+	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
+	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t)`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
@@ -621,10 +623,21 @@ WHERE (p.oid >= 16384 OR p.provolatile = 'v')
 // typeHazardsSQL lists, for the named types with their base and element
 // types, the functions a cast to them may call (casts, input functions)
 // unless built in and not volatile, and their domain CHECK expressions.
-const typeHazardsSQL = `WITH RECURSIVE ty(oid) AS (
-	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+// A composite type brings its attributes' types. With $2, a function's own
+// search path, a plain name resolves in its schemas first, as the
+// function's body would find it.
+const typeHazardsSQL = `WITH RECURSIVE named(oid) AS (
+	SELECT coalesce((
+		SELECT to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x)
+		FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
+		WHERE x !~ '[.(\s]' AND to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x) IS NOT NULL
+		ORDER BY s.pos LIMIT 1), to_regtype(x))::oid
+	FROM unnest($1::text[]) AS x
+), ty(oid) AS (
+	SELECT oid FROM named WHERE oid IS NOT NULL
 	UNION
-	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (VALUES (t.typbasetype), (t.typelem)) AS v(b)
+	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
+		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS v(b)
 	WHERE v.b <> 0
 ), fns(typ, fn) AS (
 	SELECT ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
@@ -643,7 +656,8 @@ SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 // with SET search_path would (schemas in order, "$user" for the current
 // user), with what a statement on them may run: view definitions, row
 // security policies, column defaults (which a write plans in), foreign
-// tables below them. The first column is the name's index in $1.
+// tables below them, rewrite rules for writes. The first column is the
+// name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
@@ -651,7 +665,8 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		WHERE pol.polrelid = c.oid AND e.expr IS NOT NULL), '{}') ELSE '{}' END,
 	coalesce((SELECT array_agg(pg_get_expr(d.adbin, d.adrelid) ORDER BY d.adnum) FROM pg_attrdef d WHERE d.adrelid = c.oid), '{}'),
 	EXISTS (WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
-		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f')
+		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f'),
+	coalesce((SELECT array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}')
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
@@ -783,7 +798,7 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 	for name := range refs.types {
 		c.types[name] = true
 	}
-	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), via, depth); reason != "" || err != nil {
+	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), scope, via, depth); reason != "" || err != nil {
 		return reason, err
 	}
 	return c.checkRelations(ctx, refs, scope, via, depth)
@@ -842,7 +857,7 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 		var p procRow
 		var searchPath *string
 		if err := rows.Scan(&i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-			&p.builtin, &p.extension, &p.aggSupport, &searchPath); err != nil {
+			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.types); err != nil {
 			return nil, nil, err
 		}
 		if searchPath != nil {
@@ -918,6 +933,9 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	}
 	if p.builtin {
 		return "", nil
+	}
+	if reason, err := c.checkTypes(ctx, p.types, nameScope{}, joinVia("the signature of "+p.String(), via), depth+1); reason != "" || err != nil {
+		return reason, err
 	}
 	b := c.bodyChecker()
 	if p.defaults != "" {
@@ -1017,7 +1035,7 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope n
 	if err := json.Unmarshal([]byte(out), &tree); err != nil {
 		return "cannot parse " + via + ": " + err.Error(), nil
 	}
-	var sqls []string
+	var sqls, types []string
 	dynamic := false
 	var visit func(v any)
 	visit = func(v any) {
@@ -1031,6 +1049,14 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope n
 				switch k {
 				case "PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors", "dynquery":
 					dynamic = true
+				case "PLpgSQL_type":
+					// A variable's declared type: a domain's CHECK runs on
+					// every assignment.
+					if typ, ok := e.(map[string]any); ok {
+						if name, _ := typ["typname"].(string); name != "" {
+							types = append(types, plpgsqlTypeName(name)...)
+						}
+					}
 				case "PLpgSQL_expr":
 					if expr, ok := e.(map[string]any); ok {
 						query, _ := expr["query"].(string)
@@ -1047,12 +1073,35 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope n
 		return "runs dynamic SQL (EXECUTE) in " + via, nil
 	}
 	sort.Strings(sqls) // map order is random; reasons should not be
+	sort.Strings(types)
+	if reason, err := c.checkTypes(ctx, types, scope, via, depth); reason != "" || err != nil {
+		return reason, err
+	}
 	for _, sql := range sqls {
 		if reason, err := c.checkSQL(ctx, sql, via, scope, depth); reason != "" || err != nil {
 			return reason, err
 		}
 	}
 	return "", nil
+}
+
+// plpgsqlTypeName is the type name to vet for a PL/pgSQL declaration's
+// type: rel%ROWTYPE and rel.col%TYPE stand for rel's row type, whose
+// attributes' types come with it; var%TYPE is var's, vetted where var is
+// declared.
+func plpgsqlTypeName(name string) []string {
+	lower := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(lower, "%rowtype"):
+		return []string{name[:len(name)-len("%rowtype")]}
+	case strings.HasSuffix(lower, "%type"):
+		ref := name[:len(name)-len("%type")]
+		if i := strings.LastIndex(ref, "."); i > 0 {
+			return []string{ref[:i]}
+		}
+		return nil
+	}
+	return []string{name}
 }
 
 // plpgsqlStatement turns a PL/pgSQL expression into a statement pg_query
@@ -1073,11 +1122,14 @@ func plpgsqlStatement(query string, mode int) string {
 	return "SELECT " + query
 }
 
-func (c *gateChecker) checkTypes(ctx context.Context, types []string, via string, depth int) (string, error) {
+// checkTypes vets the named types as scope resolves them: the casts and
+// input functions a value of theirs may go through and their domains'
+// CHECKs.
+func (c *gateChecker) checkTypes(ctx context.Context, types []string, scope nameScope, via string, depth int) (string, error) {
 	if len(types) == 0 {
 		return "", nil
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+typeHazardsSQL, pgx.QueryExecModeExec, types)
+	rows, err := c.conn.Query(ctx, dbconn.Marker+typeHazardsSQL, pgx.QueryExecModeExec, types, scope.searchPath)
 	if err != nil {
 		return "", fmt.Errorf("resolve types: %w", err)
 	}
@@ -1130,10 +1182,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		policies     []string
 		defaults     []string
 		foreignBelow bool
+		writeRules   []string
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules)
 		return rel, err
 	})
 	if err != nil {
@@ -1168,7 +1221,13 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 			}
 		}
 		if !c.planning {
-			continue // only a write, never executed, evaluates column defaults
+			continue // only a write, never executed, evaluates column defaults and rules
+		}
+		if len(rel.writeRules) > 0 {
+			// A rule adds its actions to the write, and planning them folds
+			// their functions: refuse rather than vet a second statement.
+			return fmt.Sprintf("writes to %s, whose rewrite rules (%s) would add their actions%s",
+				qualified, strings.Join(rel.writeRules, ", "), viaSuffix(via)), nil
 		}
 		for _, def := range rel.defaults {
 			if reason, err := c.checkSQL(ctx, "SELECT "+def, joinVia("a column default of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {

@@ -60,6 +60,24 @@ var gateSchema = []string{
 	`CREATE FUNCTION own_path() RETURNS bool LANGUAGE sql STABLE SET search_path = app AS 'SELECT x FROM v_locking'`,
 	`CREATE FUNCTION lost_path() RETURNS bigint LANGUAGE plpgsql STABLE SET search_path = nowhere AS $$BEGIN RETURN (SELECT count(*) FROM t); END$$`,
 	`CREATE FUNCTION with_cte() RETURNS bigint LANGUAGE sql STABLE AS 'WITH w AS (SELECT 1) SELECT count(*) FROM w'`,
+	// tablefunc's crosstab and connectby are STABLE C functions that run
+	// SQL text, which may come from a column.
+	`CREATE EXTENSION tablefunc`,
+	`CREATE TABLE q (id int PRIMARY KEY, sql text)`,
+	// A domain's CHECK runs wherever a value becomes one: a function's
+	// result or argument, a PL/pgSQL variable, a type the body finds on
+	// its own search path.
+	`CREATE FUNCTION dom_result() RETURNS posint LANGUAGE sql STABLE AS 'SELECT 1'`,
+	`CREATE FUNCTION dom_argument(posint) RETURNS int LANGUAGE sql STABLE AS 'SELECT 1'`,
+	`CREATE FUNCTION dom_variable() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x posint; BEGIN x := 1; RETURN x; END$$`,
+	`CREATE FUNCTION typed_variables() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x t.a%TYPE; r t%ROWTYPE; n numeric(10,2); BEGIN x := 1; RETURN x; END$$`,
+	`CREATE TABLE dt (p posint)`,
+	`CREATE FUNCTION dom_column_type() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x dt.p%TYPE; BEGIN x := 1; RETURN x; END$$`,
+	`CREATE DOMAIN app.bumpy AS int CHECK (public.bump_counter() > 0)`,
+	`CREATE FUNCTION dom_on_path() RETURNS int LANGUAGE sql STABLE SET search_path = app AS 'SELECT 1::bumpy'`,
+	// A rule adds its actions to a write, which planning folds.
+	`CREATE TABLE ruled (a int)`,
+	`CREATE RULE ruled_log AS ON INSERT TO ruled DO ALSO SELECT 1`,
 }
 
 type gateCase struct {
@@ -181,6 +199,16 @@ var gateCases = []gateCase{
 	{query: "SELECT lost_path()", needsDB: true, reason: `cannot resolve relation "t" (via body of public.lost_path())`},
 	{query: "SELECT with_cte()", analyze: true, plannable: true},
 	{query: "SELECT other.hidden()", needsDB: true, reason: "body of other.hidden()"},
+	{query: "SELECT * FROM q, crosstab(q.sql) AS ct(r text, a text) WHERE q.id = $1", plannable: true, reason: "denied function crosstab()", unplannable: "calls denied function public.crosstab(text)"},
+	{query: "SELECT * FROM connectby('q', 'id', 'id', '1', 0) AS c(id int, parent int, level int)", plannable: true, reason: "denied function connectby()", unplannable: "calls denied function public.connectby("},
+	{query: "SELECT dom_result()", needsDB: true, reason: "a CHECK of domain posint, the signature of public.dom_result())"},
+	{query: "SELECT dom_argument(1)", needsDB: true, reason: "a CHECK of domain posint, the signature of public.dom_argument(posint))"},
+	{query: "SELECT dom_variable()", needsDB: true, reason: "a CHECK of domain posint, body of public.dom_variable())"},
+	{query: "SELECT typed_variables()", analyze: true, plannable: true},
+	{query: "SELECT dom_column_type()", needsDB: true, reason: "a CHECK of domain posint, body of public.dom_column_type())"},
+	{query: "SELECT (NULL::dt).p", needsDB: true, reason: "a CHECK of domain posint)"},
+	{query: "SELECT dom_on_path()", needsDB: true, reason: "a CHECK of domain app.bumpy, body of public.dom_on_path())"},
+	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
 func TestGateStatic(t *testing.T) {

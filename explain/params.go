@@ -87,14 +87,36 @@ func synthesizeReadOnly(ctx context.Context, conn *pgx.Conn, cat *collector.Cata
 	}
 	var params []Param
 	err = readOnly(ctx, conn, RunnerOptions{}.withDefaults(), func(serverInfo) error {
-		if _, err := execOne(ctx, conn, "SET LOCAL row_security = off", nil); err != nil {
-			return fmt.Errorf("turn row security off: %w", err)
-		}
-		params, err = synthesize(ctx, conn, cat, pq, typical)
+		params, err = synthesizeUnfiltered(ctx, conn, cat, pq, typical)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("synthesize parameters: %w", err)
+	}
+	return params, nil
+}
+
+// synthesizeUnfiltered is synthesize with row security off while it
+// samples, inside the caller's transaction. A sample reads tables, and
+// partitions directly, whose policies no gate has vetted (the gate checks
+// what the statement reads: a partitioned parent's policies, not its
+// partitions'); with row security off a table they would filter fails the
+// sample instead of running them. The setting is put back afterwards, for
+// the statement to run as the application's would.
+func synthesizeUnfiltered(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, typical bool) ([]Param, error) {
+	was, err := execValue(ctx, conn, "SELECT current_setting('row_security')", nil)
+	if err == nil {
+		_, err = execOne(ctx, conn, "SET LOCAL row_security = off", nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("turn row security off: %w", err)
+	}
+	params, err := synthesize(ctx, conn, cat, pq, typical)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := execOne(ctx, conn, "SELECT set_config('row_security', $1, true)", []string{string(was)}); err != nil {
+		return nil, fmt.Errorf("turn row security back %s: %w", was, err)
 	}
 	return params, nil
 }

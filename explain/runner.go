@@ -282,7 +282,7 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and AllowAnalyzeOnPrimary is off"
 			return nil
 		}
-		params, err := synthesize(ctx, conn, cat, pq, false)
+		params, err := synthesizeUnfiltered(ctx, conn, cat, pq, false)
 		if err != nil {
 			res.Reason = "not analyzed: " + err.Error()
 			return nil

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
 
@@ -368,5 +369,38 @@ func TestTimeoutsRoundUp(t *testing.T) {
 	want := []string{"1", "2", "5001"}
 	if !slices.Equal(got, want) {
 		t.Errorf("timeouts = %v, want %v", got, want)
+	}
+}
+
+// Sampling for parameter values reads a partition directly, where its own
+// row security policies apply, which the gate (checking what the statement
+// reads: the parent) never vetted. The runner samples with row security
+// off, so a policy's function never runs: here it would write to the
+// primary through dblink.
+func TestRunnerSamplesWithoutRowSecurity(t *testing.T) {
+	remote := fmt.Sprintf("host=127.0.0.1 port=%d dbname=rls_sample user=postgres", sandbox.Port())
+	db := gateDatabase(t, "rls_sample",
+		`CREATE EXTENSION dblink`,
+		`CREATE TABLE hits (n int)`,
+		fmt.Sprintf(`CREATE FUNCTION note_read() RETURNS bool LANGUAGE sql VOLATILE SECURITY DEFINER
+			AS $$SELECT dblink_exec('%s', 'INSERT INTO hits VALUES (1)') IS NOT NULL$$`, remote),
+		`CREATE TABLE pt (id int, k int) PARTITION BY RANGE (id)`,
+		`CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (1000)`,
+		`INSERT INTO pt1 SELECT g, g % 7 FROM generate_series(1, 100) g`,
+		`ALTER TABLE pt1 ENABLE ROW LEVEL SECURITY`,
+		`CREATE POLICY reads ON pt1 USING (note_read())`,
+		`DROP ROLE IF EXISTS rls_advisor`,
+		`CREATE ROLE rls_advisor LOGIN`,
+		`GRANT SELECT ON ALL TABLES IN SCHEMA public TO rls_advisor`)
+	ctx := context.Background()
+	advisor := connect(t, strings.Replace(sandbox.ReplicaDSN(db), "postgres@", "rls_advisor@", 1))
+	cat, err := collector.LoadCatalog(ctx, advisor, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := NewRunner(nil, RunnerOptions{}).Run(ctx, advisor, cat, Query{ID: "1", Text: "SELECT * FROM pt WHERE k = $1"})
+	primary := connect(t, sandbox.DSN(db))
+	if n := queryRow[int](t, primary, "SELECT count(*)::int FROM hits"); n != 0 {
+		t.Errorf("the partition's policy ran %d times (mode %s, reason %q)", n, res.Mode, res.Reason)
 	}
 }
