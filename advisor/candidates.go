@@ -159,7 +159,7 @@ func (n normalizer) candidateKey(c Candidate) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%s|", c.Table, c.Method)
 	for _, k := range c.Keys {
-		fmt.Fprintf(&b, "%s %t %t %s,", n.keyID(k), k.Desc, k.NullsFirst, k.OpClass)
+		fmt.Fprintf(&b, "%s %t %t %s %s,", n.keyID(k), k.Desc, k.NullsFirst, k.OpClass, k.Collation)
 	}
 	inc := slices.Sorted(slices.Values(c.Include))
 	fmt.Fprintf(&b, "|%s|%s", strings.Join(inc, ","), n.norm(c.Where))

@@ -66,8 +66,7 @@ func IndexDDL(cat *collector.Catalog, c Candidate) (IndexScript, error) {
 		s.Name = name
 	} else {
 		s.Name = b.name(t)
-		s.Statements = append(s.Statements, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;",
-			unqualified(t, s.Name), t.QualifiedName(), spec))
+		b.createConcurrently(t, s.Name, &s.Statements)
 		names = append(names, s.Name)
 	}
 	if slices.ContainsFunc(c.Keys, func(k collector.IndexKey) bool { return k.Expression != "" }) {
@@ -115,20 +114,57 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 		} else {
 			child = b.name(p)
 			*names = append(*names, child)
-			*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;", unqualified(p, child), p.QualifiedName(), b.spec))
+			b.createConcurrently(p, child, stmts)
 		}
 		*stmts = append(*stmts, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
 	}
 	return parent, nil
 }
 
+// createConcurrently appends the statement that builds the index name on
+// table t, after dropping an invalid one of that name (a build that
+// failed or was cancelled, left in place): IF NOT EXISTS would skip it.
+func (b ddlBuilder) createConcurrently(t *collector.Table, name string, stmts *[]string) {
+	if ix := b.sameIndex(t, name); ix != nil && !ix.Valid {
+		*stmts = append(*stmts, fmt.Sprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;", name))
+	}
+	*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;", unqualified(t, name), t.QualifiedName(), b.spec))
+}
+
+// sameIndex is the index of t named name (qualified) when it has the
+// candidate's definition: an earlier run of the same script left it,
+// valid (a partition's, under a parent whose build failed) or not.
+func (b ddlBuilder) sameIndex(t *collector.Table, name string) *collector.Index {
+	want := b.onTable(t)
+	var n normalizer
+	for i := range b.cat.Indexes {
+		ix := &b.cat.Indexes[i]
+		if ix.Table != t.QualifiedName() || collector.QuoteIdent(ix.Schema)+"."+collector.QuoteIdent(ix.Name) != name {
+			continue
+		}
+		have := Candidate{Table: ix.Table, Method: ix.Method, Keys: ix.Keys, Include: ix.Include, Where: ix.Predicate}
+		if n.candidateKey(have) == n.candidateKey(want) {
+			return ix
+		}
+	}
+	return nil
+}
+
+// onTable is the candidate as it would be on table t (a partition).
+func (b ddlBuilder) onTable(t *collector.Table) Candidate {
+	c := b.c
+	c.Table, c.Method = t.QualifiedName(), methodOf(c)
+	return c
+}
+
 // name is the qualified index name for table t: table_col1_col2_idx when
-// the index is a plain btree on columns and the name is free and spelt by
-// no other index (spelledOnce), otherwise (or when too long) a prefix of
-// it with a hash of the definition, so that two different definitions
-// never share a name and IF NOT EXISTS never skips an index that is not
-// the one recommended. The hash covers the table too, so partitions'
-// indexes differ even when truncated alike.
+// the index is a plain btree on columns and the name is free (or taken by
+// this very index, left by an earlier run: see sameIndex) and spelt by no
+// other index (spelledOnce), otherwise (or when too long) a prefix of it
+// with a hash of the definition, so that two different definitions never
+// share a name and IF NOT EXISTS never skips an index that is not the one
+// recommended. The hash covers the table too, so partitions' indexes
+// differ even when truncated alike.
 func (b ddlBuilder) name(t *collector.Table) string {
 	parts := []string{t.Name}
 	for _, k := range b.c.Keys {
@@ -140,7 +176,9 @@ func (b ddlBuilder) name(t *collector.Table) string {
 	}
 	base := strings.Join(parts, "_")
 	name := base + "_idx"
-	if !b.plain() || len(name) > maxIdentBytes || nameTaken(b.cat, t.Schema, name) || !spelledOnce(b.cat, t.Schema, base) {
+	qualified := collector.QuoteIdent(t.Schema) + "." + collector.QuoteIdent(name)
+	taken := nameTaken(b.cat, t.Schema, name) && b.sameIndex(t, qualified) == nil
+	if !b.plain() || len(name) > maxIdentBytes || taken || !spelledOnce(b.cat, t.Schema, base) {
 		sum := sha256.Sum256([]byte(b.id + "\x00" + t.QualifiedName()))
 		suffix := "_" + hex.EncodeToString(sum[:4]) + "_idx"
 		name = truncateUTF8(base, maxIdentBytes-len(suffix)) + suffix

@@ -35,7 +35,14 @@ func ddlCatalog() *collector.Catalog {
 			{Schema: "public", Name: "events_2025_h2", Kind: "r", Parent: "public.events_2025"},
 		},
 		Indexes: []collector.Index{{Schema: "public", Name: "orders_customer_id_idx", Table: "public.orders", Method: "btree",
-			Keys: []collector.IndexKey{{Column: "customer_id"}, {Column: "id"}}}},
+			Keys: []collector.IndexKey{{Column: "customer_id"}, {Column: "id"}}, Valid: true},
+			// Left by a build of the same index that failed: rebuilt under its name.
+			{Schema: "public", Name: "orders_status_idx", Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "status"}}},
+			// A partitioned build that failed after one partition: resumed.
+			{Schema: "public", Name: "events_account_id_idx", Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}}},
+			{Schema: "public", Name: "events_2024_account_id_idx", Table: "public.events_2024", Method: "btree",
+				Keys: []collector.IndexKey{{Column: "account_id"}}, Valid: true},
+		},
 	}
 }
 
@@ -55,6 +62,8 @@ func TestIndexDDLGolden(t *testing.T) {
 		{"gin_opclass", Candidate{Table: "public.orders", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}}},
 		{"expressions", Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{
 			{Expression: "lower(email)"}, {Expression: "(total + tax)", Desc: true}, {Column: "note", OpClass: "text_pattern_ops", NullsFirst: true}}}},
+		{"rebuild_invalid", btree("public.orders", "status")},
+		{"partitioned_resume", btree("public.events", "account_id")},
 		{"partitioned", Candidate{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}}},
 	}
 	cat := ddlCatalog()
@@ -221,6 +230,11 @@ func TestIndexDDLRuns(t *testing.T) {
 		`CREATE TABLE events_2025_h1 PARTITION OF events_2025 FOR VALUES FROM ('2025-01-01') TO ('2025-07-01')`,
 		`CREATE TABLE events_2025_h2 PARTITION OF events_2025 FOR VALUES FROM ('2025-07-01') TO ('2026-01-01')`,
 		`INSERT INTO events SELECT g % 13, '2024-06-01'::timestamptz + g * interval '1 hour' FROM generate_series(1, 10000) g`,
+		// What failed builds leave (ddlCatalog has them too).
+		`CREATE INDEX orders_status_idx ON orders (status)`,
+		`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'orders_status_idx'::regclass`,
+		`CREATE INDEX events_account_id_idx ON ONLY events (account_id)`,
+		`CREATE INDEX events_2024_account_id_idx ON events_2024 (account_id)`,
 	}
 	if err := c.Exec(ctx, "ddl_runs", setup...); err != nil {
 		t.Fatal(err)
@@ -243,6 +257,8 @@ func TestIndexDDLRuns(t *testing.T) {
 		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{
 			{Expression: "lower(email)"}, {Expression: "(total + tax)", Desc: true}, {Column: "note", OpClass: "text_pattern_ops", NullsFirst: true}}},
 		{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}},
+		btree("public.orders", "status"),
+		btree("public.events", "account_id"),
 	} {
 		script, err := IndexDDL(cat, cand)
 		if err != nil {
@@ -280,11 +296,20 @@ func TestIndexDDLRuns(t *testing.T) {
 			t.Errorf("%s: verify query found %d indexes, want %d", script.Name, n, want)
 		}
 	}
-	// Every partition of events got its index, attached under the parent's.
-	var attached int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_partition_tree(
-		(SELECT indexrelid FROM pg_index WHERE indrelid = 'events'::regclass)) WHERE parentrelid IS NOT NULL`).Scan(&attached)
-	if err != nil || attached != 4 {
-		t.Errorf("index tree under events: %d indexes besides the root, want 4 (events_2024, events_2025 and its two halves): %v", attached, err)
+	// Every partition of events got each index, attached under the
+	// parent's, the one a failed build left included; and the failed
+	// builds were finished, not built again beside.
+	for _, root := range []string{"events_account_id_at_92f0a929_idx", "events_account_id_idx"} {
+		var attached int
+		err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_partition_tree($1::regclass) WHERE parentrelid IS NOT NULL`, root).Scan(&attached)
+		if err != nil || attached != 4 {
+			t.Errorf("index tree under %s: %d indexes besides the root, want 4 (events_2024, events_2025 and its two halves): %v", root, attached, err)
+		}
+	}
+	var onStatus, onAccount int
+	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE indrelid = 'orders'::regclass AND indkey::text = (SELECT attnum::text FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status')),
+		count(*) FILTER (WHERE indrelid = 'events_2024'::regclass AND indnatts = 1) FROM pg_index`).Scan(&onStatus, &onAccount)
+	if err != nil || onStatus != 1 || onAccount != 1 {
+		t.Errorf("%d indexes on orders (status) and %d on events_2024 (account_id), want 1 of each: %v", onStatus, onAccount, err)
 	}
 }

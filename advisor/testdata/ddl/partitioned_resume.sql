@@ -1,0 +1,16 @@
+SET lock_timeout = '5s';
+CREATE INDEX IF NOT EXISTS events_account_id_idx ON ONLY public.events USING btree (account_id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2024_account_id_idx ON public.events_2024 USING btree (account_id);
+ALTER INDEX public.events_account_id_idx ATTACH PARTITION public.events_2024_account_id_idx;
+CREATE INDEX IF NOT EXISTS events_2025_account_id_idx ON ONLY public.events_2025 USING btree (account_id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2025_h1_account_id_idx ON public.events_2025_h1 USING btree (account_id);
+ALTER INDEX public.events_2025_account_id_idx ATTACH PARTITION public.events_2025_h1_account_id_idx;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2025_h2_account_id_idx ON public.events_2025_h2 USING btree (account_id);
+ALTER INDEX public.events_2025_account_id_idx ATTACH PARTITION public.events_2025_h2_account_id_idx;
+ALTER INDEX public.events_account_id_idx ATTACH PARTITION public.events_2025_account_id_idx;
+-- name: public.events_account_id_idx
+SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid IN ('public.events_account_id_idx'::regclass, 'public.events_2024_account_id_idx'::regclass, 'public.events_2025_account_id_idx'::regclass, 'public.events_2025_h1_account_id_idx'::regclass, 'public.events_2025_h2_account_id_idx'::regclass);
+-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
+-- then run the script again. The parent index is valid once every partition's index is attached:
+-- running the script again creates and attaches whatever is missing.

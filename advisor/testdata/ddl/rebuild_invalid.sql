@@ -1,0 +1,8 @@
+SET lock_timeout = '5s';
+DROP INDEX CONCURRENTLY IF EXISTS public.orders_status_idx;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_status_idx ON public.orders USING btree (status);
+-- name: public.orders_status_idx
+SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = 'public.orders_status_idx'::regclass;
+-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
+-- then run the script again.
