@@ -12,8 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
