@@ -251,12 +251,30 @@ func (s schemaChecker) validIndexes() []*collector.Index {
 
 // dropFix is how to remove an index: DROP INDEX, or dropping the
 // constraint it backs (whose name PostgreSQL gives its index).
-func dropFix(ix *collector.Index) string {
+func (s schemaChecker) dropFix(ix *collector.Index) string {
 	if ix.Constraint || ix.Primary {
 		return fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s; -- it backs a constraint; check that no foreign key depends on it",
 			ix.Table, collector.QuoteIdent(ix.Name))
 	}
+	if s.partitioned(ix) {
+		return fmt.Sprintf("DROP INDEX %s; -- a partitioned index cannot be dropped CONCURRENTLY: this locks the table and its partitions while it runs",
+			qualifiedIndexName(ix))
+	}
 	return fmt.Sprintf("DROP INDEX CONCURRENTLY %s;", qualifiedIndexName(ix))
+}
+
+// partitioned reports whether ix is on a partitioned table.
+func (s schemaChecker) partitioned(ix *collector.Index) bool {
+	t := s.tables[ix.Table]
+	return t != nil && t.Kind == "p"
+}
+
+// onKnownPartition reports whether ix is on a partition whose parent the
+// catalog holds: its index is usually attached to the parent's, which is
+// the one to report (and the only one that can be dropped).
+func (s schemaChecker) onKnownPartition(ix *collector.Index) bool {
+	t := s.tables[ix.Table]
+	return t != nil && s.isPartitionOfKnown(t)
 }
 
 // duplicateIndexes finds indexes identical to another on the same table;
@@ -265,6 +283,9 @@ func (s schemaChecker) duplicateIndexes(dropped map[*collector.Index]bool) []exp
 	groups := map[string][]*collector.Index{}
 	var order []string
 	for _, ix := range s.validIndexes() {
+		if s.onKnownPartition(ix) {
+			continue
+		}
 		sig := s.signature(ix)
 		if _, ok := groups[sig]; !ok {
 			order = append(order, sig)
@@ -281,7 +302,7 @@ func (s schemaChecker) duplicateIndexes(dropped map[*collector.Index]bool) []exp
 		keep := g[0]
 		for _, ix := range g[1:] {
 			dropped[ix] = true
-			out = append(out, dropFinding("duplicate_index", explain.Warning, ix, keep,
+			out = append(out, s.dropFinding("duplicate_index", explain.Warning, ix, keep,
 				"duplicates %s: same method, keys, INCLUDE and predicate"))
 		}
 	}
@@ -295,7 +316,7 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 	all := s.validIndexes()
 	var out []explain.Finding
 	for _, a := range all {
-		if dropped[a] || a.Method != "btree" || a.Unique || a.Primary || a.Constraint {
+		if dropped[a] || a.Method != "btree" || a.Unique || a.Primary || a.Constraint || s.onKnownPartition(a) {
 			continue
 		}
 		var keep *collector.Index
@@ -316,7 +337,7 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 			continue
 		}
 		dropped[a] = true
-		f := dropFinding("redundant_index", explain.Info, a, keep, "is a leading prefix of %s, which serves the same lookups")
+		f := s.dropFinding("redundant_index", explain.Info, a, keep, "is a leading prefix of %s, which serves the same lookups")
 		f.Evidence["keep_definition"] = keep.Definition
 		out = append(out, f)
 	}
@@ -325,7 +346,7 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 
 // dropFinding reports ix as not needed beside keep; how says why, with a %s
 // for keep's name.
-func dropFinding(kind string, severity explain.Severity, ix, keep *collector.Index, how string) explain.Finding {
+func (s schemaChecker) dropFinding(kind string, severity explain.Severity, ix, keep *collector.Index, how string) explain.Finding {
 	return explain.Finding{
 		Kind:     kind,
 		Severity: severity,
@@ -336,7 +357,7 @@ func dropFinding(kind string, severity explain.Severity, ix, keep *collector.Ind
 			"index": qualifiedIndexName(ix), "keep": qualifiedIndexName(keep), "size_bytes": ix.SizeBytes,
 			"idx_scan": ix.IdxScan, "definition": ix.Definition,
 		},
-		Fix: dropFix(ix),
+		Fix: s.dropFix(ix),
 	}
 }
 
@@ -346,9 +367,7 @@ func dropFinding(kind string, severity explain.Severity, ix, keep *collector.Ind
 func (s schemaChecker) unusedIndexes(dropped map[*collector.Index]bool) []explain.Finding {
 	var out []explain.Finding
 	for _, ix := range s.validIndexes() {
-		t := s.tables[ix.Table]
-		if dropped[ix] || ix.IdxScan != 0 || ix.Unique || ix.Primary || ix.Constraint || ix.SizeBytes <= unusedIndexBytes ||
-			(t != nil && t.Parent != "") { // a partition's index is attached to its parent's
+		if dropped[ix] || ix.IdxScan != 0 || ix.Unique || ix.Primary || ix.Constraint || ix.SizeBytes <= unusedIndexBytes || s.onKnownPartition(ix) {
 			continue
 		}
 		out = append(out, explain.Finding{
@@ -359,7 +378,7 @@ func (s schemaChecker) unusedIndexes(dropped map[*collector.Index]bool) []explai
 				"trust this only after a long statistics window, and check replicas, whose scans are counted there",
 				qualifiedIndexName(ix), megabytes(ix.SizeBytes)),
 			Evidence: map[string]any{"index": qualifiedIndexName(ix), "size_bytes": ix.SizeBytes, "idx_scan": ix.IdxScan, "definition": ix.Definition},
-			Fix:      dropFix(ix),
+			Fix:      s.dropFix(ix),
 		})
 	}
 	return out
@@ -378,6 +397,12 @@ func (s schemaChecker) invalidIndexes() []explain.Finding {
 		name := qualifiedIndexName(ix)
 		fix := fmt.Sprintf("DROP INDEX CONCURRENTLY %s;", name)
 		switch {
+		case s.partitioned(ix):
+			// CREATE INDEX ... ON ONLY: valid once every partition's index
+			// is attached, which neither REINDEX nor a CONCURRENTLY build
+			// (not possible on a partitioned table) does.
+			fix = fmt.Sprintf("-- build the missing partitions' indexes (CREATE INDEX CONCURRENTLY ON each partition) and attach each:\n"+
+				"ALTER INDEX %s ATTACH PARTITION <partition's index>;\n-- or drop it (this locks the table and its partitions while it runs):\nDROP INDEX %s;", name, name)
 		case strings.Contains(ix.Name, "_ccnew") || strings.Contains(ix.Name, "_ccold"):
 			// Left over from an interrupted REINDEX CONCURRENTLY: the original remains.
 		default:

@@ -64,6 +64,8 @@ func TestSchemaChecksCatalog(t *testing.T) {
 	exprB.Keys = []collector.IndexKey{{Expression: "lower(name)"}}
 	descA := btree("public.b", "b_t_desc", "t")
 	descA.Keys[0].Desc, descA.Keys[0].NullsFirst = true, true
+	partInvalid := btree("public.p", "p_k_only", "k", "at")
+	partInvalid.Valid = false
 	nameC := btree("public.b", "b_name_c", "name")
 	nameC.Keys[0].Collation = `pg_catalog."C"`
 	exprC := btree("public.b", "b_lower_c")
@@ -80,8 +82,8 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			{Schema: "public", Name: "nopk", Kind: "r", RelTuples: 10, Columns: []collector.Column{{Name: "k", Type: "integer", NotNull: true}}},
 			{Schema: "public", Name: "nopk_at_all", Kind: "r", RelTuples: 10, Columns: []collector.Column{{Name: "k", Type: "integer"}}},
 			{Schema: "public", Name: "mv", Kind: "m"},
-			{Schema: "public", Name: "p", Kind: "p", Partitions: []string{"public.p1"}, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}}},
-			{Schema: "public", Name: "p1", Kind: "r", Parent: "public.p", RelTuples: 2e4, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}}},
+			{Schema: "public", Name: "p", Kind: "p", Partitions: []string{"public.p1"}, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}, {Name: "k", Type: "integer"}}},
+			{Schema: "public", Name: "p1", Kind: "r", Parent: "public.p", RelTuples: 2e4, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}, {Name: "k", Type: "integer"}}},
 		},
 		Indexes: []collector.Index{
 			btree("public.a", "a_pkey", "x", "y"),
@@ -92,8 +94,13 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			unique,  // unique: never redundant
 			unused, smallUnused, invalid, ccnew,
 			exprA, exprB, // duplicates once normalized
-			exprC,                                    // in another collation: no duplicate of either
-			nameC,                                    // in another collation: does not serve fk b(name)
+			exprC, // in another collation: no duplicate of either
+			nameC, // in another collation: does not serve fk b(name)
+			// On a partitioned table: reported on the parent only, and
+			// dropped without CONCURRENTLY, which it does not allow.
+			btree("public.p", "p_k", "k"), btree("public.p", "p_k_copy", "k"),
+			btree("public.p1", "p1_k_idx", "k"), btree("public.p1", "p1_k_idx1", "k"),
+			partInvalid,
 			descA, btree("public.b", "b_t_asc", "t"), // different direction: not duplicates
 			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"),                      // covers fk b(a_x, a_y) in the other order
 			btree("public.b", "b_ay", "a_y"), btree("public.b", "b_ay_ax", "a_y", "a_x"), // a chain: both give way to b_ax_ay_name
@@ -113,11 +120,13 @@ func TestSchemaChecksCatalog(t *testing.T) {
 	want := []string{
 		"invalid_index warning public.a public.a_w_invalid",
 		"invalid_index warning public.a public.a_x_idx_ccnew",
+		"invalid_index warning public.p public.p_k_only",
 		"unindexed_fk critical public.a a_w_fkey",   // 5M rows, and its only index is invalid
 		"unindexed_fk warning public.b b_name_fkey", // small, but ON DELETE SET NULL
 		"unindexed_fk warning public.p p_fkey",      // 20k rows in its partition
 		"duplicate_index warning public.a public.a_y_x_copy",
 		"duplicate_index warning public.b public.b_lower_b",
+		"duplicate_index warning public.p public.p_k_copy",
 		"redundant_index info public.a public.a_y",
 		"redundant_index info public.b public.b_ay",
 		"redundant_index info public.b public.b_ay_ax",
@@ -143,6 +152,14 @@ func TestSchemaChecksCatalog(t *testing.T) {
 		case "redundant_index info public.b public.b_ay", "redundant_index info public.b public.b_ay_ax":
 			if f.Evidence["keep"] != "public.b_ax_ay_name" {
 				t.Errorf("%s keeps %v, want the longest, public.b_ax_ay_name", findingLine(f), f.Evidence["keep"])
+			}
+		case "duplicate_index warning public.p public.p_k_copy":
+			if !strings.HasPrefix(f.Fix, "DROP INDEX public.p_k_copy; -- a partitioned index cannot be dropped CONCURRENTLY") {
+				t.Errorf("partitioned duplicate's fix: %q", f.Fix)
+			}
+		case "invalid_index warning public.p public.p_k_only":
+			if !strings.Contains(f.Fix, "ALTER INDEX public.p_k_only ATTACH PARTITION") || strings.Contains(f.Fix, "CONCURRENTLY public.p_k_only") {
+				t.Errorf("invalid partitioned index's fix: %q", f.Fix)
 			}
 		case "duplicate_index warning public.a public.a_y_x_copy":
 			if f.Fix != "DROP INDEX CONCURRENTLY public.a_y_x_copy;" || f.Evidence["keep"] != "public.a_y_x" {
