@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 )
@@ -420,11 +421,22 @@ func checkExpression(expr string) (call bool, err error) {
 		return false, errors.New("must be one expression")
 	}
 	sel := tree.GetStmts()[0].GetStmt().GetSelectStmt()
-	if sel == nil || len(sel.GetTargetList()) != 1 || len(sel.GetFromClause()) != 0 || sel.GetWhereClause() != nil ||
-		len(sel.GetGroupClause()) != 0 || sel.GetHavingClause() != nil || len(sel.GetSortClause()) != 0 || sel.GetLimitCount() != nil {
+	if sel == nil || len(sel.GetTargetList()) != 1 || !onlyTargetList(sel) {
+		// "x) OFFSET (1" and the like close the parenthesis early.
 		return false, errors.New("must be one expression")
 	}
 	return sel.GetTargetList()[0].GetResTarget().GetVal().GetFuncCall() != nil, nil
+}
+
+// bareSelect is SELECT without its target list, as the parser leaves it.
+var bareSelect = &pg_query.SelectStmt{LimitOption: pg_query.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg_query.SetOperation_SETOP_NONE}
+
+// onlyTargetList reports whether sel has nothing but its target list: no
+// FROM, WHERE, GROUP BY, WINDOW, ORDER BY, LIMIT, OFFSET, INTO or locking.
+func onlyTargetList(sel *pg_query.SelectStmt) bool {
+	rest := proto.Clone(sel).(*pg_query.SelectStmt)
+	rest.TargetList = nil
+	return proto.Equal(rest, bareSelect)
 }
 
 func methodOf(c Candidate) string {
