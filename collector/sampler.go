@@ -236,7 +236,9 @@ type setup struct {
 // back as Snapshot.Warnings; an error means the server could not be
 // queried. A snapshot with Sampled false has no entries.
 func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
-	start := time.Now()
+	// Wall-clock time only: the window compares and persists it, and a
+	// monotonic reading would order samples differently from the saved times.
+	start := time.Now().Round(0)
 	snap := &Snapshot{Time: start}
 	var st setup
 	err := s.q.QueryRow(ctx, setupQuery).Scan(&st.database, &st.user, &st.appName, &st.max, &st.version, &st.schema)

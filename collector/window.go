@@ -198,6 +198,10 @@ func (w *Window) SetRetention(d time.Duration) {
 	w.trim()
 }
 
+// ErrNotAfter is Add refusing a snapshot no newer than the window's
+// newest: the sample is lost, the window intact.
+var ErrNotAfter = errors.New("add snapshot: out of order")
+
 // Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
 // failed sample does not break the series.
 func (w *Window) Add(snap *Snapshot) error {
@@ -208,7 +212,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	defer w.mu.Unlock()
 	last := w.st.Last
 	if last != nil && !snap.Time.After(last.Time) {
-		return fmt.Errorf("add snapshot: taken at %s, not after the window's newest (%s)",
+		return fmt.Errorf("%w: taken at %s, not after the window's newest (%s): the clock went back?", ErrNotAfter,
 			snap.Time.Format(time.RFC3339Nano), last.Time.Format(time.RFC3339Nano))
 	}
 	if last != nil {
@@ -234,19 +238,30 @@ func (w *Window) Add(snap *Snapshot) error {
 
 // interval computes the deltas from last to snap. A counter that went
 // down, a changed stats_since or a reset of all entries starts a new
-// series, whose delta is then the new cumulative value.
+// series, whose delta is then the new cumulative value: what ran since
+// the reset, which came after last. A series that began before last, as
+// another server's does (a failover behind the same address), holds more
+// than this interval: it only becomes the baseline, with no delta.
 func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	iv := interval{Start: last.Time, End: snap.Time, Samples: 1}
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
+	if resetAll && snap.Info.StatsReset.Before(last.Time) {
+		iv.Resets, iv.EvictionsKnown = len(snap.Entries), false
+		return iv
+	}
 	buf := w.scratch[:0] // reused, so the kept data is allocated at its exact size
 	for _, e := range snap.Entries {
 		d := e.Counters
 		if i, ok := w.index[e.Key]; ok {
 			p := last.Entries[i]
-			if resetAll || wentDown(p.Counters, e.Counters) || recreated(p, e) {
+			switch {
+			case recreated(p, e) && e.StatsSince.Before(last.Time):
 				iv.Resets++
-			} else {
+				continue
+			case resetAll || wentDown(p.Counters, e.Counters) || recreated(p, e):
+				iv.Resets++
+			default:
 				d = combine(e.Counters, p.Counters, -1)
 			}
 		}
@@ -352,21 +367,23 @@ type Delta struct {
 	Resets         int   // statement series that started over (reset, evicted and re-added)
 }
 
-// Delta sums the intervals that start at or after from.
+// Delta sums the intervals that end after from. Merging (see trim) may
+// join an interval that ends at from with the next: the merged one counts
+// whole, and what ran before from twice, rather than not at all.
 func (w *Window) Delta(from time.Time) *Delta {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := &Delta{EvictionsKnown: true}
 	size := 0 // the largest interval: a lower bound for the statements
 	for _, iv := range w.st.Intervals {
-		if !iv.Start.Before(from) {
+		if iv.End.After(from) {
 			size = max(size, iv.Count)
 		}
 	}
 	d.Statements = make([]Statement, 0, size)
 	pos := make(map[Key]int, size)
 	for _, iv := range w.st.Intervals {
-		if iv.Start.Before(from) {
+		if !iv.End.After(from) {
 			continue
 		}
 		if d.Samples == 0 {

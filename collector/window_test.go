@@ -136,6 +136,62 @@ func TestWindowStatsSinceAppears(t *testing.T) {
 	}
 }
 
+// TestWindowSeriesBeganBeforeLastSample: counters reset before the
+// window's newest sample, as another server's are after a failover behind
+// the same address, hold more than one interval: they become the
+// baseline, with no delta, whether all were reset or one entry recreated.
+func TestWindowSeriesBeganBeforeLastSample(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 100, 2: 50})
+	a.Info = &Info{StatsReset: t0.Add(-time.Hour)}
+	b := snapAt(1, map[int64]int64{1: 5_000_000, 2: 40}) // the promoted replica's, reset 3 days ago
+	b.Info = &Info{StatsReset: t0.Add(-72 * time.Hour)}
+	c := snapAt(2, map[int64]int64{1: 5_000_010, 2: 45})
+	c.Info = b.Info
+	d := snapAt(3, map[int64]int64{1: 5_000_020, 2: 900}) // 2 recreated, a day ago by its stats_since
+	d.Info = b.Info
+	setStatsSince(c, 2, t0.Add(-72*time.Hour))
+	setStatsSince(d, 2, t0.Add(-24*time.Hour))
+	for i, tc := range []struct {
+		s      *Snapshot
+		want   map[int64]int64
+		resets int
+	}{
+		{a, nil, 0},
+		{b, map[int64]int64{}, 2},
+		{c, map[int64]int64{1: 10, 2: 5}, 0},
+		{d, map[int64]int64{1: 10}, 1},
+	} {
+		mustAdd(t, w, tc.s)
+		if i == 0 {
+			continue
+		}
+		if got := w.LastSample(); !reflect.DeepEqual(calls(got), tc.want) || got.Resets != tc.resets {
+			t.Errorf("sample %d: calls %v, resets %d; want %v, %d", i, calls(got), got.Resets, tc.want, tc.resets)
+		}
+	}
+}
+
+// TestWindowDeltaAcrossMerges: cycles that each ask for the delta since
+// the last one's end lose nothing when merging joins an interval they
+// analyzed with one they did not.
+func TestWindowDeltaAcrossMerges(t *testing.T) {
+	w := NewWindow(WindowOptions{MaxIntervals: 6})
+	var from time.Time
+	var seen int64
+	for m := range 60 {
+		mustAdd(t, w, snapAt(m, map[int64]int64{1: int64(m)})) // one call a minute
+		if m%5 == 4 {
+			d := w.Delta(from)
+			seen += calls(d)[1]
+			from = d.To
+		}
+	}
+	if seen < 59 {
+		t.Errorf("cycles saw %d of the 59 calls", seen)
+	}
+}
+
 func TestWindowShareAndTop(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	mustAdd(t, w, snapAt(0, nil))

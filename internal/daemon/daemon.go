@@ -546,15 +546,23 @@ func (d *Daemon) Ingest(name string, snap *collector.Snapshot) error {
 }
 
 func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
-	if err := t.window.Add(snap); err != nil {
+	if err := t.window.Add(snap); errors.Is(err, collector.ErrNotAfter) {
+		// The clock, not the target: skip the sample, keep the window.
+		t.log.Warn("sample dropped", zap.Error(err))
+		return nil
+	} else if err != nil {
 		return err
 	}
 	t.mu.Lock()
 	save, rank := snap.Time.Sub(t.savedAt) >= saveEvery, snap.Time.Sub(t.rankedAt) >= rankEvery
 	t.mu.Unlock()
 	if save {
+		// A failed save is the state directory's problem, not the
+		// target's: the window stays in memory, and the next sample
+		// tries again.
 		if err := d.saveWindow(t); err != nil {
-			return err
+			t.log.Error("window not saved; retrying at the next sample", zap.Error(err))
+			save = false
 		}
 	}
 	var ranking *collector.Delta
