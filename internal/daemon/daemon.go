@@ -363,7 +363,10 @@ func (d *Daemon) saveWindow(t *target) error {
 	if err != nil {
 		return fmt.Errorf("save window of target %s: %w", t.name, err)
 	}
-	return d.store.PutWindow(t.name, t.key, data)
+	t.mu.Lock()
+	key := t.key
+	t.mu.Unlock()
+	return d.store.PutWindow(t.name, key, data)
 }
 
 // Reload reads the configuration again (Options.Load) and applies it. An

@@ -289,7 +289,8 @@ func gathered(t *testing.T, d *Daemon, name string, labels ...string) float64 {
 }
 
 // TestReloadedDSNEndsBackoff: a corrected DSN is tried at once; a reload
-// that leaves the DSN alone keeps the backoff.
+// that leaves the DSN alone keeps the backoff. The window follows the DSN's
+// database.
 func TestReloadedDSNEndsBackoff(t *testing.T) {
 	tg := &target{name: "a", log: zap.NewNop(), cfg: advisor.Target{DSN: "postgres://db/wrong"}}
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -300,9 +301,14 @@ func TestReloadedDSNEndsBackoff(t *testing.T) {
 	if tg.backoffLeft(now) <= 0 {
 		t.Error("a reload with the same DSN ended the backoff")
 	}
+	tg.savedAt = now
 	tg.configure(advisor.Target{DSN: "postgres://db/app"})
 	if left := tg.backoffLeft(now); left > 0 {
 		t.Errorf("after a corrected DSN the target still waits %s", left)
+	}
+	// The window is saved under the new database, where a restart looks.
+	if tg.key != "app" || !tg.savedAt.IsZero() {
+		t.Errorf("after the DSN moved to database app: key %q, saved at %s; want app, a save at the next sample", tg.key, tg.savedAt)
 	}
 }
 

@@ -29,7 +29,6 @@ const (
 // its health and its latest report.
 type target struct {
 	name   string
-	key    string // the window's key in the state store: the sampler's database
 	window *collector.Window
 	log    *zap.Logger
 
@@ -41,8 +40,9 @@ type target struct {
 
 	mu         sync.Mutex // guards what follows
 	cfg        advisor.Target
-	reconnect  bool // cfg changed: open a new connection at the next sample
-	failures   int  // consecutive failed samples
+	key        string // the window's key in the state store: the sampler's database
+	reconnect  bool   // cfg changed: open a new connection at the next sample
+	failures   int    // consecutive failed samples
 	retryAt    time.Time
 	downSince  time.Time
 	lastErr    string
@@ -75,6 +75,12 @@ func (t *target) configure(cfg advisor.Target) {
 	}
 	if cfg.DSN != t.cfg.DSN || !sameFilter(cfg.Databases, t.cfg.Databases) || !sameFilter(cfg.Users, t.cfg.Users) {
 		t.reconnect = true
+	}
+	if key := windowKey(cfg.DSN); key != t.key {
+		// Saved under the new database from the next sample on, where a
+		// restart looks for it.
+		t.log.Info("the window is now saved under database "+key, zap.String("was", t.key))
+		t.key, t.savedAt = key, time.Time{}
 	}
 	t.cfg = cfg
 }
