@@ -92,6 +92,12 @@ func servedMeanMS(rec advisor.Recommendation, stmts []advisor.Statement) (float6
 	return total / calls, true
 }
 
+// goneRetention is how long a recommendation no cycle made any more is
+// kept: ids hash the index definition, so a changing workload would
+// otherwise grow the store without end. One that comes back later is
+// announced as new.
+const goneRetention = 30 * 24 * time.Hour
+
 // UpsertRecommendations records what one analysis cycle of r.Target
 // recommended at r.GeneratedAt and returns what changed: new and materially
 // changed recommendations not yet announced, realized gains of applied ones
@@ -139,6 +145,7 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 		}
 		// bbolt forbids writes inside ForEach: collect, then write.
 		updates := map[string]Record{}
+		var expired [][]byte
 		err = b.ForEach(func(k, _ []byte) error {
 			if seen[string(k)] {
 				return nil
@@ -152,6 +159,10 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 				rd.Status = StatusGone
 				ch.Gone = append(ch.Gone, rd)
 				updates[string(k)] = rd
+			case StatusGone:
+				if now.Sub(rd.LastSeen) > goneRetention {
+					expired = append(expired, slices.Clone(k))
+				}
 			case StatusApplied:
 				if rd.RealizedAt.IsZero() && !r.Window.Cumulative && !r.Window.From.Before(rd.AppliedAt) {
 					if m, ok := servedMeanMS(rd.Recommendation, r.Statements); ok {
@@ -170,6 +181,11 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 		}
 		for id, rd := range updates {
 			if err := putJSON(b, []byte(id), rd); err != nil {
+				return err
+			}
+		}
+		for _, k := range expired {
+			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}

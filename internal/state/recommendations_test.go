@@ -113,6 +113,24 @@ func TestUpsertNewChangedGone(t *testing.T) {
 	}
 }
 
+// A recommendation no cycle made for longer than goneRetention is
+// forgotten; one gone for less is kept.
+func TestGoneRecommendationsExpire(t *testing.T) {
+	s, _ := openTemp(t)
+	last := 2 + int(goneRetention/time.Hour)
+	upsert(t, s, cycle(1, nil, rec("a", 80), rec("b", 40)))
+	upsert(t, s, cycle(2, nil, rec("b", 40))) // a last seen at 1
+	upsert(t, s, cycle(last, nil, rec("b", 40)))
+	upsert(t, s, cycle(last+1, nil)) // b gone for an hour, a for longer than the retention
+	all, err := s.Recommendations("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(all) != "b" || all[0].Status != StatusGone {
+		t.Errorf("records %q: want only b, gone", ids(all))
+	}
+}
+
 func TestRealizedGain(t *testing.T) {
 	s, _ := openTemp(t)
 	before := []advisor.Statement{stmt("q1", 300, 10), stmt("q2", 100, 30), stmt("q9", 1000, 1)}
