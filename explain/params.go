@@ -462,8 +462,13 @@ func (s *synth) visit(m proto.Message, sc *paramScope) {
 var datetimeFields = map[string]string{"date_trunc": "day", "date_part": "year"}
 
 // typeDefaults are values for a parameter cast to a type when nothing it
-// is compared with says more.
-var typeDefaults = map[string]string{"interval": "1 day", "bool": "true", "boolean": "true"}
+// is compared with says more (a column's value does): valid input for the
+// type, which "1" is not for a date.
+var typeDefaults = map[string]string{
+	"interval": "1 day", "bool": "true", "boolean": "true",
+	"date": "2000-01-01", "timestamp": "2000-01-01", "timestamptz": "2000-01-01",
+	"uuid": "00000000-0000-0000-0000-000000000000", "json": "{}", "jsonb": "{}",
+}
 
 // assignment records SET col = $n and INSERT (col) VALUES ($n): a value
 // of the column.

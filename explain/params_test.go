@@ -97,6 +97,8 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "SELECT * FROM orders WHERE email = $1", err: `no value for $1: no statistics or rows for public.orders.email`},
 		{query: "SELECT * FROM orders WHERE status = $1 AND total > $2", err: "no value for $2"},
 		{query: "SELECT $1 * 2", want: []string{"1"}},
+		{query: "SELECT $1::date AS as_of, $2::timestamptz, $3::uuid, $4::jsonb, id FROM orders WHERE id = $5",
+			want: []string{"2000-01-01", "2000-01-01", "00000000-0000-0000-0000-000000000000", "{}", "500"}},
 		{query: "SELECT sum(total * ($1 - total)) FROM orders WHERE status = $2", want: []string{"1", "shipped"}},
 		{query: "SELECT * FROM orders WHERE total > $1 * 2", err: "no value for $1"},
 		{query: "SELECT * FROM orders WHERE created_at >= $1 AND created_at < $2", want: []string{"2024-05-01", "2024-06-01"}},
