@@ -121,8 +121,12 @@ const (
 )
 
 // LoadCatalog reads the catalog of the database q is connected to. To read
-// another database of the same server, connect with WithDatabase.
+// another database of the same server, connect with WithDatabase. A nil
+// log logs nothing.
 func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	start := time.Now()
 	c := &Catalog{TakenAt: start, Extensions: map[string]string{}}
 	s := &c.Settings

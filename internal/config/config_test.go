@@ -89,6 +89,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"advisor.yaml:3: notify.webhooks[0].url: invalid URL: scheme must be http or https"}},
 		{"webhook without url", "notify:\n  webhooks:\n    - secret: s\n" + target,
 			[]string{"advisor.yaml:3: notify.webhooks[0].url: required"}},
+		{"same webhook twice", "notify:\n  webhooks:\n    - url: https://hooks.example/a\n    - url: https://hooks.example/a\n" + target,
+			[]string{"advisor.yaml:4: notify.webhooks[1].url: the same URL as notify.webhooks[0]"}},
 		{"NaN ratio", "detect: {inefficient_index_removed_ratio: .nan}\n" + target,
 			[]string{"advisor.yaml:1: detect.inefficient_index_removed_ratio: must be greater than 0 and at most 1, got NaN"}},
 		{"ratio of 0", "detect: {seq_scan_removed_ratio: 0}\n" + target,

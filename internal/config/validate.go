@@ -75,8 +75,16 @@ func (c *Config) validate() []error {
 	if c.Notify.Slack.WebhookURL != "" {
 		v.check("notify.slack.webhook_url", checkHTTPURL(c.Notify.Slack.WebhookURL))
 	}
+	webhooks := map[string]int{}
 	for i, w := range c.Notify.Webhooks {
-		v.check(fmt.Sprintf("notify.webhooks[%d].url", i), checkHTTPURL(w.URL))
+		p := fmt.Sprintf("notify.webhooks[%d].url", i)
+		v.check(p, checkHTTPURL(w.URL))
+		// The outbox finds a webhook by its URL: two would share one queue.
+		if first, dup := webhooks[w.URL]; dup && w.URL != "" {
+			v.check(p, fmt.Errorf("the same URL as notify.webhooks[%d]", first))
+		} else {
+			webhooks[w.URL] = i
+		}
 	}
 	return v.errs
 }
