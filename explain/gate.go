@@ -55,13 +55,14 @@ func Gate(ctx context.Context, conn *pgx.Conn, query string) Decision {
 	if !d.Plannable {
 		return d
 	}
-	return gateCatalog(ctx, conn, pq, d)
+	return gateCatalog(ctx, conn, pq, d, databaseHazard)
 }
 
 // gateCatalog refines parsed, gateParse's decision for a plannable
 // statement, with the catalog: first whether planning it is safe, then,
-// when parsed allows it, whether executing it is.
-func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
+// when parsed allows it, whether executing it is, with dbHazard for what
+// the whole database may run implicitly.
+func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision, dbHazard hazardFunc) Decision {
 	if conn == nil {
 		return Decision{Reason: "refused: no connection to check the functions it calls"}
 	}
@@ -74,7 +75,9 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed De
 	case !parsed.Analyze:
 		return parsed
 	}
-	reason, err = newGateChecker(conn, false).checkStatement(ctx, pq)
+	executing := newGateChecker(conn, false)
+	executing.dbHazard = dbHazard
+	reason, err = executing.checkStatement(ctx, pq)
 	switch {
 	case err != nil:
 		return Decision{Plannable: true, Reason: "refused: cannot check the functions it calls: " + err.Error()}
@@ -440,10 +443,15 @@ type gateChecker struct {
 	// only user-defined code and denied functions that are not VOLATILE
 	// count.
 	planning bool
+	dbHazard hazardFunc // set when not planning
 	procs    map[uint32]bool
 	rels     map[uint32]bool
 	types    map[string]bool // type names seen, for checkComparisons
-	strict   *gateChecker    // bodyChecker's, made on first use
+	// vetted holds the type names checkTypes checked, by the search path
+	// they resolved on: the signatures of the functions a statement
+	// reaches name the same few types over and over.
+	vetted map[string]bool
+	strict *gateChecker // bodyChecker's, made on first use
 }
 
 // bodyChecker checks what user-defined code reaches: planning may execute
@@ -459,7 +467,7 @@ func (c *gateChecker) bodyChecker() *gateChecker {
 }
 
 func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
-	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}}
+	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}, vetted: map[string]bool{}}
 }
 
 // checkStatement returns why pq is unsafe (to plan or to execute, as
@@ -468,7 +476,7 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 	if !c.planning {
 		// Volatile implicit casts and support functions matter only to
 		// execution; planning checks the user-defined ones it may reach.
-		if reason, err := c.databaseHazard(ctx); reason != "" || err != nil {
+		if reason, err := c.dbHazard(ctx, c.conn); reason != "" || err != nil {
 			return reason, err
 		}
 	}
@@ -572,7 +580,11 @@ type procRow struct {
 	extension  string
 	aggSupport []uint32
 	searchPath []string // the function's own SET search_path, nil when it has none
-	types      []string // its result and argument types: a domain's CHECK runs on them
+	// types are its result and argument types that are not built in: a
+	// domain's CHECK runs on them. (A built-in type has no CHECK; a cast
+	// to one is vetted where a statement names it, an implicit one by
+	// checkComparisons.)
+	types []string
 }
 
 func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
@@ -589,7 +601,7 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
 		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
-	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t)`
+	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t WHERE t >= 16384)`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
@@ -726,8 +738,11 @@ SELECT format('a type %s has volatile input or output function %s', t.oid::regty
 FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive, t.typoutput, t.typsend) WHERE p.provolatile = 'v'
 LIMIT 1`
 
-func (c *gateChecker) databaseHazard(ctx context.Context) (string, error) {
-	rows, err := c.conn.Query(ctx, dbconn.Marker+databaseHazardSQL, pgx.QueryExecModeExec)
+// hazardFunc returns databaseHazardSQL's finding, "" when none.
+type hazardFunc func(ctx context.Context, conn *pgx.Conn) (string, error)
+
+func databaseHazard(ctx context.Context, conn *pgx.Conn) (string, error) {
+	rows, err := conn.Query(ctx, dbconn.Marker+databaseHazardSQL, pgx.QueryExecModeExec)
 	if err != nil {
 		return "", fmt.Errorf("query implicit function calls: %w", err)
 	}
@@ -1134,7 +1149,15 @@ func plpgsqlStatement(query string, mode int) string {
 // checkTypes vets the named types as scope resolves them: the casts and
 // input functions a value of theirs may go through and their domains'
 // CHECKs.
-func (c *gateChecker) checkTypes(ctx context.Context, types []string, scope nameScope, via string, depth int) (string, error) {
+func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope nameScope, via string, depth int) (string, error) {
+	path := strings.Join(scope.searchPath, ",")
+	var types []string
+	for _, name := range names {
+		if key := path + "\x00" + name; !c.vetted[key] {
+			c.vetted[key] = true
+			types = append(types, name)
+		}
+	}
 	if len(types) == 0 {
 		return "", nil
 	}

@@ -89,9 +89,13 @@ type Runner struct {
 	mu     sync.Mutex
 	parsed map[string]parseResult
 	// planGates caches PlanOnly's catalog check, by server, database and
-	// text, for planGateTTL: it takes a few catalog queries, and what-if
+	// text, for gateTTL: it takes a few catalog queries, and what-if
 	// costing plans a statement hundreds of times within seconds.
 	planGates map[planGateKey]planGate
+	// dbHazards caches databaseHazard by server and database for
+	// gateTTL: it scans whole catalogs (several milliseconds), and every
+	// statement to be executed needs it.
+	dbHazards map[string]dbHazard
 }
 
 type planGateKey struct{ server, query string }
@@ -101,10 +105,21 @@ type planGate struct {
 	checked time.Time
 }
 
-// planGateTTL bounds how long a function redefined after the check can go
-// unnoticed by PlanOnly (a check and the plan after it are separate
-// transactions in any case).
-const planGateTTL = time.Minute
+type dbHazard struct {
+	reason  string
+	checked time.Time
+}
+
+// gateTTL bounds how long a function redefined after a cached check can go
+// unnoticed (a check and the plan after it are separate transactions in
+// any case).
+const gateTTL = time.Minute
+
+// serverKey names the server and database behind conn, for the caches.
+func serverKey(conn *pgx.Conn) string {
+	cfg := conn.Config()
+	return fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
+}
 
 type parseResult struct {
 	pq *parsedQuery
@@ -191,6 +206,10 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 	pq, d := gateParse(q.Text)
 	if d.Plannable {
 		d = r.gate(ctx, conn, pq, d)
+		if ctx.Err() == nil {
+			// What-if costing plans this statement next: spare it the check.
+			r.rememberPlanGate(planGateKey{server: serverKey(conn), query: pq.text}, d)
+		}
 	}
 	if !d.Plannable {
 		return Result{Mode: ModeNone, Outcome: OutcomeRefused, Reason: d.Reason}
@@ -237,7 +256,7 @@ func joinErr(first, second string) string {
 func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
 	var d Decision
 	err := r.readOnly(ctx, conn, func(serverInfo) error {
-		d = gateCatalog(ctx, conn, pq, parsed)
+		d = gateCatalog(ctx, conn, pq, parsed, r.databaseHazard)
 		return nil
 	})
 	if err != nil {
@@ -248,17 +267,25 @@ func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, pars
 
 // planGate is gate for PlanOnly, through the planGates cache.
 func (r *Runner) planGate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision {
-	cfg := conn.Config()
-	key := planGateKey{server: fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database), query: pq.text}
+	key := planGateKey{server: serverKey(conn), query: pq.text}
 	r.mu.Lock()
 	g, ok := r.planGates[key]
 	r.mu.Unlock()
-	if ok && time.Since(g.checked) < planGateTTL {
+	if ok && time.Since(g.checked) < gateTTL {
 		return g.d
 	}
 	d := r.gate(ctx, conn, pq, Decision{Plannable: true})
-	if ctx.Err() != nil {
-		return d // a cancelled check decides nothing
+	if ctx.Err() == nil { // a cancelled check decides nothing
+		r.rememberPlanGate(key, d)
+	}
+	return d
+}
+
+// rememberPlanGate caches a decision on planning; d may be a whole
+// gate's, which decides planning on the way.
+func (r *Runner) rememberPlanGate(key planGateKey, d Decision) {
+	if d.Plannable {
+		d = Decision{Plannable: true}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -266,7 +293,29 @@ func (r *Runner) planGate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) 
 		r.planGates = make(map[planGateKey]planGate)
 	}
 	r.planGates[key] = planGate{d: d, checked: time.Now()}
-	return d
+}
+
+// databaseHazard is the package's databaseHazard through the dbHazards
+// cache.
+func (r *Runner) databaseHazard(ctx context.Context, conn *pgx.Conn) (string, error) {
+	key := serverKey(conn)
+	r.mu.Lock()
+	h, ok := r.dbHazards[key]
+	r.mu.Unlock()
+	if ok && time.Since(h.checked) < gateTTL {
+		return h.reason, nil
+	}
+	reason, err := databaseHazard(ctx, conn)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dbHazards == nil {
+		r.dbHazards = make(map[string]dbHazard)
+	}
+	r.dbHazards[key] = dbHazard{reason: reason, checked: time.Now()}
+	return reason, nil
 }
 
 // analyze tries EXPLAIN ANALYZE, which the gate allowed, in one read-only
