@@ -232,7 +232,7 @@ func (f *findingView) where() string {
 		parts = append(parts, f.F.Table)
 	}
 	if len(parts) == 0 {
-		return "-"
+		return "whole database" // the workload's cache hit ratio
 	}
 	return strings.Join(parts, " ")
 }

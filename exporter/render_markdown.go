@@ -170,7 +170,7 @@ func mdWhere(f *findingView) string {
 		parts = append(parts, tableCode(f.F.Table))
 	}
 	if len(parts) == 0 {
-		return "-"
+		return "whole database"
 	}
 	return strings.Join(parts, " ")
 }

@@ -142,6 +142,11 @@ func fixtureReport(t testing.TB) *advisor.Report {
 				Fix:    "ANALYZE public.cust_hist, public.orderlines;",
 			},
 			{
+				Kind: "low_cache_hit", Severity: explain.Info,
+				Detail: "The window's statements found 97.1% of the blocks they needed in shared_buffers (128 MB).",
+				Fix:    "If the server has memory to spare, raise shared_buffers.",
+			},
+			{
 				Kind: "unused_index", Severity: explain.Info, Table: "public.orders",
 				Detail: "Index orders_status_idx (16 MB) had no scans in 30 days and slows every write to orders.",
 				Fix:    "DROP INDEX CONCURRENTLY public.orders_status_idx;",
@@ -278,7 +283,7 @@ func TestTextFitsTheTerminal(t *testing.T) {
 
 func TestRenderSummary(t *testing.T) {
 	// 0.3821*(1-94.2/625.88) + 0.2701*(1-182.99/48211.5) + 0.1197*(1-8.4/1845) = 0.7128
-	want := "4 statements, 5 findings, 3 recommendations, estimated workload cost reduction 71.3%"
+	want := "4 statements, 6 findings, 3 recommendations, estimated workload cost reduction 71.3%"
 	if out := render(t, fixtureReport(t), "text"); !strings.Contains(out, "\n"+want+"\n") {
 		t.Errorf("text report lacks the summary line %q:\n%s", want, out)
 	}
