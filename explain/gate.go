@@ -580,10 +580,11 @@ type procRow struct {
 	extension  string
 	aggSupport []uint32
 	searchPath []string // the function's own SET search_path, nil when it has none
-	// types are its result and argument types that are not built in: a
-	// domain's CHECK runs on them. (A built-in type has no CHECK; a cast
-	// to one is vetted where a statement names it, an implicit one by
-	// checkComparisons.)
+	// types are its result and argument types, for the domain CHECKs and
+	// casts that run on a value becoming one (a function's result cast
+	// to its declared type, an argument to its parameter's). Built-in
+	// types without such hazards are left out: they are most of them, and
+	// vetting each again costs a query.
 	types []string
 }
 
@@ -601,7 +602,8 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
 		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
-	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t WHERE t >= 16384)`
+	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t
+		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + `))`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".

@@ -326,3 +326,54 @@ func TestParseSearchPath(t *testing.T) {
 		}
 	}
 }
+
+// TestGateSignatureCasts: a user-defined cast to a built-in type runs
+// where a function's result or argument becomes that type, and only the
+// signature's built-in type leads the gate to it.
+func TestGateSignatureCasts(t *testing.T) {
+	db := gateDatabase(t, "gate_sigcasts",
+		`CREATE TABLE counters (n int)`,
+		`INSERT INTO counters VALUES (0)`,
+		`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+		`CREATE FUNCTION safe_double(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
+		// An assignment cast, applied to a SQL function's result and to a
+		// PL/pgSQL RETURN value.
+		`CREATE TYPE mood AS ENUM ('ok')`,
+		`CREATE FUNCTION mood_int(mood) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+		`CREATE CAST (mood AS int) WITH FUNCTION mood_int(mood) AS ASSIGNMENT`,
+		`CREATE FUNCTION cast_result() RETURNS int LANGUAGE sql STABLE AS $$SELECT 'ok'::mood$$`,
+		`CREATE FUNCTION cast_return() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN RETURN 'ok'::mood; END$$`,
+		// An implicit cast labelled IMMUTABLE (databaseHazardSQL looks for
+		// VOLATILE ones), applied to an argument of a function called in a
+		// PL/pgSQL body.
+		`CREATE TYPE tint AS ENUM ('one')`,
+		`CREATE FUNCTION tint_int(tint) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT CASE WHEN bump_counter() > 0 THEN 1 END'`,
+		`CREATE CAST (tint AS int) WITH FUNCTION tint_int(tint) AS IMPLICIT`,
+		`CREATE FUNCTION cast_argument() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x tint := 'one'; BEGIN RETURN safe_double(x); END$$`,
+	)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, tc := range []gateCase{
+		{query: "SELECT cast_result()", reason: "volatile function public.bump_counter()"},
+		{query: "SELECT cast_return()", reason: "volatile function public.bump_counter()"},
+		{query: "SELECT cast_argument()", reason: "volatile function public.bump_counter()"},
+	} {
+		checkDecision(t, "Gate", tc, Gate(ctx, conn, tc.query))
+	}
+	// The casts do run: each statement bumps the counter on the primary.
+	primary, err := dbconn.Connect(ctx, sandbox.DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close(ctx)
+	for _, q := range []string{"SELECT cast_result()", "SELECT cast_return()", "SELECT cast_argument()"} {
+		queryRow[int](t, primary, q)
+	}
+	if n := queryRow[int](t, primary, "SELECT n FROM counters"); n != 3 {
+		t.Errorf("counters.n = %d after running the three statements: want 3", n)
+	}
+}
