@@ -22,7 +22,8 @@
 // compressed one (3,600 samples, where the window merges old intervals).
 // The samples are fed as fast as the agent takes them; rss-MB is read
 // after ten idle seconds (less than one interval of the default schedule),
-// when the Go runtime has returned the pages that garbage freed, and
+// when the agent has given back the pages that garbage freed (it does
+// after five idle seconds: internal/daemon's idleRelease), and
 // peak-rss-MB is the high-water mark during the feed, which a real
 // schedule, with idle time between samples, keeps lower. The 80 MB target
 // is checked on the default schedule.

@@ -93,6 +93,7 @@ type Daemon struct {
 	// notifyWake is shared by the notifiers a reload replaces, so what the
 	// previous one queues wakes the running one.
 	notifyWake chan struct{}
+	idle       idleRelease // after samples and analysis cycles
 
 	mu           sync.Mutex // guards what follows
 	cfg          *config.Config
@@ -353,6 +354,7 @@ func (d *Daemon) Close() error {
 			t.close(context.Background())
 		}
 		errs = append(errs, d.store.Close())
+		d.idle.stop()
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
@@ -549,6 +551,7 @@ func (d *Daemon) Ingest(name string, snap *collector.Snapshot) error {
 }
 
 func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
+	defer d.idle.busy()
 	if err := t.window.Add(snap); errors.Is(err, collector.ErrNotAfter) {
 		// The clock, not the target: skip the sample, keep the window.
 		t.log.Warn("sample dropped", zap.Error(err))
@@ -606,6 +609,7 @@ func (d *Daemon) Analyze(ctx context.Context, name string) error {
 // built indexes and the recommendations, queues notifications and keeps
 // the report for the API.
 func (d *Daemon) analyze(ctx context.Context, t *target) error {
+	defer d.idle.busy()
 	t.analyzeMu.Lock()
 	defer t.analyzeMu.Unlock()
 	if t.down() {
