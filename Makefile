@@ -31,7 +31,7 @@ bench:
 # TPC-H at SF 1, the scale of the index-selection literature (about half an
 # hour: Q21 runs into the statement timeout without indexes).
 bench-tpch-sf1:
-	$(GO) run ./bench --scale 10 --workloads tpch --rounds 1 --statement-timeout 3m --sample10k=false \
+	$(GO) run ./bench --scale 10 --workloads tpch --rounds 1 --statement-timeout 3m --sample10k=false --daemon-rss=false \
 		--json bench/results/tpch-sf1.json --markdown bench/RESULTS-SF1.md $(BENCH_ARGS)
 
 demo: build

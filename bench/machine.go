@@ -71,26 +71,27 @@ func loadAvg() string {
 	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
-// sampleBench is collector's BenchmarkSample10k as go test reports it.
-type sampleBench struct {
+// goBench is one line of a go test benchmark, as go test reports it.
+type goBench struct {
 	Line  string `json:"line,omitempty"`
 	Error string `json:"error,omitempty"`
 }
 
-var benchLine = regexp.MustCompile(`(?m)^BenchmarkSample10k\S*\s+.*$`)
-
-// sample10k runs collector's BenchmarkSample10k once (it starts a cluster
-// of its own) and returns its result line.
-func sample10k(ctx context.Context) *sampleBench {
+// runGoBench runs the benchmarks of pkg that pattern selects once (each
+// starts what it needs: a cluster, an agent process) and returns the
+// first result line.
+func runGoBench(ctx context.Context, pkg, pattern string) *goBench {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkSample10k$", "-benchtime", "1x", "./collector")
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", "1x", pkg)
 	out, err := cmd.CombinedOutput()
-	if m := benchLine.FindString(string(out)); m != "" {
-		return &sampleBench{Line: strings.Join(strings.Fields(m), " ")}
+	if m := resultLine.FindString(string(out)); m != "" {
+		return &goBench{Line: strings.Join(strings.Fields(m), " ")}
 	}
 	if err == nil {
-		return &sampleBench{Error: "no result line:\n" + tail(out)}
+		return &goBench{Error: "no result line:\n" + tail(out)}
 	}
-	return &sampleBench{Error: err.Error() + "\n" + tail(out)}
+	return &goBench{Error: err.Error() + "\n" + tail(out)}
 }
+
+var resultLine = regexp.MustCompile(`(?m)^Benchmark\S+\s+\d+\s+.*$`)

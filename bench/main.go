@@ -53,6 +53,7 @@ type flags struct {
 	jsonPath    string
 	markdown    string
 	sample10k   bool
+	daemonRSS   bool
 	oracle      bool
 	verbose     bool
 	render      bool
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.jsonPath, "json", "bench/results/latest.json", "write the results as JSON to `file`")
 	fs.StringVar(&f.markdown, "markdown", "bench/RESULTS.md", "regenerate this Markdown `file` (\"\": do not)")
 	fs.BoolVar(&f.sample10k, "sample10k", true, "also run collector's BenchmarkSample10k (go test) and report its figure")
+	fs.BoolVar(&f.daemonRSS, "daemon-rss", true, "also run bench/daemon_rss's BenchmarkDaemonRSS on the default schedule (go test) and report its figure")
 	fs.BoolVar(&f.oracle, "oracle", true, "run the exhaustive HypoPG oracle")
 	fs.IntVar(&f.rounds, "rounds", 3, "measure latencies this many `times` before and after; each statement keeps its best round")
 	fs.DurationVar(&f.timeout, "statement-timeout", 10*time.Minute, "bound one execution of a workload statement (played or measured) to `duration`; a run past it counts as failed")
@@ -195,7 +197,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if f.sample10k && ctx.Err() == nil {
 		logf("running collector's BenchmarkSample10k")
-		res.Sample10k = sample10k(ctx)
+		res.Sample10k = runGoBench(ctx, "./collector", "^BenchmarkSample10k$")
+	}
+	if f.daemonRSS && ctx.Err() == nil {
+		logf("running BenchmarkDaemonRSS/every-1m")
+		res.DaemonRSS = runGoBench(ctx, "./bench/daemon_rss", "^BenchmarkDaemonRSS$/^every-1m$")
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.Machine.LoadAvgEnd = loadAvg()

@@ -27,7 +27,8 @@ type results struct {
 	TPCHBudgetBytes int64             `json:"tpch_budget_bytes,omitempty"`
 	Machine         machine           `json:"machine"`
 	Workloads       []*workloadResult `json:"workloads"`
-	Sample10k       *sampleBench      `json:"sample10k,omitempty"`
+	Sample10k       *goBench          `json:"sample10k,omitempty"`
+	DaemonRSS       *goBench          `json:"daemon_rss,omitempty"`
 }
 
 func (r *results) workload(name string) *workloadResult {
@@ -76,6 +77,9 @@ func printTable(out io.Writer, r *results) {
 	}
 	if r.Sample10k != nil {
 		fmt.Fprintf(out, "sampling 10,000 statements: %s%s\n", r.Sample10k.Line, firstLine(r.Sample10k.Error))
+	}
+	if r.DaemonRSS != nil {
+		fmt.Fprintf(out, "agent resident memory: %s%s\n", r.DaemonRSS.Line, firstLine(r.DaemonRSS.Error))
 	}
 }
 
@@ -259,13 +263,9 @@ func advisorTimes(b *strings.Builder, r *results) {
 	}
 	b.WriteString("\nThe mix is played for well under a minute, so the last column compares one advisor cycle with a very short window; " +
 		"against an hour of production traffic the same cycle is a far smaller share.\n\n")
-	if r.Sample10k != nil {
-		if r.Sample10k.Line != "" {
-			fmt.Fprintf(b, "Sampling 10,000 pg_stat_statements entries (collector's `BenchmarkSample10k`, one iteration):\n\n```\n%s\n```\n\n", r.Sample10k.Line)
-		} else {
-			fmt.Fprintf(b, "Sampling 10,000 pg_stat_statements entries: BenchmarkSample10k failed: %s\n\n", oneLine(r.Sample10k.Error))
-		}
-	}
+	writeGoBench(b, r.Sample10k, "Sampling 10,000 pg_stat_statements entries (collector's `BenchmarkSample10k`, one iteration)")
+	writeGoBench(b, r.DaemonRSS, "Resident memory of the agent (`advisor run`) with three targets after an hour of samples of 5,000 statements each "+
+		"on the default schedule, 60 samples (bench/daemon_rss's `BenchmarkDaemonRSS/every-1m`; rss-MB is read after ten idle seconds, target 80 MB)")
 }
 
 // Extend's figures from shared/bench/tpch/README.md (SF 1, HypoPG-estimated budgets).
@@ -440,4 +440,16 @@ func counts(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeGoBench writes a go test benchmark's line under what, or why it
+// failed; nothing when it did not run.
+func writeGoBench(b *strings.Builder, g *goBench, what string) {
+	switch {
+	case g == nil:
+	case g.Line != "":
+		fmt.Fprintf(b, "%s:\n\n```\n%s\n```\n\n", what, g.Line)
+	default:
+		fmt.Fprintf(b, "%s: failed: %s\n\n", what, oneLine(g.Error))
+	}
 }
