@@ -55,36 +55,43 @@ func Gate(ctx context.Context, conn *pgx.Conn, query string) Decision {
 	if !d.Plannable {
 		return d
 	}
-	return gateCatalog(ctx, conn, pq, d, databaseHazard)
+	d, _ = gateCatalog(ctx, conn, pq, d, databaseHazard) // a failed check refuses, saying why
+	return d
 }
 
 // gateCatalog refines parsed, gateParse's decision for a plannable
 // statement, with the catalog: first whether planning it is safe, then,
 // when parsed allows it, whether executing it is, with dbHazard for what
-// the whole database may run implicitly.
-func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision, dbHazard hazardFunc) Decision {
+// the whole database may run implicitly. When a catalog query fails, the
+// decision refuses what is left unchecked and err says the refusal is no
+// verdict on the statement.
+func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision, dbHazard hazardFunc) (Decision, error) {
 	if conn == nil {
-		return Decision{Reason: "refused: no connection to check the functions it calls"}
+		return Decision{Reason: "refused: no connection to check the functions it calls"}, nil
 	}
 	reason, err := newGateChecker(conn, true).checkStatement(ctx, pq)
 	switch {
 	case err != nil:
-		return Decision{Reason: "refused: cannot check the functions it calls: " + err.Error()}
+		return Decision{Reason: cannotCheck(err)}, err
 	case reason != "":
-		return Decision{Reason: "refused: " + reason + "; not planned either, since planning may run it"}
+		return Decision{Reason: "refused: " + reason + "; not planned either, since planning may run it"}, nil
 	case !parsed.Analyze:
-		return parsed
+		return parsed, nil
 	}
 	executing := newGateChecker(conn, false)
 	executing.dbHazard = dbHazard
 	reason, err = executing.checkStatement(ctx, pq)
 	switch {
 	case err != nil:
-		return Decision{Plannable: true, Reason: "refused: cannot check the functions it calls: " + err.Error()}
+		return Decision{Plannable: true, Reason: cannotCheck(err)}, err
 	case reason != "":
-		return Decision{Plannable: true, Reason: "refused: " + reason}
+		return Decision{Plannable: true, Reason: "refused: " + reason}, nil
 	}
-	return Decision{Analyze: true, Plannable: true}
+	return Decision{Analyze: true, Plannable: true}, nil
+}
+
+func cannotCheck(err error) string {
+	return "refused: cannot check the functions it calls: " + err.Error()
 }
 
 // parsedQuery is a query text that parsed as exactly one statement.

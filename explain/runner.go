@@ -205,8 +205,8 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 
 	pq, d := gateParse(q.Text)
 	if d.Plannable {
-		d = r.gate(ctx, conn, pq, d)
-		if ctx.Err() == nil {
+		var err error
+		if d, err = r.gate(ctx, conn, pq, d); err == nil {
 			// What-if costing plans this statement next: spare it the check.
 			r.rememberPlanGate(planGateKey{server: serverKey(conn), query: pq.text}, d)
 		}
@@ -252,17 +252,18 @@ func joinErr(first, second string) string {
 
 // gate runs the gate's catalog check of a statement gateParse found
 // plannable (parsed is its decision) in a read-only transaction with the
-// runner's timeouts.
-func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) Decision {
-	var d Decision
-	err := r.readOnly(ctx, conn, func(serverInfo) error {
-		d = gateCatalog(ctx, conn, pq, parsed, r.databaseHazard)
+// runner's timeouts. err, when the check failed (a timeout, a lost
+// connection), says the refusal in d is no verdict to cache.
+func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision) (d Decision, err error) {
+	var checkErr error
+	err = r.readOnly(ctx, conn, func(serverInfo) error {
+		d, checkErr = gateCatalog(ctx, conn, pq, parsed, r.databaseHazard)
 		return nil
 	})
 	if err != nil {
-		return Decision{Reason: "refused: cannot check the functions it calls: " + err.Error()}
+		return Decision{Reason: cannotCheck(err)}, err
 	}
-	return d
+	return d, checkErr
 }
 
 // planGate is gate for PlanOnly, through the planGates cache.
@@ -274,8 +275,8 @@ func (r *Runner) planGate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) 
 	if ok && time.Since(g.checked) < gateTTL {
 		return g.d
 	}
-	d := r.gate(ctx, conn, pq, Decision{Plannable: true})
-	if ctx.Err() == nil { // a cancelled check decides nothing
+	d, err := r.gate(ctx, conn, pq, Decision{Plannable: true})
+	if err == nil {
 		r.rememberPlanGate(key, d)
 	}
 	return d
