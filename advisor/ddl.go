@@ -94,13 +94,24 @@ const maxPartitionDepth = 32
 // partitioned appends the statements for partitioned table t and returns
 // the name of its index: ON ONLY t, then each partition's index (built
 // concurrently, or recursively for a sub-partitioned partition), attached.
+// An index ON ONLY a table with foreign partitions would stay invalid (a
+// foreign table has no index to attach), so there the partitions' indexes
+// come first and a plain CREATE INDEX on t follows: it skips foreign
+// partitions and attaches the indexes it finds, holding its lock briefly.
 func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]string, depth int) (string, error) {
 	if depth > maxPartitionDepth {
 		return "", fmt.Errorf("partitions of %s nest deeper than %d levels", t.QualifiedName(), maxPartitionDepth)
 	}
 	parent := b.name(t)
 	*names = append(*names, parent)
-	*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON ONLY %s %s;", unqualified(t, parent), t.QualifiedName(), b.spec))
+	only := " ONLY"
+	if t.ForeignPartitions {
+		only = ""
+	}
+	createParent := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON%s %s %s;", unqualified(t, parent), only, t.QualifiedName(), b.spec)
+	if !t.ForeignPartitions {
+		*stmts = append(*stmts, createParent)
+	}
 	for _, pn := range t.Partitions {
 		p := findTable(b.cat, pn)
 		if p == nil {
@@ -117,7 +128,12 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 			*names = append(*names, child)
 			b.createConcurrently(p, child, stmts)
 		}
-		*stmts = append(*stmts, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
+		if !t.ForeignPartitions {
+			*stmts = append(*stmts, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
+		}
+	}
+	if t.ForeignPartitions {
+		*stmts = append(*stmts, createParent)
 	}
 	return parent, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ func ddlCatalog() *collector.Catalog {
 			{Schema: "public", Name: "events_2025", Kind: "p", Parent: "public.events", Partitions: []string{"public.events_2025_h1", "public.events_2025_h2"}},
 			{Schema: "public", Name: "events_2025_h1", Kind: "r", Parent: "public.events_2025"},
 			{Schema: "public", Name: "events_2025_h2", Kind: "r", Parent: "public.events_2025"},
+			{Schema: "public", Name: "feeds", Kind: "p", Partitions: []string{"public.feeds_2025"}, ForeignPartitions: true},
+			{Schema: "public", Name: "feeds_2025", Kind: "r", Parent: "public.feeds"},
 		},
 		Indexes: []collector.Index{{Schema: "public", Name: "orders_customer_id_idx", Table: "public.orders", Method: "btree",
 			Keys: []collector.IndexKey{{Column: "customer_id"}, {Column: "id"}}, Valid: true},
@@ -233,6 +236,11 @@ func TestIndexDDLRuns(t *testing.T) {
 		`CREATE TABLE events_2025_h1 PARTITION OF events_2025 FOR VALUES FROM ('2025-01-01') TO ('2025-07-01')`,
 		`CREATE TABLE events_2025_h2 PARTITION OF events_2025 FOR VALUES FROM ('2025-07-01') TO ('2026-01-01')`,
 		`INSERT INTO events SELECT g % 13, '2024-06-01'::timestamptz + g * interval '1 hour' FROM generate_series(1, 10000) g`,
+		`CREATE EXTENSION file_fdw`,
+		`CREATE SERVER files FOREIGN DATA WRAPPER file_fdw`,
+		`CREATE TABLE feeds (account_id int, at date) PARTITION BY RANGE (at)`,
+		`CREATE TABLE feeds_2025 PARTITION OF feeds FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`,
+		`CREATE FOREIGN TABLE feeds_archive PARTITION OF feeds FOR VALUES FROM ('2000-01-01') TO ('2025-01-01') SERVER files OPTIONS (filename '/dev/null')`,
 		// What failed builds leave (ddlCatalog has them too).
 		`CREATE INDEX orders_status_idx ON orders (status)`,
 		`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'orders_status_idx'::regclass`,
@@ -262,6 +270,7 @@ func TestIndexDDLRuns(t *testing.T) {
 		{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}},
 		btree("public.orders", "status"),
 		btree("public.events", "account_id"),
+		btree("public.feeds", "account_id"),
 	} {
 		script, err := IndexDDL(cat, cand)
 		if err != nil {
@@ -308,6 +317,15 @@ func TestIndexDDLRuns(t *testing.T) {
 		if err != nil || attached != 4 {
 			t.Errorf("index tree under %s: %d indexes besides the root, want 4 (events_2024, events_2025 and its two halves): %v", root, attached, err)
 		}
+	}
+	// The catalog knows feeds has a foreign partition, whose absence from
+	// the index tree does not leave the parent's index invalid.
+	loaded, err := collector.LoadCatalog(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if feeds, ok := loaded.Table("public", "feeds"); !ok || !feeds.ForeignPartitions || !slices.Equal(feeds.Partitions, []string{"public.feeds_2025"}) {
+		t.Errorf("catalog entry of feeds: %+v, want ForeignPartitions and only feeds_2025 as a partition", feeds)
 	}
 	var onStatus, onAccount int
 	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE indrelid = 'orders'::regclass AND indkey::text = (SELECT attnum::text FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status')),

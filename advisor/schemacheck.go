@@ -397,6 +397,12 @@ func (s schemaChecker) invalidIndexes() []explain.Finding {
 		name := qualifiedIndexName(ix)
 		fix := fmt.Sprintf("DROP INDEX CONCURRENTLY %s;", name)
 		switch {
+		case s.partitioned(ix) && s.tables[ix.Table].ForeignPartitions:
+			// A foreign partition can have no index to attach: ON ONLY
+			// stays invalid for good. A plain CREATE INDEX on the parent
+			// skips foreign partitions and attaches the indexes it finds.
+			fix = fmt.Sprintf("-- build each partition's index that is missing (CREATE INDEX CONCURRENTLY ON each partition that is not foreign), then:\n"+
+				"DROP INDEX %s;\n%s;", name, strings.Replace(ix.Definition, " ON ONLY "+ix.Table+" ", " ON "+ix.Table+" ", 1))
 		case s.partitioned(ix):
 			// CREATE INDEX ... ON ONLY: valid once every partition's index
 			// is attached, which neither REINDEX nor a CONCURRENTLY build

@@ -222,6 +222,15 @@ func TestSchemaChecksSandbox(t *testing.T) {
 		`CREATE TABLE logs_2024 PARTITION OF logs FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`,
 		`CREATE TABLE events (id bigint, at timestamptz, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)`,
 		`CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`,
+		// ON ONLY a table with a foreign partition: invalid for good.
+		`CREATE EXTENSION file_fdw`,
+		`CREATE SERVER files FOREIGN DATA WRAPPER file_fdw`,
+		`CREATE TABLE feeds (id bigint, at date) PARTITION BY RANGE (id)`,
+		`CREATE TABLE feeds_new PARTITION OF feeds FOR VALUES FROM (1000) TO (2000)`,
+		`CREATE FOREIGN TABLE feeds_archive PARTITION OF feeds FOR VALUES FROM (0) TO (1000) SERVER files OPTIONS (filename '/dev/null')`,
+		`CREATE INDEX feeds_at ON ONLY feeds (at)`,
+		`CREATE INDEX feeds_new_at ON feeds_new (at)`,
+		`ALTER INDEX feeds_at ATTACH PARTITION feeds_new_at`,
 		`ANALYZE`,
 	)
 	if err != nil {
@@ -250,6 +259,7 @@ func TestSchemaChecksSandbox(t *testing.T) {
 	got := findingLines(findings)
 	want := []string{
 		"invalid_index warning public.dupvals public.dupvals_v",
+		"invalid_index warning public.feeds public.feeds_at",
 		`unindexed_fk critical public."Orders" Orders_customerId_fkey`,
 		"unindexed_fk info public.logs logs_customer_id_fkey",
 		`duplicate_index warning public."Orders" public.orders_created_b`,
@@ -257,6 +267,7 @@ func TestSchemaChecksSandbox(t *testing.T) {
 		`unused_index info public."Orders" public.orders_created_a`,
 		`unused_index info public."Orders" public.orders_status_created`,
 		"missing_primary_key warning public.dupvals",
+		"missing_primary_key warning public.feeds",
 		"missing_primary_key warning public.logs",
 		`timestamp_without_tz info public."Orders"`,
 		"timestamp_without_tz info public.logs",
@@ -278,6 +289,20 @@ func TestSchemaChecksSandbox(t *testing.T) {
 			}
 			if _, err := conn.Exec(ctx, stmt); err != nil {
 				t.Fatalf("%s: fix %q: %v", findingLine(f), stmt, err)
+			}
+		}
+	}
+	// On a table with a foreign partition, the fix builds the index anew
+	// without ONLY, and valid.
+	for _, f := range findings {
+		if f.Kind == "invalid_index" && f.Table == "public.feeds" {
+			create := f.Fix[strings.LastIndex(f.Fix, "\n")+1:]
+			if _, err := conn.Exec(ctx, create); err != nil {
+				t.Fatalf("fix %q: %v", create, err)
+			}
+			var valid bool
+			if err := conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'feeds_at'::regclass`).Scan(&valid); err != nil || !valid {
+				t.Errorf("feeds_at after %q: valid %v, %v", create, valid, err)
 			}
 		}
 	}

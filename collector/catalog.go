@@ -31,17 +31,20 @@ type PlanSettings struct {
 
 // Table is a relation that can hold rows (ordinary or partitioned).
 type Table struct {
-	OID           uint32
-	Schema        string
-	Name          string
-	Kind          string // "r" ordinary, "p" partitioned, "m" materialized view
-	Parent        string // qualified name of the partitioned parent, "" when none
-	Partitions    []string
-	RelTuples     float64
-	RelPages      int64
-	SizeBytes     int64 // pg_total_relation_size
-	Columns       []Column
-	HasPrimaryKey bool
+	OID        uint32
+	Schema     string
+	Name       string
+	Kind       string   // "r" ordinary, "p" partitioned, "m" materialized view
+	Parent     string   // qualified name of the partitioned parent, "" when none
+	Partitions []string // those that can hold rows here; foreign ones are left out
+	// ForeignPartitions says some partitions are foreign tables, which
+	// can have no index.
+	ForeignPartitions bool
+	RelTuples         float64
+	RelPages          int64
+	SizeBytes         int64 // pg_total_relation_size
+	Columns           []Column
+	HasPrimaryKey     bool
 
 	SeqScan          int64
 	SeqTupRead       int64
