@@ -36,7 +36,7 @@ type Table struct {
 	Name       string
 	Kind       string   // "r" ordinary, "p" partitioned, "m" materialized view
 	Parent     string   // qualified name of the partitioned parent, "" when none
-	Partitions []string // those that can hold rows here; foreign ones are left out
+	Partitions []string // qualified names; foreign ones are not loaded
 	// ForeignPartitions says some partitions are foreign tables, which
 	// can have no index.
 	ForeignPartitions bool
