@@ -9,26 +9,44 @@ import (
 
 // IndexName is the name the recommendation's DDL gives the index on its
 // table, as written there (quoted where needed, without the schema, which
-// is the table's); "" when the DDL names none.
+// is the table's); "" when the DDL names none. A partitioned table's DDL
+// names its partitions' indexes too, before the parent's when some
+// partitions are foreign.
 func (r *Recommendation) IndexName() string {
 	const marker = " IF NOT EXISTS "
-	_, rest, ok := strings.Cut(r.DDL, marker)
-	if !ok {
-		return ""
+	rest := r.DDL
+	for {
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, marker); !ok {
+			return ""
+		}
+		name := leadingName(rest)
+		if name == "" {
+			return ""
+		}
+		on := rest[len(name):]
+		if r.Table == "" || strings.HasPrefix(on, " ON "+r.Table+" ") || strings.HasPrefix(on, " ON ONLY "+r.Table+" ") {
+			return name
+		}
 	}
-	if !strings.HasPrefix(rest, `"`) {
-		name, _, _ := strings.Cut(rest, " ")
+}
+
+// leadingName is the identifier s starts with, quoted or not; "" when a
+// quoted one is not terminated.
+func leadingName(s string) string {
+	if !strings.HasPrefix(s, `"`) {
+		name, _, _ := strings.Cut(s, " ")
 		return name
 	}
-	for i := 1; i < len(rest); i++ { // a quoted name ends at a quote not doubled
-		if rest[i] != '"' {
+	for i := 1; i < len(s); i++ { // a quoted name ends at a quote not doubled
+		if s[i] != '"' {
 			continue
 		}
-		if i+1 < len(rest) && rest[i+1] == '"' {
+		if i+1 < len(s) && s[i+1] == '"' {
 			i++
 			continue
 		}
-		return rest[:i+1]
+		return s[:i+1]
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pgadvisor/pgadvisor/collector"
@@ -18,6 +19,15 @@ func TestIndexName(t *testing.T) {
 		if got := r.IndexName(); got != want {
 			t.Errorf("IndexName of %q = %q, want %q", ddl, got, want)
 		}
+	}
+	// With foreign partitions the partitions' indexes come first.
+	script, err := IndexDDL(ddlCatalog(), btree("public.feeds", "account_id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Recommendation{Table: "public.feeds", DDL: strings.Join(script.Statements, "\n")}
+	if got := r.IndexName(); got != "feeds_account_id_idx" {
+		t.Errorf("IndexName of %q = %q, want the parent's, feeds_account_id_idx", r.DDL, got)
 	}
 }
 

@@ -96,8 +96,9 @@ const maxPartitionDepth = 32
 // concurrently, or recursively for a sub-partitioned partition), attached.
 // An index ON ONLY a table with foreign partitions would stay invalid (a
 // foreign table has no index to attach), so there the partitions' indexes
-// come first and a plain CREATE INDEX on t follows: it skips foreign
-// partitions and attaches the indexes it finds, holding its lock briefly.
+// come first and a plain CREATE INDEX on t follows, guarded by
+// afterPartitions: it skips foreign partitions and attaches the indexes
+// it finds, holding its lock briefly.
 func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]string, depth int) (string, error) {
 	if depth > maxPartitionDepth {
 		return "", fmt.Errorf("partitions of %s nest deeper than %d levels", t.QualifiedName(), maxPartitionDepth)
@@ -112,6 +113,7 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 	if !t.ForeignPartitions {
 		*stmts = append(*stmts, createParent)
 	}
+	var children []string
 	for _, pn := range t.Partitions {
 		p := findTable(b.cat, pn)
 		if p == nil {
@@ -128,14 +130,45 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 			*names = append(*names, child)
 			b.createConcurrently(p, child, stmts)
 		}
+		children = append(children, child)
 		if !t.ForeignPartitions {
 			*stmts = append(*stmts, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
 		}
 	}
 	if t.ForeignPartitions {
-		*stmts = append(*stmts, createParent)
+		*stmts = append(*stmts, afterPartitions(t, children, createParent))
 	}
 	return parent, nil
+}
+
+// afterPartitions wraps create, a plain CREATE INDEX on partitioned table
+// t, so that it runs only when the partitions' indexes named children are
+// all there and valid: it would build a missing one itself (a concurrent
+// build that timed out), blocking writes for as long as that takes.
+func afterPartitions(t *collector.Table, children []string, create string) string {
+	if len(children) == 0 {
+		return create // every partition is foreign
+	}
+	regs := make([]string, len(children))
+	for i, c := range children {
+		regs[i] = "to_regclass(" + quoteLiteral(c) + ")"
+	}
+	msg := "an index on a partition of " + t.QualifiedName() + " is missing or invalid: " +
+		"run the script again once its CREATE INDEX CONCURRENTLY succeeds"
+	body := fmt.Sprintf("BEGIN\n  IF (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (%s)) < %d THEN\n"+
+		"    RAISE EXCEPTION USING MESSAGE = %s;\n  END IF;\n  %s\nEND",
+		strings.Join(regs, ", "), len(children), quoteLiteral(msg), create)
+	return "DO " + dollarQuote(body) + ";"
+}
+
+// dollarQuote quotes body with a tag that does not occur in it: body
+// holds index predicates taken from query texts.
+func dollarQuote(body string) string {
+	tag := "$ddl$"
+	for i := 1; strings.Contains(body, tag); i++ {
+		tag = fmt.Sprintf("$ddl%d$", i)
+	}
+	return tag + body + tag
 }
 
 // createConcurrently appends the statement that builds the index name on

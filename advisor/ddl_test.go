@@ -318,6 +318,20 @@ func TestIndexDDLRuns(t *testing.T) {
 			t.Errorf("index tree under %s: %d indexes besides the root, want 4 (events_2024, events_2025 and its two halves): %v", root, attached, err)
 		}
 	}
+	// When a partition's concurrent build failed, the parent's CREATE INDEX
+	// refuses to build it under a lock that blocks writes.
+	script, err := IndexDDL(cat, btree("public.feeds", "at"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded := script.Statements[len(script.Statements)-1]
+	if _, err := conn.PgConn().Exec(ctx, guarded).ReadAll(); err == nil || !strings.Contains(err.Error(), "missing or invalid") {
+		t.Errorf("%s: want the missing partition index refused, got %v", guarded, err)
+	}
+	var built bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = 'feeds_2025'::regclass AND indnatts = 1 AND indkey[0] = 2)`).Scan(&built); err != nil || built {
+		t.Errorf("an index on feeds_2025 (at) was built by the parent's statement: %v", err)
+	}
 	// The catalog knows feeds has a foreign partition, whose absence from
 	// the index tree does not leave the parent's index invalid.
 	loaded, err := collector.LoadCatalog(ctx, conn, nil)

@@ -399,10 +399,15 @@ func (s schemaChecker) invalidIndexes() []explain.Finding {
 		switch {
 		case s.partitioned(ix) && s.tables[ix.Table].ForeignPartitions:
 			// A foreign partition can have no index to attach: ON ONLY
-			// stays invalid for good. A plain CREATE INDEX on the parent
-			// skips foreign partitions and attaches the indexes it finds.
-			fix = fmt.Sprintf("-- build each partition's index that is missing (CREATE INDEX CONCURRENTLY ON each partition that is not foreign), then:\n"+
-				"DROP INDEX %s;\n%s;", name, strings.Replace(ix.Definition, " ON ONLY "+ix.Table+" ", " ON "+ix.Table+" ", 1))
+			// stays invalid for good. Dropping it drops the partitions'
+			// indexes attached to it, and a plain CREATE INDEX would then
+			// build them under a lock that blocks writes: new ones come
+			// first, attached by a CREATE INDEX without ONLY.
+			fix = "-- a foreign partition can have no index, so an index ON ONLY this table never becomes valid. To rebuild it without blocking writes,\n" +
+				"-- build each partition's index that is not foreign with CREATE INDEX CONCURRENTLY under a new name, then create the table's without ONLY\n" +
+				"-- (CREATE INDEX <new name> ON " + onClause(ix.Definition) +
+				": it attaches them and skips the foreign partitions), then drop this one:\n" +
+				setLockTimeout + "\nDROP INDEX " + name + ";"
 		case s.partitioned(ix):
 			// CREATE INDEX ... ON ONLY: valid once every partition's index
 			// is attached, which neither REINDEX nor a CONCURRENTLY build
@@ -431,6 +436,13 @@ func (s schemaChecker) invalidIndexes() []explain.Finding {
 		})
 	}
 	return out
+}
+
+// onClause is what follows "ON [ONLY] " in an index definition, on one
+// line (it goes in a comment, which a line break would end).
+func onClause(def string) string {
+	_, rest, _ := strings.Cut(def, " ON ")
+	return strings.Join(strings.Fields(strings.TrimPrefix(rest, "ONLY ")), " ")
 }
 
 // concurrentDefinition turns pg_get_indexdef output into its CONCURRENTLY

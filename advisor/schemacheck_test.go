@@ -292,17 +292,13 @@ func TestSchemaChecksSandbox(t *testing.T) {
 			}
 		}
 	}
-	// On a table with a foreign partition, the fix builds the index anew
-	// without ONLY, and valid.
+	// On a table with a foreign partition, the fix drops the index (its
+	// DROP ran above) without rebuilding the partitions' indexes under a
+	// write-blocking lock, and shows the statement that attaches new ones.
 	for _, f := range findings {
 		if f.Kind == "invalid_index" && f.Table == "public.feeds" {
-			create := f.Fix[strings.LastIndex(f.Fix, "\n")+1:]
-			if _, err := conn.Exec(ctx, create); err != nil {
-				t.Fatalf("fix %q: %v", create, err)
-			}
-			var valid bool
-			if err := conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'feeds_at'::regclass`).Scan(&valid); err != nil || !valid {
-				t.Errorf("feeds_at after %q: valid %v, %v", create, valid, err)
+			if !strings.Contains(f.Fix, "CREATE INDEX <new name> ON public.feeds USING btree (at):") || strings.Contains(f.Fix, "\nCREATE") {
+				t.Errorf("fix for feeds_at:\n%s", f.Fix)
 			}
 		}
 	}
