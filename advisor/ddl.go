@@ -339,7 +339,9 @@ func verifySQL(names []string, partitioned bool) string {
 	b.WriteString("-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;\n")
 	if partitioned {
 		b.WriteString("-- then run the script again. The parent index is valid once every partition's index is attached:\n")
-		b.WriteString("-- running the script again creates and attaches whatever is missing.\n")
+		b.WriteString("-- running the script again creates and attaches whatever is missing. A partition's invalid index\n")
+		b.WriteString("-- that is attached already cannot be dropped alone: drop the parent's, which takes the partitions'\n")
+		fmt.Fprintf(&b, "-- with it (SET lock_timeout = '5s'; DROP INDEX %s;), then run the script again.\n", strings.Join(strings.Fields(names[0]), " "))
 	} else {
 		b.WriteString("-- then run the script again.\n")
 	}

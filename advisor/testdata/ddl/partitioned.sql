@@ -13,4 +13,6 @@ SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid IN ('publ
 -- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
 -- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
 -- then run the script again. The parent index is valid once every partition's index is attached:
--- running the script again creates and attaches whatever is missing.
+-- running the script again creates and attaches whatever is missing. A partition's invalid index
+-- that is attached already cannot be dropped alone: drop the parent's, which takes the partitions'
+-- with it (SET lock_timeout = '5s'; DROP INDEX public.events_account_id_at_92f0a929_idx;), then run the script again.
