@@ -91,29 +91,44 @@ type Runner struct {
 	// planGates caches PlanOnly's catalog check, by server, database and
 	// text, for gateTTL: it takes a few catalog queries, and what-if
 	// costing plans a statement hundreds of times within seconds.
-	planGates map[planGateKey]planGate
+	planGates expiring[planGateKey, Decision]
 	// dbHazards caches databaseHazard by server and database for
 	// gateTTL: it scans whole catalogs (several milliseconds), and every
 	// statement to be executed needs it.
-	dbHazards map[string]dbHazard
+	dbHazards expiring[string, string]
 }
 
 type planGateKey struct{ server, query string }
-
-type planGate struct {
-	d       Decision
-	checked time.Time
-}
-
-type dbHazard struct {
-	reason  string
-	checked time.Time
-}
 
 // gateTTL bounds how long a function redefined after a cached check can go
 // unnoticed (a check and the plan after it are separate transactions in
 // any case).
 const gateTTL = time.Minute
+
+// expiring is a cache whose entries count for gateTTL, cleared when it
+// holds maxParsed of them. Callers hold Runner.mu.
+type expiring[K comparable, V any] map[K]expiringEntry[V]
+
+type expiringEntry[V any] struct {
+	v  V
+	at time.Time
+}
+
+func (m expiring[K, V]) get(k K) (V, bool) {
+	e, ok := m[k]
+	if !ok || time.Since(e.at) >= gateTTL {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (m *expiring[K, V]) put(k K, v V) {
+	if *m == nil || len(*m) >= maxParsed {
+		*m = make(expiring[K, V])
+	}
+	(*m)[k] = expiringEntry[V]{v: v, at: time.Now()}
+}
 
 // serverKey names the server and database behind conn, for the caches.
 func serverKey(conn *pgx.Conn) string {
@@ -270,10 +285,10 @@ func (r *Runner) gate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, pars
 func (r *Runner) planGate(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) Decision {
 	key := planGateKey{server: serverKey(conn), query: pq.text}
 	r.mu.Lock()
-	g, ok := r.planGates[key]
+	d, ok := r.planGates.get(key)
 	r.mu.Unlock()
-	if ok && time.Since(g.checked) < gateTTL {
-		return g.d
+	if ok {
+		return d
 	}
 	d, err := r.gate(ctx, conn, pq, Decision{Plannable: true})
 	if err == nil {
@@ -290,10 +305,7 @@ func (r *Runner) rememberPlanGate(key planGateKey, d Decision) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.planGates == nil || len(r.planGates) >= maxParsed {
-		r.planGates = make(map[planGateKey]planGate)
-	}
-	r.planGates[key] = planGate{d: d, checked: time.Now()}
+	r.planGates.put(key, d)
 }
 
 // databaseHazard is the package's databaseHazard through the dbHazards
@@ -301,10 +313,10 @@ func (r *Runner) rememberPlanGate(key planGateKey, d Decision) {
 func (r *Runner) databaseHazard(ctx context.Context, conn *pgx.Conn) (string, error) {
 	key := serverKey(conn)
 	r.mu.Lock()
-	h, ok := r.dbHazards[key]
+	reason, ok := r.dbHazards.get(key)
 	r.mu.Unlock()
-	if ok && time.Since(h.checked) < gateTTL {
-		return h.reason, nil
+	if ok {
+		return reason, nil
 	}
 	reason, err := databaseHazard(ctx, conn)
 	if err != nil {
@@ -312,10 +324,7 @@ func (r *Runner) databaseHazard(ctx context.Context, conn *pgx.Conn) (string, er
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.dbHazards == nil {
-		r.dbHazards = make(map[string]dbHazard)
-	}
-	r.dbHazards[key] = dbHazard{reason: reason, checked: time.Now()}
+	r.dbHazards.put(key, reason)
 	return reason, nil
 }
 
