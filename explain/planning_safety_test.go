@@ -2,6 +2,7 @@ package explain
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -153,4 +154,31 @@ func TestRunnerReleasesAdvisoryLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoAdvisoryLocks(t, sandbox.ReplicaDSN(db), conn, "after a transaction that took one")
+}
+
+// TestPlanGateCacheIsPerSearchPath: the cached catalog check of a
+// statement is not reused by a session whose search_path resolves the
+// same text to other functions.
+func TestPlanGateCacheIsPerSearchPath(t *testing.T) {
+	db := gateDatabase(t, "planning_search_path",
+		`CREATE TABLE t (id int PRIMARY KEY, a int)`,
+		`CREATE SCHEMA plain`,
+		`CREATE FUNCTION plain.tenant() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1'`,
+		`CREATE SCHEMA trap`,
+		`CREATE FUNCTION trap.tenant() RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4444); RETURN 1; END$$`,
+	)
+	ctx := context.Background()
+	r := NewRunner(nil, RunnerOptions{})
+	const q = "SELECT * FROM t WHERE a = tenant()"
+	withPath := func(path string) string {
+		return sandbox.DSN(db) + "&search_path=" + url.QueryEscape(path) // a run-time parameter
+	}
+	if _, err := r.PlanOnly(ctx, connect(t, withPath("plain,public")), q, nil); err != nil {
+		t.Fatalf("PlanOnly with plain.tenant(): %v", err)
+	}
+	trapped := connect(t, withPath("trap,public"))
+	if _, err := r.PlanOnly(ctx, trapped, q, nil); err == nil || !strings.Contains(err.Error(), "pg_advisory_lock") {
+		t.Errorf("PlanOnly with trap.tenant() = %v, want a refusal naming pg_advisory_lock", err)
+	}
+	assertNoAdvisoryLocks(t, sandbox.DSN(db), trapped, "PlanOnly with trap.tenant()")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,10 +131,19 @@ func (m *expiring[K, V]) put(k K, v V) {
 	(*m)[k] = expiringEntry[V]{v: v, at: time.Now()}
 }
 
-// serverKey names the server and database behind conn, for the caches.
+// serverKey names the session behind conn, for the caches: the address it
+// really reached (with a multi-host URL, not always the first host), the
+// database, and the role and run-time parameters, which decide the
+// search_path that resolves a statement's names (ALTER ROLE ... SET, or
+// options in the URL).
 func serverKey(conn *pgx.Conn) string {
 	cfg := conn.Config()
-	return fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s/%s as %s", conn.PgConn().Conn().RemoteAddr().Network(), conn.PgConn().Conn().RemoteAddr(), cfg.Database, cfg.User)
+	for _, k := range slices.Sorted(maps.Keys(cfg.RuntimeParams)) {
+		fmt.Fprintf(&b, " %s=%q", k, cfg.RuntimeParams[k])
+	}
+	return b.String()
 }
 
 type parseResult struct {
