@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,9 +104,9 @@ func (p *pairedRuns) latencies() (before, after []latency) {
 // timeRuns runs s once with each parameter set and times each run, inside
 // a transaction that drops the indexes named first and is rolled back
 // afterwards (both sides run so, writes included: neither commits). Each
-// run gets a savepoint, so that a failed run, counted as an error, does
-// not abort the rest. The error return is for a cancelled context or a
-// failed drop.
+// run is undone (rolled back to a savepoint), so that every run finds the
+// same data and a failed run, counted as an error, does not abort the
+// rest. The error return is for a cancelled context or a failed drop.
 //
 // An untimed pass over the parameter sets comes first. The other side's
 // drop or rollback leaves the table's cached catalog entries to rebuild,
@@ -118,13 +119,13 @@ func (p *pairedRuns) latencies() (before, after []latency) {
 func timeRuns(ctx context.Context, e *env, conn *pgx.Conn, s stmt, sets [][]string, drops []string) (d []time.Duration, errors int, err error) {
 	err = withoutIndexes(ctx, conn, drops, func() error {
 		for _, p := range sets {
-			if err := savepointed(ctx, conn, func() error { return execText(ctx, conn, s.SQL, p) }); err != nil && ctx.Err() != nil {
+			if err := undone(ctx, conn, func() error { return execText(ctx, conn, s.SQL, p) }); err != nil && ctx.Err() != nil {
 				return ctx.Err()
 			}
 		}
 		for _, p := range sets {
 			var took time.Duration
-			err := savepointed(ctx, conn, func() error {
+			err := undone(ctx, conn, func() error {
 				start := time.Now()
 				err := execText(ctx, conn, s.SQL, p)
 				took = time.Since(start)
@@ -162,15 +163,21 @@ func withoutIndexes(ctx context.Context, conn *pgx.Conn, drops []string, f func(
 	return f()
 }
 
-// savepointed runs f under a savepoint, rolled back to when f fails.
-func savepointed(ctx context.Context, conn *pgx.Conn, f func() error) error {
+// undone runs f under a savepoint that is always rolled back to, so that
+// every run of a write finds the table as the run before it did. Released
+// instead, each run's row versions would stay, live to this still open
+// transaction: the pages of a small table would fill up, its updates would
+// stop being HOT, and from then on a write would add an entry to every
+// index, the new ones included, where a committed workload's pruning and
+// VACUUM keep room for HOT updates. A rolled-back version is dead at once,
+// and pruned as such.
+func undone(ctx context.Context, conn *pgx.Conn, f func() error) error {
 	if _, err := conn.Exec(ctx, "SAVEPOINT run"); err != nil {
 		return err
 	}
-	if err := f(); err != nil {
-		_, _ = conn.Exec(ctx, "ROLLBACK TO SAVEPOINT run")
-		return err
+	ferr := f()
+	if _, err := conn.Exec(ctx, "ROLLBACK TO SAVEPOINT run"); err != nil {
+		return errors.Join(ferr, err)
 	}
-	_, err := conn.Exec(ctx, "RELEASE SAVEPOINT run")
-	return err
+	return ferr
 }
