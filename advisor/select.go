@@ -786,7 +786,11 @@ func writeOverhead(e *entry) string {
 	t := e.table
 	var parts []string
 	if len(e.writes) > 0 {
-		parts = append(parts, fmt.Sprintf("maintained by %s of the window (planner cost %.0f)", plural(len(e.writes), "write statement"), e.writeCost))
+		cost := fmt.Sprintf("planner cost %.0f", e.writeCost)
+		if e.c.Method == "gin" {
+			cost += fmt.Sprintf(", about %.0f GIN keys a row", ginKeysPerRow(e.c, t))
+		}
+		parts = append(parts, fmt.Sprintf("maintained by %s of the window (%s)", plural(len(e.writes), "write statement"), cost))
 	}
 	var breaks []string
 	for _, w := range e.writes {

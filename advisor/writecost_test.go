@@ -158,3 +158,43 @@ func TestSelectWeighsWriteCost(t *testing.T) {
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// TestGINWriteCostCountsKeys: a row costs a GIN index its keys, as many as
+// the opclass extracts from the columns' average width, besides the append.
+func TestGINWriteCostCountsKeys(t *testing.T) {
+	cat := &collector.Catalog{
+		Database: "db",
+		Settings: collector.PlanSettings{RandomPageCost: 4},
+		Tables: []collector.Table{{Schema: "public", Name: "docs", Kind: "r", Columns: []collector.Column{
+			{Name: "id", Type: "bigint"},
+			{Name: "title", Type: "text", Stats: &collector.ColumnStats{AvgWidth: 40}},
+			{Name: "body", Type: "text", Stats: &collector.ColumnStats{AvgWidth: 160}},
+			{Name: "payload", Type: "jsonb", Stats: &collector.ColumnStats{AvgWidth: 66}},
+			{Name: "tags", Type: "text[]"},
+		}}},
+		Indexes: []collector.Index{{Schema: "public", Name: "docs_pkey", Table: "public.docs", Method: "btree", Keys: []collector.IndexKey{{Column: "id"}}, Primary: true}},
+	}
+	table := &cat.Tables[0]
+	gin := func(k collector.IndexKey) Candidate {
+		return Candidate{Table: "public.docs", Method: "gin", Keys: []collector.IndexKey{k}}
+	}
+	inserts := []Write{{QueryID: "ins", Table: "public.docs", Kind: "INSERT", Calls: 10, Rows: 20}}
+	for _, tc := range []struct {
+		name string
+		c    Candidate
+		keys float64
+	}{
+		{"btree", btree("public.docs", "title"), 0},
+		{"full text over title and body", gin(collector.IndexKey{Expression: "to_tsvector('english'::regconfig, title || ' '::text || body)"}), 200.0 / 8},
+		{"jsonb_path_ops", gin(collector.IndexKey{Column: "payload", OpClass: "jsonb_path_ops"}), 3},
+		{"jsonb_ops", gin(collector.IndexKey{Column: "payload"}), 6},
+		{"trigrams", gin(collector.IndexKey{Column: "title", OpClass: "gin_trgm_ops"}), 40},
+		{"array without statistics", gin(collector.IndexKey{Column: "tags"}), 4},
+	} {
+		got := indexWrites(tc.c, table, inserts, cat, 1)
+		want := 20 * 4 * (1 + ginKeyCost*tc.keys)
+		if len(got) != 1 || got[0].EntriesPerCall != 2 || round3(got[0].Cost) != round3(want) {
+			t.Errorf("%s: got %+v, want 2 entries a call costing %.1f", tc.name, got, want)
+		}
+	}
+}
