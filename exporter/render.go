@@ -137,7 +137,7 @@ func newReportView(r *advisor.Report) *reportView {
 		rv := &recView{Rank: i + 1, R: rec}
 		for _, g := range rec.Statements {
 			gv := gainView{G: g, Rank: rankOf[g.QueryID]}
-			if g.CostBefore > 0 && g.CostAfter >= 0 {
+			if rec.Validated && g.CostBefore > 0 && g.CostAfter >= 0 {
 				gv.Change, gv.HasChange = g.CostAfter/g.CostBefore-1, true
 			}
 			rv.Served = append(rv.Served, gv)
@@ -260,11 +260,40 @@ func validation(rec *advisor.Recommendation) string {
 	return s
 }
 
+// notCosted stands in for the gain of an index the advisor could not cost
+// (HypoPG cannot simulate GIN): its "after" repeats "before", and a 0%
+// would read as an index that does nothing.
+const notCosted = "not costed"
+
+// gainHeadline is "85.0% less planner cost", or says the gain is not costed.
+func gainHeadline(rec *advisor.Recommendation) string {
+	if !rec.Validated {
+		return "gain " + notCosted
+	}
+	return fmtPct(rec.ImprovementPct/100) + " less planner cost"
+}
+
 // plannerCost sums up a recommendation's cost evidence:
 // "11,416,051 -> 1,718,208 (calls x cost per call over the statements served)".
 func plannerCost(rec *advisor.Recommendation, times, arrow string) string {
-	return fmtNum(rec.CostBefore) + " " + arrow + " " + fmtNum(rec.CostAfter) +
+	return fmtNum(rec.CostBefore) + " " + arrow + " " + totalCostAfter(rec) +
 		" (calls " + times + " cost per call over the statements served)"
+}
+
+// totalCostAfter is the planner cost of the statements served with the index.
+func totalCostAfter(rec *advisor.Recommendation) string {
+	if !rec.Validated {
+		return notCosted
+	}
+	return fmtNum(rec.CostAfter)
+}
+
+// costAfter is a served statement's cost per call with the index.
+func costAfter(rec *advisor.Recommendation, g advisor.StatementGain) string {
+	if !rec.Validated {
+		return notCosted
+	}
+	return fmtNum(g.CostAfter)
 }
 
 // sqlKeywords start the fixes that are SQL to run rather than prose.

@@ -116,10 +116,17 @@ func parseHTMLTemplate() (*template.Template, error) {
 		"oneLine":  oneLine,
 		"short":    func(s string) string { return abbreviate(oneLine(s), 140) },
 		"width":    barWidth,
-		"gain":     func(pct float64) string { return fmtChange(-pct / 100) },
-		"int64f":   func(n int64) float64 { return float64(n) },
-		"inc":      func(i int) int { return i + 1 },
-		"sql":      looksLikeSQL,
+		"gain": func(rec *advisor.Recommendation) string {
+			if !rec.Validated {
+				return notCosted
+			}
+			return fmtChange(-rec.ImprovementPct / 100)
+		},
+		"costAfter":      costAfter,
+		"totalCostAfter": totalCostAfter,
+		"int64f":         func(n int64) float64 { return float64(n) },
+		"inc":            func(i int) int { return i + 1 },
+		"sql":            looksLikeSQL,
 	}
 	tmpl, err := template.New("report.html.tmpl").Funcs(funcs).ParseFS(templateFS, "templates/report.html.tmpl")
 	if err != nil {

@@ -108,8 +108,8 @@ func (m mdWriter) sql(code string) {
 
 func (m mdWriter) recommendation(rv *recView) {
 	rec := rv.R
-	m.para(fmt.Sprintf("### %d. %s: %s, %s less planner cost", rv.Rank, codeSpan(indexTarget(rec)),
-		mdText(rec.Method), fmtPct(rec.ImprovementPct/100)))
+	m.para(fmt.Sprintf("### %d. %s: %s, %s", rv.Rank, codeSpan(indexTarget(rec)),
+		mdText(rec.Method), gainHeadline(rec)))
 	m.sql(rec.DDL)
 	var facts []string
 	fact := func(label, value string) { facts = append(facts, "- **"+label+":** "+value) }
@@ -132,7 +132,7 @@ func (m mdWriter) recommendation(rv *recView) {
 				change = fmtChange(g.Change)
 			}
 			m.row(mdStatementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls),
-				fmtNum(g.G.CostBefore), fmtNum(g.G.CostAfter), change)
+				fmtNum(g.G.CostBefore), costAfter(rec, g.G), change)
 		}
 		m.line("")
 	}

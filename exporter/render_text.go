@@ -195,8 +195,11 @@ func columnWidths(header []string, rows [][]string) []int {
 
 func (t textWriter) recommendation(rv *recView) {
 	rec := rv.R
-	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(indexTarget(rec))+", "+oneLine(rec.Method)+": "+
-		fmtPct(rec.ImprovementPct/100)+" less planner cost for the statements it serves")
+	headline := gainHeadline(rec)
+	if rec.Validated {
+		headline += " for the statements it serves"
+	}
+	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(indexTarget(rec))+", "+oneLine(rec.Method)+": "+headline)
 	t.code("   ", rec.DDL)
 	t.line("")
 	if rec.Reason != "" {
@@ -207,7 +210,7 @@ func (t textWriter) recommendation(rv *recView) {
 		rows := make([][]string, len(rv.Served))
 		for i, g := range rv.Served {
 			rows[i] = []string{statementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls) + " calls",
-				fmtNum(g.G.CostBefore) + " -> " + fmtNum(g.G.CostAfter) + " per call", ""}
+				fmtNum(g.G.CostBefore) + " per call -> " + costAfter(rec, g.G), ""}
 			if g.HasChange {
 				rows[i][3] = "(" + fmtChange(g.Change) + ")"
 			}

@@ -124,7 +124,11 @@ func slackEvidence(it slackItem) string {
 	var b strings.Builder
 	switch it.kind {
 	case "new":
-		fmt.Fprintf(&b, "*New index* on %s: estimated improvement *%.1f%%*", on, r.ImprovementPct)
+		if r.Validated {
+			fmt.Fprintf(&b, "*New index* on %s: estimated improvement *%.1f%%*", on, r.ImprovementPct)
+		} else {
+			fmt.Fprintf(&b, "*New index* on %s: gain %s", on, notCosted)
+		}
 	case "changed":
 		fmt.Fprintf(&b, "*Changed estimate* for the index on %s: estimated improvement *%.1f%%*, announced as %.1f%%",
 			on, r.ImprovementPct, it.rec.AnnouncedBenefit)

@@ -86,6 +86,21 @@ func TestSlackMessageWithoutExternalURLHasNoLink(t *testing.T) {
 	}
 }
 
+// TestSlackUncostedIndex: an index HypoPG could not cost is announced
+// without a made-up 0% improvement.
+func TestSlackUncostedIndex(t *testing.T) {
+	rec := notifyRec("gin", 0)
+	rec.Method, rec.Validated, rec.CostAfter = "gin", false, rec.CostBefore
+	body, err := slackMessage("prod", state.Changes{New: []state.Record{{Recommendation: rec}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evidence := decodeSlack(t, body).Blocks[1].Text.Text
+	if !strings.Contains(evidence, "(gin): gain not costed") || strings.Contains(evidence, "improvement") {
+		t.Errorf("evidence of an uncosted index: %q", evidence)
+	}
+}
+
 func TestSlackLimits(t *testing.T) {
 	var ch state.Changes
 	for i := range 40 {
