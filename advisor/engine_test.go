@@ -66,6 +66,8 @@ var engineWorkload = []struct {
 		func(i int) []any { return []any{20, 100000 + 20*i} }, 10},
 	{"point lookup (indexed)", "SELECT * FROM orders WHERE id = $1",
 		func(i int) []any { return []any{int64(1 + i)} }, 50},
+	{"name equals region (minor)", "SELECT count(*) FROM customers WHERE name = region",
+		func(i int) []any { return nil }, 5},
 	{"device readings (partitioned)", "SELECT taken_at, value FROM measurements WHERE device_id = $1 ORDER BY taken_at DESC LIMIT $2",
 		func(i int) []any { return []any{1 + i%1000, 10} }, 20},
 }
@@ -151,6 +153,23 @@ func TestEngineEndToEnd(t *testing.T) {
 	}
 	if rec := recFor("point lookup (indexed)"); rec != nil {
 		t.Errorf("point lookup by primary key: want no recommendation, got %+v", rec)
+	}
+	// A statement under 1% of the window's time raises no alarm: the
+	// minor one's seq scan is only informational.
+	share := map[string]float64{}
+	for _, s := range r.Statements {
+		share[s.QueryID] = s.WorkloadShare
+	}
+	minor := byName["name equals region (minor)"]
+	if minor.WorkloadShare >= minorShare || !slices.ContainsFunc(r.Findings, func(f explain.Finding) bool {
+		return f.QueryID == minor.QueryID && f.Kind == explain.KindSeqScan
+	}) {
+		t.Errorf("name equals region: want a seq_scan finding on a statement under 1%% of the time, got share %.4f and %v", minor.WorkloadShare, kinds(r.Findings))
+	}
+	for _, f := range r.Findings {
+		if f.Node != "" && share[f.QueryID] < minorShare && f.Severity != explain.Info {
+			t.Errorf("%s finding on a statement with %.2f%% of the window's time is %s, want info", f.Kind, 100*share[f.QueryID], f.Severity)
+		}
 	}
 	part := recFor("device readings (partitioned)")
 	if part == nil || !strings.Contains(part.DDL, "ON ONLY") {
