@@ -260,8 +260,126 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			return nil, nil, err
 		}
 	}
+	if err := s.fold(ctx); err != nil {
+		return nil, nil, err
+	}
 	recs, err := s.evidence(ctx)
 	return recs, failed, err
+}
+
+// fold replaces two chosen btree indexes of a table, one's keys leading
+// the other's, by the longer one carrying the INCLUDE columns of both, when
+// the workload loses by it less than keepShare of the smaller one's gain,
+// net of the write cost it saves. Each was picked for its own statements,
+// and the greedy pass never costs the index that serves both:
+// (tenant_id, created_at) and (tenant_id) INCLUDE (status, id) fold into
+// (tenant_id, created_at) INCLUDE (status, id), and (tenant_id, status)
+// into (tenant_id, status) INCLUDE (kind).
+func (s *selection) fold(ctx context.Context) error {
+	tried := map[[2]string]bool{}
+	for {
+		folded := false
+		for i := 0; i < len(s.chosen) && !folded; i++ {
+			for j := i + 1; j < len(s.chosen) && !folded; j++ {
+				a, b := s.chosen[i], s.chosen[j]
+				m, ok := foldedCandidate(a.c, b.c, a.table)
+				if !ok || tried[[2]string{a.id, b.id}] {
+					continue
+				}
+				tried[[2]string{a.id, b.id}] = true
+				var err error
+				if folded, err = s.tryFold(ctx, a, b, m); err != nil {
+					return err
+				}
+			}
+		}
+		if !folded {
+			return nil
+		}
+	}
+}
+
+// foldedCandidate is the index that serves what a and b serve: the longer
+// keys, when the other's lead them, with the INCLUDE columns of both, as
+// few and narrow as candidate generation merges them (addMergedCovering).
+func foldedCandidate(a, b Candidate, t *collector.Table) (Candidate, bool) {
+	if len(a.Keys) > len(b.Keys) {
+		a, b = b, a
+	}
+	if a.Table != b.Table || methodOf(a) != "btree" || methodOf(b) != "btree" || a.Where != b.Where ||
+		!slices.Equal(a.Keys, b.Keys[:len(a.Keys)]) {
+		return Candidate{}, false
+	}
+	m := b
+	m.Include = slices.Clone(b.Include)
+	for _, col := range a.Include {
+		inKeys := slices.ContainsFunc(b.Keys, func(k collector.IndexKey) bool { return k.Column == col })
+		if !inKeys && !slices.Contains(m.Include, col) {
+			m.Include = append(m.Include, col)
+		}
+	}
+	if len(m.Include) > maxMergedInclude || len(m.Include) > 0 && includeWidth(t, m.Include) > maxMergedIncludeWidth {
+		return Candidate{}, false
+	}
+	m.QueryIDs = slices.Clone(b.QueryIDs)
+	for _, q := range a.QueryIDs {
+		if !slices.Contains(m.QueryIDs, q) {
+			m.QueryIDs = append(m.QueryIDs, q)
+		}
+	}
+	if a.Why != b.Why {
+		m.Why = b.Why + "; and " + a.Why
+	}
+	return m, true
+}
+
+// tryFold costs m in place of a and b, and makes the swap if it pays.
+func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (bool, error) {
+	rest := slices.DeleteFunc(slices.Clone(s.chosen), func(x *entry) bool { return x == a || x == b })
+	stmts := slices.DeleteFunc(slices.Clone(s.stmts), func(st WorkloadStatement) bool { return !touches(st, m.Table) })
+	onTheirTables := slices.DeleteFunc(candidatesOf(s.chosen), func(c Candidate) bool {
+		return !slices.ContainsFunc(stmts, func(st WorkloadStatement) bool { return touches(st, c.Table) })
+	})
+	now, err := s.w.CostWith(ctx, onTheirTables, stmts)
+	if err != nil {
+		return false, err
+	}
+	costed, err := s.w.Evaluate(ctx, candidatesOf(rest), []Candidate{m}, stmts)
+	if err != nil {
+		return false, err
+	}
+	if costed[0].Err != nil {
+		return false, nil
+	}
+	var loss float64
+	for _, ef := range costed[0].Statements {
+		i := slices.IndexFunc(stmts, func(st WorkloadStatement) bool { return st.QueryID == ef.QueryID })
+		if ef.Err != nil || i < 0 || now[i].Err != nil {
+			return false, nil // no telling what m does to it
+		}
+		loss += ef.Calls * (ef.After - now[i].Cost)
+	}
+	script, err := IndexDDL(s.cat, m)
+	if err != nil {
+		return false, nil
+	}
+	e := &entry{c: m, id: recommendationID(s.cat.Database, m), table: a.table, script: script, hypoSize: costed[0].HypoSizeBytes, out: true}
+	var share float64
+	if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
+		return false, err
+	}
+	e.setWrites(indexWrites(m, e.table, s.writes, s.cat, share))
+	saved := a.writeCost + b.writeCost - e.writeCost
+	used := s.used - a.size - b.size + e.size
+	if loss-saved > keepShare*min(a.pickGain, b.pickGain) || (s.opts.BudgetBytes > 0 && used > s.opts.BudgetBytes) {
+		return false, nil
+	}
+	s.log.Debug("two chosen indexes folded into one", zap.String("a", a.id), zap.String("b", b.id), zap.String("into", e.id), zap.Float64("loss", loss))
+	e.pickGain = a.pickGain + b.pickGain - loss
+	s.remove(a)
+	s.remove(b)
+	s.add(e)
+	return true, nil
 }
 
 // best is the remaining entry with the highest gain, net of its write

@@ -155,6 +155,31 @@ func TestSelectOneCompositeForTwoStatements(t *testing.T) {
 	}
 }
 
+// TestSelectFoldsTwoIndexesIntoOne: an ordered read and an index-only count
+// each pick an index of their own on tenant_id; one index, the ordered one
+// carrying the count's INCLUDE column, serves both.
+func TestSelectFoldsTwoIndexesIntoOne(t *testing.T) {
+	conn := testDB(t, "select_fold",
+		`CREATE TABLE folds (id bigint PRIMARY KEY, tenant_id int NOT NULL, created_at timestamptz NOT NULL, status text NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO folds SELECT g, g % 100, '2026-01-01'::timestamptz - g * interval '1 minute', (ARRAY['new','paid','sent'])[1 + g % 3], repeat('x', 200) FROM generate_series(1, 100000) g`,
+		`VACUUM ANALYZE folds`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("recent", "SELECT id, created_at FROM folds WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT 10", 100, "public.folds", "42"),
+		stmt("counts", "SELECT status, count(*) FROM folds WHERE tenant_id = $1 GROUP BY status", 100, "public.folds", "42"),
+	}
+	counting := Candidate{Table: "public.folds", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"status"}}
+	recs := selectRecs(t, w, cat, []Candidate{btree("public.folds", "tenant_id", "created_at"), counting}, stmts, SelectOptions{})
+	if len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"tenant_id", "created_at"}) || !slices.Equal(recs[0].Include, []string{"status"}) ||
+		!slices.Equal(slices.Sorted(slices.Values(recs[0].QueryIDs)), []string{"counts", "recent"}) {
+		t.Fatalf("want one (tenant_id, created_at) INCLUDE (status) serving both statements, got:\n%s", describeRecs(recs))
+	}
+	if r := recs[0]; !r.Validated || r.ImprovementPct < 30 || !strings.Contains(r.DDL, "(tenant_id, created_at) INCLUDE (status)") {
+		t.Errorf("evidence: %+v", r)
+	}
+}
+
 // An index the plan reads in order until the LIMIT fills, filtering as it
 // goes, is recommended with the warning that a rare value reads more.
 func TestSelectWarnsOfLimitWalks(t *testing.T) {
