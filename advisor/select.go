@@ -90,7 +90,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &selection{w: w, cat: cat, opts: opts, log: log, writes: writes, perTable: map[string]int{}, samples: map[string]indexSample{}}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, writes: writes, perTable: map[string]int{}, samples: map[string]indexSample{}, foldTried: map[[2]string]bool{}}
 	for _, st := range stmts {
 		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
 			s.stmts = append(s.stmts, st)
@@ -140,6 +140,8 @@ type selection struct {
 	perTable map[string]int
 	used     int64 // corrected bytes of the chosen indexes
 	samples  map[string]indexSample
+	// foldTried holds the pairs of chosen indexes (by id) fold has costed.
+	foldTried map[[2]string]bool
 }
 
 // entry is one distinct candidate as selection sees it.
@@ -239,7 +241,18 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 	for {
 		best := s.best(simulated)
 		if best == nil {
-			break
+			// The room a fold frees may take another pick.
+			folded, err := s.fold(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			if folded == nil {
+				break
+			}
+			if err := s.reevaluate(ctx, simulated, folded); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		best.out, best.pickGain = true, best.gain
 		s.add(best)
@@ -260,9 +273,6 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			return nil, nil, err
 		}
 	}
-	if err := s.fold(ctx); err != nil {
-		return nil, nil, err
-	}
 	recs, err := s.evidence(ctx)
 	return recs, failed, err
 }
@@ -270,33 +280,27 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 // fold replaces two chosen btree indexes of a table, one's keys leading
 // the other's, by the longer one carrying the INCLUDE columns of both, when
 // the workload loses by it less than keepShare of the smaller one's gain,
-// net of the write cost it saves. Each was picked for its own statements,
-// and the greedy pass never costs the index that serves both:
-// (tenant_id, created_at) and (tenant_id) INCLUDE (status, id) fold into
-// (tenant_id, created_at) INCLUDE (status, id), and (tenant_id, status)
-// into (tenant_id, status) INCLUDE (kind).
-func (s *selection) fold(ctx context.Context) error {
-	tried := map[[2]string]bool{}
-	for {
-		folded := false
-		for i := 0; i < len(s.chosen) && !folded; i++ {
-			for j := i + 1; j < len(s.chosen) && !folded; j++ {
-				a, b := s.chosen[i], s.chosen[j]
-				m, ok := foldedCandidate(a.c, b.c, a.table)
-				if !ok || tried[[2]string{a.id, b.id}] {
-					continue
-				}
-				tried[[2]string{a.id, b.id}] = true
-				var err error
-				if folded, err = s.tryFold(ctx, a, b, m); err != nil {
-					return err
-				}
+// net of the write cost it saves, and returns the index it chose; nil when
+// no pair folds. Each was picked for its own statements, and the greedy
+// pass never costs the index that serves both: (tenant_id, created_at) and
+// (tenant_id) INCLUDE (status, id) fold into (tenant_id, created_at)
+// INCLUDE (status, id), and (tenant_id, status) into (tenant_id, status)
+// INCLUDE (kind).
+func (s *selection) fold(ctx context.Context) (*entry, error) {
+	for i, a := range s.chosen {
+		for _, b := range s.chosen[i+1:] {
+			m, ok := foldedCandidate(a.c, b.c, a.table)
+			pair := [2]string{a.id, b.id}
+			if !ok || s.foldTried[pair] {
+				continue
+			}
+			s.foldTried[pair] = true
+			if e, err := s.tryFold(ctx, a, b, m); err != nil || e != nil {
+				return e, err
 			}
 		}
-		if !folded {
-			return nil
-		}
 	}
+	return nil, nil
 }
 
 // foldedCandidate is the index that serves what a and b serve: the longer
@@ -334,7 +338,7 @@ func foldedCandidate(a, b Candidate, t *collector.Table) (Candidate, bool) {
 }
 
 // tryFold costs m in place of a and b, and makes the swap if it pays.
-func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (bool, error) {
+func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (*entry, error) {
 	rest := slices.DeleteFunc(slices.Clone(s.chosen), func(x *entry) bool { return x == a || x == b })
 	stmts := slices.DeleteFunc(slices.Clone(s.stmts), func(st WorkloadStatement) bool { return !touches(st, m.Table) })
 	onTheirTables := slices.DeleteFunc(candidatesOf(s.chosen), func(c Candidate) bool {
@@ -342,44 +346,44 @@ func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (bool
 	})
 	now, err := s.w.CostWith(ctx, onTheirTables, stmts)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	costed, err := s.w.Evaluate(ctx, candidatesOf(rest), []Candidate{m}, stmts)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if costed[0].Err != nil {
-		return false, nil
+		return nil, nil
 	}
 	var loss float64
 	for _, ef := range costed[0].Statements {
 		i := slices.IndexFunc(stmts, func(st WorkloadStatement) bool { return st.QueryID == ef.QueryID })
 		if ef.Err != nil || i < 0 || now[i].Err != nil {
-			return false, nil // no telling what m does to it
+			return nil, nil // no telling what m does to it
 		}
 		loss += ef.Calls * (ef.After - now[i].Cost)
 	}
 	script, err := IndexDDL(s.cat, m)
 	if err != nil {
-		return false, nil
+		return nil, nil
 	}
 	e := &entry{c: m, id: recommendationID(s.cat.Database, m), table: a.table, script: script, hypoSize: costed[0].HypoSizeBytes, out: true}
 	var share float64
 	if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
-		return false, err
+		return nil, err
 	}
 	e.setWrites(indexWrites(m, e.table, s.writes, s.cat, share))
 	saved := a.writeCost + b.writeCost - e.writeCost
 	used := s.used - a.size - b.size + e.size
 	if loss-saved > keepShare*min(a.pickGain, b.pickGain) || (s.opts.BudgetBytes > 0 && used > s.opts.BudgetBytes) {
-		return false, nil
+		return nil, nil
 	}
 	s.log.Debug("two chosen indexes folded into one", zap.String("a", a.id), zap.String("b", b.id), zap.String("into", e.id), zap.Float64("loss", loss))
 	e.pickGain = a.pickGain + b.pickGain - loss
 	s.remove(a)
 	s.remove(b)
 	s.add(e)
-	return true, nil
+	return e, nil
 }
 
 // best is the remaining entry with the highest gain, net of its write
