@@ -64,7 +64,9 @@ const (
 // window's writes (writes, from WorkloadWrites) is taken off its gain, and
 // an index that does not gain more than that is not built. A candidate
 // that is a prefix of a chosen index (with a compatible predicate) is
-// redundant. The evidence comes from planning
+// redundant. When no candidate is left to pick, two chosen indexes whose
+// keys lead one another may fold into one (fold), and picking resumes in
+// the room that frees. The evidence comes from planning
 // the workload once more with every chosen index present: cost before is
 // without any new index, cost after with all of them, and a statement is
 // credited to each chosen index its plan uses.
@@ -290,8 +292,8 @@ func (s *selection) fold(ctx context.Context) (*entry, error) {
 	for i, a := range s.chosen {
 		for _, b := range s.chosen[i+1:] {
 			m, ok := foldedCandidate(a.c, b.c, a.table)
-			pair := [2]string{a.id, b.id}
-			if !ok || s.foldTried[pair] {
+			pair := [2]string{min(a.id, b.id), max(a.id, b.id)}
+			if !ok || s.foldTried[pair] || slices.ContainsFunc(s.chosen, func(x *entry) bool { return x != a && x != b && covers(x, &entry{c: m}) }) {
 				continue
 			}
 			s.foldTried[pair] = true
@@ -983,7 +985,10 @@ func identifiers(sql string) []string {
 	}
 	var out []string
 	for _, tok := range scan.GetTokens() {
-		if tok.GetToken() != pg_query.Token_IDENT {
+		// A column may be named by an unreserved or column-name keyword
+		// (name, value, content, type): the scanner does not call those IDENT.
+		kind := tok.GetKeywordKind()
+		if tok.GetToken() != pg_query.Token_IDENT && kind != pg_query.KeywordKind_UNRESERVED_KEYWORD && kind != pg_query.KeywordKind_COL_NAME_KEYWORD {
 			continue
 		}
 		word := sql[tok.GetStart():tok.GetEnd()]

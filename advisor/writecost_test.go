@@ -171,6 +171,7 @@ func TestGINWriteCostCountsKeys(t *testing.T) {
 			{Name: "body", Type: "text", Stats: &collector.ColumnStats{AvgWidth: 160}},
 			{Name: "payload", Type: "jsonb", Stats: &collector.ColumnStats{AvgWidth: 66}},
 			{Name: "tags", Type: "text[]"},
+			{Name: "content", Type: "text", Stats: &collector.ColumnStats{AvgWidth: 80}}, // a keyword
 		}}},
 		Indexes: []collector.Index{{Schema: "public", Name: "docs_pkey", Table: "public.docs", Method: "btree", Keys: []collector.IndexKey{{Column: "id"}}, Primary: true}},
 	}
@@ -190,6 +191,7 @@ func TestGINWriteCostCountsKeys(t *testing.T) {
 		{"jsonb_ops", gin(collector.IndexKey{Column: "payload"}), 6},
 		{"trigrams", gin(collector.IndexKey{Column: "title", OpClass: "gin_trgm_ops"}), 40},
 		{"array without statistics", gin(collector.IndexKey{Column: "tags"}), 4},
+		{"full text over a column named by a keyword", gin(collector.IndexKey{Expression: "to_tsvector('english'::regconfig, content)"}), 10},
 	} {
 		got := indexWrites(tc.c, table, inserts, cat, 1)
 		want := 20 * 4 * (1 + ginKeyCost*tc.keys)

@@ -192,6 +192,9 @@ func groupBySeverity(fs []*findingView) []severityGroup {
 func workloadReduction(r *advisor.Report) (float64, bool) {
 	best := map[string]float64{} // queryid -> lowest cost ratio after/before
 	for _, rec := range r.Recommendations {
+		if !rec.Validated {
+			continue // its "after" is its "before": no drop to count
+		}
 		for _, g := range rec.Statements {
 			if !(g.CostBefore > 0) || !(g.CostAfter >= 0) {
 				continue

@@ -282,7 +282,7 @@ func TestTextFitsTheTerminal(t *testing.T) {
 }
 
 func TestRenderSummary(t *testing.T) {
-	// 0.3821*(1-94.2/625.88) + 0.2701*(1-182.99/48211.5) + 0.1197*(1-8.4/1845) = 0.7128
+	// 0.3821*(1-94.2/625.88) + 0.2701*(1-182.99/48211.5) = 0.5940; the third index is not costed
 	want := "4 statements, 6 findings, 3 recommendations, estimated workload cost reduction 59.4%"
 	if out := render(t, fixtureReport(t), "text"); !strings.Contains(out, "\n"+want+"\n") {
 		t.Errorf("text report lacks the summary line %q:\n%s", want, out)
@@ -297,19 +297,24 @@ func TestWorkloadReduction(t *testing.T) {
 			{QueryID: "c", WorkloadShare: 0.2},
 		},
 		Recommendations: []advisor.Recommendation{
-			{Statements: []advisor.StatementGain{{QueryID: "a", CostBefore: 100, CostAfter: 50}}},
+			{Validated: true, Statements: []advisor.StatementGain{{QueryID: "a", CostBefore: 100, CostAfter: 50}}},
 			// The better index for a counts, not both.
-			{Statements: []advisor.StatementGain{{QueryID: "a", CostBefore: 100, CostAfter: 10}, {QueryID: "b", CostBefore: 10, CostAfter: 5}}},
+			{Validated: true, Statements: []advisor.StatementGain{{QueryID: "a", CostBefore: 100, CostAfter: 10}, {QueryID: "b", CostBefore: 10, CostAfter: 5}}},
 			// Unknown statements and unusable costs are ignored.
-			{Statements: []advisor.StatementGain{{QueryID: "zz", CostBefore: 100, CostAfter: 1}, {QueryID: "c", CostBefore: 0, CostAfter: 5}}},
+			{Validated: true, Statements: []advisor.StatementGain{{QueryID: "zz", CostBefore: 100, CostAfter: 1}, {QueryID: "c", CostBefore: 0, CostAfter: 5}}},
 		},
 	}
+	uncosted := advisor.Recommendation{Statements: []advisor.StatementGain{{QueryID: "c", CostBefore: 100, CostAfter: 100}}}
 	got, ok := workloadReduction(r)
 	if want := 0.5*0.9 + 0.3*0.5; !ok || abs(got-want) > 1e-9 {
 		t.Errorf("workloadReduction = %v, %v; want %v, true", got, ok, want)
 	}
 	if _, ok := workloadReduction(&advisor.Report{Statements: r.Statements}); ok {
 		t.Error("workloadReduction without recommendations reports a reduction")
+	}
+	// An index that was not costed has no reduction to report, not 0%.
+	if _, ok := workloadReduction(&advisor.Report{Statements: r.Statements, Recommendations: []advisor.Recommendation{uncosted}}); ok {
+		t.Error("workloadReduction with only an uncosted recommendation reports a reduction")
 	}
 }
 

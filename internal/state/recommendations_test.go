@@ -14,7 +14,7 @@ func rec(id string, improvement float64, queryIDs ...string) advisor.Recommendat
 	return advisor.Recommendation{
 		ID: id, Database: "app", Table: "public.orders", Method: "btree",
 		DDL:            "CREATE INDEX CONCURRENTLY ON public.orders (tenant_id)",
-		ImprovementPct: improvement, QueryIDs: queryIDs,
+		ImprovementPct: improvement, QueryIDs: queryIDs, Validated: improvement > 0, // 0: not costed
 	}
 }
 
@@ -95,6 +95,10 @@ func TestUpsertNewChangedGone(t *testing.T) {
 	// A drop by more than half is material too.
 	if ch = upsert(t, s, cycle(7, nil, rec("a", 30), rec("b", 90), rec("c", 30))); ids(ch.Changed) != "a" {
 		t.Fatalf("a fell from 80 to 30: changed %q; want a", ids(ch.Changed))
+	}
+	// c not costed in a cycle (HypoPG missing): no estimate, so no change.
+	if ch = upsert(t, s, cycle(7, nil, rec("a", 30), rec("b", 90), rec("c", 0))); ids(ch.Changed) != "a" {
+		t.Fatalf("c not costed: changed %q; want a only", ids(ch.Changed))
 	}
 
 	all, err := s.Recommendations("prod")
