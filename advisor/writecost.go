@@ -169,7 +169,9 @@ const unanalyzedWidth = 32
 // key takes up there, which depends on what the opclass extracts. The ratios
 // were measured on the demo's data: a full-text lexeme per 8 bytes of text,
 // a jsonb_path_ops path per 22 bytes of jsonb (jsonb_ops extracts keys and
-// values apart, twice as many), a trigram per character.
+// values apart, twice as many), a trigram per character. avg_width is the
+// stored size: a compressed or TOASTed document (over about 2 kB) counts
+// for less than its text, so the keys of long documents are underestimated.
 func ginKeysPerRow(c Candidate, t *collector.Table) float64 {
 	var keys float64
 	for _, k := range c.Keys {
