@@ -334,7 +334,7 @@ func foldedCandidate(a, b Candidate, t *collector.Table) (Candidate, bool) {
 		}
 	}
 	if a.Why != b.Why {
-		m.Why = b.Why + "; and " + a.Why
+		m.Why = b.Why + "; folded with a second index (" + a.Why + "), so that one serves both"
 	}
 	return m, true
 }
