@@ -108,16 +108,8 @@ func (s *candidateSet) addMergedCovering(cat *collector.Catalog) {
 		merged := s.list[members[0]]
 		merged.Keys, merged.Include, merged.QueryIDs = slices.Clone(merged.Keys), nil, nil
 		for _, i := range members {
-			for _, col := range s.list[i].Include {
-				if !slices.Contains(merged.Include, col) {
-					merged.Include = append(merged.Include, col)
-				}
-			}
-			for _, q := range s.list[i].QueryIDs {
-				if !slices.Contains(merged.QueryIDs, q) {
-					merged.QueryIDs = append(merged.QueryIDs, q)
-				}
-			}
+			merged.Include = appendMissing(merged.Include, s.list[i].Include)
+			merged.QueryIDs = appendMissing(merged.QueryIDs, s.list[i].QueryIDs)
 		}
 		if len(merged.Include) > maxMergedInclude || includeWidth(findTable(cat, merged.Table), merged.Include) > maxMergedIncludeWidth {
 			continue

@@ -180,11 +180,7 @@ func (s *selection) entries(cands []Candidate) []*entry {
 	for _, c := range cands {
 		id := recommendationID(s.cat.Database, c)
 		if e, ok := byID[id]; ok {
-			for _, q := range c.QueryIDs {
-				if !slices.Contains(e.c.QueryIDs, q) {
-					e.c.QueryIDs = append(e.c.QueryIDs, q)
-				}
-			}
+			e.c.QueryIDs = appendMissing(e.c.QueryIDs, c.QueryIDs)
 			continue
 		}
 		script, err := IndexDDL(s.cat, c)
@@ -327,12 +323,7 @@ func foldedCandidate(a, b Candidate, t *collector.Table) (Candidate, bool) {
 	if len(m.Include) > maxMergedInclude || len(m.Include) > 0 && includeWidth(t, m.Include) > maxMergedIncludeWidth {
 		return Candidate{}, false
 	}
-	m.QueryIDs = slices.Clone(b.QueryIDs)
-	for _, q := range a.QueryIDs {
-		if !slices.Contains(m.QueryIDs, q) {
-			m.QueryIDs = append(m.QueryIDs, q)
-		}
-	}
+	m.QueryIDs = appendMissing(slices.Clone(b.QueryIDs), a.QueryIDs)
 	if a.Why != b.Why {
 		m.Why = b.Why + "; folded with a second index (" + a.Why + "), so that one serves both"
 	}
@@ -766,6 +757,16 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 	return recs, displaced
 }
 
+// appendMissing appends to dst the strings of src it lacks, in order.
+func appendMissing(dst, src []string) []string {
+	for _, s := range src {
+		if !slices.Contains(dst, s) {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
 // unionGains is a followed by the statements of b that a lacks.
 func unionGains(a, b []StatementGain) []StatementGain {
 	out := slices.Clone(a)
@@ -911,7 +912,7 @@ func writeOverhead(e *entry) string {
 	var parts []string
 	if len(e.writes) > 0 {
 		cost := fmt.Sprintf("planner cost %.0f", e.writeCost)
-		if e.c.Method == "gin" {
+		if methodOf(e.c) == "gin" {
 			cost += fmt.Sprintf(", about %.0f GIN keys a row", ginKeysPerRow(e.c, t))
 		}
 		parts = append(parts, fmt.Sprintf("maintained by %s of the window (%s)", plural(len(e.writes), "write statement"), cost))

@@ -154,7 +154,7 @@ const ginKeyCost = 0.4
 // entriesPerRow is what adding one row to candidate c costs, in btree
 // entries: one for a btree, the append and the keys for a GIN index.
 func entriesPerRow(c Candidate, t *collector.Table) float64 {
-	if c.Method != "gin" {
+	if methodOf(c) != "gin" {
 		return 1
 	}
 	return 1 + ginKeyCost*ginKeysPerRow(c, t)

@@ -279,24 +279,17 @@ func gainHeadline(rec *advisor.Recommendation) string {
 // plannerCost sums up a recommendation's cost evidence:
 // "11,416,051 -> 1,718,208 (calls x cost per call over the statements served)".
 func plannerCost(rec *advisor.Recommendation, times, arrow string) string {
-	return fmtNum(rec.CostBefore) + " " + arrow + " " + totalCostAfter(rec) +
+	return fmtNum(rec.CostBefore) + " " + arrow + " " + costAfter(rec, rec.CostAfter) +
 		" (calls " + times + " cost per call over the statements served)"
 }
 
-// totalCostAfter is the planner cost of the statements served with the index.
-func totalCostAfter(rec *advisor.Recommendation) string {
+// costAfter is a cost with the index (the total of the statements served,
+// or one's per call), or notCosted.
+func costAfter(rec *advisor.Recommendation, cost float64) string {
 	if !rec.Validated {
 		return notCosted
 	}
-	return fmtNum(rec.CostAfter)
-}
-
-// costAfter is a served statement's cost per call with the index.
-func costAfter(rec *advisor.Recommendation, g advisor.StatementGain) string {
-	if !rec.Validated {
-		return notCosted
-	}
-	return fmtNum(g.CostAfter)
+	return fmtNum(cost)
 }
 
 // sqlKeywords start the fixes that are SQL to run rather than prose.

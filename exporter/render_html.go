@@ -122,11 +122,10 @@ func parseHTMLTemplate() (*template.Template, error) {
 			}
 			return fmtChange(-rec.ImprovementPct / 100)
 		},
-		"costAfter":      costAfter,
-		"totalCostAfter": totalCostAfter,
-		"int64f":         func(n int64) float64 { return float64(n) },
-		"inc":            func(i int) int { return i + 1 },
-		"sql":            looksLikeSQL,
+		"costAfter": costAfter,
+		"int64f":    func(n int64) float64 { return float64(n) },
+		"inc":       func(i int) int { return i + 1 },
+		"sql":       looksLikeSQL,
 	}
 	tmpl, err := template.New("report.html.tmpl").Funcs(funcs).ParseFS(templateFS, "templates/report.html.tmpl")
 	if err != nil {

@@ -132,7 +132,7 @@ func (m mdWriter) recommendation(rv *recView) {
 				change = fmtChange(g.Change)
 			}
 			m.row(mdStatementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls),
-				fmtNum(g.G.CostBefore), costAfter(rec, g.G), change)
+				fmtNum(g.G.CostBefore), costAfter(rec, g.G.CostAfter), change)
 		}
 		m.line("")
 	}

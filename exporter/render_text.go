@@ -210,7 +210,7 @@ func (t textWriter) recommendation(rv *recView) {
 		rows := make([][]string, len(rv.Served))
 		for i, g := range rv.Served {
 			rows[i] = []string{statementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls) + " calls",
-				fmtNum(g.G.CostBefore) + " per call -> " + costAfter(rec, g.G), ""}
+				fmtNum(g.G.CostBefore) + " per call -> " + costAfter(rec, g.G.CostAfter), ""}
 			if g.HasChange {
 				rows[i][3] = "(" + fmtChange(g.Change) + ")"
 			}
