@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -172,7 +173,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		}
 		workload = append(workload, e.workloadStatement(ctx, conn, cat, s, res))
 	}
-	r.Findings = append(r.Findings, e.schemaFindings(cat, workload)...)
+	r.Findings = append(r.Findings, e.schemaFindings(cat, workload, plans)...)
 	if f, ok := cacheFinding(window, cat); ok {
 		r.Findings = append(r.Findings, f)
 	}
@@ -221,8 +222,9 @@ func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *col
 }
 
 // schemaFindings are the catalog's problems on the tables the workload
-// touches, plus invalid indexes anywhere (a failed build is always news).
-func (e *Engine) schemaFindings(cat *collector.Catalog, workload []WorkloadStatement) []explain.Finding {
+// touches, plus invalid indexes anywhere (a failed build is always news);
+// plans are the workload's, by QueryID.
+func (e *Engine) schemaFindings(cat *collector.Catalog, workload []WorkloadStatement, plans map[string]*explain.Plan) []explain.Finding {
 	touched := map[string]bool{}
 	for _, w := range workload {
 		for _, t := range w.Tables {
@@ -230,7 +232,7 @@ func (e *Engine) schemaFindings(cat *collector.Catalog, workload []WorkloadState
 		}
 	}
 	var out []explain.Finding
-	for _, f := range SchemaChecks(cat) {
+	for _, f := range SchemaChecks(cat, slices.Collect(maps.Values(plans))...) {
 		if touched[f.Table] || f.Kind == "invalid_index" {
 			out = append(out, f)
 		}

@@ -28,13 +28,23 @@ var schemaKinds = []string{
 // workload: unindexed foreign keys, duplicate, redundant, unused and
 // invalid indexes, tables without a primary key, and timestamp columns
 // without a time zone. The order is deterministic: by kind, then table.
-func SchemaChecks(cat *collector.Catalog) []explain.Finding {
+// plans are the workload's plans, if any: an index one of them scans is
+// not reported unused whatever its counter says (see unusedIndexes).
+func SchemaChecks(cat *collector.Catalog, plans ...*explain.Plan) []explain.Finding {
 	if cat == nil {
 		return nil
 	}
-	s := schemaChecker{cat: cat, tables: map[string]*collector.Table{}, norm: normalizer{}}
+	s := schemaChecker{cat: cat, tables: map[string]*collector.Table{}, norm: normalizer{}, planned: map[string]bool{}}
 	for i := range cat.Tables {
 		s.tables[cat.Tables[i].QualifiedName()] = &cat.Tables[i]
+	}
+	for _, p := range plans {
+		p.Walk(func(_ string, n *explain.Node) bool {
+			if n.IndexName != "" {
+				s.planned[n.IndexName] = true
+			}
+			return true
+		})
 	}
 	var out []explain.Finding
 	out = append(out, s.invalidIndexes()...)
@@ -61,6 +71,9 @@ type schemaChecker struct {
 	cat    *collector.Catalog
 	tables map[string]*collector.Table
 	norm   normalizer
+	// planned are the indexes the workload's plans scan, by name (plans
+	// name an index without its schema).
+	planned map[string]bool
 }
 
 func qualifiedIndexName(ix *collector.Index) string {
@@ -363,11 +376,14 @@ func (s schemaChecker) dropFinding(kind string, severity explain.Severity, ix, k
 
 // unusedIndexes finds indexes never scanned since the statistics were
 // reset. Only meaningful over a long statistics window, and idx_scan is
-// per server: an index used only on a replica looks unused here.
+// per server: an index used only on a replica looks unused here. An index
+// a plan of the workload scans is left out: that plan may come from the
+// replica, and an index built since the calls that would have scanned it
+// (one the advisor recommended, say) reads 0 until they come again.
 func (s schemaChecker) unusedIndexes(dropped map[*collector.Index]bool) []explain.Finding {
 	var out []explain.Finding
 	for _, ix := range s.validIndexes() {
-		if dropped[ix] || ix.IdxScan != 0 || ix.Unique || ix.Primary || ix.Constraint || ix.SizeBytes <= unusedIndexBytes || s.onKnownPartition(ix) {
+		if dropped[ix] || ix.IdxScan != 0 || s.planned[ix.Name] || ix.Unique || ix.Primary || ix.Constraint || ix.SizeBytes <= unusedIndexBytes || s.onKnownPartition(ix) {
 			continue
 		}
 		out = append(out, explain.Finding{
