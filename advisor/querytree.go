@@ -313,29 +313,31 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		return a.returning(sc, s.ReturningList)
 	case n.GetUpdateStmt() != nil:
 		s := n.GetUpdateStmt()
-		ctes = a.withClause(s.WithClause, nil, ctes)
-		sc := &scope{ctes: ctes}
-		a.addRangeVar(sc, s.Relation)
-		quals := a.fromList(sc, s.FromClause)
-		a.conjuncts(sc, s.WhereClause)
-		a.conjunctList(sc, quals)
+		sc := a.modified(s.WithClause, s.Relation, s.FromClause, s.WhereClause, ctes)
 		for _, t := range s.TargetList {
 			a.walkRefs(sc, t.GetResTarget().GetVal())
 		}
 		return a.returning(sc, s.ReturningList)
 	case n.GetDeleteStmt() != nil:
 		s := n.GetDeleteStmt()
-		ctes = a.withClause(s.WithClause, nil, ctes)
-		sc := &scope{ctes: ctes}
-		a.addRangeVar(sc, s.Relation)
-		quals := a.fromList(sc, s.UsingClause)
-		a.conjuncts(sc, s.WhereClause)
-		a.conjunctList(sc, quals)
+		sc := a.modified(s.WithClause, s.Relation, s.UsingClause, s.WhereClause, ctes)
 		return a.returning(sc, s.ReturningList)
 	case n.GetExplainStmt() != nil:
 		return a.statement(n.GetExplainStmt().Query, ctes)
 	}
 	return nil
+}
+
+// modified is the scope of an UPDATE or DELETE: its WITH clause, the
+// table it changes and the others it reads (FROM, USING), with the WHERE
+// clause's predicates recorded.
+func (a *analyzer) modified(with *pg.WithClause, target *pg.RangeVar, from []*pg.Node, where *pg.Node, ctes *cteScope) *scope {
+	sc := &scope{ctes: a.withClause(with, nil, ctes)}
+	a.addRangeVar(sc, target)
+	quals := a.fromList(sc, from)
+	a.conjuncts(sc, where)
+	a.conjunctList(sc, quals)
+	return sc
 }
 
 func (a *analyzer) returning(sc *scope, list []*pg.Node) []output {
