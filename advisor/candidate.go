@@ -44,7 +44,11 @@ type Recommendation struct {
 	Statements         []StatementGain `json:"statements"` // per-statement evidence
 	Reason             string          `json:"reason"`
 	Validated          bool            `json:"validated"` // costed with HypoPG
-	ValidationNote     string          `json:"validation_note,omitempty"`
+	// StandIn says the costs were estimated with stand-ins, hypothetical
+	// btree indexes on the rows each statement's condition keeps, where
+	// HypoPG cannot simulate the index itself (GIN).
+	StandIn        bool   `json:"stand_in,omitempty"`
+	ValidationNote string `json:"validation_note,omitempty"`
 	// CacheDependent are the statements the server's planner, with its own
 	// effective_cache_size, would use the index for in plans that the
 	// what-if costing (capped at shared_buffers) does not choose.
@@ -60,6 +64,10 @@ type Recommendation struct {
 	WriteOverhead string       `json:"write_overhead,omitempty"` // e.g. "breaks HOT updates on status"
 	VerifySQL     string       `json:"verify_sql"`               // how to check the built index is valid
 }
+
+// Costed reports whether the costs after were planned: with the index as
+// a HypoPG hypothetical one, or with stand-ins.
+func (r *Recommendation) Costed() bool { return r.Validated || r.StandIn }
 
 // StatementGain is the planner's cost for one served statement, per call.
 type StatementGain struct {

@@ -126,7 +126,10 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 		return cmp.Or(cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
-	heuristic, displaced := s.heuristic(unvalidated, recs)
+	heuristic, displaced, err := s.heuristic(ctx, unvalidated, recs)
+	if err != nil {
+		return nil, fmt.Errorf("select indexes: %w", err)
+	}
 	return append(slices.DeleteFunc(recs, func(r Recommendation) bool { return displaced[r.ID] }), heuristic...), nil
 }
 
@@ -223,7 +226,7 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			continue
 		}
 		if costed[i].Err != nil {
-			e.note = fmt.Sprintf("HypoPG could not simulate this index (%v), so its gain was not costed", costed[i].Err)
+			e.note = fmt.Sprintf("HypoPG could not simulate this index (%v)%s", costed[i].Err, notCostedSuffix)
 			failed = append(failed, e)
 			continue
 		}
@@ -675,8 +678,10 @@ func (s *selection) cacheDependent(ctx context.Context, final []StatementCost) (
 
 // heuristic recommends, unvalidated, the candidates that could not be
 // costed, within the limits left: by the planner cost (or calls) of the
-// statements that produced them.
-func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Recommendation, map[string]bool) {
+// statements that produced them. GIN ones are then costed with stand-ins
+// where their statements allow (standIn). Only a lost connection or a
+// cancelled context is returned as an error.
+func (s *selection) heuristic(ctx context.Context, pool []*entry, validated []Recommendation) ([]Recommendation, map[string]bool, error) {
 	type ranked struct {
 		e      *entry
 		weight float64
@@ -747,14 +752,23 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 			recs, picked = slices.Delete(recs, prefix, prefix+1), slices.Delete(picked, prefix, prefix+1)
 		}
 		s.add(e)
+		gains, standIn, err := s.standIn(ctx, e, gains)
+		if err != nil {
+			return nil, nil, err
+		}
 		rec := s.recommendation(e, gains)
 		rec.ValidationNote = e.note
 		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
 			capitalize(whatFor(e)), plural(len(gains), "statement"), formatCalls(gains))
+		if standIn {
+			rec.StandIn = true
+			rec.ValidationNote = strings.TrimSuffix(e.note, notCostedSuffix) + "; " + standInNote
+			rec.Reason = standInReason(e, rec)
+		}
 		recs = append(recs, rec)
 		picked = append(picked, e)
 	}
-	return recs, displaced
+	return recs, displaced, nil
 }
 
 // appendMissing appends to dst the strings of src it lacks, in order.

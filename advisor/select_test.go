@@ -411,23 +411,85 @@ func TestSelectWithoutHypoPGFallsBackToHeuristics(t *testing.T) {
 	}
 }
 
+// A GIN index HypoPG cannot simulate, for a statement planned without
+// values (so no stand-in either), is recommended uncosted.
 func TestSelectGinFallsBackWhenHypoPGCannotSimulate(t *testing.T) {
 	conn := testDB(t, "select_gin", itemsSetup...)
 	w := newWhatIf(t, conn, WhatIfOptions{})
 	cat := replicaCatalog(t, conn)
 	stmts := []WorkloadStatement{
 		stmt("tenant", "SELECT * FROM items WHERE tenant_id = $1", 10, "public.items", "3"),
-		stmt("doc", "SELECT * FROM items WHERE payload @> $1", 10, "public.items", `{"k": 3}`),
+		stmt("doc", "SELECT * FROM items WHERE payload @> $1", 10, "public.items"),
 	}
 	cands := []Candidate{
 		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"tenant"}},
 		{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"doc"}, Why: "jsonb containment (@>) on payload"},
 	}
 	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
-	if len(recs) != 2 || !recs[0].Validated || recs[1].Validated || recs[1].Method != "gin" ||
+	if len(recs) != 2 || !recs[0].Validated || recs[1].Costed() || recs[1].Method != "gin" ||
 		!strings.Contains(recs[1].ValidationNote, `HypoPG could not simulate this index`) ||
 		recs[1].Reason != "Jsonb containment (@>) on payload, for 1 statement (10 calls in the window); the gain was not costed." {
 		t.Errorf("want the validated btree, then the gin index unvalidated:\n%s", describeRecs(recs))
+	}
+}
+
+// A GIN index HypoPG cannot simulate is costed with a stand-in when its
+// statement has values: a partial btree index on the rows its jsonb
+// condition keeps (a tenth of them here).
+func TestSelectGINCostedWithStandIn(t *testing.T) {
+	conn := testDB(t, "select_gin_standin", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{stmt("doc", "SELECT i.id, i.created_at FROM items i WHERE i.payload @> $1", 10, "public.items", `{"k": 3}`)}
+	cands := []Candidate{{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}},
+		QueryIDs: []string{"doc"}, Why: "jsonb containment (@>) on payload"}}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 || recs[0].Validated || !recs[0].StandIn || recs[0].ImprovementPct < 50 {
+		t.Fatalf("want the gin index costed with a stand-in, over 50%% less cost:\n%s", describeRecs(recs))
+	}
+	r := recs[0]
+	if g := r.Statements[0]; g.CostAfter >= g.CostBefore || r.CostAfter != 10*g.CostAfter ||
+		!strings.Contains(r.ValidationNote, standInNote) || strings.Contains(r.ValidationNote, "not costed") ||
+		!strings.Contains(r.Reason, "as estimated with stand-ins") {
+		t.Errorf("evidence: %+v", r)
+	}
+}
+
+func TestStandInConditions(t *testing.T) {
+	table := &collector.Table{Name: "tasks", Columns: []collector.Column{{Name: "id", Type: "bigint"}, {Name: "payload", Type: "jsonb"}, {Name: "title", Type: "text"}}}
+	gin := func(k collector.IndexKey) *entry {
+		return &entry{c: Candidate{Table: "public.tasks", Method: "gin", Keys: []collector.IndexKey{k}}, table: table}
+	}
+	fts := collector.IndexKey{Expression: "to_tsvector(language, title) || to_tsvector(language, body)"}
+	for _, tc := range []struct {
+		e       *entry
+		filters []ScanFilter
+		want    []string
+	}{
+		{ // qualified in a join; a LIKE beside it is not the key's
+			gin(collector.IndexKey{Column: "payload", OpClass: "jsonb_path_ops"}),
+			[]ScanFilter{{"tasks", `((t.title ~~* '%a%'::text) AND (t.payload @> '{"a": 1}'::jsonb))`}, {"other", `(payload @> '{"b": 2}'::jsonb)`}},
+			[]string{`payload @> '{"a": 1}'::jsonb`},
+		},
+		{ // folded full-text query on an expression
+			gin(fts),
+			[]ScanFilter{{"tasks", `((deleted_at IS NULL) AND ((to_tsvector(language, title) || to_tsvector(language, body)) @@ '''deadlin'''::tsquery))`}},
+			[]string{`(to_tsvector(language, title) || to_tsvector(language, body)) @@ '''deadlin'''::tsquery`},
+		},
+		{ // not constants: a parameter, a column, a function left unfolded
+			gin(fts),
+			[]ScanFilter{{"tasks", `((to_tsvector(language, title) || to_tsvector(language, body)) @@ plainto_tsquery($3, $2))`}},
+			nil,
+		},
+		{ // ? is not a jsonb_path_ops operator
+			gin(collector.IndexKey{Column: "payload", OpClass: "jsonb_path_ops"}),
+			[]ScanFilter{{"tasks", `(payload ? 'a'::text)`}},
+			nil,
+		},
+	} {
+		if got := standInConditions(tc.filters, tc.e); !slices.Equal(got, tc.want) {
+			t.Errorf("%v: got %q, want %q", tc.filters, got, tc.want)
+		}
 	}
 }
 

@@ -36,7 +36,13 @@ type PlanSummary struct {
 	// that holds that many surviving rows, which holds only when they are
 	// spread evenly along it.
 	Walked []string
+	// Filters are the filters of its scans, by the relation they scan, as
+	// EXPLAIN prints them: the statement's values folded into constants.
+	Filters []ScanFilter
 }
+
+// ScanFilter is the Filter of one scan node.
+type ScanFilter struct{ Relation, Filter string }
 
 // ExplainPlanner is the default Planner: explain.Runner.PlanOnly, a plain
 // EXPLAIN (never executed) in a read-only transaction that is rolled back,
@@ -65,6 +71,9 @@ func summarize(plan *explain.Plan) PlanSummary {
 	s := PlanSummary{Cost: plan.Root.TotalCost}
 	var visit func(n *explain.Node, probed bool, w limitWalk)
 	visit = func(n *explain.Node, probed bool, w limitWalk) {
+		if n.RelationName != "" && n.Filter != "" {
+			s.Filters = append(s.Filters, ScanFilter{Relation: n.RelationName, Filter: n.Filter})
+		}
 		if n.IndexName != "" {
 			s.Indexes = appendNew(s.Indexes, n.IndexName)
 			if probed {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,6 +189,7 @@ type built struct {
 	DDL          string  `json:"ddl"`
 	Method       string  `json:"method"`
 	Validated    bool    `json:"validated"`
+	StandIn      bool    `json:"stand_in,omitempty"` // costed with stand-ins (advisor.Recommendation.StandIn)
 	EstimatedB   int64   `json:"estimated_bytes"`
 	HypoPGB      int64   `json:"hypopg_bytes,omitempty"`
 	BuiltB       int64   `json:"built_bytes"`
@@ -223,7 +225,7 @@ func (b built) spec() string {
 func apply(ctx context.Context, conn *pgx.Conn, recs []advisor.Recommendation) ([]built, error) {
 	var out []built
 	for _, r := range recs {
-		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes,
+		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, StandIn: r.StandIn, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes,
 			QueryIDs: r.QueryIDs, WriteCost: r.WriteCost, LimitWalks: r.LimitWalks}
 		stmts, err := pg_query.SplitWithParser(r.DDL, true)
 		if err != nil {
@@ -271,4 +273,13 @@ func builtBytes(bs []built) (n int64) {
 		n += b.BuiltB
 	}
 	return n
+}
+
+// validation is how the advisor costed b: "true" (HypoPG), "stand-in" or
+// "false".
+func (b built) validation() string {
+	if b.StandIn {
+		return "stand-in"
+	}
+	return strconv.FormatBool(b.Validated)
 }

@@ -346,7 +346,7 @@ func details(b *strings.Builder, w *workloadResult) {
 			if r.Error != "" {
 				errNote = " (failed: " + oneLine(r.Error) + ")"
 			}
-			fmt.Fprintf(b, "| `%s`%s | %t | %s | %s | %s | %.1f s | %.0f ms | %.1f ms (%.0f) |\n", r.spec(), errNote, r.Validated,
+			fmt.Fprintf(b, "| `%s`%s | %s | %s | %s | %s | %.1f s | %.0f ms | %.1f ms (%.0f) |\n", r.spec(), errNote, r.validation(),
 				mb(r.EstimatedB), mb(r.HypoPGB), mb(r.BuiltB), r.BuildSeconds, r.BenefitMS, r.WriteCostMS, r.WriteCost)
 		}
 		b.WriteString("\n")

@@ -137,7 +137,7 @@ func newReportView(r *advisor.Report) *reportView {
 		rv := &recView{Rank: i + 1, R: rec}
 		for _, g := range rec.Statements {
 			gv := gainView{G: g, Rank: rankOf[g.QueryID]}
-			if rec.Validated && g.CostBefore > 0 && g.CostAfter >= 0 {
+			if rec.Costed() && g.CostBefore > 0 && g.CostAfter >= 0 {
 				gv.Change, gv.HasChange = g.CostAfter/g.CostBefore-1, true
 			}
 			rv.Served = append(rv.Served, gv)
@@ -192,7 +192,7 @@ func groupBySeverity(fs []*findingView) []severityGroup {
 func workloadReduction(r *advisor.Report) (float64, bool) {
 	best := map[string]float64{} // queryid -> lowest cost ratio after/before
 	for _, rec := range r.Recommendations {
-		if !rec.Validated {
+		if !rec.Costed() {
 			continue // its "after" is its "before": no drop to count
 		}
 		for _, g := range rec.Statements {
@@ -254,8 +254,11 @@ func indexTarget(rec *advisor.Recommendation) string {
 
 func validation(rec *advisor.Recommendation) string {
 	s := "no"
-	if rec.Validated {
+	switch {
+	case rec.Validated:
 		s = "yes, costed with a HypoPG hypothetical index"
+	case rec.StandIn:
+		s = "no, estimated with stand-ins"
 	}
 	if rec.ValidationNote != "" {
 		s += " (" + rec.ValidationNote + ")"
@@ -264,13 +267,14 @@ func validation(rec *advisor.Recommendation) string {
 }
 
 // notCosted stands in for the gain of an index the advisor could not cost
-// (HypoPG cannot simulate GIN): its "after" repeats "before", and a 0%
+// (HypoPG cannot simulate GIN, and its statements allowed no stand-in):
+// its "after" repeats "before", and a 0%
 // would read as an index that does nothing.
 const notCosted = "not costed"
 
 // gainHeadline is "85.0% less planner cost", or says the gain is not costed.
 func gainHeadline(rec *advisor.Recommendation) string {
-	if !rec.Validated {
+	if !rec.Costed() {
 		return "gain " + notCosted
 	}
 	return fmtPct(rec.ImprovementPct/100) + " less planner cost"
@@ -286,7 +290,7 @@ func plannerCost(rec *advisor.Recommendation, times, arrow string) string {
 // costAfter is a cost with the index (the total of the statements served,
 // or one's per call), or notCosted.
 func costAfter(rec *advisor.Recommendation, cost float64) string {
-	if !rec.Validated {
+	if !rec.Costed() {
 		return notCosted
 	}
 	return fmtNum(cost)

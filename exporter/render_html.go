@@ -117,7 +117,7 @@ func parseHTMLTemplate() (*template.Template, error) {
 		"short":    func(s string) string { return abbreviate(oneLine(s), 140) },
 		"width":    barWidth,
 		"gain": func(rec *advisor.Recommendation) string {
-			if !rec.Validated {
+			if !rec.Costed() {
 				return notCosted
 			}
 			return fmtChange(-rec.ImprovementPct / 100)

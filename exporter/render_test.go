@@ -316,6 +316,11 @@ func TestWorkloadReduction(t *testing.T) {
 	if _, ok := workloadReduction(&advisor.Report{Statements: r.Statements, Recommendations: []advisor.Recommendation{uncosted}}); ok {
 		t.Error("workloadReduction with only an uncosted recommendation reports a reduction")
 	}
+	// One costed with stand-ins counts.
+	standIn := advisor.Recommendation{StandIn: true, Statements: []advisor.StatementGain{{QueryID: "c", CostBefore: 100, CostAfter: 20}}}
+	if got, ok := workloadReduction(&advisor.Report{Statements: r.Statements, Recommendations: []advisor.Recommendation{standIn}}); !ok || abs(got-0.2*0.8) > 1e-9 {
+		t.Errorf("workloadReduction with a stand-in costed index = %v, %v; want %v, true", got, ok, 0.2*0.8)
+	}
 }
 
 func abs(x float64) float64 { return max(x, -x) }

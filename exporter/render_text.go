@@ -196,7 +196,7 @@ func columnWidths(header []string, rows [][]string) []int {
 func (t textWriter) recommendation(rv *recView) {
 	rec := rv.R
 	headline := gainHeadline(rec)
-	if rec.Validated {
+	if rec.Costed() {
 		headline += " for the statements it serves"
 	}
 	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(indexTarget(rec))+", "+oneLine(rec.Method)+": "+headline)

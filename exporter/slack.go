@@ -124,7 +124,7 @@ func slackEvidence(it slackItem) string {
 	var b strings.Builder
 	switch it.kind {
 	case "new":
-		if r.Validated {
+		if r.Costed() {
 			fmt.Fprintf(&b, "*New index* on %s: estimated improvement *%.1f%%*", on, r.ImprovementPct)
 		} else {
 			fmt.Fprintf(&b, "*New index* on %s: gain %s", on, notCosted)

@@ -101,6 +101,20 @@ func TestSlackUncostedIndex(t *testing.T) {
 	}
 }
 
+// TestSlackStandInIndex: an index costed with stand-ins is announced with
+// its estimate.
+func TestSlackStandInIndex(t *testing.T) {
+	rec := notifyRec("gin", 80)
+	rec.Method, rec.Validated, rec.StandIn = "gin", false, true
+	body, err := slackMessage("prod", state.Changes{New: []state.Record{{Recommendation: rec}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evidence := decodeSlack(t, body).Blocks[1].Text.Text; !strings.Contains(evidence, "estimated improvement *80.0%*") {
+		t.Errorf("evidence of a stand-in costed index: %q", evidence)
+	}
+}
+
 func TestSlackLimits(t *testing.T) {
 	var ch state.Changes
 	for i := range 40 {

@@ -1,0 +1,203 @@
+package advisor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/collector"
+)
+
+// Stand-ins cost the GIN indexes HypoPG cannot simulate. Planned with
+// values, the condition a GIN index would serve (payload @> '{"type":
+// "created"}') is a constant one once EXPLAIN has folded the values in. A
+// hypothetical btree index whose predicate is that condition holds just
+// the rows the GIN index would find for it, and the planner plans the
+// statement with it much as with the GIN index: the same rows fetched from
+// the heap. It leaves out the posting lists a GIN scan reads, so the cost
+// after comes out somewhat low.
+
+// notCostedSuffix ends the note of an index HypoPG could not simulate;
+// stand-ins replace it with standInNote.
+const notCostedSuffix = ", so its gain was not costed"
+
+// standInNote explains a recommendation costed with stand-ins.
+const standInNote = "its gain was estimated with stand-ins: for each statement, a hypothetical btree index holding " +
+	"only the rows that statement's condition on the indexed expression keeps; a GIN scan also reads its posting lists, " +
+	"so the real cost after is somewhat higher"
+
+// standIn costs e, a GIN entry HypoPG could not simulate, with stand-ins
+// for the statements it serves (gains, costed before as uncosted), on top
+// of the btree indexes chosen so far. It returns gains costed, or gains as
+// they were and false when some statement cannot be (planned without
+// values, or its condition not found in its plan). Only a lost connection
+// or a cancelled context is returned as an error.
+func (s *selection) standIn(ctx context.Context, e *entry, gains []StatementGain) ([]StatementGain, bool, error) {
+	key, ok := standInKey(s.cat, e)
+	if !ok || methodOf(e.c) != "gin" || s.w == nil || !s.w.available {
+		return gains, false, nil
+	}
+	config := slices.DeleteFunc(candidatesOf(s.chosen), func(c Candidate) bool { return methodOf(c) == "gin" })
+	var stmts []WorkloadStatement
+	var standIns []Candidate
+	for _, g := range gains {
+		st := s.statement(g.QueryID)
+		if len(st.Params) == 0 {
+			return gains, false, nil // a generic plan keeps $n: no constant condition
+		}
+		sum, err := s.w.planner.PlanCost(ctx, s.w.conn, st)
+		if err != nil {
+			return gains, false, fatalOrNil(ctx, s.w, err)
+		}
+		conds := standInConditions(sum.Filters, e)
+		if len(conds) == 0 {
+			return gains, false, nil
+		}
+		for _, cond := range conds {
+			c := Candidate{Table: e.c.Table, Method: "btree", Keys: []collector.IndexKey{{Column: key}}, Where: cond}
+			if !slices.ContainsFunc(standIns, func(x Candidate) bool { return x.Where == cond }) {
+				standIns = append(standIns, c)
+			}
+		}
+		stmts = append(stmts, st)
+	}
+	before, err := s.w.CostWith(ctx, config, stmts)
+	if err != nil {
+		return gains, false, fatalOrNil(ctx, s.w, err)
+	}
+	after, err := s.w.CostWith(ctx, append(slices.Clone(config), standIns...), stmts)
+	if err != nil {
+		s.log.Debug("stand-ins not costed", zap.String("id", e.id), zap.Error(err))
+		return gains, false, fatalOrNil(ctx, s.w, err)
+	}
+	out := slices.Clone(gains)
+	for i := range out {
+		b, a := before[i], after[i]
+		usesStandIn := slices.ContainsFunc(a.Uses, func(u int) bool { return u >= len(config) })
+		if b.Err != nil || a.Err != nil || !usesStandIn {
+			return gains, false, nil
+		}
+		out[i].CostBefore, out[i].CostAfter = b.Cost, min(a.Cost, b.Cost)
+	}
+	return out, true, nil
+}
+
+// fatalOrNil is err when it leaves the connection or the run unusable,
+// else nil: a stand-in that fails leaves its index uncosted.
+func fatalOrNil(ctx context.Context, w *WhatIf, err error) error {
+	if fatal(ctx, w.conn, err) {
+		return err
+	}
+	return nil
+}
+
+// standInKey is the column a stand-in index is built on: the first of the
+// primary key, else the table's first, narrow either way so that the
+// stand-in costs the rows it finds rather than its own width.
+func standInKey(cat *collector.Catalog, e *entry) (string, bool) {
+	if e.table == nil || len(e.c.Keys) != 1 || len(e.table.Columns) == 0 {
+		return "", false
+	}
+	for _, ix := range cat.Indexes {
+		if ix.Primary && ix.Table == e.c.Table && len(ix.Keys) > 0 && ix.Keys[0].Column != "" {
+			return ix.Keys[0].Column, true
+		}
+	}
+	return e.table.Columns[0].Name, true
+}
+
+// standInConditions are the conditions in filters, on e's table, that
+// e's GIN key serves with a constant (key op constant), without table
+// qualifiers: fit for an index predicate.
+func standInConditions(filters []ScanFilter, e *entry) []string {
+	norm := normalizer{}
+	key := e.c.Keys[0]
+	want := key.Expression
+	if want == "" {
+		want = collector.QuoteIdent(key.Column)
+	}
+	want = norm.norm(want)
+	ops := ginOperators(key, e.table)
+	var out []string
+	for _, f := range filters {
+		if f.Relation != e.table.Name {
+			continue
+		}
+		tree, err := pg.Parse("SELECT " + f.Filter)
+		if err != nil || len(tree.Stmts) != 1 || len(tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()) != 1 {
+			continue
+		}
+		for _, c := range andArgs(tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal()) {
+			x := c.GetAExpr()
+			if x == nil || x.Kind != pg.A_Expr_Kind_AEXPR_OP || len(x.Name) != 1 || !slices.Contains(ops, x.Name[0].GetString_().GetSval()) {
+				continue
+			}
+			unqualify(c)
+			if constant(x.Rexpr) && norm.norm(deparseNode(x.Lexpr)) == want {
+				out = append(out, deparseNode(c))
+			}
+		}
+	}
+	return out
+}
+
+// ginOperators are the operators a GIN index on key serves, by its
+// operator class and, for the default ones, its column's type.
+func ginOperators(key collector.IndexKey, t *collector.Table) []string {
+	switch key.OpClass {
+	case "jsonb_path_ops":
+		return []string{"@>", "@?", "@@"}
+	case "gin_trgm_ops":
+		return []string{"~~", "~~*", "~", "~*"}
+	}
+	typ := ""
+	if i := slices.IndexFunc(t.Columns, func(c collector.Column) bool { return c.Name == key.Column }); key.Column != "" && i >= 0 {
+		typ = t.Columns[i].Type
+	}
+	switch {
+	case typ == "jsonb":
+		return []string{"@>", "?", "?|", "?&", "@?", "@@"}
+	case strings.HasSuffix(typ, "[]"):
+		return []string{"&&", "@>", "<@"}
+	case typ == "tsvector" || strings.Contains(key.Expression, "to_tsvector("):
+		return []string{"@@", "@@@"}
+	}
+	return nil
+}
+
+// unqualify drops the table names from the column references under n:
+// EXPLAIN qualifies them in a plan of several tables, an index predicate
+// names its table's columns alone.
+func unqualify(n *pg.Node) {
+	walkNodes(n, func(x *pg.Node) bool {
+		if cr := x.GetColumnRef(); cr != nil && len(cr.Fields) > 1 {
+			cr.Fields = cr.Fields[len(cr.Fields)-1:]
+		}
+		return true
+	})
+}
+
+// constant reports whether n is made of literals and casts alone: no
+// column, parameter, function or subquery.
+func constant(n *pg.Node) bool {
+	ok := n != nil
+	walkNodes(n, func(x *pg.Node) bool {
+		switch x.Node.(type) {
+		case *pg.Node_AConst, *pg.Node_TypeCast, *pg.Node_String_, *pg.Node_AArrayExpr, *pg.Node_List:
+			return true
+		}
+		ok = false
+		return false
+	})
+	return ok
+}
+
+// standInReason is the reason of a recommendation costed with stand-ins.
+func standInReason(e *entry, r Recommendation) string {
+	return fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%% as estimated with stand-ins (weighted by %s calls in the window).",
+		capitalize(whatFor(e)), plural(len(r.Statements), "statement"), r.ImprovementPct, formatCalls(r.Statements))
+}
