@@ -152,6 +152,7 @@ const (
 	useLike                       // col LIKE $n: a prefix pattern
 	useContains                   // jsonb col @> $n: one key of a document
 	useJSONKey                    // col ->> $n = ...: the key
+	useSearchWord                 // to_tsvector(col) @@ plainto_tsquery($n): a word of col
 	useLimit                      // LIMIT $n
 	useOffset                     // OFFSET $n
 	useTypeDefault                // $n::interval and the like, nothing better known
@@ -497,6 +498,10 @@ func (s *synth) visitExpr(n *pg_query.A_Expr, sc *paramScope) {
 	}
 	switch n.Kind {
 	case pg_query.A_Expr_Kind_AEXPR_OP, pg_query.A_Expr_Kind_AEXPR_DISTINCT, pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		if op == "@@" {
+			s.textSearch(n.Lexpr, n.Rexpr, sc)
+			s.textSearch(n.Rexpr, n.Lexpr, sc)
+		}
 		s.comparison(op, n.Lexpr, n.Rexpr, sc)
 		s.comparison(flipped(op), n.Rexpr, n.Lexpr, sc)
 	case pg_query.A_Expr_Kind_AEXPR_OP_ANY, pg_query.A_Expr_Kind_AEXPR_OP_ALL:
@@ -744,6 +749,8 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	case useJSONKey:
 		pick, err := s.pickJSON(ctx, conn, u.col)
 		return pick.key, pick.source, pick.ok, err
+	case useSearchWord:
+		return s.searchWord(ctx, conn, u)
 	}
 	col := u.col
 	var base string

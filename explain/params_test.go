@@ -21,7 +21,7 @@ func shopCatalog() *collector.Catalog {
 	months := []string{"2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01",
 		"2024-07-01", "2024-08-01", "2024-09-01", "2024-10-01", "2024-11-01"}
 	return &collector.Catalog{
-		Settings: collector.PlanSettings{SearchPath: `"$user", public`},
+		Settings: collector.PlanSettings{SearchPath: `"$user", public`, TextSearchConfig: "pg_catalog.english"},
 		Tables: []collector.Table{
 			{Schema: "public", Name: "orders", Kind: "r", Columns: []collector.Column{
 				{Name: "id", Type: "bigint", Stats: &collector.ColumnStats{HistogramBounds: []string{"1", "500", "1000"}}},
@@ -33,6 +33,7 @@ func shopCatalog() *collector.Catalog {
 				{Name: "meta", Type: "jsonb", Stats: &collector.ColumnStats{
 					MostCommonVals: []string{`{"tier": "gold", "n": 3, "tags": ["a"]}`}}},
 				{Name: "email", Type: "text"},
+				{Name: "note", Type: "text", Stats: &collector.ColumnStats{MostCommonVals: []string{"Please deliver it by 5 pm quickly"}}},
 			}},
 			{Schema: "public", Name: "customers", Kind: "r", Columns: []collector.Column{
 				{Name: "id", Type: "integer", Stats: &collector.ColumnStats{HistogramBounds: []string{"1", "50", "100"}}},
@@ -77,6 +78,14 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "SELECT * FROM orders WHERE meta->>$1 = $2", want: []string{"n", "3"}},
 		{query: "SELECT * FROM orders WHERE meta ? $1", want: []string{"n"}},
 		{query: "SELECT * FROM orders ORDER BY id LIMIT $1 OFFSET $2", want: []string{"10", "0"}},
+		// Full-text search: a word of the searched column, the default configuration.
+		{query: "SELECT * FROM orders WHERE to_tsvector('english', note) @@ plainto_tsquery($1)", want: []string{"deliver"}},
+		{query: "SELECT id FROM orders WHERE to_tsvector($2, note) @@ plainto_tsquery($3, $1) LIMIT $4",
+			want: []string{"deliver", "pg_catalog.english", "pg_catalog.english", "10"}},
+		{query: "SELECT id FROM orders o WHERE websearch_to_tsquery($1) @@ (to_tsvector(o.status, o.note) || to_tsvector(o.status, o.email))",
+			want: []string{"deliver"}},
+		{query: "SELECT id FROM orders WHERE to_tsvector(note) @@ $1::tsquery", want: []string{"deliver"}},
+		{query: "SELECT id FROM orders WHERE to_tsvector(email) @@ plainto_tsquery($1)", err: "no value for $1"},
 		{query: "SELECT * FROM orders FETCH FIRST $1 ROWS ONLY", want: []string{"10"}},
 		{query: "SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.region = $1 AND o.customer_id < $2",
 			want: []string{"eu", "11"}},
