@@ -166,6 +166,9 @@ type entry struct {
 	pickGain  float64 // gain when it was picked
 	out       bool    // picked, dropped or redundant
 	note      string  // why it is not validated
+	// standIn is the hypothetical index costed in its place when HypoPG
+	// cannot simulate it (GIN, see standin.go); nil otherwise.
+	standIn *Candidate
 }
 
 func (s *selection) available() (bool, string) {
@@ -215,12 +218,21 @@ func refusedByPostgres(err error) bool {
 // validated runs the greedy selection with HypoPG and returns the
 // recommendations and the entries HypoPG could not simulate.
 func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendation, []*entry, error) {
+	if err := s.prepareStandIns(ctx, pool); err != nil {
+		return nil, nil, err
+	}
 	costed, err := s.w.Evaluate(ctx, nil, candidatesOf(pool), s.stmts)
 	if err != nil {
 		return nil, nil, err
 	}
 	var simulated, failed []*entry
 	for i, e := range pool {
+		if e.standIn != nil && costed[i].Err != nil {
+			s.log.Debug("stand-in not costed", zap.String("id", e.id), zap.Error(costed[i].Err))
+			e.standIn, e.note = nil, hypoGINNote+notCostedSuffix
+			failed = append(failed, e)
+			continue
+		}
 		if err := costed[i].Err; refusedByPostgres(err) {
 			s.log.Warn("index candidate dropped: PostgreSQL would refuse to build it", zap.String("ddl", e.script.SQL()), zap.Error(err))
 			continue
@@ -230,10 +242,14 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			failed = append(failed, e)
 			continue
 		}
-		e.hypoSize = costed[i].HypoSizeBytes
 		var share float64
-		if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
-			return nil, nil, err
+		if e.standIn != nil {
+			e.size, share = s.roughSize(e), 1 // the stand-in's size is not the GIN index's
+		} else {
+			e.hypoSize = costed[i].HypoSizeBytes
+			if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
+				return nil, nil, err
+			}
 		}
 		e.setWrites(indexWrites(e.c, e.table, s.writes, s.cat, share))
 		s.setEffects(e, costed[i].Statements)
@@ -272,6 +288,15 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 		}
 		if err := s.reevaluate(ctx, simulated, best); err != nil {
 			return nil, nil, err
+		}
+	}
+	for _, e := range simulated {
+		if e.standIn != nil && !slices.Contains(s.chosen, e) && !slices.ContainsFunc(e.effects, func(ef Effect) bool { return ef.UsesIndex }) {
+			// The planner ignored its stand-in (the statement's value is
+			// too common to be worth an index): left to the heuristics,
+			// uncosted, as if it had none.
+			e.standIn, e.note = nil, hypoGINNote+notCostedSuffix
+			failed = append(failed, e)
 		}
 	}
 	recs, err := s.evidence(ctx)
@@ -625,8 +650,11 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			continue
 		}
 		r := s.recommendation(e, gains[i])
-		r.Validated = true
+		r.Validated, r.StandIn = e.standIn == nil, e.standIn != nil
 		var notes []string
+		if r.StandIn {
+			notes = append(notes, hypoGINNote+"; "+standInNote)
+		}
 		if generic[i] > 0 {
 			notes = append(notes, fmt.Sprintf("%d of the %d statements it serves were costed with their generic plan (no sample parameter values), which can misjudge columns with skewed values", generic[i], len(gains[i])))
 		}
@@ -641,8 +669,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 				plural(len(q), "statement"), strings.Join(q, ", ")))
 		}
 		r.ValidationNote = strings.Join(notes, "; ")
-		r.Reason = fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%% (weighted by %s calls in the window).",
-			capitalize(whatFor(e)), plural(len(gains[i]), "statement"), r.ImprovementPct, formatCalls(gains[i]))
+		r.Reason = reason(e, r)
 		recs = append(recs, r)
 	}
 	return recs, nil
@@ -763,7 +790,7 @@ func (s *selection) heuristic(ctx context.Context, pool []*entry, validated []Re
 		if standIn {
 			rec.StandIn = true
 			rec.ValidationNote = strings.TrimSuffix(e.note, notCostedSuffix) + "; " + standInNote
-			rec.Reason = standInReason(e, rec)
+			rec.Reason = reason(e, rec)
 		}
 		recs = append(recs, rec)
 		picked = append(picked, e)
@@ -915,6 +942,16 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 		r.ImprovementPct = math.Round(1000*(1-r.CostAfter/r.CostBefore)) / 10
 	}
 	return r
+}
+
+// reason says what a costed recommendation serves and what it saves.
+func reason(e *entry, r Recommendation) string {
+	how := ""
+	if r.StandIn {
+		how = " as estimated with stand-ins"
+	}
+	return fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%%%s (weighted by %s calls in the window).",
+		capitalize(whatFor(e)), plural(len(r.Statements), "statement"), r.ImprovementPct, how, formatCalls(r.Statements))
 }
 
 // writeOverhead says what the index costs writers: the window's write
@@ -1275,10 +1312,15 @@ func typeAlign(typ string) int {
 
 func maxAlign(n int) int { return (n + 7) / 8 * 8 }
 
+// candidatesOf are the hypothetical indexes that cost entries: each one's
+// own, or its stand-in.
 func candidatesOf(entries []*entry) []Candidate {
 	out := make([]Candidate, len(entries))
 	for i, e := range entries {
 		out[i] = e.c
+		if e.standIn != nil {
+			out[i] = *e.standIn
+		}
 	}
 	return out
 }

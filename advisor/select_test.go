@@ -455,6 +455,27 @@ func TestSelectGINCostedWithStandIn(t *testing.T) {
 	}
 }
 
+// A GIN index costed with its stand-in competes in the selection: its
+// selective jsonb condition beats the btree on the statement's tenant, which
+// then adds nothing and is not recommended beside it.
+func TestSelectGINStandInCompetes(t *testing.T) {
+	conn := testDB(t, "select_gin_competes",
+		`CREATE TABLE docs (id bigint PRIMARY KEY, tenant_id int NOT NULL, payload jsonb NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO docs SELECT g, g % 10, jsonb_build_object('k', g % 1000), repeat('x', 100) FROM generate_series(1, 50000) g`,
+		`VACUUM ANALYZE docs`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{stmt("doc", "SELECT id FROM docs WHERE tenant_id = $1 AND payload @> $2", 100, "public.docs", "3", `{"k": 7}`)}
+	cands := []Candidate{
+		{Table: "public.docs", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"doc"}},
+		{Table: "public.docs", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"doc"}},
+	}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 || recs[0].Method != "gin" || !recs[0].StandIn || recs[0].ImprovementPct < 90 || recs[0].EstimatedSizeBytes <= 0 {
+		t.Errorf("want the gin index alone, costed with its stand-in:\n%s", describeRecs(recs))
+	}
+}
+
 func TestStandInConditions(t *testing.T) {
 	table := &collector.Table{Name: "tasks", Columns: []collector.Column{{Name: "id", Type: "bigint"}, {Name: "payload", Type: "jsonb"}, {Name: "title", Type: "text"}}}
 	gin := func(k collector.IndexKey) *entry {

@@ -2,7 +2,6 @@ package advisor
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -30,41 +29,86 @@ const standInNote = "its gain was estimated with stand-ins: for each statement, 
 	"only the rows that statement's condition on the indexed expression keeps; a GIN scan also reads its posting lists, " +
 	"so the real cost after is somewhat higher"
 
-// standIn costs e, a GIN entry HypoPG could not simulate, with stand-ins
-// for the statements it serves (gains, costed before as uncosted), on top
-// of the btree indexes chosen so far. It returns gains costed, or gains as
-// they were and false when some statement cannot be (planned without
-// values, or its condition not found in its plan). Only a lost connection
-// or a cancelled context is returned as an error.
-func (s *selection) standIn(ctx context.Context, e *entry, gains []StatementGain) ([]StatementGain, bool, error) {
+// hypoGINNote says why a GIN index is not validated.
+const hypoGINNote = "HypoPG cannot simulate a GIN index"
+
+// prepareStandIns gives each GIN entry of pool the stand-in the selection
+// costs in its place, when every statement it was proposed for ran with
+// values and shows the condition it serves: a partial btree index whose
+// predicate is their conditions, ORed. Only a lost connection or a
+// cancelled context is returned as an error.
+func (s *selection) prepareStandIns(ctx context.Context, pool []*entry) error {
+	for _, e := range pool {
+		standIns, _, err := s.standInsFor(ctx, e, e.c.QueryIDs)
+		if err != nil {
+			return err
+		}
+		if len(standIns) == 0 {
+			continue
+		}
+		c := standIns[0]
+		if len(standIns) > 1 {
+			conds := make([]string, len(standIns))
+			for i, x := range standIns {
+				conds[i] = "(" + x.Where + ")"
+			}
+			c.Where = strings.Join(conds, " OR ")
+		}
+		e.standIn = &c
+	}
+	return nil
+}
+
+// standInsFor are the stand-ins of e, a GIN entry, for the statements
+// queryIDs, one per condition, and those statements; none when e is not
+// GIN or some statement has none (planned without values, or its condition
+// not found in its plan). Only a lost connection or a cancelled context is
+// returned as an error.
+func (s *selection) standInsFor(ctx context.Context, e *entry, queryIDs []string) ([]Candidate, []WorkloadStatement, error) {
 	key, ok := standInKey(s.cat, e)
 	if !ok || methodOf(e.c) != "gin" || s.w == nil || !s.w.available {
-		return gains, false, nil
+		return nil, nil, nil
 	}
-	config := slices.DeleteFunc(candidatesOf(s.chosen), func(c Candidate) bool { return methodOf(c) == "gin" })
 	var stmts []WorkloadStatement
 	var standIns []Candidate
-	for _, g := range gains {
-		st := s.statement(g.QueryID)
+	for _, q := range queryIDs {
+		st := s.statement(q)
 		if len(st.Params) == 0 {
-			return gains, false, nil // a generic plan keeps $n: no constant condition
+			return nil, nil, nil // a generic plan keeps $n: no constant condition
 		}
 		sum, err := s.w.planner.PlanCost(ctx, s.w.conn, st)
 		if err != nil {
-			return gains, false, fatalOrNil(ctx, s.w, err)
+			return nil, nil, fatalOrNil(ctx, s.w, err)
 		}
 		conds := standInConditions(sum.Filters, e)
 		if len(conds) == 0 {
-			return gains, false, nil
+			return nil, nil, nil
 		}
 		for _, cond := range conds {
-			c := Candidate{Table: e.c.Table, Method: "btree", Keys: []collector.IndexKey{{Column: key}}, Where: cond}
 			if !slices.ContainsFunc(standIns, func(x Candidate) bool { return x.Where == cond }) {
-				standIns = append(standIns, c)
+				standIns = append(standIns, Candidate{Table: e.c.Table, Method: "btree", Keys: []collector.IndexKey{{Column: key}}, Where: cond})
 			}
 		}
 		stmts = append(stmts, st)
 	}
+	return standIns, stmts, nil
+}
+
+// standIn costs e, a GIN entry the selection left uncosted, with
+// stand-ins for the statements it serves (gains, costed before as
+// uncosted), on top of the btree indexes chosen so far. It returns gains
+// costed, or gains as they were and false when some statement cannot be.
+// Only a lost connection or a cancelled context is returned as an error.
+func (s *selection) standIn(ctx context.Context, e *entry, gains []StatementGain) ([]StatementGain, bool, error) {
+	queryIDs := make([]string, len(gains))
+	for i, g := range gains {
+		queryIDs[i] = g.QueryID
+	}
+	standIns, stmts, err := s.standInsFor(ctx, e, queryIDs)
+	if err != nil || len(standIns) == 0 {
+		return gains, false, err
+	}
+	config := slices.DeleteFunc(candidatesOf(s.chosen), func(c Candidate) bool { return methodOf(c) == "gin" })
 	before, err := s.w.CostWith(ctx, config, stmts)
 	if err != nil {
 		return gains, false, fatalOrNil(ctx, s.w, err)
@@ -194,10 +238,4 @@ func constant(n *pg.Node) bool {
 		return false
 	})
 	return ok
-}
-
-// standInReason is the reason of a recommendation costed with stand-ins.
-func standInReason(e *entry, r Recommendation) string {
-	return fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%% as estimated with stand-ins (weighted by %s calls in the window).",
-		capitalize(whatFor(e)), plural(len(r.Statements), "statement"), r.ImprovementPct, formatCalls(r.Statements))
 }
