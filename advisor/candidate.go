@@ -44,7 +44,7 @@ type Recommendation struct {
 	Statements         []StatementGain `json:"statements"` // per-statement evidence
 	Reason             string          `json:"reason"`
 	Validated          bool            `json:"validated"` // costed with HypoPG
-	// StandIn says the costs were estimated with stand-ins, hypothetical
+	// StandIn says the costs were estimated with a stand-in, hypothetical
 	// btree indexes on the rows each statement's condition keeps, where
 	// HypoPG cannot simulate the index itself (GIN).
 	StandIn        bool   `json:"stand_in,omitempty"`
@@ -66,7 +66,7 @@ type Recommendation struct {
 }
 
 // Costed reports whether the costs after were planned: with the index as
-// a HypoPG hypothetical one, or with stand-ins.
+// a HypoPG hypothetical one, or with a stand-in.
 func (r *Recommendation) Costed() bool { return r.Validated || r.StandIn }
 
 // StatementGain is the planner's cost for one served statement, per call.

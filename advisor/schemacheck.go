@@ -38,9 +38,13 @@ func SchemaChecks(cat *collector.Catalog, plans ...*explain.Plan) []explain.Find
 	for i := range cat.Tables {
 		s.tables[cat.Tables[i].QualifiedName()] = &cat.Tables[i]
 	}
+	named := map[string]int{}
+	for _, ix := range cat.Indexes {
+		named[ix.Name]++
+	}
 	for _, p := range plans {
 		p.Walk(func(_ string, n *explain.Node) bool {
-			if n.IndexName != "" {
+			if named[n.IndexName] == 1 { // a name in several schemas could be any of them
 				s.planned[n.IndexName] = true
 			}
 			return true
@@ -72,7 +76,8 @@ type schemaChecker struct {
 	tables map[string]*collector.Table
 	norm   normalizer
 	// planned are the indexes the workload's plans scan, by name (plans
-	// name an index without its schema).
+	// name an index without its schema, so only names no other schema
+	// has).
 	planned map[string]bool
 }
 

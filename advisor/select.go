@@ -71,8 +71,10 @@ const (
 // without any new index, cost after with all of them, and a statement is
 // credited to each chosen index its plan uses.
 //
-// Without HypoPG (w nil or unavailable), or for candidates HypoPG cannot
-// simulate (gin), it falls back to heuristics: unvalidated recommendations
+// A GIN candidate, which HypoPG cannot simulate, is costed through a
+// stand-in where its statements allow (standin.go). Without HypoPG (w nil
+// or unavailable), or for candidates it can neither simulate nor stand in
+// for, it falls back to heuristics: unvalidated recommendations
 // ranked by the planner cost of the statements that produced them, skipping
 // those whose statements already use an index of the table or already have
 // an unvalidated recommendation of the same method and leading key.
@@ -126,10 +128,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 		return cmp.Or(cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
-	heuristic, displaced, err := s.heuristic(ctx, unvalidated, recs)
-	if err != nil {
-		return nil, fmt.Errorf("select indexes: %w", err)
-	}
+	heuristic, displaced := s.heuristic(unvalidated, recs)
 	return append(slices.DeleteFunc(recs, func(r Recommendation) bool { return displaced[r.ID] }), heuristic...), nil
 }
 
@@ -705,10 +704,8 @@ func (s *selection) cacheDependent(ctx context.Context, final []StatementCost) (
 
 // heuristic recommends, unvalidated, the candidates that could not be
 // costed, within the limits left: by the planner cost (or calls) of the
-// statements that produced them. GIN ones are then costed with stand-ins
-// where their statements allow (standIn). Only a lost connection or a
-// cancelled context is returned as an error.
-func (s *selection) heuristic(ctx context.Context, pool []*entry, validated []Recommendation) ([]Recommendation, map[string]bool, error) {
+// statements that produced them.
+func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Recommendation, map[string]bool) {
 	type ranked struct {
 		e      *entry
 		weight float64
@@ -779,23 +776,14 @@ func (s *selection) heuristic(ctx context.Context, pool []*entry, validated []Re
 			recs, picked = slices.Delete(recs, prefix, prefix+1), slices.Delete(picked, prefix, prefix+1)
 		}
 		s.add(e)
-		gains, standIn, err := s.standIn(ctx, e, gains)
-		if err != nil {
-			return nil, nil, err
-		}
 		rec := s.recommendation(e, gains)
 		rec.ValidationNote = e.note
 		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
 			capitalize(whatFor(e)), plural(len(gains), "statement"), formatCalls(gains))
-		if standIn {
-			rec.StandIn = true
-			rec.ValidationNote = strings.TrimSuffix(e.note, notCostedSuffix) + "; " + standInNote
-			rec.Reason = reason(e, rec)
-		}
 		recs = append(recs, rec)
 		picked = append(picked, e)
 	}
-	return recs, displaced, nil
+	return recs, displaced
 }
 
 // appendMissing appends to dst the strings of src it lacks, in order.
@@ -948,7 +936,7 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 func reason(e *entry, r Recommendation) string {
 	how := ""
 	if r.StandIn {
-		how = " as estimated with stand-ins"
+		how = " as estimated with a stand-in"
 	}
 	return fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%%%s (weighted by %s calls in the window).",
 		capitalize(whatFor(e)), plural(len(r.Statements), "statement"), r.ImprovementPct, how, formatCalls(r.Statements))

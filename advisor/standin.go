@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
-	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 )
@@ -18,16 +17,17 @@ import (
 // the rows the GIN index would find for it, and the planner plans the
 // statement with it much as with the GIN index: the same rows fetched from
 // the heap. It leaves out the posting lists a GIN scan reads, so the cost
-// after comes out somewhat low.
+// after comes out somewhat low. The stand-in's key (standInKey) keeps
+// the planner from using it in ways it could not use a GIN index.
 
-// notCostedSuffix ends the note of an index HypoPG could not simulate;
-// stand-ins replace it with standInNote.
+// notCostedSuffix ends the note of an index HypoPG could neither simulate
+// nor cost through a stand-in.
 const notCostedSuffix = ", so its gain was not costed"
 
-// standInNote explains a recommendation costed with stand-ins.
-const standInNote = "its gain was estimated with stand-ins: for each statement, a hypothetical btree index holding " +
-	"only the rows that statement's condition on the indexed expression keeps; a GIN scan also reads its posting lists, " +
-	"so the real cost after is somewhat higher"
+// standInNote explains a recommendation costed with a stand-in.
+const standInNote = "its gain was estimated with a stand-in: a hypothetical btree index holding only the rows " +
+	"that the conditions of the statements it serves keep on the indexed expression, usable only as a GIN index is; " +
+	"a GIN scan also reads its posting lists, so the real cost after is somewhat higher"
 
 // hypoGINNote says why a GIN index is not validated.
 const hypoGINNote = "HypoPG cannot simulate a GIN index"
@@ -39,7 +39,7 @@ const hypoGINNote = "HypoPG cannot simulate a GIN index"
 // cancelled context is returned as an error.
 func (s *selection) prepareStandIns(ctx context.Context, pool []*entry) error {
 	for _, e := range pool {
-		standIns, _, err := s.standInsFor(ctx, e, e.c.QueryIDs)
+		standIns, err := s.standInsFor(ctx, e, e.c.QueryIDs)
 		if err != nil {
 			return err
 		}
@@ -60,74 +60,35 @@ func (s *selection) prepareStandIns(ctx context.Context, pool []*entry) error {
 }
 
 // standInsFor are the stand-ins of e, a GIN entry, for the statements
-// queryIDs, one per condition, and those statements; none when e is not
-// GIN or some statement has none (planned without values, or its condition
-// not found in its plan). Only a lost connection or a cancelled context is
-// returned as an error.
-func (s *selection) standInsFor(ctx context.Context, e *entry, queryIDs []string) ([]Candidate, []WorkloadStatement, error) {
+// queryIDs, one per condition; none when e is not GIN or some statement has
+// none (planned without values, or its condition not found in its plan).
+// Only a lost connection or a cancelled context is returned as an error.
+func (s *selection) standInsFor(ctx context.Context, e *entry, queryIDs []string) ([]Candidate, error) {
 	key, ok := standInKey(s.cat, e)
 	if !ok || methodOf(e.c) != "gin" || s.w == nil || !s.w.available {
-		return nil, nil, nil
+		return nil, nil
 	}
-	var stmts []WorkloadStatement
 	var standIns []Candidate
 	for _, q := range queryIDs {
 		st := s.statement(q)
 		if len(st.Params) == 0 {
-			return nil, nil, nil // a generic plan keeps $n: no constant condition
+			return nil, nil // a generic plan keeps $n: no constant condition
 		}
 		sum, err := s.w.planner.PlanCost(ctx, s.w.conn, st)
 		if err != nil {
-			return nil, nil, fatalOrNil(ctx, s.w, err)
+			return nil, fatalOrNil(ctx, s.w, err)
 		}
 		conds := standInConditions(sum.Filters, e)
 		if len(conds) == 0 {
-			return nil, nil, nil
+			return nil, nil
 		}
 		for _, cond := range conds {
 			if !slices.ContainsFunc(standIns, func(x Candidate) bool { return x.Where == cond }) {
-				standIns = append(standIns, Candidate{Table: e.c.Table, Method: "btree", Keys: []collector.IndexKey{{Column: key}}, Where: cond})
+				standIns = append(standIns, Candidate{Table: e.c.Table, Method: "btree", Keys: []collector.IndexKey{{Expression: key}}, Where: cond})
 			}
 		}
-		stmts = append(stmts, st)
 	}
-	return standIns, stmts, nil
-}
-
-// standIn costs e, a GIN entry the selection left uncosted, with
-// stand-ins for the statements it serves (gains, costed before as
-// uncosted), on top of the btree indexes chosen so far. It returns gains
-// costed, or gains as they were and false when some statement cannot be.
-// Only a lost connection or a cancelled context is returned as an error.
-func (s *selection) standIn(ctx context.Context, e *entry, gains []StatementGain) ([]StatementGain, bool, error) {
-	queryIDs := make([]string, len(gains))
-	for i, g := range gains {
-		queryIDs[i] = g.QueryID
-	}
-	standIns, stmts, err := s.standInsFor(ctx, e, queryIDs)
-	if err != nil || len(standIns) == 0 {
-		return gains, false, err
-	}
-	config := slices.DeleteFunc(candidatesOf(s.chosen), func(c Candidate) bool { return methodOf(c) == "gin" })
-	before, err := s.w.CostWith(ctx, config, stmts)
-	if err != nil {
-		return gains, false, fatalOrNil(ctx, s.w, err)
-	}
-	after, err := s.w.CostWith(ctx, append(slices.Clone(config), standIns...), stmts)
-	if err != nil {
-		s.log.Debug("stand-ins not costed", zap.String("id", e.id), zap.Error(err))
-		return gains, false, fatalOrNil(ctx, s.w, err)
-	}
-	out := slices.Clone(gains)
-	for i := range out {
-		b, a := before[i], after[i]
-		usesStandIn := slices.ContainsFunc(a.Uses, func(u int) bool { return u >= len(config) })
-		if b.Err != nil || a.Err != nil || !usesStandIn {
-			return gains, false, nil
-		}
-		out[i].CostBefore, out[i].CostAfter = b.Cost, min(a.Cost, b.Cost)
-	}
-	return out, true, nil
+	return standIns, nil
 }
 
 // fatalOrNil is err when it leaves the connection or the run unusable,
@@ -139,19 +100,24 @@ func fatalOrNil(ctx context.Context, w *WhatIf, err error) error {
 	return nil
 }
 
-// standInKey is the column a stand-in index is built on: the first of the
-// primary key, else the table's first, narrow either way so that the
-// stand-in costs the rows it finds rather than its own width.
+// standInKey is the key of a stand-in index: "id IS NOT NULL" on the
+// first column of the primary key (else the table's first), an expression
+// no statement orders by, joins on or reads. So the planner can use the
+// stand-in only as it would a GIN index: to find the rows its predicate
+// keeps, then read them from the table, never in key order, by key probes
+// from a nested loop, or in an index-only scan of the columns.
 func standInKey(cat *collector.Catalog, e *entry) (string, bool) {
 	if e.table == nil || len(e.c.Keys) != 1 || len(e.table.Columns) == 0 {
 		return "", false
 	}
+	col := e.table.Columns[0].Name
 	for _, ix := range cat.Indexes {
 		if ix.Primary && ix.Table == e.c.Table && len(ix.Keys) > 0 && ix.Keys[0].Column != "" {
-			return ix.Keys[0].Column, true
+			col = ix.Keys[0].Column
+			break
 		}
 	}
-	return e.table.Columns[0].Name, true
+	return collector.QuoteIdent(col) + " IS NOT NULL", true
 }
 
 // standInConditions are the conditions in filters, on e's table, that
@@ -231,7 +197,7 @@ func constant(n *pg.Node) bool {
 	ok := n != nil
 	walkNodes(n, func(x *pg.Node) bool {
 		switch x.Node.(type) {
-		case *pg.Node_AConst, *pg.Node_TypeCast, *pg.Node_String_, *pg.Node_AArrayExpr, *pg.Node_List:
+		case *pg.Node_AConst, *pg.Node_TypeCast, *pg.Node_String_, *pg.Node_Integer, *pg.Node_AArrayExpr, *pg.Node_List:
 			return true
 		}
 		ok = false

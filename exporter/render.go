@@ -258,7 +258,7 @@ func validation(rec *advisor.Recommendation) string {
 	case rec.Validated:
 		s = "yes, costed with a HypoPG hypothetical index"
 	case rec.StandIn:
-		s = "no, estimated with stand-ins"
+		s = "no, estimated with a stand-in"
 	}
 	if rec.ValidationNote != "" {
 		s += " (" + rec.ValidationNote + ")"

@@ -136,7 +136,7 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 			switch {
 			case !rd.Announced:
 				ch.New = append(ch.New, rd)
-			case rec.Validated && rd.AnnouncedBenefit > 0 && materiallyChanged(rd.AnnouncedBenefit, benefit(rec)):
+			case rec.Costed() && rd.AnnouncedBenefit > 0 && materiallyChanged(rd.AnnouncedBenefit, benefit(rec)):
 				// Only costed estimates compare: an uncosted one (GIN, or a
 				// cycle without HypoPG) has none, and its 0 is no change.
 				ch.Changed = append(ch.Changed, rd)
