@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
 )
 
 func testCatalog() *collector.Catalog {
@@ -163,5 +164,37 @@ func TestTPCHQueries(t *testing.T) {
 	}
 	if _, err := newTPCH(t.TempDir(), 0.1); err == nil || !strings.Contains(err.Error(), "--tpch-dir") {
 		t.Errorf("a folder without the files gave %v, want an error naming --tpch-dir", err)
+	}
+}
+
+func TestTimeAfter(t *testing.T) {
+	rep := &advisor.Report{
+		Recommendations: []advisor.Recommendation{{Table: "public.comments", Columns: []string{"task_id"}, QueryIDs: []string{"2"}}},
+		Findings: []explain.Finding{
+			{Kind: explain.KindLargeOffset, QueryID: "1"},
+			{Kind: explain.KindSeqScan, QueryID: "2"},
+			{Kind: explain.KindLargeOffset, QueryID: "1"},
+		},
+	}
+	w := &workloadResult{TotalMSAfter: 100, PerStatement: []statementResult{
+		{Name: "served", SQL: "SELECT 2", Calls: 10, Before: latency{MeanMS: 50}, After: latency{MeanMS: 1}, Advice: adviceFor(rep, "2")},
+		{Name: "paging", SQL: "SELECT 1", Calls: 3, Before: latency{MeanMS: 30}, After: latency{MeanMS: 30}, Advice: adviceFor(rep, "1")},
+		{Name: "fine", SQL: "SELECT 3", Calls: 1, Before: latency{MeanMS: 1}, After: latency{MeanMS: 0}},
+	}}
+	var b strings.Builder
+	timeAfter(&b, w)
+	got := b.String()
+	for _, want := range []string{
+		"the 3 statements that take the most, 100% of it",
+		"| paging: `SELECT 1` | 3 | 90 ms | 90 ms | 90% | findings large_offset |",
+		"| served: `SELECT 2` | 10 | 500 ms | 10 ms | 10% | index public.comments (task_id); findings seq_scan |",
+		"| fine: `SELECT 3` | 1 | 1 ms | 0 ms | 0% | nothing |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("timeAfter lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "paging") > strings.Index(got, "served") {
+		t.Errorf("statements not ordered by time after:\n%s", got)
 	}
 }

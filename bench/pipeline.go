@@ -74,6 +74,9 @@ type statementResult struct {
 	CostError  string  `json:"cost_error,omitempty"`
 	Before     latency `json:"before"`
 	After      latency `json:"after"`
+	// Advice is what the advisor's report offers the statement: the
+	// recommended indexes that serve it and the kinds of its findings.
+	Advice string `json:"advice,omitempty"`
 }
 
 // budgetRun is the advisor at one budget: what it chose, what that really
@@ -280,7 +283,7 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 	}
 	for i, s := range stmts {
 		sr := statementResult{Name: s.Name, SQL: s.SQL, Calls: s.Calls, CostBefore: costBefore[i], CostAfter: costAfter[i], CostHypo: costHypo[i],
-			Before: before[i], After: after[i]}
+			Before: before[i], After: after[i], Advice: adviceFor(run.Report, s.QueryID)}
 		if costErrs[i] != nil {
 			sr.CostError = costErrs[i].Error()
 		}
@@ -536,6 +539,24 @@ func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
 // flaggedBy names the recommended indexes whose list of flagged
 // statements (the advisor's warnings: CacheDependent, LimitWalks) holds
 // queryID.
+// adviceFor summarizes what rep offers the statement with queryID.
+func adviceFor(rep *advisor.Report, queryID string) string {
+	var parts []string
+	if idx := flaggedBy(rep.Recommendations, queryID, func(r advisor.Recommendation) []string { return r.QueryIDs }); idx != "" {
+		parts = append(parts, "index "+idx)
+	}
+	var kinds []string
+	for _, f := range rep.Findings {
+		if queryID != "" && f.QueryID == queryID && !slices.Contains(kinds, f.Kind) {
+			kinds = append(kinds, f.Kind)
+		}
+	}
+	if len(kinds) > 0 {
+		parts = append(parts, "findings "+strings.Join(kinds, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
 func flaggedBy(recs []advisor.Recommendation, queryID string, flagged func(advisor.Recommendation) []string) string {
 	if queryID == "" {
 		return ""

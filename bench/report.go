@@ -357,6 +357,7 @@ func details(b *strings.Builder, w *workloadResult) {
 	for _, s := range w.HypoSkipped {
 		fmt.Fprintf(b, "- not simulated with HypoPG (its gain is missing from the HypoPG columns): %s\n", oneLine(s))
 	}
+	timeAfter(b, w)
 	if w.Oracle != nil {
 		var ms []miss
 		for i, s := range w.PerStatement {
@@ -389,6 +390,35 @@ func details(b *strings.Builder, w *workloadResult) {
 		for _, s := range append(append([]string{}, w.Regressions...), w.CostRegressions...) {
 			fmt.Fprintf(b, "- %s\n", s)
 		}
+	}
+	b.WriteString("\n")
+}
+
+// timeAfter lists the statements that hold most of the measured time
+// after, with what the advisor offered each: where the speedup stops, and
+// whether an index could have gone further.
+func timeAfter(b *strings.Builder, w *workloadResult) {
+	if w.TotalMSAfter <= 0 || len(w.PerStatement) == 0 {
+		return
+	}
+	top := slices.Clone(w.PerStatement)
+	slices.SortFunc(top, func(x, y statementResult) int {
+		return cmp.Compare(y.Calls*y.After.MeanMS, x.Calls*x.After.MeanMS)
+	})
+	top = top[:min(len(top), 6)]
+	var held float64
+	for _, s := range top {
+		held += s.Calls * s.After.MeanMS
+	}
+	fmt.Fprintf(b, "Where the measured time goes after: the %d statements that take the most, %.0f%% of it, and what the advisor offered each:\n\n", len(top), 100*held/w.TotalMSAfter)
+	b.WriteString("| statement | calls | before (calls × mean) | after | share of after | the advisor's answer |\n|---|---|---|---|---|---|\n")
+	for _, s := range top {
+		advice := s.Advice
+		if advice == "" {
+			advice = "nothing"
+		}
+		fmt.Fprintf(b, "| %s: `%s` | %.0f | %.0f ms | %.0f ms | %.0f%% | %s |\n", s.Name, abbreviate(s.SQL, 80), s.Calls,
+			s.Calls*s.Before.MeanMS, s.Calls*s.After.MeanMS, 100*s.Calls*s.After.MeanMS/w.TotalMSAfter, advice)
 	}
 	b.WriteString("\n")
 }
