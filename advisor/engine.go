@@ -151,6 +151,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 
 	var workload []WorkloadStatement
 	plans := map[string]*explain.Plan{}
+	firstFinding := len(r.Findings) // this database's findings follow
 	timed := slices.ContainsFunc(stmts, func(s collector.Statement) bool { return s.Share > 0 })
 	for i, s := range stmts {
 		e.progress("%s: explain %d/%d", db, i+1, len(stmts))
@@ -187,6 +188,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		r.Warnings = append(r.Warnings, note)
 	}
 	r.Recommendations = append(r.Recommendations, recs...)
+	pointFixesAtRecommendations(r.Findings[firstFinding:], recs)
 	return nil
 }
 

@@ -151,6 +151,25 @@ func TestEngineEndToEnd(t *testing.T) {
 	}) {
 		t.Errorf("deep pagination: want a large_offset finding, got %v", kinds(r.Findings))
 	}
+	// A plan finding on a statement a recommendation serves points at it,
+	// not at the index the plan alone suggests.
+	pointed := 0
+	for _, f := range r.Findings {
+		if f.Kind != explain.KindSeqScan && f.Kind != explain.KindInefficientIndex {
+			continue
+		}
+		for _, rec := range r.Recommendations {
+			if slices.Contains(rec.QueryIDs, f.QueryID) && sameTable(rec.Table, f.Table) {
+				pointed++
+				if !strings.Contains(f.Fix, rec.Target()) {
+					t.Errorf("%s finding on %s: fix %q does not point at the recommended %s", f.Kind, f.Table, f.Fix, rec.Target())
+				}
+			}
+		}
+	}
+	if pointed == 0 {
+		t.Errorf("no seq_scan or inefficient_index finding on a statement a recommendation serves: %v", kinds(r.Findings))
+	}
 	if rec := recFor("point lookup (indexed)"); rec != nil {
 		t.Errorf("point lookup by primary key: want no recommendation, got %+v", rec)
 	}

@@ -240,18 +240,6 @@ func (f *findingView) where() string {
 	return strings.Join(parts, " ")
 }
 
-// indexTarget names a recommendation briefly: "public.orders (tenant_id, created_at DESC)".
-func indexTarget(rec *advisor.Recommendation) string {
-	s := rec.Table + " (" + strings.Join(rec.Columns, ", ") + ")"
-	if len(rec.Include) > 0 {
-		s += " INCLUDE (" + strings.Join(rec.Include, ", ") + ")"
-	}
-	if rec.Where != "" {
-		s += " WHERE " + rec.Where
-	}
-	return s
-}
-
 func validation(rec *advisor.Recommendation) string {
 	s := "no"
 	switch {

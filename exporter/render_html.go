@@ -109,7 +109,6 @@ func parseHTMLTemplate() (*template.Template, error) {
 		"mode":     explainMode,
 		"note":     explainNote,
 		"validity": validation,
-		"target":   indexTarget,
 		"sev":      severityClass,
 		"title":    severityTitle,
 		"stmtRef":  statementRef,

@@ -108,7 +108,7 @@ func (m mdWriter) sql(code string) {
 
 func (m mdWriter) recommendation(rv *recView) {
 	rec := rv.R
-	m.para(fmt.Sprintf("### %d. %s: %s, %s", rv.Rank, codeSpan(indexTarget(rec)),
+	m.para(fmt.Sprintf("### %d. %s: %s, %s", rv.Rank, codeSpan(rec.Target()),
 		mdText(rec.Method), gainHeadline(rec)))
 	m.sql(rec.DDL)
 	var facts []string

@@ -199,7 +199,7 @@ func (t textWriter) recommendation(rv *recView) {
 	if rec.Costed() {
 		headline += " for the statements it serves"
 	}
-	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(indexTarget(rec))+", "+oneLine(rec.Method)+": "+headline)
+	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(rec.Target())+", "+oneLine(rec.Method)+": "+headline)
 	t.code("   ", rec.DDL)
 	t.line("")
 	if rec.Reason != "" {

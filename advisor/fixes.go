@@ -1,0 +1,66 @@
+package advisor
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+// Target names the recommended index briefly:
+// "public.orders (tenant_id, created_at DESC) WHERE deleted_at IS NULL".
+func (r *Recommendation) Target() string {
+	s := r.Table + " (" + strings.Join(r.Columns, ", ") + ")"
+	if len(r.Include) > 0 {
+		s += " INCLUDE (" + strings.Join(r.Include, ", ") + ")"
+	}
+	if r.Where != "" {
+		s += " WHERE " + r.Where
+	}
+	return s
+}
+
+// guessesIndex reports whether f is a plan finding whose Fix is read off
+// the plan alone (explain's heuristics: an index on the filtered columns,
+// equality first), before any what-if costing.
+func guessesIndex(f explain.Finding) bool {
+	return (f.Kind == explain.KindSeqScan || f.Kind == explain.KindInefficientIndex) && f.QueryID != ""
+}
+
+// pointFixesAtRecommendations replaces the guessed index of each plan
+// finding with the recommended index that serves the finding's statement
+// on the same table, and the costs that chose it. The guess can differ from
+// what the costing chose (a btree on the filtered columns where a GIN index
+// serves the text search that discards the rows, or no partial predicate),
+// and a report must not offer two indexes for one problem.
+func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation) {
+	for i := range findings {
+		f := &findings[i]
+		if !guessesIndex(*f) {
+			continue
+		}
+		for j := range recs {
+			r := &recs[j]
+			k := slices.IndexFunc(r.Statements, func(g StatementGain) bool { return g.QueryID == f.QueryID })
+			if k < 0 || !sameTable(r.Table, f.Table) {
+				continue
+			}
+			f.Fix = fmt.Sprintf("Build the recommended %s index on %s (its DDL and evidence are with the recommendations)", r.Method, r.Target())
+			if g := r.Statements[k]; r.Costed() {
+				f.Fix += fmt.Sprintf(": with it, what-if plans put this statement's planner cost at %.1f per call instead of %.1f", g.CostAfter, g.CostBefore)
+			}
+			f.Fix += "."
+			break
+		}
+	}
+}
+
+// sameTable reports whether a recommendation's schema-qualified table is
+// the plan's table, which EXPLAIN names without its schema.
+func sameTable(qualified, planTable string) bool {
+	if planTable == "" {
+		return false
+	}
+	return qualified == planTable || strings.HasSuffix(qualified, "."+planTable)
+}

@@ -1,0 +1,42 @@
+package advisor
+
+import (
+	"testing"
+
+	"github.com/pgadvisor/pgadvisor/explain"
+)
+
+func TestPointFixesAtRecommendations(t *testing.T) {
+	guess := "Index the filtered columns: CREATE INDEX ON tasks (tenant_id, deleted_at);"
+	findings := []explain.Finding{
+		{Kind: explain.KindInefficientIndex, Table: "tasks", QueryID: "1", Fix: "The index finds rows by (tenant_id = 1) but the filter (deleted_at IS NOT NULL) discards most of them: " + guess},
+		{Kind: explain.KindSeqScan, Table: "tasks", QueryID: "2", Fix: guess},                          // served only on another table
+		{Kind: explain.KindSeqScan, Table: "events", QueryID: "3", Fix: guess},                         // served, not costed
+		{Kind: explain.KindSortSpill, Table: "tasks", QueryID: "1", Fix: "SET LOCAL work_mem = '8MB'"}, // not a guessed index
+		{Kind: explain.KindSeqScan, Table: "tasks", QueryID: "4", Fix: guess},                          // served by nothing
+	}
+	recs := []Recommendation{
+		{Table: "public.tasks", Method: "btree", Columns: []string{"tenant_id", "deleted_at"}, Where: "deleted_at IS NOT NULL", Validated: true,
+			Statements: []StatementGain{{QueryID: "1", CostBefore: 840.75, CostAfter: 43.72}}},
+		{Table: "public.comments", Method: "btree", Columns: []string{"task_id"}, Validated: true,
+			Statements: []StatementGain{{QueryID: "2", CostBefore: 100, CostAfter: 1}}},
+		{Table: "public.events", Method: "gin", Columns: []string{"payload jsonb_path_ops"},
+			Statements: []StatementGain{{QueryID: "3", CostBefore: 100, CostAfter: 100}}},
+	}
+	pointFixesAtRecommendations(findings, recs)
+	want := []string{
+		"Build the recommended btree index on public.tasks (tenant_id, deleted_at) WHERE deleted_at IS NOT NULL (its DDL and evidence are with the recommendations): with it, what-if plans put this statement's planner cost at 43.7 per call instead of 840.8.",
+		guess,
+		"Build the recommended gin index on public.events (payload jsonb_path_ops) (its DDL and evidence are with the recommendations).",
+		"SET LOCAL work_mem = '8MB'",
+		guess,
+	}
+	for i, f := range findings {
+		if f.Fix != want[i] {
+			t.Errorf("finding %d (%s on %s, query %s):\n got %q\nwant %q", i, f.Kind, f.Table, f.QueryID, f.Fix, want[i])
+		}
+	}
+	if !sameTable("public.tasks", `tasks`) || sameTable("public.tasks", "") || sameTable("public.subtasks", "tasks") {
+		t.Error("sameTable matches the wrong tables")
+	}
+}
