@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // This file reads a statement's parse tree and records, for every table
@@ -250,7 +251,7 @@ func assumeTextSearchConfig(stmt *pg.Node, cfg string) string {
 		return ""
 	}
 	assumed := ""
-	walkNodes(stmt, func(x *pg.Node) bool {
+	sqltree.WalkNodes(stmt, func(x *pg.Node) bool {
 		if fc := x.GetFuncCall(); fc != nil && lastName(fc.Funcname) == "to_tsvector" && len(fc.Args) == 2 && fc.Args[0].GetParamRef() != nil {
 			fc.Args[0] = &pg.Node{Node: &pg.Node_TypeCast{TypeCast: &pg.TypeCast{
 				Arg:      pg.MakeAConstStrNode(cfg, -1),
@@ -658,7 +659,7 @@ func (a *analyzer) walkRefs(sc *scope, n *pg.Node) {
 	if n == nil {
 		return
 	}
-	walkNodes(n, func(x *pg.Node) bool {
+	sqltree.WalkNodes(n, func(x *pg.Node) bool {
 		switch {
 		case x.GetColumnRef() != nil:
 			a.reference(sc, x.GetColumnRef())
@@ -940,7 +941,7 @@ func literal(n *pg.Node) (*pg.A_Const, bool) {
 // references are fine).
 func (a *analyzer) isValue(sc *scope, n *pg.Node) bool {
 	value := true
-	walkNodes(n, func(x *pg.Node) bool {
+	sqltree.WalkNodes(n, func(x *pg.Node) bool {
 		if cr := x.GetColumnRef(); cr != nil {
 			names, star := columnRefFields(cr)
 			if r := sc.resolve(names); star || !r.found || r.local {
@@ -972,7 +973,7 @@ func (a *analyzer) exprKey(sc *scope, n *pg.Node) (*tableUse, keyRef, bool) {
 	var use *tableUse
 	cols := map[*pg.ColumnRef]keyRef{}
 	ok := true
-	walkNodes(n, func(x *pg.Node) bool {
+	sqltree.WalkNodes(n, func(x *pg.Node) bool {
 		if !ok {
 			return false
 		}
@@ -1129,13 +1130,13 @@ func deparseExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) string {
 	if len(cols) > 0 {
 		// Cloning loses pointer identity: rewrite by walking both trees.
 		var orig, copies []*pg.ColumnRef
-		walkNodes(n, func(x *pg.Node) bool {
+		sqltree.WalkNodes(n, func(x *pg.Node) bool {
 			if cr := x.GetColumnRef(); cr != nil {
 				orig = append(orig, cr)
 			}
 			return true
 		})
-		walkNodes(c, func(x *pg.Node) bool {
+		sqltree.WalkNodes(c, func(x *pg.Node) bool {
 			if cr := x.GetColumnRef(); cr != nil {
 				copies = append(copies, cr)
 			}
@@ -1147,17 +1148,7 @@ func deparseExpr(n *pg.Node, cols map[*pg.ColumnRef]keyRef) string {
 			}
 		}
 	}
-	return deparseNode(c)
-}
-
-// deparseNode prints an expression node through the parser's deparser.
-func deparseNode(n *pg.Node) string {
-	sel := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(n, 0)}}
-	out, err := pg.Deparse(&pg.ParseResult{Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}})
-	if err != nil {
-		return ""
-	}
-	return strings.TrimPrefix(out, "SELECT ")
+	return sqltree.Deparse(c)
 }
 
 // normalizer memoizes normalizeExpr: index predicates and expressions are
@@ -1192,7 +1183,7 @@ func normalizeExpr(s string) string {
 	n := stripCasts(targets[0].GetResTarget().GetVal())
 	var parts []string
 	for _, c := range andArgs(n) {
-		parts = append(parts, deparseNode(c))
+		parts = append(parts, sqltree.Deparse(c))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, " AND ")
@@ -1252,36 +1243,6 @@ func replaceNode(v protoreflect.Message, f func(*pg.Node) *pg.Node, set func(pro
 		return
 	}
 	walkChildren(v, f)
-}
-
-// walkNodes calls fn for n and every Node below it, in field order; when
-// fn returns false the node's children are skipped.
-func walkNodes(n *pg.Node, fn func(*pg.Node) bool) {
-	if n == nil {
-		return
-	}
-	var visit func(m protoreflect.Message)
-	visit = func(m protoreflect.Message) {
-		if x, ok := m.Interface().(*pg.Node); ok && !fn(x) {
-			return
-		}
-		fields := m.Descriptor().Fields()
-		for i := 0; i < fields.Len(); i++ {
-			fd := fields.Get(i)
-			if fd.Message() == nil || !m.Has(fd) {
-				continue
-			}
-			if fd.IsList() {
-				l := m.Get(fd).List()
-				for j := 0; j < l.Len(); j++ {
-					visit(l.Get(j).Message())
-				}
-				continue
-			}
-			visit(m.Get(fd).Message())
-		}
-	}
-	visit(n.ProtoReflect())
 }
 
 // groupBy records GROUP BY keys when they all belong to one table.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // The budget bounds the sizes indexes will really have, and two inputs of
@@ -144,7 +145,7 @@ func plainPredicate(where string) bool {
 		return false
 	}
 	ok := true
-	walkNodes(sel.WhereClause, func(n *pg.Node) bool {
+	sqltree.WalkNodes(sel.WhereClause, func(n *pg.Node) bool {
 		switch {
 		case n.GetTypeCast() != nil:
 			ok = ok && n.GetTypeCast().Arg.GetAConst() != nil

@@ -8,6 +8,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Stand-ins cost the GIN indexes HypoPG cannot simulate. Planned with
@@ -146,9 +147,9 @@ func standInConditions(filters []ScanFilter, e *entry) []string {
 			if x == nil || x.Kind != pg.A_Expr_Kind_AEXPR_OP || len(x.Name) != 1 || !slices.Contains(ops, x.Name[0].GetString_().GetSval()) {
 				continue
 			}
-			unqualify(c)
-			if constant(x.Rexpr) && norm.norm(deparseNode(x.Lexpr)) == want {
-				out = append(out, deparseNode(c))
+			sqltree.Unqualify(c)
+			if constant(x.Rexpr) && norm.norm(sqltree.Deparse(x.Lexpr)) == want {
+				out = append(out, sqltree.Deparse(c))
 			}
 		}
 	}
@@ -179,23 +180,11 @@ func ginOperators(key collector.IndexKey, t *collector.Table) []string {
 	return nil
 }
 
-// unqualify drops the table names from the column references under n:
-// EXPLAIN qualifies them in a plan of several tables, an index predicate
-// names its table's columns alone.
-func unqualify(n *pg.Node) {
-	walkNodes(n, func(x *pg.Node) bool {
-		if cr := x.GetColumnRef(); cr != nil && len(cr.Fields) > 1 {
-			cr.Fields = cr.Fields[len(cr.Fields)-1:]
-		}
-		return true
-	})
-}
-
 // constant reports whether n is made of literals and casts alone: no
 // column, parameter, function or subquery.
 func constant(n *pg.Node) bool {
 	ok := n != nil
-	walkNodes(n, func(x *pg.Node) bool {
+	sqltree.WalkNodes(n, func(x *pg.Node) bool {
 		switch x.Node.(type) {
 		case *pg.Node_AConst, *pg.Node_TypeCast, *pg.Node_String_, *pg.Node_Integer, *pg.Node_AArrayExpr, *pg.Node_List:
 			return true

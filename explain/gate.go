@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Decision says how far a query text may be taken. A query text read from
@@ -118,7 +118,7 @@ func parseQuery(query string) (*parsedQuery, error) {
 		return nil, fmt.Errorf("%d statements in one query text", n)
 	}
 	pq := &parsedQuery{text: query, stmt: tree.Stmts[0].Stmt, kind: nodeKind(tree.Stmts[0].Stmt)}
-	walkParse(pq.stmt, func(m proto.Message) bool {
+	sqltree.Walk(pq.stmt, func(m proto.Message) bool {
 		if p, ok := m.(*pg_query.ParamRef); ok && int(p.Number) > pq.numParams {
 			pq.numParams = int(p.Number)
 		}
@@ -212,7 +212,7 @@ func gateParse(query string) (*parsedQuery, Decision) {
 // looking at the catalog, or "".
 func findHazard(root proto.Message) string {
 	var hazard string
-	walkParse(root, func(m proto.Message) bool {
+	sqltree.Walk(root, func(m proto.Message) bool {
 		if hazard != "" {
 			return false
 		}
@@ -340,7 +340,7 @@ func collectRefs(root proto.Message) gateRefs {
 			r.operators[ref] = true
 		}
 	}
-	walkParse(root, func(m proto.Message) bool {
+	sqltree.Walk(root, func(m proto.Message) bool {
 		switch n := m.(type) {
 		case *pg_query.FuncCall:
 			if ref := funcRef(n.Funcname); ref.name != "" {
@@ -398,45 +398,6 @@ func quoteParts(parts []string) string {
 		q[i] = pgx.Identifier{p}.Sanitize()
 	}
 	return strings.Join(q, ".")
-}
-
-// walkParse calls fn for every message of a parse tree, depth first, in
-// field order (so results are deterministic); fn returning false skips the
-// message's children.
-func walkParse(root proto.Message, fn func(proto.Message) bool) {
-	if root == nil {
-		return
-	}
-	walkReflect(root.ProtoReflect(), fn)
-}
-
-func walkReflect(m protoreflect.Message, fn func(proto.Message) bool) {
-	if !m.IsValid() || !fn(m.Interface()) {
-		return
-	}
-	desc := m.Descriptor()
-	// A Node is a oneof of some 250 node types: asking each whether it is
-	// set was most of the walk's time.
-	for i := 0; i < desc.Oneofs().Len(); i++ {
-		if fd := m.WhichOneof(desc.Oneofs().Get(i)); fd != nil && fd.Message() != nil && !fd.IsList() && !fd.IsMap() {
-			walkReflect(m.Get(fd).Message(), fn)
-		}
-	}
-	fields := desc.Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		if fd.ContainingOneof() != nil || fd.Message() == nil || fd.IsMap() || !m.Has(fd) {
-			continue
-		}
-		if fd.IsList() {
-			l := m.Get(fd).List()
-			for j := 0; j < l.Len(); j++ {
-				walkReflect(l.Get(j).Message(), fn)
-			}
-			continue
-		}
-		walkReflect(m.Get(fd).Message(), fn)
-	}
 }
 
 // gateChecker resolves references in the catalog, following views,

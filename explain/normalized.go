@@ -9,6 +9,8 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // typedParam matches a typed literal whose constant pg_stat_statements
@@ -147,7 +149,7 @@ type edit struct {
 // results all are, where arithmetic or a numeric aggregate takes them.
 func rewriteTree(query string, tree *pg_query.ParseResult) string {
 	rt := retyper{query: query, edits: map[int]edit{}, untypedOf: map[*pg_query.Node]bool{}, cast: map[*pg_query.Node]bool{}}
-	walkParse(tree, func(m proto.Message) bool {
+	sqltree.Walk(tree, func(m proto.Message) bool {
 		switch v := m.(type) {
 		case *pg_query.TypeCast:
 			if e, ok := typedLiteral(query, v); ok {

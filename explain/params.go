@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Param is the value chosen for one $n of a normalized query text. Values
@@ -270,7 +271,7 @@ func (s *synth) addUse(n int, u paramUse) {
 
 // walk visits root in scope sc, giving every (sub)statement its own scope.
 func (s *synth) walk(root proto.Message, sc *paramScope) {
-	walkParse(root, func(m proto.Message) bool {
+	sqltree.Walk(root, func(m proto.Message) bool {
 		if m != root {
 			if child := s.scopeFor(m, sc); child != nil {
 				s.walk(m, child)
@@ -418,7 +419,7 @@ func (s *synth) visit(m proto.Message, sc *paramScope) {
 		// A constant of the select list (1 - l_discount, 100.00 * sum(...))
 		// changes no plan: any value will do for it.
 		for _, t := range n.TargetList {
-			walkParse(t, func(m proto.Message) bool {
+			sqltree.Walk(t, func(m proto.Message) bool {
 				if p, ok := m.(*pg_query.ParamRef); ok {
 					s.outputs[int(p.Number)] = true
 				}

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Full-text search: doc @@ plainto_tsquery($cfg, $text). The text gets a
@@ -47,7 +49,7 @@ func (s *synth) textSearch(doc, query *pg_query.Node, sc *paramScope) {
 func (s *synth) searchedColumn(doc *pg_query.Node, sc *paramScope) (columnTarget, bool) {
 	var found columnTarget
 	ok := false
-	walkParse(doc, func(m proto.Message) bool {
+	sqltree.Walk(doc, func(m proto.Message) bool {
 		fc, isCall := m.(*pg_query.FuncCall)
 		if !isCall || funcRef(fc.Funcname).name != "to_tsvector" || len(fc.Args) == 0 || len(fc.Args) > 2 {
 			return true

@@ -1,0 +1,84 @@
+// Package sqltree holds the walks over pg_query parse trees that the
+// packages reading SQL (explain, advisor) share.
+package sqltree
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Walk calls fn for every message of a parse tree, depth first, in field
+// order (so results are deterministic); fn returning false skips the
+// message's children.
+func Walk(root proto.Message, fn func(proto.Message) bool) {
+	if root == nil {
+		return
+	}
+	walk(root.ProtoReflect(), fn)
+}
+
+func walk(m protoreflect.Message, fn func(proto.Message) bool) {
+	if !m.IsValid() || !fn(m.Interface()) {
+		return
+	}
+	desc := m.Descriptor()
+	// A Node is a oneof of some 250 node types: asking each whether it is
+	// set was most of the walk's time.
+	for i := 0; i < desc.Oneofs().Len(); i++ {
+		if fd := m.WhichOneof(desc.Oneofs().Get(i)); fd != nil && fd.Message() != nil && !fd.IsList() && !fd.IsMap() {
+			walk(m.Get(fd).Message(), fn)
+		}
+	}
+	fields := desc.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.ContainingOneof() != nil || fd.Message() == nil || fd.IsMap() || !m.Has(fd) {
+			continue
+		}
+		if fd.IsList() {
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				walk(l.Get(j).Message(), fn)
+			}
+			continue
+		}
+		walk(m.Get(fd).Message(), fn)
+	}
+}
+
+// WalkNodes calls fn for n and every Node below it, in field order; when
+// fn returns false the node's children are skipped.
+func WalkNodes(n *pg.Node, fn func(*pg.Node) bool) {
+	if n == nil {
+		return
+	}
+	Walk(n, func(m proto.Message) bool {
+		x, ok := m.(*pg.Node)
+		return !ok || fn(x)
+	})
+}
+
+// Deparse is the SQL text of an expression; "" if pg_query cannot print it.
+func Deparse(n *pg.Node) string {
+	sel := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(n, 0)}}
+	out, err := pg.Deparse(&pg.ParseResult{Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}})
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(out, "SELECT ")
+}
+
+// Unqualify drops the table names from the column references under n:
+// EXPLAIN qualifies them in a plan of several tables, while an index
+// predicate or a statistics object names its table's columns alone.
+func Unqualify(n *pg.Node) {
+	WalkNodes(n, func(x *pg.Node) bool {
+		if cr := x.GetColumnRef(); cr != nil && len(cr.Fields) > 1 {
+			cr.Fields = cr.Fields[len(cr.Fields)-1:]
+		}
+		return true
+	})
+}
