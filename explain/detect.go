@@ -1019,13 +1019,19 @@ func misestimateFix(n *Node) string {
 	isJoin := n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Nested Loop"
 	switch {
 	case n.RelationName != "":
+		t := n.Table()
+		// Only the filter: an expression an index condition tests has the
+		// index's statistics.
+		if exprs := testedExpressions(n.Filter); len(exprs) > 0 {
+			return fmt.Sprintf("ANALYZE %s; if the estimate stays off, the planner is guessing the selectivity of %s, on which it keeps no statistics: %s ANALYZE %s; (an index on the expression gathers them too).",
+				t, strings.Join(exprs, ", "), expressionStatistics(n, exprs), t)
+		}
 		var cols []string
 		for _, c := range exprColumns(n.IndexCond+" "+n.RecheckCond+" "+n.Filter, n) {
 			if c.class != colOther {
 				cols = appendNew(cols, collector.QuoteIdent(c.name))
 			}
 		}
-		t := n.Table()
 		switch len(cols) {
 		case 0:
 			return fmt.Sprintf("ANALYZE %s; if the estimate stays off, raise the statistics target of the columns this scan tests.", t)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -550,5 +551,27 @@ func TestDetectNilAndUnknownInputs(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "plans", "*.json"))
 	if len(files) != 6 {
 		t.Errorf("%d fixture plans, want 6", len(files))
+	}
+}
+
+func TestTestedExpressions(t *testing.T) {
+	for _, c := range []struct {
+		cond string
+		want []string
+	}{
+		{"(lower(email) = 'a@x'::text)", []string{"lower(email)"}},
+		{"((deleted_at IS NULL) AND ((to_tsvector(language, title) || to_tsvector(language, body)) @@ '''handov'''::tsquery))",
+			[]string{"to_tsvector(language, title) || to_tsvector(language, body)"}},
+		{"((t.payload ->> 'kind'::text) = 'a'::text)", []string{"payload ->> 'kind'::text"}},
+		{"((status)::text = 'open'::text)", nil},            // a cast column keeps its statistics
+		{"((a = 1) AND (b = 1))", nil},                      // plain columns
+		{"(created_at > (now() - '1 day'::interval))", nil}, // the computed side is a constant
+		{"(lower(email) = $1)", []string{"lower(email)"}},   // a generic plan's parameter is the other side
+		{"(lower(email) = (SubPlan 1))", nil},               // not parseable: nothing
+		{"((a + b) > 10)", []string{"a + b"}},
+	} {
+		if got := testedExpressions(c.cond); !slices.Equal(got, c.want) {
+			t.Errorf("testedExpressions(%q) = %q, want %q", c.cond, got, c.want)
+		}
 	}
 }
