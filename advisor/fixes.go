@@ -33,10 +33,16 @@ func guessesIndex(f explain.Finding) bool {
 // on the same table, and the costs that chose it. The guess can differ from
 // what the costing chose (a btree on the filtered columns where a GIN index
 // serves the text search that discards the rows, or no partial predicate),
-// and a report must not offer two indexes for one problem.
+// and a report must not offer two indexes for one problem. A misestimate
+// on an expression learns of the recommended index on it.
 func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation) {
+	norm := normalizer{}
 	for i := range findings {
 		f := &findings[i]
+		if f.Kind == explain.KindMisestimate {
+			pointAtExpressionIndex(f, recs, norm)
+			continue
+		}
 		if !guessesIndex(*f) {
 			continue
 		}
@@ -63,4 +69,33 @@ func sameTable(qualified, planTable string) bool {
 		return false
 	}
 	return qualified == planTable || strings.HasSuffix(qualified, "."+planTable)
+}
+
+// pointAtExpressionIndex adds to a misestimate whose scan filter tests an
+// expression without statistics the recommended index on that expression,
+// when one serves the statement: the ANALYZE its DDL ends with gathers
+// them, so the statistics object the fix proposes is not needed beside it.
+func pointAtExpressionIndex(f *explain.Finding, recs []Recommendation, norm normalizer) {
+	var exprs []string
+	switch v := f.Evidence["expressions"].(type) {
+	case []string:
+		exprs = v
+	case []any: // read back from JSON
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				exprs = append(exprs, s)
+			}
+		}
+	}
+	for _, r := range recs {
+		if !slices.Contains(r.QueryIDs, f.QueryID) || !sameTable(r.Table, f.Table) {
+			continue
+		}
+		for _, c := range r.Columns {
+			if slices.ContainsFunc(exprs, func(e string) bool { return norm.norm(e) == norm.norm(c) }) {
+				f.Fix += fmt.Sprintf(" The recommended %s index on %s is on that expression: building it, with the ANALYZE its DDL ends with, gathers these statistics instead.", r.Method, r.Target())
+				return
+			}
+		}
+	}
 }

@@ -40,3 +40,24 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 		t.Error("sameTable matches the wrong tables")
 	}
 }
+
+func TestPointMisestimateAtExpressionIndex(t *testing.T) {
+	const statistics = "ANALYZE tasks; ... CREATE STATISTICS tasks_to_tsvector_stats ON (...) FROM tasks; ANALYZE tasks;"
+	tsv := "to_tsvector(language, title) || to_tsvector(language, body)"
+	findings := []explain.Finding{
+		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "1", Fix: statistics, Evidence: map[string]any{"expressions": []string{"(" + tsv + ")"}}},
+		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "1", Fix: statistics, Evidence: map[string]any{"expressions": []any{"lower(title)"}}}, // another expression
+		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "2", Fix: statistics, Evidence: map[string]any{"expressions": []any{tsv}}},            // not served
+	}
+	recs := []Recommendation{{Table: "public.tasks", Method: "gin", Columns: []string{tsv}, QueryIDs: []string{"1"}, StandIn: true}}
+	pointFixesAtRecommendations(findings, recs)
+	want := statistics + " The recommended gin index on public.tasks (" + tsv + ") is on that expression: building it, with the ANALYZE its DDL ends with, gathers these statistics instead."
+	if findings[0].Fix != want {
+		t.Errorf("misestimate on the indexed expression:\n got %q\nwant %q", findings[0].Fix, want)
+	}
+	for _, f := range findings[1:] {
+		if f.Fix != statistics {
+			t.Errorf("misestimate on %v of query %s: fix changed to %q", f.Evidence["expressions"], f.QueryID, f.Fix)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package explain
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,7 +177,7 @@ func TestDetectOnRealPlans(t *testing.T) {
 		_, fs := explain(t, q, "max_parallel_workers_per_gather = 0")
 		f := only(t, fs, KindMisestimate)
 		// 500 rows guessed, 20,000 found.
-		if f.Evidence["direction"] != "underestimate" || evNum(t, f, "ratio") < 10 {
+		if exprs, _ := f.Evidence["expressions"].([]string); f.Evidence["direction"] != "underestimate" || evNum(t, f, "ratio") < 10 || !slices.Equal(exprs, []string{"lower(email)"}) {
 			t.Errorf("finding %+v", f)
 		}
 		wantContains(t, "fix", f.Fix, "CREATE STATISTICS accounts_lower_stats ON (lower(email)) FROM accounts;")
