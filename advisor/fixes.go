@@ -53,8 +53,9 @@ func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendati
 				continue
 			}
 			f.Fix = fmt.Sprintf("Build the recommended %s index on %s (its DDL and evidence are with the recommendations)", r.Method, r.Target())
-			if g := r.Statements[k]; r.Costed() {
-				f.Fix += fmt.Sprintf(": with it, what-if plans put this statement's planner cost at %.1f per call instead of %.1f", g.CostAfter, g.CostBefore)
+			if g := r.Statements[k]; r.Costed() && g.CostAfter < g.CostBefore {
+				// The cost after is with every recommended index.
+				f.Fix += fmt.Sprintf(": with the recommended indexes, what-if plans put this statement's planner cost at %.1f per call instead of %.1f", g.CostAfter, g.CostBefore)
 			}
 			f.Fix += "."
 			break
@@ -74,7 +75,8 @@ func sameTable(qualified, planTable string) bool {
 // pointAtExpressionIndex adds to a misestimate whose scan filter tests an
 // expression without statistics the recommended index on that expression,
 // when one serves the statement: the ANALYZE its DDL ends with gathers
-// them, so the statistics object the fix proposes is not needed beside it.
+// statistics on it, so a statistics object for that expression is not
+// needed beside it.
 func pointAtExpressionIndex(f *explain.Finding, recs []Recommendation, norm normalizer) {
 	var exprs []string
 	switch v := f.Evidence["expressions"].(type) {
@@ -88,12 +90,13 @@ func pointAtExpressionIndex(f *explain.Finding, recs []Recommendation, norm norm
 		}
 	}
 	for _, r := range recs {
-		if !slices.Contains(r.QueryIDs, f.QueryID) || !sameTable(r.Table, f.Table) {
+		// The planner ignores a partial index's statistics.
+		if r.Where != "" || !slices.Contains(r.QueryIDs, f.QueryID) || !sameTable(r.Table, f.Table) {
 			continue
 		}
 		for _, c := range r.Columns {
 			if slices.ContainsFunc(exprs, func(e string) bool { return norm.norm(e) == norm.norm(c) }) {
-				f.Fix += fmt.Sprintf(" The recommended %s index on %s is on that expression: building it, with the ANALYZE its DDL ends with, gathers these statistics instead.", r.Method, r.Target())
+				f.Fix += fmt.Sprintf(" The recommended %s index on %s is on %s: building it, with the ANALYZE its DDL ends with, gathers statistics on it.", r.Method, r.Target(), c)
 				return
 			}
 		}

@@ -25,7 +25,7 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 	}
 	pointFixesAtRecommendations(findings, recs)
 	want := []string{
-		"Build the recommended btree index on public.tasks (tenant_id, deleted_at) WHERE deleted_at IS NOT NULL (its DDL and evidence are with the recommendations): with it, what-if plans put this statement's planner cost at 43.7 per call instead of 840.8.",
+		"Build the recommended btree index on public.tasks (tenant_id, deleted_at) WHERE deleted_at IS NOT NULL (its DDL and evidence are with the recommendations): with the recommended indexes, what-if plans put this statement's planner cost at 43.7 per call instead of 840.8.",
 		guess,
 		"Build the recommended gin index on public.events (payload jsonb_path_ops) (its DDL and evidence are with the recommendations).",
 		"SET LOCAL work_mem = '8MB'",
@@ -47,11 +47,15 @@ func TestPointMisestimateAtExpressionIndex(t *testing.T) {
 	findings := []explain.Finding{
 		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "1", Fix: statistics, Evidence: map[string]any{"expressions": []string{"(" + tsv + ")"}}},
 		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "1", Fix: statistics, Evidence: map[string]any{"expressions": []any{"lower(title)"}}}, // another expression
-		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "2", Fix: statistics, Evidence: map[string]any{"expressions": []any{tsv}}},            // not served
+		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "2", Fix: statistics, Evidence: map[string]any{"expressions": []any{tsv}}},
+		{Kind: explain.KindMisestimate, Table: "tasks", QueryID: "3", Fix: statistics, Evidence: map[string]any{"expressions": []any{"lower(title)"}}}, // served by a partial index            // not served
 	}
-	recs := []Recommendation{{Table: "public.tasks", Method: "gin", Columns: []string{tsv}, QueryIDs: []string{"1"}, StandIn: true}}
+	recs := []Recommendation{
+		{Table: "public.tasks", Method: "gin", Columns: []string{tsv}, QueryIDs: []string{"1"}, StandIn: true},
+		{Table: "public.tasks", Method: "btree", Columns: []string{"lower(title)"}, Where: "deleted_at IS NULL", QueryIDs: []string{"3"}, Validated: true},
+	}
 	pointFixesAtRecommendations(findings, recs)
-	want := statistics + " The recommended gin index on public.tasks (" + tsv + ") is on that expression: building it, with the ANALYZE its DDL ends with, gathers these statistics instead."
+	want := statistics + " The recommended gin index on public.tasks (" + tsv + ") is on " + tsv + ": building it, with the ANALYZE its DDL ends with, gathers statistics on it."
 	if findings[0].Fix != want {
 		t.Errorf("misestimate on the indexed expression:\n got %q\nwant %q", findings[0].Fix, want)
 	}

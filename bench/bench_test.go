@@ -194,6 +194,9 @@ func TestTimeAfter(t *testing.T) {
 			t.Errorf("timeAfter lacks %q:\n%s", want, got)
 		}
 	}
+	if a := abbreviate("SELECT a || b FROM t WHERE name = 'héhé'", 40); a != "SELECT a \\|\\| b FROM t WHERE name = 'h..." {
+		t.Errorf("abbreviate: %q (pipes escaped, cut at a character boundary)", a)
+	}
 	if strings.Index(got, "paging") > strings.Index(got, "served") {
 		t.Errorf("statements not ordered by time after:\n%s", got)
 	}

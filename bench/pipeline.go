@@ -536,9 +536,6 @@ func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
 	return nil
 }
 
-// flaggedBy names the recommended indexes whose list of flagged
-// statements (the advisor's warnings: CacheDependent, LimitWalks) holds
-// queryID.
 // adviceFor summarizes what rep offers the statement with queryID.
 func adviceFor(rep *advisor.Report, queryID string) string {
 	var parts []string
@@ -557,6 +554,9 @@ func adviceFor(rep *advisor.Report, queryID string) string {
 	return strings.Join(parts, "; ")
 }
 
+// flaggedBy names the recommended indexes whose list of flagged
+// statements (the advisor's warnings: CacheDependent, LimitWalks) holds
+// queryID.
 func flaggedBy(recs []advisor.Recommendation, queryID string, flagged func(advisor.Recommendation) []string) string {
 	if queryID == "" {
 		return ""
@@ -564,7 +564,7 @@ func flaggedBy(recs []advisor.Recommendation, queryID string, flagged func(advis
 	var names []string
 	for _, r := range recs {
 		if slices.Contains(flagged(r), queryID) {
-			names = append(names, r.Table+" ("+strings.Join(r.Columns, ", ")+")")
+			names = append(names, r.Target())
 		}
 	}
 	return strings.Join(names, ", ")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // results is one benchmark run, as written to JSON.
@@ -418,7 +419,7 @@ func timeAfter(b *strings.Builder, w *workloadResult) {
 			advice = "nothing"
 		}
 		fmt.Fprintf(b, "| %s: `%s` | %.0f | %.0f ms | %.0f ms | %.0f%% | %s |\n", s.Name, abbreviate(s.SQL, 80), s.Calls,
-			s.Calls*s.Before.MeanMS, s.Calls*s.After.MeanMS, 100*s.Calls*s.After.MeanMS/w.TotalMSAfter, advice)
+			s.Calls*s.Before.MeanMS, s.Calls*s.After.MeanMS, 100*s.Calls*s.After.MeanMS/w.TotalMSAfter, cell(advice))
 	}
 	b.WriteString("\n")
 }
@@ -435,13 +436,22 @@ func belowWriteCost(b *strings.Builder, name string, w *workloadResult) {
 		name, len(w.BelowWriteCost), len(w.Recommendations), measured, verdict(len(w.BelowWriteCost) == 0))
 }
 
+// abbreviate shortens s to about n bytes, at a character boundary, fit
+// for a Markdown table cell.
 func abbreviate(s string, n int) string {
 	s = oneLine(s)
 	if len(s) > n {
-		return s[:n-3] + "..."
+		cut := n - 3
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
-	return strings.ReplaceAll(s, "|", "\\|")
+	return cell(s)
 }
+
+// cell escapes the pipes that would end a Markdown table cell.
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 
 func method(b *strings.Builder) {
 	b.WriteString(`## Method

@@ -864,18 +864,13 @@ func (d *detector) misestimateFinding(n *Node, e estimate, inherited []*Node, se
 	default:
 		detail += fmt.Sprintf("; %d nodes above inherit the error", len(inherited))
 	}
-	var exprs []string
-	if n.RelationName != "" {
-		// Only the filter: an expression an index condition tests has the
-		// index's statistics.
-		exprs = testedExpressions(n.Filter)
-	}
+	exprs := testedExpressions(n)
 	ev := map[string]any{
 		"plan_rows": n.PlanRows, "actual_rows": n.ActualRows, "loops": n.ActualLoops,
 		"ratio": e.ratio, "direction": dir, "inherited_by": labels, "time_share": impact,
 	}
 	if len(exprs) > 0 {
-		ev["expressions"] = exprs
+		ev["expressions"] = expressionSQL(exprs)
 	}
 	return Finding{
 		Kind:     KindMisestimate,
@@ -1026,14 +1021,14 @@ func (d *detector) consumerStopsEarly(n *Node) bool {
 
 // misestimateFix names the statistics that would correct the estimate;
 // exprs are the expressions n's filter tests (testedExpressions).
-func misestimateFix(n *Node, exprs []string) string {
+func misestimateFix(n *Node, exprs []testedExpression) string {
 	isJoin := n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Nested Loop"
 	switch {
 	case n.RelationName != "":
 		t := n.Table()
 		if len(exprs) > 0 {
 			return fmt.Sprintf("ANALYZE %s; if the estimate stays off, the planner is guessing the selectivity of %s, on which it keeps no statistics: %s ANALYZE %s; (an index on the expression gathers them too).",
-				t, strings.Join(exprs, ", "), expressionStatistics(n, exprs), t)
+				t, strings.Join(expressionSQL(exprs), ", "), expressionStatistics(n, exprs), t)
 		}
 		var cols []string
 		for _, c := range exprColumns(n.IndexCond+" "+n.RecheckCond+" "+n.Filter, n) {

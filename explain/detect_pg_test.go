@@ -180,7 +180,7 @@ func TestDetectOnRealPlans(t *testing.T) {
 		if exprs, _ := f.Evidence["expressions"].([]string); f.Evidence["direction"] != "underestimate" || evNum(t, f, "ratio") < 10 || !slices.Equal(exprs, []string{"lower(email)"}) {
 			t.Errorf("finding %+v", f)
 		}
-		wantContains(t, "fix", f.Fix, "CREATE STATISTICS accounts_lower_stats ON (lower(email)) FROM accounts;")
+		wantContains(t, "fix", f.Fix, "CREATE STATISTICS accounts_lower_email_stats ON (lower(email)) FROM accounts;")
 		exec(t, fixSQL(t, f, ddlInFix))
 		exec(t, "ANALYZE accounts")
 		if _, fs := explain(t, q, "max_parallel_workers_per_gather = 0"); len(findings(fs, KindMisestimate)) != 0 {

@@ -556,22 +556,33 @@ func TestDetectNilAndUnknownInputs(t *testing.T) {
 
 func TestTestedExpressions(t *testing.T) {
 	for _, c := range []struct {
-		cond string
-		want []string
+		filter string
+		want   []string
 	}{
 		{"(lower(email) = 'a@x'::text)", []string{"lower(email)"}},
 		{"((deleted_at IS NULL) AND ((to_tsvector(language, title) || to_tsvector(language, body)) @@ '''handov'''::tsquery))",
 			[]string{"to_tsvector(language, title) || to_tsvector(language, body)"}},
 		{"((t.payload ->> 'kind'::text) = 'a'::text)", []string{"payload ->> 'kind'::text"}},
-		{"((status)::text = 'open'::text)", nil},            // a cast column keeps its statistics
-		{"((a = 1) AND (b = 1))", nil},                      // plain columns
-		{"(created_at > (now() - '1 day'::interval))", nil}, // the computed side is a constant
-		{"(lower(email) = $1)", []string{"lower(email)"}},   // a generic plan's parameter is the other side
-		{"(lower(email) = (SubPlan 1))", nil},               // not parseable: nothing
-		{"((a + b) > 10)", []string{"a + b"}},
+		{"((status)::text = 'open'::text)", nil},                            // a cast column keeps its statistics
+		{"((a = 1) AND (b = 1))", nil},                                      // plain columns
+		{"(created_at > (now() - '1 day'::interval))", nil},                 // the computed side is a constant
+		{"(lower(email) = $1)", []string{"lower(email)"}},                   // a generic plan's parameter is the other side
+		{"(lower(email) = (SubPlan 1))", nil},                               // not parseable: nothing
+		{"((a + b) > 10)", []string{"a + b"}},                               // an operator
+		{"((t.credit - o.amount) > '0'::numeric)", nil},                     // a join clause: o is another table
+		{"((expires_at - now()) < '1 day'::interval)", nil},                 // not immutable
+		{"(date_trunc('day'::text, created_at) = '2024-01-01'::date)", nil}, // stable on timestamptz
+		{"(to_tsvector(body) @@ '''x'''::tsquery)", nil},                    // reads default_text_search_config
+		{"((expires_at - CURRENT_DATE) < 3)", nil},                          // not immutable
 	} {
-		if got := testedExpressions(c.cond); !slices.Equal(got, c.want) {
-			t.Errorf("testedExpressions(%q) = %q, want %q", c.cond, got, c.want)
+		n := &Node{NodeType: "Seq Scan", RelationName: "tasks", Alias: "t", Filter: c.filter}
+		if got := expressionSQL(testedExpressions(n)); !slices.Equal(got, c.want) && len(got)+len(c.want) > 0 {
+			t.Errorf("testedExpressions(%q) = %q, want %q", c.filter, got, c.want)
 		}
+	}
+	n := &Node{NodeType: "Seq Scan", RelationName: "accounts", Schema: "app", Filter: "((lower(email) = 'x'::text) AND (lower(name) = 'y'::text))"}
+	want := `CREATE STATISTICS app.accounts_lower_email_name_stats ON (lower(email)), (lower(name)) FROM app.accounts;`
+	if got := expressionStatistics(n, testedExpressions(n)); got != want {
+		t.Errorf("expressionStatistics:\n got %s\nwant %s", got, want)
 	}
 }

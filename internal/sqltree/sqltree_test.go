@@ -1,0 +1,47 @@
+package sqltree
+
+import (
+	"slices"
+	"testing"
+
+	pg "github.com/pganalyze/pg_query_go/v5"
+)
+
+func parseExpr(t *testing.T, expr string) *pg.Node {
+	t.Helper()
+	tree, err := pg.Parse("SELECT " + expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal()
+}
+
+func TestWalkNodes(t *testing.T) {
+	root := parseExpr(t, "lower(a.x) = 'k' AND y IN (1, coalesce(z, 2))")
+	var cols []string
+	visitedRoot := false
+	WalkNodes(root, func(n *pg.Node) bool {
+		visitedRoot = visitedRoot || n == root
+		if cr := n.GetColumnRef(); cr != nil {
+			cols = append(cols, cr.Fields[len(cr.Fields)-1].GetString_().GetSval())
+		}
+		return n.GetFuncCall() == nil // skip what functions take
+	})
+	if !visitedRoot {
+		t.Error("the root was not visited")
+	}
+	if want := []string{"y", "z"}; !slices.Equal(cols, want) {
+		t.Errorf("columns visited %q, want %q (x is under lower(), skipped; z is in an IN list, under coalesce)", cols, want)
+	}
+}
+
+func TestDeparseUnqualify(t *testing.T) {
+	n := parseExpr(t, "(t.a || u.b) @@ to_tsquery('simple', 'x')")
+	Unqualify(n)
+	if got, want := Deparse(n), "(a || b) @@ to_tsquery('simple', 'x')"; got != want {
+		t.Errorf("Deparse = %q, want %q", got, want)
+	}
+	if got := Deparse(&pg.Node{}); got != "" {
+		t.Errorf("Deparse of an empty node = %q, want \"\"", got)
+	}
+}
