@@ -57,6 +57,9 @@ type Recommendation struct {
 	// until a LIMIT fills, dropping rows on the way: their cost assumes the
 	// rows kept are spread evenly along the index.
 	LimitWalks []string `json:"limit_walk_queryids,omitempty"`
+	// Incidental are the statements whose plans use the index for an
+	// estimated gain too small to count them as served: close calls.
+	Incidental []string `json:"incidental_queryids,omitempty"`
 	// WriteCost is what maintaining the index costs the window's writes, in
 	// planner cost units like CostBefore and CostAfter (Writes itemizes it).
 	WriteCost     float64      `json:"write_cost"`

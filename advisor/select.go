@@ -626,9 +626,16 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 	gains := make([][]StatementGain, len(s.chosen))
 	generic := make([]int, len(s.chosen))
 	walked := make([][]string, len(s.chosen))
+	incidental := make([][]string, len(s.chosen))
 	for i, st := range s.stmts {
 		b, f := s.base[i], final[i]
-		if b.Err != nil || f.Err != nil || !s.improves(b.Cost, b.Cost, f.Cost) {
+		if b.Err != nil || f.Err != nil {
+			continue
+		}
+		if !s.improves(b.Cost, b.Cost, f.Cost) {
+			for _, u := range f.Uses {
+				incidental[u] = append(incidental[u], st.QueryID)
+			}
 			continue
 		}
 		for _, u := range f.Uses {
@@ -666,6 +673,11 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			r.LimitWalks = q
 			notes = append(notes, fmt.Sprintf("for %s (%s) the plan reads it in index order until the LIMIT is filled, dropping rows that fail a filter or join on the way; the cost assumes the rows kept are spread evenly along the index, so a value that keeps few of them, or keeps them only at its far end, reads much more: after building, check those statements with EXPLAIN (ANALYZE, BUFFERS) and a rare value",
 				plural(len(q), "statement"), strings.Join(q, ", ")))
+		}
+		if q := incidental[i]; len(q) > 0 {
+			r.Incidental = q
+			notes = append(notes, fmt.Sprintf("the plans of %s (%s) switch to it too, for an estimated gain too small to count (under %.0f%% or %d per call): a close call the planner's cost model can get wrong, such as index probes from a nested loop chosen over a hash join; after building, compare their timings",
+				plural(len(q), "other statement"), strings.Join(q, ", "), s.opts.MinImprovementPct, minGainPerCall))
 		}
 		r.ValidationNote = strings.Join(notes, "; ")
 		r.Reason = reason(e, r)

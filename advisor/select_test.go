@@ -193,6 +193,24 @@ func TestSelectWarnsOfLimitWalks(t *testing.T) {
 	}
 }
 
+// A statement whose plan uses a chosen index for a gain too small to count
+// is disclosed: such close calls are where the cost model errs.
+func TestSelectDisclosesIncidentalUses(t *testing.T) {
+	conn := testDB(t, "select_incidental", pairsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	stmts := []WorkloadStatement{
+		stmt("pair", "SELECT * FROM pairs WHERE a = $1 AND b = $2", 100, "public.pairs", "42", "7"),
+		stmt("by_a", "SELECT * FROM pairs WHERE a = $1", 100, "public.pairs", "42"),
+	}
+	// With 90% to count, the pair's single row (a 99% drop) counts; a's
+	// hundred rows, one a heap page each, do not.
+	recs := selectRecs(t, w, replicaCatalog(t, conn), []Candidate{btree("public.pairs", "a", "b")}, stmts, SelectOptions{MinImprovementPct: 90})
+	if len(recs) != 1 || !slices.Equal(recs[0].QueryIDs, []string{"pair"}) || !slices.Equal(recs[0].Incidental, []string{"by_a"}) ||
+		!strings.Contains(recs[0].ValidationNote, "the plans of 1 other statement (by_a) switch to it too, for an estimated gain too small to count (under 90% or 20 per call)") {
+		t.Errorf("want (a, b) serving pair, with by_a disclosed as incidental, got:\n%s\nincidental %v", describeRecs(recs), recs)
+	}
+}
+
 func TestSelectLeavesWellIndexedStatementsAlone(t *testing.T) {
 	conn := testDB(t, "select_indexed", append(slices.Clone(pairsSetup), "CREATE INDEX pairs_a_idx ON pairs (a)")...)
 	w := newWhatIf(t, conn, WhatIfOptions{})

@@ -315,6 +315,9 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 			if flagged := flaggedBy(recs, s.QueryID, func(r advisor.Recommendation) []string { return r.LimitWalks }); flagged != "" {
 				note += " (flagged by the advisor: its plan reads " + flagged + " in index order until the LIMIT fills)"
 			}
+			if flagged := flaggedBy(recs, s.QueryID, func(r advisor.Recommendation) []string { return r.Incidental }); flagged != "" {
+				note += " (flagged by the advisor: its plan uses " + flagged + " for an estimated gain too small to count)"
+			}
 			res.Regressions = append(res.Regressions, fmt.Sprintf("%s: mean %.3f ms -> %.3f ms, median %.3f -> %.3f, p95 %.3f -> %.3f%s",
 				s.Name, before[i].MeanMS, after[i].MeanMS, before[i].MedianMS, after[i].MedianMS, before[i].P95MS, after[i].P95MS, note))
 		}
