@@ -238,8 +238,9 @@ type setup struct {
 func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	// Wall-clock time only: the window compares and persists it, and a
 	// monotonic reading would order samples differently from the saved times.
-	start := time.Now().Round(0)
-	snap := &Snapshot{Time: start}
+	taken := time.Now()
+	start := taken.Round(0)
+	snap := &Snapshot{Time: start, taken: taken}
 	var st setup
 	err := s.q.QueryRow(ctx, setupQuery).Scan(&st.database, &st.user, &st.appName, &st.max, &st.version, &st.schema)
 	if err != nil {

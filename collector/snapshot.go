@@ -136,6 +136,10 @@ type Snapshot struct {
 	// of other roles, invisible without pg_read_all_stats.
 	Hidden   int
 	Warnings []Warning
+	// taken is when the Sampler read the clock, with the monotonic reading
+	// that Time, persisted and compared across restarts, leaves out; zero
+	// on a snapshot not from a Sampler.
+	taken time.Time
 }
 
 // Warning is a problem that did not stop sampling, with what fixes it.
@@ -158,4 +162,5 @@ const (
 	WarnTextMissing        = "text_missing"
 	WarnEvictions          = "evictions"
 	WarnResetWhileSampling = "reset_while_sampling"
+	WarnClockStepped       = "clock_stepped_back"
 )

@@ -42,6 +42,7 @@ type Window struct {
 	index      map[Key]int // st.Last.Entries by key
 	textsLimit int         // prune texts when there are more
 	scratch    []byte
+	lastTaken  time.Time // st.Last's Snapshot.taken; zero once restored from disk
 }
 
 // windowState is everything a Window persists.
@@ -181,6 +182,7 @@ func (w *Window) reset(st windowState) {
 	}
 	w.st = st
 	w.index = map[Key]int{}
+	w.lastTaken = time.Time{}
 	if st.Last != nil {
 		for i, e := range st.Last.Entries {
 			w.index[e.Key] = i
@@ -203,7 +205,8 @@ func (w *Window) SetRetention(d time.Duration) {
 var ErrNotAfter = errors.New("add snapshot: out of order")
 
 // Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
-// failed sample does not break the series.
+// failed sample does not break the series. A snapshot whose wall-clock time
+// is no later than the newest's is restamped (see restamp), or refused.
 func (w *Window) Add(snap *Snapshot) error {
 	if snap == nil || !snap.Sampled {
 		return nil
@@ -212,9 +215,11 @@ func (w *Window) Add(snap *Snapshot) error {
 	defer w.mu.Unlock()
 	last := w.st.Last
 	if last != nil && !snap.Time.After(last.Time) {
-		return fmt.Errorf("%w: taken at %s, not after the window's newest (%s): the clock went back?", ErrNotAfter,
-			snap.Time.Format(time.RFC3339Nano), last.Time.Format(time.RFC3339Nano))
+		if err := w.restamp(snap, last.Time); err != nil {
+			return err
+		}
 	}
+	w.lastTaken = snap.taken
 	if last != nil {
 		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
 	}
@@ -233,6 +238,30 @@ func (w *Window) Add(snap *Snapshot) error {
 		w.st.Users[oid] = name
 	}
 	w.trim()
+	return nil
+}
+
+// restamp handles a snapshot taken when the wall clock read no later than
+// the window's newest: it stepped back (NTP, a resumed VM). The counters'
+// deltas are still good, so the snapshot is stamped the newest's time plus
+// what the monotonic clock says passed between the two, with a warning,
+// until the wall clock catches up. Without a monotonic reading of both (a
+// window restored from disk, a snapshot not from a Sampler) it is refused.
+func (w *Window) restamp(snap *Snapshot, newest time.Time) error {
+	var elapsed time.Duration
+	if !w.lastTaken.IsZero() && !snap.taken.IsZero() {
+		elapsed = snap.taken.Sub(w.lastTaken)
+	}
+	if elapsed <= 0 {
+		return fmt.Errorf("%w: taken at %s, not after the window's newest (%s): the clock went back?", ErrNotAfter,
+			snap.Time.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano))
+	}
+	stamped := newest.Add(elapsed)
+	snap.Warnings = append(snap.Warnings, Warning{Code: WarnClockStepped,
+		Message: fmt.Sprintf("the system clock is %s behind the samples: this one, taken at %s, is stamped %s (%s after the previous, by the monotonic clock)",
+			stamped.Sub(snap.Time).Round(time.Second), snap.Time.Format(time.RFC3339), stamped.Format(time.RFC3339), elapsed.Round(time.Millisecond)),
+		Fix: "keep the clock in step with NTP slewing rather than stepping; samples carry the later times until the clock catches up"})
+	snap.Time = stamped
 	return nil
 }
 

@@ -99,6 +99,45 @@ func setStatsSince(s *Snapshot, id int64, since time.Time) {
 	}
 }
 
+func TestWindowClockSteppedBack(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	s0 := snapAt(0, map[int64]int64{1: 10})
+	s0.taken = time.Now()
+	mustAdd(t, w, s0)
+	// A minute later by the monotonic clock, but the wall clock was stepped
+	// back an hour in between.
+	s1 := snapAt(-59, map[int64]int64{1: 15})
+	s1.taken = s0.taken.Add(time.Minute)
+	mustAdd(t, w, s1)
+	if !s1.Time.Equal(t0.Add(time.Minute)) {
+		t.Errorf("restamped at %s, want %s", s1.Time, t0.Add(time.Minute))
+	}
+	if len(s1.Warnings) != 1 || s1.Warnings[0].Code != WarnClockStepped || !strings.Contains(s1.Warnings[0].Message, "1h0m0s behind") {
+		t.Errorf("warnings %v, want one %s saying how far behind the clock is", s1.Warnings, WarnClockStepped)
+	}
+	if got := calls(w.Delta(time.Time{})); !reflect.DeepEqual(got, map[int64]int64{1: 5}) {
+		t.Errorf("delta across the step: calls %v, want 1: 5", got)
+	}
+
+	// Restored from disk, the window has no monotonic reading to go by.
+	data, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewWindow(WindowOptions{})
+	if err := restored.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	s2 := snapAt(-58, map[int64]int64{1: 20})
+	s2.taken = s1.taken.Add(time.Minute)
+	if err := restored.Add(s2); !errors.Is(err, ErrNotAfter) {
+		t.Errorf("add to a restored window behind its newest: %v, want ErrNotAfter", err)
+	}
+	if got := calls(restored.Delta(time.Time{})); !reflect.DeepEqual(got, map[int64]int64{1: 5}) {
+		t.Errorf("the refused sample changed the window: calls %v", got)
+	}
+}
+
 func TestWindowResetAll(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	a := snapAt(0, map[int64]int64{1: 4})

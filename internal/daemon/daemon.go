@@ -553,7 +553,8 @@ func (d *Daemon) Ingest(name string, snap *collector.Snapshot) error {
 func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 	defer d.idle.busy()
 	if err := t.window.Add(snap); errors.Is(err, collector.ErrNotAfter) {
-		// The clock, not the target: skip the sample, keep the window.
+		// The clock, with no monotonic reading to restamp by (a window
+		// restored from disk), not the target: skip the sample, keep the window.
 		t.log.Warn("sample dropped", zap.Error(err))
 		return nil
 	} else if err != nil {
