@@ -8,7 +8,6 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/sqltree"
@@ -1212,37 +1211,8 @@ func stripCasts(n *pg.Node) *pg.Node {
 		}
 		n = tc.Arg
 	}
-	walkChildren(n.ProtoReflect(), func(child *pg.Node) *pg.Node { return stripCasts(child) })
+	sqltree.ReplaceChildren(n, stripCasts)
 	return n
-}
-
-// walkChildren replaces every direct child Node of m by f(child).
-func walkChildren(m protoreflect.Message, f func(*pg.Node) *pg.Node) {
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		if fd.Message() == nil || !m.Has(fd) {
-			continue
-		}
-		if fd.IsList() {
-			l := m.Get(fd).List()
-			for j := 0; j < l.Len(); j++ {
-				replaceNode(l.Get(j).Message(), f, func(v protoreflect.Message) { l.Set(j, protoreflect.ValueOfMessage(v)) })
-			}
-			continue
-		}
-		replaceNode(m.Get(fd).Message(), f, func(v protoreflect.Message) { m.Set(fd, protoreflect.ValueOfMessage(v)) })
-	}
-}
-
-func replaceNode(v protoreflect.Message, f func(*pg.Node) *pg.Node, set func(protoreflect.Message)) {
-	if n, ok := v.Interface().(*pg.Node); ok {
-		if r := f(n); r != n {
-			set(r.ProtoReflect())
-		}
-		return
-	}
-	walkChildren(v, f)
 }
 
 // groupBy records GROUP BY keys when they all belong to one table.

@@ -61,6 +61,44 @@ func WalkNodes(n *pg.Node, fn func(*pg.Node) bool) {
 	})
 }
 
+// ReplaceChildren replaces each Node nearest below n (reached through
+// messages that are not Nodes, such as an A_Expr's operands) by f of it;
+// f does the recursion if it wants one.
+func ReplaceChildren(n *pg.Node, f func(*pg.Node) *pg.Node) {
+	if n != nil {
+		replaceChildren(n.ProtoReflect(), f)
+	}
+}
+
+func replaceChildren(m protoreflect.Message, f func(*pg.Node) *pg.Node) {
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Message() == nil || fd.IsMap() || !m.Has(fd) {
+			continue
+		}
+		if fd.IsList() {
+			l := m.Get(fd).List()
+			for j := 0; j < l.Len(); j++ {
+				replaceNode(l.Get(j).Message(), f, func(v protoreflect.Message) { l.Set(j, protoreflect.ValueOfMessage(v)) })
+			}
+			continue
+		}
+		replaceNode(m.Get(fd).Message(), f, func(v protoreflect.Message) { m.Set(fd, protoreflect.ValueOfMessage(v)) })
+	}
+}
+
+// replaceNode sets f(v) in v's place when v is a Node, else looks below it.
+func replaceNode(v protoreflect.Message, f func(*pg.Node) *pg.Node, set func(protoreflect.Message)) {
+	if n, ok := v.Interface().(*pg.Node); ok {
+		if r := f(n); r != n {
+			set(r.ProtoReflect())
+		}
+		return
+	}
+	replaceChildren(v, f)
+}
+
 // Deparse is the SQL text of an expression; "" if pg_query cannot print it.
 func Deparse(n *pg.Node) string {
 	sel := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(n, 0)}}

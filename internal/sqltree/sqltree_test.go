@@ -45,3 +45,23 @@ func TestDeparseUnqualify(t *testing.T) {
 		t.Errorf("Deparse of an empty node = %q, want \"\"", got)
 	}
 }
+
+func TestReplaceChildren(t *testing.T) {
+	// Replace each column by its last name as a string constant, recursing
+	// into everything else: the columns under the function and in the IN
+	// list are reached through FuncCall and A_Expr, which are not Nodes.
+	var quote func(n *pg.Node) *pg.Node
+	quote = func(n *pg.Node) *pg.Node {
+		if cr := n.GetColumnRef(); cr != nil {
+			return pg.MakeAConstStrNode(cr.Fields[len(cr.Fields)-1].GetString_().GetSval(), 0)
+		}
+		ReplaceChildren(n, quote)
+		return n
+	}
+	n := parseExpr(t, "lower(a.x) = y AND z IN (1, 2)")
+	ReplaceChildren(n, quote)
+	if got, want := Deparse(n), "lower('x') = 'y' AND 'z' IN (1, 2)"; got != want {
+		t.Errorf("after ReplaceChildren: %q, want %q", got, want)
+	}
+	ReplaceChildren(nil, quote) // no panic
+}
