@@ -2,14 +2,10 @@ package explain
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"reflect"
-	"slices"
 	"sort"
 	"strings"
 
@@ -182,15 +178,6 @@ type columnTarget struct {
 	jsonKey   string // col ->> 'key': the key
 	jsonArrow string // "->>" or "->" when jsonKey or jsonKeyParam is set
 	keyParam  int    // col ->> $k: k
-}
-
-// documentStats are the statistics of the documents c compares: its
-// column's, unless c is a field of them.
-func (c columnTarget) documentStats() *collector.ColumnStats {
-	if c.column == nil || c.jsonKey != "" || c.keyParam > 0 {
-		return nil
-	}
-	return c.column.Stats
 }
 
 func (c columnTarget) String() string {
@@ -798,7 +785,7 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	case useLike:
 		return likePrefix(base), source, true, nil
 	case useContains:
-		return containedPart(base, u.col.documentStats()), source, true, nil
+		return containedPart(base), source, true, nil
 	}
 	return base, source, true, nil
 }
@@ -1059,15 +1046,9 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// containedPart turns a document into what a realistic @> looks for: the
-// pairs that set it apart from the column's other documents. A filter does
-// not name a pair most rows hold ("client": "web": it would keep them all),
-// nor one of a single histogram document's (a count or an id: that
-// document's own), so those are left out; the column's statistics (its most
-// common documents, weighted by their frequencies, and its histogram's)
-// are the sample. When no pair is left, the rarest other one; without
-// statistics, the first key (sorted). An array gives its first element.
-func containedPart(doc string, st *collector.ColumnStats) string {
+// containedPart turns a document into one a realistic @> would look for:
+// its first key (sorted) with its value, or the first array element.
+func containedPart(doc string) string {
 	v, ok := decodeJSON(doc)
 	if !ok {
 		return doc
@@ -1075,10 +1056,15 @@ func containedPart(doc string, st *collector.ColumnStats) string {
 	var part any
 	switch x := v.(type) {
 	case map[string]any:
-		if len(x) == 0 {
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		if len(keys) == 0 {
 			return doc
 		}
-		part = distinguishingPairs(x, sampledDocuments(st))
+		sort.Strings(keys)
+		part = map[string]any{keys[0]: x[keys[0]]}
 	case []any:
 		if len(x) == 0 {
 			return doc
@@ -1092,91 +1078,6 @@ func containedPart(doc string, st *collector.ColumnStats) string {
 		return doc
 	}
 	return string(b)
-}
-
-// A pair held by more than commonPairShare of the sampled rows is too
-// common for a filter to name.
-const commonPairShare = 0.5
-
-// weightedDocument is a sampled document with the share of rows it stands
-// for; common when it is one of the most common values.
-type weightedDocument struct {
-	pairs  map[string]any
-	weight float64
-	common bool
-}
-
-// sampledDocuments are the objects among st's most common values, each
-// weighted by its frequency, and its histogram bounds, which share the
-// rest of the rows evenly.
-func sampledDocuments(st *collector.ColumnStats) []weightedDocument {
-	if st == nil {
-		return nil
-	}
-	var docs []weightedDocument
-	add := func(doc string, w float64, common bool) {
-		if v, ok := decodeJSON(doc); ok {
-			if m, ok := v.(map[string]any); ok {
-				docs = append(docs, weightedDocument{pairs: m, weight: w, common: common})
-			}
-		}
-	}
-	rest := 1 - st.NullFrac
-	for i, doc := range st.MostCommonVals {
-		if i < len(st.MostCommonFreqs) {
-			add(doc, st.MostCommonFreqs[i], true)
-			rest -= st.MostCommonFreqs[i]
-		}
-	}
-	for _, doc := range st.HistogramBounds {
-		add(doc, max(rest, 0)/float64(len(st.HistogramBounds)), false)
-	}
-	return docs
-}
-
-// distinguishingPairs are the pairs of doc a filter would name, judged by
-// how many of the sampled documents hold each and what share of the rows
-// they stand for (see containedPart).
-func distinguishingPairs(doc map[string]any, sample []weightedDocument) map[string]any {
-	type pairStats struct {
-		key    string
-		seen   int // sampled documents holding it
-		common bool
-		share  float64
-	}
-	var total float64
-	for _, d := range sample {
-		total += d.weight
-	}
-	var recurring []pairStats
-	for k, v := range doc {
-		p := pairStats{key: k}
-		for _, d := range sample {
-			if dv, ok := d.pairs[k]; ok && reflect.DeepEqual(dv, v) {
-				p.seen++
-				p.common = p.common || d.common
-				p.share += d.weight
-			}
-		}
-		if (p.seen >= 2 || p.common) && total > 0 {
-			p.share /= total
-			recurring = append(recurring, p)
-		}
-	}
-	if len(recurring) == 0 {
-		keys := slices.Sorted(maps.Keys(doc))
-		return map[string]any{keys[0]: doc[keys[0]]}
-	}
-	slices.SortFunc(recurring, func(a, b pairStats) int {
-		return cmp.Or(cmp.Compare(a.share, b.share), strings.Compare(a.key, b.key))
-	})
-	part := map[string]any{recurring[0].key: doc[recurring[0].key]}
-	for _, p := range recurring[1:] {
-		if p.share <= commonPairShare {
-			part[p.key] = doc[p.key]
-		}
-	}
-	return part
 }
 
 // arrayLiteral is the array literal {"v"} of one value.
