@@ -206,7 +206,8 @@ var ErrNotAfter = errors.New("add snapshot: out of order")
 
 // Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
 // failed sample does not break the series. A snapshot whose wall-clock time
-// is no later than the newest's is restamped (see restamp), or refused.
+// is no later than the newest's moves the window's times back (see
+// followClockBack), or is refused.
 func (w *Window) Add(snap *Snapshot) error {
 	if snap == nil || !snap.Sampled {
 		return nil
@@ -215,7 +216,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	defer w.mu.Unlock()
 	last := w.st.Last
 	if last != nil && !snap.Time.After(last.Time) {
-		if err := w.restamp(snap, last.Time); err != nil {
+		if err := w.followClockBack(snap); err != nil {
 			return err
 		}
 	}
@@ -241,13 +242,15 @@ func (w *Window) Add(snap *Snapshot) error {
 	return nil
 }
 
-// restamp handles a snapshot taken when the wall clock read no later than
-// the window's newest: it stepped back (NTP, a resumed VM). The counters'
-// deltas are still good, so the snapshot is stamped the newest's time plus
-// what the monotonic clock says passed between the two, with a warning,
-// until the wall clock catches up. Without a monotonic reading of both (a
-// window restored from disk, a snapshot not from a Sampler) it is refused.
-func (w *Window) restamp(snap *Snapshot, newest time.Time) error {
+// followClockBack handles a snapshot taken when the wall clock read no
+// later than the window's newest: the clock stepped back (NTP). The
+// counters' deltas are still good, so the window's times move back with
+// the clock, by as much as puts its newest where the monotonic clock says
+// it was, with a warning; the snapshot keeps its wall-clock time. Without a
+// monotonic reading of both (a window restored from disk, a snapshot not
+// from a Sampler) the snapshot is refused.
+func (w *Window) followClockBack(snap *Snapshot) error {
+	newest := w.st.Last.Time
 	var elapsed time.Duration
 	if !w.lastTaken.IsZero() && !snap.taken.IsZero() {
 		elapsed = snap.taken.Sub(w.lastTaken)
@@ -256,12 +259,16 @@ func (w *Window) restamp(snap *Snapshot, newest time.Time) error {
 		return fmt.Errorf("%w: taken at %s, not after the window's newest (%s): the clock went back?", ErrNotAfter,
 			snap.Time.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano))
 	}
-	stamped := newest.Add(elapsed)
+	step := newest.Add(elapsed).Sub(snap.Time)
+	w.st.Last.Time = w.st.Last.Time.Add(-step)
+	for i := range w.st.Intervals {
+		iv := &w.st.Intervals[i]
+		iv.Start, iv.End = iv.Start.Add(-step), iv.End.Add(-step)
+	}
 	snap.Warnings = append(snap.Warnings, Warning{Code: WarnClockStepped,
-		Message: fmt.Sprintf("the system clock is %s behind the samples: this one, taken at %s, is stamped %s (%s after the previous, by the monotonic clock)",
-			stamped.Sub(snap.Time).Round(time.Second), snap.Time.Format(time.RFC3339), stamped.Format(time.RFC3339), elapsed.Round(time.Millisecond)),
-		Fix: "keep the clock in step with NTP slewing rather than stepping; samples carry the later times until the clock catches up"})
-	snap.Time = stamped
+		Message: fmt.Sprintf("the system clock went back %s between two samples %s apart by the monotonic clock: the window's times moved back with it",
+			step.Round(time.Second), elapsed.Round(time.Millisecond)),
+		Fix: "keep the clock in step with NTP slewing rather than stepping; the window's intervals kept their lengths"})
 	return nil
 }
 

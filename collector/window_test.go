@@ -105,18 +105,29 @@ func TestWindowClockSteppedBack(t *testing.T) {
 	s0.taken = time.Now()
 	mustAdd(t, w, s0)
 	// A minute later by the monotonic clock, but the wall clock was stepped
-	// back an hour in between.
+	// back an hour in between: the window's times follow the clock.
 	s1 := snapAt(-59, map[int64]int64{1: 15})
 	s1.taken = s0.taken.Add(time.Minute)
 	mustAdd(t, w, s1)
-	if !s1.Time.Equal(t0.Add(time.Minute)) {
-		t.Errorf("restamped at %s, want %s", s1.Time, t0.Add(time.Minute))
+	if len(s1.Warnings) != 1 || s1.Warnings[0].Code != WarnClockStepped || !strings.Contains(s1.Warnings[0].Message, "went back 1h0m0s") {
+		t.Errorf("warnings %v, want one %s saying how far the clock went back", s1.Warnings, WarnClockStepped)
 	}
-	if len(s1.Warnings) != 1 || s1.Warnings[0].Code != WarnClockStepped || !strings.Contains(s1.Warnings[0].Message, "1h0m0s behind") {
-		t.Errorf("warnings %v, want one %s saying how far behind the clock is", s1.Warnings, WarnClockStepped)
-	}
-	if got := calls(w.Delta(time.Time{})); !reflect.DeepEqual(got, map[int64]int64{1: 5}) {
+	d := w.Delta(time.Time{})
+	if got := calls(d); !reflect.DeepEqual(got, map[int64]int64{1: 5}) {
 		t.Errorf("delta across the step: calls %v, want 1: 5", got)
+	}
+	if !d.From.Equal(t0.Add(-60*time.Minute)) || !d.To.Equal(s1.Time) {
+		t.Errorf("the interval across the step spans %s to %s, want the minute before %s", d.From, d.To, s1.Time)
+	}
+	// The next sample, by the stepped clock, is an ordinary one.
+	s2 := snapAt(-58, map[int64]int64{1: 20})
+	s2.taken = s1.taken.Add(time.Minute)
+	mustAdd(t, w, s2)
+	if len(s2.Warnings) != 0 {
+		t.Errorf("the sample after the step warns %v", s2.Warnings)
+	}
+	if got := calls(w.Delta(t0.Add(-59 * time.Minute))); !reflect.DeepEqual(got, map[int64]int64{1: 5}) {
+		t.Errorf("delta after the step: calls %v, want 1: 5", got)
 	}
 
 	// Restored from disk, the window has no monotonic reading to go by.
@@ -128,12 +139,12 @@ func TestWindowClockSteppedBack(t *testing.T) {
 	if err := restored.UnmarshalBinary(data); err != nil {
 		t.Fatal(err)
 	}
-	s2 := snapAt(-58, map[int64]int64{1: 20})
-	s2.taken = s1.taken.Add(time.Minute)
-	if err := restored.Add(s2); !errors.Is(err, ErrNotAfter) {
+	s3 := snapAt(-90, map[int64]int64{1: 25})
+	s3.taken = s2.taken.Add(time.Minute)
+	if err := restored.Add(s3); !errors.Is(err, ErrNotAfter) {
 		t.Errorf("add to a restored window behind its newest: %v, want ErrNotAfter", err)
 	}
-	if got := calls(restored.Delta(time.Time{})); !reflect.DeepEqual(got, map[int64]int64{1: 5}) {
+	if got := calls(restored.Delta(time.Time{})); !reflect.DeepEqual(got, map[int64]int64{1: 10}) {
 		t.Errorf("the refused sample changed the window: calls %v", got)
 	}
 }

@@ -553,15 +553,16 @@ func (d *Daemon) Ingest(name string, snap *collector.Snapshot) error {
 func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 	defer d.idle.busy()
 	if err := t.window.Add(snap); errors.Is(err, collector.ErrNotAfter) {
-		// The clock, with no monotonic reading to restamp by (a window
-		// restored from disk), not the target: skip the sample, keep the window.
+		// The clock went back, with no monotonic reading to follow it by
+		// (a window restored from disk), not the target: skip the sample,
+		// keep the window.
 		t.log.Warn("sample dropped", zap.Error(err))
 		return nil
 	} else if err != nil {
 		return err
 	}
 	t.mu.Lock()
-	save, rank := snap.Time.Sub(t.savedAt) >= saveEvery, snap.Time.Sub(t.rankedAt) >= rankEvery
+	save, rank := due(snap.Time, t.savedAt, saveEvery), due(snap.Time, t.rankedAt, rankEvery)
 	t.mu.Unlock()
 	if save {
 		// A failed save is the state directory's problem, not the
@@ -676,4 +677,12 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		zap.Int("recommendations", len(r.Recommendations)), zap.Int("new", len(ch.New)),
 		zap.Int("realized", len(ch.Realized)), zap.Duration("took", took))
 	return nil
+}
+
+// due reports whether work last done at last is due again at now, every
+// apart; a clock that went back past last makes it due at once, as the
+// window's times followed the clock back (collector.Window.Add).
+func due(now, last time.Time, every time.Duration) bool {
+	d := now.Sub(last)
+	return d >= every || d < 0
 }

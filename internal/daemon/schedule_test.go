@@ -329,3 +329,20 @@ func TestEveryKeepsPhase(t *testing.T) {
 		}
 	}
 }
+
+func TestDue(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		last time.Time
+		want bool
+	}{
+		{time.Time{}, true},                // never done
+		{now.Add(-10 * time.Minute), true}, // every apart
+		{now.Add(-9 * time.Minute), false}, // not yet
+		{now.Add(30 * time.Minute), true},  // the clock went back past it
+	} {
+		if got := due(now, tc.last, 10*time.Minute); got != tc.want {
+			t.Errorf("due at %s, last %s: %v, want %v", now.Format("15:04"), tc.last.Format("15:04"), got, tc.want)
+		}
+	}
+}
