@@ -155,7 +155,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 	timed := slices.ContainsFunc(stmts, func(s collector.Statement) bool { return s.Share > 0 })
 	for i, s := range stmts {
 		e.progress("%s: explain %d/%d", db, i+1, len(stmts))
-		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: explain.Reparseable(s.Text.Query)})
+		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: explain.Reparseable(s.Text.Query), RowsPerCall: rowsPerCall(s)})
 		rs := reportStatement(s, res)
 		rs.Plan = res.Plan
 		r.Statements = append(r.Statements, rs)
@@ -212,7 +212,7 @@ func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector
 // costing), else with the values it ran with, else its generic plan.
 func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, s collector.Statement, res explain.Result) WorkloadStatement {
 	query := explain.Reparseable(s.Text.Query)
-	params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, query)
+	params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, query, rowsPerCall(s))
 	if err != nil || len(params) == 0 {
 		params = res.Params
 	}
@@ -221,6 +221,14 @@ func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *col
 		w.Tables = tables
 	}
 	return w
+}
+
+// rowsPerCall is the rows a call of s returned on average; 0 without calls.
+func rowsPerCall(s collector.Statement) float64 {
+	if s.Calls <= 0 {
+		return 0
+	}
+	return float64(s.Rows) / float64(s.Calls)
 }
 
 // schemaFindings are the catalog's problems on the tables the workload

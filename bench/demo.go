@@ -44,29 +44,36 @@ func (d *demoWorkload) load(ctx context.Context, e *env, db string) (loadInfo, e
 	return loadInfo{}, err
 }
 
-// statements are the demo's statements; their planning parameters are the
-// ones explain.SynthesizeTypicalParams picks from the statistics (the demo
-// keeps the values it draws to itself), so they are the same values the
-// advisor's what-if costing sees. The measured latencies use the demo's
-// own parameter sets (demo.RunFixed).
-func (d *demoWorkload) statements(ctx context.Context, e *env, db string, cat *collector.Catalog) ([]stmt, error) {
-	conn, err := e.connect(ctx, db, false)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
+// statements are the demo's statements; their planning parameters come
+// from planParams.
+func (d *demoWorkload) statements(_ context.Context, _ *env, _ string, _ *collector.Catalog) ([]stmt, error) {
 	var out []stmt
 	for _, s := range demo.Statements() {
-		st := stmt{Name: s.Name, SQL: s.SQL, Write: !s.ReadOnly}
-		params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, s.SQL)
-		if err != nil {
-			e.log("demo: %s: no parameters synthesized (%v): costed by its generic plan", s.Name, err)
-		} else {
-			st.Params = explain.ParamValues(params)
-		}
-		out = append(out, st)
+		out = append(out, stmt{Name: s.Name, SQL: s.SQL, Write: !s.ReadOnly})
 	}
 	return out, nil
+}
+
+// planParams gives the statements the parameters
+// explain.SynthesizeTypicalParams picks from the statistics and the rows
+// per call the mix recorded (the demo keeps the values it draws to
+// itself), so they are the same values the advisor's what-if costing sees.
+// The measured latencies use the demo's own parameter sets (demo.RunFixed).
+func (d *demoWorkload) planParams(ctx context.Context, e *env, db string, cat *collector.Catalog, stmts []stmt) error {
+	conn, err := e.connect(ctx, db, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for i, s := range stmts {
+		params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, s.SQL, s.RowsPerCall)
+		if err != nil {
+			e.log("demo: %s: no parameters synthesized (%v): costed by its generic plan", s.Name, err)
+			continue
+		}
+		stmts[i].Params = explain.ParamValues(params)
+	}
+	return nil
 }
 
 func (d *demoWorkload) drive(ctx context.Context, e *env, db string, _ []stmt) error {

@@ -178,6 +178,11 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 	if err := recordedCalls(ctx, conn, stmts); err != nil {
 		return res, err
 	}
+	if s, ok := wl.(synthesized); ok {
+		if err := s.planParams(ctx, e, db, cat, stmts); err != nil {
+			return res, err
+		}
+	}
 	if err := e.cluster.WaitReplay(ctx); err != nil {
 		return res, err
 	}
@@ -506,22 +511,22 @@ func resetStatements(ctx context.Context, e *env) error {
 }
 
 // recordedCalls sets each statement's weight to its calls in
-// pg_stat_statements, and its query id (which the advisor's evidence
-// names), matched by text; statements recorded under a normalized text
-// (literal constants) keep theirs.
+// pg_stat_statements, its query id (which the advisor's evidence names)
+// and its rows per call, matched by text; statements recorded under a
+// normalized text (literal constants) keep theirs.
 func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
-	rows, err := conn.Query(ctx, `SELECT query, min(queryid)::text, sum(calls)::float8 FROM pg_stat_statements WHERE toplevel GROUP BY query`)
+	rows, err := conn.Query(ctx, `SELECT query, min(queryid)::text, sum(calls)::float8, sum(rows)::float8 FROM pg_stat_statements WHERE toplevel GROUP BY query`)
 	if err != nil {
 		return fmt.Errorf("read recorded calls: %w", err)
 	}
 	type recorded struct {
-		queryID string
-		calls   float64
+		queryID     string
+		calls, rows float64
 	}
 	byText := map[string]recorded{}
 	var q string
 	var r recorded
-	if _, err := pgx.ForEachRow(rows, []any{&q, &r.queryID, &r.calls}, func() error { byText[q] = r; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&q, &r.queryID, &r.calls, &r.rows}, func() error { byText[q] = r; return nil }); err != nil {
 		return fmt.Errorf("read recorded calls: %w", err)
 	}
 	for i := range stmts {
@@ -532,8 +537,8 @@ func recordedCalls(ctx context.Context, conn *pgx.Conn, stmts []stmt) error {
 				r, ok = byText[norm]
 			}
 		}
-		if ok {
-			stmts[i].Calls, stmts[i].QueryID = r.calls, r.queryID
+		if ok && r.calls > 0 {
+			stmts[i].Calls, stmts[i].QueryID, stmts[i].RowsPerCall = r.calls, r.queryID, r.rows/r.calls
 		}
 	}
 	return nil

@@ -42,6 +42,13 @@ type selfMeasured interface {
 	measure(ctx context.Context, env *env, db string, stmts []stmt) ([]latency, error)
 }
 
+// synthesized is a workload whose planning parameters are synthesized as
+// the advisor's what-if costing does, which takes the rows per call the
+// mix recorded: planParams sets stmts' Params once the mix has played.
+type synthesized interface {
+	planParams(ctx context.Context, env *env, db string, cat *collector.Catalog, stmts []stmt) error
+}
+
 type loadInfo struct {
 	Seconds float64 `json:"seconds"`
 	Tables  int     `json:"tables"`
@@ -61,7 +68,9 @@ type stmt struct {
 	Calls float64
 	// QueryID is its pg_stat_statements query id in the recorded mix.
 	QueryID string
-	Write   bool
+	// RowsPerCall is the rows a call returned in the recorded mix.
+	RowsPerCall float64
+	Write       bool
 }
 
 // latency is what one statement's fixed-parameter runs measured.

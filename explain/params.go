@@ -59,7 +59,7 @@ const (
 // give the same values. It fails, naming the parameter, when some $n has
 // no safe value; the caller then takes the generic plan instead.
 func SynthesizeParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string) ([]Param, error) {
-	return synthesizeReadOnly(ctx, conn, cat, query, false)
+	return synthesizeReadOnly(ctx, conn, cat, query, synthOptions{})
 }
 
 // SynthesizeTypicalParams is SynthesizeParams with a typical value for
@@ -67,9 +67,23 @@ func SynthesizeParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalo
 // runner explains with the hottest values, which show the worst plans; a
 // what-if costing wants the typical call: on a skewed key a plan for the
 // biggest project favours walking an ORDER BY index, while one for a
-// typical project shows the composite that serves both.
-func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string) ([]Param, error) {
-	return synthesizeReadOnly(ctx, conn, cat, query, true)
+// typical project shows the composite that serves both. rowsPerCall is
+// what pg_stat_statements recorded (rows over calls; 0 when unknown): see
+// synthOptions.
+func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string, rowsPerCall float64) ([]Param, error) {
+	return synthesizeReadOnly(ctx, conn, cat, query, synthOptions{typical: true, rowsPerCall: rowsPerCall})
+}
+
+// synthOptions steer the choice of values. typical takes a typical value
+// for equality, not the most common one. rowsPerCall, the rows a call
+// returned on average, calibrates the value of a statement that returns
+// just the rows one jsonb @> keeps (see calibratedContainment): what its
+// callers look for cannot be read from the statistics, and a value that
+// keeps a tenth of the table where calls find a few rows costs the wrong
+// plan.
+type synthOptions struct {
+	typical     bool
+	rowsPerCall float64
 }
 
 // synthesizeReadOnly is synthesize for a caller outside the runner: conn,
@@ -78,17 +92,17 @@ func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector
 // locked by others costs a lock timeout, not a hang. Row security is off:
 // no gate has vetted the policies of the tables sampled, so a table they
 // would filter fails the sample instead of running them.
-func synthesizeReadOnly(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string, typical bool) ([]Param, error) {
+func synthesizeReadOnly(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string, opts synthOptions) ([]Param, error) {
 	pq, err := parseQuery(query)
 	if err != nil {
 		return nil, fmt.Errorf("synthesize parameters: %w", err)
 	}
 	if conn == nil {
-		return synthesize(ctx, nil, cat, pq, typical)
+		return synthesize(ctx, nil, cat, pq, opts)
 	}
 	var params []Param
 	err = readOnly(ctx, conn, RunnerOptions{}.withDefaults(), func(serverInfo) error {
-		params, err = synthesizeUnfiltered(ctx, conn, cat, pq, typical)
+		params, err = synthesizeUnfiltered(ctx, conn, cat, pq, opts)
 		return err
 	})
 	if err != nil {
@@ -104,7 +118,7 @@ func synthesizeReadOnly(ctx context.Context, conn *pgx.Conn, cat *collector.Cata
 // partitions'); with row security off a table they would filter fails the
 // sample instead of running them. The setting is put back afterwards, for
 // the statement to run as the application's would.
-func synthesizeUnfiltered(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, typical bool) ([]Param, error) {
+func synthesizeUnfiltered(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, opts synthOptions) ([]Param, error) {
 	was, err := execValue(ctx, conn, "SELECT current_setting('row_security')", nil)
 	if err == nil {
 		_, err = execOne(ctx, conn, "SET LOCAL row_security = off", nil)
@@ -112,7 +126,7 @@ func synthesizeUnfiltered(ctx context.Context, conn *pgx.Conn, cat *collector.Ca
 	if err != nil {
 		return nil, fmt.Errorf("turn row security off: %w", err)
 	}
-	params, err := synthesize(ctx, conn, cat, pq, typical)
+	params, err := synthesize(ctx, conn, cat, pq, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -122,12 +136,15 @@ func synthesizeUnfiltered(ctx context.Context, conn *pgx.Conn, cat *collector.Ca
 	return params, nil
 }
 
-func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, typical bool) ([]Param, error) {
+func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, opts synthOptions) ([]Param, error) {
 	if pq.numParams == 0 {
 		return nil, nil
 	}
 	s := newSynth(cat)
-	s.typical = typical
+	s.typical = opts.typical
+	if returnsFilteredRows(pq.stmt) {
+		s.rowsPerCall = opts.rowsPerCall
+	}
 	s.walk(pq.stmt, nil)
 	params := make([]Param, 0, pq.numParams)
 	for n := 1; n <= pq.numParams; n++ {
@@ -199,15 +216,18 @@ func (c columnTarget) String() string {
 
 // synth finds the uses of every parameter of one statement.
 type synth struct {
-	typical   bool         // equality takes a typical value, not the most common one
-	outputs   map[int]bool // parameters that are bare values of a select list
-	byName    map[string][]*collector.Table
-	byQual    map[[2]string]*collector.Table
-	cat       *collector.Catalog
-	path      []string // search_path schemas, in order
-	uses      map[int][]paramUse
-	samples   map[string]sampleResult
-	jsonPicks map[string]jsonPick
+	typical bool // equality takes a typical value, not the most common one
+	// rowsPerCall calibrates a @> value (synthOptions); 0 when the
+	// statement's rows are not just those its filter keeps.
+	rowsPerCall float64
+	outputs     map[int]bool // parameters that are bare values of a select list
+	byName      map[string][]*collector.Table
+	byQual      map[[2]string]*collector.Table
+	cat         *collector.Catalog
+	path        []string // search_path schemas, in order
+	uses        map[int][]paramUse
+	samples     map[string]sampleResult
+	jsonPicks   map[string]jsonPick
 }
 
 type sampleResult struct {
@@ -785,6 +805,9 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	case useLike:
 		return likePrefix(base), source, true, nil
 	case useContains:
+		if v, src, ok := s.calibratedContainment(col); ok {
+			return v, src, true, nil
+		}
 		return containedPart(base), source, true, nil
 	}
 	return base, source, true, nil

@@ -300,7 +300,7 @@ func TestSynthesizeTypicalParamsLockTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	params, err := SynthesizeTypicalParams(ctx, conn, cat, "SELECT * FROM t WHERE gone < $1")
+	params, err := SynthesizeTypicalParams(ctx, conn, cat, "SELECT * FROM t WHERE gone < $1", 0)
 	if err == nil || !strings.Contains(err.Error(), "lock timeout") {
 		t.Errorf("SynthesizeTypicalParams under a lock = %v, %v; want a lock timeout", params, err)
 	}
@@ -332,7 +332,7 @@ func TestSynthesizeParamsReadsNoForeignPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := SynthesizeTypicalParams(ctx, conn, cat, "SELECT * FROM pt WHERE v = $1")
+	ps, err := SynthesizeTypicalParams(ctx, conn, cat, "SELECT * FROM pt WHERE v = $1", 0)
 	if err != nil || len(ps) != 1 || ps[0].Value != "7" {
 		t.Errorf("SynthesizeTypicalParams = %+v, %v; want v = 7 from the ordinary partition", ps, err)
 	}

@@ -48,6 +48,9 @@ const (
 type Query struct {
 	ID   string // pg_stat_statements queryid
 	Text string // normalized text, with $n for constants
+	// RowsPerCall is the rows a call returned on average, by
+	// pg_stat_statements; 0 when unknown. See synthOptions.
+	RowsPerCall float64
 }
 
 // Result is what the runner made of one statement.
@@ -242,7 +245,7 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 	res := Result{Mode: ModeNone, Outcome: OutcomeOK, Reason: d.Reason}
 	if d.Analyze {
 		var done bool
-		if res, done = r.analyze(ctx, conn, cat, pq); done {
+		if res, done = r.analyze(ctx, conn, cat, pq, q.RowsPerCall); done {
 			return res
 		}
 	}
@@ -343,7 +346,7 @@ func (r *Runner) databaseHazard(ctx context.Context, conn *pgx.Conn) (string, er
 // done is false when the statement should get its generic plan instead;
 // res.Reason then says why, and res.Outcome and res.Err record a failed
 // EXPLAIN ANALYZE.
-func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery) (res Result, done bool) {
+func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, rowsPerCall float64) (res Result, done bool) {
 	res = Result{Mode: ModeNone, Outcome: OutcomeOK}
 	var ran bool
 	err := r.readOnly(ctx, conn, func(info serverInfo) error {
@@ -351,7 +354,7 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and AllowAnalyzeOnPrimary is off"
 			return nil
 		}
-		params, err := synthesizeUnfiltered(ctx, conn, cat, pq, false)
+		params, err := synthesizeUnfiltered(ctx, conn, cat, pq, synthOptions{rowsPerCall: rowsPerCall})
 		if err != nil {
 			res.Reason = "not analyzed: " + err.Error()
 			return nil
