@@ -772,6 +772,10 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 		return pick.key, pick.source, pick.ok, err
 	case useSearchWord:
 		return s.searchWord(ctx, conn, u)
+	case useContains:
+		if v, src, ok := s.calibratedContainment(u.col); ok {
+			return v, src, true, nil
+		}
 	}
 	col := u.col
 	var base string
@@ -805,9 +809,6 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	case useLike:
 		return likePrefix(base), source, true, nil
 	case useContains:
-		if v, src, ok := s.calibratedContainment(col); ok {
-			return v, src, true, nil
-		}
 		return containedPart(base), source, true, nil
 	}
 	return base, source, true, nil
