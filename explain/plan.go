@@ -26,6 +26,12 @@ type Plan struct {
 	Planning      *Buffers          `json:"Planning"` // buffers used by planning (13+ with BUFFERS)
 
 	ctes map[string]*Node // CTE name -> the top node of its plan
+	// source is the plan object as it was read, compacted. MarshalJSON
+	// gives it back, so that a JSON report holds the fields PostgreSQL
+	// printed and no others: a generic plan with "Actual Rows": 0 on every
+	// node, or a Seq Scan with "Hash Buckets": 0, would claim what never
+	// happened (and the plans made up most of a report's bytes).
+	source json.RawMessage
 }
 
 // Node is one plan node. Counts and times of an analyzed node follow
@@ -243,20 +249,56 @@ func ParsePlan(data []byte) (*Plan, error) {
 	if _, ok := root.(map[string]any); !ok {
 		return nil, fmt.Errorf(`not an EXPLAIN plan: "Plan" is %s, want an object`, jsonKind(root))
 	}
+	// Decoded as plainPlan, not through Plan.UnmarshalJSON, so that the
+	// offsets in type errors count from the start of data.
 	var p Plan
+	source := data
 	if isArray {
-		var ps [1]Plan
+		var ps [1]plainPlan
 		if err := json.Unmarshal(data, &ps); err != nil {
 			return nil, jsonError(data, err)
 		}
-		p = ps[0]
-	} else if err := json.Unmarshal(data, &p); err != nil {
+		p = Plan(ps[0])
+		var elems [1]json.RawMessage
+		if err := json.Unmarshal(data, &elems); err != nil {
+			return nil, jsonError(data, err)
+		}
+		source = elems[0]
+	} else if err := json.Unmarshal(data, (*plainPlan)(&p)); err != nil {
 		return nil, jsonError(data, err)
 	}
 	if err := p.link(); err != nil {
 		return nil, err
 	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, source); err != nil {
+		return nil, jsonError(source, err)
+	}
+	p.source = compact.Bytes()
 	return &p, nil
+}
+
+// plainPlan is Plan without its JSON methods.
+type plainPlan Plan
+
+// MarshalJSON writes the plan as it was read (see Plan.source); a Plan
+// built in code is written from its fields.
+func (p *Plan) MarshalJSON() ([]byte, error) {
+	if len(p.source) > 0 {
+		return p.source, nil
+	}
+	return json.Marshal((*plainPlan)(p))
+}
+
+// UnmarshalJSON reads one plan object, as found in a JSON report: the plan
+// comes out linked, as from ParsePlan.
+func (p *Plan) UnmarshalJSON(data []byte) error {
+	parsed, err := ParsePlan(data)
+	if err != nil {
+		return err
+	}
+	*p = *parsed
+	return nil
 }
 
 func jsonError(data []byte, err error) error {

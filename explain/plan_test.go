@@ -1,6 +1,8 @@
 package explain
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -280,5 +282,47 @@ func TestParsePlanAcceptsBOMAndObjectForm(t *testing.T) {
 	p := mustParse(t, "\xef\xbb\xbf  {\"Plan\": {\"Node Type\": \"Result\", \"Actual Rows\": 1, \"Actual Loops\": 1}, \"Execution Time\": 0.01}\n")
 	if p.Root.NodeType != "Result" || !p.Analyzed() || p.Node("0.0") != nil || p.Node("1") != nil || p.Node("0.x") != nil {
 		t.Errorf("unexpected parse: %+v", p.Root)
+	}
+}
+
+// A plan goes into a JSON report as PostgreSQL printed it, and comes back
+// out of one linked, as ParsePlan gives it.
+func TestPlanJSONRoundTrip(t *testing.T) {
+	printed := `[{"Plan": {"Node Type": "Hash Join", "Join Type": "Inner", "Total Cost": 20.75, "Plan Rows": 100,
+		"Plans": [{"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "a", "Plan Rows": 100},
+		          {"Node Type": "Hash", "Parent Relationship": "Inner", "Plan Rows": 10,
+		           "Plans": [{"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "b", "Plan Rows": 0}]}]},
+		"Planning Time": 0.2}]`
+	p := mustParse(t, printed)
+	out, err := json.Marshal(struct{ Plan *Plan }{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var elems [1]json.RawMessage
+	if err := json.Unmarshal([]byte(printed), &elems); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := json.Compact(&want, elems[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != `{"Plan":`+want.String()+`}` {
+		t.Errorf("marshalled plan = %s\nwant the printed object: %s", got, want.String())
+	}
+	for _, never := range []string{"Actual Rows", "Hash Buckets", "Startup Cost"} {
+		if strings.Contains(string(out), never) {
+			t.Errorf("marshalled plan has %q, which PostgreSQL did not print", never)
+		}
+	}
+
+	var back struct{ Plan *Plan }
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	if n := back.Plan.Node("0.1.0"); n == nil || n.Table() != "b" || n.Path() != "0.1.0" {
+		t.Errorf("decoded plan is not linked: node 0.1.0 = %+v", n)
+	}
+	if err := json.Unmarshal([]byte(`{"Plan": {"Plan": {"Total Cost": 1}}}`), &back); err == nil || !strings.Contains(err.Error(), "Node Type") {
+		t.Errorf("decoding a plan without a node type: err = %v, want one naming \"Node Type\"", err)
 	}
 }

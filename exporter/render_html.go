@@ -3,7 +3,6 @@ package exporter
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"strconv"
@@ -28,8 +27,7 @@ type htmlView struct {
 
 type htmlStatement struct {
 	*statementView
-	Plan    *planView // nil when there is no plan to draw
-	PlanErr string    // why the plan could not be drawn
+	Plan *planView // nil when there is no plan to draw
 }
 
 type planView struct {
@@ -84,12 +82,7 @@ func renderHTML(buf *bytes.Buffer, r *advisor.Report) error {
 		v.Severities[severityClass(f.F.Severity)]++
 	}
 	for _, sv := range v.reportView.Statements {
-		hs := &htmlStatement{statementView: sv}
-		hs.Plan, err = newPlanView(sv)
-		if err != nil {
-			hs.PlanErr = err.Error()
-		}
-		v.Statements = append(v.Statements, hs)
+		v.Statements = append(v.Statements, &htmlStatement{statementView: sv, Plan: newPlanView(sv)})
 	}
 	if err := tmpl.Execute(buf, v); err != nil {
 		return fmt.Errorf("execute HTML template: %w", err)
@@ -153,10 +146,10 @@ func severityClass(s explain.Severity) string {
 }
 
 // newPlanView draws a statement's plan, marking the nodes its findings name.
-func newPlanView(sv *statementView) (*planView, error) {
-	p, err := linkedPlan(sv.S.Plan)
-	if err != nil || p == nil {
-		return nil, err
+func newPlanView(sv *statementView) *planView {
+	p := sv.S.Plan // linked: by ParsePlan, or by Plan.UnmarshalJSON in a decoded report
+	if p == nil || p.Root == nil {
+		return nil
 	}
 	byPath := map[string][]*findingView{}
 	for _, f := range sv.Findings {
@@ -204,7 +197,7 @@ func newPlanView(sv *statementView) (*planView, error) {
 		pv.Nodes++
 		return true
 	})
-	return pv, nil
+	return pv
 }
 
 func severityRank(class string) int {
@@ -216,27 +209,6 @@ func severityRank(class string) int {
 	default:
 		return 0
 	}
-}
-
-// linkedPlan returns p with its node paths set. A plan decoded from a JSON
-// report by encoding/json (not explain.ParsePlan) has none, so it is
-// parsed again.
-func linkedPlan(p *explain.Plan) (*explain.Plan, error) {
-	if p == nil || p.Root == nil {
-		return nil, nil
-	}
-	if p.Root.Path() != "" {
-		return p, nil
-	}
-	data, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode plan: %w", err)
-	}
-	linked, err := explain.ParsePlan(data)
-	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
-	}
-	return linked, nil
 }
 
 // nodeDetails are the conditions and keys that explain what a node does.
