@@ -57,8 +57,7 @@ func (s *synth) calibratedContainment(col columnTarget) (value, source string, o
 	rows := col.table.RelTuples * (1 - col.column.Stats.NullFrac)
 	best, bestDist := "", math.Inf(1)
 	for _, cand := range containmentCandidates(sample) {
-		est := rows * cand.share
-		if dist := math.Abs(math.Log(est / s.rowsPerCall)); dist < bestDist {
+		if dist := logDistance(rows*cand.share, s.rowsPerCall); dist < bestDist {
 			best, bestDist = cand.value, dist
 		}
 	}
@@ -67,6 +66,51 @@ func (s *synth) calibratedContainment(col columnTarget) (value, source string, o
 	}
 	return best, fmt.Sprintf("calibrated to %.0f rows a call (pg_stat_statements) on the documents in the statistics of %s",
 		s.rowsPerCall, col), true
+}
+
+// logDistance is how far apart two row counts are, as a ratio: finding 10
+// rows where 100 were wanted is as far off as finding 1,000.
+func logDistance(rows, want float64) float64 { return math.Abs(math.Log(rows / want)) }
+
+// Calibrating an equality value for what-if costing, for the same kind of
+// statement: the typical value is the histogram's median, which stands for
+// the values outside the most common ones, each of which keeps a small
+// share of the rows. When calls return many rows a call, they look for
+// common values (a status filter returning thousands of rows), and planned
+// with a rare one the statement makes an index on the column look like a
+// cure.
+
+// calibratedEquality is the most common value of col = $n (op "=") whose
+// estimated rows come closest to s.rowsPerCall, when one comes closer than
+// a value outside that list (those share the rest of the non-null rows
+// evenly); ok is false otherwise, and the typical value stands.
+func (s *synth) calibratedEquality(u paramUse) (value, source string, ok bool) {
+	col := u.col
+	if !s.typical || s.rowsPerCall <= 0 || u.op != "=" || col.table == nil || col.column == nil || col.column.Stats == nil ||
+		col.table.RelTuples <= 0 || col.transform != "" || col.jsonKey != "" || col.keyParam > 0 {
+		return "", "", false
+	}
+	st, rows := col.column.Stats, col.table.RelTuples
+	rest, best, bestDist := 1-st.NullFrac, -1, math.Inf(1)
+	for i, freq := range st.MostCommonFreqs {
+		if i >= len(st.MostCommonVals) {
+			break
+		}
+		rest -= freq
+		if dist := logDistance(rows*freq, s.rowsPerCall); dist < bestDist {
+			best, bestDist = i, dist
+		}
+	}
+	distinct := st.NDistinct
+	if distinct < 0 {
+		distinct *= -rows
+	}
+	if others := distinct - float64(len(st.MostCommonVals)); best < 0 ||
+		others >= 1 && rest > 0 && logDistance(rows*rest/others, s.rowsPerCall) <= bestDist {
+		return "", "", false
+	}
+	return st.MostCommonVals[best], fmt.Sprintf("most common value %d of %s, calibrated to %.0f rows a call (pg_stat_statements)",
+		best+1, col, s.rowsPerCall), true
 }
 
 // weightedDocument is an object among a column's statistics with the share

@@ -116,3 +116,56 @@ func TestCalibratedContainment(t *testing.T) {
 		t.Errorf("calibrated without rows per call: %s", ps[0].Value)
 	}
 }
+
+// ordersCatalog has a million orders whose status is "done" for 90% of
+// them, "open" for 9%, and one of 5,000 other values (histogram) for 1%:
+// 2 rows apiece.
+func ordersCatalog() *collector.Catalog {
+	var hist []string
+	for i := range 101 {
+		hist = append(hist, fmt.Sprintf("s%03d", i))
+	}
+	return &collector.Catalog{
+		Settings: collector.PlanSettings{SearchPath: "public"},
+		Tables: []collector.Table{{Schema: "public", Name: "orders", Kind: "r", RelTuples: 1e6, Columns: []collector.Column{
+			{Name: "id", Type: "bigint"},
+			{Name: "status", Type: "text", Stats: &collector.ColumnStats{
+				NDistinct: 5002, MostCommonVals: []string{"done", "open"}, MostCommonFreqs: []float64{0.9, 0.09}, HistogramBounds: hist,
+			}},
+		}}},
+	}
+}
+
+func TestCalibratedEquality(t *testing.T) {
+	ctx := context.Background()
+	cat := ordersCatalog()
+	for _, tc := range []struct {
+		query       string
+		rowsPerCall float64
+		want        string
+	}{
+		{"SELECT id FROM orders WHERE status = $1", 1e6, "done"},
+		{"SELECT id FROM orders WHERE status = $1", 50_000, "open"},
+		{"SELECT id FROM orders WHERE status = $1", 3, "s050"},       // a rare value: the typical one
+		{"SELECT id FROM orders WHERE status = $1", 0, "s050"},       // nothing recorded
+		{"SELECT id FROM orders WHERE status <> $1", 50_000, "s050"}, // not an equality
+		{"SELECT id FROM orders WHERE status = $1 LIMIT 20", 20, "s050"},
+		{"SELECT id FROM orders WHERE lower(status) = $1", 50_000, "s050"}, // statistics are of status, not lower(status)
+	} {
+		ps, err := SynthesizeTypicalParams(ctx, nil, cat, tc.query, tc.rowsPerCall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ps[0].Value; got != tc.want {
+			t.Errorf("%s at %.0f rows a call: %s (%s), want %s", tc.query, tc.rowsPerCall, got, ps[0].Source, tc.want)
+		}
+	}
+	// EXPLAIN ANALYZE keeps the most common value: it shows the worst plan.
+	ps, err := SynthesizeParams(ctx, nil, cat, "SELECT id FROM orders WHERE status = $1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Value != "done" {
+		t.Errorf("SynthesizeParams: %s, want the most common value", ps[0].Value)
+	}
+}

@@ -80,7 +80,9 @@ func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector
 // just the rows one jsonb @> keeps (see calibratedContainment): what its
 // callers look for cannot be read from the statistics, and a value that
 // keeps a tenth of the table where calls find a few rows costs the wrong
-// plan.
+// plan. With typical it calibrates the value of such a statement's one
+// equality too (calibratedEquality): calls that return thousands of rows
+// look for a common value, not the typical rare one.
 type synthOptions struct {
 	typical     bool
 	rowsPerCall float64
@@ -181,7 +183,7 @@ const (
 type paramUse struct {
 	kind  useKind
 	col   columnTarget
-	op    string // useRange: <, <=, >, >=
+	op    string // useRange: <, <=, >, >=; useEq from a comparison: its operator
 	pos   int    // useIn: position in the list
 	value string // useConst, useTypeDefault
 }
@@ -217,8 +219,9 @@ func (c columnTarget) String() string {
 // synth finds the uses of every parameter of one statement.
 type synth struct {
 	typical bool // equality takes a typical value, not the most common one
-	// rowsPerCall calibrates a @> value (synthOptions); 0 when the
-	// statement's rows are not just those its filter keeps.
+	// rowsPerCall calibrates a @> value, and with typical an equality
+	// value (synthOptions); 0 when the statement's rows are not just those
+	// its filter keeps.
 	rowsPerCall float64
 	outputs     map[int]bool // parameters that are bare values of a select list
 	byName      map[string][]*collector.Table
@@ -587,7 +590,7 @@ func (s *synth) comparison(op string, colExpr, paramExpr *pg_query.Node, sc *par
 	}
 	switch op {
 	case "=", "<>", "!=", "%", "~~", "~~*":
-		s.addUse(p, paramUse{kind: useEq, col: col})
+		s.addUse(p, paramUse{kind: useEq, col: col, op: op})
 	case "<", "<=", ">", ">=":
 		s.addUse(p, paramUse{kind: useRange, col: col, op: op})
 	case "@>":
@@ -774,6 +777,10 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 		return s.searchWord(ctx, conn, u)
 	case useContains:
 		if v, src, ok := s.calibratedContainment(u.col); ok {
+			return v, src, true, nil
+		}
+	case useEq:
+		if v, src, ok := s.calibratedEquality(u); ok {
 			return v, src, true, nil
 		}
 	}
