@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -114,6 +115,7 @@ func (s *candidateSet) addMergedCovering(cat *collector.Catalog) {
 		if len(merged.Include) > maxMergedInclude || includeWidth(findTable(cat, merged.Table), merged.Include) > maxMergedIncludeWidth {
 			continue
 		}
+		merged.Include = inTableOrder(findTable(cat, merged.Table), merged.Include)
 		slices.Sort(merged.QueryIDs)
 		merged.Why += fmt.Sprintf("; INCLUDE joins the columns of %d covering candidates, so one index serves each of their statements by an index-only scan", len(members))
 		s.add(merged)
@@ -488,6 +490,24 @@ func includeWidth(t *collector.Table, cols []string) int {
 		}
 	}
 	return width
+}
+
+// inTableOrder sorts cols, columns of t, in t's column order: the same
+// merged index then has the same INCLUDE list, and the same DDL and
+// recommendation ID, whatever order the statements that asked for its
+// parts were ranked in. Names t does not have go last.
+func inTableOrder(t *collector.Table, cols []string) []string {
+	pos := func(col string) int {
+		if t != nil {
+			if i := slices.IndexFunc(t.Columns, func(c collector.Column) bool { return c.Name == col }); i >= 0 {
+				return i
+			}
+		}
+		return math.MaxInt
+	}
+	out := slices.Clone(cols)
+	slices.SortStableFunc(out, func(a, b string) int { return cmp.Compare(pos(a), pos(b)) })
+	return out
 }
 
 // covering adds INCLUDE columns so that the statement can use an

@@ -575,6 +575,12 @@ func TestWorkloadCandidatesMergeCovering(t *testing.T) {
 	if !slices.Equal(cs[i].QueryIDs, []string{"1", "2"}) || !strings.Contains(cs[i].Why, "2 covering candidates") {
 		t.Errorf("merged candidate: QueryIDs %v, Why %q", cs[i].QueryIDs, cs[i].Why)
 	}
+	// Ranked the other way round, the statements give the same index: its
+	// INCLUDE columns in the table's order, and so the same DDL and ID.
+	slices.Reverse(stmts)
+	if got := describeAll(WorkloadCandidates(stmts, cat, nil)); !slices.Contains(got, want) {
+		t.Errorf("statements in reverse order: no %q among:\n  %s", want, strings.Join(got, "\n  "))
+	}
 }
 
 func TestReferencedTables(t *testing.T) {

@@ -350,6 +350,7 @@ func foldedCandidate(a, b Candidate, t *collector.Table) (Candidate, bool) {
 	if len(m.Include) > maxMergedInclude || len(m.Include) > 0 && includeWidth(t, m.Include) > maxMergedIncludeWidth {
 		return Candidate{}, false
 	}
+	m.Include = inTableOrder(t, m.Include)
 	m.QueryIDs = appendMissing(slices.Clone(b.QueryIDs), a.QueryIDs)
 	if a.Why != b.Why {
 		m.Why = b.Why + "; folded with a second index (" + a.Why + "), so that one serves both"

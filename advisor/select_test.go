@@ -180,6 +180,22 @@ func TestSelectFoldsTwoIndexesIntoOne(t *testing.T) {
 	}
 }
 
+// Folding gives one index whichever of the two comes first: INCLUDE
+// columns in the table's order.
+func TestFoldedCandidateIncludeOrder(t *testing.T) {
+	table := &collector.Table{Schema: "public", Name: "folds", Columns: []collector.Column{
+		{Name: "id", Type: "bigint"}, {Name: "tenant_id", Type: "integer"}, {Name: "created_at", Type: "timestamptz"}, {Name: "status", Type: "text"}}}
+	keys := []collector.IndexKey{{Column: "tenant_id"}, {Column: "created_at"}}
+	byStatus := Candidate{Table: "public.folds", Method: "btree", Keys: keys, Include: []string{"status"}}
+	byID := Candidate{Table: "public.folds", Method: "btree", Keys: keys, Include: []string{"id"}}
+	for _, pair := range [][2]Candidate{{byStatus, byID}, {byID, byStatus}} {
+		m, ok := foldedCandidate(pair[0], pair[1], table)
+		if !ok || !slices.Equal(m.Include, []string{"id", "status"}) {
+			t.Errorf("fold of %v and %v: %v INCLUDE %v (ok %t), want INCLUDE (id, status)", pair[0].Include, pair[1].Include, m.Keys, m.Include, ok)
+		}
+	}
+}
+
 // An index the plan reads in order until the LIMIT fills, filtering as it
 // goes, is recommended with the warning that a rare value reads more.
 func TestSelectWarnsOfLimitWalks(t *testing.T) {
