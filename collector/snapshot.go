@@ -98,12 +98,23 @@ func combine(a, b Counters, sign int64) Counters {
 }
 
 // wentDown reports whether cur cannot follow prev in one series: some
-// counter decreased, so the entry was reset or evicted and re-added.
+// counter decreased, so the entry was reset or evicted and re-added. Every
+// counter is compared: a re-added entry can have more calls than before
+// and fewer of another counter, whose delta would come out negative.
 func wentDown(prev, cur Counters) bool {
-	return cur.Calls < prev.Calls || cur.Plans < prev.Plans || cur.Rows < prev.Rows ||
-		cur.TotalExecTime < prev.TotalExecTime || cur.TotalPlanTime < prev.TotalPlanTime ||
-		cur.SharedBlksHit < prev.SharedBlksHit || cur.SharedBlksRead < prev.SharedBlksRead ||
-		cur.TempBlksWritten < prev.TempBlksWritten || cur.WALBytes < prev.WALBytes
+	pi, ci := prev.intFields(), cur.intFields()
+	for i := range pi {
+		if *ci[i] < *pi[i] {
+			return true
+		}
+	}
+	pf, cf := prev.floatFields(), cur.floatFields()
+	for i := range pf {
+		if *cf[i] < *pf[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // Entry is one row of pg_stat_statements with cumulative counters.

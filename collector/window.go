@@ -56,6 +56,7 @@ type windowState struct {
 
 type baseline struct {
 	Time    time.Time
+	Version string // of the extension; "" in windows saved before it was kept
 	Info    *Info
 	Entries []Entry
 }
@@ -224,7 +225,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	if last != nil {
 		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
 	}
-	w.st.Last = &baseline{Time: snap.Time, Info: snap.Info, Entries: snap.Entries}
+	w.st.Last = &baseline{Time: snap.Time, Version: snap.Version, Info: snap.Info, Entries: snap.Entries}
 	clear(w.index)
 	for i, e := range snap.Entries {
 		w.index[e.Key] = i
@@ -277,13 +278,19 @@ func (w *Window) followClockBack(snap *Snapshot) error {
 // series, whose delta is then the new cumulative value: what ran since
 // the reset, which came after last. A series that began before last, as
 // another server's does (a failover behind the same address), holds more
-// than this interval: it only becomes the baseline, with no delta.
+// than this interval: it only becomes the baseline, with no delta. So do
+// the entries of another extension version (ALTER EXTENSION ... UPDATE):
+// an update to 1.9 on PostgreSQL 14+ splits each entry the sampler merged
+// from a statement's top-level and nested calls in two, and the top-level
+// one, fewer than the merged sum, would start a series holding all of its
+// history.
 func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	iv := interval{Start: last.Time, End: snap.Time, Samples: 1}
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
-	if resetAll && snap.Info.StatsReset.Before(last.Time) {
-		iv.Resets, iv.EvictionsKnown = len(snap.Entries), false
+	upgraded := last.Version != "" && snap.Version != last.Version
+	if upgraded || resetAll && snap.Info.StatsReset.Before(last.Time) {
+		iv.Resets, iv.Evictions, iv.EvictionsKnown = len(snap.Entries), 0, false
 		return iv
 	}
 	buf := w.scratch[:0] // reused, so the kept data is allocated at its exact size

@@ -169,6 +169,47 @@ func TestWindowResetAll(t *testing.T) {
 	}
 }
 
+// TestWindowReaddedWithMoreCalls: an entry evicted (or reset on its own)
+// and re-added between two samples can come back with more calls than it
+// had and less of another counter: a new series, not a negative delta.
+func TestWindowReaddedWithMoreCalls(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 10})
+	a.Entries[0].LocalBlksHit, a.Entries[0].JITGenerationTime = 100, 4
+	b := snapAt(1, map[int64]int64{1: 12})
+	b.Entries[0].LocalBlksHit, b.Entries[0].JITGenerationTime = 5, 1
+	mustAdd(t, w, a)
+	mustAdd(t, w, b)
+	d := w.LastSample()
+	noNegatives(t, d)
+	if len(d.Statements) != 1 || d.Statements[0].Calls != 12 || d.Statements[0].LocalBlksHit != 5 || d.Resets != 1 {
+		t.Errorf("re-added entry: %+v, resets %d; want its new series (12 calls, 5 local blocks hit), one reset", d.Statements, d.Resets)
+	}
+}
+
+// TestWindowExtensionUpdated: ALTER EXTENSION pg_stat_statements UPDATE
+// from 1.8 to 1.9 on PostgreSQL 14+ splits the entry the sampler merged
+// from a statement's top-level and nested calls (1,010) in two; the
+// top-level one (1,005) only becomes the baseline.
+func TestWindowExtensionUpdated(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 1010})
+	a.Version = "1.8"
+	b := snapAt(1, map[int64]int64{1: 1005})
+	b.Version = "1.9"
+	c := snapAt(2, map[int64]int64{1: 1012})
+	c.Version = "1.9"
+	mustAdd(t, w, a)
+	mustAdd(t, w, b)
+	if d := w.LastSample(); len(d.Statements) != 0 || d.Resets != 1 || d.EvictionsKnown {
+		t.Errorf("across the update: %v, resets %d, evictions known %v; want no delta, one reset, evictions unknown", calls(d), d.Resets, d.EvictionsKnown)
+	}
+	mustAdd(t, w, c)
+	if got := calls(w.LastSample()); got[1] != 7 {
+		t.Errorf("after the update: calls %v, want 7", got)
+	}
+}
+
 // TestWindowStatsSinceAppears: ALTER EXTENSION pg_stat_statements UPDATE
 // to 1.11 between two samples gives every entry a stats_since it did not
 // have. Nothing was reset, so the deltas stay differences.
@@ -195,7 +236,7 @@ func TestWindowSeriesBeganBeforeLastSample(t *testing.T) {
 	a := snapAt(0, map[int64]int64{1: 100, 2: 50})
 	a.Info = &Info{StatsReset: t0.Add(-time.Hour)}
 	b := snapAt(1, map[int64]int64{1: 5_000_000, 2: 40}) // the promoted replica's, reset 3 days ago
-	b.Info = &Info{StatsReset: t0.Add(-72 * time.Hour)}
+	b.Info = &Info{Dealloc: 3, StatsReset: t0.Add(-72 * time.Hour)}
 	c := snapAt(2, map[int64]int64{1: 5_000_010, 2: 45})
 	c.Info = b.Info
 	d := snapAt(3, map[int64]int64{1: 5_000_020, 2: 900}) // 2 recreated, a day ago by its stats_since
@@ -219,6 +260,10 @@ func TestWindowSeriesBeganBeforeLastSample(t *testing.T) {
 		if got := w.LastSample(); !reflect.DeepEqual(calls(got), tc.want) || got.Resets != tc.resets {
 			t.Errorf("sample %d: calls %v, resets %d; want %v, %d", i, calls(got), got.Resets, tc.want, tc.resets)
 		}
+	}
+	// The other server's evictions since its reset are not this window's.
+	if d := w.Delta(t0); d.Evictions != 0 {
+		t.Errorf("evictions across the failover = %d, want 0 (unknown)", d.Evictions)
 	}
 }
 
