@@ -515,3 +515,19 @@ func assertReplaysRejected(t *testing.T, secret string, header http.Header, body
 		}
 	}
 }
+
+// The signed text joins the delivery id and the body with a dot: moving
+// the boundary into the id must not keep the signature valid.
+func TestVerifyWebhookRejectsDottedID(t *testing.T) {
+	now := time.Now()
+	h := http.Header{}
+	h.Set(HeaderSignature, Sign("secret", "A", []byte("B.C"), now))
+	h.Set(HeaderDelivery, "A")
+	if err := VerifyWebhook("secret", h, []byte("B.C"), time.Minute, now); err != nil {
+		t.Fatalf("the request as signed: %v", err)
+	}
+	h.Set(HeaderDelivery, "A.B")
+	if err := VerifyWebhook("secret", h, []byte("C"), time.Minute, now); err == nil || !strings.Contains(err.Error(), "dot") {
+		t.Errorf("id A.B with body C under the signature of id A and body B.C: err = %v, want a refusal naming the dot", err)
+	}
+}

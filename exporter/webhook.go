@@ -138,7 +138,14 @@ func VerifyWebhook(secret string, header http.Header, body []byte, tolerance tim
 	if age := now.Sub(time.Unix(unix, 0)); age > tolerance || age < -tolerance {
 		return fmt.Errorf("%s was made %s from now, beyond the tolerance of %s: a replayed request, or a clock off", HeaderSignature, age.Round(time.Second), tolerance)
 	}
-	want := signature(secret, t, header.Get(HeaderDelivery), body)
+	// The signed text joins the id and the body with a dot, so an id with a
+	// dot (never one Sign was given) could move the boundary: the signature
+	// of id "A" and body "B.C" is that of id "A.B" and body "C".
+	delivery := header.Get(HeaderDelivery)
+	if strings.Contains(delivery, ".") {
+		return fmt.Errorf("%s %q has a dot: not a delivery id the sender makes", HeaderDelivery, delivery)
+	}
+	want := signature(secret, t, delivery, body)
 	if !hmac.Equal([]byte(sig), []byte(want)) {
 		return errors.New("the signature does not match the body, the delivery id and the secret")
 	}
