@@ -35,9 +35,12 @@ const (
 	OutcomeUnconfigured = "unconfigured" // its channel left the configuration
 )
 
-// Defaults of NotifierOptions.
+// Defaults of NotifierOptions. With full jitter the mean wait is half the
+// backoff's ceiling, so 100 attempts span about 4 hours (at most about 8):
+// a receiver's outage of an afternoon loses nothing. (At 10 they spanned
+// about 4 minutes, and a dropped message is not queued again.)
 const (
-	DefaultMaxAttempts = 10
+	DefaultMaxAttempts = 100
 	DefaultBaseBackoff = time.Second
 	DefaultMaxBackoff  = 5 * time.Minute
 	defaultHTTPTimeout = 30 * time.Second

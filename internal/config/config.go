@@ -148,7 +148,7 @@ func Default() *Config {
 			InefficientIndexRemovedRatio: 0.9,
 		},
 		Metrics: Metrics{TopStatements: 20},
-		Notify:  Notify{MaxAttempts: 10},
+		Notify:  Notify{MaxAttempts: 100}, // exporter.DefaultMaxAttempts
 	}
 }
 
