@@ -132,7 +132,7 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 		}
 		children = append(children, child)
 		if !t.ForeignPartitions {
-			*stmts = append(*stmts, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
+			*stmts = append(*stmts, attachValid(parent, child))
 		}
 	}
 	if t.ForeignPartitions {
@@ -158,6 +158,20 @@ func afterPartitions(t *collector.Table, children []string, create string) strin
 	body := fmt.Sprintf("BEGIN\n  IF (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (%s)) < %d THEN\n"+
 		"    RAISE EXCEPTION USING MESSAGE = %s;\n  END IF;\n  %s\nEND",
 		strings.Join(regs, ", "), len(children), quoteLiteral(msg), create)
+	return "DO " + dollarQuote(body) + ";"
+}
+
+// attachValid attaches child to parent's index only when child is valid:
+// ATTACH PARTITION takes an invalid index as it is (a concurrent build
+// that failed, on lock_timeout or otherwise), and once attached it cannot
+// be dropped alone (DROP INDEX CONCURRENTLY refuses), only with the
+// parent's, under a lock on every partition. Attaching an attached index
+// again does nothing, so the script can run again.
+func attachValid(parent, child string) string {
+	msg := "index " + child + " is missing or invalid (its build failed): not attached; see the verify query"
+	body := fmt.Sprintf("BEGIN\n  IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass(%s)) THEN\n"+
+		"    RAISE EXCEPTION USING MESSAGE = %s;\n  END IF;\n  ALTER INDEX %s ATTACH PARTITION %s;\nEND",
+		quoteLiteral(child), quoteLiteral(msg), parent, child)
 	return "DO " + dollarQuote(body) + ";"
 }
 
@@ -337,13 +351,13 @@ func verifySQL(names []string, partitioned bool) string {
 	}
 	b.WriteString("-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was\n")
 	b.WriteString("-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;\n")
+	b.WriteString("-- then run the script again. lock_timeout also bounds a concurrent build's waits for transactions\n")
+	b.WriteString("-- older than it, on any table: a build fails with \"canceling statement due to lock timeout\" while a\n")
+	b.WriteString("-- long report or pg_dump runs, so run it again once that has finished.\n")
 	if partitioned {
-		b.WriteString("-- then run the script again. The parent index is valid once every partition's index is attached:\n")
-		b.WriteString("-- running the script again creates and attaches whatever is missing. A partition's invalid index\n")
-		b.WriteString("-- that is attached already cannot be dropped alone: drop the parent's, which takes the partitions'\n")
-		fmt.Fprintf(&b, "-- with it (SET lock_timeout = '5s'; DROP INDEX %s;), then run the script again.\n", strings.Join(strings.Fields(names[0]), " "))
-	} else {
-		b.WriteString("-- then run the script again.\n")
+		b.WriteString("-- The parent index is valid once every partition's index is attached; the script attaches only\n")
+		b.WriteString("-- valid ones (an attached invalid index could not be dropped alone), and running it again creates\n")
+		b.WriteString("-- and attaches whatever is missing.\n")
 	}
 	return b.String()
 }

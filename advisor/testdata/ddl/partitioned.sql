@@ -1,18 +1,40 @@
 SET lock_timeout = '5s';
 CREATE INDEX IF NOT EXISTS events_account_id_at_92f0a929_idx ON ONLY public.events USING btree (account_id, at DESC);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2024_account_id_at_e1d27b9b_idx ON public.events_2024 USING btree (account_id, at DESC);
-ALTER INDEX public.events_account_id_at_92f0a929_idx ATTACH PARTITION public.events_2024_account_id_at_e1d27b9b_idx;
+DO $ddl$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('public.events_2024_account_id_at_e1d27b9b_idx')) THEN
+    RAISE EXCEPTION USING MESSAGE = 'index public.events_2024_account_id_at_e1d27b9b_idx is missing or invalid (its build failed): not attached; see the verify query';
+  END IF;
+  ALTER INDEX public.events_account_id_at_92f0a929_idx ATTACH PARTITION public.events_2024_account_id_at_e1d27b9b_idx;
+END$ddl$;
 CREATE INDEX IF NOT EXISTS events_2025_account_id_at_eecfa448_idx ON ONLY public.events_2025 USING btree (account_id, at DESC);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2025_h1_account_id_at_2eb0f256_idx ON public.events_2025_h1 USING btree (account_id, at DESC);
-ALTER INDEX public.events_2025_account_id_at_eecfa448_idx ATTACH PARTITION public.events_2025_h1_account_id_at_2eb0f256_idx;
+DO $ddl$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('public.events_2025_h1_account_id_at_2eb0f256_idx')) THEN
+    RAISE EXCEPTION USING MESSAGE = 'index public.events_2025_h1_account_id_at_2eb0f256_idx is missing or invalid (its build failed): not attached; see the verify query';
+  END IF;
+  ALTER INDEX public.events_2025_account_id_at_eecfa448_idx ATTACH PARTITION public.events_2025_h1_account_id_at_2eb0f256_idx;
+END$ddl$;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2025_h2_account_id_at_feb216ea_idx ON public.events_2025_h2 USING btree (account_id, at DESC);
-ALTER INDEX public.events_2025_account_id_at_eecfa448_idx ATTACH PARTITION public.events_2025_h2_account_id_at_feb216ea_idx;
-ALTER INDEX public.events_account_id_at_92f0a929_idx ATTACH PARTITION public.events_2025_account_id_at_eecfa448_idx;
+DO $ddl$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('public.events_2025_h2_account_id_at_feb216ea_idx')) THEN
+    RAISE EXCEPTION USING MESSAGE = 'index public.events_2025_h2_account_id_at_feb216ea_idx is missing or invalid (its build failed): not attached; see the verify query';
+  END IF;
+  ALTER INDEX public.events_2025_account_id_at_eecfa448_idx ATTACH PARTITION public.events_2025_h2_account_id_at_feb216ea_idx;
+END$ddl$;
+DO $ddl$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('public.events_2025_account_id_at_eecfa448_idx')) THEN
+    RAISE EXCEPTION USING MESSAGE = 'index public.events_2025_account_id_at_eecfa448_idx is missing or invalid (its build failed): not attached; see the verify query';
+  END IF;
+  ALTER INDEX public.events_account_id_at_92f0a929_idx ATTACH PARTITION public.events_2025_account_id_at_eecfa448_idx;
+END$ddl$;
 -- name: public.events_account_id_at_92f0a929_idx
 SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid IN ('public.events_account_id_at_92f0a929_idx'::regclass, 'public.events_2024_account_id_at_e1d27b9b_idx'::regclass, 'public.events_2025_account_id_at_eecfa448_idx'::regclass, 'public.events_2025_h1_account_id_at_2eb0f256_idx'::regclass, 'public.events_2025_h2_account_id_at_feb216ea_idx'::regclass);
 -- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
 -- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
--- then run the script again. The parent index is valid once every partition's index is attached:
--- running the script again creates and attaches whatever is missing. A partition's invalid index
--- that is attached already cannot be dropped alone: drop the parent's, which takes the partitions'
--- with it (SET lock_timeout = '5s'; DROP INDEX public.events_account_id_at_92f0a929_idx;), then run the script again.
+-- then run the script again. lock_timeout also bounds a concurrent build's waits for transactions
+-- older than it, on any table: a build fails with "canceling statement due to lock timeout" while a
+-- long report or pg_dump runs, so run it again once that has finished.
+-- The parent index is valid once every partition's index is attached; the script attaches only
+-- valid ones (an attached invalid index could not be dropped alone), and running it again creates
+-- and attaches whatever is missing.
