@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -22,16 +23,18 @@ import (
 // top-level FROM clause, and true; query as it was when table is already
 // first. It returns false when table cannot be put first: it is not in the
 // top-level FROM, is listed there twice, or sits where moving it could
-// change the result (next to a LATERAL item, or under a join kind it does
-// not know). WhatIf uses it; it is exported for callers that plan with
-// HypoPG partial indexes of their own (the benchmark).
+// change the query (next to a LATERAL item or a function, which may refer
+// to the items before it without saying LATERAL; under a join kind it does
+// not know; or in a SELECT * whose ORDER BY, GROUP BY or DISTINCT ON names
+// an output column by its position). WhatIf uses it; it is exported for
+// callers that plan with HypoPG partial indexes of their own (the benchmark).
 func TableFirst(query, table string) (string, bool) {
 	tree, err := pg.Parse(query)
 	if err != nil || len(tree.Stmts) != 1 {
 		return query, false
 	}
 	sel := tree.Stmts[0].Stmt.GetSelectStmt()
-	if sel == nil || len(sel.FromClause) == 0 {
+	if sel == nil || len(sel.FromClause) == 0 || starWithPositions(sel) {
 		return query, false
 	}
 	at, found := -1, 0
@@ -78,11 +81,32 @@ func occurrences(n *pg.Node, table string) int {
 			return -1
 		}
 		return l + r
-	case n.GetRangeSubselect() != nil && n.GetRangeSubselect().Lateral,
-		n.GetRangeFunction() != nil && n.GetRangeFunction().Lateral:
+	case n.GetRangeSubselect() != nil && n.GetRangeSubselect().Lateral, n.GetRangeFunction() != nil:
 		return -1
 	}
 	return 0
+}
+
+// starWithPositions reports whether sel selects * (or t.*) and sorts,
+// groups or picks DISTINCT ON by a column's position: moving a table moves
+// the columns * stands for, and the position would name another one.
+func starWithPositions(sel *pg.SelectStmt) bool {
+	star := false
+	for _, t := range sel.TargetList {
+		if cr := t.GetResTarget().GetVal().GetColumnRef(); cr != nil && len(cr.Fields) > 0 && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			star = true
+		}
+	}
+	if !star {
+		return false
+	}
+	isPosition := func(n *pg.Node) bool { return n.GetAConst().GetIval() != nil }
+	for _, s := range sel.SortClause {
+		if isPosition(s.GetSortBy().GetNode()) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(sel.GroupClause, isPosition) || slices.ContainsFunc(sel.DistinctClause, isPosition)
 }
 
 // refersTo reports whether rv names table; an unqualified name matches
