@@ -490,7 +490,10 @@ func checkExpression(expr string) (call bool, err error) {
 		// "x) OFFSET (1" and the like close the parenthesis early.
 		return false, errors.New("must be one expression")
 	}
-	return sel.GetTargetList()[0].GetResTarget().GetVal().GetFuncCall() != nil, nil
+	// x AT TIME ZONE 'UTC', x IS NORMALIZED and the like parse as function
+	// calls too, but are not written as one: they need the parentheses.
+	fc := sel.GetTargetList()[0].GetResTarget().GetVal().GetFuncCall()
+	return fc != nil && fc.GetFuncformat() == pg_query.CoercionForm_COERCE_EXPLICIT_CALL, nil
 }
 
 // bareSelect is SELECT without its target list, as the parser leaves it.

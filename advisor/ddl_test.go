@@ -270,6 +270,8 @@ func TestIndexDDLRuns(t *testing.T) {
 		{Table: "public.orders", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}},
 		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{
 			{Expression: "lower(email)"}, {Expression: "(total + tax)", Desc: true}, {Column: "note", OpClass: "text_pattern_ops", NullsFirst: true}}},
+		// Parsed as a function call, but not written as one: it needs parentheses.
+		{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Expression: "created_at AT TIME ZONE 'UTC'"}}},
 		{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}},
 		btree("public.orders", "status"),
 		btree("public.events", "account_id"),
