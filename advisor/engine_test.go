@@ -14,6 +14,7 @@ import (
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // engineSchema is a small shop whose right indexes are known.
@@ -262,10 +263,11 @@ func applyScript(t *testing.T, dsn, script string) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, stmt := range strings.Split(script, ";\n") {
-		if strings.TrimSpace(stmt) == "" {
-			continue
-		}
+	stmts, err := sqltree.Statements(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range stmts {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			t.Fatalf("apply %q: %v", stmt, err)
 		}

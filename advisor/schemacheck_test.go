@@ -14,6 +14,7 @@ import (
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // findingLine is a finding compactly: "kind severity table: evidence index".
@@ -292,9 +293,12 @@ func TestSchemaChecksSandbox(t *testing.T) {
 		if !fixed[f.Kind] && f.Kind != "invalid_index" {
 			continue
 		}
-		for _, stmt := range strings.Split(f.Fix, "\n") {
-			stmt, _, _ = strings.Cut(stmt, "--")
-			if strings.TrimSpace(stmt) == "" || (f.Kind == "invalid_index" && !strings.HasPrefix(stmt, "DROP")) {
+		stmts, err := sqltree.Statements(f.Fix)
+		if err != nil {
+			t.Fatalf("%s: fix %q: %v", findingLine(f), f.Fix, err)
+		}
+		for _, stmt := range stmts {
+			if f.Kind == "invalid_index" && !strings.HasPrefix(stmt, "DROP") {
 				continue // rebuilding the unique index would fail again on the duplicates
 			}
 			if _, err := conn.Exec(ctx, stmt); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // planCosts plans every statement with its parameter set (the custom plan)
@@ -116,9 +117,9 @@ var createIndex = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?
 // CREATE INDEX statement HypoPG takes, and the index's name. A script for a
 // partitioned table (ON ONLY) has no one statement HypoPG can simulate.
 func hypoForm(script string) (ddl, name string, err error) {
-	stmts, err := pg_query.SplitWithParser(script, true)
+	stmts, err := sqltree.Statements(script)
 	if err != nil {
-		return "", "", fmt.Errorf("split DDL %q: %w", script, err)
+		return "", "", fmt.Errorf("DDL %q: %w", script, err)
 	}
 	for _, s := range stmts {
 		m := createIndex.FindStringSubmatch(s)
@@ -227,9 +228,9 @@ func apply(ctx context.Context, conn *pgx.Conn, recs []advisor.Recommendation) (
 	for _, r := range recs {
 		b := built{Table: r.Table, DDL: r.DDL, Method: r.Method, Validated: r.Validated, StandIn: r.StandIn, EstimatedB: r.EstimatedSizeBytes, HypoPGB: r.HypoPGSizeBytes,
 			QueryIDs: r.QueryIDs, WriteCost: r.WriteCost, LimitWalks: r.LimitWalks}
-		stmts, err := pg_query.SplitWithParser(r.DDL, true)
+		stmts, err := sqltree.Statements(r.DDL)
 		if err != nil {
-			return nil, fmt.Errorf("split DDL %q: %w", r.DDL, err)
+			return nil, fmt.Errorf("DDL %q: %w", r.DDL, err)
 		}
 		start := time.Now()
 		for _, s := range stmts {

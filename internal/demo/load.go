@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 //go:embed tables.sql
@@ -100,7 +102,11 @@ func Load(ctx context.Context, dsn string, opts Options) error {
 		return err
 	}
 	if err := l.run(ctx, a, step{"keys and indexes", func(ctx context.Context, _ *pgx.Conn, _ *loader) error {
-		return execShared(ctx, sqlStatements(keysSQL), a, b)
+		stmts, err := sqltree.Statements(keysSQL)
+		if err != nil {
+			return err
+		}
+		return execShared(ctx, stmts, a, b)
 	}}); err != nil {
 		return err
 	}
@@ -564,29 +570,6 @@ func execShared(ctx context.Context, stmts []string, conns ...*pgx.Conn) error {
 		}
 	}
 	return parallel(ctx, fns...)
-}
-
-// sqlStatements splits a file of statements that end with ";" at the end
-// of a line, leaving out comment lines.
-func sqlStatements(sql string) []string {
-	var stmts []string
-	var cur strings.Builder
-	for line := range strings.Lines(sql) {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
-		}
-		cur.WriteString(line)
-		if strings.HasSuffix(strings.TrimSpace(line), ";") {
-			if s := strings.TrimSpace(cur.String()); s != ";" {
-				stmts = append(stmts, s)
-			}
-			cur.Reset()
-		}
-	}
-	if s := strings.TrimSpace(cur.String()); s != "" {
-		stmts = append(stmts, s)
-	}
-	return stmts
 }
 
 func firstLine(s string) string {

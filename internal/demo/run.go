@@ -21,6 +21,7 @@ import (
 	"github.com/pgadvisor/pgadvisor/exporter"
 	"github.com/pgadvisor/pgadvisor/internal/humanize"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Defaults of RunOptions.
@@ -477,13 +478,21 @@ func connectDBA(ctx context.Context, dsn string) (*pgx.Conn, error) {
 // buildIndex runs rec's DDL and its verification query, and says what it
 // built: each index's name and size.
 func buildIndex(ctx context.Context, conn *pgx.Conn, rec advisor.Recommendation) (string, error) {
-	for _, s := range sqlStatements(rec.DDL) {
+	ddl, err := sqltree.Statements(rec.DDL)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range ddl {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			return "", fmt.Errorf("%s: %w", firstLine(s), err)
 		}
 	}
+	verify, err := sqltree.Statements(rec.VerifySQL)
+	if err != nil {
+		return "", err
+	}
 	var built []string
-	for _, s := range sqlStatements(rec.VerifySQL) {
+	for _, s := range verify {
 		rows, err := conn.Query(ctx, s)
 		if err != nil {
 			return "", fmt.Errorf("verify: %w", err)

@@ -1,8 +1,10 @@
 // Package sqltree holds the walks over pg_query parse trees that the
-// packages reading SQL (explain, advisor) share.
+// packages reading SQL (explain, advisor) share, and the splitting of
+// scripts into statements.
 package sqltree
 
 import (
+	"fmt"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -119,4 +121,23 @@ func Unqualify(n *pg.Node) {
 		}
 		return true
 	})
+}
+
+// Statements splits a script into its statements as the server's parser
+// does, each without the comment lines before it and without its ";": a DO
+// block (the advisor's DDL guards a partition's ATTACH with one) stays one
+// statement. Run one at a time, they run as psql -f runs the script.
+func Statements(script string) ([]string, error) {
+	stmts, err := pg.SplitWithParser(script, true)
+	if err != nil {
+		return nil, fmt.Errorf("split SQL: %w", err)
+	}
+	for i, s := range stmts {
+		for strings.HasPrefix(s, "--") {
+			_, s, _ = strings.Cut(s, "\n")
+			s = strings.TrimSpace(s)
+		}
+		stmts[i] = s
+	}
+	return stmts, nil
 }

@@ -65,3 +65,15 @@ func TestReplaceChildren(t *testing.T) {
 	}
 	ReplaceChildren(nil, quote) // no panic
 }
+
+func TestStatements(t *testing.T) {
+	script := "SET lock_timeout = '5s';\n-- a note\n-- on two lines\nDO $ddl$BEGIN\n  RAISE EXCEPTION 'a;b';\nEND$ddl$;\nCREATE INDEX CONCURRENTLY x ON t (a);\n-- trailing note\n"
+	got, err := Statements(script)
+	want := []string{"SET lock_timeout = '5s'", "DO $ddl$BEGIN\n  RAISE EXCEPTION 'a;b';\nEND$ddl$", "CREATE INDEX CONCURRENTLY x ON t (a)"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Statements = %q, %v; want %q", got, err, want)
+	}
+	if _, err := Statements("SELECT 'unterminated"); err == nil {
+		t.Error("want an error for a script that does not parse")
+	}
+}
