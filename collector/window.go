@@ -57,6 +57,7 @@ type windowState struct {
 type baseline struct {
 	Time    time.Time
 	Version string // of the extension; "" in windows saved before it was kept
+	Hidden  int    // Snapshot.Hidden
 	Info    *Info
 	Entries []Entry
 }
@@ -225,7 +226,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	if last != nil {
 		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
 	}
-	w.st.Last = &baseline{Time: snap.Time, Version: snap.Version, Info: snap.Info, Entries: snap.Entries}
+	w.st.Last = &baseline{Time: snap.Time, Version: snap.Version, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
 	clear(w.index)
 	for i, e := range snap.Entries {
 		w.index[e.Key] = i
@@ -293,10 +294,22 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 		iv.Resets, iv.Evictions, iv.EvictionsKnown = len(snap.Entries), 0, false
 		return iv
 	}
+	// An entry that was there but not seen at the last sample holds its
+	// history, not this interval: one created before it (by 1.11's
+	// stats_since), or, when fewer rows are hidden than then, possibly one
+	// of those (another role's statement, shown once the sampling role is
+	// granted pg_read_all_stats). New entries then only become the
+	// baseline; a statement that did start in between loses this interval.
+	// After a reset of all entries every one started since.
+	revealed := !resetAll && snap.Hidden < last.Hidden
 	buf := w.scratch[:0] // reused, so the kept data is allocated at its exact size
 	for _, e := range snap.Entries {
 		d := e.Counters
-		if i, ok := w.index[e.Key]; ok {
+		i, seen := w.index[e.Key]
+		if !seen && (revealed || !e.StatsSince.IsZero() && e.StatsSince.Before(last.Time)) {
+			continue
+		}
+		if seen {
 			p := last.Entries[i]
 			switch {
 			case recreated(p, e) && e.StatsSince.Before(last.Time):

@@ -210,6 +210,36 @@ func TestWindowExtensionUpdated(t *testing.T) {
 	}
 }
 
+// TestWindowEntriesRevealed: entries that were there but not seen at the
+// last sample bring their history, not this interval: another role's
+// statements, hidden until the sampling role is granted
+// pg_read_all_stats, and (1.11) an entry whose stats_since is older than
+// the last sample.
+func TestWindowEntriesRevealed(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 10})
+	a.Hidden = 3
+	b := snapAt(1, map[int64]int64{1: 12, 2: 900_000}) // 2 was one of the hidden three
+	c := snapAt(2, map[int64]int64{1: 13, 2: 900_005, 3: 4_000, 4: 2})
+	setStatsSince(c, 3, t0.Add(-30*24*time.Hour)) // created a month ago, filtered out until now
+	setStatsSince(c, 4, t0.Add(90*time.Second))   // new since the last sample
+	for i, tc := range []struct {
+		s    *Snapshot
+		want map[int64]int64
+	}{
+		{b, map[int64]int64{1: 2}},
+		{c, map[int64]int64{1: 1, 2: 5, 4: 2}},
+	} {
+		if i == 0 {
+			mustAdd(t, w, a)
+		}
+		mustAdd(t, w, tc.s)
+		if got := calls(w.LastSample()); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("sample %d: calls %v, want %v", i+1, got, tc.want)
+		}
+	}
+}
+
 // TestWindowStatsSinceAppears: ALTER EXTENSION pg_stat_statements UPDATE
 // to 1.11 between two samples gives every entry a stats_since it did not
 // have. Nothing was reset, so the deltas stay differences.
