@@ -429,6 +429,10 @@ type Delta struct {
 func (w *Window) Delta(from time.Time) *Delta {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.delta(from)
+}
+
+func (w *Window) delta(from time.Time) *Delta {
 	d := &Delta{EvictionsKnown: true}
 	size := 0 // the largest interval: a lower bound for the statements
 	for _, iv := range w.st.Intervals {
@@ -482,12 +486,12 @@ func (w *Window) Delta(from time.Time) *Delta {
 // LastSample is the delta between the two newest snapshots.
 func (w *Window) LastSample() *Delta {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	from := time.Time{}
 	if n := len(w.st.Intervals); n > 0 {
 		from = w.st.Intervals[n-1].Start
 	}
-	w.mu.Unlock()
-	return w.Delta(from)
+	return w.delta(from) // under the same lock: an Add in between would bring a second interval
 }
 
 // SinceStart is the delta over everything the window holds.
