@@ -108,6 +108,11 @@ func TestServerEndpoints(t *testing.T) {
 		if code != 200 || hdr.Get("Content-Type") != ct || !strings.Contains(body, want) {
 			t.Errorf("/api/v1/report?format=%s: %d %s, body lacks %q", format, code, hdr.Get("Content-Type"), want)
 		}
+		// Query texts and the values they ran with: never cached; the HTML
+		// report loads nothing but itself.
+		if hdr.Get("Cache-Control") != "no-store" || (format == "html") != (hdr.Get("Content-Security-Policy") == htmlPolicy) {
+			t.Errorf("/api/v1/report?format=%s: Cache-Control %q, Content-Security-Policy %q", format, hdr.Get("Cache-Control"), hdr.Get("Content-Security-Policy"))
+		}
 	}
 	var decoded advisor.Report
 	_, _, body = get(t, c, srv.URL+"/api/v1/report?target=prod-orders")
@@ -117,7 +122,8 @@ func TestServerEndpoints(t *testing.T) {
 
 	var payload RecommendationsPayload
 	code, hdr, body = get(t, c, srv.URL+"/api/v1/recommendations")
-	if err := json.Unmarshal([]byte(body), &payload); err != nil || code != 200 || hdr.Get("Content-Type") != "application/json" {
+	if err := json.Unmarshal([]byte(body), &payload); err != nil || code != 200 || hdr.Get("Content-Type") != "application/json" ||
+		hdr.Get("X-Content-Type-Options") != "nosniff" || hdr.Get("Cache-Control") != "no-store" {
 		t.Fatalf("/api/v1/recommendations: %d %v\n%s", code, err, body)
 	}
 	if payload.SchemaVersion != 1 || len(payload.Recommendations) != 1 || payload.Recommendations[0].ID != r.Recommendations[0].ID ||
