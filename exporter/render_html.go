@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/explain"
@@ -60,7 +61,7 @@ type nodeView struct {
 type nodeDetail struct{ Label, Value string }
 
 func renderHTML(buf *bytes.Buffer, r *advisor.Report) error {
-	tmpl, err := parseHTMLTemplate()
+	tmpl, err := htmlTemplate()
 	if err != nil {
 		return err
 	}
@@ -89,6 +90,10 @@ func renderHTML(buf *bytes.Buffer, r *advisor.Report) error {
 	}
 	return nil
 }
+
+// htmlTemplate is parsed once: the agent renders a report on every
+// request for one, and a parsed template is safe for concurrent use.
+var htmlTemplate = sync.OnceValues(parseHTMLTemplate)
 
 func parseHTMLTemplate() (*template.Template, error) {
 	funcs := template.FuncMap{
