@@ -177,11 +177,21 @@ func mdWhere(f *findingView) string {
 
 // mdText makes text safe in a Markdown line or table cell: one line, with
 // the characters that would start emphasis, code, links, HTML or a new
-// table cell escaped.
+// table cell escaped. What GitHub turns into mentions, issue references and
+// links without any markup (@user, #12, https://..., www....), which a
+// name or an error message from the database can hold, gets a word joiner
+// (U+2060, invisible) that breaks it: a report pasted into a pull request
+// notifies no one and links nowhere.
 func mdText(s string) string {
 	s = oneLine(s)
 	var b strings.Builder
 	runes := []rune(s)
+	next := func(i int) rune {
+		if i+1 < len(runes) {
+			return runes[i+1]
+		}
+		return 0
+	}
 	for i, r := range runes {
 		switch r {
 		case '\\', '`', '*', '[', ']', '<', '>', '|', '~', '&':
@@ -191,11 +201,21 @@ func mdText(s string) string {
 			if i == 0 || i == len(runes)-1 || !isWordRune(runes[i-1]) || !isWordRune(runes[i+1]) {
 				b.WriteByte('\\')
 			}
+		case '.':
+			if i >= 3 && strings.EqualFold(string(runes[i-3:i]), "www") {
+				b.WriteRune(wordJoiner)
+			}
 		}
 		b.WriteRune(r)
+		switch {
+		case (r == '@' || r == '#') && isWordRune(next(i)), r == ':' && next(i) == '/':
+			b.WriteRune(wordJoiner)
+		}
 	}
 	return b.String()
 }
+
+const wordJoiner = '\u2060'
 
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 

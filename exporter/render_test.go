@@ -505,7 +505,12 @@ func TestMarkdownEscaping(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"tenant_id = 1", "tenant_id = 1"},
 		{"_x_ *y* a|b <b>", `\_x\_ \*y\* a\|b \<b\>`},
-		{"[link](http://x)", `\[link\](http://x)`},
+		{"[link](http://x)", "\\[link\\](http:\u2060//x)"},
+		// GitHub's mentions, issue references and bare links, from a table
+		// name in an error message: broken by an invisible word joiner.
+		{`relation "@octocat see https://evil.example www.evil.com #12" does not exist`,
+			"relation \"@\u2060octocat see https:\u2060//evil.example www\u2060.evil.com #\u206012\" does not exist"},
+		{"a@ b# c: d", "a@ b# c: d"},
 	} {
 		if got := mdText(tc.in); got != tc.want {
 			t.Errorf("mdText(%q) = %q, want %q", tc.in, got, tc.want)
