@@ -19,6 +19,10 @@ COPY configs/advisor.example.yaml /etc/pgadvisor/advisor.yaml
 USER 10001
 VOLUME ["/etc/pgadvisor", "/var/lib/pgadvisor"]
 EXPOSE 9187
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD curl -fsS http://127.0.0.1:9187/healthz || exit 1
+# Alive when /healthz answers: 200, or, behind a --web.config.file, 401 (basic
+# auth) or 400 (a TLS listener's answer to plain HTTP); the check has no
+# credentials, and the web config's are the operator's.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9187/healthz); \
+    [ "$code" = 200 ] || [ "$code" = 401 ] || [ "$code" = 400 ]
 ENTRYPOINT ["/usr/local/bin/advisor"]
 CMD ["run", "--config", "/etc/pgadvisor/advisor.yaml"]
