@@ -593,14 +593,21 @@ WHERE p.oid = ANY ($1::oid[])
 ORDER BY p.oid`
 
 // operatorProcsSQL finds the function behind every candidate operator,
-// leaving out built-in functions that are not volatile.
-const operatorProcsSQL = `SELECT DISTINCT p.oid
-FROM unnest($1::text[], $2::text[]) AS w(schema, name)
-JOIN pg_operator o ON o.oprname = w.name
-JOIN pg_namespace n ON n.oid = o.oprnamespace
+// and behind their negators and commutators (the planner turns NOT (a = b)
+// into a <> b, and swaps a join clause's sides), leaving out built-in
+// functions that are not volatile.
+const operatorProcsSQL = `WITH RECURSIVE ops(oid) AS (
+	SELECT o.oid FROM unnest($1::text[], $2::text[]) AS w(schema, name)
+	JOIN pg_operator o ON o.oprname = w.name
+	JOIN pg_namespace n ON n.oid = o.oprnamespace
+	WHERE w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true)))
+	UNION
+	SELECT v.x FROM ops JOIN pg_operator o ON o.oid = ops.oid, LATERAL (VALUES (o.oprnegate), (o.oprcom)) AS v(x) WHERE v.x <> 0
+)
+SELECT DISTINCT p.oid FROM ops
+JOIN pg_operator o ON o.oid = ops.oid
 JOIN pg_proc p ON p.oid = o.oprcode
-WHERE (p.oid >= 16384 OR p.provolatile = 'v')
-  AND (w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true))))`
+WHERE p.oid >= 16384 OR p.provolatile = 'v'`
 
 // typeHazardsSQL lists, for the types named by $1 (resolved on the
 // session's search path) with their base, element and, for a composite,
@@ -647,8 +654,11 @@ SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 // with SET search_path would (schemas in order, "$user" for the current
 // user), with what a statement on them may run: view definitions, row
 // security policies, column defaults (which a write plans in), foreign
-// tables below them, rewrite rules for writes. The first column is the
-// name's index in $1.
+// tables below them, rewrite rules for writes, and the expressions that
+// planning a statement on them folds, calling the functions in them with
+// constant arguments: those of the indexes, index predicates, CHECK
+// constraints, partition keys and extended statistics of the relation and
+// of every table below it. The first column is the name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
@@ -657,7 +667,15 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 	coalesce((SELECT array_agg(pg_get_expr(d.adbin, d.adrelid) ORDER BY d.adnum) FROM pg_attrdef d WHERE d.adrelid = c.oid), '{}'),
 	EXISTS (WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
 		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f'),
-	coalesce((SELECT array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}')
+	coalesce((SELECT array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}'),
+	coalesce((WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+		SELECT array_agg(e) FROM (
+			SELECT pg_get_expr(x.indexprs, x.indrelid) FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
+			UNION ALL SELECT pg_get_expr(x.indpred, x.indrelid) FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
+			UNION ALL SELECT pg_get_expr(k.conbin, k.conrelid) FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
+			UNION ALL SELECT pg_get_expr(p.partexprs, p.partrelid) FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
+			UNION ALL SELECT unnest(pg_get_statisticsobjdef_expressions(s.oid)) FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
+		) AS t(e)), '{}')
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
@@ -1189,10 +1207,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		defaults     []string
 		foreignBelow bool
 		writeRules   []string
+		planned      []string
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned)
 		return rel, err
 	})
 	if err != nil {
@@ -1223,6 +1242,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		}
 		for _, pol := range rel.policies {
 			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
+				return reason, err
+			}
+		}
+		for _, expr := range rel.planned {
+			if reason, err := c.checkSQL(ctx, "SELECT "+expr, joinVia("an index, CHECK, partition key or statistics expression of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}

@@ -75,6 +75,24 @@ var gateSchema = []string{
 	`CREATE FUNCTION dom_column_type() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x dt.p%TYPE; BEGIN x := 1; RETURN x; END$$`,
 	`CREATE DOMAIN app.bumpy AS int CHECK (public.bump_counter() > 0)`,
 	`CREATE FUNCTION dom_on_path() RETURNS int LANGUAGE sql STABLE SET search_path = app AS 'SELECT 1::bumpy'`,
+	// Planning folds the constant parts of the expressions stored with a
+	// table and the tables below it (indexes, CHECKs, statistics) and of
+	// the negator the planner puts in place of NOT (a ==== b).
+	`CREATE FUNCTION lying_immutable(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + bump_counter()'`,
+	`CREATE TABLE ix_trap (id int, a int)`,
+	`CREATE INDEX ON ix_trap ((a + lying_immutable(1)))`,
+	`CREATE TABLE ck_parent (id int, a int)`,
+	`CREATE TABLE ck_child (CHECK (a > lying_immutable(0))) INHERITS (ck_parent)`,
+	`CREATE TABLE st_trap (id int, a int)`,
+	`CREATE STATISTICS st_trap_stats ON (a + lying_immutable(2)) FROM st_trap`,
+	`CREATE TABLE ix_safe (id int, email text, deleted_at timestamptz)`,
+	`CREATE INDEX ON ix_safe (lower(email)) WHERE deleted_at IS NULL`,
+	`CREATE FUNCTION safe_eq(int, int) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2'`,
+	`CREATE FUNCTION vol_ne(int, int) RETURNS bool LANGUAGE sql VOLATILE AS 'SELECT bump_counter() > 0 AND $1 <> $2'`,
+	`CREATE OPERATOR !== (LEFTARG = int, RIGHTARG = int, FUNCTION = vol_ne)`,
+	`CREATE OPERATOR ==== (LEFTARG = int, RIGHTARG = int, FUNCTION = safe_eq, NEGATOR = !==)`,
+	`UPDATE counters SET n = 0`, // creating those folded their constants: the trap sprang there
+
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
 	`CREATE RULE ruled_log AS ON INSERT TO ruled DO ALSO SELECT 1`,
@@ -208,6 +226,11 @@ var gateCases = []gateCase{
 	{query: "SELECT dom_column_type()", needsDB: true, reason: "a CHECK of domain posint, body of public.dom_column_type())"},
 	{query: "SELECT (NULL::dt).p", needsDB: true, reason: "a CHECK of domain posint)"},
 	{query: "SELECT dom_on_path()", needsDB: true, reason: "a CHECK of domain app.bumpy, body of public.dom_on_path())"},
+	{query: "SELECT * FROM ix_trap WHERE id = $1", needsDB: true, reason: "body of public.lying_immutable(integer), an index, CHECK, partition key or statistics expression of public.ix_trap)"},
+	{query: "SELECT * FROM ck_parent WHERE id = $1", needsDB: true, reason: "statistics expression of public.ck_parent)"},
+	{query: "SELECT * FROM st_trap WHERE id = $1", needsDB: true, reason: "statistics expression of public.st_trap)"},
+	{query: "SELECT * FROM ix_safe WHERE lower(email) = $1 AND deleted_at IS NULL", analyze: true, plannable: true},
+	{query: "SELECT * FROM t WHERE NOT (a ==== id)", needsDB: true, reason: "body of public.vol_ne(integer, integer)"},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 

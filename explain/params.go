@@ -898,9 +898,11 @@ func (s *synth) boundedBothWays(col columnTarget) bool {
 // sampleSQL reads one non-null value from a page sample (repeatable, so
 // the choice is deterministic), then, when the sample is empty, from the
 // table. Names come from the catalog, quoted, never from the query text.
+// The column is read bare, in text format (queryOneText), not cast to
+// text: the owner of a type can make its cast to text call any function.
 const (
-	sampleSQL     = "SELECT %[2]s::text FROM ONLY %[1]s TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE %[2]s IS NOT NULL LIMIT 1"
-	sampleScanSQL = "SELECT %[2]s::text FROM ONLY %[1]s WHERE %[2]s IS NOT NULL LIMIT 1"
+	sampleSQL     = "SELECT %[2]s FROM ONLY %[1]s TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE %[2]s IS NOT NULL LIMIT 1"
+	sampleScanSQL = "SELECT %[2]s FROM ONLY %[1]s WHERE %[2]s IS NOT NULL LIMIT 1"
 	// the key is a bound parameter: it comes from the query text.
 	sampleKeySQL = "SELECT (%[2]s %[3]s $1::text)::text FROM ONLY %[1]s WHERE %[2]s %[3]s $1::text IS NOT NULL LIMIT 1"
 )
@@ -937,9 +939,16 @@ const maxSampledPartitions = 8
 
 // queryOneText runs a query of the advisor's own and returns the first
 // column of the first row; ok is false when there is no row or it is NULL.
+// Without args it goes by the simple protocol, where every value comes
+// back in text format, as its type's output function (built in, or C)
+// writes it.
 func queryOneText(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (string, bool, error) {
+	mode := pgx.QueryExecModeExec
+	if len(args) == 0 {
+		mode = pgx.QueryExecModeSimpleProtocol
+	}
 	var v *string
-	err := conn.QueryRow(ctx, dbconn.Marker+sql, append([]any{pgx.QueryExecModeExec}, args...)...).Scan(&v)
+	err := conn.QueryRow(ctx, dbconn.Marker+sql, append([]any{mode}, args...)...).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}

@@ -237,6 +237,30 @@ func TestSynthesizeParamsSampled(t *testing.T) {
 	}
 }
 
+// A sampled value is read as its type's output function writes it, never
+// through a cast to text, which the type's owner can point at any function.
+func TestSynthesizeParamsSampledWithoutCasts(t *testing.T) {
+	db := gateDatabase(t, "params_sample_casts",
+		`CREATE TYPE mood AS ENUM ('ok', 'bad')`,
+		`CREATE FUNCTION trap_text(mood) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$BEGIN RAISE EXCEPTION 'TRAP sprang'; END$$`,
+		`CREATE CAST (mood AS text) WITH FUNCTION trap_text(mood)`,
+		`CREATE TABLE moods (id int, m mood, qty int)`,
+		`INSERT INTO moods SELECT g, 'ok', g FROM generate_series(1, 10) g`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ps, err := SynthesizeParams(ctx, conn, testCatalog(t, conn), "SELECT id FROM moods WHERE m = $1 AND qty = $2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Value != "ok" || ps[1].Value == "" {
+		t.Errorf("sampled values = %+v, want mood ok and a quantity", ps)
+	}
+}
+
 // testCatalog loads the public tables of conn's database with their
 // pg_stats rows, as collector.Catalog describes them.
 func testCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
