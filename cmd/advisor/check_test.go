@@ -41,6 +41,16 @@ func TestCheckEverythingInPlace(t *testing.T) {
 	if len(parsed.Targets) != 1 || len(parsed.Targets[0].Checks) < 8 {
 		t.Fatalf("json output has %+v, want one target with every check", parsed)
 	}
+
+	// A role with more than the advisor needs is named, with the REVOKE.
+	if err := c.Exec(context.Background(), "postgres", "CREATE ROLE risky LOGIN", "GRANT pg_monitor, pg_signal_backend TO risky"); err != nil {
+		t.Fatal(err)
+	}
+	risky := strings.Replace(c.ReplicaDSN("postgres"), "postgres@", "risky@", 1)
+	_, out, _ = runCLI(t, "check", "--dsn", strings.Replace(c.DSN("postgres"), "postgres@", "risky@", 1), "--replica-dsn", risky)
+	if !strings.Contains(out, "WARN  explain role") || !strings.Contains(out, `REVOKE pg_signal_backend FROM "risky"`) {
+		t.Errorf("a role with pg_signal_backend: output lacks the warning and its REVOKE:\n%s", out)
+	}
 }
 
 func TestCheckWithoutPreload(t *testing.T) {
