@@ -658,7 +658,9 @@ SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 // planning a statement on them folds, calling the functions in them with
 // constant arguments: those of the indexes, index predicates, CHECK
 // constraints, partition keys and extended statistics of the relation and
-// of every table below it. The first column is the name's index in $1.
+// of every table below it; and the user-defined functions of the range
+// types of their columns (subtype_diff, which estimating && and the like
+// calls, and canonical). The first column is the name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
@@ -675,7 +677,12 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 			UNION ALL SELECT pg_get_expr(k.conbin, k.conrelid) FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
 			UNION ALL SELECT pg_get_expr(p.partexprs, p.partrelid) FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
 			UNION ALL SELECT unnest(pg_get_statisticsobjdef_expressions(s.oid)) FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
-		) AS t(e)), '{}')
+		) AS t(e)), '{}'),
+	coalesce((WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+		SELECT array_agg(DISTINCT v.f) FROM d
+		JOIN pg_attribute a ON a.attrelid = d.oid AND a.attnum > 0 AND NOT a.attisdropped
+		JOIN pg_range r ON a.atttypid IN (r.rngtypid, r.rngmultitypid),
+		LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f) WHERE v.f >= 16384), '{}')
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
@@ -1208,10 +1215,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		foreignBelow bool
 		writeRules   []string
 		planned      []string
+		rangeFuncs   []uint32
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.rangeFuncs)
 		return rel, err
 	})
 	if err != nil {
@@ -1249,6 +1257,9 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 			if reason, err := c.checkSQL(ctx, "SELECT "+expr, joinVia("an index, CHECK, partition key or statistics expression of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
 				return reason, err
 			}
+		}
+		if reason, err := c.checkOIDs(ctx, rel.rangeFuncs, "estimates with", joinVia("the range type of a column of "+qualified, via), depth+1); reason != "" || err != nil {
+			return reason, err
 		}
 		if !c.planning {
 			continue // only a write, never executed, evaluates column defaults and rules

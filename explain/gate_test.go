@@ -92,6 +92,10 @@ var gateSchema = []string{
 	`CREATE OPERATOR !== (LEFTARG = int, RIGHTARG = int, FUNCTION = vol_ne)`,
 	`CREATE OPERATOR ==== (LEFTARG = int, RIGHTARG = int, FUNCTION = safe_eq, NEGATOR = !==)`,
 	`UPDATE counters SET n = 0`, // creating those folded their constants: the trap sprang there
+	// The planner estimates && on a range column with its subtype_diff.
+	`CREATE FUNCTION bump_diff(int, int) RETURNS float8 LANGUAGE sql IMMUTABLE AS 'SELECT ($1 - $2 + bump_counter() * 0)::float8'`,
+	`CREATE TYPE bumprange AS RANGE (SUBTYPE = int, SUBTYPE_DIFF = bump_diff)`,
+	`CREATE TABLE tr (id int, r bumprange)`,
 
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
@@ -230,6 +234,7 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM ck_parent WHERE id = $1", needsDB: true, reason: "statistics expression of public.ck_parent)"},
 	{query: "SELECT * FROM st_trap WHERE id = $1", needsDB: true, reason: "statistics expression of public.st_trap)"},
 	{query: "SELECT * FROM ix_safe WHERE lower(email) = $1 AND deleted_at IS NULL", analyze: true, plannable: true},
+	{query: "SELECT * FROM tr WHERE r && $1", needsDB: true, reason: "body of public.bump_diff(integer, integer), the range type of a column of public.tr)"},
 	{query: "SELECT * FROM t WHERE NOT (a ==== id)", needsDB: true, reason: "body of public.vol_ne(integer, integer)"},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
