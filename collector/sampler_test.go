@@ -128,6 +128,9 @@ func testDeltas(t *testing.T, c *pgsandbox.Cluster, version string) {
 		if !snap.Sampled || snap.Version != version {
 			t.Fatalf("snapshot sampled=%v version=%q warnings=%v, want sampled version %s", snap.Sampled, snap.Version, snap.Warnings, version)
 		}
+		if skew := snap.ServerTime.Sub(snap.Time); snap.ServerTime.IsZero() || skew.Abs() > time.Minute {
+			t.Fatalf("server time %s, agent's %s: want the server's clock read with the sample", snap.ServerTime, snap.Time)
+		}
 		return snap
 	}
 	run := func(sql string, n int, args ...any) {

@@ -133,16 +133,20 @@ type Info struct {
 
 // Snapshot is one reading of pg_stat_statements.
 type Snapshot struct {
-	Time      time.Time
-	Database  string // the database the sampler is connected to
-	Version   string // installed extension version, e.g. "1.10"; "" when not installed
-	Sampled   bool   // false when pg_stat_statements could not be read; see Warnings
-	Entries   []Entry
-	Texts     map[Key]*Text // for every entry whose text is known
-	Databases map[uint32]string
-	Users     map[uint32]string
-	Info      *Info // nil before 1.9
-	Max       int   // pg_stat_statements.max, 0 when unknown
+	Time time.Time
+	// ServerTime is the server's clock when the sample began: stats_reset
+	// and stats_since are read from that clock, and the agent's may be
+	// off by seconds or minutes. Zero when unknown.
+	ServerTime time.Time
+	Database   string // the database the sampler is connected to
+	Version    string // installed extension version, e.g. "1.10"; "" when not installed
+	Sampled    bool   // false when pg_stat_statements could not be read; see Warnings
+	Entries    []Entry
+	Texts      map[Key]*Text // for every entry whose text is known
+	Databases  map[uint32]string
+	Users      map[uint32]string
+	Info       *Info // nil before 1.9
+	Max        int   // pg_stat_statements.max, 0 when unknown
 	// Hidden counts rows left out because their queryid is NULL: statements
 	// of other roles, invisible without pg_read_all_stats.
 	Hidden   int

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
@@ -55,11 +56,12 @@ type windowState struct {
 }
 
 type baseline struct {
-	Time    time.Time
-	Version string // of the extension; "" in windows saved before it was kept
-	Hidden  int    // Snapshot.Hidden
-	Info    *Info
-	Entries []Entry
+	Time       time.Time
+	ServerTime time.Time // Snapshot.ServerTime
+	Version    string    // of the extension; "" in windows saved before it was kept
+	Hidden     int       // Snapshot.Hidden
+	Info       *Info
+	Entries    []Entry
 }
 
 // interval holds what happened between two snapshots (or several merged
@@ -226,7 +228,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	if last != nil {
 		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
 	}
-	w.st.Last = &baseline{Time: snap.Time, Version: snap.Version, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
+	w.st.Last = &baseline{Time: snap.Time, ServerTime: snap.ServerTime, Version: snap.Version, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
 	clear(w.index)
 	for i, e := range snap.Entries {
 		w.index[e.Key] = i
@@ -287,10 +289,14 @@ func (w *Window) followClockBack(snap *Snapshot) error {
 // history.
 func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	iv := interval{Start: last.Time, End: snap.Time, Samples: 1}
+	// stats_reset and stats_since come from the server's clock: compared
+	// with the agent's, a skew would take a reset just after the last
+	// sample for one before it, and drop what ran since.
+	lastServer := cmp.Or(last.ServerTime, last.Time)
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
 	upgraded := last.Version != "" && snap.Version != last.Version
-	if upgraded || resetAll && snap.Info.StatsReset.Before(last.Time) {
+	if upgraded || resetAll && snap.Info.StatsReset.Before(lastServer) {
 		iv.Resets, iv.Evictions, iv.EvictionsKnown = len(snap.Entries), 0, false
 		return iv
 	}
@@ -306,13 +312,13 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	for _, e := range snap.Entries {
 		d := e.Counters
 		i, seen := w.index[e.Key]
-		if !seen && (revealed || !e.StatsSince.IsZero() && e.StatsSince.Before(last.Time)) {
+		if !seen && (revealed || !e.StatsSince.IsZero() && e.StatsSince.Before(lastServer)) {
 			continue
 		}
 		if seen {
 			p := last.Entries[i]
 			switch {
-			case recreated(p, e) && e.StatsSince.Before(last.Time):
+			case recreated(p, e) && e.StatsSince.Before(lastServer):
 				iv.Resets++
 				continue
 			case resetAll || wentDown(p.Counters, e.Counters) || recreated(p, e):

@@ -240,6 +240,28 @@ func TestWindowEntriesRevealed(t *testing.T) {
 	}
 }
 
+// TestWindowServerClock: stats_reset and stats_since are the server's
+// times, and are compared with the server's time of the last sample, not
+// the agent's, which here runs 30 s ahead: a reset 10 s after the last
+// sample is not taken for one before it (a failover), nor is an entry
+// created then.
+func TestWindowServerClock(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	skew := 30 * time.Second
+	a := snapAt(0, map[int64]int64{1: 100})
+	a.ServerTime, a.Time = a.Time, a.Time.Add(skew)
+	a.Info = &Info{StatsReset: t0.Add(-time.Hour)}
+	b := snapAt(1, map[int64]int64{1: 7, 2: 3})
+	b.ServerTime, b.Time = b.Time, b.Time.Add(skew)
+	b.Info = &Info{StatsReset: t0.Add(10 * time.Second)}
+	setStatsSince(b, 2, t0.Add(20*time.Second))
+	mustAdd(t, w, a)
+	mustAdd(t, w, b)
+	if got := calls(w.LastSample()); !reflect.DeepEqual(got, map[int64]int64{1: 7, 2: 3}) {
+		t.Errorf("after a reset 10 s after the last sample (agent 30 s ahead): calls %v, want what ran since it", got)
+	}
+}
+
 // TestWindowStatsSinceAppears: ALTER EXTENSION pg_stat_statements UPDATE
 // to 1.11 between two samples gives every entry a stats_since it did not
 // have. Nothing was reset, so the deltas stay differences.
