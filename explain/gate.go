@@ -658,7 +658,11 @@ SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 // planning a statement on them folds, calling the functions in them with
 // constant arguments: those of the indexes, index predicates, CHECK
 // constraints, partition keys and extended statistics of the relation and
-// of every table below it; and the user-defined functions of the range
+// of every table below it (each once: partitions repeat their parent's
+// index expressions), those that depend on a user-defined function,
+// operator or type (built-in immutable functions are harmless, and
+// vetting lower(email) on every partition would double the gate's time);
+// and the user-defined functions of the range
 // types of their columns (subtype_diff, which estimating && and the like
 // calls, and canonical). The first column is the name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
@@ -671,13 +675,15 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f'),
 	coalesce((SELECT array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}'),
 	coalesce((WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
-		SELECT array_agg(e) FROM (
-			SELECT pg_get_expr(x.indexprs, x.indrelid) FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
-			UNION ALL SELECT pg_get_expr(x.indpred, x.indrelid) FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
-			UNION ALL SELECT pg_get_expr(k.conbin, k.conrelid) FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
-			UNION ALL SELECT pg_get_expr(p.partexprs, p.partrelid) FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
-			UNION ALL SELECT unnest(pg_get_statisticsobjdef_expressions(s.oid)) FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
-		) AS t(e)), '{}'),
+		SELECT array_agg(DISTINCT e) FROM (
+			SELECT pg_get_expr(x.indexprs, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
+			UNION ALL SELECT pg_get_expr(x.indpred, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
+			UNION ALL SELECT pg_get_expr(k.conbin, k.conrelid), 'pg_constraint'::regclass, k.oid FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
+			UNION ALL SELECT pg_get_expr(p.partexprs, p.partrelid), 'pg_class'::regclass, p.partrelid FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
+			UNION ALL SELECT unnest(pg_get_statisticsobjdef_expressions(s.oid)), 'pg_statistic_ext'::regclass, s.oid FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
+		) AS t(e, cls, obj)
+		WHERE EXISTS (SELECT FROM pg_depend dep WHERE dep.classid = t.cls AND dep.objid = t.obj
+			AND dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass) AND dep.refobjid >= 16384)), '{}'),
 	coalesce((WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
 		SELECT array_agg(DISTINCT v.f) FROM d
 		JOIN pg_attribute a ON a.attrelid = d.oid AND a.attnum > 0 AND NOT a.attisdropped
