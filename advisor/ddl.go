@@ -155,10 +155,8 @@ func afterPartitions(t *collector.Table, children []string, create string) strin
 	}
 	msg := "an index on a partition of " + t.QualifiedName() + " is missing or invalid: " +
 		"run the script again once its CREATE INDEX CONCURRENTLY succeeds"
-	body := fmt.Sprintf("BEGIN\n  IF (SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (%s)) < %d THEN\n"+
-		"    RAISE EXCEPTION USING MESSAGE = %s;\n  END IF;\n  %s\nEND",
-		strings.Join(regs, ", "), len(children), quoteLiteral(msg), create)
-	return "DO " + dollarQuote(body) + ";"
+	return raiseUnless(fmt.Sprintf("(SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN (%s)) < %d",
+		strings.Join(regs, ", "), len(children)), msg, create)
 }
 
 // attachValid attaches child to parent's index only when child is valid:
@@ -169,9 +167,14 @@ func afterPartitions(t *collector.Table, children []string, create string) strin
 // again does nothing, so the script can run again.
 func attachValid(parent, child string) string {
 	msg := "index " + child + " is missing or invalid (its build failed): not attached; see the verify query"
-	body := fmt.Sprintf("BEGIN\n  IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass(%s)) THEN\n"+
-		"    RAISE EXCEPTION USING MESSAGE = %s;\n  END IF;\n  ALTER INDEX %s ATTACH PARTITION %s;\nEND",
-		quoteLiteral(child), quoteLiteral(msg), parent, child)
+	return raiseUnless(fmt.Sprintf("NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass(%s))", quoteLiteral(child)),
+		msg, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s;", parent, child))
+}
+
+// raiseUnless is a DO block that raises msg when failed holds, and runs
+// stmt otherwise.
+func raiseUnless(failed, msg, stmt string) string {
+	body := fmt.Sprintf("BEGIN\n  IF %s THEN\n    RAISE EXCEPTION USING MESSAGE = %s;\n  END IF;\n  %s\nEND", failed, quoteLiteral(msg), stmt)
 	return "DO " + dollarQuote(body) + ";"
 }
 

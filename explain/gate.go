@@ -649,6 +649,10 @@ UNION ALL
 SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
 	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL`
 
+// selfAndBelow is d: the relation c and every table below it (partitions,
+// inheritance children), for relationsSQL's subqueries.
+const selfAndBelow = "WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)"
+
 // relationsSQL resolves relation names as the statement would (search
 // path, temporary schema first), or with $2, when not NULL, as a function
 // with SET search_path would (schemas in order, "$user" for the current
@@ -671,10 +675,10 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		FROM pg_policy pol, LATERAL (VALUES (pol.polqual), (pol.polwithcheck)) AS e(expr)
 		WHERE pol.polrelid = c.oid AND e.expr IS NOT NULL), '{}') ELSE '{}' END,
 	coalesce((SELECT array_agg(pg_get_expr(d.adbin, d.adrelid) ORDER BY d.adnum) FROM pg_attrdef d WHERE d.adrelid = c.oid), '{}'),
-	EXISTS (WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+	EXISTS (` + selfAndBelow + `
 		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f'),
 	coalesce((SELECT array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}'),
-	coalesce((WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+	coalesce((` + selfAndBelow + `
 		SELECT array_agg(DISTINCT e) FROM (
 			SELECT pg_get_expr(x.indexprs, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
 			UNION ALL SELECT pg_get_expr(x.indpred, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
@@ -684,7 +688,7 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		) AS t(e, cls, obj)
 		WHERE EXISTS (SELECT FROM pg_depend dep WHERE dep.classid = t.cls AND dep.objid = t.obj
 			AND dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass) AND dep.refobjid >= 16384)), '{}'),
-	coalesce((WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+	coalesce((` + selfAndBelow + `
 		SELECT array_agg(DISTINCT v.f) FROM d
 		JOIN pg_attribute a ON a.attrelid = d.oid AND a.attnum > 0 AND NOT a.attisdropped
 		JOIN pg_range r ON a.atttypid IN (r.rngtypid, r.rngmultitypid),
