@@ -63,7 +63,7 @@ func (n *Notifier) Run(ctx context.Context) {
 // gets a later message before an earlier one, and returns when the
 // earliest of the others is due (zero: the outbox is empty).
 func (n *Notifier) sendDue(ctx context.Context) (time.Time, error) {
-	ds, err := n.store.Deliveries()
+	ds, err := n.queued()
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -111,6 +111,17 @@ func (n *Notifier) sendDue(ctx context.Context) (time.Time, error) {
 	}
 	wg.Wait()
 	return next, lastErr
+}
+
+// queued is the outbox, in queue order. It logs the entries the store
+// could not read and set aside.
+func (n *Notifier) queued() ([]state.Delivery, error) {
+	ds, setAside, err := n.store.Deliveries()
+	if setAside > 0 {
+		n.log.Error("unreadable notification outbox entries moved to the state store's outbox_unreadable bucket; they are not sent",
+			zap.Int("entries", setAside), zap.String("store", n.store.Path()))
+	}
+	return ds, err
 }
 
 // deliver makes one attempt at d and records the outcome in the store. It
@@ -182,7 +193,7 @@ func (n *Notifier) byRef(ref string) (destination, bool) {
 
 // Pending is the number of messages for channel waiting in the outbox.
 func (n *Notifier) Pending(channel string) int {
-	ds, err := n.store.Deliveries()
+	ds, err := n.queued()
 	if err != nil {
 		n.log.Error("notification outbox unavailable", zap.Error(err))
 		return 0

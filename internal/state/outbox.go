@@ -79,28 +79,53 @@ func (s *Store) Announce(target string, ch Changes, deliveries []Delivery) error
 	return nil
 }
 
-// Deliveries returns the outbox in the order it was queued.
-func (s *Store) Deliveries() ([]Delivery, error) {
-	var out []Delivery
-	err := s.db.View(func(tx *bolt.Tx) error {
+// Deliveries returns the outbox in the order it was queued. An entry that
+// does not decode (damaged, or written by another version) is moved, as it
+// is, to the outbox_unreadable bucket for inspection, and counted in
+// setAside: left in place it would hold up every later message to its
+// channel, and which channel that is cannot be read from it.
+func (s *Store) Deliveries() (ds []Delivery, setAside int, err error) {
+	var unreadable [][]byte
+	err = s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		return b.ForEach(func(k, _ []byte) error {
-			if len(k) != 8 {
-				return fmt.Errorf("outbox key %x is not a sequence number", k)
-			}
 			var d Delivery
-			if _, err := getJSON(b, k, &d); err != nil {
-				return err
+			if _, err := getJSON(b, k, &d); err != nil || len(k) != 8 {
+				unreadable = append(unreadable, append([]byte(nil), k...)) // k is only valid inside the transaction
+				return nil
 			}
 			d.Seq = binary.BigEndian.Uint64(k)
-			out = append(out, d)
+			ds = append(ds, d)
 			return nil
 		})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+	if err == nil && len(unreadable) > 0 {
+		err = s.setAside(unreadable)
 	}
-	return out, nil
+	if err != nil {
+		return nil, 0, fmt.Errorf("read outbox: %w", err)
+	}
+	return ds, len(unreadable), nil
+}
+
+// setAside moves the outbox entries at keys to the outbox_unreadable bucket.
+func (s *Store) setAside(keys [][]byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		out, aside := tx.Bucket(bucketOutbox), tx.Bucket(bucketUnreadable)
+		for _, k := range keys {
+			v := out.Get(k)
+			if v == nil {
+				continue // removed since
+			}
+			if err := aside.Put(k, append([]byte(nil), v...)); err != nil { // v is the outbox page's, which Delete changes
+				return fmt.Errorf("set aside unreadable entry %x: %w", k, err)
+			}
+			if err := out.Delete(k); err != nil {
+				return fmt.Errorf("set aside unreadable entry %x: %w", k, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Reschedule saves a delivery's attempts and next attempt time. It does

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/pgadvisor/pgadvisor/advisor"
 )
 
@@ -190,7 +192,7 @@ func TestOutboxOrderRescheduleRemove(t *testing.T) {
 		t.Fatalf("announced recommendation is new again: %+v", ch)
 	}
 
-	ds, err := s.Deliveries()
+	ds, _, err := s.Deliveries()
 	if err != nil || len(ds) != 2 || ds[0].ID != "d1" || ds[1].ID != "d2" || string(ds[1].Body) != `{"n":2}` {
 		t.Fatalf("Deliveries = %+v, %v", ds, err)
 	}
@@ -212,7 +214,7 @@ func TestOutboxOrderRescheduleRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ds, err = s.Deliveries()
+	ds, _, err = s.Deliveries()
 	if err != nil || len(ds) != 1 || ds[0].ID != "d1" || ds[0].Attempts != 3 || !ds[0].NextAttempt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("Deliveries after reopen = %+v, %v; want d1 with 3 attempts", ds, err)
 	}
@@ -226,10 +228,40 @@ func TestAnnounceIsAllOrNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no recommendation ghost") {
 		t.Fatalf("Announce with an unknown record: %v", err)
 	}
-	if ds, _ := s.Deliveries(); len(ds) != 0 {
+	if ds, _, _ := s.Deliveries(); len(ds) != 0 {
 		t.Errorf("failed Announce queued %d deliveries", len(ds))
 	}
 	if ch = upsert(t, s, cycle(2, nil, rec("a", 80))); ids(ch.New) != "a" {
 		t.Errorf("failed Announce marked a announced")
+	}
+}
+
+// An outbox entry that does not decode is set aside, kept as it was, and
+// the messages queued after it are still returned: before, it failed every
+// read of the outbox, which stopped all delivery.
+func TestDeliveriesSetAsideUnreadableEntries(t *testing.T) {
+	s, _ := openTemp(t)
+	announce(t, s, upsert(t, s, cycle(1, nil, rec("a", 80))), Delivery{ID: "d1", Channel: "slack", Ref: "r1", Body: []byte(`{}`)})
+	damaged := seqKey(1000)
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketOutbox).Put(damaged, []byte(`{"id": 7`)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	announce(t, s, upsert(t, s, cycle(2, nil, rec("a", 80), rec("b", 50))), Delivery{ID: "d2", Channel: "slack", Ref: "r1", Body: []byte(`{}`)})
+
+	ds, setAside, err := s.Deliveries()
+	if err != nil || setAside != 1 || len(ds) != 2 || ds[0].ID != "d1" || ds[1].ID != "d2" {
+		t.Fatalf("Deliveries = %+v, %d set aside, %v; want d1 and d2, one set aside", ds, setAside, err)
+	}
+	var kept []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		kept = append(kept, tx.Bucket(bucketUnreadable).Get(damaged)...)
+		return nil
+	})
+	if string(kept) != `{"id": 7` {
+		t.Errorf("outbox_unreadable holds %q under the entry's key, want it as it was", kept)
+	}
+	if ds, setAside, err := s.Deliveries(); err != nil || setAside != 0 || len(ds) != 2 {
+		t.Errorf("second read: %d deliveries, %d set aside, %v; want 2, 0", len(ds), setAside, err)
 	}
 }

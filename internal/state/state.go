@@ -38,6 +38,7 @@ var (
 	bucketWindows         = []byte("windows")
 	bucketRecommendations = []byte("recommendations")
 	bucketOutbox          = []byte("outbox")
+	bucketUnreadable      = []byte("outbox_unreadable") // entries Deliveries set aside
 	keySchema             = []byte("schema_version")
 )
 
@@ -154,7 +155,7 @@ func (s *Store) init() error {
 		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
 			return fmt.Errorf("state store %s: write schema version: %w", s.path, err)
 		}
-		for _, b := range [][]byte{bucketWindows, bucketRecommendations, bucketOutbox} {
+		for _, b := range [][]byte{bucketWindows, bucketRecommendations, bucketOutbox, bucketUnreadable} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("state store %s: create buckets: %w", s.path, err)
 			}
