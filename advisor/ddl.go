@@ -302,6 +302,8 @@ func columnSpellings(t *collector.Table, s string) int {
 	return n
 }
 
+// nameTaken reports whether a relation of schema is called name: indexes
+// share the namespace of tables, views and sequences.
 func nameTaken(cat *collector.Catalog, schema, name string) bool {
 	for _, ix := range cat.Indexes {
 		if ix.Schema == schema && ix.Name == name {
@@ -313,7 +315,7 @@ func nameTaken(cat *collector.Catalog, schema, name string) bool {
 			return true
 		}
 	}
-	return false
+	return slices.Contains(cat.OtherRelations, collector.RelationName{Schema: schema, Name: name})
 }
 
 var nonIdentRun = regexp.MustCompile(`[^a-z0-9]+`)

@@ -46,6 +46,8 @@ func ddlCatalog() *collector.Catalog {
 			{Schema: "public", Name: "events_2024_account_id_idx", Table: "public.events_2024", Method: "btree",
 				Keys: []collector.IndexKey{{Column: "account_id"}}, Valid: true},
 		},
+		// The name orders (total) would get.
+		OtherRelations: []collector.RelationName{{Schema: "public", Name: "orders_total_idx"}},
 	}
 }
 
@@ -249,6 +251,7 @@ func TestIndexDDLRuns(t *testing.T) {
 		`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'orders_status_idx'::regclass`,
 		`CREATE INDEX events_account_id_idx ON ONLY events (account_id)`,
 		`CREATE INDEX events_2024_account_id_idx ON events_2024 (account_id)`,
+		`CREATE SEQUENCE orders_total_idx`,
 	}
 	if err := c.Exec(ctx, "ddl_runs", setup...); err != nil {
 		t.Fatal(err)
@@ -276,6 +279,7 @@ func TestIndexDDLRuns(t *testing.T) {
 		btree("public.orders", "status"),
 		btree("public.events", "account_id"),
 		btree("public.feeds", "account_id"),
+		btree("public.orders", "total"), // its name is a sequence's
 	} {
 		script, err := IndexDDL(cat, cand)
 		if err != nil {

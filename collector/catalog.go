@@ -11,8 +11,11 @@ type Catalog struct {
 	Tables      []Table
 	Indexes     []Index
 	ForeignKeys []ForeignKey
-	Extensions  map[string]string // extname -> extversion
-	TakenAt     time.Time
+	// OtherRelations are the views, sequences, foreign tables and
+	// composite types, by name only.
+	OtherRelations []RelationName
+	Extensions     map[string]string // extname -> extversion
+	TakenAt        time.Time
 }
 
 // PlanSettings are the server settings that change plans, and the size
@@ -115,6 +118,9 @@ type IndexKey struct {
 	// serves none of its comparisons.
 	Collation string
 }
+
+// RelationName names a relation of a schema.
+type RelationName struct{ Schema, Name string }
 
 // ForeignKey is a FOREIGN KEY constraint.
 type ForeignKey struct {

@@ -107,6 +107,13 @@ JOIN pg_class rc ON rc.oid = k.confrelid
 JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE k.contype = 'f' AND k.conparentid = 0 AND ` + userSchemas + `
 ORDER BY n.nspname, c.relname, k.conname`
+
+	// catalogOtherNamesQuery lists the relations the other queries leave
+	// out (views, sequences, foreign tables, composite types): a new
+	// index's name must not be one of theirs either.
+	catalogOtherNamesQuery = dbconn.Marker + `SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind NOT IN ('r', 'p', 'm', 'i', 'I') AND ` + userSchemas
 )
 
 // fkActions maps pg_constraint.confdeltype/confupdtype to SQL.
@@ -146,6 +153,7 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 		{"column statistics", c.loadStats},
 		{"indexes", c.loadIndexes},
 		{"foreign keys", c.loadForeignKeys},
+		{"other relations", c.loadOtherNames},
 	}
 	for _, step := range steps {
 		if err := step.load(ctx, q); err != nil {
@@ -305,6 +313,17 @@ func (c *Catalog) loadForeignKeys(ctx context.Context, q Querier) error {
 		fk.RefTable = Table{Schema: refSchema, Name: refTable}.QualifiedName()
 		fk.OnDelete, fk.OnUpdate = fkActions[onDelete], fkActions[onUpdate]
 		c.ForeignKeys = append(c.ForeignKeys, fk)
+		return nil
+	})
+}
+
+func (c *Catalog) loadOtherNames(ctx context.Context, q Querier) error {
+	return each(ctx, q, catalogOtherNamesQuery, func(rows pgx.Rows) error {
+		var r RelationName
+		if err := rows.Scan(&r.Schema, &r.Name); err != nil {
+			return err
+		}
+		c.OtherRelations = append(c.OtherRelations, r)
 		return nil
 	})
 }

@@ -1,10 +1,12 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,8 @@ func TestLoadCatalog(t *testing.T) {
 		`CREATE TABLE shop.events_2026 PARTITION OF shop.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`,
 		`CREATE SCHEMA "Mixed Case"`,
 		`CREATE TABLE "Mixed Case"."Order" ("Select" int)`,
+		`CREATE VIEW shop.open_orders AS SELECT * FROM shop.orders WHERE status = 'new'`,
+		`CREATE SEQUENCE "Mixed Case".order_numbers`,
 		`INSERT INTO shop.customers SELECT 1, g, 'c' || g || '@example.com' FROM generate_series(1, 10) g`,
 		`INSERT INTO shop.orders (tenant_id, id, customer_id, status, created_at)
 			SELECT 1, g, 1 + g % 10, CASE WHEN g % 10 < 7 THEN 'new' ELSE 'paid' END, '2026-01-01'::timestamptz + g * interval '1 minute'
@@ -56,6 +60,12 @@ func TestLoadCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	others := []RelationName{{"Mixed Case", "order_numbers"}, {"shop", "open_orders"}}
+	if got := slices.SortedFunc(slices.Values(cat.OtherRelations), func(a, b RelationName) int {
+		return cmp.Or(cmp.Compare(a.Schema, b.Schema), cmp.Compare(a.Name, b.Name))
+	}); !slices.Equal(got, others) {
+		t.Errorf("other relations %v, want %v", got, others)
+	}
 	if cat.Database != "catalog" || cat.ServerNum < 130000 || cat.Extensions["plpgsql"] == "" || time.Since(cat.TakenAt) > time.Minute {
 		t.Errorf("catalog header: database %q server %d extensions %v taken %s", cat.Database, cat.ServerNum, cat.Extensions, cat.TakenAt)
 	}
