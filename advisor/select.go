@@ -585,7 +585,7 @@ func (s *selection) serves(e *entry, ef Effect) bool {
 	// Without a baseline, Before stands in for it (the covering test then
 	// always passes, the cost having dropped by MinImprovementPct).
 	base := cmp.Or(s.baseCost(ef.QueryID), ef.Before)
-	if ef.Err != nil || !ef.UsesIndex || !s.improves(base, ef.Before, ef.After) {
+	if ef.Err != nil || !ef.UsesIndex || ef.Gamble || !s.improves(base, ef.Before, ef.After) {
 		return false
 	}
 	return len(e.c.Include) == 0 || ef.Before-ef.After >= minBaselineShare*base
@@ -640,19 +640,24 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			continue
 		}
 		for _, u := range f.Uses {
+			walks := slices.Contains(f.Walks, u)
+			if walks {
+				walked[u] = append(walked[u], st.QueryID)
+			}
+			if walks && f.WalkBound >= b.Cost {
+				continue // a gamble (Effect.Gamble): not a gain to credit
+			}
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
 			if f.Generic {
 				generic[u]++
-			}
-			if slices.Contains(f.Walks, u) {
-				walked[u] = append(walked[u], st.QueryID)
 			}
 		}
 	}
 	var recs []Recommendation
 	for i, e := range s.chosen {
 		if len(gains[i]) == 0 {
-			// Another chosen index took over all its statements.
+			// Another chosen index took over all its statements, or they
+			// only walk it as a gamble.
 			s.log.Debug("chosen index serves no statement with the others present", zap.String("id", e.id))
 			continue
 		}

@@ -197,15 +197,34 @@ func TestFoldedCandidateIncludeOrder(t *testing.T) {
 }
 
 // An index the plan reads in order until the LIMIT fills, filtering as it
-// goes, is recommended with the warning that a rare value reads more.
+// goes, is recommended with the warning that a rare value reads more, when
+// reading its whole range would still cost less than the plan without it.
+// When it would cost more, the gain is a gamble on where the rows it keeps
+// lie in the index, and the index is not recommended.
 func TestSelectWarnsOfLimitWalks(t *testing.T) {
-	conn := testDB(t, "select_walks", pairsSetup...)
+	conn := testDB(t, "select_walks",
+		`CREATE TABLE walks (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO walks SELECT g, g / 100, g % 100, repeat('x', 60) FROM generate_series(1, 50000) g`,
+		`ANALYZE walks`)
 	w := newWhatIf(t, conn, WhatIfOptions{})
-	stmts := []WorkloadStatement{stmt("first_of_b", "SELECT * FROM pairs WHERE b = $1 ORDER BY a LIMIT 5", 100, "public.pairs", "7")}
-	recs := selectRecs(t, w, replicaCatalog(t, conn), []Candidate{btree("public.pairs", "a")}, stmts, SelectOptions{})
-	if len(recs) != 1 || !slices.Equal(recs[0].LimitWalks, []string{"first_of_b"}) ||
-		!strings.Contains(recs[0].ValidationNote, "for 1 statement (first_of_b) the plan reads it in index order until the LIMIT is filled") {
+	cat := replicaCatalog(t, conn)
+	byA := []Candidate{btree("public.walks", "a")}
+	bounded := stmt("late_b", "SELECT * FROM walks WHERE a >= $1 AND b = $2 ORDER BY a LIMIT 5", 100, "public.walks", "450", "7")
+	recs := selectRecs(t, w, cat, byA, []WorkloadStatement{bounded}, SelectOptions{})
+	if len(recs) != 1 || !slices.Equal(recs[0].LimitWalks, []string{"late_b"}) || !slices.Equal(recs[0].QueryIDs, []string{"late_b"}) ||
+		!strings.Contains(recs[0].ValidationNote, "for 1 statement (late_b) the plan reads it in index order until the LIMIT is filled") {
 		t.Errorf("want (a) with the walk disclosed, got:\n%s", describeRecs(recs))
+	}
+	gamble := stmt("first_of_b", "SELECT * FROM walks WHERE b = $1 ORDER BY a LIMIT 5", 100, "public.walks", "7")
+	costed, err := w.Evaluate(context.Background(), nil, byA, []WorkloadStatement{gamble})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ef := costed[0].Statements; len(ef) != 1 || !ef[0].UsesIndex || !ef[0].Gamble || ef[0].After >= ef[0].Before {
+		t.Fatalf("first_of_b with (a): %+v; want a cheaper plan walking it, marked a gamble", ef)
+	}
+	if recs := selectRecs(t, w, cat, byA, []WorkloadStatement{gamble}, SelectOptions{}); len(recs) != 0 {
+		t.Errorf("want no index for a gamble, got:\n%s", describeRecs(recs))
 	}
 }
 

@@ -36,6 +36,10 @@ type PlanSummary struct {
 	// that holds that many surviving rows, which holds only when they are
 	// spread evenly along it.
 	Walked []string
+	// WalkBound is Cost were each LIMIT above a walked index to read all
+	// of its input: what the plan costs when the rows it keeps lie at the
+	// far end of the index. It equals Cost when nothing is walked.
+	WalkBound float64
 	// Filters are the filters of its scans, by the relation they scan, as
 	// EXPLAIN prints them: the statement's values folded into constants.
 	Filters []ScanFilter
@@ -68,9 +72,12 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 }
 
 func summarize(plan *explain.Plan) PlanSummary {
-	s := PlanSummary{Cost: plan.Root.TotalCost}
-	var visit func(n *explain.Node, probed bool, w limitWalk)
-	visit = func(n *explain.Node, probed bool, w limitWalk) {
+	s := PlanSummary{Cost: plan.Root.TotalCost, WalkBound: plan.Root.TotalCost}
+	// visit reports whether an index below n is walked for a LIMIT that
+	// is not yet accounted for in WalkBound.
+	var visit func(n *explain.Node, probed bool, w limitWalk) bool
+	visit = func(n *explain.Node, probed bool, w limitWalk) bool {
+		walks := false
 		if n.RelationName != "" && n.Filter != "" {
 			s.Filters = append(s.Filters, ScanFilter{Relation: n.RelationName, Filter: n.Filter})
 		}
@@ -81,11 +88,19 @@ func summarize(plan *explain.Plan) PlanSummary {
 			}
 			if w.limited && (w.filtered || n.Filter != "") && (n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan") {
 				s.Walked = appendNew(s.Walked, n.IndexName)
+				walks = true
 			}
 		}
 		for _, c := range n.Plans {
-			visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner", w.into(n, c))
+			if visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner", w.into(n, c)) {
+				walks = true
+			}
 		}
+		if walks && n.NodeType == "Limit" && len(n.Plans) > 0 {
+			s.WalkBound += max(n.Plans[0].TotalCost-n.TotalCost, 0)
+			return false
+		}
+		return walks
 	}
 	visit(plan.Root, false, limitWalk{})
 	return s
@@ -296,6 +311,7 @@ type StatementCost struct {
 	Uses        []int    // positions, in the configuration, of the hypothetical indexes the plan scans
 	Probes      []int    // those of Uses it scans on the inner side of a nested loop
 	Walks       []int    // those of Uses it walks for a LIMIT, dropping rows (PlanSummary.Walked)
+	WalkBound   float64  // PlanSummary.WalkBound
 	Err         error    // planning failed: Cost means nothing
 }
 
@@ -314,8 +330,12 @@ type Effect struct {
 	Before    float64 // per call, with the base configuration
 	After     float64 // per call, with the base configuration and the candidate
 	UsesIndex bool    // the plan with the candidate scans it
-	Generic   bool
-	Err       error // either plan failed
+	// Gamble: the plan walks the candidate for a LIMIT (PlanSummary.Walked),
+	// and reading the walk to its end would cost at least Before: a gain
+	// only if the rows it keeps come early in the index.
+	Gamble  bool
+	Generic bool
+	Err     error // either plan failed
 }
 
 // Baseline plans each statement without hypothetical indexes, once per
@@ -455,6 +475,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 					return nil, err
 				}
 				e.After, e.UsesIndex, e.Err = after.Cost, len(after.Uses) > 0, after.Err
+				e.Gamble = slices.Contains(after.Walks, 0) && after.WalkBound >= e.Before
 			}
 			out[i].Statements = append(out[i].Statements, e)
 		}
@@ -491,7 +512,7 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 		c.Err = err
 		return c, nil
 	}
-	c.Cost, c.IndexesUsed = sum.Cost, sum.Indexes
+	c.Cost, c.WalkBound, c.IndexesUsed = sum.Cost, sum.WalkBound, sum.Indexes
 	for i, n := range names {
 		if slices.Contains(sum.Indexes, n) {
 			c.Uses = append(c.Uses, i)

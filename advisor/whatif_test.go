@@ -434,6 +434,10 @@ func TestExplainPlannerFindsLimitWalks(t *testing.T) {
 		if !slices.Equal(sum.Walked, c.walked) {
 			t.Errorf("%s: walked %v (indexes %v), want %v", c.query, sum.Walked, sum.Indexes, c.walked)
 		}
+		// A walk's bound is its LIMIT's input read in full.
+		if walks := len(c.walked) > 0; walks != (sum.WalkBound > sum.Cost) || sum.WalkBound < sum.Cost {
+			t.Errorf("%s: cost %.1f, walk bound %.1f; want a higher bound exactly when an index is walked", c.query, sum.Cost, sum.WalkBound)
+		}
 	}
 }
 
