@@ -120,7 +120,7 @@ func slackSummary(target string, added, changed, realized int) string {
 // slackEvidence is the mrkdwn text saying what the index serves and gains.
 func slackEvidence(it slackItem) string {
 	r := it.rec.Recommendation
-	on := fmt.Sprintf("`%s` in database `%s` (%s)", slackEscape(r.Table), slackEscape(r.Database), slackEscape(r.Method))
+	on := fmt.Sprintf("%s in database %s (%s)", slackInline(r.Table), slackInline(r.Database), slackEscape(r.Method))
 	var b strings.Builder
 	switch it.kind {
 	case "new":
@@ -143,7 +143,7 @@ func slackEvidence(it slackItem) string {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("`" + slackEscape(q) + "`")
+			b.WriteString(slackInline(q))
 		}
 	}
 	if r.Reason != "" && it.kind != "realized" {
@@ -163,9 +163,20 @@ func slackMS(ms float64) string {
 	return strconv.FormatFloat(ms, 'f', prec, 64) + " ms"
 }
 
+// slackInline is s as a mrkdwn code span. mrkdwn has no escape for a
+// backtick, which would end the span (a table can be called a`b), so
+// backticks are shown as the look-alike ˋ (U+02CB).
+func slackInline(s string) string {
+	return "`" + strings.ReplaceAll(slackEscape(s), "`", "ˋ") + "`"
+}
+
+// slackFence is three backticks, which end a code block wherever they
+// are; inside the block they get zero-width spaces between them.
+var slackFence = strings.NewReplacer("```", "`\u200b`\u200b`")
+
 // slackCode is the DDL as a code block, truncated to fit a section.
 func slackCode(ddl string) string {
-	code := slackEscape(ddl)
+	code := slackFence.Replace(slackEscape(ddl))
 	if len(code)+6 <= slackMaxSectionText {
 		return "```" + code + "```"
 	}

@@ -188,3 +188,22 @@ func TestSlackCut(t *testing.T) {
 		}
 	}
 }
+
+// Backticks from the database cannot end a code span or block early:
+// mrkdwn has no escape for them.
+func TestSlackBackticksStayInCode(t *testing.T) {
+	rec := notifyRec("tick", 50)
+	rec.Table, rec.Database = "public.\"a`b\"", "shop`s"
+	rec.DDL = "CREATE INDEX CONCURRENTLY ON public.\"a```b\" (x);"
+	body, err := slackMessage("prod", state.Changes{New: []state.Record{{Recommendation: rec}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := decodeSlack(t, body)
+	if evidence := msg.Blocks[1].Text.Text; !strings.Contains(evidence, "`public.\"aˋb\"` in database `shopˋs`") {
+		t.Errorf("evidence %q: want the names' backticks shown as ˋ inside their code spans", evidence)
+	}
+	if ddl := msg.Blocks[2].Text.Text; strings.Count(ddl, "```") != 2 || !strings.HasPrefix(ddl, "```") || !strings.HasSuffix(ddl, "```") {
+		t.Errorf("DDL block %q: want one code block, its fence sequence broken", ddl)
+	}
+}
