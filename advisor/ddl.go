@@ -341,20 +341,18 @@ func truncateUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// verifySQL lists every index the script builds with its validity, and
-// says what to do with an invalid one.
+// verifySQL lists every index the script builds with its validity, NULL
+// when there is no such index, and says what to do with either.
 func verifySQL(names []string, partitioned bool) string {
 	lits := make([]string, len(names))
 	for i, n := range names {
-		lits[i] = quoteLiteral(n) + "::regclass"
+		lits[i] = quoteLiteral(n)
 	}
 	var b strings.Builder
-	if len(lits) == 1 {
-		fmt.Fprintf(&b, "SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = %s;\n", lits[0])
-	} else {
-		fmt.Fprintf(&b, "SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid IN (%s);\n", strings.Join(lits, ", "))
-	}
-	b.WriteString("-- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was\n")
+	fmt.Fprintf(&b, "SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY[%s]) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);\n",
+		strings.Join(lits, ", "))
+	b.WriteString("-- Every row must show valid = true. NULL means the index does not exist: its build failed before\n")
+	b.WriteString("-- creating it, so run the script again. An invalid index (a CONCURRENTLY build that failed or was\n")
 	b.WriteString("-- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;\n")
 	b.WriteString("-- then run the script again. lock_timeout also bounds a concurrent build's waits for transactions\n")
 	b.WriteString("-- older than it, on any table: a build fails with \"canceling statement due to lock timeout\" while a\n")

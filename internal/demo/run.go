@@ -498,9 +498,12 @@ func buildIndex(ctx context.Context, conn *pgx.Conn, rec advisor.Recommendation)
 			return "", fmt.Errorf("verify: %w", err)
 		}
 		var name string
-		var valid bool
+		var valid *bool
 		_, err = pgx.ForEachRow(rows, []any{&name, &valid}, func() error {
-			if !valid {
+			if valid == nil {
+				return fmt.Errorf("index %s was not built", name)
+			}
+			if !*valid {
 				return fmt.Errorf("index %s is not valid", name)
 			}
 			built = append(built, name)

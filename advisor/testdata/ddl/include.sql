@@ -1,8 +1,9 @@
 SET lock_timeout = '5s';
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_tenant_id_71ac6e64_idx ON public.orders USING btree (tenant_id) INCLUDE (status, total);
 -- name: public.orders_tenant_id_71ac6e64_idx
-SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid = 'public.orders_tenant_id_71ac6e64_idx'::regclass;
--- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.orders_tenant_id_71ac6e64_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);
+-- Every row must show valid = true. NULL means the index does not exist: its build failed before
+-- creating it, so run the script again. An invalid index (a CONCURRENTLY build that failed or was
 -- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
 -- then run the script again. lock_timeout also bounds a concurrent build's waits for transactions
 -- older than it, on any table: a build fails with "canceling statement due to lock timeout" while a

@@ -29,8 +29,9 @@ DO $ddl$BEGIN
   ALTER INDEX public.events_account_id_at_92f0a929_idx ATTACH PARTITION public.events_2025_account_id_at_eecfa448_idx;
 END$ddl$;
 -- name: public.events_account_id_at_92f0a929_idx
-SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indexrelid IN ('public.events_account_id_at_92f0a929_idx'::regclass, 'public.events_2024_account_id_at_e1d27b9b_idx'::regclass, 'public.events_2025_account_id_at_eecfa448_idx'::regclass, 'public.events_2025_h1_account_id_at_2eb0f256_idx'::regclass, 'public.events_2025_h2_account_id_at_feb216ea_idx'::regclass);
--- Every row must show indisvalid = true. An invalid index (a CONCURRENTLY build that failed or was
+SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.events_account_id_at_92f0a929_idx', 'public.events_2024_account_id_at_e1d27b9b_idx', 'public.events_2025_account_id_at_eecfa448_idx', 'public.events_2025_h1_account_id_at_2eb0f256_idx', 'public.events_2025_h2_account_id_at_feb216ea_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);
+-- Every row must show valid = true. NULL means the index does not exist: its build failed before
+-- creating it, so run the script again. An invalid index (a CONCURRENTLY build that failed or was
 -- cancelled) is not used but still slows writes: drop it with DROP INDEX CONCURRENTLY IF EXISTS <name>;
 -- then run the script again. lock_timeout also bounds a concurrent build's waits for transactions
 -- older than it, on any table: a build fails with "canceling statement due to lock timeout" while a
