@@ -97,8 +97,9 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.HandleFunc("GET /api/v1/report", s.report)
-	mux.HandleFunc("GET /api/v1/recommendations", s.recommendations)
+	api := inFlightLimit(maxAPIInFlight)
+	mux.Handle("GET /api/v1/report", api(http.HandlerFunc(s.report)))
+	mux.Handle("GET /api/v1/recommendations", api(http.HandlerFunc(s.recommendations)))
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "pgadvisor",
 		Description: "PostgreSQL query-performance advisor",
@@ -115,6 +116,30 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /{$}", landing)
 	}
 	return mux
+}
+
+// maxAPIInFlight bounds the /api requests served at once: each renders a
+// report or reads the state store into memory, so a burst of them must not
+// grow the agent without bound (/metrics has the same cap).
+const maxAPIInFlight = 4
+
+// inFlightLimit returns a wrapper that lets at most n requests through the
+// handlers it wraps at once, all of them together, and answers the others
+// 503 with Retry-After.
+func inFlightLimit(n int) func(http.Handler) http.Handler {
+	slots := make(chan struct{}, n)
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+				h.ServeHTTP(w, r)
+			default:
+				w.Header().Set("Retry-After", "1")
+				plain(w, http.StatusServiceUnavailable, fmt.Sprintf("%d API requests are being served, the most at once: retry", n))
+			}
+		})
+	}
 }
 
 // Start checks the web configuration, listens, and serves in the

@@ -181,6 +181,62 @@ func TestServerReportWithSeveralTargets(t *testing.T) {
 	}
 }
 
+// blockingAPI holds every Report call until release is closed.
+type blockingAPI struct {
+	fakeAPI
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingAPI) Report(t string) *advisor.Report {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.fakeAPI.Report(t)
+}
+
+// The API serves maxAPIInFlight requests at once and turns the others
+// away with 503 and Retry-After; the other endpoints are not held up.
+func TestServerCapsAPIRequestsInFlight(t *testing.T) {
+	r := fixtureReport(t)
+	api := &blockingAPI{
+		fakeAPI: fakeAPI{targets: []string{r.Target}, reports: map[string]*advisor.Report{r.Target: r}},
+		entered: make(chan struct{}, maxAPIInFlight), release: make(chan struct{}),
+	}
+	srv := httptest.NewServer(NewServer(ServerOptions{Metrics: NewMetrics("", 0), API: api}).Handler())
+	defer srv.Close()
+	codes := make(chan int, maxAPIInFlight)
+	for range maxAPIInFlight {
+		go func() {
+			resp, err := srv.Client().Get(srv.URL + "/api/v1/report")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range maxAPIInFlight {
+		<-api.entered
+	}
+	if code, hdr, body := get(t, srv.Client(), srv.URL+"/api/v1/recommendations"); code != 503 || hdr.Get("Retry-After") != "1" ||
+		!strings.Contains(body, "retry") {
+		t.Errorf("request beyond the cap: %d %q (Retry-After %q), want 503", code, body, hdr.Get("Retry-After"))
+	}
+	if code, _, _ := get(t, srv.Client(), srv.URL+"/healthz"); code != 200 {
+		t.Errorf("/healthz while the API is full: %d", code)
+	}
+	close(api.release)
+	for range maxAPIInFlight {
+		if code := <-codes; code != 200 {
+			t.Errorf("a request within the cap: %d", code)
+		}
+	}
+	if code, _, _ := get(t, srv.Client(), srv.URL+"/api/v1/recommendations"); code != 200 {
+		t.Errorf("after the others finished: %d, want 200", code)
+	}
+}
+
 // selfSigned writes a certificate and key for 127.0.0.1 into dir.
 func selfSigned(t *testing.T, dir string) *x509.CertPool {
 	t.Helper()
