@@ -516,7 +516,7 @@ func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 		}
 		var loss float64
 		for j := range stmts {
-			if all[j].Err == nil && without[j].Err == nil {
+			if all[j].Err == nil && without[j].Err == nil && !gamble(all[j], i, without[j].Cost) {
 				loss += stmts[j].Calls * (without[j].Cost - all[j].Cost)
 			}
 		}
@@ -640,12 +640,11 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			continue
 		}
 		for _, u := range f.Uses {
-			walks := slices.Contains(f.Walks, u)
-			if walks {
+			if slices.Contains(f.Walks, u) {
 				walked[u] = append(walked[u], st.QueryID)
 			}
-			if walks && f.WalkBound >= b.Cost {
-				continue // a gamble (Effect.Gamble): not a gain to credit
+			if gamble(f, u, b.Cost) {
+				continue // not a gain to credit
 			}
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
 			if f.Generic {

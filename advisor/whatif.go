@@ -37,8 +37,9 @@ type PlanSummary struct {
 	// spread evenly along it.
 	Walked []string
 	// WalkBound is Cost were each LIMIT above a walked index to read all
-	// of its input: what the plan costs when the rows it keeps lie at the
-	// far end of the index. It equals Cost when nothing is walked.
+	// of its input, as often as the LIMIT runs: what the plan costs when
+	// the rows it keeps lie at the far end of the index. It equals Cost
+	// when nothing is walked.
 	WalkBound float64
 	// Filters are the filters of its scans, by the relation they scan, as
 	// EXPLAIN prints them: the statement's values folded into constants.
@@ -74,9 +75,9 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 func summarize(plan *explain.Plan) PlanSummary {
 	s := PlanSummary{Cost: plan.Root.TotalCost, WalkBound: plan.Root.TotalCost}
 	// visit reports whether an index below n is walked for a LIMIT that
-	// is not yet accounted for in WalkBound.
-	var visit func(n *explain.Node, probed bool, w limitWalk) bool
-	visit = func(n *explain.Node, probed bool, w limitWalk) bool {
+	// is not yet accounted for in WalkBound; n runs loops times a query.
+	var visit func(n *explain.Node, probed bool, w limitWalk, loops float64) bool
+	visit = func(n *explain.Node, probed bool, w limitWalk, loops float64) bool {
 		walks := false
 		if n.RelationName != "" && n.Filter != "" {
 			s.Filters = append(s.Filters, ScanFilter{Relation: n.RelationName, Filter: n.Filter})
@@ -92,18 +93,44 @@ func summarize(plan *explain.Plan) PlanSummary {
 			}
 		}
 		for _, c := range n.Plans {
-			if visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner", w.into(n, c)) {
+			if visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner", w.into(n, c), loops*runsPerLoop(n, c)) {
 				walks = true
 			}
 		}
-		if walks && n.NodeType == "Limit" && len(n.Plans) > 0 {
-			s.WalkBound += max(n.Plans[0].TotalCost-n.TotalCost, 0)
+		if in := input(n); walks && n.NodeType == "Limit" && in != nil {
+			s.WalkBound += loops * max(in.TotalCost-n.TotalCost, 0)
 			return false
 		}
 		return walks
 	}
-	visit(plan.Root, false, limitWalk{})
+	visit(plan.Root, false, limitWalk{}, 1)
 	return s
+}
+
+// input is the child n reads its rows from (its outer child), not an
+// InitPlan or SubPlan that EXPLAIN lists beside it; nil for a scan.
+func input(n *explain.Node) *explain.Node {
+	for _, c := range n.Plans {
+		if c.ParentRelationship == "Outer" {
+			return c
+		}
+	}
+	return nil
+}
+
+// runsPerLoop is how many times child runs each time parent does: a
+// nested loop's inner side once per outer row, a SubPlan once per row of
+// the node it belongs to (at least; the rows it filters out count too).
+func runsPerLoop(parent, child *explain.Node) float64 {
+	switch {
+	case child.ParentRelationship == "SubPlan":
+		return max(parent.PlanRows, 1)
+	case child.ParentRelationship == "Inner" && parent.NodeType == "Nested Loop":
+		if outer := input(parent); outer != nil {
+			return max(outer.PlanRows, 1)
+		}
+	}
+	return 1
 }
 
 // limitWalk follows a Limit down through the nodes that hand rows on as
@@ -118,6 +145,8 @@ var streaming = map[string]bool{"Gather": true, "Gather Merge": true, "Result": 
 // into is the walk's state at child, below parent.
 func (w limitWalk) into(parent, child *explain.Node) limitWalk {
 	switch {
+	case child.ParentRelationship == "InitPlan" || child.ParentRelationship == "SubPlan":
+		return limitWalk{} // a plan of its own: the Limit does not stop it
 	case parent.NodeType == "Limit":
 		return limitWalk{limited: true}
 	case !w.limited:
@@ -315,6 +344,13 @@ type StatementCost struct {
 	Err         error    // planning failed: Cost means nothing
 }
 
+// gamble reports whether c walks the index at position pos for a LIMIT
+// while reading the walk to its end would cost at least before: whatever
+// it gains rests on the rows it keeps coming early in the index.
+func gamble(c StatementCost, pos int, before float64) bool {
+	return slices.Contains(c.Walks, pos) && c.WalkBound >= before
+}
+
 // Costing is one candidate costed on top of a base configuration.
 type Costing struct {
 	Candidate     Candidate
@@ -330,12 +366,9 @@ type Effect struct {
 	Before    float64 // per call, with the base configuration
 	After     float64 // per call, with the base configuration and the candidate
 	UsesIndex bool    // the plan with the candidate scans it
-	// Gamble: the plan walks the candidate for a LIMIT (PlanSummary.Walked),
-	// and reading the walk to its end would cost at least Before: a gain
-	// only if the rows it keeps come early in the index.
-	Gamble  bool
-	Generic bool
-	Err     error // either plan failed
+	Gamble    bool    // the plan with the candidate walks it as a gamble (see gamble)
+	Generic   bool
+	Err       error // either plan failed
 }
 
 // Baseline plans each statement without hypothetical indexes, once per
@@ -475,7 +508,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 					return nil, err
 				}
 				e.After, e.UsesIndex, e.Err = after.Cost, len(after.Uses) > 0, after.Err
-				e.Gamble = slices.Contains(after.Walks, 0) && after.WalkBound >= e.Before
+				e.Gamble = gamble(after, 0, e.Before)
 			}
 			out[i].Statements = append(out[i].Statements, e)
 		}

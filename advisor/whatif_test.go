@@ -426,6 +426,10 @@ func TestExplainPlannerFindsLimitWalks(t *testing.T) {
 		{"SELECT c.id, p.x FROM children c JOIN parents p ON p.id = c.parent_id ORDER BY c.parent_id LIMIT 5", nil, nil},
 		{"SELECT id FROM children WHERE parent_id > $1 ORDER BY parent_id LIMIT 5", []string{"7"}, nil},
 		{"SELECT id FROM children WHERE parent_id < $1 AND id % 1000 = 7 ORDER BY id LIMIT 5", []string{"30"}, nil},
+		// The Limit's InitPlan comes first among its children; its input is still walked.
+		{"SELECT id FROM children WHERE id % 1000 = (SELECT max(x) FROM parents WHERE id = $1) ORDER BY parent_id LIMIT 5", []string{"7"}, []string{"children_parent_id_idx"}},
+		// An InitPlan is not stopped by the Limit above it: its filtered index scan is no walk.
+		{"SELECT id FROM parents WHERE x = (SELECT id FROM children WHERE parent_id = $1 AND id % 7 = 0) LIMIT 5", []string{"7"}, nil},
 	} {
 		sum := planSummary(t, conn, c.query, c.params...)
 		if len(sum.Indexes) == 0 {
