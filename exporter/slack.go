@@ -170,13 +170,11 @@ func slackInline(s string) string {
 	return "`" + strings.ReplaceAll(slackEscape(s), "`", "ˋ") + "`"
 }
 
-// slackFence is three backticks, which end a code block wherever they
-// are; inside the block they get zero-width spaces between them.
-var slackFence = strings.NewReplacer("```", "`\u200b`\u200b`")
-
 // slackCode is the DDL as a code block, truncated to fit a section.
+// Three backticks end the block wherever they are, even next to its
+// closing fence, so each backtick inside gets a zero-width space after it.
 func slackCode(ddl string) string {
-	code := slackFence.Replace(slackEscape(ddl))
+	code := strings.ReplaceAll(slackEscape(ddl), "`", "`\u200b")
 	if len(code)+6 <= slackMaxSectionText {
 		return "```" + code + "```"
 	}

@@ -194,7 +194,7 @@ func TestSlackCut(t *testing.T) {
 func TestSlackBackticksStayInCode(t *testing.T) {
 	rec := notifyRec("tick", 50)
 	rec.Table, rec.Database = "public.\"a`b\"", "shop`s"
-	rec.DDL = "CREATE INDEX CONCURRENTLY ON public.\"a```b\" (x);"
+	rec.DDL = "CREATE INDEX CONCURRENTLY ON public.\"a`````b`\" (x`);"
 	body, err := slackMessage("prod", state.Changes{New: []state.Record{{Recommendation: rec}}}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestSlackBackticksStayInCode(t *testing.T) {
 	if evidence := msg.Blocks[1].Text.Text; !strings.Contains(evidence, "`public.\"aˋb\"` in database `shopˋs`") {
 		t.Errorf("evidence %q: want the names' backticks shown as ˋ inside their code spans", evidence)
 	}
-	if ddl := msg.Blocks[2].Text.Text; strings.Count(ddl, "```") != 2 || !strings.HasPrefix(ddl, "```") || !strings.HasSuffix(ddl, "```") {
+	if ddl := msg.Blocks[2].Text.Text; strings.Count(ddl, "``") != 2 || !strings.HasPrefix(ddl, "```") || !strings.HasSuffix(ddl, "```") {
 		t.Errorf("DDL block %q: want one code block, its fence sequence broken", ddl)
 	}
 }
