@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -242,8 +243,13 @@ func TestAnnounceIsAllOrNothing(t *testing.T) {
 func TestDeliveriesSetAsideUnreadableEntries(t *testing.T) {
 	s, _ := openTemp(t)
 	announce(t, s, upsert(t, s, cycle(1, nil, rec("a", 80))), Delivery{ID: "d1", Channel: "slack", Ref: "r1", Body: []byte(`{}`)})
-	damaged := seqKey(1000)
-	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketOutbox).Put(damaged, []byte(`{"id": 7`)) })
+	var damaged []byte // queued between d1 and d2
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		seq, err := b.NextSequence()
+		damaged = seqKey(seq)
+		return errors.Join(err, b.Put(damaged, []byte(`{"id": 7`)))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
