@@ -56,7 +56,7 @@ type NotifierOptions struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// Client sends the requests; nil means one with a 30s timeout that does
 	// not follow redirects. Its Timeout (30s when it has none) bounds each
-	// attempt; once Run is stopped, an attempt in flight gets stopGrace more.
+	// attempt; once Run's cut is done, an attempt in flight gets stopGrace more.
 	Client *http.Client
 	// OnResult, when set, is called after every attempt with the channel name
 	// and one of the Outcome constants; the metrics count them. Channels are

@@ -174,7 +174,7 @@ func (h *harness) run(t *testing.T) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.n.Run(ctx)
+		h.n.Run(ctx, ctx)
 	}()
 	stop = sync.OnceFunc(func() {
 		cancel()

@@ -22,8 +22,8 @@ import (
 // park a message for days.
 const maxRetryAfter = time.Hour
 
-// stopGrace is how long an attempt in flight may go on once Run is
-// stopped: long enough for a receiver's answer, short of a stop timeout.
+// stopGrace is how long an attempt in flight may go on once Run's cut is
+// done: long enough for a receiver's answer, short of a stop timeout.
 const stopGrace = 5 * time.Second
 
 // storeRetry is how long Run waits after the store failed to answer.
@@ -34,12 +34,17 @@ const storeRetry = 10 * time.Second
 // receiver's Retry-After) until MaxAttempts; what a previous process left
 // in the outbox is sent too. Channels are served in parallel, each in queue
 // order. Once ctx is done no attempt starts, and Run returns when the
-// attempts in flight have finished and their outcomes are recorded.
-func (n *Notifier) Run(ctx context.Context) {
+// attempts in flight have finished and their outcomes are recorded. They
+// run to the receiver's answer (within the client's timeout), so that a
+// message it took is not sent again by the Notifier that replaces this one
+// on a reload (Slack cannot drop duplicates); once cut is done too, as on
+// a shutdown, which must end within the service manager's stop timeout,
+// they get stopGrace more.
+func (n *Notifier) Run(ctx, cut context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		next, err := n.sendDue(ctx)
+		next, err := n.sendDue(ctx, cut)
 		if err != nil {
 			n.log.Error("notification outbox unavailable", zap.Error(err))
 			next = time.Now().Add(storeRetry)
@@ -62,7 +67,7 @@ func (n *Notifier) Run(ctx context.Context) {
 // stopping at one to be retried (or not yet due) so that a receiver never
 // gets a later message before an earlier one, and returns when the
 // earliest of the others is due (zero: the outbox is empty).
-func (n *Notifier) sendDue(ctx context.Context) (time.Time, error) {
+func (n *Notifier) sendDue(ctx, cut context.Context) (time.Time, error) {
 	ds, err := n.queued()
 	if err != nil {
 		return time.Time{}, err
@@ -95,7 +100,7 @@ func (n *Notifier) sendDue(ctx context.Context) (time.Time, error) {
 					mu.Unlock()
 					return
 				}
-				retryAt, err := n.deliver(ctx, d)
+				retryAt, err := n.deliver(cut, d)
 				mu.Lock()
 				if err != nil {
 					lastErr = err
@@ -126,7 +131,7 @@ func (n *Notifier) queued() ([]state.Delivery, error) {
 
 // deliver makes one attempt at d and records the outcome in the store. It
 // returns when d is due again, zero when it left the outbox.
-func (n *Notifier) deliver(ctx context.Context, d state.Delivery) (time.Time, error) {
+func (n *Notifier) deliver(cut context.Context, d state.Delivery) (time.Time, error) {
 	c, ok := n.byRef(d.Ref)
 	if !ok {
 		n.log.Warn("notification dropped: its channel is no longer configured",
@@ -135,7 +140,7 @@ func (n *Notifier) deliver(ctx context.Context, d state.Delivery) (time.Time, er
 	}
 	log := n.log.With(zap.String("channel", c.name), zap.String("host", c.host),
 		zap.String("target", d.Target), zap.String("delivery", d.ID), zap.Int("attempt", d.Attempts+1))
-	res := n.send(ctx, c, d)
+	res := n.send(cut, c, d)
 	switch {
 	case res.err == nil && res.status/100 == 2:
 		log.Info("notification delivered", zap.Int("status", res.status))
@@ -220,16 +225,13 @@ type sendResult struct {
 	err        error // the request did not complete
 }
 
-// send makes one attempt. A stop (ctx done) does not abort it: the
-// receiver may have acted on it already, and an answer thrown away would
-// have the next process send the message again; sendTimeout bounds the wait.
-func (n *Notifier) send(ctx context.Context, c destination, d state.Delivery) sendResult {
-	stop := ctx
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.sendTimeout)
+// send makes one attempt. It is not aborted but by its timeout, or
+// stopGrace after cut is done: the receiver may have acted on it already,
+// and an answer thrown away would have the next Run send the message again.
+func (n *Notifier) send(cut context.Context, c destination, d state.Delivery) sendResult {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cut), n.sendTimeout)
 	defer cancel()
-	// Once stopped, the attempt gets stopGrace more at most: a shutdown
-	// must end within the service manager's stop timeout.
-	defer context.AfterFunc(stop, func() { time.AfterFunc(stopGrace, cancel) })()
+	defer context.AfterFunc(cut, func() { time.AfterFunc(stopGrace, cancel) })()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(d.Body))
 	if err != nil {
 		return sendResult{err: errors.New("cannot build the request")} // its error quotes the URL

@@ -291,7 +291,7 @@ func TestHelperProcess(t *testing.T) {
 	if _, err := n.Notify(helperReport()); err != nil {
 		t.Fatal(err)
 	}
-	n.Run(context.Background()) // until killed
+	n.Run(context.Background(), context.Background()) // until killed
 }
 
 // TestChannelOrderKeptOnRetry: a message to be retried holds back the
@@ -351,6 +351,36 @@ func TestStopFinishesTheSendInFlight(t *testing.T) {
 	waitFor(t, "the second message", func() bool { return h.n.Pending("slack") == 0 })
 	if got := len(rc.requests()); got != 2 {
 		t.Errorf("the receiver got %d requests for 2 messages", got)
+	}
+}
+
+// A Notifier replaced on a reload (its ctx done, but not cut) lets its
+// attempt in flight run past stopGrace to the receiver's answer: cut, the
+// message would stay queued and the next Notifier would post it again,
+// which Slack shows twice.
+func TestReplacedNotifierFinishesItsSendPastTheGrace(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	rc := newReceiver(t, func(int, http.ResponseWriter, *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(stopGrace + time.Second)
+	})
+	h := newHarness(t, t.TempDir(), config.Notify{Slack: config.Slack{WebhookURL: rc.hookURL()}}, fastOptions)
+	h.n.sendTimeout = time.Minute
+	h.notify(t, notifyReport(1, notifyRec("a", 80)))
+	ctx, replaced := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.n.Run(ctx, context.Background())
+	}()
+	<-arrived
+	replaced()
+	<-done
+	if got := h.outcomes.list(); !slices.Equal(got, []string{"slack delivered"}) {
+		t.Errorf("outcomes = %v, want the attempt in flight delivered", got)
+	}
+	if got := h.n.Pending("slack"); got != 0 {
+		t.Errorf("%d messages pending, want none for the next Notifier to send again", got)
 	}
 }
 

@@ -88,8 +88,12 @@ type Daemon struct {
 	// deadline passes.
 	work       context.Context
 	cancelWork context.CancelFunc
-	kickoff    sync.WaitGroup // the first samples, started outside the scheduler
-	started    time.Time      // New's time: the phase of "@every" schedules
+	// shuttingDown is canceled when shutdown starts: it cuts the
+	// notifiers' sends in flight after a grace, which a reload does not.
+	shuttingDown  context.Context
+	startShutdown context.CancelFunc
+	kickoff       sync.WaitGroup // the first samples, started outside the scheduler
+	started       time.Time      // New's time: the phase of "@every" schedules
 	// notifyWake is shared by the notifiers a reload replaces, so what the
 	// previous one queues wakes the running one.
 	notifyWake chan struct{}
@@ -137,6 +141,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 		notifyWake: make(chan struct{}, 1),
 	}
 	d.work, d.cancelWork = context.WithCancel(context.Background())
+	d.shuttingDown, d.startShutdown = context.WithCancel(context.Background())
 	if d.notifier, err = d.newNotifier(cfg); err != nil {
 		_ = store.Close()
 		return nil, err
@@ -265,7 +270,8 @@ func (d *Daemon) newSchedule(cfg *config.Config, targets []*target) (*scheduler,
 // startNotifier runs n's delivery loop once previous (what stops the loop
 // n replaces; nil at start) has returned, and returns what stops it. Two
 // loops never send at once, and a reload does not wait, holding d.mu, for
-// the previous loop to finish its send in flight.
+// the previous loop to finish its send in flight, which runs to its answer
+// unless the daemon is shutting down.
 func (d *Daemon) startNotifier(n *exporter.Notifier, previous func()) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -274,7 +280,7 @@ func (d *Daemon) startNotifier(n *exporter.Notifier, previous func()) func() {
 		if previous != nil {
 			previous()
 		}
-		n.Run(ctx)
+		n.Run(ctx, d.shuttingDown)
 	}()
 	return func() {
 		cancel()
@@ -296,6 +302,7 @@ func (d *Daemon) shutdown() error {
 	// The notifier stops alongside the steps, not after them, so that its
 	// send in flight does not add to the time they take: what a finishing
 	// step queues stays in the outbox for the next process.
+	d.startShutdown()
 	d.mu.Lock()
 	stopNotifier := d.stopNotifier
 	d.stopNotifier = nil
