@@ -40,6 +40,11 @@ const (
 	DefaultMaxTextLength = 65536
 )
 
+// filter is Snapshot.Filter.
+func (o SamplerOptions) filter() string {
+	return fmt.Sprintf("databases %q except %q; users %q except %q", o.Databases.Include, o.Databases.Exclude, o.Users.Include, o.Users.Exclude)
+}
+
 // NameFilter selects names by shell patterns (path.Match: "app_*"). An
 // empty Include admits every name; Exclude wins over Include.
 type NameFilter struct {
@@ -246,7 +251,7 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sample pg_stat_statements: read extension: %w", err)
 	}
-	snap.Database, snap.Version = st.database, st.version.String
+	snap.Database, snap.Version, snap.Filter = st.database, st.version.String, s.opts.filter()
 	snap.Max, _ = strconv.Atoi(st.max)
 	s.texts.max = max(s.opts.MaxTexts, snap.Max+snap.Max/10)
 	if st.appName != dbconn.ApplicationName && !s.warnedAppName {

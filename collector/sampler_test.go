@@ -513,6 +513,7 @@ func TestFilters(t *testing.T) {
 	for _, db := range []string{"app_one", "app_two"} {
 		exec(t, connect(t, c.DSN(db), false), "SELECT 'in "+db+"'")
 	}
+	var filters []string // Snapshot.Filter of each
 	for _, tc := range []struct {
 		filter NameFilter
 		want   []string
@@ -528,6 +529,7 @@ func TestFilters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		filters = append(filters, snap.Filter)
 		seen := map[string]bool{}
 		for _, e := range snap.Entries {
 			seen[snap.Databases[e.DBID]] = true
@@ -540,6 +542,9 @@ func TestFilters(t *testing.T) {
 				t.Errorf("filter %+v: no entries of %s", tc.filter, db)
 			}
 		}
+	}
+	if none := (SamplerOptions{}).filter(); filters[0] == "" || filters[0] == filters[1] || none == "" || none == filters[0] {
+		t.Errorf("Snapshot.Filter %q, %q, and %q without filters: want three descriptions that differ", filters[0], filters[1], none)
 	}
 	if _, err := NewSampler(nil, SamplerOptions{Users: NameFilter{Exclude: []string{"[oops"}}}, testLogger(t)); err == nil ||
 		!strings.Contains(err.Error(), `"[oops"`) {

@@ -140,13 +140,17 @@ type Snapshot struct {
 	ServerTime time.Time
 	Database   string // the database the sampler is connected to
 	Version    string // installed extension version, e.g. "1.10"; "" when not installed
-	Sampled    bool   // false when pg_stat_statements could not be read; see Warnings
-	Entries    []Entry
-	Texts      map[Key]*Text // for every entry whose text is known
-	Databases  map[uint32]string
-	Users      map[uint32]string
-	Info       *Info // nil before 1.9
-	Max        int   // pg_stat_statements.max, 0 when unknown
+	// Filter describes the sampler's database and user filters ("" on a
+	// snapshot not from a Sampler): when it changes, an entry first seen
+	// may be one they had kept out, with all its history.
+	Filter    string
+	Sampled   bool // false when pg_stat_statements could not be read; see Warnings
+	Entries   []Entry
+	Texts     map[Key]*Text // for every entry whose text is known
+	Databases map[uint32]string
+	Users     map[uint32]string
+	Info      *Info // nil before 1.9
+	Max       int   // pg_stat_statements.max, 0 when unknown
 	// Hidden counts rows left out because their queryid is NULL: statements
 	// of other roles, invisible without pg_read_all_stats.
 	Hidden   int

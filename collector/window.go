@@ -59,6 +59,7 @@ type baseline struct {
 	Time       time.Time
 	ServerTime time.Time // Snapshot.ServerTime
 	Version    string    // of the extension; "" in windows saved before it was kept
+	Filter     string    // Snapshot.Filter; "" in windows saved before it was kept
 	Hidden     int       // Snapshot.Hidden
 	Info       *Info
 	Entries    []Entry
@@ -228,7 +229,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	if last != nil {
 		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
 	}
-	w.st.Last = &baseline{Time: snap.Time, ServerTime: snap.ServerTime, Version: snap.Version, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
+	w.st.Last = &baseline{Time: snap.Time, ServerTime: snap.ServerTime, Version: snap.Version, Filter: snap.Filter, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
 	clear(w.index)
 	for i, e := range snap.Entries {
 		w.index[e.Key] = i
@@ -304,10 +305,12 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	// history, not this interval: one created before it (by 1.11's
 	// stats_since), or, when fewer rows are hidden than then, possibly one
 	// of those (another role's statement, shown once the sampling role is
-	// granted pg_read_all_stats). New entries then only become the
+	// granted pg_read_all_stats), or, when the sampler's filters changed,
+	// possibly one they kept out. New entries then only become the
 	// baseline; a statement that did start in between loses this interval.
 	// After a reset of all entries every one started since.
-	revealed := !resetAll && snap.Hidden < last.Hidden
+	refiltered := last.Filter != "" && snap.Filter != last.Filter // "": saved before filters were kept
+	revealed := !resetAll && (snap.Hidden < last.Hidden || refiltered)
 	buf := w.scratch[:0] // reused, so the kept data is allocated at its exact size
 	for _, e := range snap.Entries {
 		d := e.Counters

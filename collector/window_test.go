@@ -240,6 +240,45 @@ func TestWindowEntriesRevealed(t *testing.T) {
 	}
 }
 
+// TestWindowFilterWidened: once the sampler's filters change, an entry not
+// seen at the last sample may be one they kept out, with its history (the
+// 1.11 stats_since test above does not exist before 1.11): it only becomes
+// the baseline.
+func TestWindowFilterWidened(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 10})
+	a.Filter = `databases ["app"] except []; users [] except []`
+	b := snapAt(1, map[int64]int64{1: 12, 2: 50_000}) // 2 is of a database the filter kept out
+	c := snapAt(2, map[int64]int64{1: 13, 2: 50_004, 3: 6})
+	b.Filter, c.Filter = `databases [] except []; users [] except []`, `databases [] except []; users [] except []`
+	mustAdd(t, w, a)
+	for i, tc := range []struct {
+		s    *Snapshot
+		want map[int64]int64
+	}{
+		{b, map[int64]int64{1: 2}},
+		{c, map[int64]int64{1: 1, 2: 4, 3: 6}}, // the same filter: 3 is new
+	} {
+		mustAdd(t, w, tc.s)
+		if got := calls(w.LastSample()); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("sample %d: calls %v, want %v", i+1, got, tc.want)
+		}
+	}
+}
+
+// A window saved before filters were kept has none to compare: its first
+// new sample is not taken for a change of filters.
+func TestWindowFilterNotKept(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	b := snapAt(1, map[int64]int64{1: 12, 2: 5})
+	b.Filter = `databases [] except []; users [] except []`
+	mustAdd(t, w, snapAt(0, map[int64]int64{1: 10}))
+	mustAdd(t, w, b)
+	if got := calls(w.LastSample()); !reflect.DeepEqual(got, map[int64]int64{1: 2, 2: 5}) {
+		t.Errorf("calls %v, want the new entry's 5 counted", got)
+	}
+}
+
 // TestWindowServerClock: stats_reset and stats_since are the server's
 // times, and are compared with the server's time of the last sample, not
 // the agent's, which here runs 30 s ahead: a reset 10 s after the last
