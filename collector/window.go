@@ -220,7 +220,7 @@ func (w *Window) Add(snap *Snapshot) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	last := w.st.Last
-	if last != nil && !snap.Time.After(last.Time) {
+	if last != nil {
 		if err := w.followClockBack(snap); err != nil {
 			return err
 		}
@@ -247,33 +247,50 @@ func (w *Window) Add(snap *Snapshot) error {
 	return nil
 }
 
-// followClockBack handles a snapshot taken when the wall clock read no
-// later than the window's newest: the clock stepped back (NTP). The
-// counters' deltas are still good, so the window's times move back with
-// the clock, by as much as puts its newest where the monotonic clock says
-// it was, with a warning; the snapshot keeps its wall-clock time. Without a
-// monotonic reading of both (a window restored from disk, a snapshot not
-// from a Sampler) the snapshot is refused.
+// clockTolerance is how far the wall clock may fall behind the monotonic
+// one between two samples without a warning: NTP slews it by 0.05% at
+// most, and a coarse clock can read the same time twice.
+const clockTolerance = time.Second
+
+// followClockBack handles a snapshot whose wall-clock time is behind where
+// the monotonic clock puts it: the clock stepped back (NTP) since the
+// window's newest, by more than the interval or less. The counters' deltas
+// are still good, so the window's times move back with the clock, by as
+// much as puts its newest where the monotonic clock says it was, with a
+// warning from clockTolerance on; the snapshot keeps its wall-clock time.
+// A wall clock ahead of the monotonic one is left alone: the monotonic
+// clock stops while the machine is suspended. Without a monotonic reading
+// of both (a window restored from disk, a snapshot not from a Sampler), a
+// snapshot no later than the newest is refused.
 func (w *Window) followClockBack(snap *Snapshot) error {
 	newest := w.st.Last.Time
+	behind := !snap.Time.After(newest)
 	var elapsed time.Duration
 	if !w.lastTaken.IsZero() && !snap.taken.IsZero() {
 		elapsed = snap.taken.Sub(w.lastTaken)
 	}
 	if elapsed <= 0 {
-		return fmt.Errorf("%w: taken at %s, not after the window's newest (%s): the clock went back?", ErrNotAfter,
-			snap.Time.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano))
+		if behind {
+			return fmt.Errorf("%w: taken at %s, not after the window's newest (%s): the clock went back?", ErrNotAfter,
+				snap.Time.Format(time.RFC3339Nano), newest.Format(time.RFC3339Nano))
+		}
+		return nil
 	}
 	step := newest.Add(elapsed).Sub(snap.Time)
+	if step <= 0 || !behind && step < clockTolerance {
+		return nil
+	}
 	w.st.Last.Time = w.st.Last.Time.Add(-step)
 	for i := range w.st.Intervals {
 		iv := &w.st.Intervals[i]
 		iv.Start, iv.End = iv.Start.Add(-step), iv.End.Add(-step)
 	}
-	snap.Warnings = append(snap.Warnings, Warning{Code: WarnClockStepped,
-		Message: fmt.Sprintf("the system clock went back %s between two samples %s apart by the monotonic clock: the window's times moved back with it",
-			step.Round(time.Second), elapsed.Round(time.Millisecond)),
-		Fix: "keep the clock in step with NTP slewing rather than stepping; the window's intervals kept their lengths"})
+	if step >= clockTolerance {
+		snap.Warnings = append(snap.Warnings, Warning{Code: WarnClockStepped,
+			Message: fmt.Sprintf("the system clock went back %s between two samples %s apart by the monotonic clock: the window's times moved back with it",
+				step.Round(time.Second), elapsed.Round(time.Millisecond)),
+			Fix: "keep the clock in step with NTP slewing rather than stepping; the window's intervals kept their lengths"})
+	}
 	return nil
 }
 

@@ -149,6 +149,50 @@ func TestWindowClockSteppedBack(t *testing.T) {
 	}
 }
 
+// A step back shorter than the interval still leaves the snapshot after
+// the newest, but the interval would come out short by the step: the
+// window follows it too. A coarse clock that reads the same time twice,
+// or a step of a fraction of a second, is followed without a warning; a
+// wall clock ahead of the monotonic one (a suspended machine) is not.
+func TestWindowClockStepsShorterThanTheInterval(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	s0 := snapAt(0, map[int64]int64{1: 10})
+	s0.taken = time.Now()
+	mustAdd(t, w, s0)
+	s1 := snapAt(1, map[int64]int64{1: 15})
+	s1.Time = s1.Time.Add(-20 * time.Second) // a minute by the monotonic clock, 40 s by the wall clock
+	s1.taken = s0.taken.Add(time.Minute)
+	mustAdd(t, w, s1)
+	if len(s1.Warnings) != 1 || !strings.Contains(s1.Warnings[0].Message, "went back 20s") {
+		t.Errorf("warnings %v, want one saying the clock went back 20s", s1.Warnings)
+	}
+	if d := w.Delta(time.Time{}); d.To.Sub(d.From) != time.Minute {
+		t.Errorf("the interval spans %s, want the minute the monotonic clock measured", d.To.Sub(d.From))
+	}
+	for _, c := range []struct {
+		what   string
+		wall   time.Duration // after the newest
+		mono   time.Duration
+		warned bool
+	}{
+		{"the same reading twice", 0, time.Millisecond, false},
+		{"a fraction of a second back", 59*time.Second + 700*time.Millisecond, time.Minute, false},
+		{"ahead after a suspend", 10 * time.Minute, time.Minute, false},
+		{"in step", time.Minute, time.Minute, false},
+	} {
+		last, taken := w.st.Last.Time, w.lastTaken
+		s := snapAt(0, map[int64]int64{1: 20})
+		s.Time, s.taken = last.Add(c.wall), taken.Add(c.mono)
+		mustAdd(t, w, s)
+		if len(s.Warnings) > 0 != c.warned {
+			t.Errorf("%s: warnings %v", c.what, s.Warnings)
+		}
+		if d := w.LastSample(); !d.To.After(d.From) || c.wall >= c.mono && d.To.Sub(d.From) != c.wall {
+			t.Errorf("%s: the interval spans %s to %s", c.what, d.From, d.To)
+		}
+	}
+}
+
 func TestWindowResetAll(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	a := snapAt(0, map[int64]int64{1: 4})
