@@ -119,6 +119,17 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	}
 }
 
+// A malformed escape in the URL's fragment does not stop the script:
+// before, decodeURIComponent threw and the page stayed without its "js"
+// class, which the styles of its interactive parts key on.
+func TestHTMLReportMalformedFragment(t *testing.T) {
+	bin := chromium(t)
+	dom := string(runChromium(t, bin, writeHTMLReport(t, "")+"#%E0%A4%A", "--dump-dom"))
+	if !strings.Contains(dom, `<html lang="en" class="js">`) {
+		t.Errorf("the script did not run to its end with a malformed fragment; DOM starts with:\n%s", dom[:min(len(dom), 300)])
+	}
+}
+
 // The sortable table and the copy button work: a probe script clicks them
 // and records the outcome in the DOM.
 func TestHTMLReportScripts(t *testing.T) {

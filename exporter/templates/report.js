@@ -73,7 +73,13 @@
 
   // Links to a plan node inside a closed plan open the plan first.
   function reveal() {
-    var target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    var id;
+    try {
+      id = decodeURIComponent(location.hash.slice(1));
+    } catch (e) {
+      return; // a malformed escape (#%) names no node
+    }
+    var target = id && document.getElementById(id);
     if (!target) return;
     var opened = false;
     for (var el = target.parentElement; el; el = el.parentElement) {
