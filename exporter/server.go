@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -230,6 +231,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, status, msg := s.pickTarget(q.Get("target"))
+	if status == http.StatusBadRequest && format == "html" {
+		s.targetChoice(w) // a browser, from the landing page's link
+		return
+	}
 	if status != http.StatusOK {
 		plain(w, status, msg)
 		return
@@ -247,6 +252,27 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reportHeaders(w, format)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// targetChoicePage links to the HTML report of each target.
+var targetChoicePage = template.Must(template.New("targets").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>pgadvisor: reports</title></head>
+<body><h1>pgadvisor: choose a target</h1>
+<ul>{{range .}}<li><a href="?format=html&amp;target={{.}}">{{.}}</a></li>{{end}}</ul>
+</body></html>
+`))
+
+// targetChoice answers a request for the HTML report that names no target
+// when there are several with a page of links to each.
+func (s *Server) targetChoice(w http.ResponseWriter) {
+	var buf bytes.Buffer
+	if err := targetChoicePage.Execute(&buf, s.opts.API.Targets()); err != nil {
+		s.log.Error("render the target choice", zap.Error(err))
+		plain(w, http.StatusInternalServerError, "the page could not be rendered")
+		return
+	}
+	reportHeaders(w, "html")
 	_, _ = w.Write(buf.Bytes())
 }
 

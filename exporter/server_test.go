@@ -169,6 +169,12 @@ func TestServerReportWithSeveralTargets(t *testing.T) {
 	if code, _, body := get(t, srv.Client(), srv.URL+"/api/v1/report"); code != 400 || !strings.Contains(body, "?target= (a, prod-orders)") {
 		t.Errorf("no target with two: %d %q", code, body)
 	}
+	// The landing page's link, from a browser: a page of links to each.
+	if code, hdr, body := get(t, srv.Client(), srv.URL+"/api/v1/report?format=html"); code != 200 ||
+		!strings.Contains(body, `<a href="?format=html&amp;target=a">a</a>`) ||
+		!strings.Contains(body, `<a href="?format=html&amp;target=prod-orders">prod-orders</a>`) || hdr.Get("Content-Security-Policy") == "" {
+		t.Errorf("HTML report with no target of two: %d %q", code, body)
+	}
 	if code, hdr, body := get(t, srv.Client(), srv.URL+"/api/v1/report?target=a&format=html"); code != 404 ||
 		!strings.Contains(body, "no report for target a yet") || hdr.Get("Retry-After") == "" {
 		t.Errorf("target without a report: %d %q", code, body)
