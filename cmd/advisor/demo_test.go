@@ -54,7 +54,7 @@ func TestDemoSmallScaleApply(t *testing.T) {
 		{"a GIN index for the jsonb filter", `(?m)^\d+\. public\.activity_log \(payload.*\).*gin`},
 		{"the unindexed foreign key finding", `unindexed_fk: public\.comments`},
 		{"the sort spill finding", `sort_spill: #\d+`},
-		{"the built-index verification", `SELECT indexrelid::regclass, indisvalid FROM pg_index`},
+		{"the built-index verification", `i\.indisvalid AS valid FROM unnest\(ARRAY\['public\.`},
 	} {
 		if !regexp.MustCompile(want.pattern).MatchString(out) {
 			t.Errorf("the report lacks %s (%s)", want.what, want.pattern)
