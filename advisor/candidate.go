@@ -23,6 +23,9 @@ type WorkloadStatement struct {
 	Calls    float64  // calls in the window: the weight of its cost
 	Params   []string // synthesized values for $1..$n; nil means generic plan
 	Tables   []string // qualified tables it references (after resolving views)
+	// Columns are the columns it reads of each of Tables (StatementRefs);
+	// nil: unknown, so every candidate on its tables is costed for it.
+	Columns map[string][]string
 }
 
 // Recommendation is one index to build, with its evidence.

@@ -217,8 +217,8 @@ func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *col
 		params = res.Params
 	}
 	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: query, Calls: float64(s.Calls), Params: explain.ParamValues(params)}
-	if tables, err := ReferencedTables(query, cat); err == nil {
-		w.Tables = tables
+	if refs, err := References(query, cat); err == nil {
+		w.Tables, w.Columns = refs.Tables, refs.Columns
 	}
 	return w
 }

@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -154,6 +155,9 @@ func (c *cteScope) lookup(name string) ([]output, bool) {
 type analyzer struct {
 	tables *tableLookup
 	uses   []*tableUse
+	// incomplete: some column the statement reads is not in any use's
+	// refs (a reference not resolved to a table, a NATURAL join).
+	incomplete bool
 }
 
 // tableLookup resolves relation names through the catalog and search_path.
@@ -218,6 +222,14 @@ func parseSearchPath(s string) []string {
 
 // analyzeQuery parses query and analyzes every statement in it.
 func analyzeQuery(query string, tables *tableLookup) ([]*tableUse, error) {
+	a, err := analyze(query, tables)
+	if err != nil {
+		return nil, err
+	}
+	return a.uses, nil
+}
+
+func analyze(query string, tables *tableLookup) (*analyzer, error) {
 	if i := strings.IndexByte(query, 0); i >= 0 {
 		return nil, fmt.Errorf("parse query: NUL byte at offset %d", i)
 	}
@@ -237,7 +249,7 @@ func analyzeQuery(query string, tables *tableLookup) ([]*tableUse, error) {
 			u.assumedTextSearchConfig = assumed
 		}
 	}
-	return a.uses, nil
+	return a, nil
 }
 
 // assumeTextSearchConfig replaces a parameter passed as to_tsvector's
@@ -269,15 +281,48 @@ func assumeTextSearchConfig(stmt *pg.Node, cfg string) string {
 // partitioned parent, where candidates for it go. Relations the catalog
 // does not know (views, functions, other databases' tables) are left out.
 func ReferencedTables(query string, cat *collector.Catalog) ([]string, error) {
+	r, err := References(query, cat)
+	return r.Tables, err
+}
+
+// StatementRefs are the tables a statement reads or writes, and the
+// columns it reads of each.
+type StatementRefs struct {
+	Tables []string // as ReferencedTables
+	// Columns are the columns it reads of each table of Tables, by name;
+	// nil when some reference could not be told apart (see mayUse).
+	Columns map[string][]string
+}
+
+// References analyzes query once for ReferencedTables and the columns it reads.
+func References(query string, cat *collector.Catalog) (StatementRefs, error) {
 	if cat == nil {
-		return nil, fmt.Errorf("referenced tables: no catalog")
+		return StatementRefs{}, fmt.Errorf("referenced tables: no catalog")
 	}
 	tables := newTableLookup(cat)
-	uses, err := analyzeQuery(query, tables)
+	a, err := analyze(query, tables)
 	if err != nil {
-		return nil, err
+		return StatementRefs{}, err
 	}
-	return tables.referenced(uses), nil
+	r := StatementRefs{Tables: tables.referenced(a.uses)}
+	if !a.incomplete {
+		r.Columns = map[string][]string{}
+		for _, u := range a.uses {
+			read := slices.Sorted(maps.Keys(u.refs))
+			if u.star { // SELECT *, t.*: every column
+				read = nil
+				for _, c := range u.table.Columns {
+					read = append(read, c.Name)
+				}
+			}
+			for _, name := range []string{u.table.QualifiedName(), u.table.Parent} {
+				if name != "" {
+					r.Columns[name] = appendMissing(r.Columns[name], read)
+				}
+			}
+		}
+	}
+	return r, nil
 }
 
 func (tl *tableLookup) referenced(uses []*tableUse) []string {
@@ -476,6 +521,7 @@ func (a *analyzer) fromItem(sc *scope, n *pg.Node, quals *[]*pg.Node) {
 		for _, c := range j.UsingClause {
 			a.usingColumn(c.GetString_().GetSval(), sc.items[before:mid], sc.items[mid:])
 		}
+		a.incomplete = a.incomplete || j.IsNatural // it compares the columns the two sides share, unnamed
 	case n.GetRangeSubselect() != nil:
 		rs := n.GetRangeSubselect()
 		outer := sc.outer
@@ -676,11 +722,13 @@ func (a *analyzer) walkRefs(sc *scope, n *pg.Node) {
 func (a *analyzer) reference(sc *scope, cr *pg.ColumnRef) {
 	names, star := columnRefFields(cr)
 	if !star {
-		if r := sc.resolve(names); r.use != nil {
+		r := sc.resolve(names)
+		if r.use != nil {
 			for _, c := range r.key.Cols {
 				r.use.refs[c] = true
 			}
 		}
+		a.incomplete = a.incomplete || !r.found
 		return
 	}
 	for _, it := range sc.items {

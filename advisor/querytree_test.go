@@ -2,10 +2,13 @@ package advisor
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pgadvisor/pgadvisor/collector"
 )
 
 // useSummary prints what the analysis recorded for one table occurrence.
@@ -232,5 +235,60 @@ func TestNormalizeExpr(t *testing.T) {
 	}
 	if got := normalizeExpr("  not ( valid "); got != "not ( valid" {
 		t.Errorf("unparseable text: got %q", got)
+	}
+}
+
+// References gives the columns a statement reads of each table, or none
+// when a reference cannot be told apart.
+func TestReferencesColumns(t *testing.T) {
+	cat := testCatalog()
+	for _, tc := range []struct {
+		query string
+		want  map[string][]string
+	}{
+		{`SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.tenant_id = $1 ORDER BY o.created_at`,
+			map[string][]string{"public.orders": {"created_at", "customer_id", "id", "tenant_id"}, "public.customers": {"id", "name"}}},
+		{`SELECT * FROM customers WHERE tenant_id = $1`, map[string][]string{"public.customers": {"id", "tenant_id", "name", "email"}}},
+		{`SELECT count(*) FROM customers`, map[string][]string{"public.customers": nil}},
+		{`SELECT id FROM customers NATURAL JOIN orders`, nil},                  // the join compares columns it does not name
+		{`SELECT id FROM customers, generate_series(1, 3) g WHERE x = g`, nil}, // x: of the function, or unknown
+	} {
+		r, err := References(tc.query, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.EqualFunc(r.Columns, tc.want, slices.Equal) || (tc.want == nil) != (r.Columns == nil) {
+			t.Errorf("%s: columns %v, want %v", tc.query, r.Columns, tc.want)
+		}
+	}
+}
+
+// A candidate is costed for a statement that reads any column it stores or
+// tests, or whose columns are unknown; not for one that reads only others.
+func TestMayUse(t *testing.T) {
+	reads := func(cols ...string) WorkloadStatement {
+		return WorkloadStatement{Tables: []string{"public.orders"}, Columns: map[string][]string{"public.orders": cols}}
+	}
+	byStatus := btree("public.orders", "status")
+	lowerNote := Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Expression: "lower(note)"}}}
+	partial := Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Where: "deleted_at IS NULL"}
+	covering := Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"total"}}
+	for _, tc := range []struct {
+		s    WorkloadStatement
+		c    Candidate
+		want bool
+	}{
+		{reads("id", "status"), byStatus, true},
+		{reads("id", "tenant_id"), byStatus, false},
+		{reads("note"), lowerNote, true},
+		{reads("id"), lowerNote, false},
+		{reads("deleted_at", "id"), partial, true},
+		{reads("total"), covering, true},
+		{reads(), byStatus, true},                                              // count(*): any index may do
+		{WorkloadStatement{Tables: []string{"public.orders"}}, byStatus, true}, // unknown
+	} {
+		if got := mayUse(tc.s, tc.c); got != tc.want {
+			t.Errorf("statement reading %v, candidate %v %v where %q: mayUse %t, want %t", tc.s.Columns, tc.c.Keys, tc.c.Include, tc.c.Where, got, tc.want)
+		}
 	}
 }

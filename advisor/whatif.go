@@ -498,7 +498,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 		names := []string{h.name}
 		present := append([]Candidate{c}, base...)
 		for j, s := range stmts {
-			if !touches(s, c.Table) {
+			if !touches(s, c.Table) || !mayUse(s, c) {
 				continue
 			}
 			e := Effect{QueryID: s.QueryID, Calls: s.Calls, Before: before[j].Cost, Generic: len(s.Params) == 0, Err: before[j].Err}
@@ -688,6 +688,29 @@ func execText(ctx context.Context, conn *pgx.Conn, sql string, args ...string) (
 }
 
 func touches(s WorkloadStatement, table string) bool { return slices.Contains(s.Tables, table) }
+
+// mayUse reports whether s can use candidate c at all. An index serves a
+// statement only through columns it reads: in a condition, a join, an
+// ordering or grouping, or an index-only scan of all of them. So a
+// statement that reads columns of c's table, but none that c stores or
+// tests, cannot, and planning it with c would be a wasted EXPLAIN. It
+// reads none (count(*)), or which it reads is unknown: it may.
+func mayUse(s WorkloadStatement, c Candidate) bool {
+	cols, known := s.Columns[c.Table]
+	if !known || len(cols) == 0 {
+		return true
+	}
+	names := slices.Clone(c.Include)
+	for _, k := range c.Keys {
+		if k.Column != "" {
+			names = append(names, k.Column)
+		} else {
+			names = append(names, identifiers(k.Expression)...)
+		}
+	}
+	names = append(names, identifiers(c.Where)...)
+	return slices.ContainsFunc(names, func(n string) bool { return slices.Contains(cols, n) })
+}
 
 func touchesAny(s WorkloadStatement, config []Candidate) bool {
 	for _, c := range config {

@@ -234,6 +234,26 @@ func TestWhatIfBatchesKeepFewHypotheticalIndexes(t *testing.T) {
 	}
 }
 
+// A candidate is not planned for a statement that reads none of the
+// columns it stores or tests: that statement could not use it.
+func TestWhatIfSkipsStatementsThatCannotUseACandidate(t *testing.T) {
+	conn := testDB(t, "whatif_skips", itemsSetup...)
+	counter := &countingPlanner{inner: ExplainPlanner{}, t: t}
+	w := newWhatIf(t, conn, WhatIfOptions{Planner: counter})
+	s := WorkloadStatement{QueryID: "q", Query: "SELECT id FROM items WHERE tenant_id = $1", Params: []string{"7"}, Calls: 1,
+		Tables: []string{"public.items"}, Columns: map[string][]string{"public.items": {"id", "tenant_id"}}}
+	costed, err := w.Evaluate(context.Background(), nil, []Candidate{btree("public.items", "created_at"), btree("public.items", "tenant_id")}, []WorkloadStatement{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costed) != 2 || len(costed[0].Statements) != 0 || len(costed[1].Statements) != 1 || !costed[1].Statements[0].UsesIndex {
+		t.Fatalf("effects %+v; want none for (created_at), one using (tenant_id)", costed)
+	}
+	if counter.plans != 2 {
+		t.Errorf("planned %d times, want the baseline (which stands for the empty base configuration) and (tenant_id): 2", counter.plans)
+	}
+}
+
 func TestWhatIfCostWithConfiguration(t *testing.T) {
 	conn := testDB(t, "whatif_config", itemsSetup...)
 	w := newWhatIf(t, conn, WhatIfOptions{})
