@@ -155,8 +155,9 @@ func (c *cteScope) lookup(name string) ([]output, bool) {
 type analyzer struct {
 	tables *tableLookup
 	uses   []*tableUse
-	// incomplete: some column the statement reads is not in any use's
-	// refs (a reference not resolved to a table, a NATURAL join).
+	// incomplete: some column the statement reads may be in no use's
+	// refs (a reference not resolved to a table, a NATURAL join, a view
+	// or function in FROM).
 	incomplete bool
 }
 
@@ -305,22 +306,31 @@ func References(query string, cat *collector.Catalog) (StatementRefs, error) {
 		return StatementRefs{}, err
 	}
 	r := StatementRefs{Tables: tables.referenced(a.uses)}
-	if !a.incomplete {
-		r.Columns = map[string][]string{}
-		for _, u := range a.uses {
-			read := slices.Sorted(maps.Keys(u.refs))
-			if u.star { // SELECT *, t.*: every column
-				read = nil
-				for _, c := range u.table.Columns {
-					read = append(read, c.Name)
-				}
-			}
-			for _, name := range []string{u.table.QualifiedName(), u.table.Parent} {
-				if name != "" {
-					r.Columns[name] = appendMissing(r.Columns[name], read)
-				}
+	if a.incomplete {
+		return r, nil
+	}
+	r.Columns = map[string][]string{}
+	var anyIndex []string // tables an occurrence of which reads no column: count(*) can use any index
+	for _, u := range a.uses {
+		read := slices.Sorted(maps.Keys(u.refs))
+		if u.star { // SELECT *, t.*: every column
+			read = nil
+			for _, c := range u.table.Columns {
+				read = append(read, c.Name)
 			}
 		}
+		for _, name := range []string{u.table.QualifiedName(), u.table.Parent} {
+			if name == "" {
+				continue
+			}
+			r.Columns[name] = appendMissing(r.Columns[name], read)
+			if len(read) == 0 {
+				anyIndex = append(anyIndex, name)
+			}
+		}
+	}
+	for _, name := range anyIndex {
+		r.Columns[name] = nil
 	}
 	return r, nil
 }
@@ -545,7 +555,7 @@ func (a *analyzer) fromItem(sc *scope, n *pg.Node, quals *[]*pg.Node) {
 			item.name = rf.Alias.Aliasname
 		}
 		sc.items = append(sc.items, item)
-		sc.unknown = true
+		sc.unknown, a.incomplete = true, true // an SQL function can read tables' columns unseen
 		a.walkRefs(sc, n)
 	}
 }
@@ -569,9 +579,10 @@ func (a *analyzer) addRangeVar(sc *scope, rv *pg.RangeVar) {
 	}
 	t := a.tables.find(rv.Schemaname, rv.Relname)
 	if t == nil {
-		// A view, a foreign or unknown relation: its columns stay unresolved.
+		// A view, a foreign or unknown relation: its columns stay
+		// unresolved, and a view reads tables' columns unseen.
 		sc.items = append(sc.items, &rangeItem{name: name, derived: true})
-		sc.unknown = true
+		sc.unknown, a.incomplete = true, true
 		return
 	}
 	sc.items = append(sc.items, &rangeItem{name: name, use: a.newUse(t)})
@@ -584,9 +595,19 @@ func (a *analyzer) usingColumn(col string, left, right []*rangeItem) {
 	if lok && rok && lu != nil && ru != nil && lu != ru {
 		lu.addJoin(lk)
 		ru.addJoin(rk)
-		lu.refs[col] = true
-		ru.refs[col] = true
 	}
+	// Read on both sides, whatever the other one is (unnest, a CTE).
+	for _, side := range []struct {
+		u *tableUse
+		k keyRef
+	}{{lu, lk}, {ru, rk}} {
+		if side.u != nil {
+			for _, c := range side.k.Cols {
+				side.u.refs[c] = true
+			}
+		}
+	}
+	a.incomplete = a.incomplete || !lok || !rok
 }
 
 func findInItems(items []*rangeItem, col string) (*tableUse, keyRef, bool) {

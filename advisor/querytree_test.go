@@ -250,8 +250,13 @@ func TestReferencesColumns(t *testing.T) {
 			map[string][]string{"public.orders": {"created_at", "customer_id", "id", "tenant_id"}, "public.customers": {"id", "name"}}},
 		{`SELECT * FROM customers WHERE tenant_id = $1`, map[string][]string{"public.customers": {"id", "tenant_id", "name", "email"}}},
 		{`SELECT count(*) FROM customers`, map[string][]string{"public.customers": nil}},
-		{`SELECT id FROM customers NATURAL JOIN orders`, nil},                  // the join compares columns it does not name
-		{`SELECT id FROM customers, generate_series(1, 3) g WHERE x = g`, nil}, // x: of the function, or unknown
+		{`SELECT id FROM customers NATURAL JOIN orders`, nil},                       // the join compares columns it does not name
+		{`SELECT id FROM customers, generate_series(1, 3) g WHERE x = g`, nil},      // x: of the function, or unknown
+		{`SELECT c.id FROM customers c, active_customers a WHERE a.id = c.id`, nil}, // a view reads columns unseen
+		// USING against a relation that is not a table still reads the column.
+		{`SELECT o.id FROM orders o JOIN (VALUES (1)) AS v(customer_id) USING (customer_id)`, map[string][]string{"public.orders": {"customer_id", "id"}}},
+		// One occurrence reads no column: it may use any index.
+		{`SELECT count(*) FROM customers UNION ALL SELECT count(*) FROM customers WHERE name = $1`, map[string][]string{"public.customers": nil}},
 	} {
 		r, err := References(tc.query, cat)
 		if err != nil {
