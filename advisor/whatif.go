@@ -449,11 +449,13 @@ func (w *WhatIf) Evaluate(ctx context.Context, base, cands []Candidate, stmts []
 	if !w.available {
 		return nil, errors.New("evaluate candidates: " + w.note)
 	}
-	// Only the statements a candidate touches are costed, and only the base
-	// indexes on tables those statements read can change their plans: after
-	// each pick of a selection over hundreds of tables this is a handful of
-	// plans instead of the whole workload.
-	stmts = slices.DeleteFunc(slices.Clone(stmts), func(s WorkloadStatement) bool { return !touchesAny(s, cands) })
+	// Only the statements a candidate may serve are costed, and only the
+	// base indexes on tables those statements read can change their plans:
+	// after each pick of a selection over hundreds of tables this is a
+	// handful of plans instead of the whole workload.
+	stmts = slices.DeleteFunc(slices.Clone(stmts), func(s WorkloadStatement) bool {
+		return !slices.ContainsFunc(cands, func(c Candidate) bool { return touches(s, c.Table) && mayUse(s, c) })
+	})
 	base = slices.DeleteFunc(slices.Clone(base), func(c Candidate) bool {
 		return !slices.ContainsFunc(stmts, func(s WorkloadStatement) bool { return touches(s, c.Table) })
 	})

@@ -252,6 +252,13 @@ func TestWhatIfSkipsStatementsThatCannotUseACandidate(t *testing.T) {
 	if counter.plans != 2 {
 		t.Errorf("planned %d times, want the baseline (which stands for the empty base configuration) and (tenant_id): 2", counter.plans)
 	}
+	// With no candidate it may use, it is not even planned for the cost before.
+	counter.plans = 0
+	s.QueryID = "q2" // no cached baseline
+	if costed, err := w.Evaluate(context.Background(), nil, []Candidate{btree("public.items", "created_at")}, []WorkloadStatement{s}); err != nil ||
+		len(costed) != 1 || len(costed[0].Statements) != 0 || counter.plans != 0 {
+		t.Errorf("Evaluate with (created_at) alone: %+v, %v, %d plans; want no effect and no plan", costed, err, counter.plans)
+	}
 }
 
 func TestWhatIfCostWithConfiguration(t *testing.T) {
