@@ -292,7 +292,7 @@ func TestMayUse(t *testing.T) {
 		{reads(), byStatus, true},                                              // count(*): any index may do
 		{WorkloadStatement{Tables: []string{"public.orders"}}, byStatus, true}, // unknown
 	} {
-		if got := mayUse(tc.s, tc.c); got != tc.want {
+		if got := mayUse(tc.s, tc.c.Table, storedNames(tc.c)); got != tc.want {
 			t.Errorf("statement reading %v, candidate %v %v where %q: mayUse %t, want %t", tc.s.Columns, tc.c.Keys, tc.c.Include, tc.c.Where, got, tc.want)
 		}
 	}

@@ -1005,30 +1005,9 @@ func writeOverhead(e *entry) string {
 // INCLUDE, and columns named in expressions and the predicate.
 func indexedColumns(c Candidate, t *collector.Table) []string {
 	var cols []string
-	add := func(name string) {
-		if !slices.Contains(cols, name) {
+	for _, name := range storedNames(c) {
+		if !slices.Contains(cols, name) && columnOf(t, name) != nil {
 			cols = append(cols, name)
-		}
-	}
-	var exprs []string
-	for _, k := range c.Keys {
-		if k.Column != "" {
-			add(k.Column)
-		} else {
-			exprs = append(exprs, k.Expression)
-		}
-	}
-	for _, col := range c.Include {
-		add(col)
-	}
-	if c.Where != "" {
-		exprs = append(exprs, c.Where)
-	}
-	for _, x := range exprs {
-		for _, name := range identifiers(x) {
-			if slices.ContainsFunc(t.Columns, func(col collector.Column) bool { return col.Name == name }) {
-				add(name)
-			}
 		}
 	}
 	return cols

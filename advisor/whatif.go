@@ -453,8 +453,17 @@ func (w *WhatIf) Evaluate(ctx context.Context, base, cands []Candidate, stmts []
 	// base indexes on tables those statements read can change their plans:
 	// after each pick of a selection over hundreds of tables this is a
 	// handful of plans instead of the whole workload.
+	stored := make([][]string, len(cands)) // storedNames, parsed once
+	for i, c := range cands {
+		stored[i] = storedNames(c)
+	}
 	stmts = slices.DeleteFunc(slices.Clone(stmts), func(s WorkloadStatement) bool {
-		return !slices.ContainsFunc(cands, func(c Candidate) bool { return touches(s, c.Table) && mayUse(s, c) })
+		for i, c := range cands {
+			if touches(s, c.Table) && mayUse(s, c.Table, stored[i]) {
+				return false
+			}
+		}
+		return true
 	})
 	base = slices.DeleteFunc(slices.Clone(base), func(c Candidate) bool {
 		return !slices.ContainsFunc(stmts, func(s WorkloadStatement) bool { return touches(s, c.Table) })
@@ -465,8 +474,8 @@ func (w *WhatIf) Evaluate(ctx context.Context, base, cands []Candidate, stmts []
 	}
 	out := make([]Costing, 0, len(cands))
 	for start := 0; start < len(cands); start += w.batchSize {
-		batch := cands[start:min(start+w.batchSize, len(cands))]
-		costed, err := w.evaluateBatch(ctx, base, batch, stmts, before)
+		end := min(start+w.batchSize, len(cands))
+		costed, err := w.evaluateBatch(ctx, base, cands[start:end], stored[start:end], stmts, before)
 		if resetErr := w.reset(ctx); err == nil {
 			err = resetErr
 		}
@@ -478,7 +487,7 @@ func (w *WhatIf) Evaluate(ctx context.Context, base, cands []Candidate, stmts []
 	return out, nil
 }
 
-func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stmts []WorkloadStatement, before []StatementCost) ([]Costing, error) {
+func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stored [][]string, stmts []WorkloadStatement, before []StatementCost) ([]Costing, error) {
 	if _, err := w.createAll(ctx, base); err != nil {
 		return nil, err
 	}
@@ -500,7 +509,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, stm
 		names := []string{h.name}
 		present := append([]Candidate{c}, base...)
 		for j, s := range stmts {
-			if !touches(s, c.Table) || !mayUse(s, c) {
+			if !touches(s, c.Table) || !mayUse(s, c.Table, stored[i]) {
 				continue
 			}
 			e := Effect{QueryID: s.QueryID, Calls: s.Calls, Before: before[j].Cost, Generic: len(s.Params) == 0, Err: before[j].Err}
@@ -691,27 +700,41 @@ func execText(ctx context.Context, conn *pgx.Conn, sql string, args ...string) (
 
 func touches(s WorkloadStatement, table string) bool { return slices.Contains(s.Tables, table) }
 
-// mayUse reports whether s can use candidate c at all. An index serves a
-// statement only through columns it reads: in a condition, a join, an
-// ordering or grouping, or an index-only scan of all of them. So a
-// statement that reads columns of c's table, but none that c stores or
-// tests, cannot, and planning it with c would be a wasted EXPLAIN. It
-// reads none (count(*)), or which it reads is unknown: it may.
-func mayUse(s WorkloadStatement, c Candidate) bool {
-	cols, known := s.Columns[c.Table]
+// mayUse reports whether s can use an index on table that stores or
+// tests names (storedNames). An index serves a statement only through
+// columns it reads: in a condition, a join, an ordering or grouping, or an
+// index-only scan of all of them. So a statement that reads columns of the
+// table, but none of names, cannot, and planning it with the index would
+// be a wasted EXPLAIN. It reads none (count(*)), or which it reads is
+// unknown: it may.
+func mayUse(s WorkloadStatement, table string, names []string) bool {
+	cols, known := s.Columns[table]
 	if !known || len(cols) == 0 {
 		return true
 	}
-	names := slices.Clone(c.Include)
+	return slices.ContainsFunc(names, func(n string) bool { return slices.Contains(cols, n) })
+}
+
+// storedNames are the columns c stores or tests: its key and INCLUDE
+// columns, then the names in its expressions and predicate, which may
+// also name functions and keywords.
+func storedNames(c Candidate) []string {
+	var names, exprs []string
 	for _, k := range c.Keys {
 		if k.Column != "" {
 			names = append(names, k.Column)
 		} else {
-			names = append(names, identifiers(k.Expression)...)
+			exprs = append(exprs, k.Expression)
 		}
 	}
-	names = append(names, identifiers(c.Where)...)
-	return slices.ContainsFunc(names, func(n string) bool { return slices.Contains(cols, n) })
+	names = append(names, c.Include...)
+	if c.Where != "" {
+		exprs = append(exprs, c.Where)
+	}
+	for _, x := range exprs {
+		names = append(names, identifiers(x)...)
+	}
+	return names
 }
 
 func touchesAny(s WorkloadStatement, config []Candidate) bool {
