@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -199,5 +200,19 @@ func TestTimeAfter(t *testing.T) {
 	}
 	if strings.Index(got, "paging") > strings.Index(got, "served") {
 		t.Errorf("statements not ordered by time after:\n%s", got)
+	}
+}
+
+func TestEstimatedWriteMS(t *testing.T) {
+	// Two new indexes on the table the UPDATE writes: the estimates of
+	// its 100 window calls add up, and are scaled to the 50 calls measured.
+	recs := []advisor.Recommendation{
+		{Writes: []advisor.IndexWrite{{QueryID: "7", Calls: 100, Cost: 400}, {QueryID: "8", Calls: 10, Cost: 1000}}},
+		{Writes: []advisor.IndexWrite{{QueryID: "7", Calls: 100, Cost: 200}}},
+		{},
+	}
+	got := estimatedWriteMS(recs, stmt{QueryID: "7", Calls: 50, Write: true}, 0.01)
+	if want := 50 * 6 * 0.01; math.Abs(got-want) > 1e-9 {
+		t.Errorf("estimatedWriteMS = %v, want %v", got, want)
 	}
 }
