@@ -624,6 +624,10 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 	if err != nil {
 		return nil, err
 	}
+	withoutWalked, err := s.withoutWalked(ctx, final)
+	if err != nil {
+		return nil, err
+	}
 	gains := make([][]StatementGain, len(s.chosen))
 	generic := make([]int, len(s.chosen))
 	walked := make([][]string, len(s.chosen))
@@ -643,7 +647,8 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			if slices.Contains(f.Walks, u) {
 				walked[u] = append(walked[u], st.QueryID)
 			}
-			if gamble(f, u, b.Cost) {
+			// Only a walked index has an entry, and only it can be a gamble.
+			if gamble(f, u, withoutWalked[u][i]) {
 				continue // not a gain to credit
 			}
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
@@ -689,6 +694,44 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 		recs = append(recs, r)
 	}
 	return recs, nil
+}
+
+// withoutWalked is, per chosen index, the cost of each statement whose
+// final plan walks it for a LIMIT, keyed by the statement's position, with
+// every other chosen index present: the plan the walk is a gamble against
+// (see gamble). The other indexes can make that far cheaper than the
+// statement's cost without any new index.
+func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([]map[int]float64, error) {
+	out := make([]map[int]float64, len(s.chosen))
+	for u := range s.chosen {
+		var at []int
+		var stmts []WorkloadStatement
+		for i, f := range final {
+			if f.Err == nil && slices.Contains(f.Walks, u) {
+				at = append(at, i)
+				stmts = append(stmts, s.stmts[i])
+			}
+		}
+		if len(at) == 0 {
+			continue
+		}
+		others := candidatesOf(slices.Delete(slices.Clone(s.chosen), u, u+1))
+		others = slices.DeleteFunc(others, func(c Candidate) bool {
+			return !slices.ContainsFunc(stmts, func(st WorkloadStatement) bool { return touches(st, c.Table) })
+		})
+		costs, err := s.w.CostWith(ctx, others, stmts)
+		if err != nil {
+			return nil, err
+		}
+		out[u] = make(map[int]float64, len(at))
+		for k, i := range at {
+			out[u][i] = s.base[i].Cost
+			if costs[k].Err == nil {
+				out[u][i] = costs[k].Cost
+			}
+		}
+	}
+	return out, nil
 }
 
 // cacheDependent lists, per chosen index, the statements whose plan would

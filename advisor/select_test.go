@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"context"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -225,6 +226,37 @@ func TestSelectWarnsOfLimitWalks(t *testing.T) {
 	}
 	if recs := selectRecs(t, w, cat, byA, []WorkloadStatement{gamble}, SelectOptions{}); len(recs) != 0 {
 		t.Errorf("want no index for a gamble, got:\n%s", describeRecs(recs))
+	}
+}
+
+// The evidence credits a chosen index with a statement its plan walks for
+// a LIMIT only when reading the walk to its end would still beat the plan
+// without that one index, the other chosen ones present: first_of_b walks
+// (a) with (b) built too, and the whole walk (an index-only scan of the
+// table) is cheaper than a sequential scan but far dearer than (b).
+func TestSelectEvidenceJudgesWalksAgainstTheOtherChosenIndexes(t *testing.T) {
+	conn := testDB(t, "select_evidence_walks",
+		`CREATE TABLE walks (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO walks SELECT g, g / 100, g % 100, repeat('x', 600) FROM generate_series(1, 50000) g`,
+		`VACUUM ANALYZE walks`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	byA := Candidate{Table: "public.walks", Method: "btree", Keys: []collector.IndexKey{{Column: "a"}}, Include: []string{"b", "id"}}
+	byB := Candidate{Table: "public.walks", Method: "btree", Keys: []collector.IndexKey{{Column: "b"}}, Include: []string{"a", "id"}}
+	stmts := []WorkloadStatement{
+		stmt("first_of_b", "SELECT id FROM walks WHERE b = $1 ORDER BY a LIMIT 5", 100, "public.walks", "7"),
+		stmt("by_b", "SELECT id, a FROM walks WHERE b = $1", 100, "public.walks", "7"),
+		stmt("by_a", "SELECT id, b FROM walks WHERE a = $1", 10, "public.walks", "7"),
+	}
+	recs := selectRecs(t, w, replicaCatalog(t, conn), []Candidate{byA, byB}, stmts, SelectOptions{})
+	served := map[string][]string{}
+	for _, r := range recs {
+		served[r.Columns[0]] = r.QueryIDs
+		if r.Columns[0] == "a" && !slices.Equal(r.LimitWalks, []string{"first_of_b"}) {
+			t.Errorf("(a) should disclose first_of_b's walk, got %v", r.LimitWalks)
+		}
+	}
+	if want := map[string][]string{"a": {"by_a"}, "b": {"by_b"}}; !maps.EqualFunc(served, want, slices.Equal) {
+		t.Errorf("served %v, want %v:\n%s", served, want, describeRecs(recs))
 	}
 }
 
