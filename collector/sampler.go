@@ -81,7 +81,7 @@ type Sampler struct {
 	opts  SamplerOptions
 	log   *zap.Logger
 	texts *textCache
-	prev  *Info // of the previous sample, to report evictions
+	prev  *Info // of the previous sample, to notice resets
 	rows  int   // rows of the previous sample, to size the next
 
 	warnedAppName bool
@@ -237,9 +237,10 @@ type setup struct {
 }
 
 // Sample reads pg_stat_statements once. Problems that leave the rest of
-// the sample usable (hidden texts, evictions, a missing extension) come
-// back as Snapshot.Warnings; an error means the server could not be
-// queried. A snapshot with Sampled false has no entries.
+// the sample usable (hidden texts, a missing extension) come back as
+// Snapshot.Warnings; an error means the server could not be queried. A
+// snapshot with Sampled false has no entries. Evictions are warned of by
+// Window.Add, which knows the sample they are counted from.
 func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	// Wall-clock time only: the window compares and persists it, and a
 	// monotonic reading would order samples differently from the saved times.
@@ -295,11 +296,6 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 			// After a reset, entries come back with the texts of their
 			// first calls since (LIMIT 20 where it was LIMIT $2).
 			s.texts = newTextCache(s.texts.max)
-		}
-		if n, _ := evictions(s.prev, info); n > 0 {
-			snap.Warnings = append(snap.Warnings, Warning{Code: WarnEvictions,
-				Message: fmt.Sprintf("pg_stat_statements evicted entries %d times since the last sample (pg_stat_statements.max = %s): the statistics of rare statements are lost", n, st.max),
-				Fix:     "raise pg_stat_statements.max in postgresql.conf and restart PostgreSQL"})
 		}
 		s.prev = info
 	}

@@ -212,7 +212,8 @@ var ErrNotAfter = errors.New("add snapshot: out of order")
 // Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
 // failed sample does not break the series. A snapshot whose wall-clock time
 // is no later than the newest's moves the window's times back (see
-// followClockBack), or is refused.
+// followClockBack), or is refused. Entries pg_stat_statements evicted
+// since the newest come back as a warning on snap.
 func (w *Window) Add(snap *Snapshot) error {
 	if snap == nil || !snap.Sampled {
 		return nil
@@ -227,7 +228,16 @@ func (w *Window) Add(snap *Snapshot) error {
 	}
 	w.lastTaken = snap.taken
 	if last != nil {
-		w.st.Intervals = append(w.st.Intervals, w.interval(last, snap))
+		iv := w.interval(last, snap)
+		// Counted here, not by the Sampler: its previous sample may be one
+		// this window refused or never got, and only the interval knows
+		// when evictions cannot be counted (a failover, an update).
+		if iv.Evictions > 0 {
+			snap.Warnings = append(snap.Warnings, Warning{Code: WarnEvictions,
+				Message: fmt.Sprintf("pg_stat_statements evicted entries %d times since the previous sample (pg_stat_statements.max = %d): the statistics of rare statements are lost", iv.Evictions, snap.Max),
+				Fix:     "raise pg_stat_statements.max in postgresql.conf and restart PostgreSQL"})
+		}
+		w.st.Intervals = append(w.st.Intervals, iv)
 	}
 	w.st.Last = &baseline{Time: snap.Time, ServerTime: snap.ServerTime, Version: snap.Version, Filter: snap.Filter, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
 	clear(w.index)

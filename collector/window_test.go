@@ -213,6 +213,47 @@ func TestWindowResetAll(t *testing.T) {
 	}
 }
 
+// TestWindowEvictionsWarning: the eviction warning counts what the interval
+// counts, from the window's newest snapshot: not from a sample the window
+// refused, and not across a series it cannot compare with (a failover).
+func TestWindowEvictionsWarning(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	a := snapAt(0, map[int64]int64{1: 4})
+	a.Info = &Info{Dealloc: 10, StatsReset: t0.Add(-time.Hour)}
+	mustAdd(t, w, a)
+	// Restored from disk, the window refuses a sample behind its newest.
+	data, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = NewWindow(WindowOptions{})
+	if err := w.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	refused := snapAt(-5, map[int64]int64{1: 5})
+	refused.Info = &Info{Dealloc: 15, StatsReset: a.Info.StatsReset}
+	if err := w.Add(refused); !errors.Is(err, ErrNotAfter) {
+		t.Fatalf("add behind the newest of a restored window: %v, want ErrNotAfter", err)
+	}
+	b := snapAt(1, map[int64]int64{1: 6})
+	b.Info, b.Max = &Info{Dealloc: 17, StatsReset: a.Info.StatsReset}, 100
+	mustAdd(t, w, b)
+	d := w.LastSample()
+	if !d.EvictionsKnown || d.Evictions != 17-10 {
+		t.Errorf("evictions = %d (known %v), want 7", d.Evictions, d.EvictionsKnown)
+	}
+	want := "evicted entries 7 times since the previous sample (pg_stat_statements.max = 100)"
+	if warn := warningWith(b, WarnEvictions); warn == nil || !strings.Contains(warn.Message, want) {
+		t.Errorf("warnings %v, want %s saying %q", b.Warnings, WarnEvictions, want)
+	}
+	c := snapAt(2, map[int64]int64{1: 1}) // another server, reset before b
+	c.Info = &Info{Dealloc: 50, StatsReset: t0.Add(-2 * time.Hour)}
+	mustAdd(t, w, c)
+	if d := w.LastSample(); d.EvictionsKnown || warningWith(c, WarnEvictions) != nil {
+		t.Errorf("across a failover: evictions known %v, warnings %v; want unknown and no warning", d.EvictionsKnown, c.Warnings)
+	}
+}
+
 // TestWindowReaddedWithMoreCalls: an entry evicted (or reset on its own)
 // and re-added between two samples can come back with more calls than it
 // had and less of another counter: a new series, not a negative delta.
