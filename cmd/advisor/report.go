@@ -190,6 +190,9 @@ func oneReport(ctx context.Context, engine *advisor.Engine, t advisor.Target, in
 		return nil, err
 	}
 	for _, w := range last.Warnings {
+		if w.Code == collector.WarnEvictions {
+			continue // the window holds two samples: Analyze counted its evictions
+		}
 		r.Warnings = append(r.Warnings, w.String())
 	}
 	return r, nil
