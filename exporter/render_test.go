@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"html"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 	"github.com/pgadvisor/pgadvisor/internal/humanize"
 )
@@ -553,5 +556,67 @@ func TestWrapLines(t *testing.T) {
 	want := []string{"  * aaa bbb", "    ccc", "    xxxxxxxx", "    xxxxxxxx", "    xxxxxxxx", "    x"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("wrapLines = %q, want %q", got, want)
+	}
+}
+
+// A partial index's predicate can compare with a literal that spans lines
+// (from the statement's WHERE): the DDL every report shows must be the
+// statement itself, or a copied script builds an index whose predicate
+// the planner does not match. Indentation inside the literal changes it.
+func TestRenderedDDLIsCopiedExactly(t *testing.T) {
+	cat := &collector.Catalog{Database: "shop", Tables: []collector.Table{
+		{Schema: "public", Name: "notes", Kind: "r"},
+		// Foreign partitions: the predicate ends up inside a DO block.
+		{Schema: "public", Name: "feeds", Kind: "p", Partitions: []string{"public.feeds_2025"}, ForeignPartitions: true},
+		{Schema: "public", Name: "feeds_2025", Kind: "r", Parent: "public.feeds"},
+	}}
+	for _, table := range []string{"public.notes", "public.feeds"} {
+		t.Run(table, func(t *testing.T) {
+			c := advisor.Candidate{Table: table, Method: "btree", Keys: []collector.IndexKey{{Column: "id"}},
+				Where: "note = 'first line \n   second line'"} // the space ends a line inside the literal
+			s, err := advisor.IndexDDL(cat, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := fixtureReport(t)
+			r.Recommendations = r.Recommendations[:1]
+			r.Recommendations[0].Where, r.Recommendations[0].DDL, r.Recommendations[0].VerifySQL = c.Where, s.SQL(), s.Verify
+			ddl := strings.TrimSpace(s.SQL())
+			if out := render(t, r, "text"); !strings.Contains(out, "\n"+ddl+"\n") {
+				t.Errorf("text report does not show the DDL as it is:\n%s", out)
+			}
+			if out := render(t, r, "markdown"); !strings.Contains(out, "```sql\n"+ddl+"\n```") {
+				t.Errorf("markdown report does not show the DDL as it is:\n%s", out)
+			}
+			m := regexp.MustCompile(`(?s)<code class="sql" id="ddl-1">(.*?)</code>`).FindStringSubmatch(render(t, r, "html"))
+			if m == nil || html.UnescapeString(m[1]) != s.SQL() {
+				t.Errorf("HTML report's DDL (copied as its text) is not the statement: %q", m)
+			}
+		})
+	}
+}
+
+func TestLineBreakInQuote(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{"CREATE INDEX ON t (a)\n  WHERE b = 'x';", false},
+		{"CREATE INDEX ON t (a) WHERE b = 'x\ny';", true},
+		{"SELECT 'it''s'\n, 1", false},
+		{"SELECT 'a\\'\n, 1", false}, // a backslash escapes nothing in a standard string
+		{"SELECT E'a\\'\nb'", true},
+		{"SELECT \"odd\nname\" FROM t", true},
+		{"SELECT $q$a\nb$q$", true},
+		{"SELECT $1,\n'x'", false},
+		{"-- the partition's index\nSELECT 1", false},
+		{"/* it's /* nested */ still */\nSELECT 'x'", false},
+		{"DO $ddl$BEGIN\n  RAISE NOTICE 'x';\nEND$ddl$;", false}, // a DO block's body is code
+		{"DO $ddl$BEGIN\n  CREATE INDEX ON t (a) WHERE b = 'x\ny';\nEND$ddl$;", true},
+		{"DO $ddl$BEGIN\n  PERFORM $s$x\ny$s$;\nEND$ddl$;", true},
+	} {
+		if got := lineBreakInQuote(tc.sql); got != tc.want {
+			t.Errorf("lineBreakInQuote(%q) = %v, want %v", tc.sql, got, tc.want)
+		}
 	}
 }
