@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/internal/humanize"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // textWidth is the terminal width the text report fits. Prose wraps to
@@ -137,111 +138,13 @@ func (t textWriter) field(label, value string) {
 // so that SQL is printed flush left, unchanged.
 func (t textWriter) code(indent, sql string) {
 	sql = strings.TrimSpace(clean(sql))
-	if lineBreakInQuote(sql) {
+	if sqltree.LineBreakInQuote(sql) {
 		t.buf.WriteString(sql + "\n")
 		return
 	}
 	for _, l := range strings.Split(sql, "\n") {
 		t.line(indent + l)
 	}
-}
-
-// lineBreakInQuote reports whether a line break of sql falls inside a
-// string constant, a quoted identifier or a dollar-quoted string. The
-// body of a DO block is PL/pgSQL, lexed for its own quotes.
-func lineBreakInQuote(sql string) bool {
-	var (
-		quote     byte   // ' or " while in a quoted string or name
-		backslash bool   // in an E'' string, where a backslash escapes
-		dollar    string // the closing tag while in a dollar-quoted string
-		doBody    string // the closing tag while in a DO block's body
-		comment   int    // nesting depth of /* */ comments
-		dashes    bool   // in a -- comment
-	)
-	for i := 0; i < len(sql); i++ {
-		c := sql[i]
-		switch {
-		case c == '\n':
-			if quote != 0 || dollar != "" {
-				return true
-			}
-			dashes = false
-		case dashes:
-		case comment > 0:
-			if strings.HasPrefix(sql[i:], "*/") {
-				comment--
-				i++
-			} else if strings.HasPrefix(sql[i:], "/*") {
-				comment++
-				i++
-			}
-		case quote != 0:
-			if backslash && c == '\\' && i+1 < len(sql) && sql[i+1] != '\n' {
-				i++
-			} else if c == quote {
-				if i+1 < len(sql) && sql[i+1] == quote {
-					i++
-				} else {
-					quote = 0
-				}
-			}
-		case dollar != "":
-			if strings.HasPrefix(sql[i:], dollar) {
-				i += len(dollar) - 1
-				dollar = ""
-			}
-		case strings.HasPrefix(sql[i:], "--"):
-			dashes = true
-		case strings.HasPrefix(sql[i:], "/*"):
-			comment = 1
-			i++
-		case c == '\'' || c == '"':
-			quote = c
-			backslash = c == '\'' && i > 0 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i == 1 || !identChar(sql[i-2]))
-		case c == '$' && (i == 0 || !identChar(sql[i-1])):
-			tag := dollarTag(sql[i:])
-			switch {
-			case tag == "": // a parameter ($1)
-			case tag == doBody:
-				doBody = ""
-			case doBody == "" && endsWithDO(sql[:i]):
-				doBody = tag
-			default:
-				dollar = tag
-			}
-			i += max(len(tag)-1, 0)
-		}
-	}
-	return false
-}
-
-// identChar reports whether c can continue an identifier (any byte of a
-// multibyte character can).
-func identChar(c byte) bool {
-	return c == '_' || c == '$' || c >= 0x80 || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-}
-
-// dollarTag is the $tag$ that s starts with, or "".
-func dollarTag(s string) string {
-	if len(s) > 1 && '0' <= s[1] && s[1] <= '9' {
-		return ""
-	}
-	for j := 1; j < len(s); j++ {
-		if s[j] == '$' {
-			return s[:j+1]
-		}
-		if !identChar(s[j]) {
-			break
-		}
-	}
-	return ""
-}
-
-// endsWithDO reports whether the last word of s is the keyword DO.
-func endsWithDO(s string) bool {
-	s = strings.TrimRight(s, " \t\r\n\f")
-	n := len(s)
-	return n >= 2 && strings.EqualFold(s[n-2:], "do") && (n == 2 || !identChar(s[n-3]))
 }
 
 func (t textWriter) statements(v *reportView) {

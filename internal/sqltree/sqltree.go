@@ -141,3 +141,51 @@ func Statements(script string) ([]string, error) {
 	}
 	return stmts, nil
 }
+
+// LineBreakInQuote reports whether a line break of sql falls inside a
+// string constant or a quoted name, where indenting the lines of the
+// script would change a value. The body of a DO block is a string too, but
+// its lines are code: it is scanned for quotes of its own. SQL that does
+// not scan counts as having one, to be shown as it is.
+func LineBreakInQuote(sql string) bool {
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return true
+	}
+	toks := res.GetTokens()
+	for i, tok := range toks {
+		text := sql[tok.GetStart():tok.GetEnd()]
+		if !strings.Contains(text, "\n") {
+			continue
+		}
+		switch tok.GetToken() {
+		case pg.Token_SCONST:
+			if body, ok := dollarBody(text); ok && i > 0 && toks[i-1].GetToken() == pg.Token_DO {
+				if LineBreakInQuote(body) {
+					return true
+				}
+				continue
+			}
+			return true
+		case pg.Token_IDENT, pg.Token_UIDENT, pg.Token_USCONST, pg.Token_BCONST, pg.Token_XCONST:
+			return true
+		}
+	}
+	return false
+}
+
+// dollarBody is what a dollar-quoted string ($tag$...$tag$) holds.
+func dollarBody(s string) (string, bool) {
+	if !strings.HasPrefix(s, "$") {
+		return "", false
+	}
+	end := strings.Index(s[1:], "$")
+	if end < 0 {
+		return "", false
+	}
+	tag := s[:end+2]
+	if len(s) < 2*len(tag) || !strings.HasSuffix(s, tag) {
+		return "", false
+	}
+	return s[len(tag) : len(s)-len(tag)], true
+}

@@ -77,3 +77,29 @@ func TestStatements(t *testing.T) {
 		t.Error("want an error for a script that does not parse")
 	}
 }
+
+func TestLineBreakInQuote(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{"CREATE INDEX ON t (a)\n  WHERE b = 'x';", false},
+		{"CREATE INDEX ON t (a) WHERE b = 'x\ny';", true},
+		{"SELECT 'it''s'\n, 1", false},
+		{"SELECT 'a\\'\n, 1", false},     // a backslash escapes nothing in a standard string
+		{"SELECT 'unterminated\n", true}, // does not scan: left as it is
+		{"SELECT E'a\\'\nb'", true},
+		{"SELECT \"odd\nname\" FROM t", true},
+		{"SELECT $q$a\nb$q$", true},
+		{"SELECT $1,\n'x'", false},
+		{"-- the partition's index\nSELECT 1", false},
+		{"/* it's /* nested */ still */\nSELECT 'x'", false},
+		{"DO $ddl$BEGIN\n  RAISE NOTICE 'x';\nEND$ddl$;", false}, // a DO block's body is code
+		{"DO $ddl$BEGIN\n  CREATE INDEX ON t (a) WHERE b = 'x\ny';\nEND$ddl$;", true},
+		{"DO $ddl$BEGIN\n  PERFORM $s$x\ny$s$;\nEND$ddl$;", true},
+	} {
+		if got := LineBreakInQuote(tc.sql); got != tc.want {
+			t.Errorf("LineBreakInQuote(%q) = %v, want %v", tc.sql, got, tc.want)
+		}
+	}
+}
