@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -362,15 +363,19 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		ctes = a.withClause(s.WithClause, nil, ctes)
 		sc := &scope{ctes: ctes}
 		a.addRangeVar(sc, s.Relation)
+		for _, c := range s.Cols {
+			a.walkRefs(&scope{ctes: ctes}, c) // subscripts (a[(SELECT ...)]), which cannot see the target
+		}
 		if s.SelectStmt != nil {
 			a.statement(s.SelectStmt, ctes)
 		}
+		a.onConflict(sc, s.OnConflictClause)
 		return a.returning(sc, s.ReturningList)
 	case n.GetUpdateStmt() != nil:
 		s := n.GetUpdateStmt()
 		sc := a.modified(s.WithClause, s.Relation, s.FromClause, s.WhereClause, ctes)
 		for _, t := range s.TargetList {
-			a.walkRefs(sc, t.GetResTarget().GetVal())
+			a.walkRefs(sc, t) // the value and the subscripts of SET a[i] = v
 		}
 		return a.returning(sc, s.ReturningList)
 	case n.GetDeleteStmt() != nil:
@@ -381,6 +386,32 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		return a.statement(n.GetExplainStmt().Query, ctes)
 	}
 	return nil
+}
+
+// onConflict walks INSERT ... ON CONFLICT: the arbiter's columns and
+// predicate, of the target table, and DO UPDATE's values and condition,
+// which also see EXCLUDED, the row proposed for insertion (the target's
+// columns, but read from no table). None of it is a predicate: the
+// conflicting row is found through the arbiter, an existing unique index
+// no candidate replaces, so the columns ON CONSTRAINT leaves unnamed do
+// not matter either.
+func (a *analyzer) onConflict(sc *scope, oc *pg.OnConflictClause) {
+	if oc == nil {
+		return
+	}
+	for _, e := range oc.GetInfer().GetIndexElems() {
+		if name := e.GetIndexElem().GetName(); name != "" {
+			a.walkRefs(sc, pg.MakeColumnRefNode([]*pg.Node{pg.MakeStrNode(name)}, -1))
+		}
+		a.walkRefs(sc, e) // an expression: lower(email)
+	}
+	a.walkRefs(sc, oc.GetInfer().GetWhereClause())
+	excluded := &rangeItem{name: "excluded", derived: true, outputs: opaque(sc.starOutputs(nil))}
+	update := &scope{ctes: sc.ctes, items: append(slices.Clone(sc.items), excluded), unknown: sc.unknown}
+	for _, t := range oc.TargetList {
+		a.walkRefs(update, t)
+	}
+	a.walkRefs(update, oc.WhereClause)
 }
 
 // modified is the scope of an UPDATE or DELETE: its WITH clause, the
@@ -462,6 +493,8 @@ func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) 
 	if sel.Larg != nil || sel.Rarg != nil {
 		left := a.selectStmt(sel.Larg, outer, ctes)
 		a.selectStmt(sel.Rarg, outer, ctes)
+		// Its ORDER BY can only name output columns; LIMIT sees no column of this level.
+		a.limit(&scope{outer: outer, ctes: ctes}, sel)
 		return opaque(left) // a set operation's columns come from several tables
 	}
 	sc := &scope{outer: outer, ctes: ctes, targets: resTargets(sel.TargetList)}
@@ -475,6 +508,10 @@ func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) 
 				outs = append(outs, output{name: fmt.Sprintf("column%d", i+1)})
 			}
 		}
+		// Its ORDER BY sees its columns (column1, ...).
+		sc.items = append(sc.items, &rangeItem{name: "*VALUES*", derived: true, outputs: outs})
+		a.orderBy(sc, sel.SortClause, false)
+		a.limit(sc, sel)
 		return outs
 	}
 	quals := a.fromList(sc, sel.FromClause)
@@ -484,7 +521,7 @@ func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) 
 		a.walkRefs(sc, t.Val)
 	}
 	for _, n := range sel.DistinctClause {
-		a.walkRefs(sc, n)
+		a.sortItem(sc, n, false) // DISTINCT ON: as ORDER BY
 	}
 	a.groupBy(sc, sel.GroupClause)
 	a.walkRefs(sc, sel.HavingClause)
@@ -492,7 +529,15 @@ func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) 
 		a.walkRefs(sc, w)
 	}
 	a.orderBy(sc, sel.SortClause, sel.LimitCount != nil)
+	a.limit(sc, sel)
 	return a.outputs(sc)
+}
+
+// limit walks LIMIT and OFFSET: a subquery there reads tables too.
+// PostgreSQL refuses a column of the query level itself in them.
+func (a *analyzer) limit(sc *scope, sel *pg.SelectStmt) {
+	a.walkRefs(sc, sel.LimitCount)
+	a.walkRefs(sc, sel.LimitOffset)
 }
 
 func resTargets(list []*pg.Node) []*pg.ResTarget {
@@ -547,7 +592,12 @@ func (a *analyzer) fromItem(sc *scope, n *pg.Node, quals *[]*pg.Node) {
 		item.outputs = outs
 		sc.items = append(sc.items, item)
 	case n.GetRangeTableSample() != nil:
-		a.fromItem(sc, n.GetRangeTableSample().Relation, quals)
+		ts := n.GetRangeTableSample()
+		a.fromItem(sc, ts.Relation, quals)
+		for _, arg := range ts.Args {
+			a.walkRefs(sc, arg) // a subquery may give the percentage
+		}
+		a.walkRefs(sc, ts.Repeatable)
 	default:
 		// Functions, XMLTABLE and the like: a relation we cannot see into.
 		item := &rangeItem{derived: true}
@@ -774,30 +824,14 @@ func (a *analyzer) outputs(sc *scope) []output {
 	var outs []output
 	for _, t := range sc.targets {
 		if cr := t.Val.GetColumnRef(); cr != nil {
-			names, star := columnRefFields(cr)
-			if star {
+			if names, star := columnRefFields(cr); star {
 				outs = append(outs, sc.starOutputs(names)...)
 				continue
 			}
-			o := output{name: names[len(names)-1]}
-			if r := sc.resolve(names); r.local {
-				o.use, o.key = r.use, r.key
-			}
-			if t.Name != "" {
-				o.name = t.Name
-			}
-			outs = append(outs, o)
-			continue
 		}
-		o := output{name: t.Name}
+		o := output{name: cmp.Or(outputName(t), "?column?")}
 		if u, k, ok := a.exprKey(sc, t.Val); ok {
 			o.use, o.key = u, k
-		}
-		if o.name == "" {
-			o.name = "?column?"
-			if fc := t.Val.GetFuncCall(); fc != nil {
-				o.name = lastName(fc.Funcname)
-			}
 		}
 		outs = append(outs, o)
 	}
@@ -1290,8 +1324,7 @@ func (a *analyzer) groupBy(sc *scope, items []*pg.Node) {
 	var keys []keyRef
 	ok := true
 	for _, n := range items {
-		a.walkRefs(sc, n)
-		u, k, found := a.exprKey(sc, sc.targetFor(n))
+		u, k, found := a.exprKey(sc, a.sortItem(sc, n, true))
 		if !found || (use != nil && u != use) {
 			ok = false
 			continue
@@ -1313,12 +1346,12 @@ func (a *analyzer) orderBy(sc *scope, items []*pg.Node, limit bool) {
 		if sb == nil {
 			continue
 		}
-		a.walkRefs(sc, sb.Node)
+		expr := a.sortItem(sc, sb.Node, false)
 		if !ok || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
 			ok = false
 			continue
 		}
-		u, k, found := a.exprKey(sc, sc.targetFor(sb.Node))
+		u, k, found := a.exprKey(sc, expr)
 		if !found || (use != nil && u != use) {
 			ok = false
 			continue
@@ -1338,22 +1371,85 @@ func (a *analyzer) orderBy(sc *scope, items []*pg.Node, limit bool) {
 	}
 }
 
-// targetFor resolves ORDER BY / GROUP BY 2 and output-column aliases to
-// the select-list expression.
-func (sc *scope) targetFor(n *pg.Node) *pg.Node {
+// sortItem walks an ORDER BY, DISTINCT ON or GROUP BY item (group) and
+// returns the expression it stands for; nil when that is not one
+// expression. PostgreSQL takes a position for a select-list entry, and a
+// bare name for the output column of that name, except that in GROUP BY
+// a column of this level's relations comes first. Anything else is an
+// expression of the input, whose columns the item reads.
+func (a *analyzer) sortItem(sc *scope, n *pg.Node, group bool) *pg.Node {
 	if c := n.GetAConst(); c != nil && c.GetIval() != nil {
-		if i := int(c.GetIval().Ival); i >= 1 && i <= len(sc.targets) {
-			return sc.targets[i-1].Val
+		i := int(c.GetIval().Ival)
+		if i < 1 || i > len(sc.targets) || slices.ContainsFunc(sc.targets[:i], isStar) {
+			return nil // out of range, or counted among the columns a * expands to
 		}
-		return n
+		return sc.targets[i-1].Val
 	}
-	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
+	if group {
+		// ROLLUP (a, (b, c)), GROUPING SETS ...: each name by the same rule.
+		var parts []*pg.Node
+		if gs := n.GetGroupingSet(); gs != nil {
+			parts = gs.Content
+		} else if r := n.GetRowExpr(); r != nil && r.RowFormat == pg.CoercionForm_COERCE_IMPLICIT_CAST {
+			parts = r.Args
+		}
+		if parts != nil {
+			for _, p := range parts {
+				a.sortItem(sc, p, true)
+			}
+			return nil
+		}
+	}
+	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && cr.Fields[0].GetString_() != nil {
 		name := cr.Fields[0].GetString_().GetSval()
-		for _, t := range sc.targets {
-			if t.Name != "" && t.Name == name {
-				return t.Val
+		// In GROUP BY, a column of this level's relations (or perhaps of
+		// one we cannot see) comes first.
+		if input := group && (sc.unknown || sc.resolve([]string{name}).local); !input {
+			var match *pg.ResTarget
+			for _, t := range sc.targets {
+				if outputName(t) != name {
+					continue
+				}
+				if match != nil {
+					a.incomplete = true // two outputs of that name: PostgreSQL refuses it unless they are one expression
+					return nil
+				}
+				match = t
+			}
+			if match != nil {
+				return match.Val // walked with the select list
 			}
 		}
 	}
+	a.walkRefs(sc, n)
 	return n
+}
+
+func isStar(t *pg.ResTarget) bool {
+	cr := t.Val.GetColumnRef()
+	if cr == nil {
+		return false
+	}
+	_, star := columnRefFields(cr)
+	return star
+}
+
+// outputName is the name PostgreSQL gives a select-list entry where it is
+// simple: its alias, or the name of the column or function it is; "" for
+// a * and other expressions. PostgreSQL names some of those after a column
+// (x::date is "x"): sortItem then takes ORDER BY x for the input column,
+// which reads no fewer columns.
+func outputName(t *pg.ResTarget) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	if cr := t.Val.GetColumnRef(); cr != nil {
+		if names, star := columnRefFields(cr); !star {
+			return names[len(names)-1]
+		}
+	}
+	if fc := t.Val.GetFuncCall(); fc != nil {
+		return lastName(fc.Funcname)
+	}
+	return ""
 }

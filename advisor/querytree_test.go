@@ -121,6 +121,41 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name:  "ORDER BY takes a bare name for an output column first, GROUP BY for an input column",
+			query: "SELECT tenant_id AS status, created_at FROM orders ORDER BY status LIMIT 5",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[tenant_id] group=[] refs=[created_at,tenant_id] limit",
+			},
+		},
+		{
+			name:  "GROUP BY takes a bare name for an input column first",
+			query: "SELECT max(tenant_id) AS status FROM orders GROUP BY status",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[status] refs=[status,tenant_id]",
+			},
+		},
+		{
+			name:  "ORDER BY and GROUP BY an output alias of an expression",
+			query: "SELECT lower(note) AS n, count(*) FROM orders GROUP BY n ORDER BY n",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[lower(note)] group=[lower(note)] refs=[note]",
+			},
+		},
+		{
+			name:  "ORDER BY a position after a * is not attributed",
+			query: "SELECT *, status FROM orders ORDER BY 2 LIMIT 5",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status] star",
+			},
+		},
+		{
+			name:  "ON CONFLICT: arbiter and DO UPDATE read the target; EXCLUDED is no read, and nothing there is a predicate",
+			query: "INSERT INTO orders AS o (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = o.total + excluded.total WHERE o.status = excluded.status",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[id,status,total]",
+			},
+		},
+		{
 			name:  "ORDER BY over two tables is not attributed",
 			query: "SELECT 1 FROM orders o JOIN customers c ON c.id = o.customer_id ORDER BY o.created_at, c.name LIMIT 5",
 			want: []string{
@@ -257,6 +292,32 @@ func TestReferencesColumns(t *testing.T) {
 		{`SELECT o.id FROM orders o JOIN (VALUES (1)) AS v(customer_id) USING (customer_id)`, map[string][]string{"public.orders": {"customer_id", "id"}}},
 		// One occurrence reads no column: it may use any index.
 		{`SELECT count(*) FROM customers UNION ALL SELECT count(*) FROM customers WHERE name = $1`, map[string][]string{"public.customers": nil}},
+		// ORDER BY and GROUP BY an output column name: its expression's columns.
+		{`SELECT tenant_id + 1 AS x FROM orders ORDER BY x`, map[string][]string{"public.orders": {"tenant_id"}}},
+		{`SELECT created_at AS c FROM orders ORDER BY c DESC`, map[string][]string{"public.orders": {"created_at"}}},
+		{`SELECT lower(status) AS s, count(*) FROM orders GROUP BY s ORDER BY count DESC`, map[string][]string{"public.orders": {"status"}}},
+		{`SELECT DISTINCT ON (d) created_at::date AS d, id FROM orders ORDER BY d, created_at`, map[string][]string{"public.orders": {"created_at", "id"}}},
+		{`SELECT tenant_id AS t, status AS s, count(*) FROM orders GROUP BY ROLLUP ((t, s))`, map[string][]string{"public.orders": {"status", "tenant_id"}}},
+		// GROUP BY takes an input column before an output name.
+		{`SELECT max(tenant_id) AS status FROM orders GROUP BY status`, map[string][]string{"public.orders": {"status", "tenant_id"}}},
+		{`SELECT status AS x, status AS x FROM orders ORDER BY x`, nil}, // two outputs of the name
+		// Subqueries in LIMIT, OFFSET, TABLESAMPLE, ON CONFLICT and SET or INSERT subscripts.
+		{`SELECT id FROM orders LIMIT (SELECT count(*) FROM customers WHERE tenant_id = $1)`,
+			map[string][]string{"public.orders": {"id"}, "public.customers": {"tenant_id"}}},
+		{`SELECT id FROM orders UNION SELECT id FROM customers OFFSET (SELECT max(total) FROM orders WHERE status = $1)`,
+			map[string][]string{"public.orders": {"id", "status", "total"}, "public.customers": {"id"}}},
+		{`VALUES (1), (2) ORDER BY column1 LIMIT (SELECT count(*) FROM customers WHERE name = $1)`, map[string][]string{"public.customers": {"name"}}},
+		{`VALUES (1), (2) ORDER BY (SELECT max(total) FROM orders WHERE status = $1)`, map[string][]string{"public.orders": {"status", "total"}}},
+		{`SELECT id FROM orders TABLESAMPLE SYSTEM ((SELECT count(*) FROM customers WHERE name = $1))`,
+			map[string][]string{"public.orders": {"id"}, "public.customers": {"name"}}},
+		{`INSERT INTO orders AS o (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = o.total + (SELECT count(*) FROM customers c WHERE c.tenant_id = excluded.tenant_id) WHERE o.status = $3`,
+			map[string][]string{"public.orders": {"id", "status", "total"}, "public.customers": {"tenant_id"}}},
+		{`INSERT INTO customers (id, email) VALUES ($1, $2) ON CONFLICT (lower(email)) WHERE tenant_id IS NOT NULL DO NOTHING`,
+			map[string][]string{"public.customers": {"email", "tenant_id"}}},
+		{`UPDATE orders SET tags[(SELECT count(*) FROM customers WHERE name = $1)] = $2 WHERE id = $3`,
+			map[string][]string{"public.orders": {"id"}, "public.customers": {"name"}}},
+		{`INSERT INTO orders (id, tags[(SELECT count(*) FROM customers WHERE name = $1)]) VALUES ($2, $3)`,
+			map[string][]string{"public.orders": nil, "public.customers": {"name"}}},
 	} {
 		r, err := References(tc.query, cat)
 		if err != nil {
