@@ -362,7 +362,7 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		s := n.GetInsertStmt()
 		ctes = a.withClause(s.WithClause, nil, ctes)
 		sc := &scope{ctes: ctes}
-		a.addRangeVar(sc, s.Relation)
+		a.addRelation(sc, s.Relation)
 		for _, c := range s.Cols {
 			a.walkRefs(&scope{ctes: ctes}, c) // subscripts (a[(SELECT ...)]), which cannot see the target
 		}
@@ -419,7 +419,7 @@ func (a *analyzer) onConflict(sc *scope, oc *pg.OnConflictClause) {
 // clause's predicates recorded.
 func (a *analyzer) modified(with *pg.WithClause, target *pg.RangeVar, from []*pg.Node, where *pg.Node, ctes *cteScope) *scope {
 	sc := &scope{ctes: a.withClause(with, nil, ctes)}
-	a.addRangeVar(sc, target)
+	a.addRelation(sc, target)
 	quals := a.fromList(sc, from)
 	a.conjuncts(sc, where)
 	a.conjunctList(sc, quals)
@@ -614,18 +614,29 @@ func (a *analyzer) addRangeVar(sc *scope, rv *pg.RangeVar) {
 	if rv == nil {
 		return
 	}
-	name := rv.Relname
-	if rv.Alias != nil {
-		name = rv.Alias.Aliasname
-	}
 	if rv.Schemaname == "" {
 		if outs, ok := sc.ctes.lookup(rv.Relname); ok {
+			name := rv.Relname
 			if rv.Alias != nil {
-				outs = renameOutputs(outs, rv.Alias.Colnames)
+				name, outs = rv.Alias.Aliasname, renameOutputs(outs, rv.Alias.Colnames)
 			}
 			sc.items = append(sc.items, &rangeItem{name: name, derived: true, outputs: outs})
 			return
 		}
+	}
+	a.addRelation(sc, rv)
+}
+
+// addRelation adds rv as a relation of the catalog, never a WITH query:
+// the target of an INSERT, UPDATE or DELETE is a table even where a WITH
+// query of the statement has its name.
+func (a *analyzer) addRelation(sc *scope, rv *pg.RangeVar) {
+	if rv == nil {
+		return
+	}
+	name := rv.Relname
+	if rv.Alias != nil {
+		name = rv.Alias.Aliasname
 	}
 	t := a.tables.find(rv.Schemaname, rv.Relname)
 	if t == nil {

@@ -314,6 +314,9 @@ func TestReferencesColumns(t *testing.T) {
 			map[string][]string{"public.orders": {"id", "status", "total"}, "public.customers": {"tenant_id"}}},
 		{`INSERT INTO customers (id, email) VALUES ($1, $2) ON CONFLICT (lower(email)) WHERE tenant_id IS NOT NULL DO NOTHING`,
 			map[string][]string{"public.customers": {"email", "tenant_id"}}},
+		// The target of a write is a table, even with a WITH query of its name.
+		{`WITH orders AS (SELECT id FROM customers WHERE name = $1) UPDATE orders SET total = $2 WHERE id IN (SELECT id FROM orders)`,
+			map[string][]string{"public.orders": {"id"}, "public.customers": {"id", "name"}}},
 		{`UPDATE orders SET tags[(SELECT count(*) FROM customers WHERE name = $1)] = $2 WHERE id = $3`,
 			map[string][]string{"public.orders": {"id"}, "public.customers": {"name"}}},
 		{`INSERT INTO orders (id, tags[(SELECT count(*) FROM customers WHERE name = $1)]) VALUES ($2, $3)`,
