@@ -382,6 +382,22 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		s := n.GetDeleteStmt()
 		sc := a.modified(s.WithClause, s.Relation, s.UsingClause, s.WhereClause, ctes)
 		return a.returning(sc, s.ReturningList)
+	case n.GetMergeStmt() != nil:
+		// The source joins the target ON the condition, as an UPDATE's FROM
+		// does by its WHERE: the target rows it matches are the ones changed.
+		s := n.GetMergeStmt()
+		sc := a.modified(s.WithClause, s.Relation, []*pg.Node{s.SourceRelation}, s.JoinCondition, ctes)
+		for _, w := range s.MergeWhenClauses {
+			c := w.GetMergeWhenClause()
+			a.walkRefs(sc, c.GetCondition())
+			for _, t := range c.GetTargetList() {
+				a.walkRefs(sc, t)
+			}
+			for _, v := range c.GetValues() {
+				a.walkRefs(sc, v)
+			}
+		}
+		return nil
 	case n.GetExplainStmt() != nil:
 		return a.statement(n.GetExplainStmt().Query, ctes)
 	}

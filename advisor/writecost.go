@@ -14,12 +14,26 @@ import (
 type Write struct {
 	QueryID string
 	Table   string // qualified, as collector.Table.QualifiedName
-	Kind    string // INSERT, UPDATE or DELETE
-	// Columns are what an UPDATE (or INSERT ... ON CONFLICT DO UPDATE)
-	// sets; they decide whether its updates stay HOT.
+	Kind    string // INSERT, UPDATE, DELETE or MERGE
+	// Actions are a MERGE's: INSERT, UPDATE, DELETE.
+	Actions []string
+	// Columns are what an UPDATE (or INSERT ... ON CONFLICT DO UPDATE, or
+	// a MERGE's UPDATE) sets; they decide whether its updates stay HOT.
 	Columns []string
 	Calls   float64
 	Rows    float64 // rows the statement wrote in the window
+}
+
+// inserts reports whether w's rows reach an index as new rows: those of an
+// INSERT, or of a MERGE that can insert. Like an upsert's updates, the rows
+// such a MERGE updates are counted as inserted.
+func (w Write) inserts() bool {
+	return w.Kind == "INSERT" || w.Kind == "MERGE" && slices.Contains(w.Actions, "INSERT")
+}
+
+// updates reports whether w's rows reach an index as updated rows.
+func (w Write) updates() bool {
+	return w.Kind == "UPDATE" || w.Kind == "MERGE" && slices.Contains(w.Actions, "UPDATE")
 }
 
 // IndexWrite is what one write statement of the window costs a new index.
@@ -49,7 +63,7 @@ func WorkloadWrites(stmts []collector.Statement, cat *collector.Catalog) []Write
 	var out []Write
 	for _, s := range stmts {
 		switch s.Text.Command {
-		case "INSERT", "UPDATE", "DELETE", "WITH":
+		case "INSERT", "UPDATE", "DELETE", "MERGE", "WITH":
 		default:
 			continue
 		}
@@ -85,6 +99,21 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 		w.Kind, rel, targets = "UPDATE", n.GetUpdateStmt().GetRelation(), n.GetUpdateStmt().GetTargetList()
 	case n.GetDeleteStmt() != nil:
 		w.Kind, rel = "DELETE", n.GetDeleteStmt().GetRelation()
+	case n.GetMergeStmt() != nil:
+		w.Kind, rel = "MERGE", n.GetMergeStmt().GetRelation()
+		for _, n := range n.GetMergeStmt().GetMergeWhenClauses() {
+			c := n.GetMergeWhenClause()
+			action, ok := mergeActions[c.GetCommandType()]
+			if !ok {
+				continue // DO NOTHING
+			}
+			if !slices.Contains(w.Actions, action) {
+				w.Actions = append(w.Actions, action)
+			}
+			if action == "UPDATE" {
+				targets = append(targets, c.GetTargetList()...)
+			}
+		}
 	default:
 		return Write{}, false
 	}
@@ -99,6 +128,10 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 		}
 	}
 	return w, true
+}
+
+var mergeActions = map[pg_query.CmdType]string{
+	pg_query.CmdType_CMD_INSERT: "INSERT", pg_query.CmdType_CMD_UPDATE: "UPDATE", pg_query.CmdType_CMD_DELETE: "DELETE",
 }
 
 // hotShare is the share of the updates of table t that change no column of
@@ -247,11 +280,11 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 		// index only because of it.
 		var newRows, existingRows float64
 		switch {
-		case w.Kind == "INSERT":
+		case w.inserts():
 			// An upsert's updates are counted as inserts: both add an entry
 			// unless HOT, which an upsert setting no indexed column is.
 			newRows = rowsPerCall
-		case w.Kind != "UPDATE":
+		case !w.updates():
 			continue
 		case intersects(w.Columns, existingCols):
 			newRows = rowsPerCall // not HOT already

@@ -41,6 +41,8 @@ func TestWorkloadWrites(t *testing.T) {
 		windowStatement("upd", "UPDATE jobs SET state = $1, run_at = now() WHERE id = $2", 50, 50),
 		windowStatement("del", "DELETE FROM jobs WHERE run_at < $1", 2, 400),
 		windowStatement("cte", "WITH done AS (SELECT id FROM jobs WHERE state = $1) UPDATE jobs SET note = $2 FROM done WHERE jobs.id = done.id", 1, 30),
+		windowStatement("merge", "MERGE INTO jobs j USING (VALUES ($1::int)) v(id) ON j.id = v.id WHEN MATCHED AND j.state = 'x' THEN DELETE WHEN MATCHED THEN UPDATE SET note = $2 WHEN NOT MATCHED THEN INSERT (id, queue) VALUES (v.id, $3)", 20, 20),
+		windowStatement("merge_upd", "MERGE INTO jobs j USING (VALUES ($1::int)) v(id) ON j.id = v.id WHEN MATCHED THEN UPDATE SET run_at = now() WHEN NOT MATCHED THEN DO NOTHING", 20, 20),
 		windowStatement("sel", "SELECT * FROM jobs WHERE id = $1", 1000, 1000),
 		windowStatement("other", "INSERT INTO elsewhere VALUES ($1)", 5, 5),
 		windowStatement("bad", "UPDATE jobs SET", 5, 5),
@@ -51,6 +53,8 @@ func TestWorkloadWrites(t *testing.T) {
 		{QueryID: "upd", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"state", "run_at"}, Calls: 50, Rows: 50},
 		{QueryID: "del", Table: "public.jobs", Kind: "DELETE", Calls: 2, Rows: 400},
 		{QueryID: "cte", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"note"}, Calls: 1, Rows: 30},
+		{QueryID: "merge", Table: "public.jobs", Kind: "MERGE", Actions: []string{"DELETE", "UPDATE", "INSERT"}, Columns: []string{"note"}, Calls: 20, Rows: 20},
+		{QueryID: "merge_upd", Table: "public.jobs", Kind: "MERGE", Actions: []string{"UPDATE"}, Columns: []string{"run_at"}, Calls: 20, Rows: 20},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("writes:\n got %+v\nwant %+v", got, want)
@@ -198,5 +202,24 @@ func TestGINWriteCostCountsKeys(t *testing.T) {
 		if len(got) != 1 || got[0].EntriesPerCall != 2 || round3(got[0].Cost) != round3(want) {
 			t.Errorf("%s: got %+v, want 2 entries a call costing %.1f", tc.name, got, want)
 		}
+	}
+}
+
+// A MERGE adds entries as its actions do: one that can insert as an
+// INSERT, one that only updates as an UPDATE, one that only deletes none.
+func TestIndexWritesOfMerge(t *testing.T) {
+	cat := jobsCatalog()
+	writes := []Write{
+		{QueryID: "upsert", Table: "public.jobs", Kind: "MERGE", Actions: []string{"UPDATE", "INSERT"}, Columns: []string{"note"}, Calls: 10, Rows: 20},
+		{QueryID: "delete", Table: "public.jobs", Kind: "MERGE", Actions: []string{"DELETE"}, Calls: 10, Rows: 20},
+		{QueryID: "update", Table: "public.jobs", Kind: "MERGE", Actions: []string{"UPDATE"}, Columns: []string{"state"}, Calls: 10, Rows: 10},
+	}
+	got := indexWrites(btree("public.jobs", "run_at"), &cat.Tables[0], writes, cat, 1)
+	want := []IndexWrite{
+		{QueryID: "upsert", Kind: "MERGE", Calls: 10, EntriesPerCall: 2, Cost: 10 * 2 * 4},
+		{QueryID: "update", Kind: "MERGE", Calls: 10, EntriesPerCall: 1, Cost: 10 * 4},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("index on run_at:\n got %+v\nwant %+v", got, want)
 	}
 }
