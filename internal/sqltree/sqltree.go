@@ -154,7 +154,19 @@ func LineBreakInQuote(sql string) bool {
 	}
 	toks := res.GetTokens()
 	for i, tok := range toks {
-		text := sql[tok.GetStart():tok.GetEnd()]
+		end := tok.GetEnd()
+		if t := tok.GetToken(); t == pg.Token_UIDENT || t == pg.Token_USCONST {
+			// The scanner does not report where U&"..." and U&'...' end:
+			// up to the next token, on the safe side.
+			end = int32(len(sql))
+			if i+1 < len(toks) {
+				end = toks[i+1].GetStart()
+			}
+		}
+		if start := tok.GetStart(); start < 0 || start > end || int(end) > len(sql) {
+			return true // offsets past the text: show it as it is
+		}
+		text := sql[tok.GetStart():end]
 		if !strings.Contains(text, "\n") {
 			continue
 		}

@@ -90,6 +90,9 @@ func TestLineBreakInQuote(t *testing.T) {
 		{"SELECT 'unterminated\n", true}, // does not scan: left as it is
 		{"SELECT E'a\\'\nb'", true},
 		{"SELECT \"odd\nname\" FROM t", true},
+		{"SELECT U&\"odd\nname\" FROM t", true},
+		{"SELECT U&'a\nb' FROM t", true},
+		{"SELECT U&'ab'\nFROM t", true}, // its end is not known: shown as it is
 		{"SELECT $q$a\nb$q$", true},
 		{"SELECT $1,\n'x'", false},
 		{"-- the partition's index\nSELECT 1", false},
