@@ -211,8 +211,12 @@ func TestEstimatedWriteMS(t *testing.T) {
 		{Writes: []advisor.IndexWrite{{QueryID: "7", Calls: 100, Cost: 200}}},
 		{},
 	}
-	got := estimatedWriteMS(recs, stmt{QueryID: "7", Calls: 50, Write: true}, 0.01)
-	if want := 50 * 6 * 0.01; math.Abs(got-want) > 1e-9 {
+	w := stmt{QueryID: "7", Calls: 50, Write: true}
+	if got, want := estimatedWriteMS(recs, []built{{}, {}, {}}, w, 0.01), 50*6*0.01; math.Abs(got-want) > 1e-9 {
 		t.Errorf("estimatedWriteMS = %v, want %v", got, want)
+	}
+	// The second index failed to build: it maintains nothing.
+	if got, want := estimatedWriteMS(recs, []built{{}, {Error: "deadlock"}, {}}, w, 0.01), 50*4*0.01; math.Abs(got-want) > 1e-9 {
+		t.Errorf("estimatedWriteMS with a failed build = %v, want %v", got, want)
 	}
 }

@@ -302,7 +302,7 @@ func benchmark(ctx context.Context, e *env, wl workload, o runOptions, log *zap.
 			case costErrs[i] != nil || math.Abs(costAfter[i]-costWithout[i]) > 0.005*costWithout[i]:
 			case s.Write:
 				note = fmt.Sprintf(" (the same plan: a write also maintains the new indexes; %.0f ms more over its %.0f calls, against the advisor's estimate of %.0f ms)",
-					s.Calls*(after[i].MeanMS-before[i].MeanMS), s.Calls, estimatedWriteMS(recs, s, res.MSPerCost))
+					s.Calls*(after[i].MeanMS-before[i].MeanMS), s.Calls, estimatedWriteMS(recs, bs, s, res.MSPerCost))
 			default:
 				// Noise, or the cache: with the new indexes the other
 				// statements' index scans keep their pages in
@@ -375,10 +375,14 @@ func msPerCost(stmts []stmt, cost []float64, costErrs []error, before []latency)
 
 // estimatedWriteMS is what the advisor estimated the new indexes cost
 // write statement s to maintain, scaled from the calls of its window to
-// the calls s is measured with, in milliseconds (see msPerCost).
-func estimatedWriteMS(recs []advisor.Recommendation, s stmt, msPerCost float64) float64 {
+// the calls s is measured with, in milliseconds (see msPerCost). bs are
+// recs as apply built them: an index whose build failed costs nothing.
+func estimatedWriteMS(recs []advisor.Recommendation, bs []built, s stmt, msPerCost float64) float64 {
 	var ms float64
-	for _, r := range recs {
+	for i, r := range recs {
+		if i < len(bs) && bs[i].Error != "" {
+			continue
+		}
 		for _, w := range r.Writes {
 			if w.QueryID == s.QueryID && w.Calls > 0 {
 				ms += s.Calls * w.Cost / w.Calls * msPerCost

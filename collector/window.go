@@ -213,7 +213,8 @@ var ErrNotAfter = errors.New("add snapshot: out of order")
 // failed sample does not break the series. A snapshot whose wall-clock time
 // is no later than the newest's moves the window's times back (see
 // followClockBack), or is refused. Entries pg_stat_statements evicted
-// since the newest come back as a warning on snap.
+// since the newest come back as a warning on snap, so a snapshot goes to
+// one window only.
 func (w *Window) Add(snap *Snapshot) error {
 	if snap == nil || !snap.Sampled {
 		return nil
