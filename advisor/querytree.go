@@ -387,14 +387,20 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		// does by its WHERE: the target rows it matches are the ones changed.
 		s := n.GetMergeStmt()
 		sc := a.modified(s.WithClause, s.Relation, []*pg.Node{s.SourceRelation}, s.JoinCondition, ctes)
+		// A WHEN NOT MATCHED action has no target row: a name there is the
+		// source's (modified added the target first).
+		source := &scope{outer: sc.outer, ctes: sc.ctes, items: sc.items[1:], unknown: sc.unknown}
 		for _, w := range s.MergeWhenClauses {
-			c := w.GetMergeWhenClause()
-			a.walkRefs(sc, c.GetCondition())
+			c, in := w.GetMergeWhenClause(), sc
+			if !c.GetMatched() {
+				in = source
+			}
+			a.walkRefs(in, c.GetCondition())
 			for _, t := range c.GetTargetList() {
-				a.walkRefs(sc, t)
+				a.walkRefs(in, t)
 			}
 			for _, v := range c.GetValues() {
-				a.walkRefs(sc, v)
+				a.walkRefs(in, v)
 			}
 		}
 		return nil
@@ -430,9 +436,9 @@ func (a *analyzer) onConflict(sc *scope, oc *pg.OnConflictClause) {
 	a.walkRefs(update, oc.WhereClause)
 }
 
-// modified is the scope of an UPDATE or DELETE: its WITH clause, the
-// table it changes and the others it reads (FROM, USING), with the WHERE
-// clause's predicates recorded.
+// modified is the scope of an UPDATE, DELETE or MERGE: its WITH clause,
+// the table it changes and the others it reads (FROM, USING, a MERGE's
+// source), with the WHERE (or ON) clause's predicates recorded.
 func (a *analyzer) modified(with *pg.WithClause, target *pg.RangeVar, from []*pg.Node, where *pg.Node, ctes *cteScope) *scope {
 	sc := &scope{ctes: a.withClause(with, nil, ctes)}
 	a.addRelation(sc, target)

@@ -316,6 +316,9 @@ func TestReferencesColumns(t *testing.T) {
 			map[string][]string{"public.customers": {"email", "tenant_id"}}},
 		{`MERGE INTO orders o USING customers c ON o.customer_id = c.id WHEN MATCHED AND c.name = $1 THEN UPDATE SET total = o.total + 1 WHEN NOT MATCHED THEN INSERT (id, customer_id) VALUES (c.id, c.tenant_id)`,
 			map[string][]string{"public.orders": {"customer_id", "total"}, "public.customers": {"id", "name", "tenant_id"}}},
+		// A bare name in WHEN NOT MATCHED is the source's: the target has no row there.
+		{`MERGE INTO orders o USING customers c ON o.customer_id = c.id WHEN NOT MATCHED AND tenant_id = $1 THEN INSERT (id, customer_id) VALUES (id, id)`,
+			map[string][]string{"public.orders": {"customer_id"}, "public.customers": {"id", "tenant_id"}}},
 		// The target of a write is a table, even with a WITH query of its name.
 		{`WITH orders AS (SELECT id FROM customers WHERE name = $1) UPDATE orders SET total = $2 WHERE id IN (SELECT id FROM orders)`,
 			map[string][]string{"public.orders": {"id"}, "public.customers": {"id", "name"}}},

@@ -707,7 +707,7 @@ func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([
 		var at []int
 		var stmts []WorkloadStatement
 		for i, f := range final {
-			if f.Err == nil && slices.Contains(f.Walks, u) {
+			if f.Err == nil && s.base[i].Err == nil && slices.Contains(f.Walks, u) {
 				at = append(at, i)
 				stmts = append(stmts, s.stmts[i])
 			}

@@ -26,7 +26,7 @@ type Write struct {
 
 // inserts reports whether w's rows reach an index as new rows: those of an
 // INSERT, or of a MERGE that can insert. Like an upsert's updates, the rows
-// such a MERGE updates are counted as inserted.
+// such a MERGE updates (or deletes: an overestimate) are counted as inserted.
 func (w Write) inserts() bool {
 	return w.Kind == "INSERT" || w.Kind == "MERGE" && slices.Contains(w.Actions, "INSERT")
 }
@@ -101,8 +101,8 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 		w.Kind, rel = "DELETE", n.GetDeleteStmt().GetRelation()
 	case n.GetMergeStmt() != nil:
 		w.Kind, rel = "MERGE", n.GetMergeStmt().GetRelation()
-		for _, n := range n.GetMergeStmt().GetMergeWhenClauses() {
-			c := n.GetMergeWhenClause()
+		for _, when := range n.GetMergeStmt().GetMergeWhenClauses() {
+			c := when.GetMergeWhenClause()
 			action, ok := mergeActions[c.GetCommandType()]
 			if !ok {
 				continue // DO NOTHING
