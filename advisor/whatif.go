@@ -640,6 +640,11 @@ func (w *WhatIf) swap(ctx context.Context, dropOID string, c Candidate) (hypoInd
 	if err != nil {
 		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): %w", ddl, err)
 	}
+	return createdIndex(ddl, rows)
+}
+
+// createdIndex reads hypopgCreate's row for ddl.
+func createdIndex(ddl string, rows [][][]byte) (hypoIndex, error) {
 	if len(rows) != 1 || len(rows[0]) != 3 {
 		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): want one row, got %d", ddl, len(rows))
 	}
@@ -653,9 +658,37 @@ func (w *WhatIf) swap(ctx context.Context, dropOID string, c Candidate) (hypoInd
 // createAll creates every candidate of config and returns their names in
 // order; any failure is an error, since the configuration would be wrong.
 func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, error) {
-	names := make([]string, len(config))
+	// One round trip for all: a base configuration is created again for
+	// every batch of candidates, tens of thousands of indexes in a cycle.
+	b := &pgconn.Batch{}
+	ddls := make([]string, len(config))
 	for i, c := range config {
-		h, err := w.create(ctx, c)
+		ddl, err := createIndexSQL(c)
+		if err != nil {
+			return nil, fmt.Errorf("hypothetical index on %s: %w", c.Table, err)
+		}
+		ddls[i] = ddl
+		b.ExecParams(hypopgCreate, [][]byte{[]byte(ddl)}, nil, nil, nil)
+	}
+	if len(config) == 0 {
+		return nil, nil
+	}
+	results, err := w.conn.PgConn().ExecBatch(ctx, b).ReadAll()
+	if err != nil {
+		for i, r := range results {
+			if r.Err != nil {
+				return nil, fmt.Errorf("hypopg_create_index(%q): %w", ddls[i], err)
+			}
+		}
+		return nil, fmt.Errorf("create %d hypothetical indexes: %w", len(ddls), err)
+	}
+	names := make([]string, len(config))
+	for i, ddl := range ddls {
+		var rows [][][]byte
+		if i < len(results) {
+			rows = results[i].Rows
+		}
+		h, err := createdIndex(ddl, rows)
 		if err != nil {
 			return nil, err
 		}

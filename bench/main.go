@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +58,7 @@ type flags struct {
 	oracle      bool
 	verbose     bool
 	render      bool
+	cpuProfile  string
 	rounds      int
 	timeout     time.Duration
 }
@@ -82,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&f.rounds, "rounds", 3, "measure latencies this many `times` before and after; each statement keeps its best round")
 	fs.DurationVar(&f.timeout, "statement-timeout", 10*time.Minute, "bound one execution of a workload statement (played or measured) to `duration`; a run past it counts as failed")
 	fs.BoolVar(&f.verbose, "v", false, "log the engine's warnings")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (go tool pprof): where the advisor's own time goes")
 	fs.BoolVar(&f.render, "render", false, "run nothing: regenerate the --markdown file from the --json file of an earlier run")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -124,6 +127,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: --cpuprofile: %v\n", err)
+			return 1
+		}
+		defer stop()
 	}
 	start := time.Now()
 	logf := func(format string, a ...any) {
@@ -304,3 +315,19 @@ func render(jsonPath, markdownPath string) error {
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return nil, errors.Join(err, out.Close())
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}, nil
+}
