@@ -21,7 +21,7 @@ import (
 
 // SelectOptions limit what Select recommends.
 type SelectOptions struct {
-	// MaxPerTable is how many new indexes one table may get; 0 means 3.
+	// MaxPerTable is how many new indexes one table may get; 0 means 5.
 	MaxPerTable int
 	// BudgetBytes bounds the total estimated size of the new indexes (the
 	// deduplication-corrected estimate); 0 means no bound.
@@ -32,7 +32,7 @@ type SelectOptions struct {
 }
 
 const (
-	defaultMaxPerTable       = 3
+	defaultMaxPerTable       = 5
 	defaultMinImprovementPct = 30
 	// keepShare: an index chosen earlier is dropped when a later pick on
 	// the same table takes over all but this share of its gain, so one

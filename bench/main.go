@@ -72,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.tpchDir, "tpch-dir", "../shared/bench/tpch", "`folder` with TPC-H's schema.sql, gen.sql and queries_sf1.sql")
 	fs.StringVar(&f.tpchBudgets, "tpch-budgets", "250MB,500MB,1000MB,none,350MB", "TPC-H budgets at SF 1 (scaled by the SF), comma-separated; the last is the one measured in full (350MB: the issue's target)")
 	fs.StringVar(&f.budget, "budget", "1GB", "total `size` of new indexes for demo and oltp, as advisor report --budget (\"none\": no bound)")
-	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (0: the advisor's default, 3)")
+	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (0: the advisor's default, 5)")
 	fs.Int64Var(&f.minCalls, "min-calls", 5, "leave out statements called fewer than `N` times (TPC-H always uses 1)")
 	fs.IntVar(&f.top, "top", 0, "analyze the `N` costliest statements (0: all)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed of the generated data, mixes and parameters")

@@ -123,7 +123,7 @@ func markdown(b *strings.Builder, r *results) {
 		budget = mb(r.Options.BudgetBytes)
 	}
 	fmt.Fprintf(b, "Advisor options (as `advisor report` flags): `--budget %s --max-indexes-per-table %d --min-calls %d --top %d` "+
-		"(0 means the default, 3 per table, and every statement); TPC-H uses `--min-calls 1`, the budgets below and, unless set, `--max-indexes-per-table 10`.\n\n",
+		"(0 means the default, 5 per table, and every statement); TPC-H uses `--min-calls 1`, the budgets below and, unless set, `--max-indexes-per-table 10`.\n\n",
 		budget, r.Options.MaxPerTable, r.Options.MinCalls, r.Options.Top)
 
 	b.WriteString("## Summary\n\n")

@@ -34,7 +34,7 @@ func addReportFlags(fs *flag.FlagSet) *reportFlags {
 	fs.Int64Var(&f.minCalls, "min-calls", 0, "leave out statements called fewer than `N` times (default: analysis.min_calls, 5)")
 	fs.StringVar(&f.rankBy, "rank-by", "", "rank by total_time, mean_time, calls, shared_blks_read or temp_blks_written")
 	fs.StringVar(&f.budget, "budget", "", "total `size` of new indexes, e.g. 500MB (default: analysis.budget, 1GB)")
-	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (default: 3)")
+	fs.IntVar(&f.maxPerTable, "max-indexes-per-table", 0, "at most `N` new indexes per table (default: 5)")
 	fs.BoolVar(&f.allowOnPrimary, "allow-analyze-on-primary", false, "run EXPLAIN ANALYZE of provably read-only statements on a primary")
 	return f
 }

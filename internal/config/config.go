@@ -136,7 +136,7 @@ func Default() *Config {
 			StatementTimeout:   Duration(5 * time.Second),
 			LockTimeout:        Duration(time.Second),
 			Budget:             1 * GB,
-			MaxIndexesPerTable: 3,
+			MaxIndexesPerTable: 5,
 			MinImprovementPct:  30,
 			MaxParallelTargets: 4,
 		},
