@@ -179,6 +179,33 @@ func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
 	}
 }
 
+// A MERGE (PostgreSQL 15) is planned on the replica like an UPDATE: its
+// ON condition can use an index on the target, and the query analysis
+// finds the table and the column for the column check.
+func TestWhatIfCostsMerge(t *testing.T) {
+	conn := testDB(t, "whatif_merge", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	const merge = `MERGE INTO items i USING (VALUES ($1::int)) v(tenant_id) ON i.tenant_id = v.tenant_id
+		WHEN MATCHED THEN UPDATE SET status = 'void' WHEN NOT MATCHED THEN DO NOTHING`
+	refs, err := References(merge, replicaCatalog(t, conn))
+	if err != nil || !slices.Equal(refs.Tables, []string{"public.items"}) || !slices.Equal(refs.Columns["public.items"], []string{"tenant_id"}) {
+		t.Fatalf("References: %+v, %v; want items, reading tenant_id", refs, err)
+	}
+	stmts := []WorkloadStatement{
+		{QueryID: "custom", Query: merge, Params: []string{"42"}, Calls: 10, Tables: refs.Tables, Columns: refs.Columns},
+		{QueryID: "generic", Query: merge, Calls: 10, Tables: refs.Tables, Columns: refs.Columns},
+	}
+	costed, err := w.Evaluate(context.Background(), nil, []Candidate{btree("public.items", "tenant_id")}, stmts)
+	if err != nil || len(costed) != 1 {
+		t.Fatalf("evaluate: %+v, %v", costed, err)
+	}
+	for _, id := range []string{"custom", "generic"} {
+		if e := effectOf(t, costed[0], id); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
+			t.Errorf("%s MERGE with an index on tenant_id: %+v, want it used and the cost cut at least 3x", id, e)
+		}
+	}
+}
+
 // countingPlanner records how many hypothetical indexes exist whenever a
 // statement is planned.
 type countingPlanner struct {
