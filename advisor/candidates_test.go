@@ -786,6 +786,9 @@ func FuzzCandidates(f *testing.F) {
 		`SELECT public."Users".name FROM public."Users" WHERE public."Users"."Email" = $1`,
 		"UPDATE orders SET status = $1 FROM customers c WHERE c.id = orders.customer_id AND to_tsvector('english', note) @@ $2",
 		"SELECT s.n FROM (SELECT customer_id AS c, count(*) AS n FROM orders GROUP BY 1) s(a, b) ORDER BY 2",
+		"MERGE INTO orders o USING customers c ON o.customer_id = c.id WHEN MATCHED AND c.name = $1 THEN UPDATE SET total = o.total + 1 WHEN NOT MATCHED THEN INSERT (id, customer_id) VALUES (id, tenant_id)",
+		"INSERT INTO orders AS o (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = (SELECT count(*) FROM customers WHERE tenant_id = excluded.tenant_id) WHERE o.status = $3",
+		"SELECT tenant_id AS t, lower(status) AS s, count(*) FROM orders GROUP BY ROLLUP ((t, s)) ORDER BY s LIMIT (SELECT count(*) FROM customers)",
 	} {
 		f.Add(q)
 	}
@@ -795,6 +798,7 @@ func FuzzCandidates(f *testing.F) {
 		known[t.QualifiedName()] = true
 	}
 	f.Fuzz(func(t *testing.T, q string) {
+		References(q, cat) // must not panic either
 		cs, err := Candidates(WorkloadStatement{Query: q}, cat, nil)
 		if err != nil {
 			return
