@@ -658,6 +658,9 @@ func createdIndex(ddl string, rows [][][]byte) (hypoIndex, error) {
 // createAll creates every candidate of config and returns their names in
 // order; any failure is an error, since the configuration would be wrong.
 func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, error) {
+	if len(config) == 0 {
+		return nil, nil
+	}
 	// One round trip for all: a base configuration is created again for
 	// every batch of candidates, tens of thousands of indexes in a cycle.
 	b := &pgconn.Batch{}
@@ -669,9 +672,6 @@ func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, e
 		}
 		ddls[i] = ddl
 		b.ExecParams(hypopgCreate, [][]byte{[]byte(ddl)}, nil, nil, nil)
-	}
-	if len(config) == 0 {
-		return nil, nil
 	}
 	results, err := w.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err != nil {
