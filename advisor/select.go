@@ -65,8 +65,9 @@ const (
 // an index that does not gain more than that is not built. A candidate
 // that is a prefix of a chosen index (with a compatible predicate) is
 // redundant. When no candidate is left to pick, two chosen indexes whose
-// keys lead one another may fold into one (fold), and picking resumes in
-// the room that frees. The evidence comes from planning
+// keys lead one another may fold into one (fold), or a candidate a table's
+// limit kept out may take the place of a chosen index that gains the
+// workload less (swap), and picking resumes. The evidence comes from planning
 // the workload once more with every chosen index present: cost before is
 // without any new index, cost after with all of them, and a statement is
 // credited to each chosen index its plan uses.
@@ -94,7 +95,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &selection{w: w, cat: cat, opts: opts, log: log, writes: writes, perTable: map[string]int{}, samples: map[string]indexSample{}, foldTried: map[[2]string]bool{}}
+	s := &selection{w: w, cat: cat, opts: opts, log: log, writes: writes, perTable: map[string]int{}, samples: map[string]indexSample{}, foldTried: map[[2]string]bool{}, swapTried: map[string]bool{}}
 	for _, st := range stmts {
 		if st.Database == "" || cat.Database == "" || st.Database == cat.Database {
 			s.stmts = append(s.stmts, st)
@@ -146,6 +147,8 @@ type selection struct {
 	samples  map[string]indexSample
 	// foldTried holds the pairs of chosen indexes (by id) fold has costed.
 	foldTried map[[2]string]bool
+	// swapTried holds the entries (by id) swap has costed.
+	swapTried map[string]bool
 }
 
 // entry is one distinct candidate as selection sees it.
@@ -261,6 +264,12 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			folded, err := s.fold(ctx)
 			if err != nil {
 				return nil, nil, err
+			}
+			if folded == nil {
+				// Nor a swap of a chosen index for one a limit kept out.
+				if folded, err = s.swap(ctx, simulated); err != nil {
+					return nil, nil, err
+				}
 			}
 			if folded == nil {
 				break
@@ -405,6 +414,77 @@ func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (*ent
 	s.remove(b)
 	s.add(e)
 	return e, nil
+}
+
+// swap gives the place of one chosen index to an entry that a table's
+// limit keeps out, when the workload gains by it more than keepShare of
+// that entry's net gain; it returns the entry it chose, nil when none
+// swaps. The greedy pass picks by gain per byte, so on a table at its
+// limit a small index with a small gain can hold the place of a wider one
+// that gains far more (a lower(email) lookup beside an index on a score).
+// The candidates are tried by net gain, each once; the chosen index given
+// up is the one the workload loses least by.
+func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
+	var kept []*entry
+	for _, e := range pool {
+		if !e.out && !s.swapTried[e.id] && e.gain > e.writeCost && s.tableFull(e) &&
+			!slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) {
+			kept = append(kept, e)
+		}
+	}
+	slices.SortFunc(kept, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(b.gain-b.writeCost, a.gain-a.writeCost), cmp.Compare(a.id, b.id))
+	})
+	for _, e := range kept {
+		s.swapTried[e.id] = true
+		given, net, err := s.bestSwap(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if given == nil || net <= keepShare*(e.gain-e.writeCost) {
+			continue
+		}
+		s.log.Debug("chosen index swapped for one the table's limit kept out", zap.String("dropped", given.id), zap.String("for", e.id), zap.Float64("net", net))
+		s.remove(given)
+		e.out, e.pickGain = true, e.gain
+		s.add(e)
+		return e, nil
+	}
+	return nil, nil
+}
+
+// bestSwap finds the chosen index of e's table whose place e takes with
+// the most gain to the workload, net of write costs, within the budget.
+func (s *selection) bestSwap(ctx context.Context, e *entry) (*entry, float64, error) {
+	stmts := slices.DeleteFunc(slices.Clone(s.stmts), func(st WorkloadStatement) bool { return !touches(st, e.c.Table) })
+	now, err := s.w.CostWith(ctx, candidatesOf(s.chosen), stmts)
+	if err != nil {
+		return nil, 0, err
+	}
+	var given *entry
+	var bestNet float64
+	for i, x := range s.chosen {
+		if x.c.Table != e.c.Table || (s.opts.BudgetBytes > 0 && s.used-x.size+e.size > s.opts.BudgetBytes) {
+			continue
+		}
+		// e takes x's position, so a position means the same in both.
+		config := candidatesOf(s.chosen)
+		config[i] = e.c
+		swapped, err := s.w.CostWith(ctx, config, stmts)
+		if err != nil {
+			return nil, 0, err
+		}
+		net := x.writeCost - e.writeCost
+		for j := range stmts {
+			if now[j].Err == nil && swapped[j].Err == nil && !gamble(now[j], i, swapped[j].Cost) && !gamble(swapped[j], i, now[j].Cost) {
+				net += stmts[j].Calls * (now[j].Cost - swapped[j].Cost)
+			}
+		}
+		if given == nil || net > bestNet {
+			given, bestNet = x, net
+		}
+	}
+	return given, bestNet, nil
 }
 
 // best is the remaining entry with the highest gain, net of its write

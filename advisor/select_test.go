@@ -382,6 +382,34 @@ func TestSelectLimits(t *testing.T) {
 	}
 }
 
+// On a table at its limit, an index a wide key makes large but that gains
+// far more takes the place of a small one the greedy pass picked first for
+// its gain per byte.
+func TestSelectSwapsForTheLargerGainAtTheLimit(t *testing.T) {
+	conn := testDB(t, "select_swap", `CREATE TABLE accounts (id bigint, k int, email text, pad text)`,
+		`INSERT INTO accounts SELECT g, g % 1000, md5(g::text) || md5((g + 1)::text) || '@example.com', repeat('p', 50) FROM generate_series(1, 50000) g`,
+		`ANALYZE accounts`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("by_k", "SELECT * FROM accounts WHERE k = $1", 10, "public.accounts", "5"),
+		stmt("by_email", "SELECT * FROM accounts WHERE email = $1", 30, "public.accounts", "x@example.com"),
+	}
+	cands := []Candidate{btree("public.accounts", "k"), btree("public.accounts", "email")}
+
+	both := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(both) != 2 || !slices.Equal(both[0].Columns, []string{"email"}) {
+		t.Fatalf("no limit: want both, email first by gain; got:\n%s", describeRecs(both))
+	}
+	gainPerByte := func(r Recommendation) float64 { return (r.CostBefore - r.CostAfter) / float64(r.EstimatedSizeBytes) }
+	if gainPerByte(both[0]) >= gainPerByte(both[1]) {
+		t.Fatalf("the test needs (k) to gain more per byte than (email):\n%s", describeRecs(both))
+	}
+	if one := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 1}); len(one) != 1 || !slices.Equal(one[0].Columns, []string{"email"}) {
+		t.Errorf("MaxPerTable 1: want (email), which gains the most; got:\n%s", describeRecs(one))
+	}
+}
+
 // TestSelectPredictionsHoldAfterBuilding builds the recommended indexes on
 // the primary with their DDL and checks, on the replica, that the planner's
 // costs are what the what-if predicted, and the sizes near the estimate.
