@@ -386,7 +386,12 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		// The source joins the target ON the condition, as an UPDATE's FROM
 		// does by its WHERE: the target rows it matches are the ones changed.
 		s := n.GetMergeStmt()
-		sc := a.modified(s.WithClause, s.Relation, []*pg.Node{s.SourceRelation}, s.JoinCondition, ctes)
+		sc := a.modified(s.WithClause, s.Relation, []*pg.Node{s.SourceRelation}, nil, ctes)
+		on := joinCond{cond: s.JoinCondition}
+		if slices.ContainsFunc(s.MergeWhenClauses, func(w *pg.Node) bool { return !w.GetMergeWhenClause().GetMatched() }) {
+			on.preserved = sc.items[1:] // its unmatched rows are inserted
+		}
+		a.onClauses(sc, []joinCond{on})
 		// A WHEN NOT MATCHED action has no target row: a name there is the
 		// source's (modified added the target first).
 		source := &scope{outer: sc.outer, ctes: sc.ctes, items: sc.items[1:], unknown: sc.unknown}
@@ -442,9 +447,9 @@ func (a *analyzer) onConflict(sc *scope, oc *pg.OnConflictClause) {
 func (a *analyzer) modified(with *pg.WithClause, target *pg.RangeVar, from []*pg.Node, where *pg.Node, ctes *cteScope) *scope {
 	sc := &scope{ctes: a.withClause(with, nil, ctes)}
 	a.addRelation(sc, target)
-	quals := a.fromList(sc, from)
+	ons := a.fromList(sc, from)
 	a.conjuncts(sc, where)
-	a.conjunctList(sc, quals)
+	a.onClauses(sc, ons)
 	return sc
 }
 
@@ -536,9 +541,9 @@ func (a *analyzer) selectStmt(sel *pg.SelectStmt, outer *scope, ctes *cteScope) 
 		a.limit(sc, sel)
 		return outs
 	}
-	quals := a.fromList(sc, sel.FromClause)
+	ons := a.fromList(sc, sel.FromClause)
 	a.conjuncts(sc, sel.WhereClause)
-	a.conjunctList(sc, quals)
+	a.onClauses(sc, ons)
 	for _, t := range sc.targets {
 		a.walkRefs(sc, t.Val)
 	}
@@ -572,28 +577,82 @@ func resTargets(list []*pg.Node) []*pg.ResTarget {
 	return out
 }
 
-// fromList adds the FROM items to sc and returns the JOIN ... ON quals,
-// to be classified once every item is known.
-func (a *analyzer) fromList(sc *scope, from []*pg.Node) []*pg.Node {
-	var quals []*pg.Node
-	for _, n := range from {
-		a.fromItem(sc, n, &quals)
-	}
-	return quals
+// joinCond is the condition of a JOIN ... ON, or of a MERGE.
+type joinCond struct {
+	cond *pg.Node
+	// preserved are the items whose rows the join keeps whether the
+	// condition holds or not: the left side of a LEFT JOIN, both of a FULL
+	// JOIN, a MERGE's source when it has WHEN NOT MATCHED.
+	preserved []*rangeItem
 }
 
-func (a *analyzer) fromItem(sc *scope, n *pg.Node, quals *[]*pg.Node) {
+// fromList adds the FROM items to sc and returns their ON clauses, to be
+// classified once every item is known.
+func (a *analyzer) fromList(sc *scope, from []*pg.Node) []joinCond {
+	var ons []joinCond
+	for _, n := range from {
+		a.fromItem(sc, n, &ons)
+	}
+	return ons
+}
+
+// onClauses classifies the ON conditions like a WHERE clause's, except
+// that a condition on a preserved side alone filters none of its rows: no
+// index on that side serves it, so it records no predicate there. Its
+// columns are still read, and its join keys still join.
+func (a *analyzer) onClauses(sc *scope, ons []joinCond) {
+	for _, on := range ons {
+		uses := usesOf(on.preserved)
+		preds, partials := make([]int, len(uses)), make([]int, len(uses))
+		for i, u := range uses {
+			preds[i], partials[i] = len(u.preds), len(u.partials)
+		}
+		a.conjuncts(sc, on.cond)
+		for i, u := range uses {
+			u.preds, u.partials = u.preds[:preds[i]], u.partials[:partials[i]]
+		}
+	}
+}
+
+// usesOf are the table uses behind items: their own, or those their
+// outputs pass through.
+func usesOf(items []*rangeItem) []*tableUse {
+	var uses []*tableUse
+	add := func(u *tableUse) {
+		if u != nil && !slices.Contains(uses, u) {
+			uses = append(uses, u)
+		}
+	}
+	for _, it := range items {
+		add(it.use)
+		for _, o := range it.outputs {
+			add(o.use)
+		}
+	}
+	return uses
+}
+
+func (a *analyzer) fromItem(sc *scope, n *pg.Node, ons *[]joinCond) {
 	switch {
 	case n.GetRangeVar() != nil:
 		a.addRangeVar(sc, n.GetRangeVar())
 	case n.GetJoinExpr() != nil:
 		j := n.GetJoinExpr()
 		before := len(sc.items)
-		a.fromItem(sc, j.Larg, quals)
+		a.fromItem(sc, j.Larg, ons)
 		mid := len(sc.items)
-		a.fromItem(sc, j.Rarg, quals)
+		a.fromItem(sc, j.Rarg, ons)
 		if j.Quals != nil {
-			*quals = append(*quals, j.Quals)
+			var preserved []*rangeItem
+			switch j.Jointype {
+			case pg.JoinType_JOIN_LEFT:
+				preserved = sc.items[before:mid]
+			case pg.JoinType_JOIN_RIGHT:
+				preserved = sc.items[mid:]
+			case pg.JoinType_JOIN_FULL:
+				preserved = sc.items[before:]
+			}
+			*ons = append(*ons, joinCond{cond: j.Quals, preserved: slices.Clone(preserved)})
 		}
 		for _, c := range j.UsingClause {
 			a.usingColumn(c.GetString_().GetSval(), sc.items[before:mid], sc.items[mid:])
@@ -615,7 +674,7 @@ func (a *analyzer) fromItem(sc *scope, n *pg.Node, quals *[]*pg.Node) {
 		sc.items = append(sc.items, item)
 	case n.GetRangeTableSample() != nil:
 		ts := n.GetRangeTableSample()
-		a.fromItem(sc, ts.Relation, quals)
+		a.fromItem(sc, ts.Relation, ons)
 		for _, arg := range ts.Args {
 			a.walkRefs(sc, arg) // a subquery may give the percentage
 		}

@@ -80,6 +80,40 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name: "an outer join's ON condition filters only the nullable side",
+			query: `SELECT 1 FROM orders o LEFT JOIN customers c ON c.id = o.customer_id AND o.status = 'open' AND c.tenant_id = $1
+				FULL JOIN docs d ON d.id = o.id AND d.title = $2 WHERE o.tenant_id = $3`,
+			want: []string{
+				"public.orders preds=[eq:tenant_id] partial=[] joins=[customer_id,id] order=[] group=[] refs=[customer_id,id,status,tenant_id]",
+				"public.customers preds=[eq:tenant_id] partial=[] joins=[id] order=[] group=[] refs=[id,tenant_id]",
+				"public.docs preds=[] partial=[] joins=[id] order=[] group=[] refs=[id,title]",
+			},
+		},
+		{
+			name:  "a MERGE that inserts preserves its source",
+			query: "MERGE INTO orders o USING customers c ON o.customer_id = c.id AND c.name = $1 AND o.status = $2 WHEN NOT MATCHED THEN INSERT (id, customer_id) VALUES (c.id, c.id)",
+			want: []string{
+				"public.orders preds=[eq:status] partial=[] joins=[customer_id] order=[] group=[] refs=[customer_id,status]",
+				"public.customers preds=[] partial=[] joins=[id] order=[] group=[] refs=[id,name]",
+			},
+		},
+		{
+			name:  "a MERGE that only updates filters its source",
+			query: "MERGE INTO orders o USING customers c ON o.customer_id = c.id AND c.name = $1 WHEN MATCHED THEN UPDATE SET status = 'x'",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[customer_id] order=[] group=[] refs=[customer_id]",
+				"public.customers preds=[eq:name] partial=[] joins=[id] order=[] group=[] refs=[id,name]",
+			},
+		},
+		{
+			name:  "a RIGHT JOIN preserves its right side",
+			query: "SELECT 1 FROM customers c RIGHT JOIN (SELECT id, customer_id, status FROM orders) o ON c.id = o.customer_id AND o.status = $1 AND c.name = $2",
+			want: []string{
+				"public.customers preds=[eq:name] partial=[] joins=[id] order=[] group=[] refs=[id,name]",
+				"public.orders preds=[] partial=[] joins=[customer_id] order=[] group=[] refs=[customer_id,id,status]",
+			},
+		},
+		{
 			name:  "operands swapped, IN list, ANY, BETWEEN, NOT IN ignored",
 			query: "SELECT 1 FROM orders WHERE $1 = tenant_id AND $2 < created_at AND status IN ('a', 'b', 'c') AND customer_id = ANY($3) AND total BETWEEN $4 AND $5 AND id NOT IN ($6)",
 			want: []string{
