@@ -108,7 +108,7 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 		Statements: []Statement{}, Findings: []explain.Finding{}, Recommendations: []Recommendation{},
 	}
 	if d.EvictionsKnown && d.Evictions > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements evicted %d entries in the window: "+
+		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements evicted entries %d times in the window (each time the least-executed 5%%): "+
 			"rankings miss their history (raise pg_stat_statements.max)", d.Evictions))
 	}
 	for _, db := range databasesOf(top) {

@@ -455,7 +455,7 @@ type Delta struct {
 	// TotalExecTime is the execution time of the whole workload in the
 	// span (every statement but the advisor's own), the base of Share.
 	TotalExecTime  float64
-	Evictions      int64 // entries pg_stat_statements evicted in the span
+	Evictions      int64 // times pg_stat_statements evicted entries in the span (pg_stat_statements_info.dealloc)
 	EvictionsKnown bool  // false before extension version 1.9
 	Resets         int   // statement series that started over (reset, evicted and re-added)
 }

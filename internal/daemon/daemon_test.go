@@ -17,8 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/exporter"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 	"github.com/pgadvisor/pgadvisor/internal/state"
@@ -350,6 +352,41 @@ func TestAnalyzeBeforeTwoSamplesIsSkipped(t *testing.T) {
 	}
 	if err := d.Analyze(context.Background(), "nope"); !errors.Is(err, errUnknownTarget) {
 		t.Errorf("unknown target: %v", err)
+	}
+}
+
+// TestEvictionsWarnedOncePerCycle: a cycle's report counts the evictions
+// of the whole span it analyzes once, not again those of its last sample.
+func TestEvictionsWarnedOncePerCycle(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(loadConfig(t, writeConfig(t, dir, "state_dir: %s\ntargets: [{name: a, dsn: 'postgres://x@127.0.0.1:1/a'}]\n", dir)), zap.NewNop(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	start, reset := time.Now().Add(-time.Hour), time.Now().Add(-2*time.Hour)
+	for i, dealloc := range []int64{0, 5, 7} {
+		snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: "1.10", Sampled: true, Max: 5000,
+			Info: &collector.Info{Dealloc: dealloc, StatsReset: reset}}
+		if err := d.Ingest("a", snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Analyze(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	r := d.Report("a")
+	if r == nil {
+		t.Fatal("no report")
+	}
+	var evicted []string
+	for _, w := range r.Warnings {
+		if strings.Contains(w, "evicted") {
+			evicted = append(evicted, w)
+		}
+	}
+	if len(evicted) != 1 || !strings.Contains(evicted[0], "evicted entries 7 times") {
+		t.Errorf("want one warning of the 7 evictions in the span, got %q", evicted)
 	}
 }
 

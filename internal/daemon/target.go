@@ -181,6 +181,9 @@ func (t *target) sampled(snap *collector.Snapshot) {
 	t.lastOK = snap.Time
 	t.warnings = nil
 	for _, w := range snap.Warnings {
+		if w.Code == collector.WarnEvictions {
+			continue // an analysis warns of the evictions of the whole span it covers
+		}
 		t.warnings = append(t.warnings, w.String())
 	}
 }
