@@ -435,9 +435,10 @@ func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
 	slices.SortFunc(kept, func(a, b *entry) int {
 		return cmp.Or(cmp.Compare(b.gain-b.writeCost, a.gain-a.writeCost), cmp.Compare(a.id, b.id))
 	})
+	now := map[string][]StatementCost{} // by table: its statements with the chosen set
 	for _, e := range kept {
 		s.swapTried[e.id] = true
-		given, net, err := s.bestSwap(ctx, e)
+		given, net, err := s.bestSwap(ctx, e, now)
 		if err != nil {
 			return nil, err
 		}
@@ -455,29 +456,37 @@ func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
 
 // bestSwap finds the chosen index of e's table whose place e takes with
 // the most gain to the workload, net of write costs, within the budget.
-func (s *selection) bestSwap(ctx context.Context, e *entry) (*entry, float64, error) {
+// now caches, by table, the cost of its statements with the chosen set.
+func (s *selection) bestSwap(ctx context.Context, e *entry, now map[string][]StatementCost) (*entry, float64, error) {
 	stmts := slices.DeleteFunc(slices.Clone(s.stmts), func(st WorkloadStatement) bool { return !touches(st, e.c.Table) })
-	now, err := s.w.CostWith(ctx, candidatesOf(s.chosen), stmts)
-	if err != nil {
-		return nil, 0, err
+	config := slices.DeleteFunc(slices.Clone(s.chosen), func(x *entry) bool {
+		return !slices.ContainsFunc(stmts, func(st WorkloadStatement) bool { return touches(st, x.c.Table) })
+	})
+	before, ok := now[e.c.Table]
+	if !ok {
+		var err error
+		if before, err = s.w.CostWith(ctx, candidatesOf(config), stmts); err != nil {
+			return nil, 0, err
+		}
+		now[e.c.Table] = before
 	}
 	var given *entry
 	var bestNet float64
-	for i, x := range s.chosen {
+	for i, x := range config {
 		if x.c.Table != e.c.Table || (s.opts.BudgetBytes > 0 && s.used-x.size+e.size > s.opts.BudgetBytes) {
 			continue
 		}
 		// e takes x's position, so a position means the same in both.
-		config := candidatesOf(s.chosen)
-		config[i] = e.c
-		swapped, err := s.w.CostWith(ctx, config, stmts)
+		swapped := candidatesOf(config)
+		swapped[i] = candidatesOf([]*entry{e})[0] // its stand-in, if it has one
+		after, err := s.w.CostWith(ctx, swapped, stmts)
 		if err != nil {
 			return nil, 0, err
 		}
 		net := x.writeCost - e.writeCost
 		for j := range stmts {
-			if now[j].Err == nil && swapped[j].Err == nil && !gamble(now[j], i, swapped[j].Cost) && !gamble(swapped[j], i, now[j].Cost) {
-				net += stmts[j].Calls * (now[j].Cost - swapped[j].Cost)
+			if before[j].Err == nil && after[j].Err == nil && !gamble(before[j], i, after[j].Cost) && !gamble(after[j], i, before[j].Cost) {
+				net += stmts[j].Calls * (before[j].Cost - after[j].Cost)
 			}
 		}
 		if given == nil || net > bestNet {

@@ -595,6 +595,30 @@ func TestSelectGINStandInCompetes(t *testing.T) {
 	}
 }
 
+// A GIN index costed with its stand-in can take a chosen btree's place at
+// the table's limit: the swap plans the stand-in, which HypoPG can simulate.
+func TestSelectSwapsInAStandIn(t *testing.T) {
+	conn := testDB(t, "select_swap_standin", append(slices.Clone(docsSetup),
+		`ALTER TABLE docs ADD COLUMN code int`, `UPDATE docs SET code = id % 5000`, `VACUUM ANALYZE docs`)...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("by_code", "SELECT id, pad FROM docs WHERE code = $1", 10, "public.docs", "42"),
+		stmt("doc", "SELECT id, pad FROM docs WHERE payload @> $1", 14, "public.docs", `{"k": 3}`),
+	}
+	cands := []Candidate{btree("public.docs", "code"),
+		{Table: "public.docs", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"doc"}}}
+
+	both := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	gainPerByte := func(r Recommendation) float64 { return (r.CostBefore - r.CostAfter) / float64(r.EstimatedSizeBytes) }
+	if len(both) != 2 || both[0].Method != "gin" || !both[0].StandIn || gainPerByte(both[0]) >= gainPerByte(both[1]) {
+		t.Fatalf("the test needs the gin index, by its stand-in, to gain more than (code), and less per byte:\n%s", describeRecs(both))
+	}
+	if one := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 1}); len(one) != 1 || one[0].Method != "gin" {
+		t.Errorf("MaxPerTable 1: want the gin index; got:\n%s", describeRecs(one))
+	}
+}
+
 func TestStandInConditions(t *testing.T) {
 	table := &collector.Table{Name: "tasks", Columns: []collector.Column{{Name: "id", Type: "bigint"}, {Name: "payload", Type: "jsonb"}, {Name: "title", Type: "text"}, {Name: "tags", Type: "text[]"}}}
 	gin := func(k collector.IndexKey) *entry {
