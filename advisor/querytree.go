@@ -389,7 +389,7 @@ func (a *analyzer) statement(n *pg.Node, ctes *cteScope) []output {
 		sc := a.modified(s.WithClause, s.Relation, []*pg.Node{s.SourceRelation}, nil, ctes)
 		on := joinCond{cond: s.JoinCondition}
 		if slices.ContainsFunc(s.MergeWhenClauses, func(w *pg.Node) bool { return !w.GetMergeWhenClause().GetMatched() }) {
-			on.preserved = sc.items[1:] // its unmatched rows are inserted
+			on.preserved, on.nullable = sc.items[1:], sc.items[:1] // its unmatched rows are inserted
 		}
 		a.onClauses(sc, []joinCond{on})
 		// A WHEN NOT MATCHED action has no target row: a name there is the
@@ -584,6 +584,8 @@ type joinCond struct {
 	// condition holds or not: the left side of a LEFT JOIN, both of a FULL
 	// JOIN, a MERGE's source when it has WHEN NOT MATCHED.
 	preserved []*rangeItem
+	// nullable are those of the other side, whose rows it does filter.
+	nullable []*rangeItem
 }
 
 // fromList adds the FROM items to sc and returns their ON clauses, to be
@@ -602,7 +604,10 @@ func (a *analyzer) fromList(sc *scope, from []*pg.Node) []joinCond {
 // columns are still read, and its join keys still join.
 func (a *analyzer) onClauses(sc *scope, ons []joinCond) {
 	for _, on := range ons {
-		uses := usesOf(on.preserved)
+		// A table use behind both sides (a WITH query read on each) keeps
+		// what the condition records.
+		filtered := usesOf(on.nullable)
+		uses := slices.DeleteFunc(usesOf(on.preserved), func(u *tableUse) bool { return slices.Contains(filtered, u) })
 		preds, partials := make([]int, len(uses)), make([]int, len(uses))
 		for i, u := range uses {
 			preds[i], partials[i] = len(u.preds), len(u.partials)
@@ -643,16 +648,17 @@ func (a *analyzer) fromItem(sc *scope, n *pg.Node, ons *[]joinCond) {
 		mid := len(sc.items)
 		a.fromItem(sc, j.Rarg, ons)
 		if j.Quals != nil {
-			var preserved []*rangeItem
+			left, right := slices.Clone(sc.items[before:mid]), slices.Clone(sc.items[mid:])
+			on := joinCond{cond: j.Quals}
 			switch j.Jointype {
 			case pg.JoinType_JOIN_LEFT:
-				preserved = sc.items[before:mid]
+				on.preserved, on.nullable = left, right
 			case pg.JoinType_JOIN_RIGHT:
-				preserved = sc.items[mid:]
+				on.preserved, on.nullable = right, left
 			case pg.JoinType_JOIN_FULL:
-				preserved = sc.items[before:]
+				on.preserved = append(left, right...)
 			}
-			*ons = append(*ons, joinCond{cond: j.Quals, preserved: slices.Clone(preserved)})
+			*ons = append(*ons, on)
 		}
 		for _, c := range j.UsingClause {
 			a.usingColumn(c.GetString_().GetSval(), sc.items[before:mid], sc.items[mid:])

@@ -106,6 +106,11 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name:  "a table use behind both sides of an outer join keeps the condition's predicates",
+			query: "WITH t AS NOT MATERIALIZED (SELECT id, status FROM orders) SELECT 1 FROM t a LEFT JOIN t b ON b.status = $1",
+			want:  []string{"public.orders preds=[eq:status] partial=[] joins=[] order=[] group=[] refs=[id,status]"},
+		},
+		{
 			name:  "a RIGHT JOIN preserves its right side",
 			query: "SELECT 1 FROM customers c RIGHT JOIN (SELECT id, customer_id, status FROM orders) o ON c.id = o.customer_id AND o.status = $1 AND c.name = $2",
 			want: []string{
