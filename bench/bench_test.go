@@ -203,6 +203,16 @@ func TestTimeAfter(t *testing.T) {
 	}
 }
 
+// The TPC-H targets include no regression in measured runtime.
+func TestTargetsTPCHRegressions(t *testing.T) {
+	r := &results{Scale: 10, TPCHBudget: "350MB", Workloads: []*workloadResult{{Name: "tpch", Regressions: []string{"Q7: mean 634 ms -> 790 ms"}}}}
+	var b strings.Builder
+	targets(&b, r)
+	if want := "| tpch: no regression in measured runtime (> 10% slower) | 1 | **not met** |"; !strings.Contains(b.String(), want) {
+		t.Errorf("targets lack %q:\n%s", want, b.String())
+	}
+}
+
 func TestEstimatedWriteMS(t *testing.T) {
 	// Two new indexes on the table the UPDATE writes: the estimates of
 	// its 100 window calls add up, and are scaled to the 50 calls measured.

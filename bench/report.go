@@ -218,6 +218,7 @@ func targets(b *strings.Builder, r *results) {
 			note = fmt.Sprintf(" (at SF %g; the size cap scaled to %s; the target is for SF 1: `make bench-tpch-sf1`, bench/RESULTS-SF1.md)", sf, mb(capBytes))
 		}
 		fmt.Fprintf(b, "| tpch: relative cost ≤ 0.55 with ≤ 350 MB built%s | %.3f with %s (budget %s) | %s |\n", note, best.RelativeCost, mb(best.BuiltBytes), best.Label, verdict(ok))
+		fmt.Fprintf(b, "| tpch: no regression in measured runtime (> 10%% slower) | %d | %s |\n", len(w.Regressions), verdict(len(w.Regressions) == 0))
 		belowWriteCost(b, "tpch", w)
 	}
 	b.WriteString("\n")
