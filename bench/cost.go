@@ -269,13 +269,6 @@ func dropBuilt(ctx context.Context, conn *pgx.Conn, bs []built) error {
 	return nil
 }
 
-func builtBytes(bs []built) (n int64) {
-	for _, b := range bs {
-		n += b.BuiltB
-	}
-	return n
-}
-
 // validation is how the advisor costed b: "true" (HypoPG), "stand-in" or
 // "false".
 func (b built) validation() string {

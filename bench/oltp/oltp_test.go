@@ -148,3 +148,11 @@ func TestLoadAndRun(t *testing.T) {
 		t.Errorf("only %d of %d reads found rows: the parameters do not match the data", found, reads)
 	}
 }
+
+// The generated statuses keep the shares the data was always generated with.
+func TestStatusCase(t *testing.T) {
+	want := "CASE WHEN r4 < 0.70 THEN 'active' WHEN r4 < 0.90 THEN 'pending' WHEN r4 < 0.99 THEN 'closed' ELSE 'failed' END"
+	if got := statusCase("r4"); got != want {
+		t.Errorf("statusCase:\n got %s\nwant %s", got, want)
+	}
+}

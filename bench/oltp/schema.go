@@ -118,6 +118,17 @@ var (
 	statusCumFreq = []float64{0.70, 0.90, 0.99, 1}
 )
 
+// statusCase draws a status with its share of the rows from r, uniform in [0, 1).
+func statusCase(r string) string {
+	var b strings.Builder
+	b.WriteString("CASE")
+	for i, st := range Statuses[:len(Statuses)-1] {
+		fmt.Fprintf(&b, " WHEN %s < %.2f THEN '%s'", r, statusCumFreq[i], st)
+	}
+	fmt.Fprintf(&b, " ELSE '%s' END", Statuses[len(Statuses)-1])
+	return b.String()
+}
+
 // Workload is a generated schema and its statements.
 type Workload struct {
 	Seed       int64
@@ -281,7 +292,7 @@ func (w *Workload) LoadSQL(t *Table) string {
 		}
 		switch f.feature {
 		case Status:
-			exprs = append(exprs, "CASE WHEN r4 < 0.70 THEN 'active' WHEN r4 < 0.90 THEN 'pending' WHEN r4 < 0.99 THEN 'closed' ELSE 'failed' END")
+			exprs = append(exprs, statusCase("r4"))
 		case SoftDelete:
 			exprs = append(exprs, "CASE WHEN r5 < 0.05 THEN "+created+" + r5 * interval '100 days' END")
 		case Code:
