@@ -1509,6 +1509,9 @@ func (a *analyzer) sortItem(sc *scope, n *pg.Node, group bool) *pg.Node {
 					continue
 				}
 				if match != nil {
+					if sql := deparseExpr(t.Val, nil); sql != "" && sql == deparseExpr(match.Val, nil) {
+						continue // one expression twice: PostgreSQL takes it
+					}
 					a.incomplete = true // two outputs of that name: PostgreSQL refuses it unless they are one expression
 					return nil
 				}
