@@ -799,6 +799,7 @@ type colRes struct {
 	local bool      // it belongs to the current query level
 	use   *tableUse // the base table, nil when not a plain table column
 	key   keyRef
+	item  *rangeItem // the FROM item it was found in
 }
 
 func columnRefFields(cr *pg.ColumnRef) (names []string, star bool) {
@@ -830,7 +831,7 @@ func (sc *scope) resolve(names []string) colRes {
 				continue
 			}
 			if u, k, ok := it.column(col); ok {
-				return colRes{found: true, local: local, use: u, key: k}
+				return colRes{found: true, local: local, use: u, key: k, item: it}
 			}
 			if len(qual) > 0 && it.derived {
 				// A qualified reference to an opaque relation: found, unusable.
@@ -1047,12 +1048,13 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 		ru, rk, rok := a.exprKey(sc, e.Rexpr)
 		switch {
 		case lok && rok:
+			sameRow := lu == ru && oneRow(sc, e.Lexpr, e.Rexpr)
 			switch {
 			case lk.Column == "" || rk.Column == "":
-			case op == "=" && lu != ru:
+			case op == "=" && !sameRow:
 				lu.addJoin(lk)
 				ru.addJoin(rk)
-			case lu == ru && slices.Contains([]string{"=", "<", ">", "<=", ">="}, op):
+			case sameRow && slices.Contains([]string{"=", "<", ">", "<=", ">="}, op):
 				// Two columns of one row compared (l_commitdate <
 				// l_receiptdate): no parameter in it, so it can be
 				// the WHERE of a partial index.
@@ -1085,6 +1087,28 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 			u.addPred(pred{kind: predRange, key: k})
 		}
 	}
+}
+
+// oneRow reports whether the columns under l and r are all of one FROM
+// item: a WITH query read twice puts one table use behind two items, and
+// comparing their columns compares two rows.
+func oneRow(sc *scope, l, r *pg.Node) bool {
+	var item *rangeItem
+	same := true
+	for _, n := range []*pg.Node{l, r} {
+		sqltree.WalkNodes(n, func(x *pg.Node) bool {
+			if cr := x.GetColumnRef(); cr != nil {
+				names, _ := columnRefFields(cr)
+				it := sc.resolve(names).item
+				if item == nil {
+					item = it
+				}
+				same = same && it == item
+			}
+			return same
+		})
+	}
+	return same && item != nil
 }
 
 // compare records key op value.

@@ -111,6 +111,11 @@ func TestAnalyzeQuery(t *testing.T) {
 			want:  []string{"public.orders preds=[eq:status] partial=[] joins=[] order=[] group=[] refs=[id,status]"},
 		},
 		{
+			name:  "columns of a WITH query read twice are of two rows",
+			query: "WITH t AS NOT MATERIALIZED (SELECT id, tenant_id FROM orders) SELECT 1 FROM t a JOIN t b ON b.tenant_id = a.id",
+			want:  []string{"public.orders preds=[] partial=[] joins=[tenant_id,id] order=[] group=[] refs=[id,tenant_id]"},
+		},
+		{
 			name:  "a RIGHT JOIN preserves its right side",
 			query: "SELECT 1 FROM customers c RIGHT JOIN (SELECT id, customer_id, status FROM orders) o ON c.id = o.customer_id AND o.status = $1 AND c.name = $2",
 			want: []string{
