@@ -107,9 +107,13 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 		Window:     ReportWindow{From: d.From, To: d.To, Cumulative: cumulative},
 		Statements: []Statement{}, Findings: []explain.Finding{}, Recommendations: []Recommendation{},
 	}
-	if d.EvictionsKnown && d.Evictions > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements evicted entries %d times in the window (each time the least-executed 5%%): "+
-			"rankings miss their history (raise pg_stat_statements.max)", d.Evictions))
+	if d.Evictions > 0 {
+		times := fmt.Sprint(d.Evictions)
+		if !d.EvictionsKnown {
+			times = "at least " + times // some intervals could not be counted
+		}
+		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements evicted entries %s times in the window (each time its least-used 5%%, at least 10): "+
+			"rankings miss their history (raise pg_stat_statements.max)", times))
 	}
 	for _, db := range databasesOf(top) {
 		if ctx.Err() != nil {

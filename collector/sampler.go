@@ -365,8 +365,8 @@ func (s *Sampler) readInfo(ctx context.Context, schema string) (*Info, error) {
 	return info, nil
 }
 
-// evictions is how many entries were deallocated between two readings of
-// pg_stat_statements_info; known is false without both readings.
+// evictions is how many times entries were deallocated between two
+// readings of pg_stat_statements_info; known is false without both readings.
 func evictions(prev, cur *Info) (n int64, known bool) {
 	if prev == nil || cur == nil {
 		return 0, false

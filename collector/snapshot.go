@@ -127,7 +127,7 @@ type Entry struct {
 
 // Info is pg_stat_statements_info (extension version 1.9+).
 type Info struct {
-	Dealloc    int64     // entries evicted since StatsReset
+	Dealloc    int64     // times entries were evicted since StatsReset
 	StatsReset time.Time // last reset of all entries
 }
 

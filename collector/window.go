@@ -212,7 +212,7 @@ var ErrNotAfter = errors.New("add snapshot: out of order")
 // Add appends a snapshot. A snapshot that was not Sampled is ignored, so a
 // failed sample does not break the series. A snapshot whose wall-clock time
 // is no later than the newest's moves the window's times back (see
-// followClockBack), or is refused. Entries pg_stat_statements evicted
+// followClockBack), or is refused. Evictions pg_stat_statements made
 // since the newest come back as a warning on snap, so a snapshot goes to
 // one window only.
 func (w *Window) Add(snap *Snapshot) error {

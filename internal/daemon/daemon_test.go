@@ -356,37 +356,52 @@ func TestAnalyzeBeforeTwoSamplesIsSkipped(t *testing.T) {
 }
 
 // TestEvictionsWarnedOncePerCycle: a cycle's report counts the evictions
-// of the whole span it analyzes once, not again those of its last sample.
+// of the whole span it analyzes once, not again those of its last sample;
+// when part of the span could not be counted (the extension was older
+// than 1.9), it still warns, of at least those counted.
 func TestEvictionsWarnedOncePerCycle(t *testing.T) {
 	dir := t.TempDir()
-	d, err := New(loadConfig(t, writeConfig(t, dir, "state_dir: %s\ntargets: [{name: a, dsn: 'postgres://x@127.0.0.1:1/a'}]\n", dir)), zap.NewNop(), testOptions())
+	d, err := New(loadConfig(t, writeConfig(t, dir, "state_dir: %s\ntargets: [{name: a, dsn: 'postgres://x@127.0.0.1:1/a'}, {name: b, dsn: 'postgres://x@127.0.0.1:1/b'}]\n", dir)), zap.NewNop(), testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	start, reset := time.Now().Add(-time.Hour), time.Now().Add(-2*time.Hour)
-	for i, dealloc := range []int64{0, 5, 7} {
-		snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: "1.10", Sampled: true, Max: 5000,
-			Info: &collector.Info{Dealloc: dealloc, StatsReset: reset}}
-		if err := d.Ingest("a", snap); err != nil {
+	info := func(dealloc int64) *collector.Info { return &collector.Info{Dealloc: dealloc, StatsReset: reset} }
+	for _, tc := range []struct {
+		target string
+		infos  []*collector.Info
+		want   string
+	}{
+		{"a", []*collector.Info{info(0), info(5), info(7)}, "evicted entries 7 times"},
+		{"b", []*collector.Info{nil, info(0), info(7)}, "evicted entries at least 7 times"},
+	} {
+		for i, in := range tc.infos {
+			version := "1.10"
+			if in == nil {
+				version = "1.8"
+			}
+			snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: version, Sampled: true, Max: 5000, Info: in}
+			if err := d.Ingest(tc.target, snap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Analyze(context.Background(), tc.target); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := d.Analyze(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	r := d.Report("a")
-	if r == nil {
-		t.Fatal("no report")
-	}
-	var evicted []string
-	for _, w := range r.Warnings {
-		if strings.Contains(w, "evicted") {
-			evicted = append(evicted, w)
+		r := d.Report(tc.target)
+		if r == nil {
+			t.Fatalf("%s: no report", tc.target)
 		}
-	}
-	if len(evicted) != 1 || !strings.Contains(evicted[0], "evicted entries 7 times") {
-		t.Errorf("want one warning of the 7 evictions in the span, got %q", evicted)
+		var evicted []string
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "evicted") {
+				evicted = append(evicted, w)
+			}
+		}
+		if len(evicted) != 1 || !strings.Contains(evicted[0], tc.want) {
+			t.Errorf("%s: want one warning saying %q, got %q", tc.target, tc.want, evicted)
+		}
 	}
 }
 
