@@ -803,7 +803,7 @@ type colRes struct {
 }
 
 func columnRefFields(cr *pg.ColumnRef) (names []string, star bool) {
-	for _, f := range cr.Fields {
+	for _, f := range cr.GetFields() { // nil-safe
 		switch {
 		case f.GetString_() != nil:
 			names = append(names, f.GetString_().GetSval())
@@ -1048,13 +1048,14 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 		ru, rk, rok := a.exprKey(sc, e.Rexpr)
 		switch {
 		case lok && rok:
-			sameRow := lu == ru && oneRow(sc, e.Lexpr, e.Rexpr)
 			switch {
 			case lk.Column == "" || rk.Column == "":
-			case op == "=" && !sameRow:
-				lu.addJoin(lk)
-				ru.addJoin(rk)
-			case sameRow && slices.Contains([]string{"=", "<", ">", "<=", ">="}, op):
+			case lu != ru || !sameItem(sc, e.Lexpr, e.Rexpr):
+				if op == "=" {
+					lu.addJoin(lk)
+					ru.addJoin(rk)
+				}
+			case slices.Contains([]string{"=", "<", ">", "<=", ">="}, op):
 				// Two columns of one row compared (l_commitdate <
 				// l_receiptdate): no parameter in it, so it can be
 				// the WHERE of a partial index.
@@ -1089,26 +1090,13 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 	}
 }
 
-// oneRow reports whether the columns under l and r are all of one FROM
-// item: a WITH query read twice puts one table use behind two items, and
-// comparing their columns compares two rows.
-func oneRow(sc *scope, l, r *pg.Node) bool {
-	var item *rangeItem
-	same := true
-	for _, n := range []*pg.Node{l, r} {
-		sqltree.WalkNodes(n, func(x *pg.Node) bool {
-			if cr := x.GetColumnRef(); cr != nil {
-				names, _ := columnRefFields(cr)
-				it := sc.resolve(names).item
-				if item == nil {
-					item = it
-				}
-				same = same && it == item
-			}
-			return same
-		})
-	}
-	return same && item != nil
+// sameItem reports whether two column references, each resolved to a
+// table's column, name columns of one FROM item: of one row. A WITH query
+// read twice puts one table use behind two items.
+func sameItem(sc *scope, l, r *pg.Node) bool {
+	ln, _ := columnRefFields(l.GetColumnRef())
+	rn, _ := columnRefFields(r.GetColumnRef())
+	return sc.resolve(ln).item == sc.resolve(rn).item
 }
 
 // compare records key op value.
@@ -1527,22 +1515,13 @@ func (a *analyzer) sortItem(sc *scope, n *pg.Node, group bool) *pg.Node {
 		// In GROUP BY, a column of this level's relations (or perhaps of
 		// one we cannot see) comes first.
 		if input := group && (sc.unknown || sc.resolve([]string{name}).local); !input {
-			var match *pg.ResTarget
-			for _, t := range sc.targets {
-				if outputName(t) != name {
-					continue
-				}
-				if match != nil {
-					if sql := deparseExpr(t.Val, nil); sql != "" && sql == deparseExpr(match.Val, nil) {
-						continue // one expression twice: PostgreSQL takes it
-					}
-					a.incomplete = true // two outputs of that name: PostgreSQL refuses it unless they are one expression
-					return nil
-				}
-				match = t
-			}
-			if match != nil {
-				return match.Val // walked with the select list
+			// The first output of that name: PostgreSQL refuses two unless
+			// they are one expression, and pg_stat_statements records only
+			// statements it ran (its text may write equal constants as
+			// different $n).
+			i := slices.IndexFunc(sc.targets, func(t *pg.ResTarget) bool { return outputName(t) == name })
+			if i >= 0 {
+				return sc.targets[i].Val // walked with the select list
 			}
 		}
 	}
