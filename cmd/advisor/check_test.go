@@ -46,6 +46,9 @@ func TestCheckEverythingInPlace(t *testing.T) {
 	if err := c.Exec(context.Background(), "postgres", "CREATE ROLE risky LOGIN", "GRANT pg_monitor, pg_signal_backend TO risky"); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.WaitReplay(context.Background()); err != nil { // the replica must know the role too
+		t.Fatal(err)
+	}
 	risky := strings.Replace(c.ReplicaDSN("postgres"), "postgres@", "risky@", 1)
 	_, out, _ = runCLI(t, "check", "--dsn", strings.Replace(c.DSN("postgres"), "postgres@", "risky@", 1), "--replica-dsn", risky)
 	if !strings.Contains(out, "WARN  explain role") || !strings.Contains(out, `REVOKE pg_signal_backend FROM "risky"`) {
