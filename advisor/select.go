@@ -260,21 +260,19 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 	for {
 		best := s.best(simulated)
 		if best == nil {
-			// The room a fold frees may take another pick.
-			folded, err := s.fold(ctx)
+			// A fold, or else a swap, changes the chosen set: the room it
+			// frees may take another pick.
+			changed, err := s.fold(ctx)
+			if err == nil && changed == nil {
+				changed, err = s.swap(ctx, simulated)
+			}
 			if err != nil {
 				return nil, nil, err
 			}
-			if folded == nil {
-				// Nor a swap of a chosen index for one a limit kept out.
-				if folded, err = s.swap(ctx, simulated); err != nil {
-					return nil, nil, err
-				}
-			}
-			if folded == nil {
+			if changed == nil {
 				break
 			}
-			if err := s.reevaluate(ctx, simulated, folded); err != nil {
+			if err := s.reevaluate(ctx, simulated, changed); err != nil {
 				return nil, nil, err
 			}
 			continue
