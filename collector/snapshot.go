@@ -170,6 +170,19 @@ type Warning struct {
 
 func (w Warning) String() string { return w.Message + " (fix: " + w.Fix + ")" }
 
+// ReportWarnings are the warnings of s, as text, that a report on a window
+// ending with s carries: all but the evictions, which the report counts
+// over its whole span (Delta.Evictions).
+func (s *Snapshot) ReportWarnings() []string {
+	var out []string
+	for _, w := range s.Warnings {
+		if w.Code != WarnEvictions {
+			out = append(out, w.String())
+		}
+	}
+	return out
+}
+
 // Warning codes, stable for metrics and reports.
 const (
 	WarnExtensionMissing   = "extension_missing"

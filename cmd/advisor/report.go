@@ -189,12 +189,7 @@ func oneReport(ctx context.Context, engine *advisor.Engine, t advisor.Target, in
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range last.Warnings {
-		if w.Code == collector.WarnEvictions {
-			continue // the window holds two samples: Analyze counted its evictions
-		}
-		r.Warnings = append(r.Warnings, w.String())
-	}
+	r.Warnings = append(r.Warnings, last.ReportWarnings()...)
 	return r, nil
 }
 

@@ -179,13 +179,7 @@ func (t *target) sampled(snap *collector.Snapshot) {
 	}
 	t.failures, t.retryAt, t.downSince, t.lastErr = 0, time.Time{}, time.Time{}, ""
 	t.lastOK = snap.Time
-	t.warnings = nil
-	for _, w := range snap.Warnings {
-		if w.Code == collector.WarnEvictions {
-			continue // an analysis warns of the evictions of the whole span it covers
-		}
-		t.warnings = append(t.warnings, w.String())
-	}
+	t.warnings = snap.ReportWarnings()
 }
 
 // down reports whether the last sample failed.

@@ -380,9 +380,7 @@ func analyze(ctx context.Context, p *progress, c *pgsandbox.Cluster, opts RunOpt
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	for _, w := range snap.Warnings {
-		r.Warnings = append(r.Warnings, w.String())
-	}
+	r.Warnings = append(r.Warnings, snap.ReportWarnings()...)
 	p.printf("analyzed %d statements in %s: %d findings, %d recommended indexes", len(r.Statements),
 		clock(time.Since(start)), len(r.Findings), len(r.Recommendations))
 	return r, nil
