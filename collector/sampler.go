@@ -365,18 +365,6 @@ func (s *Sampler) readInfo(ctx context.Context, schema string) (*Info, error) {
 	return info, nil
 }
 
-// evictions is how many times entries were deallocated between two
-// readings of pg_stat_statements_info; known is false without both readings.
-func evictions(prev, cur *Info) (n int64, known bool) {
-	if prev == nil || cur == nil {
-		return 0, false
-	}
-	if !cur.StatsReset.Equal(prev.StatsReset) || cur.Dealloc < prev.Dealloc {
-		return cur.Dealloc, true // reset in between: a new series
-	}
-	return cur.Dealloc - prev.Dealloc, true
-}
-
 func (s *Sampler) readNames(ctx context.Context, snap *Snapshot) error {
 	rows, err := s.q.Query(ctx, namesQuery)
 	if err != nil {

@@ -368,6 +368,18 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	return iv
 }
 
+// evictions is how many times entries were deallocated between two
+// readings of pg_stat_statements_info; known is false without both readings.
+func evictions(prev, cur *Info) (n int64, known bool) {
+	if prev == nil || cur == nil {
+		return 0, false
+	}
+	if !cur.StatsReset.Equal(prev.StatsReset) || cur.Dealloc < prev.Dealloc {
+		return cur.Dealloc, true // reset in between: a new series
+	}
+	return cur.Dealloc - prev.Dealloc, true
+}
+
 // recreated reports whether cur is a new entry with prev's key: its
 // stats_since moved. A zero stats_since is no evidence either way: it is
 // what extension versions before 1.11 give, so an upgrade to 1.11 between
