@@ -211,13 +211,19 @@ func (g *generator) forUse(u *tableUse, hints map[string][]string) []Candidate {
 			servedShapes[p.shape] = true
 		}
 	}
-	var props []proposal
+	var props, coverOnly []proposal
 	for _, p := range append(base, partial...) {
-		if p.shape == "" || !servedShapes[p.shape] {
+		switch {
+		case p.shape == "" || !servedShapes[p.shape]:
 			props = append(props, p)
+		case p.shape == "join":
+			// A join probes its index once per outer row: where an index
+			// (often the primary key) already serves the probe, a covering
+			// one still saves a heap fetch on every probe.
+			coverOnly = append(coverOnly, p)
 		}
 	}
-	for _, p := range slices.Clone(props) {
+	for _, p := range append(slices.Clone(props), coverOnly...) {
 		if c, ok := g.covering(u, p); ok {
 			props = append(props, c)
 		}

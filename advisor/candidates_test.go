@@ -348,6 +348,18 @@ func TestCandidates(t *testing.T) {
 			},
 		},
 		{
+			name:  "join: a covering probe where the primary key serves the join",
+			query: "SELECT o.total, c.name, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.status = $1",
+			want:  []string{"public.customers btree (id) INCLUDE (name, email)"},
+			not:   []string{"public.customers btree (id)"},
+		},
+		{
+			name:  "join: the covering probe keeps the side's partial predicate",
+			query: "SELECT c.name, o.total, o.created_at FROM customers c JOIN orders o ON o.id = c.id WHERE c.tenant_id = $1 AND o.deleted_at IS NULL",
+			want:  []string{"public.orders btree (id) INCLUDE (created_at, total) WHERE deleted_at IS NULL"},
+			not:   []string{"public.orders btree (id)", "public.orders btree (id) WHERE deleted_at IS NULL"},
+		},
+		{
 			name:  "JOIN USING",
 			query: "SELECT * FROM orders JOIN customers USING (tenant_id) WHERE customers.name = $1",
 			want: []string{

@@ -39,8 +39,10 @@ const (
 	// composite (a, b) replaces (a) when it serves a = $1 nearly as well.
 	keepShare = 0.10
 	// minBaselineShare: a covering index must cut at least this share of
-	// a statement's original cost to count as serving it.
-	minBaselineShare = 0.10
+	// a statement's original cost to count as serving it, or, probed by
+	// a nested loop, minProbeGainPerCall: about 25 heap fetches saved.
+	minBaselineShare    = 0.10
+	minProbeGainPerCall = 100
 	// minGainPerCall: an index serves a statement only when it saves this
 	// much planner cost per call as well. A smaller drop trades a scan of a
 	// few pages for an index probe, which the planner prices lower but
@@ -667,7 +669,10 @@ func (s *selection) setEffects(e *entry, effects []Effect) {
 // must also cut minBaselineShare of what the statement cost before any new
 // index: INCLUDE columns only save heap fetches, and without this test a
 // wider copy of a chosen index (an index-only scan for a LIMIT 20) would
-// replace it for a sliver of gain.
+// replace it for a sliver of gain. A covering index a nested loop probes
+// saves a fetch per outer row instead, and minProbeGainPerCall of them
+// suffice: another new index may already have cut the statement to a small
+// share of what it cost, and the probes be most of what is left.
 func (s *selection) serves(e *entry, ef Effect) bool {
 	// Without a baseline, Before stands in for it (the covering test then
 	// always passes, the cost having dropped by MinImprovementPct).
@@ -675,7 +680,8 @@ func (s *selection) serves(e *entry, ef Effect) bool {
 	if ef.Err != nil || !ef.UsesIndex || ef.Gamble || !s.improves(base, ef.Before, ef.After) {
 		return false
 	}
-	return len(e.c.Include) == 0 || ef.Before-ef.After >= minBaselineShare*base
+	cut := ef.Before - ef.After
+	return len(e.c.Include) == 0 || cut >= minBaselineShare*base || ef.Probed && cut >= minProbeGainPerCall
 }
 
 // improves reports whether a statement's per-call cost dropping from

@@ -313,6 +313,46 @@ func TestSelectIgnoresTinyGains(t *testing.T) {
 	}
 }
 
+// TestSelectCoversAJoinProbe: a label's items join items by primary key,
+// once per row of the label. The index on the label finds those rows, and
+// a covering index on the probe saves a heap fetch on each: a cut far
+// above a LIMIT's few fetches, though a small share of the statement's
+// cost before the label had its index.
+func TestSelectCoversAJoinProbe(t *testing.T) {
+	conn := testDB(t, "select_probe",
+		`CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, status text NOT NULL, updated_at timestamptz NOT NULL, deleted_at timestamptz, body text NOT NULL)`,
+		`INSERT INTO items SELECT g, 'item ' || g, (ARRAY['open', 'done'])[1 + g % 2], now() - g * interval '1 minute',
+		        CASE WHEN g % 25 = 0 THEN now() END, repeat('b', 150) FROM generate_series(1, 100000) g`,
+		`CREATE TABLE item_labels (item_id bigint NOT NULL, label_id bigint NOT NULL, PRIMARY KEY (item_id, label_id))`,
+		`INSERT INTO item_labels SELECT 1 + (g::bigint * 7919) % 100000, g / 200 FROM generate_series(1, 1000000) g`,
+		`VACUUM ANALYZE items, item_labels`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{{QueryID: "by_label", Calls: 100, Params: []string{"42"}, Tables: []string{"public.item_labels", "public.items"},
+		Query: `SELECT i.id, i.title, i.status, i.updated_at FROM item_labels l JOIN items i ON i.id = l.item_id
+		         WHERE l.label_id = $1 AND i.deleted_at IS NULL ORDER BY i.updated_at DESC LIMIT 50`}}
+	label := btree("public.item_labels", "label_id")
+	probe := Candidate{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "id"}},
+		Include: []string{"title", "status", "updated_at"}, Where: "deleted_at IS NULL"}
+	ctx := context.Background()
+	base, err := w.Baseline(ctx, stmts)
+	if err != nil || len(base) != 1 {
+		t.Fatalf("baseline: %+v, %v", base, err)
+	}
+	costed, err := w.Evaluate(ctx, []Candidate{label}, []Candidate{probe}, stmts)
+	if err != nil || len(costed) != 1 || len(costed[0].Statements) != 1 {
+		t.Fatalf("evaluate: %+v, %v", costed, err)
+	}
+	ef := costed[0].Statements[0]
+	if cut := ef.Before - ef.After; !ef.UsesIndex || !ef.Probed || cut < minProbeGainPerCall || cut >= minBaselineShare*base[0].Cost {
+		t.Fatalf("want a nested loop probe that cuts at least %d per call but under %.0f%% of %.1f: %+v", minProbeGainPerCall, minBaselineShare*100, base[0].Cost, ef)
+	}
+	recs := selectRecs(t, w, cat, []Candidate{label, probe}, stmts, SelectOptions{})
+	if len(recs) != 2 || !slices.ContainsFunc(recs, func(r Recommendation) bool { return r.Table == "public.items" && len(r.Include) == 3 }) {
+		t.Errorf("want the label index and the covering probe, got:\n%s", describeRecs(recs))
+	}
+}
+
 // limitsSetup: three tables, each with two selective columns.
 var limitsSetup = []string{
 	`CREATE TABLE t1 (id bigint, x int, y int, z int, pad text)`,

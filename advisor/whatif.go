@@ -367,6 +367,7 @@ type Effect struct {
 	After     float64 // per call, with the base configuration and the candidate
 	UsesIndex bool    // the plan with the candidate scans it
 	Gamble    bool    // the plan with the candidate walks it as a gamble (see gamble)
+	Probed    bool    // the plan with the candidate scans it on the inner side of a nested loop
 	Generic   bool
 	Err       error // either plan failed
 }
@@ -519,7 +520,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, sto
 					return nil, err
 				}
 				e.After, e.UsesIndex, e.Err = after.Cost, len(after.Uses) > 0, after.Err
-				e.Gamble = gamble(after, 0, e.Before)
+				e.Gamble, e.Probed = gamble(after, 0, e.Before), len(after.Probes) > 0
 			}
 			out[i].Statements = append(out[i].Statements, e)
 		}
