@@ -216,10 +216,11 @@ func (g *generator) forUse(u *tableUse, hints map[string][]string) []Candidate {
 		switch {
 		case p.shape == "" || !servedShapes[p.shape]:
 			props = append(props, p)
-		case p.shape == "join":
+		case p.shape == "join" && served(p):
 			// A join probes its index once per outer row: where an index
 			// (often the primary key) already serves the probe, a covering
 			// one still saves a heap fetch on every probe.
+			p.Why += "; an existing index serves the join, not the columns read"
 			coverOnly = append(coverOnly, p)
 		}
 	}

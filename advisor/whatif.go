@@ -93,7 +93,9 @@ func summarize(plan *explain.Plan) PlanSummary {
 			}
 		}
 		for _, c := range n.Plans {
-			if visit(c, probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner", w.into(n, c), loops*runsPerLoop(n, c)) {
+			// A Materialize node runs its input once, however often it is rescanned.
+			probedBelow := (probed || n.NodeType == "Nested Loop" && c.ParentRelationship == "Inner") && n.NodeType != "Materialize"
+			if visit(c, probedBelow, w.into(n, c), loops*runsPerLoop(n, c)) {
 				walks = true
 			}
 		}

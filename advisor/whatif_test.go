@@ -463,6 +463,11 @@ func TestExplainPlannerFindsProbedIndexes(t *testing.T) {
 	if !slices.Equal(lookup.Indexes, []string{"children_parent_id_idx"}) || len(lookup.Probed) != 0 {
 		t.Errorf("lookup: indexes %v, probed %v; want the index scanned, not probed", lookup.Indexes, lookup.Probed)
 	}
+	// Materialized, the inner side's index is scanned once.
+	cross := planSummary(t, conn, "SELECT p.id, c.id FROM parents p CROSS JOIN children c WHERE p.x = $1 AND c.parent_id <= 2", "7")
+	if !slices.Equal(cross.Indexes, []string{"children_parent_id_idx"}) || len(cross.Probed) != 0 {
+		t.Errorf("materialized: indexes %v, probed %v; want the index scanned once, not probed", cross.Indexes, cross.Probed)
+	}
 }
 
 // An index read in order for a LIMIT is walked when rows are dropped on
