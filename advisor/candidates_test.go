@@ -802,6 +802,7 @@ func FuzzCandidates(f *testing.F) {
 		"MERGE INTO orders o USING customers c ON o.customer_id = c.id WHEN MATCHED AND c.name = $1 THEN UPDATE SET total = o.total + 1 WHEN NOT MATCHED THEN INSERT (id, customer_id) VALUES (id, tenant_id)",
 		"INSERT INTO orders AS o (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = (SELECT count(*) FROM customers WHERE tenant_id = excluded.tenant_id) WHERE o.status = $3",
 		"SELECT tenant_id AS t, lower(status) AS s, count(*) FROM orders GROUP BY ROLLUP ((t, s)) ORDER BY s LIMIT (SELECT count(*) FROM customers)",
+		"SELECT s.total, to_jsonb(c) FROM (SELECT (o).*, (ROW(1, 2)).* FROM orders o) s, customers c WHERE s.customer_id = c.id ORDER BY 3",
 	} {
 		f.Add(q)
 	}

@@ -898,8 +898,12 @@ func (a *analyzer) reference(sc *scope, cr *pg.ColumnRef) {
 				r.use.refs[c] = true
 			}
 		}
-		a.incomplete = a.incomplete || !r.found
-		return
+		if !r.found && sc.wholeRow(names) {
+			star = true // to_jsonb(o), (o).*: every column of o
+		} else {
+			a.incomplete = a.incomplete || !r.found
+			return
+		}
 	}
 	for _, it := range sc.items {
 		if len(names) > 0 && it.name != names[len(names)-1] {
@@ -928,6 +932,10 @@ func (a *analyzer) outputs(sc *scope) []output {
 				continue
 			}
 		}
+		if names, ok := sc.expandedRow(t); ok {
+			outs = append(outs, sc.starOutputs(names)...)
+			continue
+		}
 		o := output{name: cmp.Or(outputName(t), "?column?")}
 		if u, k, ok := a.exprKey(sc, t.Val); ok {
 			o.use, o.key = u, k
@@ -935,6 +943,28 @@ func (a *analyzer) outputs(sc *scope) []output {
 		outs = append(outs, o)
 	}
 	return outs
+}
+
+// wholeRow reports whether names, a reference no column answers, is a
+// relation of this level alone: PostgreSQL takes it for that relation's
+// whole row. Not where a relation's columns are unknown: the name may be
+// one of them.
+func (sc *scope) wholeRow(names []string) bool {
+	return len(names) == 1 && !sc.unknown && slices.ContainsFunc(sc.items, func(it *rangeItem) bool { return it.name == names[0] })
+}
+
+// expandedRow is the name of the relation whose whole row a select-list
+// entry (o).* expands, and whether it is such an entry.
+func (sc *scope) expandedRow(t *pg.ResTarget) ([]string, bool) {
+	ind := t.Val.GetAIndirection()
+	if ind == nil || len(ind.Indirection) != 1 || ind.Indirection[0].GetAStar() == nil {
+		return nil, false
+	}
+	names, star := columnRefFields(ind.Arg.GetColumnRef())
+	if star || sc.resolve(names).found || !sc.wholeRow(names) {
+		return nil, false
+	}
+	return names, true
 }
 
 func (sc *scope) starOutputs(qual []string) []output {
@@ -1529,12 +1559,13 @@ func (a *analyzer) sortItem(sc *scope, n *pg.Node, group bool) *pg.Node {
 	return n
 }
 
+// isStar reports whether t may stand for several columns: *, t.*, or
+// (x).* of a row value.
 func isStar(t *pg.ResTarget) bool {
-	cr := t.Val.GetColumnRef()
-	if cr == nil {
-		return false
+	if ind := t.Val.GetAIndirection(); ind != nil {
+		return len(ind.Indirection) > 0 && ind.Indirection[len(ind.Indirection)-1].GetAStar() != nil
 	}
-	_, star := columnRefFields(cr)
+	_, star := columnRefFields(t.Val.GetColumnRef())
 	return star
 }
 

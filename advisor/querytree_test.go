@@ -193,6 +193,34 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name:  "ORDER BY a position after a composite's .* is not attributed",
+			query: "SELECT (o).*, created_at FROM orders o WHERE tenant_id = $1 ORDER BY 2 LIMIT 5",
+			want: []string{
+				"public.orders preds=[eq:tenant_id] partial=[] joins=[] order=[] group=[] refs=[created_at,tenant_id] star",
+			},
+		},
+		{
+			name:  "a relation's name alone is its whole row: every column is read",
+			query: "SELECT to_jsonb(o) FROM orders o WHERE tenant_id = $1 ORDER BY created_at LIMIT 20",
+			want: []string{
+				"public.orders preds=[eq:tenant_id] partial=[] joins=[] order=[created_at] group=[] refs=[created_at,tenant_id] limit star",
+			},
+		},
+		{
+			name:  "a derived table's (o).* outputs o's columns",
+			query: "SELECT s.total FROM (SELECT (o).* FROM orders o) s WHERE s.tenant_id = $1",
+			want: []string{
+				"public.orders preds=[eq:tenant_id] partial=[] joins=[] order=[] group=[] refs=[tenant_id,total] star",
+			},
+		},
+		{
+			name:  "a column of that name comes first",
+			query: "SELECT status FROM orders AS status WHERE tenant_id = $1",
+			want: []string{
+				"public.orders preds=[eq:tenant_id] partial=[] joins=[] order=[] group=[] refs=[status,tenant_id]",
+			},
+		},
+		{
 			name:  "ON CONFLICT: arbiter and DO UPDATE read the target; EXCLUDED is no read, and nothing there is a predicate",
 			query: "INSERT INTO orders AS o (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = o.total + excluded.total WHERE o.status = excluded.status",
 			want: []string{
