@@ -120,6 +120,9 @@ type output struct {
 	name string
 	use  *tableUse // nil when not a plain pass-through of one table's key
 	key  keyRef
+	// shifted: it comes at or after a (x).* that expands to an unknown
+	// number of columns, so its position is unknown.
+	shifted bool
 }
 
 // rangeItem is one entry of a FROM list.
@@ -433,7 +436,8 @@ func (a *analyzer) onConflict(sc *scope, oc *pg.OnConflictClause) {
 		a.walkRefs(sc, e) // an expression: lower(email)
 	}
 	a.walkRefs(sc, oc.GetInfer().GetWhereClause())
-	excluded := &rangeItem{name: "excluded", derived: true, outputs: opaque(sc.starOutputs(nil))}
+	all, _ := sc.starOutputs(nil)
+	excluded := &rangeItem{name: "excluded", derived: true, outputs: opaque(all)}
 	update := &scope{ctes: sc.ctes, items: append(slices.Clone(sc.items), excluded), unknown: sc.unknown}
 	for _, t := range oc.TargetList {
 		a.walkRefs(update, t)
@@ -493,7 +497,7 @@ func (a *analyzer) withClause(w *pg.WithClause, outer *scope, parent *cteScope) 
 func opaque(outs []output) []output {
 	out := make([]output, len(outs))
 	for i, o := range outs {
-		out[i] = output{name: o.name}
+		out[i] = output{name: o.name, shifted: o.shifted}
 	}
 	return out
 }
@@ -505,6 +509,9 @@ func renameOutputs(outs []output, names []*pg.Node) []output {
 	outs = slices.Clone(outs)
 	for i, n := range names {
 		if i < len(outs) {
+			if outs[i].shifted {
+				outs[i] = output{shifted: true} // the name may be another column's
+			}
 			outs[i].name = n.GetString_().GetSval()
 		}
 	}
@@ -905,10 +912,12 @@ func (a *analyzer) reference(sc *scope, cr *pg.ColumnRef) {
 			return
 		}
 	}
+	matched := false
 	for _, it := range sc.items {
 		if len(names) > 0 && it.name != names[len(names)-1] {
 			continue
 		}
+		matched = true
 		if it.use != nil {
 			it.use.star = true
 		}
@@ -920,37 +929,51 @@ func (a *analyzer) reference(sc *scope, cr *pg.ColumnRef) {
 			}
 		}
 	}
+	a.incomplete = a.incomplete || !matched // o.* of an enclosing level
 }
 
 // outputs lists the columns a query level produces.
 func (a *analyzer) outputs(sc *scope) []output {
 	var outs []output
+	shifted := false // past a * of unknown width
 	for _, t := range sc.targets {
-		if cr := t.Val.GetColumnRef(); cr != nil {
-			if names, star := columnRefFields(cr); star {
-				outs = append(outs, sc.starOutputs(names)...)
-				continue
-			}
+		names, star := columnRefFields(t.Val.GetColumnRef())
+		if !star {
+			names, star = sc.expandedRow(t)
 		}
-		if names, ok := sc.expandedRow(t); ok {
-			outs = append(outs, sc.starOutputs(names)...)
+		if star {
+			more, whole := sc.starOutputs(names)
+			for i := range more {
+				more[i].shifted = more[i].shifted || shifted
+			}
+			outs, shifted = append(outs, more...), shifted || !whole
 			continue
 		}
-		o := output{name: cmp.Or(outputName(t), "?column?")}
+		o := output{name: cmp.Or(outputName(t), "?column?"), shifted: shifted}
 		if u, k, ok := a.exprKey(sc, t.Val); ok {
 			o.use, o.key = u, k
 		}
 		outs = append(outs, o)
+		shifted = shifted || isStar(t) // (x).* of a row value: as many columns as its type has
 	}
 	return outs
 }
 
 // wholeRow reports whether names, a reference no column answers, is a
-// relation of this level alone: PostgreSQL takes it for that relation's
-// whole row. Not where a relation's columns are unknown: the name may be
-// one of them.
+// table of this level alone: PostgreSQL takes it for that table's whole
+// row. Only where this level reads catalog tables alone and no enclosing
+// level holds a relation whose columns are unknown (a view, a function, a
+// recursive WITH query's own name): the name may be one of those columns.
 func (sc *scope) wholeRow(names []string) bool {
-	return len(names) == 1 && !sc.unknown && slices.ContainsFunc(sc.items, func(it *rangeItem) bool { return it.name == names[0] })
+	if len(names) != 1 || sc.resolve(names).found || slices.ContainsFunc(sc.items, func(it *rangeItem) bool { return it.use == nil }) {
+		return false
+	}
+	for s := sc; s != nil; s = s.outer {
+		if s.unknown || slices.ContainsFunc(s.items, func(it *rangeItem) bool { return it.use == nil && it.outputs == nil }) {
+			return false
+		}
+	}
+	return slices.ContainsFunc(sc.items, func(it *rangeItem) bool { return it.name == names[0] })
 }
 
 // expandedRow is the name of the relation whose whole row a select-list
@@ -961,20 +984,23 @@ func (sc *scope) expandedRow(t *pg.ResTarget) ([]string, bool) {
 		return nil, false
 	}
 	names, star := columnRefFields(ind.Arg.GetColumnRef())
-	if star || sc.resolve(names).found || !sc.wholeRow(names) {
+	if star || !sc.wholeRow(names) {
 		return nil, false
 	}
 	return names, true
 }
 
-func (sc *scope) starOutputs(qual []string) []output {
-	var outs []output
+// starOutputs are the columns qual.* (* when qual is empty) expands to;
+// whole is false when some are unknown (a view's, a function's).
+func (sc *scope) starOutputs(qual []string) (outs []output, whole bool) {
+	whole = true
 	for _, it := range sc.items {
 		if len(qual) > 0 && it.name != qual[len(qual)-1] {
 			continue
 		}
 		if it.use == nil {
 			outs = append(outs, it.outputs...)
+			whole = whole && it.outputs != nil && !slices.ContainsFunc(it.outputs, func(o output) bool { return o.shifted })
 			continue
 		}
 		for i := range it.use.table.Columns {
@@ -982,7 +1008,7 @@ func (sc *scope) starOutputs(qual []string) []output {
 			outs = append(outs, output{name: c.Name, use: it.use, key: columnKey(c)})
 		}
 	}
-	return outs
+	return outs, whole
 }
 
 // conjuncts classifies each AND-ed condition of a WHERE or ON clause.

@@ -214,6 +214,20 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name:  "not a whole row where an enclosing level's columns are unknown",
+			query: "SELECT 1 FROM generate_series(1, 2) AS addr, LATERAL (SELECT (addr).* FROM orders addr) s WHERE s.tenant_id = $1",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[]",
+			},
+		},
+		{
+			name:  "column aliases after a (x).* of unknown width name no known column",
+			query: "SELECT 1 FROM (SELECT (ROW(1, 2)).*, o.tenant_id FROM orders o) s(a, b, c) WHERE s.b = $1",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[tenant_id]",
+			},
+		},
+		{
 			name:  "a column of that name comes first",
 			query: "SELECT status FROM orders AS status WHERE tenant_id = $1",
 			want: []string{
@@ -395,6 +409,12 @@ func TestReferencesColumns(t *testing.T) {
 		// The target of a write is a table, even with a WITH query of its name.
 		{`WITH orders AS (SELECT id FROM customers WHERE name = $1) UPDATE orders SET total = $2 WHERE id IN (SELECT id FROM orders)`,
 			map[string][]string{"public.orders": {"id"}, "public.customers": {"id", "name"}}},
+		// A relation's name alone is its whole row: every column, when that is sure.
+		{`SELECT to_jsonb(o) FROM orders o WHERE tenant_id = $1`, map[string][]string{"public.orders": {
+			"id", "tenant_id", "customer_id", "status", "created_at", "total", "deleted_at", "archived", "payload", "tags", "note", "day"}}},
+		{`SELECT (SELECT to_jsonb(o) FROM customers c WHERE c.id = o.customer_id) FROM orders o`, nil},                                                                  // of an enclosing level
+		{`SELECT (SELECT row_to_json(o.*) FROM customers c WHERE c.id = o.customer_id) FROM orders o WHERE o.tenant_id = $1`, nil},                                      // likewise
+		{`WITH RECURSIVE t AS (SELECT id AS c FROM customers UNION ALL SELECT t.c + 1 FROM t JOIN customers c ON c.id = t.c WHERE c IS NOT NULL) SELECT c FROM t`, nil}, // c may be t's
 		{`UPDATE orders SET tags[(SELECT count(*) FROM customers WHERE name = $1)] = $2 WHERE id = $3`,
 			map[string][]string{"public.orders": {"id"}, "public.customers": {"name"}}},
 		{`INSERT INTO orders (id, tags[(SELECT count(*) FROM customers WHERE name = $1)]) VALUES ($2, $3)`,
