@@ -725,6 +725,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 	generic := make([]int, len(s.chosen))
 	walked := make([][]string, len(s.chosen))
 	incidental := make([][]string, len(s.chosen))
+	credited := map[string][]int{} // queryid -> the chosen indexes its gain is credited to
 	for i, st := range s.stmts {
 		b, f := s.base[i], final[i]
 		if b.Err != nil || f.Err != nil {
@@ -745,8 +746,18 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 				continue // not a gain to credit
 			}
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
+			credited[st.QueryID] = append(credited[st.QueryID], u)
 			if f.Generic {
 				generic[u]++
+			}
+		}
+	}
+	for u := range gains {
+		for k, g := range gains[u] {
+			for _, v := range credited[g.QueryID] {
+				if v != u {
+					gains[u][k].With = append(gains[u][k].With, s.chosen[v].id)
+				}
 			}
 		}
 	}

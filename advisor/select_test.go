@@ -349,7 +349,13 @@ func TestSelectCoversAJoinProbe(t *testing.T) {
 	}
 	recs := selectRecs(t, w, cat, []Candidate{label, probe}, stmts, SelectOptions{})
 	if len(recs) != 2 || !slices.ContainsFunc(recs, func(r Recommendation) bool { return r.Table == "public.items" && len(r.Include) == 3 }) {
-		t.Errorf("want the label index and the covering probe, got:\n%s", describeRecs(recs))
+		t.Fatalf("want the label index and the covering probe, got:\n%s", describeRecs(recs))
+	}
+	// Both serve the statement: each one's evidence names the other.
+	for i, r := range recs {
+		if other := recs[1-i].ID; !slices.Equal(r.Statements[0].With, []string{other}) {
+			t.Errorf("%s: the statement's cost after is with %v, want [%s]", describeRecs(recs[i:i+1]), r.Statements[0].With, other)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,6 +109,23 @@ type gainView struct {
 	Rank      int     // rank of the statement served; 0 when not among the statements
 	Change    float64 // relative change of cost per call, -0.85 for 85% cheaper
 	HasChange bool
+	With      []int // numbers of the other recommendations its cost after is with
+}
+
+// WithNote names the other recommendations a statement's cost after is
+// with: "with index 4", "with indexes 4, 6"; "" when none.
+func (g gainView) WithNote() string {
+	if len(g.With) == 0 {
+		return ""
+	}
+	nums := make([]string, len(g.With))
+	for i, n := range g.With {
+		nums[i] = strconv.Itoa(n)
+	}
+	if len(nums) == 1 {
+		return "with index " + nums[0]
+	}
+	return "with indexes " + strings.Join(nums, ", ")
 }
 
 func newReportView(r *advisor.Report) *reportView {
@@ -132,6 +150,10 @@ func newReportView(r *advisor.Report) *reportView {
 		}
 	}
 	v.Groups = groupBySeverity(v.Findings)
+	recNumber := map[string]int{}
+	for i, rec := range r.Recommendations {
+		recNumber[rec.ID] = i + 1
+	}
 	for i := range r.Recommendations {
 		rec := &r.Recommendations[i]
 		rv := &recView{Rank: i + 1, R: rec}
@@ -140,6 +162,12 @@ func newReportView(r *advisor.Report) *reportView {
 			if rec.Costed() && g.CostBefore > 0 && g.CostAfter >= 0 {
 				gv.Change, gv.HasChange = g.CostAfter/g.CostBefore-1, true
 			}
+			for _, id := range g.With {
+				if n := recNumber[id]; n > 0 {
+					gv.With = append(gv.With, n)
+				}
+			}
+			slices.Sort(gv.With)
 			rv.Served = append(rv.Served, gv)
 		}
 		v.Recs = append(v.Recs, rv)
@@ -360,6 +388,14 @@ func fmtNum(v float64) string {
 // fmtPct formats a fraction as a percentage: 0.3821 -> "38.2%".
 func fmtPct(frac float64) string {
 	return strconv.FormatFloat(frac*100, 'f', 1, 64) + "%"
+}
+
+// changeIf is the change of g's cost per call, formatted; "" when unknown.
+func changeIf(g gainView) string {
+	if !g.HasChange {
+		return ""
+	}
+	return fmtChange(g.Change)
 }
 
 // fmtChange formats a relative change with its sign: -0.849 -> "-84.9%".

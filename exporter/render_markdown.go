@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,9 +128,9 @@ func (m mdWriter) recommendation(rv *recView) {
 		m.line("| Statement | Calls | Cost per call before | After | Change |")
 		m.line("|:--|--:|--:|--:|--:|")
 		for _, g := range rv.Served {
-			change := "n/a"
-			if g.HasChange {
-				change = fmtChange(g.Change)
+			change := cmp.Or(changeIf(g), "n/a")
+			if note := g.WithNote(); note != "" {
+				change += " " + note
 			}
 			m.row(mdStatementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls),
 				fmtNum(g.G.CostBefore), costAfter(rec, g.G.CostAfter), change)

@@ -328,6 +328,38 @@ func TestWorkloadReduction(t *testing.T) {
 
 func abs(x float64) float64 { return max(x, -x) }
 
+// Two indexes that serve one statement together: each one's evidence
+// names the other, by its number in the report.
+func TestRenderNamesSharedEvidence(t *testing.T) {
+	gain := func(with string) []advisor.StatementGain {
+		return []advisor.StatementGain{{QueryID: "77", Calls: 154, CostBefore: 7393.9, CostAfter: 977, With: []string{with}}}
+	}
+	r := &advisor.Report{
+		Statements: []advisor.Statement{{QueryID: "77", Query: "SELECT t.id FROM task_labels tl JOIN tasks t ON t.id = tl.task_id WHERE tl.label_id = $1"}},
+		Recommendations: []advisor.Recommendation{
+			{ID: "aaaa", Table: "public.task_labels", Method: "btree", Columns: []string{"label_id"}, Validated: true, QueryIDs: []string{"77"}, Statements: gain("bbbb"),
+				DDL: "CREATE INDEX CONCURRENTLY task_labels_label_id_idx ON public.task_labels USING btree (label_id);"},
+			{ID: "bbbb", Table: "public.tasks", Method: "btree", Columns: []string{"id"}, Include: []string{"title"}, Validated: true, QueryIDs: []string{"77"}, Statements: gain("aaaa"),
+				DDL: "CREATE INDEX CONCURRENTLY tasks_id_idx ON public.tasks USING btree (id) INCLUDE (title);"},
+		},
+	}
+	for format, want := range map[string][]string{
+		"text":     {"(-86.8%, with index 2)", "(-86.8%, with index 1)"},
+		"markdown": {"| -86.8% with index 2 |", "| -86.8% with index 1 |"},
+		"html":     {`with <a href="#rec-2">index 2</a>`, `with <a href="#rec-1">index 1</a>`},
+	} {
+		out := render(t, r, format)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: no %q in:\n%s", format, w, out)
+			}
+		}
+	}
+	if out := render(t, r, "json"); !strings.Contains(out, `"with": [`) {
+		t.Errorf("json: no with list in:\n%s", out)
+	}
+}
+
 func TestRenderUnknownFormat(t *testing.T) {
 	var buf bytes.Buffer
 	err := Render(&buf, fixtureReport(t), "pdf")

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -220,8 +221,8 @@ func (t textWriter) recommendation(rv *recView) {
 		for i, g := range rv.Served {
 			rows[i] = []string{statementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls) + " calls",
 				fmtNum(g.G.CostBefore) + " per call -> " + costAfter(rec, g.G.CostAfter), ""}
-			if g.HasChange {
-				rows[i][3] = "(" + fmtChange(g.Change) + ")"
+			if note := strings.Join(slices.DeleteFunc([]string{changeIf(g), g.WithNote()}, func(s string) bool { return s == "" }), ", "); note != "" {
+				rows[i][3] = "(" + note + ")"
 			}
 		}
 		widths := columnWidths(make([]string, 4), rows)
