@@ -132,7 +132,13 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
 	heuristic, displaced := s.heuristic(unvalidated, recs)
-	return append(slices.DeleteFunc(recs, func(r Recommendation) bool { return displaced[r.ID] }), heuristic...), nil
+	recs = slices.DeleteFunc(recs, func(r Recommendation) bool { return displaced[r.ID] })
+	for _, r := range recs {
+		for k := range r.Statements {
+			r.Statements[k].With = slices.DeleteFunc(r.Statements[k].With, func(id string) bool { return displaced[id] })
+		}
+	}
+	return append(recs, heuristic...), nil
 }
 
 type selection struct {
@@ -725,7 +731,8 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 	generic := make([]int, len(s.chosen))
 	walked := make([][]string, len(s.chosen))
 	incidental := make([][]string, len(s.chosen))
-	credited := map[string][]int{} // queryid -> the chosen indexes its gain is credited to
+	credited := make([][]int, len(s.stmts)) // per statement, the chosen indexes its gain is credited to
+	gainStmt := make([][]int, len(s.chosen)) // per chosen index, the statement of each of its gains
 	for i, st := range s.stmts {
 		b, f := s.base[i], final[i]
 		if b.Err != nil || f.Err != nil {
@@ -746,15 +753,16 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 				continue // not a gain to credit
 			}
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})
-			credited[st.QueryID] = append(credited[st.QueryID], u)
+			credited[i] = append(credited[i], u)
+			gainStmt[u] = append(gainStmt[u], i)
 			if f.Generic {
 				generic[u]++
 			}
 		}
 	}
 	for u := range gains {
-		for k, g := range gains[u] {
-			for _, v := range credited[g.QueryID] {
+		for k := range gains[u] {
+			for _, v := range credited[gainStmt[u][k]] {
 				if v != u {
 					gains[u][k].With = append(gains[u][k].With, s.chosen[v].id)
 				}

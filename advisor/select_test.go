@@ -351,10 +351,19 @@ func TestSelectCoversAJoinProbe(t *testing.T) {
 	if len(recs) != 2 || !slices.ContainsFunc(recs, func(r Recommendation) bool { return r.Table == "public.items" && len(r.Include) == 3 }) {
 		t.Fatalf("want the label index and the covering probe, got:\n%s", describeRecs(recs))
 	}
-	// Both serve the statement: each one's evidence names the other.
+	// Both serve the statement: each one's evidence names the other, once
+	// also where a second user runs the same statement (the same queryid).
+	twice := append(slices.Clone(stmts), stmts[0])
+	twice[1].Calls = 50
+	recs = selectRecs(t, w, cat, []Candidate{label, probe}, twice, SelectOptions{})
+	if len(recs) != 2 {
+		t.Fatalf("the statement run by two users: got\n%s", describeRecs(recs))
+	}
 	for i, r := range recs {
-		if other := recs[1-i].ID; !slices.Equal(r.Statements[0].With, []string{other}) {
-			t.Errorf("%s: the statement's cost after is with %v, want [%s]", describeRecs(recs[i:i+1]), r.Statements[0].With, other)
+		for _, g := range r.Statements {
+			if other := recs[1-i].ID; !slices.Equal(g.With, []string{other}) {
+				t.Errorf("%s: the statement's cost after is with %v, want [%s]", describeRecs(recs[i:i+1]), g.With, other)
+			}
 		}
 	}
 }

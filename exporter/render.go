@@ -168,6 +168,7 @@ func newReportView(r *advisor.Report) *reportView {
 				}
 			}
 			slices.Sort(gv.With)
+			gv.With = slices.Compact(gv.With)
 			rv.Served = append(rv.Served, gv)
 		}
 		v.Recs = append(v.Recs, rv)

@@ -346,7 +346,7 @@ func TestRenderNamesSharedEvidence(t *testing.T) {
 	for format, want := range map[string][]string{
 		"text":     {"(-86.8%, with index 2)", "(-86.8%, with index 1)"},
 		"markdown": {"| -86.8% with index 2 |", "| -86.8% with index 1 |"},
-		"html":     {`with <a href="#rec-2">index 2</a>`, `with <a href="#rec-1">index 1</a>`},
+		"html":     {`with index <a href="#rec-2">2</a>`, `with index <a href="#rec-1">1</a>`},
 	} {
 		out := render(t, r, format)
 		for _, w := range want {
