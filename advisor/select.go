@@ -731,7 +731,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 	generic := make([]int, len(s.chosen))
 	walked := make([][]string, len(s.chosen))
 	incidental := make([][]string, len(s.chosen))
-	credited := make([][]int, len(s.stmts)) // per statement, the chosen indexes its gain is credited to
+	credited := make([][]int, len(s.stmts))  // per statement, the chosen indexes its gain is credited to
 	gainStmt := make([][]int, len(s.chosen)) // per chosen index, the statement of each of its gains
 	for i, st := range s.stmts {
 		b, f := s.base[i], final[i]
