@@ -132,13 +132,19 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
 	heuristic, displaced := s.heuristic(unvalidated, recs)
-	recs = slices.DeleteFunc(recs, func(r Recommendation) bool { return displaced[r.ID] })
+	return append(withoutRecommendations(recs, displaced), heuristic...), nil
+}
+
+// withoutRecommendations drops the recommendations whose IDs are in gone,
+// and those IDs from the others' evidence (StatementGain.With).
+func withoutRecommendations(recs []Recommendation, gone map[string]bool) []Recommendation {
+	recs = slices.DeleteFunc(recs, func(r Recommendation) bool { return gone[r.ID] })
 	for _, r := range recs {
 		for k := range r.Statements {
-			r.Statements[k].With = slices.DeleteFunc(r.Statements[k].With, func(id string) bool { return displaced[id] })
+			r.Statements[k].With = slices.DeleteFunc(r.Statements[k].With, func(id string) bool { return gone[id] })
 		}
 	}
-	return append(recs, heuristic...), nil
+	return recs
 }
 
 type selection struct {

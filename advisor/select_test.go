@@ -846,6 +846,20 @@ func TestGINDisplacesGenericOnlyBtree(t *testing.T) {
 	}
 }
 
+// A recommendation a GIN index displaces leaves the others' evidence too.
+func TestWithoutRecommendations(t *testing.T) {
+	recs := []Recommendation{
+		{ID: "a", Statements: []StatementGain{{QueryID: "q", With: []string{"b", "c"}}}},
+		{ID: "b", Statements: []StatementGain{{QueryID: "q", With: []string{"a", "c"}}}},
+		{ID: "c", Statements: []StatementGain{{QueryID: "q", With: []string{"a", "b"}}}},
+	}
+	got := withoutRecommendations(recs, map[string]bool{"b": true})
+	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" ||
+		!slices.Equal(got[0].Statements[0].With, []string{"c"}) || !slices.Equal(got[1].Statements[0].With, []string{"a"}) {
+		t.Errorf("without b: %+v", got)
+	}
+}
+
 // At the per-table limit, an uncosted GIN index takes the place of the
 // validated btree with the least gain when that gain is under half the
 // cost of the statements the GIN index serves, and only then.
