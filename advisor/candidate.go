@@ -81,7 +81,7 @@ type StatementGain struct {
 	Calls      float64 `json:"calls"`
 	CostBefore float64 `json:"cost_before"`
 	CostAfter  float64 `json:"cost_after"`
-	// With are the IDs of the other recommendations the statement's plan
-	// uses: its cost after is theirs as much as this one's.
+	// With are the IDs of the other recommendations credited with the
+	// same statement: its cost after is theirs as much as this one's.
 	With []string `json:"with,omitempty"`
 }

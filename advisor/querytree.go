@@ -949,12 +949,12 @@ func (a *analyzer) outputs(sc *scope) []output {
 			outs, shifted = append(outs, more...), shifted || !whole
 			continue
 		}
+		shifted = shifted || isStar(t) // (x).* of a row value: as many columns as its type has
 		o := output{name: cmp.Or(outputName(t), "?column?"), shifted: shifted}
 		if u, k, ok := a.exprKey(sc, t.Val); ok {
 			o.use, o.key = u, k
 		}
 		outs = append(outs, o)
-		shifted = shifted || isStar(t) // (x).* of a row value: as many columns as its type has
 	}
 	return outs
 }
@@ -991,13 +991,15 @@ func (sc *scope) expandedRow(t *pg.ResTarget) ([]string, bool) {
 }
 
 // starOutputs are the columns qual.* (* when qual is empty) expands to;
-// whole is false when some are unknown (a view's, a function's).
+// whole is false when some are unknown (a view's, a function's, or those
+// of an enclosing level's relation).
 func (sc *scope) starOutputs(qual []string) (outs []output, whole bool) {
-	whole = true
+	whole, matched := true, false
 	for _, it := range sc.items {
 		if len(qual) > 0 && it.name != qual[len(qual)-1] {
 			continue
 		}
+		matched = true
 		if it.use == nil {
 			outs = append(outs, it.outputs...)
 			whole = whole && it.outputs != nil && !slices.ContainsFunc(it.outputs, func(o output) bool { return o.shifted })
@@ -1008,7 +1010,7 @@ func (sc *scope) starOutputs(qual []string) (outs []output, whole bool) {
 			outs = append(outs, output{name: c.Name, use: it.use, key: columnKey(c)})
 		}
 	}
-	return outs, whole
+	return outs, whole && (matched || len(qual) == 0)
 }
 
 // conjuncts classifies each AND-ed condition of a WHERE or ON clause.

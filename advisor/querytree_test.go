@@ -228,6 +228,21 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name:  "a * over a (x).* of unknown width leaves the aliases after it unknown",
+			query: "SELECT 1 FROM (SELECT x.*, o.status FROM (SELECT (ROW(1, 2)).*) x, orders o) s(a, b) WHERE s.b = $1",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status]",
+			},
+		},
+		{
+			name:  "o.* of an enclosing level has unknown width there",
+			query: "SELECT 1 FROM orders o, LATERAL (SELECT o.*, c.name FROM customers c) s(a) WHERE s.a = $1",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[]",
+				"public.customers preds=[] partial=[] joins=[] order=[] group=[] refs=[name]",
+			},
+		},
+		{
 			name:  "a column of that name comes first",
 			query: "SELECT status FROM orders AS status WHERE tenant_id = $1",
 			want: []string{

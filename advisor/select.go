@@ -136,7 +136,8 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 }
 
 // withoutRecommendations drops the recommendations whose IDs are in gone,
-// and those IDs from the others' evidence (StatementGain.With).
+// and those IDs from the others' evidence (StatementGain.With), whose
+// costs after were planned with them present all the same.
 func withoutRecommendations(recs []Recommendation, gone map[string]bool) []Recommendation {
 	recs = slices.DeleteFunc(recs, func(r Recommendation) bool { return gone[r.ID] })
 	for _, r := range recs {
@@ -682,9 +683,10 @@ func (s *selection) setEffects(e *entry, effects []Effect) {
 // index: INCLUDE columns only save heap fetches, and without this test a
 // wider copy of a chosen index (an index-only scan for a LIMIT 20) would
 // replace it for a sliver of gain. A covering index a nested loop probes
-// saves a fetch per outer row instead, and minProbeGainPerCall of them
-// suffice: another new index may already have cut the statement to a small
-// share of what it cost, and the probes be most of what is left.
+// saves a fetch per outer row instead, and a cut of minProbeGainPerCall
+// (about 25 fetches) suffices: another new index may already have cut the
+// statement to a small share of what it cost, and the probes be most of
+// what is left.
 func (s *selection) serves(e *entry, ef Effect) bool {
 	// Without a baseline, Before stands in for it (the covering test then
 	// always passes, the cost having dropped by MinImprovementPct).

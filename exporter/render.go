@@ -112,9 +112,17 @@ type gainView struct {
 	With      []int // numbers of the other recommendations its cost after is with
 }
 
-// WithNote names the other recommendations a statement's cost after is
-// with: "with index 4", "with indexes 4, 6"; "" when none.
-func (g gainView) WithNote() string {
+// WithLabel introduces the numbers of the other recommendations a
+// statement's cost after is with: "with index", "with indexes".
+func (g gainView) WithLabel() string {
+	if len(g.With) == 1 {
+		return "with index"
+	}
+	return "with indexes"
+}
+
+// withNote is "with index 4", "with indexes 4, 6"; "" when none.
+func (g gainView) withNote() string {
 	if len(g.With) == 0 {
 		return ""
 	}
@@ -122,10 +130,15 @@ func (g gainView) WithNote() string {
 	for i, n := range g.With {
 		nums[i] = strconv.Itoa(n)
 	}
-	if len(nums) == 1 {
-		return "with index " + nums[0]
+	return g.WithLabel() + " " + strings.Join(nums, ", ")
+}
+
+// changeText is the change of the statement's cost per call; "" when unknown.
+func (g gainView) changeText() string {
+	if !g.HasChange {
+		return ""
 	}
-	return "with indexes " + strings.Join(nums, ", ")
+	return fmtChange(g.Change)
 }
 
 func newReportView(r *advisor.Report) *reportView {
@@ -389,14 +402,6 @@ func fmtNum(v float64) string {
 // fmtPct formats a fraction as a percentage: 0.3821 -> "38.2%".
 func fmtPct(frac float64) string {
 	return strconv.FormatFloat(frac*100, 'f', 1, 64) + "%"
-}
-
-// changeIf is the change of g's cost per call, formatted; "" when unknown.
-func changeIf(g gainView) string {
-	if !g.HasChange {
-		return ""
-	}
-	return fmtChange(g.Change)
 }
 
 // fmtChange formats a relative change with its sign: -0.849 -> "-84.9%".

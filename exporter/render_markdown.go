@@ -128,8 +128,8 @@ func (m mdWriter) recommendation(rv *recView) {
 		m.line("| Statement | Calls | Cost per call before | After | Change |")
 		m.line("|:--|--:|--:|--:|--:|")
 		for _, g := range rv.Served {
-			change := cmp.Or(changeIf(g), "n/a")
-			if note := g.WithNote(); note != "" {
+			change := cmp.Or(g.changeText(), "n/a")
+			if note := g.withNote(); note != "" {
 				change += " " + note
 			}
 			m.row(mdStatementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls),

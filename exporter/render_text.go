@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"bytes"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -221,8 +220,14 @@ func (t textWriter) recommendation(rv *recView) {
 		for i, g := range rv.Served {
 			rows[i] = []string{statementRef(g.Rank, g.G.QueryID), humanize.Count(g.G.Calls) + " calls",
 				fmtNum(g.G.CostBefore) + " per call -> " + costAfter(rec, g.G.CostAfter), ""}
-			if note := strings.Join(slices.DeleteFunc([]string{changeIf(g), g.WithNote()}, func(s string) bool { return s == "" }), ", "); note != "" {
-				rows[i][3] = "(" + note + ")"
+			var notes []string
+			for _, n := range []string{g.changeText(), g.withNote()} {
+				if n != "" {
+					notes = append(notes, n)
+				}
+			}
+			if len(notes) > 0 {
+				rows[i][3] = "(" + strings.Join(notes, ", ") + ")"
 			}
 		}
 		widths := columnWidths(make([]string, 4), rows)
