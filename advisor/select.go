@@ -768,13 +768,22 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			}
 		}
 	}
+	// Where others share a statement, what it costs without this one.
+	without, err := s.withoutEach(ctx, func(u int) []int {
+		return slices.DeleteFunc(slices.Clone(gainStmt[u]), func(i int) bool { return len(credited[i]) < 2 })
+	})
+	if err != nil {
+		return nil, err
+	}
 	for u := range gains {
 		for k := range gains[u] {
-			for _, v := range credited[gainStmt[u][k]] {
+			i := gainStmt[u][k]
+			for _, v := range credited[i] {
 				if v != u {
 					gains[u][k].With = append(gains[u][k].With, s.chosen[v].id)
 				}
 			}
+			gains[u][k].CostWithout = without[u][i]
 		}
 	}
 	var recs []Recommendation
@@ -822,18 +831,30 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 // (see gamble). The other indexes can make that far cheaper than the
 // statement's cost without any new index.
 func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([]map[int]float64, error) {
-	out := make([]map[int]float64, len(s.chosen))
-	for u := range s.chosen {
+	return s.withoutEach(ctx, func(u int) []int {
 		var at []int
-		var stmts []WorkloadStatement
 		for i, f := range final {
 			if f.Err == nil && s.base[i].Err == nil && slices.Contains(f.Walks, u) {
 				at = append(at, i)
-				stmts = append(stmts, s.stmts[i])
 			}
 		}
-		if len(at) == 0 {
+		return at
+	})
+}
+
+// withoutEach is, per chosen index u, the cost of the statements at the
+// positions at(u) with every other chosen index present, keyed by position
+// (the statement's cost without new indexes where that plan fails).
+func (s *selection) withoutEach(ctx context.Context, at func(u int) []int) ([]map[int]float64, error) {
+	out := make([]map[int]float64, len(s.chosen))
+	for u := range s.chosen {
+		positions := at(u)
+		if len(positions) == 0 {
 			continue
+		}
+		stmts := make([]WorkloadStatement, len(positions))
+		for k, i := range positions {
+			stmts[k] = s.stmts[i]
 		}
 		others := candidatesOf(slices.Delete(slices.Clone(s.chosen), u, u+1))
 		others = slices.DeleteFunc(others, func(c Candidate) bool {
@@ -843,8 +864,8 @@ func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([
 		if err != nil {
 			return nil, err
 		}
-		out[u] = make(map[int]float64, len(at))
-		for k, i := range at {
+		out[u] = make(map[int]float64, len(positions))
+		for k, i := range positions {
 			out[u][i] = s.base[i].Cost
 			if costs[k].Err == nil {
 				out[u][i] = costs[k].Cost

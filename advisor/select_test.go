@@ -351,8 +351,16 @@ func TestSelectCoversAJoinProbe(t *testing.T) {
 	if len(recs) != 2 || !slices.ContainsFunc(recs, func(r Recommendation) bool { return r.Table == "public.items" && len(r.Include) == 3 }) {
 		t.Fatalf("want the label index and the covering probe, got:\n%s", describeRecs(recs))
 	}
-	// Both serve the statement: each one's evidence names the other, once
-	// also where a second user runs the same statement (the same queryid).
+	// Both serve the statement: each one's evidence names the other, and
+	// what the statement costs with the other alone.
+	for i, r := range recs {
+		if g := r.Statements[0]; g.CostWithout <= g.CostAfter || g.CostWithout >= g.CostBefore {
+			t.Errorf("%s: without it the statement costs %.1f per call; want between %.1f with both and %.1f with neither",
+				describeRecs(recs[i:i+1]), g.CostWithout, g.CostAfter, g.CostBefore)
+		}
+	}
+	// Each names the other once also where a second user runs the same
+	// statement (the same queryid).
 	twice := append(slices.Clone(stmts), stmts[0])
 	twice[1].Calls = 50
 	recs = selectRecs(t, w, cat, []Candidate{label, probe}, twice, SelectOptions{})

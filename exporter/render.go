@@ -121,7 +121,9 @@ func (g gainView) WithLabel() string {
 	return "with indexes"
 }
 
-// withNote is "with index 4", "with indexes 4, 6"; "" when none.
+// withNote is "with index 4", "with indexes 4, 6", and what the statement
+// costs without this one ("with index 4; 1,540 without this one"); ""
+// when no other recommendation shares the statement.
 func (g gainView) withNote() string {
 	if len(g.With) == 0 {
 		return ""
@@ -130,7 +132,16 @@ func (g gainView) withNote() string {
 	for i, n := range g.With {
 		nums[i] = strconv.Itoa(n)
 	}
-	return g.WithLabel() + " " + strings.Join(nums, ", ")
+	return g.WithLabel() + " " + strings.Join(nums, ", ") + g.WithoutNote()
+}
+
+// WithoutNote is "; 1,540 without this one" where the statement's cost
+// without this index is known; "" otherwise.
+func (g gainView) WithoutNote() string {
+	if g.G.CostWithout <= 0 {
+		return ""
+	}
+	return "; " + fmtNum(g.G.CostWithout) + " without this one"
 }
 
 // changeText is the change of the statement's cost per call; "" when unknown.

@@ -332,7 +332,7 @@ func abs(x float64) float64 { return max(x, -x) }
 // names the other, by its number in the report.
 func TestRenderNamesSharedEvidence(t *testing.T) {
 	gain := func(with string) []advisor.StatementGain {
-		return []advisor.StatementGain{{QueryID: "77", Calls: 154, CostBefore: 7393.9, CostAfter: 977, With: []string{with}}}
+		return []advisor.StatementGain{{QueryID: "77", Calls: 154, CostBefore: 7393.9, CostAfter: 977, With: []string{with}, CostWithout: 1540.2}}
 	}
 	r := &advisor.Report{
 		Statements: []advisor.Statement{{QueryID: "77", Query: "SELECT t.id FROM task_labels tl JOIN tasks t ON t.id = tl.task_id WHERE tl.label_id = $1"}},
@@ -344,9 +344,9 @@ func TestRenderNamesSharedEvidence(t *testing.T) {
 		},
 	}
 	for format, want := range map[string][]string{
-		"text":     {"(-86.8%, with index 2)", "(-86.8%, with index 1)"},
-		"markdown": {"| -86.8% with index 2 |", "| -86.8% with index 1 |"},
-		"html":     {`with index <a href="#rec-2">2</a>`, `with index <a href="#rec-1">1</a>`},
+		"text":     {"(-86.8%, with index 2; 1,540.2 without this one)", "(-86.8%, with index 1; 1,540.2 without this one)"},
+		"markdown": {"| -86.8% with index 2; 1,540.2 without this one |", "| -86.8% with index 1; 1,540.2 without this one |"},
+		"html":     {`with index <a href="#rec-2">2</a>; 1,540.2 without this one`, `with index <a href="#rec-1">1</a>; 1,540.2 without this one`},
 	} {
 		out := render(t, r, format)
 		for _, w := range want {
@@ -355,7 +355,7 @@ func TestRenderNamesSharedEvidence(t *testing.T) {
 			}
 		}
 	}
-	if out := render(t, r, "json"); !strings.Contains(out, `"with": [`) {
+	if out := render(t, r, "json"); !strings.Contains(out, `"with": [`) || !strings.Contains(out, `"cost_without_it": 1540.2`) {
 		t.Errorf("json: no with list in:\n%s", out)
 	}
 }
