@@ -84,8 +84,8 @@ type StatementGain struct {
 	// With are the IDs of the other recommendations credited with the
 	// same statement: its cost after is theirs as much as this one's.
 	With []string `json:"with,omitempty"`
-	// CostWithout is, where With is not empty, its cost per call with
-	// them but without this index: what this one adds is the drop from
-	// CostWithout to CostAfter.
+	// CostWithout is, where With is not empty, its cost per call with the
+	// other chosen indexes but without this one (0: unknown): the drop from
+	// it to CostAfter is what this index adds with the others present.
 	CostWithout float64 `json:"cost_without_it,omitempty"`
 }

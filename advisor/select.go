@@ -137,12 +137,17 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 
 // withoutRecommendations drops the recommendations whose IDs are in gone,
 // and those IDs from the others' evidence (StatementGain.With), whose
-// costs after were planned with them present all the same.
+// costs after were planned with them present all the same; a cost without
+// the index that shared the statement with them no longer holds.
 func withoutRecommendations(recs []Recommendation, gone map[string]bool) []Recommendation {
 	recs = slices.DeleteFunc(recs, func(r Recommendation) bool { return gone[r.ID] })
 	for _, r := range recs {
 		for k := range r.Statements {
-			r.Statements[k].With = slices.DeleteFunc(r.Statements[k].With, func(id string) bool { return gone[id] })
+			g := &r.Statements[k]
+			if slices.ContainsFunc(g.With, func(id string) bool { return gone[id] }) {
+				g.With = slices.DeleteFunc(g.With, func(id string) bool { return gone[id] })
+				g.CostWithout = 0
+			}
 		}
 	}
 	return recs
@@ -831,7 +836,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 // (see gamble). The other indexes can make that far cheaper than the
 // statement's cost without any new index.
 func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([]map[int]float64, error) {
-	return s.withoutEach(ctx, func(u int) []int {
+	walked := func(u int) []int {
 		var at []int
 		for i, f := range final {
 			if f.Err == nil && s.base[i].Err == nil && slices.Contains(f.Walks, u) {
@@ -839,12 +844,24 @@ func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([
 			}
 		}
 		return at
-	})
+	}
+	out, err := s.withoutEach(ctx, walked)
+	if err != nil {
+		return nil, err
+	}
+	for u := range out {
+		for _, i := range walked(u) {
+			if _, ok := out[u][i]; !ok {
+				out[u][i] = s.base[i].Cost // that plan failed: judge the walk against no new index
+			}
+		}
+	}
+	return out, nil
 }
 
 // withoutEach is, per chosen index u, the cost of the statements at the
-// positions at(u) with every other chosen index present, keyed by position
-// (the statement's cost without new indexes where that plan fails).
+// positions at(u) with every other chosen index present, keyed by position;
+// a statement whose plan fails has none.
 func (s *selection) withoutEach(ctx context.Context, at func(u int) []int) ([]map[int]float64, error) {
 	out := make([]map[int]float64, len(s.chosen))
 	for u := range s.chosen {
@@ -866,7 +883,6 @@ func (s *selection) withoutEach(ctx context.Context, at func(u int) []int) ([]ma
 		}
 		out[u] = make(map[int]float64, len(positions))
 		for k, i := range positions {
-			out[u][i] = s.base[i].Cost
 			if costs[k].Err == nil {
 				out[u][i] = costs[k].Cost
 			}

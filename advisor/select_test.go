@@ -857,13 +857,14 @@ func TestGINDisplacesGenericOnlyBtree(t *testing.T) {
 // A recommendation a GIN index displaces leaves the others' evidence too.
 func TestWithoutRecommendations(t *testing.T) {
 	recs := []Recommendation{
-		{ID: "a", Statements: []StatementGain{{QueryID: "q", With: []string{"b", "c"}}}},
-		{ID: "b", Statements: []StatementGain{{QueryID: "q", With: []string{"a", "c"}}}},
-		{ID: "c", Statements: []StatementGain{{QueryID: "q", With: []string{"a", "b"}}}},
+		{ID: "a", Statements: []StatementGain{{QueryID: "q", With: []string{"b", "c"}, CostWithout: 50}, {QueryID: "r", With: []string{"c"}, CostWithout: 60}}},
+		{ID: "b", Statements: []StatementGain{{QueryID: "q", With: []string{"a", "c"}, CostWithout: 50}}},
+		{ID: "c", Statements: []StatementGain{{QueryID: "q", With: []string{"a", "b"}, CostWithout: 50}}},
 	}
 	got := withoutRecommendations(recs, map[string]bool{"b": true})
 	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" ||
-		!slices.Equal(got[0].Statements[0].With, []string{"c"}) || !slices.Equal(got[1].Statements[0].With, []string{"a"}) {
+		!slices.Equal(got[0].Statements[0].With, []string{"c"}) || !slices.Equal(got[1].Statements[0].With, []string{"a"}) ||
+		got[0].Statements[0].CostWithout != 0 || got[1].Statements[0].CostWithout != 0 || got[0].Statements[1].CostWithout != 60 {
 		t.Errorf("without b: %+v", got)
 	}
 }

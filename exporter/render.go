@@ -122,7 +122,7 @@ func (g gainView) WithLabel() string {
 }
 
 // withNote is "with index 4", "with indexes 4, 6", and what the statement
-// costs without this one ("with index 4; 1,540 without this one"); ""
+// costs without this one ("with index 4; 1,549.5 without this one"); ""
 // when no other recommendation shares the statement.
 func (g gainView) withNote() string {
 	if len(g.With) == 0 {
@@ -135,7 +135,7 @@ func (g gainView) withNote() string {
 	return g.WithLabel() + " " + strings.Join(nums, ", ") + g.WithoutNote()
 }
 
-// WithoutNote is "; 1,540 without this one" where the statement's cost
+// WithoutNote is "; 1,549.5 without this one" where the statement's cost
 // without this index is known; "" otherwise.
 func (g gainView) WithoutNote() string {
 	if g.G.CostWithout <= 0 {
