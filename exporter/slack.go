@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/internal/state"
 )
 
@@ -117,6 +118,26 @@ func slackSummary(target string, added, changed, realized int) string {
 	return "pgadvisor · " + target + ": " + strings.Join(parts, "; ")
 }
 
+// sharedNote says when the estimated improvement is shared with other
+// recommended indexes (StatementGain.With): " (shared with other new
+// indexes on 1 of the 2 statements it serves)"; "" when it is this
+// index's alone.
+func sharedNote(r advisor.Recommendation) string {
+	shared := 0
+	for _, g := range r.Statements {
+		if len(g.With) > 0 {
+			shared++
+		}
+	}
+	switch shared {
+	case 0:
+		return ""
+	case len(r.Statements):
+		return " (shared with other new indexes on the statements it serves)"
+	}
+	return fmt.Sprintf(" (shared with other new indexes on %d of the %d statements it serves)", shared, len(r.Statements))
+}
+
 // slackEvidence is the mrkdwn text saying what the index serves and gains.
 func slackEvidence(it slackItem) string {
 	r := it.rec.Recommendation
@@ -125,13 +146,13 @@ func slackEvidence(it slackItem) string {
 	switch it.kind {
 	case "new":
 		if r.Costed() {
-			fmt.Fprintf(&b, "*New index* on %s: estimated improvement *%.1f%%*", on, r.ImprovementPct)
+			fmt.Fprintf(&b, "*New index* on %s: estimated improvement *%.1f%%*%s", on, r.ImprovementPct, sharedNote(r))
 		} else {
 			fmt.Fprintf(&b, "*New index* on %s: gain %s", on, notCosted)
 		}
 	case "changed":
-		fmt.Fprintf(&b, "*Changed estimate* for the index on %s: estimated improvement *%.1f%%*, announced as %.1f%%",
-			on, r.ImprovementPct, it.rec.AnnouncedBenefit)
+		fmt.Fprintf(&b, "*Changed estimate* for the index on %s: estimated improvement *%.1f%%*%s, announced as %.1f%%",
+			on, r.ImprovementPct, sharedNote(r), it.rec.AnnouncedBenefit)
 	case "realized":
 		fmt.Fprintf(&b, "*Gain realized* by the index on %s, built %s: served statements went from %s to %s per call (*%.1f%% faster*)",
 			on, it.rec.AppliedAt.UTC().Format("2006-01-02 15:04 MST"),

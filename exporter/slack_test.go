@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/internal/config"
 	"github.com/pgadvisor/pgadvisor/internal/state"
 )
@@ -112,6 +113,30 @@ func TestSlackStandInIndex(t *testing.T) {
 	}
 	if evidence := decodeSlack(t, body).Blocks[1].Text.Text; !strings.Contains(evidence, "estimated improvement *80.0%*") {
 		t.Errorf("evidence of a stand-in costed index: %q", evidence)
+	}
+}
+
+// TestSlackSharedImprovement: an improvement shared with another new
+// index says so.
+func TestSlackSharedImprovement(t *testing.T) {
+	rec := notifyRec("probe", 80)
+	rec.Statements[0].With = []string{"label"}
+	for _, tc := range []struct {
+		statements []advisor.StatementGain
+		want       string
+	}{
+		{rec.Statements, "estimated improvement *80.0%* (shared with other new indexes on the statements it serves)"},
+		{append(rec.Statements, advisor.StatementGain{QueryID: "81723", Calls: 5, CostBefore: 50, CostAfter: 10}),
+			"estimated improvement *80.0%* (shared with other new indexes on 1 of the 2 statements it serves)"},
+	} {
+		rec.Statements = tc.statements
+		body, err := slackMessage("prod", state.Changes{New: []state.Record{{Recommendation: rec}}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evidence := decodeSlack(t, body).Blocks[1].Text.Text; !strings.Contains(evidence, tc.want) {
+			t.Errorf("evidence of a shared improvement: %q, want %q", evidence, tc.want)
+		}
 	}
 }
 
