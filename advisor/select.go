@@ -836,21 +836,21 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 // (see gamble). The other indexes can make that far cheaper than the
 // statement's cost without any new index.
 func (s *selection) withoutWalked(ctx context.Context, final []StatementCost) ([]map[int]float64, error) {
-	walked := func(u int) []int {
-		var at []int
-		for i, f := range final {
-			if f.Err == nil && s.base[i].Err == nil && slices.Contains(f.Walks, u) {
-				at = append(at, i)
-			}
+	walked := make([][]int, len(s.chosen)) // per chosen index, the statements that walk it
+	for i, f := range final {
+		if f.Err != nil || s.base[i].Err != nil {
+			continue
 		}
-		return at
+		for _, u := range f.Walks {
+			walked[u] = append(walked[u], i)
+		}
 	}
-	out, err := s.withoutEach(ctx, walked)
+	out, err := s.withoutEach(ctx, func(u int) []int { return walked[u] })
 	if err != nil {
 		return nil, err
 	}
 	for u := range out {
-		for _, i := range walked(u) {
+		for _, i := range walked[u] {
 			if _, ok := out[u][i]; !ok {
 				out[u][i] = s.base[i].Cost // that plan failed: judge the walk against no new index
 			}
