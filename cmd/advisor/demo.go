@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -34,8 +35,8 @@ func runDemo(ctx context.Context, std stdio, args []string) int {
 	switch {
 	case !slices.Contains(exporter.Formats(), opts.Format):
 		err = fmt.Errorf("--format %q is not one of %s", opts.Format, strings.Join(exporter.Formats(), ", "))
-	case opts.Scale <= 0:
-		err = fmt.Errorf("--scale %v: want a number above 0", opts.Scale)
+	case math.IsNaN(opts.Scale) || opts.Scale <= 0 || opts.Scale > demo.MaxScale:
+		err = fmt.Errorf("--scale %v: want a number above 0 and at most %d", opts.Scale, demo.MaxScale)
 	case opts.Duration <= 0:
 		err = fmt.Errorf("--duration %v: want a positive duration", opts.Duration)
 	case opts.Workers <= 0 || opts.Iterations <= 0:

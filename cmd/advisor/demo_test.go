@@ -164,3 +164,15 @@ func (w *watchWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// A scale the demo cannot load is a usage error named by its flag, before
+// any sandbox starts.
+func TestDemoRefusesBadScale(t *testing.T) {
+	for _, scale := range []string{"0", "NaN", "1000"} {
+		code, _, errOut := runCLI(t, "demo", "--scale", scale)
+		want := "advisor demo: --scale " + scale + ": want a number above 0 and at most 100"
+		if code != exitUsage || strings.TrimSpace(errOut) != want {
+			t.Errorf("demo --scale %s: exit %d, stderr %q; want exit %d, %q", scale, code, errOut, exitUsage, want)
+		}
+	}
+}

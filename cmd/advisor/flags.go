@@ -59,7 +59,8 @@ type commonFlags struct {
 	replicaDSN string
 	logLevel   string
 	logFormat  string
-	target     string // --target, for the commands that take it: the target --dsn and --replica-dsn change
+	target     string // --target: the target --dsn and --replica-dsn change
+	hasTarget  bool   // whether the command takes --target
 }
 
 func addCommonFlags(fs *flag.FlagSet) *commonFlags {
@@ -72,6 +73,12 @@ func addCommonFlags(fs *flag.FlagSet) *commonFlags {
 	return c
 }
 
+// addTargetFlag adds --target, for a command that works on one target.
+func (c *commonFlags) addTargetFlag(fs *flag.FlagSet, usage string) {
+	fs.StringVar(&c.target, "target", "", usage)
+	c.hasTarget = true
+}
+
 func (c *commonFlags) logger(std stdio) (*zap.Logger, error) {
 	return logging.New(std.errOut, c.logLevel, c.logFormat)
 }
@@ -79,8 +86,10 @@ func (c *commonFlags) logger(std stdio) (*zap.Logger, error) {
 // load reads the config file, if any, and applies the flags over it.
 // --dsn and --replica-dsn change the fields they name of the file's only
 // target (or of the one --target names), keeping its name and filters;
-// without a file, or a file without targets, they make a target named
-// default.
+// without a file, or given to a file without targets, they make a target
+// named default. A file without targets and no flag to make one is an
+// error, as it is to the agent's reload: an emptied file must not leave
+// the agent watching nothing.
 func (c *commonFlags) load() (*config.Config, error) {
 	for _, f := range []struct{ flag, dsn string }{{"--dsn", c.dsn}, {"--replica-dsn", c.replicaDSN}} {
 		if f.dsn != "" {
@@ -99,11 +108,11 @@ func (c *commonFlags) load() (*config.Config, error) {
 	}
 	var overrideErr error
 	cfg, err := config.Load(c.configPath, func(cfg *config.Config) {
-		if len(cfg.Targets) == 0 { // the flags, else the libpq environment, decide
-			cfg.Targets = []config.Target{{Name: "default"}}
-		}
 		if c.dsn == "" && c.replicaDSN == "" {
 			return
+		}
+		if len(cfg.Targets) == 0 {
+			cfg.Targets = []config.Target{{Name: "default"}}
 		}
 		t, err := c.overridden(cfg)
 		if err != nil {
@@ -134,7 +143,11 @@ func (c *commonFlags) overridden(cfg *config.Config) (*config.Target, error) {
 		return nil, fmt.Errorf("--target %q: no such target in %s", c.target, c.configPath)
 	}
 	if len(cfg.Targets) > 1 {
-		return nil, fmt.Errorf("--dsn and --replica-dsn change one target, and %s has %d: choose it with --target, or edit the file", c.configPath, len(cfg.Targets))
+		how := "edit the file (only advisor report takes --target)"
+		if c.hasTarget {
+			how = "choose it with --target, or edit the file"
+		}
+		return nil, fmt.Errorf("--dsn and --replica-dsn change one target, and %s has %d: %s", c.configPath, len(cfg.Targets), how)
 	}
 	return &cfg.Targets[0], nil
 }

@@ -24,6 +24,8 @@ func TestUnexpectedArgumentRefused(t *testing.T) {
 			`advisor check: unexpected argument "extra" (flags go before arguments; did you mean --config?)`},
 		{[]string{"demo", "extra"},
 			`advisor demo: unexpected argument "extra" (flags go before arguments)`},
+		{[]string{"version", "extra"},
+			`advisor version: unexpected argument "extra" (flags go before arguments)`},
 	}
 	for _, tt := range tests {
 		code, out, errOut := runCLI(t, tt.args...)
@@ -67,16 +69,19 @@ func TestDSNFlagsOverrideOneTarget(t *testing.T) {
 		t.Errorf("targets %+v: want only other changed", cfg.Targets)
 	}
 
-	c = &commonFlags{configPath: none}
+	c = &commonFlags{configPath: none, dsn: "postgres://a@primary/app"}
 	if cfg, err = c.load(); err != nil || len(cfg.Targets) != 1 || cfg.Targets[0].Name != "default" {
-		t.Errorf("a file without targets: %+v, %v; want the default target (libpq environment)", cfg, err)
+		t.Errorf("a file without targets and --dsn: %+v, %v; want the default target", cfg, err)
 	}
 
 	for _, tt := range []struct {
 		c    commonFlags
 		want string
 	}{
-		{commonFlags{configPath: two, dsn: "postgres://a@x/app"}, "--dsn and --replica-dsn change one target, and " + two + " has 2: choose it with --target"},
+		{commonFlags{configPath: two, dsn: "postgres://a@x/app", hasTarget: true}, "--dsn and --replica-dsn change one target, and " + two + " has 2: choose it with --target"},
+		{commonFlags{configPath: two, dsn: "postgres://a@x/app"}, "--dsn and --replica-dsn change one target, and " + two + " has 2: edit the file (only advisor report takes --target)"},
+		// An emptied file is refused, not read as "the libpq environment".
+		{commonFlags{configPath: none}, none + ": targets: at least one target is required"},
 		{commonFlags{configPath: two, dsn: "postgres://a@x/app", target: "nope"}, `--target "nope": no such target in ` + two},
 		{commonFlags{configPath: one, dsn: "postgres://u@h:99999/db"}, "--dsn: invalid URL"},
 		{commonFlags{replicaDSN: "db-replica"}, "--replica-dsn: invalid connection string"},

@@ -79,7 +79,7 @@ func usage(w io.Writer) {
 
 func runVersion(_ context.Context, std stdio, args []string) int {
 	fs := newFlagSet("version", "", std)
-	if code, done := parse(fs, args); done {
+	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
 	fmt.Fprintln(std.out, "advisor", buildVersion())

@@ -85,7 +85,7 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 	fs := newFlagSet("report", "", std)
 	common := addCommonFlags(fs)
 	knobs := addReportFlags(fs)
-	fs.StringVar(&common.target, "target", "", "with a config of several targets, the `name` of the one to report on (and the one --dsn and --replica-dsn change)")
+	common.addTargetFlag(fs, "with a config of several targets, the `name` of the one to report on (and the one --dsn and --replica-dsn change)")
 	format := fs.String("format", "text", "output `format`: "+strings.Join(exporter.Formats(), ", "))
 	outPath := fs.String("o", "", "write the report to `FILE` instead of stdout")
 	interval := fs.Duration("interval", 0, "take two samples this far apart and rank what ran between them (default: the counters since the last pg_stat_statements reset)")
@@ -117,6 +117,14 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
 		return exitUsage
 	}
+	var file *reportFile
+	if *outPath != "" {
+		if file, err = createReportFile(*outPath); err != nil {
+			fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
+			return exitFailure
+		}
+		defer file.discard()
+	}
 	opts := engineOptions(cfg)
 	if logging.IsTerminal(std.errOut) {
 		opts.Progress = func(stage string) { fmt.Fprintf(std.errOut, "\r\033[K%s", stage) }
@@ -130,7 +138,12 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
 		return exitFailure
 	}
-	if err := writeReport(std, r, *format, *outPath); err != nil {
+	if file != nil {
+		err = file.commit(r, *format)
+	} else {
+		err = exporter.Render(std.out, r, *format)
+	}
+	if err != nil {
 		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
 		return exitFailure
 	}
@@ -201,28 +214,70 @@ func warningsText(ws []collector.Warning) string {
 	return strings.Join(parts, "; ")
 }
 
-// writeReport renders r to outPath, or stdout when it is "". A file is
-// written beside its final name and renamed, so a failed render never
-// leaves half a report where a good one was.
-func writeReport(std stdio, r *advisor.Report, format, outPath string) error {
-	if outPath == "" {
-		return exporter.Render(std.out, r, format)
+// reportFile is where -o writes: a temporary file beside the final name,
+// renamed over it once the report is complete, so that a failed run never
+// leaves half a report where a good one was. It is created before the
+// analysis, so that a path that cannot be written fails at once.
+type reportFile struct {
+	path string // the final name, symlinks resolved: the link stays a link
+	tmp  *os.File
+	mode os.FileMode
+}
+
+func createReportFile(outPath string) (*reportFile, error) {
+	path, err := filepath.EvalSymlinks(outPath)
+	if errors.Is(err, os.ErrNotExist) {
+		path, err = outPath, nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
 	if err != nil {
+		return nil, fmt.Errorf("-o %s: %w", outPath, unwrapPath(err))
+	}
+	// A report is for reading, not CreateTemp's 0600; it holds no secrets.
+	// A file already there keeps its mode.
+	mode := os.FileMode(0o644)
+	if info, err := os.Stat(path); err == nil {
+		if info.IsDir() {
+			return nil, fmt.Errorf("-o %s: is a directory", outPath)
+		}
+		mode = info.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return nil, fmt.Errorf("-o %s: cannot create the report in %s (it is written beside its name, then renamed): %w",
+			outPath, filepath.Dir(path), unwrapPath(err))
+	}
+	return &reportFile{path: path, tmp: tmp, mode: mode}, nil
+}
+
+// unwrapPath drops an *os.PathError's operation and path: the message
+// names the path the user gave, not a temporary one.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// commit renders r into the file and puts it in place.
+func (f *reportFile) commit(r *advisor.Report, format string) error {
+	if err := exporter.Render(f.tmp, r, format); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := exporter.Render(tmp, r, format); err != nil {
-		tmp.Close()
-		return fmt.Errorf("render %s: %w", format, err)
+	if err := f.tmp.Close(); err != nil {
+		return fmt.Errorf("-o %s: %w", f.path, unwrapPath(err))
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err := os.Chmod(f.tmp.Name(), f.mode); err != nil {
+		return fmt.Errorf("-o %s: %w", f.path, unwrapPath(err))
 	}
-	// A report is for reading: not CreateTemp's 0600. It holds no secrets.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
+	if err := os.Rename(f.tmp.Name(), f.path); err != nil {
+		return fmt.Errorf("-o %s: %w", f.path, unwrapPath(err))
 	}
-	return os.Rename(tmp.Name(), outPath)
+	return nil
+}
+
+// discard removes the temporary file unless commit renamed it.
+func (f *reportFile) discard() {
+	f.tmp.Close()
+	os.Remove(f.tmp.Name())
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pgadvisor/pgadvisor/advisor"
 )
 
 // A bad flag value is blamed on the flag, not on the config file's line
@@ -31,5 +33,58 @@ func TestReportBadFlagValueNamesTheFlag(t *testing.T) {
 		if code != exitUsage || strings.TrimSpace(errOut) != tt.want {
 			t.Errorf("advisor report %v: exit %d, stderr %q; want exit %d, stderr %q", tt.flags, code, errOut, exitUsage, tt.want)
 		}
+	}
+}
+
+// A path -o cannot write fails before any sampling, naming the path given.
+func TestReportOutputCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ out, want string }{
+		{filepath.Join(dir, "missing", "r.txt"), "advisor report: -o " + filepath.Join(dir, "missing", "r.txt") +
+			": cannot create the report in " + filepath.Join(dir, "missing") + " (it is written beside its name, then renamed): no such file or directory"},
+		{dir, "advisor report: -o " + dir + ": is a directory"},
+	} {
+		// The DSN names a port nothing listens on: reaching it would fail otherwise.
+		code, _, errOut := runCLI(t, "report", "--dsn", "postgres://x@127.0.0.1:1/a", "-o", tt.out)
+		if code != exitFailure || strings.TrimSpace(errOut) != tt.want {
+			t.Errorf("-o %s: exit %d, stderr %q; want exit %d, %q", tt.out, code, errOut, exitFailure, tt.want)
+		}
+	}
+}
+
+// -o through a symbolic link replaces the file it points to, which keeps
+// its mode; until commit, the old report stays as it was.
+func TestReportFileKeepsLinkAndMode(t *testing.T) {
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "report.json"), filepath.Join(dir, "latest.json")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	f, err := createReportFile(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.discard()
+	if data, _ := os.ReadFile(target); string(data) != "old" {
+		t.Fatalf("before commit the report reads %q, want the old one", data)
+	}
+	if err := f.commit(&advisor.Report{}, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("-o %s: no longer a symbolic link (%v)", link, err)
+	}
+	fi, err := os.Stat(target)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("report mode %v (%v), want 0600 kept", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(target); !strings.Contains(string(data), "schema_version") {
+		t.Errorf("report not written through the link: %q", data)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

@@ -25,6 +25,10 @@ func runAgent(ctx context.Context, std stdio, args []string) int {
 	if code, done := parseNoArgs(fs, args); done {
 		return code
 	}
+	if *shutdown <= 0 {
+		fmt.Fprintf(std.errOut, "advisor run: --shutdown-timeout %s: want a positive duration\n", *shutdown)
+		return exitUsage
+	}
 	cfg, err := common.load()
 	if err != nil {
 		fmt.Fprintf(std.errOut, "advisor run: %v\n", err)

@@ -213,6 +213,10 @@ func TestRunRefusesToStart(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "analysis.max_parallel_targets") {
 		t.Errorf("invalid config: exit %d\n%s", code, errOut)
 	}
+	code, _, errOut = runCLI(t, "run", "--config", cfgPath, "--shutdown-timeout", "0s")
+	if code != exitUsage || strings.TrimSpace(errOut) != "advisor run: --shutdown-timeout 0s: want a positive duration" {
+		t.Errorf("--shutdown-timeout 0s: exit %d\n%s", code, errOut)
+	}
 	code, _, errOut = runCLI(t, "run", "--help")
 	if code != exitOK || !strings.Contains(errOut, "-web.config.file") || !strings.Contains(errOut, "-shutdown-timeout") {
 		t.Errorf("--help: exit %d\n%s", code, errOut)

@@ -8,8 +8,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -174,9 +176,9 @@ func Parse(data []byte, filename string, lookupEnv func(string) (string, bool), 
 	c := Default()
 	c.src = source{file: filename, lines: map[string]int{}, failed: map[string]bool{}}
 
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, syntaxError(filename, err)
+	root, err := oneDocument(data, filename)
+	if err != nil {
+		return nil, err
 	}
 	d := decoder{lookupEnv: lookupEnv, src: &c.src}
 	if len(root.Content) > 0 { // an empty file has no document
@@ -193,6 +195,26 @@ func Parse(data []byte, filename string, lookupEnv func(string) (string, bool), 
 		return nil, err
 	}
 	return c, nil
+}
+
+// oneDocument decodes data's YAML document; a second one, after "---",
+// is an error rather than something to ignore.
+func oneDocument(data []byte, filename string) (yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root, next yaml.Node
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return root, syntaxError(filename, err)
+	}
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return root, nil
+	case err != nil:
+		return root, syntaxError(filename, err)
+	case len(next.Content) > 0:
+		src := source{file: filename}
+		return root, src.errorf(next.Content[0].Line, "", errors.New("a second YAML document (after ---): a config file holds one"))
+	}
+	return root, nil
 }
 
 var yamlLineError = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)

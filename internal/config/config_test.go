@@ -109,6 +109,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`advisor.yaml:1: schedule.analyze: invalid schedule "0 0 30 2 *": it never fires`}},
 		{"relative external_url", "external_url: /reports\n" + target,
 			[]string{"advisor.yaml:1: external_url: invalid URL: scheme must be http or https"}},
+		{"second document", target + "---\nanalysis: {top: -5}\n",
+			[]string{"advisor.yaml:6: a second YAML document (after ---): a config file holds one"}},
 		{"every error at once", "listen: nope\nanalysis:\n  top: 0\n  budget: 0\nmetrics: {top_statements: x}\n",
 			[]string{
 				`advisor.yaml:1: listen: invalid address "nope"`,
@@ -282,6 +284,12 @@ func TestOverrides(t *testing.T) {
 		"advisor.yaml: targets[1].dsn: invalid URL: invalid port"
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse with overrides = %v\nwant %s", err, want)
+	}
+
+	// An override that leaves a NaN alone keeps its line.
+	_, err = Parse([]byte("detect: {misestimate_factor: .nan}\n"+target), "advisor.yaml", env(nil), func(c *Config) { c.Listen = ":1" })
+	if want := "advisor.yaml:1: detect.misestimate_factor: must be at least 1, got NaN"; err == nil || err.Error() != want {
+		t.Errorf("Parse of a NaN with an override = %v\nwant %s", err, want)
 	}
 
 	// Flags can supply what the file lacks, and win over it.

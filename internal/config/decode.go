@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 
@@ -52,7 +53,7 @@ func (s *source) line(path string) int {
 // forget drops the positions of the values an override changed, so that
 // errors about them do not point into the file.
 func (s *source) forget(path string, before, after reflect.Value) {
-	if reflect.DeepEqual(before.Interface(), after.Interface()) {
+	if reflect.DeepEqual(before.Interface(), after.Interface()) || bothNaN(before, after) {
 		return
 	}
 	delete(s.lines, path)
@@ -69,6 +70,12 @@ func (s *source) forget(path string, before, after reflect.Value) {
 			s.forget(fmt.Sprintf("%s[%d]", path, i), before.Index(i), after.Index(i))
 		}
 	}
+}
+
+// bothNaN reports whether before and after are both NaN, which
+// reflect.DeepEqual holds to differ: an override left the value alone.
+func bothNaN(before, after reflect.Value) bool {
+	return before.CanFloat() && math.IsNaN(before.Float()) && math.IsNaN(after.Float())
 }
 
 // hasFailed reports whether path or anything enclosing it could not be

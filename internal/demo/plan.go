@@ -26,9 +26,10 @@ const (
 	labelsPerTask      = 1.05 // 0-3 picks, duplicates dropped
 	attachmentsPerTask = 0.31
 	activityPerTask    = 3.03 // "created" plus floor of an exponential with mean 2.5
-
-	maxScale = 100
 )
+
+// MaxScale is the largest scale the demo loads: 40 million tasks.
+const MaxScale = 100
 
 // plan is the deterministic shape of the generated data: how many users,
 // labels and tasks each tenant has and how the tasks spread over projects.
@@ -54,8 +55,8 @@ type projectPlan struct {
 
 // newPlan sizes the data for scale (1 = default).
 func newPlan(scale float64) (*plan, error) {
-	if math.IsNaN(scale) || scale <= 0 || scale > maxScale {
-		return nil, fmt.Errorf("demo scale %v: want a number above 0 and at most %d", scale, maxScale)
+	if math.IsNaN(scale) || scale <= 0 || scale > MaxScale {
+		return nil, fmt.Errorf("demo scale %v: want a number above 0 and at most %d", scale, MaxScale)
 	}
 	n := func(base, least int) int { return max(least, int(math.Round(float64(base)*scale))) }
 	nTenants := n(baseTenants, 5)

@@ -93,7 +93,7 @@ func TestPlanKeysAreValid(t *testing.T) {
 }
 
 func TestPlanScales(t *testing.T) {
-	for _, scale := range []float64{0, -1, math.NaN(), math.Inf(1), maxScale + 1} {
+	for _, scale := range []float64{0, -1, math.NaN(), math.Inf(1), MaxScale + 1} {
 		if _, err := newPlan(scale); err == nil || !strings.Contains(err.Error(), "scale") {
 			t.Errorf("newPlan(%v): got %v, want an error naming the scale", scale, err)
 		}
