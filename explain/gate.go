@@ -460,14 +460,18 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 // statement names no operator: JOIN USING, NATURAL JOIN, CASE x WHEN, IN
 // (subquery), DISTINCT, GROUP BY, sorting, hashing, index scans and
 // selectivity estimates. Those are comparison operators by name,
-// operators and support functions of operator families, and implicit
-// casts.
+// operators and support functions of operator families, implicit casts,
+// and casts to json and jsonb, which to_json, row_to_json, json_agg and
+// the like call for a value of a type that has one, whatever its context.
+// A composite type's attribute types count: those functions recurse into
+// them.
 const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 	UNION
 	SELECT to_regtype(x)::oid FROM unnest($2::text[]) AS x WHERE to_regtype(x) IS NOT NULL
 	UNION
-	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (VALUES (t.typbasetype), (t.typelem)) AS v(b)
+	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
+		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS v(b)
 	WHERE v.b <> 0
 )
 SELECT DISTINCT f.fn FROM (
@@ -480,7 +484,8 @@ SELECT DISTINCT f.fn FROM (
 	SELECT a.amproc::oid FROM pg_amproc a
 		WHERE a.amproclefttype IN (SELECT oid FROM ty) OR a.amprocrighttype IN (SELECT oid FROM ty)
 	UNION ALL
-	SELECT c.castfunc::oid FROM pg_cast c WHERE c.castcontext = 'i' AND c.castsource IN (SELECT oid FROM ty)
+	SELECT c.castfunc::oid FROM pg_cast c WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype))
+		AND c.castsource IN (SELECT oid FROM ty)
 ) AS f(fn)
 WHERE f.fn >= 16384
 ORDER BY 1`
@@ -503,7 +508,7 @@ func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("find implicit comparisons: %w", err)
 		}
-		if reason, err := c.checkOIDs(ctx, oids, "compares values with", "an implicit comparison", 1); reason != "" || err != nil {
+		if reason, err := c.checkOIDs(ctx, oids, "compares or converts values with", "an implicit comparison or conversion", 1); reason != "" || err != nil {
 			return reason, err
 		}
 	}
@@ -548,6 +553,7 @@ type procRow struct {
 	extension  string
 	aggSupport []uint32
 	searchPath []string // the function's own SET search_path, nil when it has none
+	settings   []string // the names of its other SET clauses
 	// types are its result and argument types, for the domain CHECKs and
 	// casts that run on a value becoming one (a function's result cast
 	// to its declared type, an argument to its parameter's). Built-in
@@ -570,6 +576,7 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
 		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
+	coalesce((SELECT array_agg(lower(split_part(cfg, '=', 1))) FROM unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
 	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t
 		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + `))`
 
@@ -725,12 +732,14 @@ func parseSearchPath(setting string) []string {
 }
 
 // databaseHazardSQL finds volatile functions PostgreSQL may call without
-// the statement naming them: implicit casts, operator class support
+// the statement naming them: implicit casts and casts to json (see
+// implicitComparisonsSQL), operator class support
 // functions (sorting, hashing, index scans) and type I/O functions (casts
 // through text, literals).
-const databaseHazardSQL = `SELECT format('an implicit cast from %s to %s uses volatile function %s',
+const databaseHazardSQL = `SELECT format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
 	c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure)
-FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc WHERE c.castcontext = 'i' AND p.provolatile = 'v'
+FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
+WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype)) AND p.provolatile = 'v'
 UNION ALL
 SELECT format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure)
 FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
@@ -886,7 +895,7 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 		var p procRow
 		var searchPath *string
 		if err := rows.Scan(&i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.types); err != nil {
+			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.settings, &p.types); err != nil {
 			return nil, nil, err
 		}
 		if searchPath != nil {
@@ -966,6 +975,12 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	if reason, err := c.checkTypes(ctx, p.types, nameScope{}, joinVia("the signature of "+p.String(), via), depth+1); reason != "" || err != nil {
 		return reason, err
 	}
+	for _, t := range p.types { // the values it returns are compared and converted too
+		c.types[t] = true
+	}
+	if setting := unvettedSetting(p); setting != "" {
+		return fmt.Sprintf("%s %s, whose own SET %s may change what its body does from what the gate reads%s", verb, p, setting, viaSuffix(via)), nil
+	}
 	b := c.bodyChecker()
 	if p.defaults != "" {
 		reason, err := b.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), nameScope{anySchema: true}, depth+1)
@@ -1000,6 +1015,32 @@ func (c *gateChecker) labelHazard(p procRow) string {
 		return "denied"
 	case p.volatility == "v" && !allowedProc(p):
 		return "volatile"
+	}
+	return ""
+}
+
+// harmlessSettings are the settings a function's SET clause may change
+// without changing what the gate reads in its body: with
+// standard_conforming_strings off, a backslash escapes a quote, so what
+// the gate (parsing with it on) reads as string literals can hide a call.
+// Planner, memory, timeout and message settings, and the enable_ family,
+// change how a body runs, not what it runs.
+var harmlessSettings = []string{
+	"work_mem", "maintenance_work_mem", "hash_mem_multiplier", "temp_buffers", "client_min_messages", "log_min_messages",
+	"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "timezone", "datestyle", "intervalstyle",
+	"extra_float_digits", "random_page_cost", "seq_page_cost", "effective_cache_size", "effective_io_concurrency",
+	"cpu_tuple_cost", "cpu_index_tuple_cost", "cpu_operator_cost", "plan_cache_mode", "default_statistics_target",
+	"from_collapse_limit", "join_collapse_limit", "geqo", "jit", "max_parallel_workers_per_gather",
+	"parallel_setup_cost", "parallel_tuple_cost", "application_name",
+}
+
+// unvettedSetting is the first setting of p's SET clauses (search_path
+// aside, which the gate follows) that is not harmless, or "".
+func unvettedSetting(p procRow) string {
+	for _, name := range p.settings {
+		if !strings.HasPrefix(name, "enable_") && !slices.Contains(harmlessSettings, name) {
+			return name
+		}
 	}
 	return ""
 }
@@ -1243,6 +1284,19 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		if !resolved[i] && !refs.ctes[name] && scope.anySchema {
 			return fmt.Sprintf("cannot resolve relation %s%s", name, viaSuffix(via)), nil
 		}
+	}
+	var rowTypes []string
+	for _, rel := range rels {
+		if !c.rels[rel.oid] {
+			rowTypes = append(rowTypes, collector.QuoteIdent(rel.schema)+"."+collector.QuoteIdent(rel.name))
+		}
+	}
+	// A row of a relation becomes a value of its row type, and a value of
+	// each column's, where json_populate_record(t, ...) and the like make
+	// one: their domain CHECKs and input functions run then, with no type
+	// named in the statement.
+	if reason, err := c.checkTypes(ctx, rowTypes, nameScope{}, joinVia("the row type of a relation it reads", via), depth+1); reason != "" || err != nil {
+		return reason, err
 	}
 	for _, rel := range rels {
 		if c.rels[rel.oid] {

@@ -97,6 +97,22 @@ var gateSchema = []string{
 	`CREATE TYPE bumprange AS RANGE (SUBTYPE = int, SUBTYPE_DIFF = bump_diff)`,
 	`CREATE TABLE tr (id int, r bumprange)`,
 
+	// to_json and the like call a type's cast to json, whatever its
+	// context, and json_populate_record makes values of a table's column
+	// types, domains included, with no type named in the statement.
+	`CREATE TYPE mood AS ENUM ('ok')`,
+	`CREATE TABLE m (id int, v mood)`,
+	`CREATE FUNCTION mood_json(mood) RETURNS json LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM bump_counter(); RETURN '"x"'; END$$`,
+	`CREATE CAST (mood AS json) WITH FUNCTION mood_json(mood)`,
+	`CREATE TABLE m_holder (id int, inner_m m)`,
+	`CREATE TABLE dt_plain (id int, p posint)`,
+	`CREATE FUNCTION a_mood() RETURNS mood LANGUAGE plpgsql STABLE AS $$BEGIN RETURN NULL; END$$`,
+	// A function's own SET standard_conforming_strings = off makes its body
+	// read '\' || as an escaped quote: the gate, parsing with it on, would
+	// see two literals where the server sees a call.
+	`CREATE FUNCTION scs_off() RETURNS text LANGUAGE sql IMMUTABLE SET standard_conforming_strings = off AS $b$SELECT 'a\' || ' || bump_counter()::text || ' --'$b$`,
+	`CREATE FUNCTION roomy() RETURNS int LANGUAGE sql STABLE SET work_mem = '64MB' SET enable_seqscan = off AS 'SELECT 1'`,
+
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
 	`CREATE RULE ruled_log AS ON INSERT TO ruled DO ALSO SELECT 1`,
@@ -236,6 +252,12 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM ix_safe WHERE lower(email) = $1 AND deleted_at IS NULL", analyze: true, plannable: true},
 	{query: "SELECT * FROM tr WHERE r && $1", needsDB: true, reason: "body of public.bump_diff(integer, integer), the range type of a column of public.tr)"},
 	{query: "SELECT * FROM t WHERE NOT (a ==== id)", needsDB: true, reason: "body of public.vol_ne(integer, integer)"},
+	{query: "SELECT to_json(v) FROM m WHERE id = $1", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.mood_json(mood), an implicit comparison or conversion)"},
+	{query: "SELECT json_agg(h) FROM m_holder h", needsDB: true, reason: "body of public.mood_json(mood), an implicit comparison or conversion)"},
+	{query: `SELECT json_populate_record(d, '{"p": 5}') FROM dt_plain d`, needsDB: true, reason: "a CHECK of domain posint, the row type of a relation it reads)"},
+	{query: "SELECT to_jsonb(a_mood())", needsDB: true, reason: "body of public.mood_json(mood), an implicit comparison or conversion)"},
+	{query: "SELECT scs_off()", needsDB: true, reason: "calls public.scs_off(), whose own SET standard_conforming_strings may change what its body does from what the gate reads"},
+	{query: "SELECT roomy()", analyze: true, plannable: true},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
@@ -275,7 +297,8 @@ func TestGateCatalog(t *testing.T) {
 }
 
 // TestGateDatabaseHazard: a volatile implicit cast can run on any
-// comparison, so its database gets no EXPLAIN ANALYZE at all.
+// comparison, and a volatile cast to json on any to_json, so its database
+// gets no EXPLAIN ANALYZE at all.
 func TestGateDatabaseHazard(t *testing.T) {
 	db := gateDatabase(t, "gate_hazard",
 		`CREATE TYPE money2 AS (cents int)`,
@@ -288,8 +311,23 @@ func TestGateDatabaseHazard(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	d := Gate(ctx, conn, "SELECT 1")
-	if d.Analyze || !d.Plannable || !strings.Contains(d.Reason, "implicit cast from money2 to text uses volatile function money2_text(money2)") {
+	if d.Analyze || !d.Plannable || !strings.Contains(d.Reason, "cast from money2 to text that PostgreSQL applies unasked uses volatile function money2_text(money2)") {
 		t.Errorf("Gate = %+v, want a refusal naming the implicit cast", d)
+	}
+
+	// An explicit cast to json runs unasked too: to_json calls it.
+	db = gateDatabase(t, "gate_hazard_json",
+		`CREATE TYPE mood AS ENUM ('ok')`,
+		`CREATE FUNCTION mood_json(mood) RETURNS json LANGUAGE sql VOLATILE AS 'SELECT to_json(1)'`,
+		`CREATE CAST (mood AS json) WITH FUNCTION mood_json(mood)`)
+	jconn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jconn.Close(ctx)
+	d = Gate(ctx, jconn, "SELECT 1")
+	if d.Analyze || !d.Plannable || !strings.Contains(d.Reason, "cast from mood to json that PostgreSQL applies unasked uses volatile function mood_json(mood)") {
+		t.Errorf("Gate = %+v, want a refusal naming the cast to json", d)
 	}
 }
 
