@@ -21,7 +21,8 @@ type Statement struct {
 	// never per span.
 	MaxExecTime float64
 	// Share is the statement's part (0..1) of the workload's execution
-	// time in the span; 0 for the advisor's own statements.
+	// time in the span (Delta.TotalExecTime, top-level statements); 0 for
+	// the advisor's own statements.
 	Share float64
 }
 

@@ -533,7 +533,9 @@ func (s *Sampler) readTexts(ctx context.Context, schema string, v extVersion, sn
 		if prev := snap.Texts[k]; prev != nil && !(prev.Own && !t.Own) {
 			continue
 		}
-		s.texts.put(k, t)
+		if t.Problem != TextMissing { // no text this time (an unreadable file): ask again next sample
+			s.texts.put(k, t)
+		}
 		snap.Texts[k] = t
 		if t.Problem != TextOK && !seen {
 			problems[t.Problem] = append(problems[t.Problem], k.QueryID)

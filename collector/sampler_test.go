@@ -1,8 +1,12 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -687,6 +691,71 @@ func TestTextsRefetchedAfterReset(t *testing.T) {
 	}
 	if _, kept := s.texts.texts[before]; kept {
 		t.Error("a text fetched before pg_stat_statements_reset() is still cached")
+	}
+}
+
+// When pg_stat_statements cannot read its query-text file it returns no
+// text for any entry; the texts are asked for again once it can.
+func TestMissingTextsAskedAgain(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "textsmissing", "")
+	sampler := func() *Sampler {
+		s, err := NewSampler(connect(t, c.DSN("textsmissing"), true),
+			SamplerOptions{Databases: NameFilter{Include: []string{"textsmissing"}}}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exec(t, connect(t, c.DSN("textsmissing"), false), "SELECT 'while the file is unreadable' AS missing_text")
+	snap, err := sampler().Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key Key
+	for k, txt := range snap.Texts {
+		if strings.Contains(txt.Query, "missing_text") {
+			key = k
+		}
+	}
+	if key == (Key{}) {
+		t.Fatal("the statement has no text to begin with")
+	}
+
+	file := filepath.Join(c.Dir(), "primary", "pg_stat_tmp", "pgss_query_texts.stat")
+	saved, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pg_stat_statements gives no text for an entry whose text does not
+	// end in a NUL byte where it should: overwritten, the file has none.
+	// Texts stored meanwhile land past its end, which overwriting its
+	// start with the saved bytes again keeps.
+	overwrite := func(data []byte) error {
+		f, err := os.OpenFile(file, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(data, 0)
+		return errors.Join(err, f.Close())
+	}
+	if err := overwrite(bytes.Repeat([]byte("x"), len(saved))); err != nil {
+		t.Fatal(err)
+	}
+	s := sampler() // with nothing cached
+	snap, err = s.Sample(ctx)
+	if err := errors.Join(err, overwrite(saved)); err != nil {
+		t.Fatal(err)
+	}
+	if txt := snap.Texts[key]; txt == nil || txt.Problem != TextMissing {
+		t.Fatalf("with the text file overwritten: %+v, want the statement's text missing", txt)
+	}
+	if snap, err = s.Sample(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if txt := snap.Texts[key]; txt == nil || !strings.Contains(txt.Query, "missing_text") {
+		t.Errorf("with the file readable again: %+v, want the statement's text", txt)
 	}
 }
 

@@ -465,7 +465,10 @@ type Delta struct {
 	// no particular order; see Top for rankings.
 	Statements []Statement
 	// TotalExecTime is the execution time of the whole workload in the
-	// span (every statement but the advisor's own), the base of Share.
+	// span (every top-level statement but the advisor's own), the base of
+	// Share. A nested statement's time (pg_stat_statements.track = all,
+	// extension 1.9 and later) is already in its caller's; before 1.9 the
+	// two cannot be told apart, and both count.
 	TotalExecTime  float64
 	Evictions      int64 // times pg_stat_statements evicted entries in the span (pg_stat_statements_info.dealloc)
 	EvictionsKnown bool  // false before extension version 1.9
@@ -520,7 +523,7 @@ func (w *Window) delta(from time.Time) *Delta {
 		if s.Calls > 0 {
 			s.MeanExecTime = s.TotalExecTime / float64(s.Calls)
 		}
-		if !s.Text.Own {
+		if !s.Text.Own && s.Key.TopLevel {
 			d.TotalExecTime += s.TotalExecTime
 		}
 	}

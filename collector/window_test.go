@@ -524,6 +524,30 @@ func TestWindowShareAndTop(t *testing.T) {
 	}
 }
 
+// A statement run inside a function (track = all) has an entry of its
+// own, whose time is also in its caller's: it counts once in the total.
+func TestWindowShareNested(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, nil))
+	s := snapAt(1, map[int64]int64{1: 100, 2: 100}) // 2: the statement inside 1's function
+	for i := range s.Entries {
+		if s.Entries[i].QueryID == 2 {
+			s.Entries[i].TopLevel = false
+			s.Texts[s.Entries[i].Key] = s.Texts[appKey(2)]
+		}
+	}
+	mustAdd(t, w, s)
+	d := w.LastSample()
+	if d.TotalExecTime != 200 {
+		t.Errorf("total %v, want 200: the nested statement's time is its caller's", d.TotalExecTime)
+	}
+	for _, st := range d.Statements {
+		if st.Share != 1 {
+			t.Errorf("statement %s (top level %v): share %v, want 1", st.QueryID, st.Key.TopLevel, st.Share)
+		}
+	}
+}
+
 // TestWindowTextsByEntry: the advisor's PREPARE of an application's
 // statement has the statement's queryid but a text of its own; each entry
 // keeps its own text, so the application's statement is still ranked.

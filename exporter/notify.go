@@ -216,6 +216,10 @@ func (n *Notifier) Notify(r *advisor.Report) (state.Changes, error) {
 	if err != nil {
 		return state.Changes{}, fmt.Errorf("notify: %w", err)
 	}
+	if len(ch.SetAside) > 0 {
+		n.log.Warn("recommendation records that could not be read were set aside in the state file's recommendations_unreadable bucket",
+			zap.String("target", r.Target), zap.Strings("ids", ch.SetAside))
+	}
 	if !ch.Announceable() || len(n.channels) == 0 {
 		return ch, nil // with no channel, announcements wait for one to be configured
 	}

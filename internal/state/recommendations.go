@@ -57,6 +57,11 @@ type Changes struct {
 	Changed  []Record // announced, but the benefit moved by more than half since
 	Realized []Record // applied, measured after, gain not announced yet
 	Gone     []Record // open before this cycle, not recommended by it
+	// SetAside are the IDs of stored records that could not be decoded
+	// (a damaged file, a downgrade): moved to the recommendations_unreadable
+	// bucket, so that one bad record stops nothing; one the cycle
+	// recommends again starts over, as new.
+	SetAside []string
 }
 
 // Announceable reports whether the cycle produced anything to notify.
@@ -121,7 +126,11 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 			var rd Record
 			found, err := getJSON(b, []byte(rec.ID), &rd)
 			if err != nil {
-				return err
+				if err := setAsideRecord(tx, r.Target, b, []byte(rec.ID)); err != nil {
+					return err
+				}
+				ch.SetAside = append(ch.SetAside, rec.ID)
+				rd, found = Record{}, false
 			}
 			if !found {
 				rd.FirstSeen = now
@@ -147,14 +156,15 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 		}
 		// bbolt forbids writes inside ForEach: collect, then write.
 		updates := map[string]Record{}
-		var expired [][]byte
+		var expired, unreadable [][]byte
 		err = b.ForEach(func(k, _ []byte) error {
 			if seen[string(k)] {
 				return nil
 			}
 			var rd Record
 			if _, err := getJSON(b, k, &rd); err != nil {
-				return err
+				unreadable = append(unreadable, slices.Clone(k))
+				return nil
 			}
 			switch rd.Status {
 			case StatusOpen:
@@ -191,12 +201,34 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 				return err
 			}
 		}
+		for _, k := range unreadable {
+			if err := setAsideRecord(tx, r.Target, b, k); err != nil {
+				return err
+			}
+			ch.SetAside = append(ch.SetAside, string(k))
+		}
 		return nil
 	})
 	if err != nil {
 		return Changes{}, fmt.Errorf("record recommendations of target %s: %w", r.Target, err)
 	}
 	return ch, nil
+}
+
+// setAsideRecord moves the record at key of target's bucket b to the
+// recommendations_unreadable bucket.
+func setAsideRecord(tx *bolt.Tx, target string, b *bolt.Bucket, key []byte) error {
+	aside, err := tx.Bucket(bucketUnreadableRecs).CreateBucketIfNotExists([]byte(target))
+	if err == nil {
+		err = aside.Put(key, slices.Clone(b.Get(key))) // b's page, which Delete changes
+	}
+	if err == nil {
+		err = b.Delete(key)
+	}
+	if err != nil {
+		return fmt.Errorf("set aside unreadable record %q: %w", key, err)
+	}
+	return nil
 }
 
 // MarkApplied records that the index of recommendation id was built at at.
@@ -237,10 +269,9 @@ func (s *Store) Recommendations(target string) ([]Record, error) {
 		}
 		return b.ForEach(func(k, _ []byte) error {
 			var rd Record
-			if _, err := getJSON(b, k, &rd); err != nil {
-				return err
+			if _, err := getJSON(b, k, &rd); err == nil { // one that is not is set aside by the next cycle
+				out = append(out, rd)
 			}
-			out = append(out, rd)
 			return nil
 		})
 	})

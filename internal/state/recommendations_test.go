@@ -271,3 +271,35 @@ func TestDeliveriesSetAsideUnreadableEntries(t *testing.T) {
 		t.Errorf("second read: %d deliveries, %d set aside, %v; want 2, 0", len(ds), setAside, err)
 	}
 }
+
+// A recommendation record that cannot be decoded is set aside, and stops
+// neither the cycle nor the reads: one recommended again starts over.
+func TestUpsertSetsAsideUnreadableRecords(t *testing.T) {
+	s, _ := openTemp(t)
+	announce(t, s, upsert(t, s, cycle(1, nil, rec("a", 80), rec("b", 50), rec("c", 40))), Delivery{ID: "d1", Channel: "slack", Ref: "r1", Body: []byte(`{}`)})
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecommendations).Bucket([]byte("prod"))
+		return errors.Join(b.Put([]byte("a"), []byte(`{"status": 7`)), b.Put([]byte("b"), []byte(`not json`)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := s.Recommendations("prod"); err != nil || ids(recs) != "c" {
+		t.Errorf("Recommendations = %s, %v; want c, the readable one", ids(recs), err)
+	}
+	ch := upsert(t, s, cycle(2, nil, rec("a", 80), rec("c", 40)))
+	if strings.Join(ch.SetAside, ",") != "a,b" || ids(ch.New) != "a" || ids(ch.Gone) != "" {
+		t.Errorf("changes: set aside %v, new %s, gone %s; want a,b set aside and a new again", ch.SetAside, ids(ch.New), ids(ch.Gone))
+	}
+	var kept []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		kept = append(kept, tx.Bucket(bucketUnreadableRecs).Bucket([]byte("prod")).Get([]byte("b"))...)
+		return nil
+	})
+	if string(kept) != "not json" {
+		t.Errorf("recommendations_unreadable holds %q for b, want it as it was", kept)
+	}
+	if recs, err := s.Recommendations("prod"); err != nil || ids(recs) != "a,c" {
+		t.Errorf("after the cycle: %s, %v; want a and c", ids(recs), err)
+	}
+}

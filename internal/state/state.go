@@ -39,6 +39,8 @@ var (
 	bucketRecommendations = []byte("recommendations")
 	bucketOutbox          = []byte("outbox")
 	bucketUnreadable      = []byte("outbox_unreadable") // entries Deliveries set aside
+	// recommendation records UpsertRecommendations could not decode, by target
+	bucketUnreadableRecs = []byte("recommendations_unreadable")
 	keySchema             = []byte("schema_version")
 )
 
@@ -155,7 +157,7 @@ func (s *Store) init() error {
 		} else if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
 			return fmt.Errorf("state store %s: write schema version: %w", s.path, err)
 		}
-		for _, b := range [][]byte{bucketWindows, bucketRecommendations, bucketOutbox, bucketUnreadable} {
+		for _, b := range [][]byte{bucketWindows, bucketRecommendations, bucketOutbox, bucketUnreadable, bucketUnreadableRecs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("state store %s: create buckets: %w", s.path, err)
 			}
