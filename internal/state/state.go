@@ -41,7 +41,7 @@ var (
 	bucketUnreadable      = []byte("outbox_unreadable") // entries Deliveries set aside
 	// recommendation records UpsertRecommendations could not decode, by target
 	bucketUnreadableRecs = []byte("recommendations_unreadable")
-	keySchema             = []byte("schema_version")
+	keySchema            = []byte("schema_version")
 )
 
 // Store is the open state file. Its methods are safe for concurrent use.
