@@ -3,10 +3,14 @@ package exporter
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"html"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +51,10 @@ func runChromium(t *testing.T, bin, page string, flags ...string) []byte {
 	return stdout.Bytes()
 }
 
-func writeHTMLReport(t *testing.T, extra string) string {
+// writeHTMLReport writes the fixture's HTML report with extra markup
+// before </body>. With allowExtra, the page's policy also lets the extra
+// markup's script run (by its hash), as it lets the page's own.
+func writeHTMLReport(t *testing.T, extra string, allowExtra bool) string {
 	t.Helper()
 	r := fixtureReport(t)
 	r.Statements[2].Query = hostileQuery
@@ -59,6 +66,11 @@ func writeHTMLReport(t *testing.T, extra string) string {
 	if extra != "" {
 		page = strings.Replace(page, "</body>", extra+"</body>", 1)
 	}
+	if m := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindStringSubmatch(extra); m != nil && allowExtra {
+		sum := sha256.Sum256([]byte(m[1]))
+		policy := strings.Replace(htmlPolicy(), "script-src ", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"' ", 1)
+		page = strings.Replace(page, html.EscapeString(htmlPolicy()), html.EscapeString(policy), 1)
+	}
 	path := filepath.Join(t.TempDir(), "report.html")
 	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
@@ -68,7 +80,7 @@ func writeHTMLReport(t *testing.T, extra string) string {
 
 func TestHTMLReportInBrowser(t *testing.T) {
 	bin := chromium(t)
-	page := writeHTMLReport(t, "")
+	page := writeHTMLReport(t, "", false)
 
 	shot := filepath.Join(t.TempDir(), "report.png")
 	runChromium(t, bin, page, "--hide-scrollbars", "--screenshot="+shot, "--window-size=1280,2000")
@@ -119,12 +131,26 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	}
 }
 
+// The page's policy runs its own script and no other: markup that
+// escaping let through could not run one.
+func TestHTMLReportRunsNoInjectedScript(t *testing.T) {
+	bin := chromium(t)
+	injected := `<script>document.body.appendChild(document.createElement("aside")).id = "injected";</script>`
+	dom := string(runChromium(t, bin, writeHTMLReport(t, injected, false), "--dump-dom"))
+	if !strings.Contains(dom, `<html lang="en" class="js">`) {
+		t.Errorf("the page's own script did not run under its policy; DOM starts with:\n%s", dom[:min(len(dom), 300)])
+	}
+	if strings.Contains(dom, `id="injected"`) {
+		t.Error("a script injected into the page ran")
+	}
+}
+
 // A malformed escape in the URL's fragment does not stop the script:
 // before, decodeURIComponent threw and the page stayed without its "js"
 // class, which the styles of its interactive parts key on.
 func TestHTMLReportMalformedFragment(t *testing.T) {
 	bin := chromium(t)
-	dom := string(runChromium(t, bin, writeHTMLReport(t, "")+"#%E0%A4%A", "--dump-dom"))
+	dom := string(runChromium(t, bin, writeHTMLReport(t, "", false)+"#%E0%A4%A", "--dump-dom"))
 	if !strings.Contains(dom, `<html lang="en" class="js">`) {
 		t.Errorf("the script did not run to its end with a malformed fragment; DOM starts with:\n%s", dom[:min(len(dom), 300)])
 	}
@@ -157,7 +183,7 @@ window.addEventListener("load", function () {
   }, 300);
 });
 </script>`
-	page := writeHTMLReport(t, probe)
+	page := writeHTMLReport(t, probe, true)
 	dom := string(runChromium(t, bin, page, "--dump-dom", "--virtual-time-budget=5000"))
 	start := strings.Index(dom, `<pre id="probe">`)
 	if start < 0 {

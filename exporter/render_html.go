@@ -2,7 +2,9 @@ package exporter
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"strconv"
@@ -17,11 +19,27 @@ import (
 //go:embed templates/report.html.tmpl templates/report.css templates/report.js
 var templateFS embed.FS
 
+// htmlPolicy is the HTML report's Content-Security-Policy, sent as a
+// header by the agent and repeated in a meta tag for a saved file: the
+// page's own inline style and its one script, by hash, run; nothing loads.
+// Were escaping ever to slip, injected markup could run no script of its
+// own, and so neither read the page nor send it anywhere.
+var htmlPolicy = sync.OnceValue(func() string {
+	js, err := templateFS.ReadFile("templates/report.js")
+	script := "'none'" // cannot happen: the script is embedded
+	if err == nil {
+		sum := sha256.Sum256(js)
+		script = "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; script-src " + script + "; base-uri 'none'; form-action 'none'"
+})
+
 // htmlView is what the HTML template draws.
 type htmlView struct {
 	*reportView
 	CSS        template.CSS // trusted: embedded in the binary
 	JS         template.JS
+	Policy     string // htmlPolicy
 	Statements []*htmlStatement
 	Severities map[string]int // findings per severity class
 }
@@ -77,6 +95,7 @@ func renderHTML(buf *bytes.Buffer, r *advisor.Report) error {
 		reportView: newReportView(r),
 		CSS:        template.CSS(css),
 		JS:         template.JS(js),
+		Policy:     htmlPolicy(),
 		Severities: map[string]int{},
 	}
 	for _, f := range v.Findings {
@@ -85,9 +104,15 @@ func renderHTML(buf *bytes.Buffer, r *advisor.Report) error {
 	for _, sv := range v.reportView.Statements {
 		v.Statements = append(v.Statements, &htmlStatement{statementView: sv, Plan: newPlanView(sv)})
 	}
-	if err := tmpl.Execute(buf, v); err != nil {
+	var page strings.Builder
+	if err := tmpl.Execute(&page, v); err != nil {
 		return fmt.Errorf("execute HTML template: %w", err)
 	}
+	// html/template escapes markup but passes control and bidi characters
+	// through: a query text could reorder what the page shows (U+202E) or
+	// drive the terminal of whoever curls it. Like the text report, the
+	// page shows them escaped.
+	buf.WriteString(clean(page.String()))
 	return nil
 }
 

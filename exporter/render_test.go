@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"html"
@@ -519,13 +521,24 @@ func TestRenderHTMLStructure(t *testing.T) {
 	if n := strings.Count(out, `class="node flagged`); n != 3 {
 		t.Errorf("%d flagged plan nodes, want 3", n)
 	}
+	// The page's policy lets its one script run, by the hash of the script
+	// as the page holds it, and no other.
+	scripts := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(out, -1)
+	sum := sha256.Sum256([]byte(scripts[0][1]))
+	policy := "script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "';"
+	if len(scripts) != 1 || !strings.Contains(htmlPolicy(), policy) || strings.Contains(htmlPolicy(), "unsafe-inline'; base") {
+		t.Errorf("%d scripts; policy %q, want %q in it and no inline script else", len(scripts), htmlPolicy(), policy)
+	}
+	if meta := `<meta http-equiv="Content-Security-Policy" content="` + html.EscapeString(htmlPolicy()) + `">`; !strings.Contains(out, meta) {
+		t.Errorf("HTML report lacks %s", meta)
+	}
 }
 
 func TestCleanNeutralizesTerminalControls(t *testing.T) {
 	r := fixtureReport(t)
 	r.Statements[0].Query = "SELECT 1 \x1b[2J\x1b]0;owned\x07 \u202eevil"
 	r.Warnings = []string{"bad \xff byte"}
-	for _, f := range []string{"text", "markdown"} {
+	for _, f := range []string{"text", "markdown", "html"} {
 		out := render(t, r, f)
 		if strings.ContainsAny(out, "\x1b\x07\u202e") || strings.Contains(out, "\xff") {
 			t.Errorf("%s report passes terminal control characters through", f)

@@ -110,7 +110,7 @@ func TestServerEndpoints(t *testing.T) {
 		}
 		// Query texts and the values they ran with: never cached; the HTML
 		// report loads nothing but itself.
-		if hdr.Get("Cache-Control") != "no-store" || (format == "html") != (hdr.Get("Content-Security-Policy") == htmlPolicy) {
+		if hdr.Get("Cache-Control") != "no-store" || (format == "html") != (hdr.Get("Content-Security-Policy") == htmlPolicy()) {
 			t.Errorf("/api/v1/report?format=%s: Cache-Control %q, Content-Security-Policy %q", format, hdr.Get("Cache-Control"), hdr.Get("Content-Security-Policy"))
 		}
 	}

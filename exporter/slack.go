@@ -199,7 +199,10 @@ func slackCode(ddl string) string {
 	if len(code)+6 <= slackMaxSectionText {
 		return "```" + code + "```"
 	}
-	return "```" + slackCut(code, slackMaxSectionText-6-len(slackTruncatedNote)) + "```" + slackTruncatedNote
+	// A cut between a backtick and its zero-width space leaves the backtick
+	// bare, next to the closing fence: drop it.
+	cut := strings.TrimSuffix(slackCut(code, slackMaxSectionText-6-len(slackTruncatedNote)), "`")
+	return "```" + cut + "```" + slackTruncatedNote
 }
 
 // slackTruncate fits escaped mrkdwn text into a section, saying so when cut.

@@ -231,4 +231,11 @@ func TestSlackBackticksStayInCode(t *testing.T) {
 	if ddl := msg.Blocks[2].Text.Text; strings.Count(ddl, "``") != 2 || !strings.HasPrefix(ddl, "```") || !strings.HasSuffix(ddl, "```") {
 		t.Errorf("DDL block %q: want one code block, its fence sequence broken", ddl)
 	}
+
+	// A DDL cut to fit, right after a backtick: the backtick does not
+	// join the closing fence.
+	limit := slackMaxSectionText - 6 - len(slackTruncatedNote)
+	if ddl := slackCode(strings.Repeat("a", limit-1) + "`" + strings.Repeat("b", 100)); strings.Contains(ddl, "````") {
+		t.Errorf("cut DDL block ends %q: a bare backtick closes the block early", ddl[len(ddl)-40:])
+	}
 }
