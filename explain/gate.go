@@ -412,7 +412,7 @@ type gateChecker struct {
 	// count.
 	planning bool
 	dbHazard hazardFunc // set when not planning
-	procs    map[uint32]bool
+	procs    map[procKey]bool
 	rels     map[uint32]bool
 	types    map[string]bool // type names seen, for checkComparisons
 	// vetted holds the type names checkTypes checked, by the search path
@@ -435,7 +435,7 @@ func (c *gateChecker) bodyChecker() *gateChecker {
 }
 
 func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
-	return &gateChecker{conn: conn, planning: planning, procs: map[uint32]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}, vetted: map[string]bool{}}
+	return &gateChecker{conn: conn, planning: planning, procs: map[procKey]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}, vetted: map[string]bool{}}
 }
 
 // checkStatement returns why pq is unsafe (to plan or to execute, as
@@ -461,17 +461,20 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 // (subquery), DISTINCT, GROUP BY, sorting, hashing, index scans and
 // selectivity estimates. Those are comparison operators by name,
 // operators and support functions of operator families, implicit casts,
-// and casts to json and jsonb, which to_json, row_to_json, json_agg and
-// the like call for a value of a type that has one, whatever its context.
-// A composite type's attribute types count: those functions recurse into
-// them.
+// and casts to json, jsonb and text, whatever their context: to_json,
+// row_to_json, json_agg and the like call a type's cast to json, and the
+// built-in SQL functions behind text || anyelement and quote_literal its
+// cast to text. A composite type's attribute types count, as do a range's
+// element type and a multirange's range: those functions recurse into them.
 const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 	UNION
 	SELECT to_regtype(x)::oid FROM unnest($2::text[]) AS x WHERE to_regtype(x) IS NOT NULL
 	UNION
 	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
-		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS v(b)
+		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+		UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
+		UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) AS v(b)
 	WHERE v.b <> 0
 )
 SELECT DISTINCT f.fn FROM (
@@ -484,7 +487,7 @@ SELECT DISTINCT f.fn FROM (
 	SELECT a.amproc::oid FROM pg_amproc a
 		WHERE a.amproclefttype IN (SELECT oid FROM ty) OR a.amprocrighttype IN (SELECT oid FROM ty)
 	UNION ALL
-	SELECT c.castfunc::oid FROM pg_cast c WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype))
+	SELECT c.castfunc::oid FROM pg_cast c WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype))
 		AND c.castsource IN (SELECT oid FROM ty)
 ) AS f(fn)
 WHERE f.fn >= 16384
@@ -508,7 +511,7 @@ func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("find implicit comparisons: %w", err)
 		}
-		if reason, err := c.checkOIDs(ctx, oids, "compares or converts values with", "an implicit comparison or conversion", 1); reason != "" || err != nil {
+		if reason, err := c.checkOIDs(ctx, oids, "compares or converts values with", "an implicit comparison or conversion", nameScope{}, 1); reason != "" || err != nil {
 			return reason, err
 		}
 	}
@@ -554,9 +557,10 @@ type procRow struct {
 	aggSupport []uint32
 	searchPath []string // the function's own SET search_path, nil when it has none
 	settings   []string // the names of its other SET clauses
-	// types are its result and argument types, for the domain CHECKs and
-	// casts that run on a value becoming one (a function's result cast
-	// to its declared type, an argument to its parameter's). Built-in
+	// types are its result and argument types (OUT ones included), for the
+	// domain CHECKs and casts that run on a value becoming one (a
+	// function's result cast to its declared type, an argument to its
+	// parameter's). Built-in
 	// types without such hazards are left out: they are most of them, and
 	// vetting each again costs a query.
 	types []string
@@ -577,7 +581,7 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
 	coalesce((SELECT array_agg(lower(split_part(cfg, '=', 1))) FROM unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
-	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, p.proargtypes::oid[])) AS t
+	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
 		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + `))`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
@@ -625,24 +629,26 @@ const typeHazardsSQL = `WITH RECURSIVE named(oid) AS (
 	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x
 ), ` + typeHazardsFrom
 
-// typeHazardsOnPathSQL is typeHazardsSQL for a function body with its own
-// search path, $2: a plain name resolves in its schemas first, as the body
-// would find it. Statements use the simpler query: this one plans and runs
-// three times slower, and the gate runs it for most statements.
-const typeHazardsOnPathSQL = `WITH RECURSIVE named(oid) AS (
-	SELECT coalesce((
+// typesOnPathSQL resolves the type names $1 as a body running under the
+// search path $2 (NULL: the session's) would: a plain name in its schemas
+// first. Each comes out as the name that finds the same type on the
+// session's path (regtype's output qualifies it as needed), NULL for one
+// that resolves to nothing.
+const typesOnPathSQL = `SELECT coalesce((
 		SELECT to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x)
 		FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
 		WHERE x !~ '[.(\s]' AND to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x) IS NOT NULL
-		ORDER BY s.pos LIMIT 1), to_regtype(x))::oid
-	FROM unnest($1::text[]) AS x
-), ` + typeHazardsFrom
+		ORDER BY s.pos LIMIT 1), to_regtype(x))::text
+	FROM unnest($1::text[]) WITH ORDINALITY AS w(x, i)
+	ORDER BY w.i`
 
 const typeHazardsFrom = `ty(oid) AS (
 	SELECT oid FROM named WHERE oid IS NOT NULL
 	UNION
 	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
-		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS v(b)
+		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+		UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
+		UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) AS v(b)
 	WHERE v.b <> 0
 ), fns(typ, fn) AS (
 	SELECT ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
@@ -675,7 +681,9 @@ const selfAndBelow = "WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhr
 // vetting lower(email) on every partition would double the gate's time);
 // and the user-defined functions of the range
 // types of their columns (subtype_diff, which estimating && and the like
-// calls, and canonical). The first column is the name's index in $1.
+// calls, and canonical); and whether a column is of a pseudo-type
+// (pg_stats' anyarray), whose values may be of any type. The first column
+// is the name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
@@ -699,7 +707,9 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		SELECT array_agg(DISTINCT v.f) FROM d
 		JOIN pg_attribute a ON a.attrelid = d.oid AND a.attnum > 0 AND NOT a.attisdropped
 		JOIN pg_range r ON a.atttypid IN (r.rngtypid, r.rngmultitypid),
-		LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f) WHERE v.f >= 16384), '{}')
+		LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f) WHERE v.f >= 16384), '{}'),
+	EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p')
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
@@ -732,14 +742,14 @@ func parseSearchPath(setting string) []string {
 }
 
 // databaseHazardSQL finds volatile functions PostgreSQL may call without
-// the statement naming them: implicit casts and casts to json (see
-// implicitComparisonsSQL), operator class support
+// the statement naming them: implicit casts and casts to json, jsonb and
+// text (see implicitComparisonsSQL), operator class support
 // functions (sorting, hashing, index scans) and type I/O functions (casts
 // through text, literals).
 const databaseHazardSQL = `SELECT format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
 	c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure)
 FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
-WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype)) AND p.provolatile = 'v'
+WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype)) AND p.provolatile = 'v'
 UNION ALL
 SELECT format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure)
 FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
@@ -770,22 +780,40 @@ func databaseHazard(ctx context.Context, conn *pgx.Conn) (string, error) {
 	return "", nil
 }
 
-// nameScope says how unqualified names in SQL text resolve. The zero
-// value is the session's search path, as for the statement, view
-// definitions and policies (which the server prints qualified as needed).
+// nameScope says how unqualified names in SQL text resolve, and under
+// which search path the text runs. The zero value is the session's search
+// path for both, as for the statement.
 type nameScope struct {
 	// anySchema resolves functions and operators in every schema: a
 	// function body or default argument may run under any search path.
 	anySchema bool
-	// searchPath, when not nil, resolves relations in these schemas in
-	// order: a function's own SET search_path.
+	// searchPath, when not nil, resolves relations and types in these
+	// schemas in order: the path the body runs under.
 	searchPath []string
+	// runtimePath, when not nil, is the search path the text runs under:
+	// a function's own SET search_path, which the functions it calls
+	// without one of their own run under too.
+	runtimePath []string
 }
 
-// bodyScope is how names in p's body resolve.
-func bodyScope(p procRow) nameScope {
-	return nameScope{anySchema: true, searchPath: p.searchPath}
+// bodyScope is how names in p's body resolve, called from code running
+// under caller: under p's own search path, else under the caller's.
+func bodyScope(p procRow, caller nameScope) nameScope {
+	path := p.searchPath
+	if path == nil {
+		path = caller.runtimePath
+	}
+	return nameScope{anySchema: true, searchPath: path, runtimePath: path}
 }
+
+// stored is the scope of an expression the catalog stores by reference
+// (a view, a policy, a CHECK, a default), which the server prints
+// qualified as the session's search path needs, running under s's path.
+func (s nameScope) stored() nameScope { return nameScope{runtimePath: s.runtimePath} }
+
+// key tells the search paths apart in the checker's caches: a body without
+// a path of its own reads differently under another caller's.
+func (s nameScope) key() string { return strings.Join(s.runtimePath, ",") }
 
 // check resolves refs and returns why they are unsafe, or "". via says
 // where refs came from ("view public.v").
@@ -821,7 +849,7 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 	if len(missing) > 0 {
 		return fmt.Sprintf("cannot resolve function %s()%s", missing[0], viaSuffix(via)), nil
 	}
-	if reason, err := c.checkProcs(ctx, procs, "calls", via, depth); reason != "" || err != nil {
+	if reason, err := c.checkProcs(ctx, procs, "calls", via, scope, depth); reason != "" || err != nil {
 		return reason, err
 	}
 
@@ -829,14 +857,10 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 	if err != nil {
 		return "", err
 	}
-	if reason, err := c.checkOIDs(ctx, opProcs, "uses an operator backed by", via, depth); reason != "" || err != nil {
+	if reason, err := c.checkOIDs(ctx, opProcs, "uses an operator backed by", via, scope, depth); reason != "" || err != nil {
 		return reason, err
 	}
-
-	for name := range refs.types {
-		c.types[name] = true
-	}
-	if reason, err := c.checkTypes(ctx, sortedKeys(refs.types), scope, via, depth); reason != "" || err != nil {
+	if reason, err := c.vetTypes(ctx, sortedKeys(refs.types), scope, via, depth); reason != "" || err != nil {
 		return reason, err
 	}
 	return c.checkRelations(ctx, refs, scope, via, depth)
@@ -929,10 +953,10 @@ func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultS
 	return oids, nil
 }
 
-func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via string, depth int) (string, error) {
+func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via string, scope nameScope, depth int) (string, error) {
 	var todo []uint32
 	for _, oid := range oids {
-		if !c.procs[oid] {
+		if !c.procs[procKey{oid, scope.key()}] {
 			todo = append(todo, oid)
 		}
 	}
@@ -943,17 +967,24 @@ func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via st
 	if err != nil {
 		return "", err
 	}
-	return c.checkProcs(ctx, procs, verb, via, depth)
+	return c.checkProcs(ctx, procs, verb, via, scope, depth)
 }
 
-// checkProcs vets candidate functions, each once.
-func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via string, depth int) (string, error) {
+// procKey is a function as vetted, called under a search path.
+type procKey struct {
+	oid  uint32
+	path string // nameScope.key
+}
+
+// checkProcs vets candidate functions, each once per search path they run under.
+func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via string, scope nameScope, depth int) (string, error) {
 	for _, p := range procs {
-		if c.procs[p.oid] {
+		k := procKey{p.oid, scope.key()}
+		if c.procs[k] {
 			continue
 		}
-		c.procs[p.oid] = true
-		if reason, err := c.checkProc(ctx, p, verb, via, depth); reason != "" || err != nil {
+		c.procs[k] = true
+		if reason, err := c.checkProc(ctx, p, verb, via, scope, depth); reason != "" || err != nil {
 			return reason, err
 		}
 	}
@@ -961,18 +992,19 @@ func (c *gateChecker) checkProcs(ctx context.Context, procs []procRow, verb, via
 }
 
 // checkProc vets one function by its name and label, then whatever its
-// aggregate support functions, default arguments and body call.
-func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string, depth int) (string, error) {
+// aggregate support functions, default arguments and body call; scope is
+// the caller's.
+func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string, scope nameScope, depth int) (string, error) {
 	if hazard := c.labelHazard(p); hazard != "" {
 		return fmt.Sprintf("%s %s function %s%s", verb, hazard, p, viaSuffix(via)), nil
 	}
-	if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), depth+1); reason != "" || err != nil {
+	if reason, err := c.checkOIDs(ctx, p.aggSupport, "calls", joinVia("aggregate "+p.String(), via), scope, depth+1); reason != "" || err != nil {
 		return reason, err
 	}
 	if p.builtin {
 		return "", nil
 	}
-	if reason, err := c.checkTypes(ctx, p.types, nameScope{}, joinVia("the signature of "+p.String(), via), depth+1); reason != "" || err != nil {
+	if reason, err := c.checkTypes(ctx, p.types, scope, joinVia("the signature of "+p.String(), via), depth+1); reason != "" || err != nil {
 		return reason, err
 	}
 	for _, t := range p.types { // the values it returns are compared and converted too
@@ -983,7 +1015,7 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	}
 	b := c.bodyChecker()
 	if p.defaults != "" {
-		reason, err := b.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), nameScope{anySchema: true}, depth+1)
+		reason, err := b.checkSQL(ctx, "SELECT "+p.defaults, joinVia("default arguments of "+p.String(), via), nameScope{anySchema: true, runtimePath: scope.runtimePath}, depth+1)
 		if reason != "" || err != nil {
 			return reason, err
 		}
@@ -991,9 +1023,9 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	body := joinVia("body of "+p.String(), via)
 	switch p.lang {
 	case "sql":
-		return b.checkSQL(ctx, p.body, body, bodyScope(p), depth+1)
+		return b.checkSQL(ctx, p.body, body, bodyScope(p, scope), depth+1)
 	case "plpgsql":
-		return b.checkPlpgsql(ctx, p.body, body, bodyScope(p), depth+1)
+		return b.checkPlpgsql(ctx, p.body, body, bodyScope(p, scope), depth+1)
 	case "c", "internal":
 		return "", nil // compiled code, installed by a superuser: its label is trusted
 	}
@@ -1144,7 +1176,7 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope n
 	}
 	sort.Strings(sqls) // map order is random; reasons should not be
 	sort.Strings(types)
-	if reason, err := c.checkTypes(ctx, types, scope, via, depth); reason != "" || err != nil {
+	if reason, err := c.vetTypes(ctx, types, scope, via, depth); reason != "" || err != nil {
 		return reason, err
 	}
 	for _, sql := range sqls {
@@ -1192,14 +1224,41 @@ func plpgsqlStatement(query string, mode int) string {
 	return "SELECT " + query
 }
 
-// checkTypes vets the named types as scope resolves them: the casts and
-// input functions a value of theirs may go through and their domains'
-// CHECKs.
+// vetTypes vets type names as written in text of scope: in a body, which
+// may run under another search path, each is first resolved as the body
+// would resolve it, and one that resolves to nothing is refused, as an
+// unknown relation is there. The types are then compared and converted
+// as the statement's are (checkComparisons).
+func (c *gateChecker) vetTypes(ctx context.Context, names []string, scope nameScope, via string, depth int) (string, error) {
+	if len(names) > 0 && (scope.anySchema || scope.searchPath != nil) {
+		rows, err := c.conn.Query(ctx, dbconn.Marker+typesOnPathSQL, pgx.QueryExecModeExec, names, scope.searchPath)
+		if err != nil {
+			return "", fmt.Errorf("resolve types: %w", err)
+		}
+		resolved, err := pgx.CollectRows(rows, pgx.RowTo[*string])
+		if err != nil {
+			return "", fmt.Errorf("resolve types: %w", err)
+		}
+		for i, r := range resolved {
+			if r == nil {
+				return fmt.Sprintf("cannot resolve type %s%s", names[i], viaSuffix(via)), nil
+			}
+			names[i] = *r
+		}
+	}
+	for _, name := range names {
+		c.types[name] = true
+	}
+	return c.checkTypes(ctx, names, scope, via, depth)
+}
+
+// checkTypes vets the types names give as the session's search path
+// resolves them: the casts and input functions a value of theirs may go
+// through and their domains' CHECKs, run under scope's path.
 func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope nameScope, via string, depth int) (string, error) {
-	path := strings.Join(scope.searchPath, ",")
 	var types []string
 	for _, name := range names {
-		if key := path + "\x00" + name; !c.vetted[key] {
+		if key := scope.key() + "\x00" + name; !c.vetted[key] {
 			c.vetted[key] = true
 			types = append(types, name)
 		}
@@ -1207,11 +1266,7 @@ func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope name
 	if len(types) == 0 {
 		return "", nil
 	}
-	query, args := typeHazardsSQL, []any{types}
-	if scope.searchPath != nil {
-		query, args = typeHazardsOnPathSQL, []any{types, scope.searchPath}
-	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+query, append([]any{pgx.QueryExecModeExec}, args...)...)
+	rows, err := c.conn.Query(ctx, dbconn.Marker+typeHazardsSQL, pgx.QueryExecModeExec, types)
 	if err != nil {
 		return "", fmt.Errorf("resolve types: %w", err)
 	}
@@ -1231,9 +1286,9 @@ func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope name
 	for _, h := range hazards {
 		var reason string
 		if h.check != "" {
-			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), nameScope{}, depth+1)
+			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), scope.stored(), depth+1)
 		} else {
-			reason, err = c.checkOIDs(ctx, []uint32{h.fn}, "casts with", joinVia("type "+h.typ, via), depth+1)
+			reason, err = c.checkOIDs(ctx, []uint32{h.fn}, "casts with", joinVia("type "+h.typ, via), scope, depth+1)
 		}
 		if reason != "" || err != nil {
 			return reason, err
@@ -1267,10 +1322,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		writeRules   []string
 		planned      []string
 		rangeFuncs   []uint32
+		anyValues    bool
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.rangeFuncs)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.rangeFuncs, &rel.anyValues)
 		return rel, err
 	})
 	if err != nil {
@@ -1295,7 +1351,7 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 	// each column's, where json_populate_record(t, ...) and the like make
 	// one: their domain CHECKs and input functions run then, with no type
 	// named in the statement.
-	if reason, err := c.checkTypes(ctx, rowTypes, nameScope{}, joinVia("the row type of a relation it reads", via), depth+1); reason != "" || err != nil {
+	if reason, err := c.checkTypes(ctx, rowTypes, scope, joinVia("the row type of a relation it reads", via), depth+1); reason != "" || err != nil {
 		return reason, err
 	}
 	for _, rel := range rels {
@@ -1307,22 +1363,27 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		if rel.kind == "f" || rel.foreignBelow {
 			return fmt.Sprintf("reads foreign table %s, which runs code outside the database%s", qualified, viaSuffix(via)), nil
 		}
+		if rel.anyValues && !c.planning {
+			// array_to_json(most_common_vals) converts values of whatever
+			// type the column holds, with that type's casts.
+			return fmt.Sprintf("reads %s, whose pseudo-type (anyarray) columns hold values of types the gate cannot know%s", qualified, viaSuffix(via)), nil
+		}
 		if rel.viewdef != "" {
-			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, rel.viewdef, joinVia("view "+qualified, via), scope.stored(), depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}
 		for _, pol := range rel.policies {
-			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, "SELECT "+pol, joinVia("a row security policy of "+qualified, via), scope.stored(), depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}
 		for _, expr := range rel.planned {
-			if reason, err := c.checkSQL(ctx, "SELECT "+expr, joinVia("an index, CHECK, partition key or statistics expression of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, "SELECT "+expr, joinVia("an index, CHECK, partition key or statistics expression of "+qualified, via), scope.stored(), depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}
-		if reason, err := c.checkOIDs(ctx, rel.rangeFuncs, "estimates with", joinVia("the range type of a column of "+qualified, via), depth+1); reason != "" || err != nil {
+		if reason, err := c.checkOIDs(ctx, rel.rangeFuncs, "estimates with", joinVia("the range type of a column of "+qualified, via), scope, depth+1); reason != "" || err != nil {
 			return reason, err
 		}
 		if !c.planning {
@@ -1335,7 +1396,7 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 				qualified, strings.Join(rel.writeRules, ", "), viaSuffix(via)), nil
 		}
 		for _, def := range rel.defaults {
-			if reason, err := c.checkSQL(ctx, "SELECT "+def, joinVia("a column default of "+qualified, via), nameScope{}, depth+1); reason != "" || err != nil {
+			if reason, err := c.checkSQL(ctx, "SELECT "+def, joinVia("a column default of "+qualified, via), scope.stored(), depth+1); reason != "" || err != nil {
 				return reason, err
 			}
 		}

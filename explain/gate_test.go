@@ -107,6 +107,23 @@ var gateSchema = []string{
 	`CREATE TABLE m_holder (id int, inner_m m)`,
 	`CREATE TABLE dt_plain (id int, p posint)`,
 	`CREATE FUNCTION a_mood() RETURNS mood LANGUAGE plpgsql STABLE AS $$BEGIN RETURN NULL; END$$`,
+	// ... and into a range's element type, and a function's OUT parameters.
+	`CREATE TYPE moodrange AS RANGE (SUBTYPE = mood)`,
+	`CREATE TABLE tr_m (id int, r moodrange)`,
+	`CREATE TYPE posrange AS RANGE (SUBTYPE = posint)`,
+	`CREATE FUNCTION out_dom(OUT p posint, OUT n int) LANGUAGE sql STABLE AS 'SELECT 1, 2'`,
+	// A body names types on the search path it runs under: its own, or,
+	// without one, its caller's.
+	`CREATE TYPE amood AS ENUM ('ok')`, // harmless, where the session's path finds it
+	`CREATE TYPE app.amood AS ENUM ('ok')`,
+	`CREATE FUNCTION app.amood_json(app.amood) RETURNS json LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM public.bump_counter(); RETURN '"x"'; END$$`,
+	`CREATE CAST (app.amood AS json) WITH FUNCTION app.amood_json(app.amood)`,
+	`CREATE FUNCTION app_json() RETURNS int LANGUAGE sql STABLE SET search_path = app AS $$SELECT length(to_json('ok'::amood)::text)$$`,
+	`SET check_function_bodies = off`,
+	`CREATE FUNCTION inner_type() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1::bumpy'`,
+	`CREATE FUNCTION inner_ghost() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1::ghost_type'`,
+	`RESET check_function_bodies`,
+	`CREATE FUNCTION outer_type() RETURNS int LANGUAGE sql STABLE SET search_path = app, public AS 'SELECT public.inner_type()'`,
 	// A function's own SET standard_conforming_strings = off makes its body
 	// read '\' || as an escaped quote: the gate, parsing with it on, would
 	// see two literals where the server sees a call.
@@ -252,10 +269,17 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM ix_safe WHERE lower(email) = $1 AND deleted_at IS NULL", analyze: true, plannable: true},
 	{query: "SELECT * FROM tr WHERE r && $1", needsDB: true, reason: "body of public.bump_diff(integer, integer), the range type of a column of public.tr)"},
 	{query: "SELECT * FROM t WHERE NOT (a ==== id)", needsDB: true, reason: "body of public.vol_ne(integer, integer)"},
-	{query: "SELECT to_json(v) FROM m WHERE id = $1", needsDB: true, reason: "volatile function public.bump_counter() (via body of public.mood_json(mood), an implicit comparison or conversion)"},
-	{query: "SELECT json_agg(h) FROM m_holder h", needsDB: true, reason: "body of public.mood_json(mood), an implicit comparison or conversion)"},
+	{query: "SELECT to_json(v) FROM m WHERE id = $1", needsDB: true, reason: "public.mood_json(mood)"},
+	{query: "SELECT json_agg(h) FROM m_holder h", needsDB: true, reason: "public.mood_json(mood)"},
 	{query: `SELECT json_populate_record(d, '{"p": 5}') FROM dt_plain d`, needsDB: true, reason: "a CHECK of domain posint, the row type of a relation it reads)"},
-	{query: "SELECT to_jsonb(a_mood())", needsDB: true, reason: "body of public.mood_json(mood), an implicit comparison or conversion)"},
+	{query: "SELECT to_jsonb(a_mood())", needsDB: true, reason: "public.mood_json(mood)"},
+	{query: "SELECT to_json(lower(r)) FROM tr_m", needsDB: true, reason: "public.mood_json(mood)"},
+	{query: "SELECT '[1,5)'::posrange", needsDB: true, reason: "a CHECK of domain posint)"},
+	{query: "SELECT out_dom()", needsDB: true, reason: "a CHECK of domain posint, the signature of public.out_dom(OUT p posint, OUT n integer))"},
+	{query: "SELECT array_to_json(most_common_vals) FROM pg_stats WHERE tablename = 'm'", plannable: true, needsDB: true, reason: "reads pg_catalog.pg_stats, whose pseudo-type (anyarray) columns hold values of types the gate cannot know"},
+	{query: "SELECT app_json()", needsDB: true, reason: "app.amood_json(app.amood)"},
+	{query: "SELECT outer_type()", needsDB: true, reason: "a CHECK of domain app.bumpy, body of public.inner_type(), body of public.outer_type())"},
+	{query: "SELECT inner_ghost()", needsDB: true, reason: `cannot resolve type "ghost_type" (via body of public.inner_ghost())`},
 	{query: "SELECT scs_off()", needsDB: true, reason: "calls public.scs_off(), whose own SET standard_conforming_strings may change what its body does from what the gate reads"},
 	{query: "SELECT roomy()", analyze: true, plannable: true},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
@@ -328,6 +352,29 @@ func TestGateDatabaseHazard(t *testing.T) {
 	d = Gate(ctx, jconn, "SELECT 1")
 	if d.Analyze || !d.Plannable || !strings.Contains(d.Reason, "cast from mood to json that PostgreSQL applies unasked uses volatile function mood_json(mood)") {
 		t.Errorf("Gate = %+v, want a refusal naming the cast to json", d)
+	}
+}
+
+// TestGateCastsToText: the built-in SQL functions behind text ||
+// anyelement and quote_literal call a type's cast to text. A cast to text
+// that fails the check is a hazard wherever a value becomes text, so it
+// has a database of its own.
+func TestGateCastsToText(t *testing.T) {
+	db := gateDatabase(t, "gate_text",
+		`CREATE TABLE counters (n int)`,
+		`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+		`CREATE TYPE shade AS ENUM ('dark')`,
+		`CREATE TABLE shaded (id int, v shade)`,
+		`CREATE FUNCTION shade_text(shade) RETURNS text LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM bump_counter(); RETURN 'x'; END$$`,
+		`CREATE CAST (shade AS text) WITH FUNCTION shade_text(shade)`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{"SELECT quote_literal(v) FROM shaded", "SELECT 'x' || v FROM shaded WHERE id = $1"} {
+		checkDecision(t, "Gate", gateCase{query: q, reason: "body of public.shade_text(shade)"}, Gate(ctx, conn, q))
 	}
 }
 
