@@ -681,9 +681,10 @@ const selfAndBelow = "WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhr
 // vetting lower(email) on every partition would double the gate's time);
 // and the user-defined functions of the range
 // types of their columns (subtype_diff, which estimating && and the like
-// calls, and canonical); and whether a column is of a pseudo-type
-// (pg_stats' anyarray), whose values may be of any type. The first column
-// is the name's index in $1.
+// calls, and canonical); whether a column is of a pseudo-type (pg_stats'
+// anyarray), whose values may be of any type; and the user-defined types
+// of its columns (or arrays of them). The first column is the name's
+// index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
@@ -709,7 +710,9 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		JOIN pg_range r ON a.atttypid IN (r.rngtypid, r.rngmultitypid),
 		LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f) WHERE v.f >= 16384), '{}'),
 	EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p')
+		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p'),
+	ARRAY(SELECT DISTINCT format_type(a.atttypid, NULL) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND (t.oid >= 16384 OR t.typelem >= 16384))
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
@@ -1323,10 +1326,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		planned      []string
 		rangeFuncs   []uint32
 		anyValues    bool
+		userTypes    []string
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.rangeFuncs, &rel.anyValues)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.rangeFuncs, &rel.anyValues, &rel.userTypes)
 		return rel, err
 	})
 	if err != nil {
@@ -1341,17 +1345,17 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 			return fmt.Sprintf("cannot resolve relation %s%s", name, viaSuffix(via)), nil
 		}
 	}
-	var rowTypes []string
+	// json_populate_record(t, ...) and the like make values of the column
+	// types of the relations a statement reads, running their domain
+	// CHECKs and input functions with no type named in the statement.
+	// Built-in types have neither, so only user-defined ones are vetted.
+	var columnTypes []string
 	for _, rel := range rels {
 		if !c.rels[rel.oid] {
-			rowTypes = append(rowTypes, collector.QuoteIdent(rel.schema)+"."+collector.QuoteIdent(rel.name))
+			columnTypes = append(columnTypes, rel.userTypes...)
 		}
 	}
-	// A row of a relation becomes a value of its row type, and a value of
-	// each column's, where json_populate_record(t, ...) and the like make
-	// one: their domain CHECKs and input functions run then, with no type
-	// named in the statement.
-	if reason, err := c.checkTypes(ctx, rowTypes, scope, joinVia("the row type of a relation it reads", via), depth+1); reason != "" || err != nil {
+	if reason, err := c.checkTypes(ctx, columnTypes, scope, joinVia("the column types of a relation it reads", via), depth+1); reason != "" || err != nil {
 		return reason, err
 	}
 	for _, rel := range rels {

@@ -271,7 +271,7 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM t WHERE NOT (a ==== id)", needsDB: true, reason: "body of public.vol_ne(integer, integer)"},
 	{query: "SELECT to_json(v) FROM m WHERE id = $1", needsDB: true, reason: "public.mood_json(mood)"},
 	{query: "SELECT json_agg(h) FROM m_holder h", needsDB: true, reason: "public.mood_json(mood)"},
-	{query: `SELECT json_populate_record(d, '{"p": 5}') FROM dt_plain d`, needsDB: true, reason: "a CHECK of domain posint, the row type of a relation it reads)"},
+	{query: `SELECT json_populate_record(d, '{"p": 5}') FROM dt_plain d`, needsDB: true, reason: "a CHECK of domain posint, the column types of a relation it reads)"},
 	{query: "SELECT to_jsonb(a_mood())", needsDB: true, reason: "public.mood_json(mood)"},
 	{query: "SELECT to_json(lower(r)) FROM tr_m", needsDB: true, reason: "public.mood_json(mood)"},
 	{query: "SELECT '[1,5)'::posrange", needsDB: true, reason: "a CHECK of domain posint)"},
