@@ -17,8 +17,12 @@ import (
 const statementLeaveAfter = 10
 
 // Statements updates target's per-statement series and
-// pgadvisor_statements_tracked. snap is the newest sample: the series carry
-// its cumulative counters, summed over users and nesting levels. ranking,
+// pgadvisor_statements_tracked. snap is the newest sample: a series starts
+// at its cumulative counters, summed over users and nesting levels, and
+// then adds what each of those entries ran since the last sample, so that
+// it never goes down while it lives, though one of its entries is evicted
+// or reset (Prometheus would read that as a reset of the whole counter,
+// and the rest of its history as new). ranking,
 // when not nil, is a recent span of the window that ranks statements by
 // execution time and gives their mean time; nil keeps the last ranking. A
 // statement enters the exported set when it ranks in the top K, and leaves
@@ -57,10 +61,15 @@ func newStatementKey(datname string, queryid int64) statementKey {
 
 type statementSeries struct {
 	queryid        string  // the label
-	seconds, calls float64 // cumulative, from the newest snapshot
+	seconds, calls float64 // counters that only grow; see Statements
 	mean           float64 // seconds per call over the ranking span
 	belowK         int     // consecutive rankings below the top K
+	// entries are its pg_stat_statements entries' cumulative counters at
+	// the last sample, what the next one's are compared with.
+	entries map[collector.Key]entryTotals
 }
+
+type entryTotals struct{ seconds, calls float64 }
 
 type statementCollector struct {
 	seconds, calls, mean *prometheus.Desc
@@ -74,9 +83,9 @@ func newStatementCollector(m *Metrics, k int) *statementCollector {
 	labels := []string{"target", "datname", "queryid"}
 	return &statementCollector{
 		seconds: m.desc("pgadvisor_statement_seconds_total",
-			"Execution time of a top statement since pg_stat_statements last reset it, summed over users.", labels...),
+			"Execution time of a top statement, summed over users: pg_stat_statements' total when the statement entered the exported set, plus what it ran since.", labels...),
 		calls: m.desc("pgadvisor_statement_calls_total",
-			"Calls of a top statement since pg_stat_statements last reset it, summed over users.", labels...),
+			"Calls of a top statement, summed over users: pg_stat_statements' total when the statement entered the exported set, plus those since.", labels...),
 		mean: m.desc("pgadvisor_statement_mean_seconds",
 			"Mean execution time of a top statement over the recent span that ranks statements.", labels...),
 		k:       max(k, 0),
@@ -124,25 +133,35 @@ func (c *statementCollector) update(target string, snap *collector.Snapshot, ran
 		c.rerank(set, rankStatements(ranking))
 	}
 
-	// Cumulative counters from the snapshot; a statement it no longer
-	// holds was evicted or reset away: its series go.
-	for _, s := range set {
-		s.seconds, s.calls = -1, -1
-	}
+	// What each entry ran since the last sample: all of it for an entry
+	// new to the series, or one whose counters went down (reset, or
+	// evicted and back). A statement the snapshot no longer holds was
+	// evicted or reset away: its series go.
+	seen := map[*statementSeries]map[collector.Key]entryTotals{}
 	for _, e := range snap.Entries {
 		if t := snap.Texts[e.Key]; t != nil && t.Own {
 			continue // the advisor's PREPARE of the statement shares its queryid
 		}
-		key := newStatementKey(snap.Databases[e.DBID], e.QueryID)
-		if s := set[key]; s != nil {
-			s.seconds = max(s.seconds, 0) + e.TotalExecTime/1000
-			s.calls = max(s.calls, 0) + float64(e.Calls)
+		s := set[newStatementKey(snap.Databases[e.DBID], e.QueryID)]
+		if s == nil {
+			continue
 		}
+		now := entryTotals{e.TotalExecTime / 1000, float64(e.Calls)}
+		added := now
+		if last, ok := s.entries[e.Key]; ok && now.calls >= last.calls && now.seconds >= last.seconds {
+			added = entryTotals{now.seconds - last.seconds, now.calls - last.calls}
+		}
+		s.seconds, s.calls = s.seconds+added.seconds, s.calls+added.calls
+		if seen[s] == nil {
+			seen[s] = map[collector.Key]entryTotals{}
+		}
+		seen[s][e.Key] = now
 	}
 	for key, s := range set {
-		if s.calls < 0 {
+		if seen[s] == nil {
 			delete(set, key)
 		}
+		s.entries = seen[s]
 	}
 	if len(set) == 0 {
 		delete(c.targets, target)

@@ -119,7 +119,7 @@ func TestStatementSeriesHysteresis(t *testing.T) {
 
 	// The series carry the snapshot's cumulative counters, in seconds.
 	want := `
-# HELP pgadvisor_statement_seconds_total Execution time of a top statement since pg_stat_statements last reset it, summed over users.
+# HELP pgadvisor_statement_seconds_total Execution time of a top statement, summed over users: pg_stat_statements' total when the statement entered the exported set, plus what it ran since.
 # TYPE pgadvisor_statement_seconds_total counter
 pgadvisor_statement_seconds_total{datname="app",queryid="100",target="db1"} 0.06
 pgadvisor_statement_seconds_total{datname="app",queryid="101",target="db1"} 0.05
@@ -162,18 +162,34 @@ func TestStatementSeriesSumUsersAndSkipOwnStatements(t *testing.T) {
 	span := spanOf([]float64{70, 9})
 	span.Statements[1].Text.Own = true // the advisor's own: never exported
 	m.Statements("db1", snap, span)
-	want := `
-# HELP pgadvisor_statement_calls_total Calls of a top statement since pg_stat_statements last reset it, summed over users.
+	expect := func(calls, tracked int) {
+		t.Helper()
+		want := fmt.Sprintf(`
+# HELP pgadvisor_statement_calls_total Calls of a top statement, summed over users: pg_stat_statements' total when the statement entered the exported set, plus those since.
 # TYPE pgadvisor_statement_calls_total counter
-pgadvisor_statement_calls_total{datname="app",queryid="100",target="db1"} 7
+pgadvisor_statement_calls_total{datname="app",queryid="100",target="db1"} %d
 # HELP pgadvisor_statements_tracked pg_stat_statements entries in the target's last sample (after database and user filters).
 # TYPE pgadvisor_statements_tracked gauge
-pgadvisor_statements_tracked{target="db1"} 3
-`
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
-		"pgadvisor_statement_calls_total", "pgadvisor_statements_tracked"); err != nil {
-		t.Fatal(err)
+pgadvisor_statements_tracked{target="db1"} %d
+`, calls, tracked)
+		if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+			"pgadvisor_statement_calls_total", "pgadvisor_statements_tracked"); err != nil {
+			t.Fatal(err)
+		}
 	}
+	expect(7, 3)
+
+	// User 11's entry is evicted while user 10's runs twice more: the
+	// counter goes on from 7, not down to 5. Back with one call, the
+	// entry's call is new.
+	snap.Entries[0].Calls = 5
+	evicted := *snap
+	evicted.Entries = []collector.Entry{snap.Entries[0], snap.Entries[2]}
+	m.Statements("db1", &evicted, nil)
+	expect(9, 2)
+	snap.Entries[1].Calls = 1
+	m.Statements("db1", snap, nil)
+	expect(10, 3)
 }
 
 // A database name that is not valid UTF-8 (SQL_ASCII clusters keep LATIN1
