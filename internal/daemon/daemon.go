@@ -93,7 +93,7 @@ type Daemon struct {
 	shuttingDown  context.Context
 	startShutdown context.CancelFunc
 	kickoff       sync.WaitGroup // the first samples, started outside the scheduler
-	started       time.Time      // New's time: the phase of "@every" schedules
+	phase         *phase         // of "@every" schedules: New's time, moved by steps of the wall clock
 	// notifyWake is shared by the notifiers a reload replaces, so what the
 	// previous one queues wakes the running one.
 	notifyWake chan struct{}
@@ -134,7 +134,7 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{
-		log: log, opts: opts, store: store, cfg: cfg, started: time.Now(),
+		log: log, opts: opts, store: store, cfg: cfg, phase: newPhase(time.Now()),
 		metrics:    exporter.NewMetrics(opts.Version, cfg.Metrics.TopStatements),
 		engine:     advisor.NewEngine(log, opts.EngineOptions(cfg)),
 		sem:        make(chan struct{}, cfg.Analysis.MaxParallelTargets),
@@ -252,7 +252,7 @@ func (d *Daemon) Addr() string { return d.server.Addr() }
 // analyze job per target. It also returns the sample jobs, to run once
 // at start.
 func (d *Daemon) newSchedule(cfg *config.Config, targets []*target) (*scheduler, []func(), error) {
-	s := newScheduler(d.log.Named("schedule"), d.metrics.JobSkipped, d.started)
+	s := newScheduler(d.log.Named("schedule"), d.metrics.JobSkipped, d.phase)
 	var kick []func()
 	for _, t := range targets {
 		sample, err := s.add(cfg.Schedule.Sample, t.name, "sample", func() { _ = d.sample(d.work, t) })

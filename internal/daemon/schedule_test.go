@@ -30,7 +30,7 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 		if target == "a" && job == "analyze" {
 			skipped.Add(1)
 		}
-	}, time.Now())
+	}, newPhase(time.Now()))
 	release := make(chan struct{})
 	if _, err := s.add("@every 1s", "a", "analyze", func() {
 		started.Add(1)
@@ -55,7 +55,7 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 
 func TestSchedulerRecoversPanics(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	s := newScheduler(zap.New(core), func(string, string) {}, time.Now())
+	s := newScheduler(zap.New(core), func(string, string) {}, newPhase(time.Now()))
 	j, err := s.add("@every 1h", "a", "sample", func() { panic("boom") })
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestReloadedDSNEndsBackoff(t *testing.T) {
 // the time the scheduler is built (a reload), and never in the past.
 func TestEveryKeepsPhase(t *testing.T) {
 	anchor := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	a := anchoredEvery{every: 15 * time.Minute, anchor: anchor}
+	a := anchoredEvery{every: 15 * time.Minute, phase: newPhase(anchor)}
 	for _, tc := range []struct{ now, want time.Time }{
 		{anchor.Add(-time.Minute), anchor},
 		{anchor, anchor.Add(15 * time.Minute)},
@@ -327,6 +327,49 @@ func TestEveryKeepsPhase(t *testing.T) {
 		if got := a.Next(tc.now); !got.Equal(tc.want) {
 			t.Errorf("Next(%s) = %s, want %s", tc.now.Format("15:04"), got.Format("15:04"), tc.want.Format("15:04"))
 		}
+	}
+}
+
+// After the wall clock steps back an hour, the next run is still due
+// within an interval, not an hour later: the watcher sees the step and
+// cron plans again from the clock's new reading.
+func TestSchedulerFollowsClockSteps(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	// The agent started at 13:00 by a clock an hour fast, since set right:
+	// the phase is an hour ahead of the clock.
+	p := newPhase(time.Now().Add(time.Hour))
+	s := newScheduler(zap.New(core), func(string, string) {}, p)
+	if _, err := s.add("@every 1m", "a", "sample", func() {}); err != nil {
+		t.Fatal(err)
+	}
+	s.cron.Start()
+	defer s.stop()
+	next := func() time.Duration { return time.Until(s.cron.Entries()[0].Next) }
+	waitFor(t, "cron to plan", func() bool { return !s.cron.Entries()[0].Next.IsZero() })
+	if d := next(); d < 59*time.Minute {
+		t.Fatalf("next run in %s: the test's premise, an hour's stall, does not hold", d)
+	}
+
+	// The watcher's readings: the wall clock set an hour back, while the
+	// monotonic one moved on.
+	var mu sync.Mutex
+	wall, mono := time.Now(), time.Duration(0)
+	read := func() (time.Time, time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		return wall, mono
+	}
+	go s.watchClock(read, time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	mu.Lock()
+	wall, mono = wall.Add(-time.Hour+time.Second), mono+time.Second
+	mu.Unlock()
+	waitFor(t, "the step followed", func() bool {
+		return logs.FilterMessage("the wall clock stepped; scheduling again from its new reading").Len() > 0
+	})
+	waitFor(t, "the next run within a minute", func() bool { d := next(); return d > 0 && d <= time.Minute })
+	if got := p.get(); time.Until(got) > time.Second || time.Until(got) < -time.Second {
+		t.Errorf("phase %s, want moved an hour back to about now", got)
 	}
 }
 
