@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -413,8 +414,13 @@ type gateChecker struct {
 	planning bool
 	dbHazard hazardFunc // set when not planning
 	procs    map[procKey]bool
-	rels     map[uint32]bool
-	types    map[string]bool // type names seen, for checkComparisons
+	// rels and types are the relations (by oid) and type names (as the
+	// session's search path finds them) seen, by the search path the code
+	// that reads them runs under: a view reads otherwise under another,
+	// and the functions that compare and convert their values run under it.
+	rels  map[seenKey]bool
+	types map[seenKey]bool
+	paths map[string][]string // nameScope.key -> runtimePath
 	// vetted holds the type names checkTypes checked, by the search path
 	// they resolved on: the signatures of the functions a statement
 	// reaches name the same few types over and over.
@@ -435,7 +441,7 @@ func (c *gateChecker) bodyChecker() *gateChecker {
 }
 
 func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
-	return &gateChecker{conn: conn, planning: planning, procs: map[procKey]bool{}, rels: map[uint32]bool{}, types: map[string]bool{}, vetted: map[string]bool{}}
+	return &gateChecker{conn: conn, planning: planning, procs: map[procKey]bool{}, rels: map[seenKey]bool{}, types: map[seenKey]bool{}, paths: map[string][]string{}, vetted: map[string]bool{}}
 }
 
 // checkStatement returns why pq is unsafe (to plan or to execute, as
@@ -466,6 +472,8 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 // built-in SQL functions behind text || anyelement and quote_literal its
 // cast to text. A composite type's attribute types count, as do a range's
 // element type and a multirange's range: those functions recurse into them.
+// A range type's subtype_diff, which estimating && and the like calls,
+// and its canonical, which makes every value of it, are called too.
 const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 	UNION
@@ -489,57 +497,101 @@ SELECT DISTINCT f.fn FROM (
 	UNION ALL
 	SELECT c.castfunc::oid FROM pg_cast c WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype))
 		AND c.castsource IN (SELECT oid FROM ty)
+	UNION ALL
+	SELECT v.f FROM pg_range r, LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f)
+		WHERE r.rngtypid IN (SELECT oid FROM ty)
 ) AS f(fn)
 WHERE f.fn >= 16384
 ORDER BY 1`
 
+// seenKey is a relation (oid) or a type (name) seen under a search path
+// (nameScope.key).
+type seenKey struct {
+	oid  uint32
+	name string
+	path string
+}
+
+// see records that code running under scope reads relation oid, or a
+// value of type name.
+func (c *gateChecker) see(scope nameScope, oid uint32, name string) {
+	k := seenKey{oid: oid, name: name, path: scope.key()}
+	if oid != 0 {
+		c.rels[k] = true
+	} else {
+		c.types[k] = true
+	}
+	c.paths[k.path] = scope.runtimePath
+}
+
 // checkComparisons vets the functions that compare values of the types
-// the statement reads, which no operator node names, until the functions
-// it vets bring no new relation or type.
+// the statement reads, which no operator node names, under the search
+// path each was read under, until the functions it vets bring no new
+// relation or type.
 func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
-	comparedRels, comparedTypes := map[uint32]bool{}, map[string]bool{}
+	compared := map[seenKey]bool{}
 	for {
-		rels, types := c.newlySeen(comparedRels, comparedTypes)
-		if len(rels) == 0 && len(types) == 0 {
+		batches := c.newlySeen(compared)
+		if len(batches) == 0 {
 			return "", nil
 		}
-		rows, err := c.conn.Query(ctx, dbconn.Marker+implicitComparisonsSQL, pgx.QueryExecModeExec, rels, types)
-		if err != nil {
-			return "", fmt.Errorf("find implicit comparisons: %w", err)
-		}
-		oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
-		if err != nil {
-			return "", fmt.Errorf("find implicit comparisons: %w", err)
-		}
-		if reason, err := c.checkOIDs(ctx, oids, "compares or converts values with", "an implicit comparison or conversion", nameScope{}, 1); reason != "" || err != nil {
-			return reason, err
+		for _, path := range slices.Sorted(maps.Keys(batches)) {
+			b := batches[path]
+			rows, err := c.conn.Query(ctx, dbconn.Marker+implicitComparisonsSQL, pgx.QueryExecModeExec, b.rels, b.types)
+			if err != nil {
+				return "", fmt.Errorf("find implicit comparisons: %w", err)
+			}
+			oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+			if err != nil {
+				return "", fmt.Errorf("find implicit comparisons: %w", err)
+			}
+			scope := nameScope{runtimePath: c.paths[path]}
+			if c.strict != nil && c.strict.paths[path] != nil {
+				scope.runtimePath = c.strict.paths[path]
+			}
+			if reason, err := c.checkOIDs(ctx, oids, "compares or converts values with", "an implicit comparison or conversion", scope, 1); reason != "" || err != nil {
+				return reason, err
+			}
 		}
 	}
 }
 
-// newlySeen returns the relations and type names c (and its body
-// checker) saw that are not in rels and types yet, and adds them.
-func (c *gateChecker) newlySeen(rels map[uint32]bool, types map[string]bool) ([]uint32, []string) {
-	var newRels []uint32
-	var newTypes []string
+// seenBatch is what code running under one search path reads.
+type seenBatch struct {
+	rels  []uint32
+	types []string
+}
+
+// newlySeen returns, by search path, the relations and types c (and its
+// body checker) saw that are not in compared yet, and adds them.
+func (c *gateChecker) newlySeen(compared map[seenKey]bool) map[string]*seenBatch {
+	batches := map[string]*seenBatch{}
+	batch := func(path string) *seenBatch {
+		if batches[path] == nil {
+			batches[path] = &seenBatch{}
+		}
+		return batches[path]
+	}
 	for _, k := range []*gateChecker{c, c.strict} {
 		if k == nil {
 			continue
 		}
-		for oid := range k.rels {
-			if !rels[oid] {
-				rels[oid] = true
-				newRels = append(newRels, oid)
+		for key := range k.rels {
+			if !compared[key] {
+				compared[key] = true
+				b := batch(key.path)
+				b.rels = append(b.rels, key.oid)
 			}
 		}
-		for name := range k.types {
-			if !types[name] {
-				types[name] = true
-				newTypes = append(newTypes, name)
+		for key := range k.types {
+			if !compared[key] {
+				compared[key] = true
+				b := batch(key.path)
+				b.types = append(b.types, key.name)
 			}
 		}
 	}
-	return newRels, newTypes
+	return batches
 }
 
 // procRow is one pg_proc entry as the gate needs it.
@@ -623,22 +675,23 @@ WHERE p.oid >= 16384 OR p.provolatile = 'v'`
 // typeHazardsSQL lists, for the types named by $1 (resolved on the
 // session's search path) with their base, element and, for a composite,
 // attribute types, the functions a cast to them may call (casts, input
-// functions) unless built in and not volatile, and their domain CHECK
-// expressions.
+// and typmod input functions: '5'::t(3) runs t's) unless built in and
+// not volatile, and their domains' CHECK and DEFAULT expressions (an
+// INSERT plans in a column's domain default, folding it), each labelled.
 const typeHazardsSQL = `WITH RECURSIVE named(oid) AS (
 	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x
 ), ` + typeHazardsFrom
 
-// typesOnPathSQL resolves the type names $1 as a body running under the
-// search path $2 (NULL: the session's) would: a plain name in its schemas
-// first. Each comes out as the name that finds the same type on the
-// session's path (regtype's output qualifies it as needed), NULL for one
-// that resolves to nothing.
-const typesOnPathSQL = `SELECT coalesce((
+// typesOnPathSQL resolves the type names $1 (quoted, as quoteParts writes
+// them) as a body running under the search path $2 (NULL: the session's)
+// would: an unqualified name in its schemas only. Each comes out as the
+// name that finds the same type on the session's path (regtype's output
+// qualifies it as needed), NULL for one that resolves to nothing.
+const typesOnPathSQL = `SELECT CASE WHEN $2::text[] IS NULL OR x ~ '^"([^"]|"")*"\.' THEN to_regtype(x) ELSE (
 		SELECT to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x)
 		FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
-		WHERE x !~ '[.(\s]' AND to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x) IS NOT NULL
-		ORDER BY s.pos LIMIT 1), to_regtype(x))::text
+		WHERE to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x) IS NOT NULL
+		ORDER BY s.pos LIMIT 1) END::text
 	FROM unnest($1::text[]) WITH ORDINALITY AS w(x, i)
 	ORDER BY w.i`
 
@@ -652,15 +705,18 @@ const typeHazardsFrom = `ty(oid) AS (
 	WHERE v.b <> 0
 ), fns(typ, fn) AS (
 	SELECT ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
-		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid)) AS f(fn)
+		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid), (t.typmodin::oid)) AS f(fn)
 	UNION ALL
 	SELECT ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
 )
-SELECT format_type(fns.typ, NULL), fns.fn, '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
+SELECT format_type(fns.typ, NULL), fns.fn, '', '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
 WHERE p.oid >= 16384 OR p.provolatile = 'v'
 UNION ALL
-SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0) FROM ty
-	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL`
+SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0), 'a CHECK of domain' FROM ty
+	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL
+UNION ALL
+SELECT format_type(t.oid, NULL), 0::oid, pg_get_expr(t.typdefaultbin, 0), 'the default of domain' FROM ty
+	JOIN pg_type t ON t.oid = ty.oid WHERE t.typdefaultbin IS NOT NULL`
 
 // selfAndBelow is d: the relation c and every table below it (partitions,
 // inheritance children), for relationsSQL's subqueries.
@@ -679,12 +735,10 @@ const selfAndBelow = "WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhr
 // index expressions), those that depend on a user-defined function,
 // operator or type (built-in immutable functions are harmless, and
 // vetting lower(email) on every partition would double the gate's time);
-// and the user-defined functions of the range
-// types of their columns (subtype_diff, which estimating && and the like
-// calls, and canonical); whether a column is of a pseudo-type (pg_stats'
-// anyarray), whose values may be of any type; and the user-defined types
-// of its columns (or arrays of them). The first column is the name's
-// index in $1.
+// whether a column is of a pseudo-type (pg_stats' anyarray), whose values
+// may be of any type; and those of its column types that have a hazard
+// typeHazardsSQL would list (most have none, and vetting each costs a
+// query). The first column is the name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
 	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
 	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
@@ -704,15 +758,11 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		) AS t(e, cls, obj)
 		WHERE EXISTS (SELECT FROM pg_depend dep WHERE dep.classid = t.cls AND dep.objid = t.obj
 			AND dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass) AND dep.refobjid >= 16384)), '{}'),
-	coalesce((` + selfAndBelow + `
-		SELECT array_agg(DISTINCT v.f) FROM d
-		JOIN pg_attribute a ON a.attrelid = d.oid AND a.attnum > 0 AND NOT a.attisdropped
-		JOIN pg_range r ON a.atttypid IN (r.rngtypid, r.rngmultitypid),
-		LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f) WHERE v.f >= 16384), '{}'),
 	EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p'),
-	ARRAY(SELECT DISTINCT format_type(a.atttypid, NULL) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND (t.oid >= 16384 OR t.typelem >= 16384))
+	ARRAY(SELECT format_type(x.t, NULL) FROM (SELECT DISTINCT a.atttypid FROM pg_attribute a
+			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS x(t)
+		WHERE EXISTS (WITH RECURSIVE named(oid) AS (SELECT x.t), ` + typeHazardsFrom + `))
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
@@ -1011,7 +1061,7 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 		return reason, err
 	}
 	for _, t := range p.types { // the values it returns are compared and converted too
-		c.types[t] = true
+		c.see(scope, 0, t)
 	}
 	if setting := unvettedSetting(p); setting != "" {
 		return fmt.Sprintf("%s %s, whose own SET %s may change what its body does from what the gate reads%s", verb, p, setting, viaSuffix(via)), nil
@@ -1177,11 +1227,13 @@ func (c *gateChecker) checkPlpgsql(ctx context.Context, def, via string, scope n
 	if dynamic {
 		return "runs dynamic SQL (EXECUTE) in " + via, nil
 	}
-	sort.Strings(sqls) // map order is random; reasons should not be
-	sort.Strings(types)
-	if reason, err := c.vetTypes(ctx, types, scope, via, depth); reason != "" || err != nil {
-		return reason, err
+	if len(types) > 0 {
+		// Declared types are raw text ("bumpy ", numeric(10,2)): parsed as
+		// casts, they come out as names the catalog resolves, without the
+		// typmods whose input functions to_regtype would run.
+		sqls = append(sqls, "SELECT NULL::"+strings.Join(types, ", NULL::"))
 	}
+	sort.Strings(sqls) // map order is random; reasons should not be
 	for _, sql := range sqls {
 		if reason, err := c.checkSQL(ctx, sql, via, scope, depth); reason != "" || err != nil {
 			return reason, err
@@ -1250,7 +1302,7 @@ func (c *gateChecker) vetTypes(ctx context.Context, names []string, scope nameSc
 		}
 	}
 	for _, name := range names {
-		c.types[name] = true
+		c.see(scope, 0, name)
 	}
 	return c.checkTypes(ctx, names, scope, via, depth)
 }
@@ -1276,11 +1328,12 @@ func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope name
 	type typeHazard struct {
 		typ   string
 		fn    uint32
-		check string
+		expr  string // a domain's CHECK or DEFAULT, when fn is 0
+		label string // which one
 	}
 	hazards, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (typeHazard, error) {
 		var h typeHazard
-		err := r.Scan(&h.typ, &h.fn, &h.check)
+		err := r.Scan(&h.typ, &h.fn, &h.expr, &h.label)
 		return h, err
 	})
 	if err != nil {
@@ -1288,8 +1341,8 @@ func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope name
 	}
 	for _, h := range hazards {
 		var reason string
-		if h.check != "" {
-			reason, err = c.checkSQL(ctx, "SELECT "+h.check, joinVia("a CHECK of domain "+h.typ, via), scope.stored(), depth+1)
+		if h.expr != "" {
+			reason, err = c.checkSQL(ctx, "SELECT "+h.expr, joinVia(h.label+" "+h.typ, via), scope.stored(), depth+1)
 		} else {
 			reason, err = c.checkOIDs(ctx, []uint32{h.fn}, "casts with", joinVia("type "+h.typ, via), scope, depth+1)
 		}
@@ -1324,13 +1377,12 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		foreignBelow bool
 		writeRules   []string
 		planned      []string
-		rangeFuncs   []uint32
 		anyValues    bool
-		userTypes    []string
+		hazardTypes  []string
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
-		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.rangeFuncs, &rel.anyValues, &rel.userTypes)
+		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.anyValues, &rel.hazardTypes)
 		return rel, err
 	})
 	if err != nil {
@@ -1347,22 +1399,22 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 	}
 	// json_populate_record(t, ...) and the like make values of the column
 	// types of the relations a statement reads, running their domain
-	// CHECKs and input functions with no type named in the statement.
-	// Built-in types have neither, so only user-defined ones are vetted.
+	// CHECKs and input functions with no type named in the statement, and
+	// an INSERT casts its values to them.
 	var columnTypes []string
 	for _, rel := range rels {
-		if !c.rels[rel.oid] {
-			columnTypes = append(columnTypes, rel.userTypes...)
+		if !c.rels[seenKey{oid: rel.oid, path: scope.key()}] {
+			columnTypes = append(columnTypes, rel.hazardTypes...)
 		}
 	}
 	if reason, err := c.checkTypes(ctx, columnTypes, scope, joinVia("the column types of a relation it reads", via), depth+1); reason != "" || err != nil {
 		return reason, err
 	}
 	for _, rel := range rels {
-		if c.rels[rel.oid] {
+		if c.rels[seenKey{oid: rel.oid, path: scope.key()}] {
 			continue
 		}
-		c.rels[rel.oid] = true
+		c.see(scope, rel.oid, "")
 		qualified := collector.QuoteIdent(rel.schema) + "." + collector.QuoteIdent(rel.name)
 		if rel.kind == "f" || rel.foreignBelow {
 			return fmt.Sprintf("reads foreign table %s, which runs code outside the database%s", qualified, viaSuffix(via)), nil
@@ -1386,9 +1438,6 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 			if reason, err := c.checkSQL(ctx, "SELECT "+expr, joinVia("an index, CHECK, partition key or statistics expression of "+qualified, via), scope.stored(), depth+1); reason != "" || err != nil {
 				return reason, err
 			}
-		}
-		if reason, err := c.checkOIDs(ctx, rel.rangeFuncs, "estimates with", joinVia("the range type of a column of "+qualified, via), scope, depth+1); reason != "" || err != nil {
-			return reason, err
 		}
 		if !c.planning {
 			continue // only a write, never executed, evaluates column defaults and rules

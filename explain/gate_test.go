@@ -119,7 +119,25 @@ var gateSchema = []string{
 	`CREATE FUNCTION app.amood_json(app.amood) RETURNS json LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM public.bump_counter(); RETURN '"x"'; END$$`,
 	`CREATE CAST (app.amood AS json) WITH FUNCTION app.amood_json(app.amood)`,
 	`CREATE FUNCTION app_json() RETURNS int LANGUAGE sql STABLE SET search_path = app AS $$SELECT length(to_json('ok'::amood)::text)$$`,
+	// ... and so do the functions that convert the values it reads.
+	`CREATE VIEW v_locking AS SELECT true AS x`, // harmless, where the session's path finds it
+	`CREATE TYPE app.jmood AS ENUM ('ok')`,
+	`CREATE FUNCTION app.jmood_jsonb(app.jmood) RETURNS jsonb LANGUAGE sql STABLE AS 'SELECT to_jsonb(x) FROM v_locking'`,
+	`CREATE CAST (app.jmood AS jsonb) WITH FUNCTION app.jmood_jsonb(app.jmood)`,
+	`CREATE TABLE app.tj (v app.jmood)`,
+	`CREATE FUNCTION app_tj() RETURNS int LANGUAGE sql STABLE SET search_path = app AS 'SELECT count(to_jsonb(v))::int FROM tj'`,
+	`CREATE DOMAIN "bumpy " AS int`, // harmless, where the session's path finds it
+	`CREATE DOMAIN app."bumpy " AS int CHECK (public.bump_counter() > 0)`,
+	`CREATE FUNCTION spaced() RETURNS int LANGUAGE plpgsql STABLE SET search_path = app, public AS $$DECLARE x "bumpy "; BEGIN x := 1; RETURN x; END$$`,
+	// A type's typmod input function runs on '5'::tmt(3), and on a
+	// declaration of tmt(3), which check_function_bodies compiles.
+	`CREATE TYPE tmt`,
+	`CREATE FUNCTION tmt_in(cstring) RETURNS tmt LANGUAGE internal IMMUTABLE STRICT AS 'int4in'`,
+	`CREATE FUNCTION tmt_out(tmt) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'`,
+	`CREATE FUNCTION tmt_typmod(cstring[]) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM bump_counter(); RETURN 1; END$$`,
+	`CREATE TYPE tmt (INPUT = tmt_in, OUTPUT = tmt_out, TYPMOD_IN = tmt_typmod, LIKE = int4)`,
 	`SET check_function_bodies = off`,
+	`CREATE FUNCTION tmt_variable() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x tmt(3); BEGIN RETURN 1; END$$`,
 	`CREATE FUNCTION inner_type() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1::bumpy'`,
 	`CREATE FUNCTION inner_ghost() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1::ghost_type'`,
 	`RESET check_function_bodies`,
@@ -129,6 +147,20 @@ var gateSchema = []string{
 	// see two literals where the server sees a call.
 	`CREATE FUNCTION scs_off() RETURNS text LANGUAGE sql IMMUTABLE SET standard_conforming_strings = off AS $b$SELECT 'a\' || ' || bump_counter()::text || ' --'$b$`,
 	`CREATE FUNCTION roomy() RETURNS int LANGUAGE sql STABLE SET work_mem = '64MB' SET enable_seqscan = off AS 'SELECT 1'`,
+
+	// Writing a value casts it to its column's type, and a column with no
+	// default of its own takes its domain's: planning folds both. The
+	// built-in types a table's columns have get casts and CHECKs too.
+	`CREATE FUNCTION mood_money(mood) RETURNS money LANGUAGE sql IMMUTABLE AS 'SELECT bump_counter()::money'`,
+	`CREATE CAST (mood AS money) WITH FUNCTION mood_money(mood) AS ASSIGNMENT`,
+	`CREATE TABLE tb (a money)`,
+	`CREATE DOMAIN stamped AS int DEFAULT lying_immutable(7)`,
+	`CREATE TABLE dd (id int, s stamped)`,
+	`ALTER DOMAIN information_schema.cardinal_number ADD CONSTRAINT bumped CHECK (public.bump_counter() > 0) NOT VALID`,
+	`CREATE TABLE card (id int, n information_schema.cardinal_number)`,
+	// A domain over a range estimates with the range's subtype_diff.
+	`CREATE DOMAIN bumpdom AS bumprange`,
+	`CREATE TABLE trd (id int, r bumpdom)`,
 
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
@@ -267,7 +299,8 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM ck_parent WHERE id = $1", needsDB: true, reason: "statistics expression of public.ck_parent)"},
 	{query: "SELECT * FROM st_trap WHERE id = $1", needsDB: true, reason: "statistics expression of public.st_trap)"},
 	{query: "SELECT * FROM ix_safe WHERE lower(email) = $1 AND deleted_at IS NULL", analyze: true, plannable: true},
-	{query: "SELECT * FROM tr WHERE r && $1", needsDB: true, reason: "body of public.bump_diff(integer, integer), the range type of a column of public.tr)"},
+	{query: "SELECT * FROM tr WHERE r && $1", needsDB: true, reason: "body of public.bump_diff(integer, integer), an implicit comparison or conversion)"},
+	{query: "SELECT * FROM trd WHERE r && $1", needsDB: true, reason: "body of public.bump_diff(integer, integer), an implicit comparison or conversion)"},
 	{query: "SELECT * FROM t WHERE NOT (a ==== id)", needsDB: true, reason: "body of public.vol_ne(integer, integer)"},
 	{query: "SELECT to_json(v) FROM m WHERE id = $1", needsDB: true, reason: "public.mood_json(mood)"},
 	{query: "SELECT json_agg(h) FROM m_holder h", needsDB: true, reason: "public.mood_json(mood)"},
@@ -282,6 +315,13 @@ var gateCases = []gateCase{
 	{query: "SELECT inner_ghost()", needsDB: true, reason: `cannot resolve type "ghost_type" (via body of public.inner_ghost())`},
 	{query: "SELECT scs_off()", needsDB: true, reason: "calls public.scs_off(), whose own SET standard_conforming_strings may change what its body does from what the gate reads"},
 	{query: "SELECT roomy()", analyze: true, plannable: true},
+	{query: "SELECT app_tj()", needsDB: true, reason: "(via view app.v_locking, body of app.jmood_jsonb(app.jmood), an implicit comparison or conversion)"},
+	{query: "SELECT spaced()", needsDB: true, reason: `a CHECK of domain app."bumpy ", body of public.spaced())`},
+	{query: "SELECT '5'::tmt(3)", needsDB: true, reason: "body of public.tmt_typmod(cstring[])"},
+	{query: "SELECT tmt_variable()", needsDB: true, reason: "body of public.tmt_typmod(cstring[])"},
+	{query: "INSERT INTO tb (a) VALUES ('ok'::mood)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.mood_money(mood)"},
+	{query: "INSERT INTO dd (id) VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.lying_immutable(integer), the default of domain stamped"},
+	{query: `SELECT json_populate_record(c, '{"n": 5}') FROM card c`, needsDB: true, reason: "a CHECK of domain information_schema.cardinal_number"},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
