@@ -267,6 +267,11 @@ var deniedNames = []string{
 	"database_to_xml*", "xpath_table", "crosstab*", "connectby*",
 }
 
+// deniedLike is deniedNames as an SQL array of LIKE patterns, for
+// queries that leave out harmless built-in functions. Its '_' matches any
+// character, so a pattern may match more: what it matches is vetted.
+var deniedLike = "ARRAY['" + strings.ReplaceAll(strings.Join(deniedNames, "', '"), "*", "%") + "']"
+
 func deniedFunction(name string) bool {
 	name = strings.ToLower(name)
 	for _, d := range deniedNames {
@@ -606,21 +611,21 @@ type procRow struct {
 	defaults   string // argument default expressions, "" when none
 	builtin    bool
 	extension  string
-	aggSupport []uint32
+	aggSupport []uint32 // less the built-in ones that are neither volatile nor denied
 	searchPath []string // the function's own SET search_path, nil when it has none
 	settings   []string // the names of its other SET clauses
 	// types are its result and argument types (OUT ones included), for the
 	// domain CHECKs and casts that run on a value becoming one (a
 	// function's result cast to its declared type, an argument to its
-	// parameter's). Built-in
-	// types without such hazards are left out: they are most of them, and
-	// vetting each again costs a query.
+	// parameter's), nil for a built-in function, which checkProc trusts.
+	// Built-in types without such hazards are left out: they are most of
+	// them, and vetting each again costs a query.
 	types []string
 }
 
 func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
 
-const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid),
+var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid),
 	p.provolatile::text, l.lanname::text,
 	CASE WHEN (l.lanname = 'sql' AND p.prosrc = '') OR l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) ELSE p.prosrc END,
 	coalesce(pg_get_expr(p.proargdefaults, 0), ''),
@@ -628,18 +633,19 @@ const procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_id
 	coalesce((SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
 		WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 		AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1), ''),
-	coalesce((SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
-		a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid,
-		a.aggmfinalfn::oid], 0::oid) FROM pg_aggregate a WHERE a.aggfnoid = p.oid), '{}'),
+	ARRAY(SELECT q.oid FROM pg_aggregate a, LATERAL (VALUES (a.aggtransfn), (a.aggfinalfn), (a.aggcombinefn),
+			(a.aggserialfn), (a.aggdeserialfn), (a.aggmtransfn), (a.aggminvtransfn), (a.aggmfinalfn)) AS f(fn)
+		JOIN pg_proc q ON q.oid = f.fn
+		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384 OR q.provolatile = 'v' OR lower(q.proname) LIKE ANY (` + deniedLike + `))),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
 	coalesce((SELECT array_agg(lower(split_part(cfg, '=', 1))) FROM unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
-	ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
-		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + `))`
+	CASE WHEN p.oid >= 16384 THEN ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
+		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + ` SELECT FROM hazards)) END`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
 // With onearg only functions callable with one argument count (t.name).
-const procsByNameSQL = `SELECT w.i::int, ` + procColumns + `
+var procsByNameSQL = `SELECT w.i::int, ` + procColumns + `
 FROM unnest($1::text[], $2::text[], $3::bool[]) WITH ORDINALITY AS w(schema, name, onearg, i)
 JOIN pg_proc p ON p.proname = w.name
 JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -648,7 +654,7 @@ WHERE (w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = 
   AND (NOT w.onearg OR (p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1))
 ORDER BY w.i, p.oid`
 
-const procsByOIDSQL = `SELECT 0, ` + procColumns + `
+var procsByOIDSQL = `SELECT 0, ` + procColumns + `
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
@@ -680,7 +686,8 @@ WHERE p.oid >= 16384 OR p.provolatile = 'v'`
 // INSERT plans in a column's domain default, folding it), each labelled.
 const typeHazardsSQL = `WITH RECURSIVE named(oid) AS (
 	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x
-), ` + typeHazardsFrom
+), ` + typeHazardsFrom + `
+SELECT DISTINCT typ, fn, expr, label FROM hazards`
 
 // typesOnPathSQL resolves the type names $1 (quoted, as quoteParts writes
 // them) as a body running under the search path $2 (NULL: the session's)
@@ -695,28 +702,29 @@ const typesOnPathSQL = `SELECT CASE WHEN $2::text[] IS NULL OR x ~ '^"([^"]|"")*
 	FROM unnest($1::text[]) WITH ORDINALITY AS w(x, i)
 	ORDER BY w.i`
 
-const typeHazardsFrom = `ty(oid) AS (
-	SELECT oid FROM named WHERE oid IS NOT NULL
+const typeHazardsFrom = `ty(root, oid) AS (
+	SELECT oid, oid FROM named WHERE oid IS NOT NULL
 	UNION
-	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
+	SELECT ty.root, v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
 		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
 		UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
 		UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) AS v(b)
 	WHERE v.b <> 0
-), fns(typ, fn) AS (
-	SELECT ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
+), fns(root, typ, fn) AS (
+	SELECT ty.root, ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
 		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid), (t.typmodin::oid)) AS f(fn)
 	UNION ALL
-	SELECT ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
-)
-SELECT format_type(fns.typ, NULL), fns.fn, '', '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
-WHERE p.oid >= 16384 OR p.provolatile = 'v'
-UNION ALL
-SELECT format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0), 'a CHECK of domain' FROM ty
-	JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL
-UNION ALL
-SELECT format_type(t.oid, NULL), 0::oid, pg_get_expr(t.typdefaultbin, 0), 'the default of domain' FROM ty
-	JOIN pg_type t ON t.oid = ty.oid WHERE t.typdefaultbin IS NOT NULL`
+	SELECT ty.root, ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
+), hazards(root, typ, fn, expr, label) AS (
+	SELECT fns.root, format_type(fns.typ, NULL), fns.fn, '', '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
+	WHERE p.oid >= 16384 OR p.provolatile = 'v'
+	UNION ALL
+	SELECT ty.root, format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0), 'a CHECK of domain' FROM ty
+		JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL
+	UNION ALL
+	SELECT ty.root, format_type(t.oid, NULL), 0::oid, pg_get_expr(t.typdefaultbin, 0), 'the default of domain' FROM ty
+		JOIN pg_type t ON t.oid = ty.oid WHERE t.typdefaultbin IS NOT NULL
+)`
 
 // selfAndBelow is d: the relation c and every table below it (partitions,
 // inheritance children), for relationsSQL's subqueries.
@@ -760,9 +768,9 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 			AND dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass) AND dep.refobjid >= 16384)), '{}'),
 	EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p'),
-	ARRAY(SELECT format_type(x.t, NULL) FROM (SELECT DISTINCT a.atttypid FROM pg_attribute a
-			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS x(t)
-		WHERE EXISTS (WITH RECURSIVE named(oid) AS (SELECT x.t), ` + typeHazardsFrom + `))
+	ARRAY(WITH RECURSIVE named(oid) AS (SELECT a.atttypid FROM pg_attribute a
+			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ` + typeHazardsFrom + `
+		SELECT DISTINCT format_type(root, NULL) FROM hazards)
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)

@@ -162,6 +162,9 @@ var gateSchema = []string{
 	`CREATE DOMAIN bumpdom AS bumprange`,
 	`CREATE TABLE trd (id int, r bumpdom)`,
 
+	// An aggregate's final function may be a denied built-in, not volatile.
+	`CREATE AGGREGATE origin_of(text) (SFUNC = textcat, STYPE = text, FINALFUNC = pg_replication_origin_oid)`,
+
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
 	`CREATE RULE ruled_log AS ON INSERT TO ruled DO ALSO SELECT 1`,
@@ -322,6 +325,7 @@ var gateCases = []gateCase{
 	{query: "INSERT INTO tb (a) VALUES ('ok'::mood)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.mood_money(mood)"},
 	{query: "INSERT INTO dd (id) VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.lying_immutable(integer), the default of domain stamped"},
 	{query: `SELECT json_populate_record(c, '{"n": 5}') FROM card c`, needsDB: true, reason: "a CHECK of domain information_schema.cardinal_number"},
+	{query: "SELECT origin_of(b) FROM t", needsDB: true, reason: "calls denied function pg_catalog.pg_replication_origin_oid(text) (via aggregate public.origin_of(text))"},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
@@ -434,7 +438,7 @@ func checkDecision(t *testing.T, fn string, tc gateCase, got Decision) {
 
 // gateDatabase creates database name on the shared sandbox, runs the
 // statements in it and waits until the replica has them.
-func gateDatabase(t *testing.T, name string, statements ...string) string {
+func gateDatabase(t testing.TB, name string, statements ...string) string {
 	t.Helper()
 	c := pgsandbox.Require(t, sandbox)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
