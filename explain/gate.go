@@ -70,7 +70,8 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed De
 	if conn == nil {
 		return Decision{Reason: "refused: no connection to check the functions it calls"}, nil
 	}
-	reason, err := newGateChecker(conn, true).checkStatement(ctx, pq)
+	answers := map[string]any{}
+	reason, err := newGateChecker(conn, true, answers).checkStatement(ctx, pq)
 	switch {
 	case err != nil:
 		return Decision{Reason: cannotCheck(err)}, err
@@ -79,7 +80,7 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed De
 	case !parsed.Analyze:
 		return parsed, nil
 	}
-	executing := newGateChecker(conn, false)
+	executing := newGateChecker(conn, false, answers)
 	executing.dbHazard = dbHazard
 	reason, err = executing.checkStatement(ctx, pq)
 	switch {
@@ -431,6 +432,28 @@ type gateChecker struct {
 	// reaches name the same few types over and over.
 	vetted map[string]bool
 	strict *gateChecker // bodyChecker's, made on first use
+	// answers holds the catalog queries' rows for one decision, shared by
+	// its checkers: the planning and the executing check ask the same.
+	answers map[string]any
+}
+
+// queryCatalog runs a catalog query for c, or returns the rows it gave
+// earlier in the same decision. The rows are shared: callers read them.
+func queryCatalog[T any](ctx context.Context, c *gateChecker, sql string, scan pgx.RowToFunc[T], args ...any) ([]T, error) {
+	key := sql + fmt.Sprintf("%#v", args)
+	if rows, ok := c.answers[key].([]T); ok {
+		return rows, nil
+	}
+	rows, err := c.conn.Query(ctx, dbconn.Marker+sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, err
+	}
+	c.answers[key] = found
+	return found, nil
 }
 
 // bodyChecker checks what user-defined code reaches: planning may execute
@@ -440,13 +463,14 @@ func (c *gateChecker) bodyChecker() *gateChecker {
 		return c
 	}
 	if c.strict == nil {
-		c.strict = newGateChecker(c.conn, false)
+		c.strict = newGateChecker(c.conn, false, c.answers)
 	}
 	return c.strict
 }
 
-func newGateChecker(conn *pgx.Conn, planning bool) *gateChecker {
-	return &gateChecker{conn: conn, planning: planning, procs: map[procKey]bool{}, rels: map[seenKey]bool{}, types: map[seenKey]bool{}, paths: map[string][]string{}, vetted: map[string]bool{}}
+func newGateChecker(conn *pgx.Conn, planning bool, answers map[string]any) *gateChecker {
+	return &gateChecker{conn: conn, planning: planning, procs: map[procKey]bool{}, rels: map[seenKey]bool{},
+		types: map[seenKey]bool{}, paths: map[string][]string{}, vetted: map[string]bool{}, answers: answers}
 }
 
 // checkStatement returns why pq is unsafe (to plan or to execute, as
@@ -542,11 +566,9 @@ func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
 		}
 		for _, path := range slices.Sorted(maps.Keys(batches)) {
 			b := batches[path]
-			rows, err := c.conn.Query(ctx, dbconn.Marker+implicitComparisonsSQL, pgx.QueryExecModeExec, b.rels, b.types)
-			if err != nil {
-				return "", fmt.Errorf("find implicit comparisons: %w", err)
-			}
-			oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+			slices.Sort(b.rels) // as keys of the decision's answers
+			slices.Sort(b.types)
+			oids, err := queryCatalog(ctx, c, implicitComparisonsSQL, pgx.RowTo[uint32], b.rels, b.types)
 			if err != nil {
 				return "", fmt.Errorf("find implicit comparisons: %w", err)
 			}
@@ -940,9 +962,13 @@ func (c *gateChecker) procsByName(ctx context.Context, lookups []procLookup) ([]
 	for i, l := range lookups {
 		schemas[i], names[i], oneArg[i] = l.ref.schema, l.ref.name, l.oneArg
 	}
-	procs, found, err := c.queryProcs(ctx, procsByNameSQL, schemas, names, oneArg)
+	procs, err := c.queryProcs(ctx, procsByNameSQL, schemas, names, oneArg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve functions: %w", err)
+	}
+	found := map[int]bool{}
+	for _, p := range procs {
+		found[p.lookup] = true
 	}
 	var missing []nameRef
 	for i, l := range lookups {
@@ -954,42 +980,47 @@ func (c *gateChecker) procsByName(ctx context.Context, lookups []procLookup) ([]
 			missing = append(missing, ref)
 		}
 	}
-	return procs, missing, nil
+	return procsOf(procs), missing, nil
 }
 
 func (c *gateChecker) procsByOID(ctx context.Context, oids []uint32) ([]procRow, error) {
-	procs, _, err := c.queryProcs(ctx, procsByOIDSQL, oids)
+	procs, err := c.queryProcs(ctx, procsByOIDSQL, oids)
 	if err != nil {
 		return nil, fmt.Errorf("look up functions: %w", err)
 	}
-	return procs, nil
+	return procsOf(procs), nil
 }
 
-// queryProcs runs a query returning a lookup index and procColumns; found
-// holds the indexes that had rows.
-func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) ([]procRow, map[int]bool, error) {
-	rows, err := c.conn.Query(ctx, dbconn.Marker+sql, append([]any{pgx.QueryExecModeExec}, args...)...)
-	if err != nil {
-		return nil, nil, err
+// foundProc is a function a query found for its lookup (an index into its
+// arguments, from 1).
+type foundProc struct {
+	lookup int
+	procRow
+}
+
+func procsOf(found []foundProc) []procRow {
+	procs := make([]procRow, len(found))
+	for i, f := range found {
+		procs[i] = f.procRow
 	}
-	defer rows.Close()
-	found := map[int]bool{}
-	var procs []procRow
-	for rows.Next() {
-		var i int
-		var p procRow
+	return procs
+}
+
+// queryProcs runs a query returning a lookup index and procColumns.
+func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) ([]foundProc, error) {
+	return queryCatalog(ctx, c, sql, func(r pgx.CollectableRow) (foundProc, error) {
+		var f foundProc
+		p := &f.procRow
 		var searchPath *string
-		if err := rows.Scan(&i, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
+		if err := r.Scan(&f.lookup, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
 			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.settings, &p.types); err != nil {
-			return nil, nil, err
+			return f, err
 		}
 		if searchPath != nil {
 			p.searchPath = parseSearchPath(*searchPath)
 		}
-		found[i] = true
-		procs = append(procs, p)
-	}
-	return procs, found, rows.Err()
+		return f, nil
+	}, args...)
 }
 
 func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultSchema string) ([]uint32, error) {
@@ -1003,11 +1034,7 @@ func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultS
 			schemas[i] = defaultSchema
 		}
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+operatorProcsSQL, pgx.QueryExecModeExec, schemas, names)
-	if err != nil {
-		return nil, fmt.Errorf("resolve operators: %w", err)
-	}
-	oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	oids, err := queryCatalog(ctx, c, operatorProcsSQL, pgx.RowTo[uint32], schemas, names)
 	if err != nil {
 		return nil, fmt.Errorf("resolve operators: %w", err)
 	}
@@ -1294,11 +1321,7 @@ func plpgsqlStatement(query string, mode int) string {
 // as the statement's are (checkComparisons).
 func (c *gateChecker) vetTypes(ctx context.Context, names []string, scope nameScope, via string, depth int) (string, error) {
 	if len(names) > 0 && (scope.anySchema || scope.searchPath != nil) {
-		rows, err := c.conn.Query(ctx, dbconn.Marker+typesOnPathSQL, pgx.QueryExecModeExec, names, scope.searchPath)
-		if err != nil {
-			return "", fmt.Errorf("resolve types: %w", err)
-		}
-		resolved, err := pgx.CollectRows(rows, pgx.RowTo[*string])
+		resolved, err := queryCatalog(ctx, c, typesOnPathSQL, pgx.RowTo[*string], names, scope.searchPath)
 		if err != nil {
 			return "", fmt.Errorf("resolve types: %w", err)
 		}
@@ -1329,21 +1352,17 @@ func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope name
 	if len(types) == 0 {
 		return "", nil
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+typeHazardsSQL, pgx.QueryExecModeExec, types)
-	if err != nil {
-		return "", fmt.Errorf("resolve types: %w", err)
-	}
 	type typeHazard struct {
 		typ   string
 		fn    uint32
 		expr  string // a domain's CHECK or DEFAULT, when fn is 0
 		label string // which one
 	}
-	hazards, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (typeHazard, error) {
+	hazards, err := queryCatalog(ctx, c, typeHazardsSQL, func(r pgx.CollectableRow) (typeHazard, error) {
 		var h typeHazard
 		err := r.Scan(&h.typ, &h.fn, &h.expr, &h.label)
 		return h, err
-	})
+	}, types)
 	if err != nil {
 		return "", fmt.Errorf("resolve types: %w", err)
 	}
@@ -1370,10 +1389,6 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 	if len(names) == 0 {
 		return "", nil
 	}
-	rows, err := c.conn.Query(ctx, dbconn.Marker+relationsSQL, pgx.QueryExecModeExec, names, scope.searchPath)
-	if err != nil {
-		return "", fmt.Errorf("resolve relations: %w", err)
-	}
 	type relation struct {
 		index        int
 		oid          uint32
@@ -1388,11 +1403,11 @@ func (c *gateChecker) checkRelations(ctx context.Context, refs gateRefs, scope n
 		anyValues    bool
 		hazardTypes  []string
 	}
-	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (relation, error) {
+	rels, err := queryCatalog(ctx, c, relationsSQL, func(r pgx.CollectableRow) (relation, error) {
 		var rel relation
 		err := r.Scan(&rel.index, &rel.oid, &rel.kind, &rel.schema, &rel.name, &rel.viewdef, &rel.policies, &rel.defaults, &rel.foreignBelow, &rel.writeRules, &rel.planned, &rel.anyValues, &rel.hazardTypes)
 		return rel, err
-	})
+	}, names, scope.searchPath)
 	if err != nil {
 		return "", fmt.Errorf("resolve relations: %w", err)
 	}
