@@ -676,15 +676,7 @@ func TestTextsRefetchedAfterReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before Key
-	for k, txt := range snap.Texts {
-		if strings.HasPrefix(txt.Query, "SELECT $1 AS x") {
-			before = k
-		}
-	}
-	if before == (Key{}) {
-		t.Fatal("the statement run before the reset has no text")
-	}
+	before := textKey(t, snap, "SELECT $1 AS x")
 	exec(t, app, "SELECT pg_stat_statements_reset()")
 	if _, err := s.Sample(ctx); err != nil {
 		t.Fatal(err)
@@ -713,15 +705,7 @@ func TestMissingTextsAskedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var key Key
-	for k, txt := range snap.Texts {
-		if strings.Contains(txt.Query, "missing_text") {
-			key = k
-		}
-	}
-	if key == (Key{}) {
-		t.Fatal("the statement has no text to begin with")
-	}
+	key := textKey(t, snap, "missing_text")
 
 	file := filepath.Join(c.Dir(), "primary", "pg_stat_tmp", "pgss_query_texts.stat")
 	saved, err := os.ReadFile(file)
@@ -770,4 +754,16 @@ func sampleInto(t *testing.T, s *Sampler, w *Window) *Snapshot {
 		t.Fatal(err)
 	}
 	return snap
+}
+
+// textKey is the key of the one statement in snap whose text contains part.
+func textKey(t *testing.T, snap *Snapshot, part string) Key {
+	t.Helper()
+	for k, txt := range snap.Texts {
+		if strings.Contains(txt.Query, part) {
+			return k
+		}
+	}
+	t.Fatalf("no statement text contains %q", part)
+	return Key{}
 }

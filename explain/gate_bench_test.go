@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-
-	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
 
 // BenchmarkGate measures the catalog gate on one statement against the
@@ -22,11 +20,7 @@ func BenchmarkGate(b *testing.B) {
 	}
 	db := gateDatabase(b, "gate_bench", schema...)
 	ctx := context.Background()
-	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(b, sandbox.ReplicaDSN(db))
 	for _, bc := range []struct{ name, query string }{
 		{"join", "SELECT x.id, y.b FROM t%d x JOIN t%d y ON y.id = x.a WHERE x.b = $1 AND x.c > $2 ORDER BY x.c LIMIT 10"},
 		{"aggregates", "SELECT lower(x.b), date_trunc('day', x.c), max(y.d), sum(x.a), count(*) FROM t%d x JOIN t%d y ON y.id = x.a " +

@@ -34,7 +34,7 @@ var shopSchema = []string{
 }
 
 // connect opens an advisor connection to the sandbox database db.
-func connect(t *testing.T, dsn string) *pgx.Conn {
+func connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := dbconn.Connect(ctx, dsn)
