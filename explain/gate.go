@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -802,26 +803,80 @@ JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ide
 JOIN pg_namespace n ON n.oid = c.relnamespace
 ORDER BY c.oid`
 
-// parseSearchPath splits a search_path setting as the server does:
-// unquoted names fold to lower case, and pg_catalog comes first unless
-// the setting places it.
+// parseSearchPath splits a search_path setting as the server does
+// (SplitIdentifierString): at commas outside double quotes, "" standing
+// for a quote inside them, unquoted names folded to lower case, every
+// name cut to 63 bytes; and pg_catalog comes first unless the setting
+// places it. The server accepted the setting, so its syntax is valid.
 func parseSearchPath(setting string) []string {
 	var schemas []string
-	for _, part := range strings.Split(setting, ",") {
-		part = strings.TrimSpace(part)
-		if unquoted, ok := strings.CutPrefix(part, `"`); ok {
-			part = strings.ReplaceAll(strings.TrimSuffix(unquoted, `"`), `""`, `"`)
+	rest := setting
+	for {
+		rest = strings.TrimLeft(rest, " \t\n\r\f")
+		var name string
+		if quoted, ok := strings.CutPrefix(rest, `"`); ok {
+			var b strings.Builder
+			for {
+				end := strings.IndexByte(quoted, '"')
+				if end < 0 { // unterminated: the server would have refused it
+					b.WriteString(quoted)
+					quoted = ""
+					break
+				}
+				b.WriteString(quoted[:end])
+				quoted = quoted[end+1:]
+				if !strings.HasPrefix(quoted, `"`) {
+					break
+				}
+				b.WriteByte('"')
+				quoted = quoted[1:]
+			}
+			name, rest = b.String(), quoted
 		} else {
-			part = strings.ToLower(part)
+			end := strings.IndexAny(rest, ", \t\n\r\f")
+			if end < 0 {
+				end = len(rest)
+			}
+			name, rest = asciiLower(rest[:end]), rest[end:]
 		}
-		if part != "" {
-			schemas = append(schemas, part)
+		if name = truncateIdentifier(name); name != "" {
+			schemas = append(schemas, name)
 		}
+		comma := strings.IndexByte(rest, ',')
+		if comma < 0 {
+			break
+		}
+		rest = rest[comma+1:]
 	}
 	if !slices.Contains(schemas, "pg_catalog") {
 		schemas = append([]string{"pg_catalog"}, schemas...)
 	}
 	return schemas
+}
+
+// asciiLower folds A-Z only, as the server folds an unquoted identifier
+// in a multibyte encoding.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
+}
+
+// truncateIdentifier cuts a name to the 63 bytes a name holds (NAMEDATALEN
+// - 1), at a character boundary, as the server does.
+func truncateIdentifier(name string) string {
+	const maxBytes = 63
+	if len(name) <= maxBytes {
+		return name
+	}
+	cut := maxBytes
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut]
 }
 
 // databaseHazardSQL finds volatile functions PostgreSQL may call without

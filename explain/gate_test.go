@@ -165,10 +165,26 @@ var gateSchema = []string{
 	// An aggregate's final function may be a denied built-in, not volatile.
 	`CREATE AGGREGATE origin_of(text) (SFUNC = textcat, STYPE = text, FINALFUNC = pg_replication_origin_oid)`,
 
+	// A search_path setting reads as the server reads it: a comma inside
+	// quotes, a name longer than 63 bytes cut.
+	`CREATE SCHEMA ca`,
+	`CREATE VIEW ca.v_comma AS SELECT true AS x`,
+	`CREATE SCHEMA "ca,cb"`,
+	`CREATE VIEW "ca,cb".v_comma AS SELECT pg_try_advisory_lock(4848) AS x`,
+	`CREATE FUNCTION comma_path() RETURNS bool LANGUAGE sql STABLE SET search_path = "ca,cb" AS 'SELECT x FROM v_comma'`,
+	`CREATE SCHEMA good`,
+	`CREATE VIEW good.v_long AS SELECT true AS x`,
+	`CREATE SCHEMA ` + longSchema,
+	`CREATE VIEW ` + longSchema + `.v_long AS SELECT pg_try_advisory_lock(4949) AS x`,
+	`CREATE FUNCTION long_path() RETURNS bool LANGUAGE sql STABLE SET search_path = '` + longSchema + `xyz', good AS 'SELECT x FROM v_long'`,
+
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
 	`CREATE RULE ruled_log AS ON INSERT TO ruled DO ALSO SELECT 1`,
 }
+
+// longSchema is a schema name of 63 bytes, the most a name holds.
+var longSchema = strings.Repeat("e", 63)
 
 type gateCase struct {
 	query     string
@@ -326,6 +342,8 @@ var gateCases = []gateCase{
 	{query: "INSERT INTO dd (id) VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.lying_immutable(integer), the default of domain stamped"},
 	{query: `SELECT json_populate_record(c, '{"n": 5}') FROM card c`, needsDB: true, reason: "a CHECK of domain information_schema.cardinal_number"},
 	{query: "SELECT origin_of(b) FROM t", needsDB: true, reason: "calls denied function pg_catalog.pg_replication_origin_oid(text) (via aggregate public.origin_of(text))"},
+	{query: "SELECT comma_path()", needsDB: true, reason: `(via view "ca,cb".v_comma, body of public.comma_path())`},
+	{query: "SELECT long_path()", needsDB: true, reason: "(via view " + longSchema + ".v_long, body of public.long_path())"},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
@@ -472,11 +490,15 @@ func queryRow[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
 // reads it.
 func TestParseSearchPath(t *testing.T) {
 	for setting, want := range map[string]string{
-		"app":                       "pg_catalog app",
-		`App, "My Schema", "$user"`: `pg_catalog app My Schema $user`,
-		"public, pg_catalog":        "public pg_catalog",
-		`"a""b"`:                    `pg_catalog a"b`,
-		"":                          "pg_catalog",
+		"app":                                 "pg_catalog app",
+		`App, "My Schema", "$user"`:           `pg_catalog app My Schema $user`,
+		"public, pg_catalog":                  "public pg_catalog",
+		`"a""b"`:                              `pg_catalog a"b`,
+		"":                                    "pg_catalog",
+		`"a,b", c`:                            "pg_catalog a,b c",
+		` "x y" ,Z,"é"`:                       "pg_catalog x y z é",
+		strings.Repeat("e", 63) + "XYZ, good": "pg_catalog " + strings.Repeat("e", 63) + " good",
+		strings.Repeat("é", 40):               "pg_catalog " + strings.Repeat("é", 31),
 	} {
 		if got := strings.Join(parseSearchPath(setting), " "); got != want {
 			t.Errorf("parseSearchPath(%q) = %q, want %q", setting, got, want)
