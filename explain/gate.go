@@ -253,7 +253,10 @@ var lockWords = map[pg_query.LockClauseStrength]string{
 // deniedNames are functions never executed, whatever pg_proc says: they
 // sleep, signal or terminate backends, write files, WAL or sequences, take
 // advisory locks, assign transaction ids, run SQL text or reach other
-// servers. A trailing * matches any suffix. Matching ignores the schema.
+// servers, or make values of a type given by oid, which no type name in
+// the statement shows (domain_in('5', 'posint'::regtype, -1) runs the
+// domain's CHECK). A trailing * matches any suffix. Matching ignores the
+// schema.
 var deniedNames = []string{
 	"pg_sleep*", "pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf",
 	"pg_rotate_logfile*", "pg_log_backend_memory_contexts", "pg_promote", "pg_switch_wal", "pg_switch_xlog",
@@ -267,6 +270,7 @@ var deniedNames = []string{
 	"gin_clean_pending_list", "binary_upgrade_*", "hypopg_*",
 	"query_to_xml*", "query_to_json*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*",
 	"database_to_xml*", "xpath_table", "crosstab*", "connectby*",
+	"array_in", "record_in", "domain_in", "range_in", "multirange_in",
 }
 
 // deniedLike is deniedNames as an SQL array of LIKE patterns, for

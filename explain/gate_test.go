@@ -253,6 +253,9 @@ var gateCases = []gateCase{
 	{query: "SELECT coalesce(a, pg_logical_emit_message(true, 'p', 'x')::text::int) FROM t", plannable: true, reason: "pg_logical_emit_message"},
 	{query: "VALUES (1), ((SELECT 1 FROM pg_sleep(1)))", plannable: true, reason: "pg_sleep"},
 	{query: "SELECT * FROM t GROUP BY id HAVING count(*) > pg_reload_conf()::int", plannable: true, reason: "pg_reload_conf"},
+	{query: "SELECT domain_in('5', 'posint'::regtype, -1)", plannable: true, reason: "denied function domain_in()", unplannable: "calls denied function pg_catalog.domain_in("},
+	{query: "SELECT * FROM t WHERE a = (record_in('(5)', 'dt'::regtype, -1)).p", plannable: true, reason: "denied function record_in()", unplannable: "calls denied function pg_catalog.record_in("},
+	{query: "SELECT array_in('{5}', 'posint'::regtype, -1)", plannable: true, reason: "denied function array_in()", unplannable: "calls denied function pg_catalog.array_in("},
 	// Harmless: executed under EXPLAIN ANALYZE.
 	{query: "SELECT 1 /* ; DELETE FROM t */", analyze: true, plannable: true},
 	{query: "SELECT 1 -- ; DELETE FROM t", analyze: true, plannable: true},
