@@ -63,8 +63,8 @@ func Gate(ctx context.Context, conn *pgx.Conn, query string) Decision {
 
 // gateCatalog refines parsed, gateParse's decision for a plannable
 // statement, with the catalog: first whether planning it is safe, then,
-// when parsed allows it, whether executing it is, with dbHazard for what
-// the whole database may run implicitly. When a catalog query fails, the
+// when parsed allows it, whether executing it is, each with dbHazard for
+// what the whole database may run implicitly. When a catalog query fails, the
 // decision refuses what is left unchecked and err says the refusal is no
 // verdict on the statement.
 func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed Decision, dbHazard hazardFunc) (Decision, error) {
@@ -72,7 +72,9 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed De
 		return Decision{Reason: "refused: no connection to check the functions it calls"}, nil
 	}
 	answers := map[string]any{}
-	reason, err := newGateChecker(conn, true, answers).checkStatement(ctx, pq)
+	planning := newGateChecker(conn, true, answers)
+	planning.dbHazard = dbHazard
+	reason, err := planning.checkStatement(ctx, pq)
 	switch {
 	case err != nil:
 		return Decision{Reason: cannotCheck(err)}, err
@@ -423,7 +425,7 @@ type gateChecker struct {
 	// only user-defined code and denied functions that are not VOLATILE
 	// count.
 	planning bool
-	dbHazard hazardFunc // set when not planning
+	dbHazard hazardFunc // set on a statement's checkers, not on a body checker
 	procs    map[procKey]bool
 	// rels and types are the relations (by oid) and type names (as the
 	// session's search path finds them) seen, by the search path the code
@@ -481,12 +483,16 @@ func newGateChecker(conn *pgx.Conn, planning bool, answers map[string]any) *gate
 // checkStatement returns why pq is unsafe (to plan or to execute, as
 // c.planning says), or "".
 func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (string, error) {
-	if !c.planning {
-		// Volatile implicit casts and support functions matter only to
-		// execution; planning checks the user-defined ones it may reach.
-		if reason, err := c.dbHazard(ctx, c.conn); reason != "" || err != nil {
-			return reason, err
-		}
+	h, err := c.dbHazard(ctx, c.conn)
+	if err != nil {
+		return "", err
+	}
+	reason := h.executing
+	if c.planning {
+		reason = h.planning
+	}
+	if reason != "" {
+		return "the database has " + reason, nil
 	}
 	if reason, err := c.check(ctx, collectRefs(pq.stmt), "", nameScope{}, 0); reason != "" || err != nil {
 		return reason, err
@@ -708,9 +714,10 @@ WHERE p.oid >= 16384 OR p.provolatile = 'v'`
 // typeHazardsSQL lists, for the types named by $1 (resolved on the
 // session's search path) with their base, element and, for a composite,
 // attribute types, the functions a cast to them may call (casts, input
-// and typmod input functions: '5'::t(3) runs t's) unless built in and
-// not volatile, and their domains' CHECK and DEFAULT expressions (an
-// INSERT plans in a column's domain default, folding it), each labelled.
+// functions) unless built in and not volatile (typmod input functions are
+// databaseHazardSQL's), and their domains' CHECK and DEFAULT expressions
+// (an INSERT plans in a column's domain default, folding it), each
+// labelled.
 const typeHazardsSQL = `WITH RECURSIVE named(oid) AS (
 	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x
 ), ` + typeHazardsFrom + `
@@ -739,7 +746,7 @@ const typeHazardsFrom = `ty(root, oid) AS (
 	WHERE v.b <> 0
 ), fns(root, typ, fn) AS (
 	SELECT ty.root, ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
-		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid), (t.typmodin::oid)) AS f(fn)
+		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid)) AS f(fn)
 	UNION ALL
 	SELECT ty.root, ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
 ), hazards(root, typ, fn, expr, label) AS (
@@ -883,43 +890,66 @@ func truncateIdentifier(name string) string {
 	return name[:cut]
 }
 
-// databaseHazardSQL finds volatile functions PostgreSQL may call without
-// the statement naming them: implicit casts and casts to json, jsonb and
-// text (see implicitComparisonsSQL), operator class support
-// functions (sorting, hashing, index scans) and type I/O functions (casts
-// through text, literals).
-const databaseHazardSQL = `SELECT format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
-	c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure)
-FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
-WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype)) AND p.provolatile = 'v'
-UNION ALL
-SELECT format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure)
-FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
-UNION ALL
-SELECT format('an operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
-	a.amopopr::regoperator, o.oprcode::regprocedure)
-FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode WHERE p.provolatile = 'v'
-UNION ALL
-SELECT format('a type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure)
-FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive, t.typoutput, t.typsend) WHERE p.provolatile = 'v'
-LIMIT 1`
+// databaseHazardSQL finds functions PostgreSQL may call without the
+// statement naming them, each saying whether planning may call it too:
+// volatile implicit casts and casts to json, jsonb and text (see
+// implicitComparisonsSQL), operator class support functions (sorting,
+// hashing, index scans) and type I/O functions (casts through text,
+// literals), which only execution calls; and typmod input functions that
+// are volatile or not compiled code, which parsing a statement calls on a
+// type name in any text it converts to regtype ('t(3)'::regtype), whose
+// type no name in the statement shows. At most one of each kind.
+const databaseHazardSQL = `SELECT DISTINCT ON (planning) reason, planning FROM (
+	SELECT format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
+		c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure), false
+	FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
+	WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype)) AND p.provolatile = 'v'
+	UNION ALL
+	SELECT format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure), false
+	FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
+	UNION ALL
+	SELECT format('an operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
+		a.amopopr::regoperator, o.oprcode::regprocedure), false
+	FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode WHERE p.provolatile = 'v'
+	UNION ALL
+	SELECT format('a type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure), false
+	FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive, t.typoutput, t.typsend) WHERE p.provolatile = 'v'
+	UNION ALL
+	SELECT format('a type %s whose typmod input function %s, volatile or not compiled code, runs wherever a type name in text becomes a regtype',
+		t.oid::regtype, p.oid::regprocedure), true
+	FROM pg_type t JOIN pg_proc p ON p.oid = t.typmodin JOIN pg_language l ON l.oid = p.prolang
+	WHERE p.provolatile = 'v' OR (p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal'))
+) AS h(reason, planning)
+ORDER BY planning`
 
-// hazardFunc returns databaseHazardSQL's finding, "" when none.
-type hazardFunc func(ctx context.Context, conn *pgx.Conn) (string, error)
+// dbHazards is what databaseHazardSQL finds, "" for nothing: a hazard to
+// planning any statement (and so to executing it), and one to executing.
+type dbHazards struct{ planning, executing string }
 
-func databaseHazard(ctx context.Context, conn *pgx.Conn) (string, error) {
+// hazardFunc returns databaseHazardSQL's findings.
+type hazardFunc func(ctx context.Context, conn *pgx.Conn) (dbHazards, error)
+
+func databaseHazard(ctx context.Context, conn *pgx.Conn) (dbHazards, error) {
 	rows, err := conn.Query(ctx, dbconn.Marker+databaseHazardSQL, pgx.QueryExecModeExec)
 	if err != nil {
-		return "", fmt.Errorf("query implicit function calls: %w", err)
+		return dbHazards{}, fmt.Errorf("query implicit function calls: %w", err)
 	}
-	hazards, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var h dbHazards
+	var reason string
+	var planning bool
+	_, err = pgx.ForEachRow(rows, []any{&reason, &planning}, func() error {
+		if planning {
+			h.planning = reason
+		}
+		if h.executing == "" {
+			h.executing = reason
+		}
+		return nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("query implicit function calls: %w", err)
+		return dbHazards{}, fmt.Errorf("query implicit function calls: %w", err)
 	}
-	if len(hazards) > 0 {
-		return "the database has " + hazards[0], nil
-	}
-	return "", nil
+	return h, nil
 }
 
 // nameScope says how unqualified names in SQL text resolve, and under

@@ -129,15 +129,7 @@ var gateSchema = []string{
 	`CREATE DOMAIN "bumpy " AS int`, // harmless, where the session's path finds it
 	`CREATE DOMAIN app."bumpy " AS int CHECK (public.bump_counter() > 0)`,
 	`CREATE FUNCTION spaced() RETURNS int LANGUAGE plpgsql STABLE SET search_path = app, public AS $$DECLARE x "bumpy "; BEGIN x := 1; RETURN x; END$$`,
-	// A type's typmod input function runs on '5'::tmt(3), and on a
-	// declaration of tmt(3), which check_function_bodies compiles.
-	`CREATE TYPE tmt`,
-	`CREATE FUNCTION tmt_in(cstring) RETURNS tmt LANGUAGE internal IMMUTABLE STRICT AS 'int4in'`,
-	`CREATE FUNCTION tmt_out(tmt) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'`,
-	`CREATE FUNCTION tmt_typmod(cstring[]) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM bump_counter(); RETURN 1; END$$`,
-	`CREATE TYPE tmt (INPUT = tmt_in, OUTPUT = tmt_out, TYPMOD_IN = tmt_typmod, LIKE = int4)`,
 	`SET check_function_bodies = off`,
-	`CREATE FUNCTION tmt_variable() RETURNS int LANGUAGE plpgsql STABLE AS $$DECLARE x tmt(3); BEGIN RETURN 1; END$$`,
 	`CREATE FUNCTION inner_type() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1::bumpy'`,
 	`CREATE FUNCTION inner_ghost() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1::ghost_type'`,
 	`RESET check_function_bodies`,
@@ -339,8 +331,6 @@ var gateCases = []gateCase{
 	{query: "SELECT roomy()", analyze: true, plannable: true},
 	{query: "SELECT app_tj()", needsDB: true, reason: "(via view app.v_locking, body of app.jmood_jsonb(app.jmood), an implicit comparison or conversion)"},
 	{query: "SELECT spaced()", needsDB: true, reason: `a CHECK of domain app."bumpy ", body of public.spaced())`},
-	{query: "SELECT '5'::tmt(3)", needsDB: true, reason: "body of public.tmt_typmod(cstring[])"},
-	{query: "SELECT tmt_variable()", needsDB: true, reason: "body of public.tmt_typmod(cstring[])"},
 	{query: "INSERT INTO tb (a) VALUES ('ok'::mood)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.mood_money(mood)"},
 	{query: "INSERT INTO dd (id) VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "body of public.lying_immutable(integer), the default of domain stamped"},
 	{query: `SELECT json_populate_record(c, '{"n": 5}') FROM card c`, needsDB: true, reason: "a CHECK of domain information_schema.cardinal_number"},
@@ -417,6 +407,24 @@ func TestGateDatabaseHazard(t *testing.T) {
 	d = Gate(ctx, jconn, "SELECT 1")
 	if d.Analyze || !d.Plannable || !strings.Contains(d.Reason, "cast from mood to json that PostgreSQL applies unasked uses volatile function mood_json(mood)") {
 		t.Errorf("Gate = %+v, want a refusal naming the cast to json", d)
+	}
+
+	// A typmod input function runs wherever text becomes a regtype, even
+	// in parsing: no statement is planned.
+	db = gateDatabase(t, "gate_hazard_typmod",
+		`CREATE TABLE counters (n int)`,
+		`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+		`CREATE TYPE tmt`,
+		`CREATE FUNCTION tmt_in(cstring) RETURNS tmt LANGUAGE internal IMMUTABLE STRICT AS 'int4in'`,
+		`CREATE FUNCTION tmt_out(tmt) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out'`,
+		`CREATE FUNCTION tmt_typmod(cstring[]) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM bump_counter(); RETURN 1; END$$`,
+		`CREATE TYPE tmt (INPUT = tmt_in, OUTPUT = tmt_out, TYPMOD_IN = tmt_typmod, LIKE = int4)`)
+	tconn := connect(t, sandbox.ReplicaDSN(db))
+	for _, q := range []string{"SELECT 1", "SELECT 'tmt(3)'::regtype"} {
+		d = Gate(ctx, tconn, q)
+		if d.Analyze || d.Plannable || !strings.Contains(d.Reason, "the database has a type tmt whose typmod input function tmt_typmod(cstring[])") {
+			t.Errorf("Gate(%q) = %+v, want a refusal to plan naming the typmod input function", q, d)
+		}
 	}
 }
 

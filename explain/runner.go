@@ -99,7 +99,7 @@ type Runner struct {
 	// dbHazards caches databaseHazard by server and database for
 	// gateTTL: it scans whole catalogs (several milliseconds), and every
 	// statement to be executed needs it.
-	dbHazards expiring[string, string]
+	dbHazards expiring[string, dbHazards]
 }
 
 type planGateKey struct{ server, query string }
@@ -323,22 +323,22 @@ func (r *Runner) rememberPlanGate(key planGateKey, d Decision) {
 
 // databaseHazard is the package's databaseHazard through the dbHazards
 // cache.
-func (r *Runner) databaseHazard(ctx context.Context, conn *pgx.Conn) (string, error) {
+func (r *Runner) databaseHazard(ctx context.Context, conn *pgx.Conn) (dbHazards, error) {
 	key := serverKey(conn)
 	r.mu.Lock()
-	reason, ok := r.dbHazards.get(key)
+	h, ok := r.dbHazards.get(key)
 	r.mu.Unlock()
 	if ok {
-		return reason, nil
+		return h, nil
 	}
-	reason, err := databaseHazard(ctx, conn)
+	h, err := databaseHazard(ctx, conn)
 	if err != nil {
-		return "", err
+		return dbHazards{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.dbHazards.put(key, reason)
-	return reason, nil
+	r.dbHazards.put(key, h)
+	return h, nil
 }
 
 // analyze tries EXPLAIN ANALYZE, which the gate allowed, in one read-only
