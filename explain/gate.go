@@ -647,6 +647,10 @@ type procRow struct {
 	aggSupport []uint32 // less the built-in ones that are neither volatile nor denied
 	searchPath []string // the function's own SET search_path, nil when it has none
 	settings   []string // the names of its other SET clauses
+	// definerSchema is, for a SECURITY DEFINER function owned by another
+	// role that has a schema of its name, that schema: "$user" in the
+	// function's search path finds it, not the gate's.
+	definerSchema string
 	// types are its result and argument types (OUT ones included), for the
 	// domain CHECKs and casts that run on a value becoming one (a
 	// function's result cast to its declared type, an argument to its
@@ -672,6 +676,8 @@ var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_iden
 		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384 OR q.provolatile = 'v' OR lower(q.proname) LIKE ANY (` + deniedLike + `))),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
 	coalesce((SELECT array_agg(lower(split_part(cfg, '=', 1))) FROM unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
+	CASE WHEN p.prosecdef AND pg_get_userbyid(p.proowner) <> current_user
+		AND EXISTS (SELECT FROM pg_namespace o WHERE o.nspname = pg_get_userbyid(p.proowner)) THEN pg_get_userbyid(p.proowner)::text ELSE '' END,
 	CASE WHEN p.oid >= 16384 THEN ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
 		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + ` SELECT FROM hazards)) END`
 
@@ -1102,7 +1108,7 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 		p := &f.procRow
 		var searchPath *string
 		if err := r.Scan(&f.lookup, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.settings, &p.types); err != nil {
+			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.settings, &p.definerSchema, &p.types); err != nil {
 			return f, err
 		}
 		if searchPath != nil {
@@ -1189,6 +1195,10 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	}
 	if setting := unvettedSetting(p); setting != "" {
 		return fmt.Sprintf("%s %s, whose own SET %s may change what its body does from what the gate reads%s", verb, p, setting, viaSuffix(via)), nil
+	}
+	if p.definerSchema != "" && (p.searchPath == nil || slices.Contains(p.searchPath, "$user")) {
+		return fmt.Sprintf("%s %s, a SECURITY DEFINER function whose search path's \"$user\" finds its owner's schema %s, not the one the gate reads names in%s",
+			verb, p, collector.QuoteIdent(p.definerSchema), viaSuffix(via)), nil
 	}
 	b := c.bodyChecker()
 	if p.defaults != "" {

@@ -170,6 +170,17 @@ var gateSchema = []string{
 	`CREATE VIEW ` + longSchema + `.v_long AS SELECT pg_try_advisory_lock(4949) AS x`,
 	`CREATE FUNCTION long_path() RETURNS bool LANGUAGE sql STABLE SET search_path = '` + longSchema + `xyz', good AS 'SELECT x FROM v_long'`,
 
+	// A SECURITY DEFINER function's "$user" is its owner.
+	`CREATE ROLE gate_definer`,
+	`CREATE SCHEMA gate_definer AUTHORIZATION gate_definer`,
+	`CREATE VIEW v_definer AS SELECT true AS x`,
+	`CREATE VIEW gate_definer.v_definer AS SELECT pg_try_advisory_lock(4747) AS x`,
+	`GRANT SELECT ON v_definer, gate_definer.v_definer TO gate_definer`,
+	`CREATE FUNCTION definer() RETURNS bool LANGUAGE sql STABLE SECURITY DEFINER AS 'SELECT x FROM v_definer'`,
+	`ALTER FUNCTION definer() OWNER TO gate_definer`,
+	`CREATE FUNCTION definer_own_path() RETURNS bool LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS 'SELECT x FROM v_definer'`,
+	`ALTER FUNCTION definer_own_path() OWNER TO gate_definer`,
+
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
 	`CREATE RULE ruled_log AS ON INSERT TO ruled DO ALSO SELECT 1`,
@@ -337,6 +348,8 @@ var gateCases = []gateCase{
 	{query: "SELECT origin_of(b) FROM t", needsDB: true, reason: "calls denied function pg_catalog.pg_replication_origin_oid(text) (via aggregate public.origin_of(text))"},
 	{query: "SELECT comma_path()", needsDB: true, reason: `(via view "ca,cb".v_comma, body of public.comma_path())`},
 	{query: "SELECT long_path()", needsDB: true, reason: "(via view " + longSchema + ".v_long, body of public.long_path())"},
+	{query: "SELECT definer()", needsDB: true, reason: `calls public.definer(), a SECURITY DEFINER function whose search path's "$user" finds its owner's schema gate_definer`},
+	{query: "SELECT definer_own_path()", analyze: true, plannable: true},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
