@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -257,8 +256,8 @@ var lockWords = map[pg_query.LockClauseStrength]string{
 // advisory locks, assign transaction ids, run SQL text or reach other
 // servers, or make values of a type given by oid, which no type name in
 // the statement shows (domain_in('5', 'posint'::regtype, -1) runs the
-// domain's CHECK). A trailing * matches any suffix. Matching ignores the
-// schema.
+// domain's CHECK). A trailing * matches any suffix, a leading one any
+// prefix. Matching ignores the schema.
 var deniedNames = []string{
 	"pg_sleep*", "pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf",
 	"pg_rotate_logfile*", "pg_log_backend_memory_contexts", "pg_promote", "pg_switch_wal", "pg_switch_xlog",
@@ -273,6 +272,7 @@ var deniedNames = []string{
 	"query_to_xml*", "query_to_json*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*",
 	"database_to_xml*", "xpath_table", "crosstab*", "connectby*",
 	"array_in", "record_in", "domain_in", "range_in", "multirange_in",
+	"*_validator", // fmgr_sql_validator(f) parses f's body, running its literals' input functions
 }
 
 // deniedLike is deniedNames as an SQL array of LIKE patterns, for
@@ -283,11 +283,12 @@ var deniedLike = "ARRAY['" + strings.ReplaceAll(strings.Join(deniedNames, "', '"
 func deniedFunction(name string) bool {
 	name = strings.ToLower(name)
 	for _, d := range deniedNames {
-		if p, ok := strings.CutSuffix(d, "*"); ok {
-			if strings.HasPrefix(name, p) {
-				return true
-			}
-		} else if name == d {
+		prefix, anySuffix := strings.CutSuffix(d, "*")
+		suffix, anyPrefix := strings.CutPrefix(d, "*")
+		switch {
+		case anySuffix && strings.HasPrefix(name, prefix),
+			anyPrefix && strings.HasSuffix(name, suffix),
+			name == d:
 			return true
 		}
 	}
@@ -647,10 +648,9 @@ type procRow struct {
 	aggSupport []uint32 // less the built-in ones that are neither volatile nor denied
 	searchPath []string // the function's own SET search_path, nil when it has none
 	settings   []string // the names of its other SET clauses
-	// definerSchema is, for a SECURITY DEFINER function owned by another
-	// role that has a schema of its name, that schema: "$user" in the
-	// function's search path finds it, not the gate's.
-	definerSchema string
+	// definer is the owner of a SECURITY DEFINER function owned by another
+	// role than the gate's, "" otherwise.
+	definer string
 	// types are its result and argument types (OUT ones included), for the
 	// domain CHECKs and casts that run on a value becoming one (a
 	// function's result cast to its declared type, an argument to its
@@ -676,8 +676,7 @@ var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_iden
 		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384 OR q.provolatile = 'v' OR lower(q.proname) LIKE ANY (` + deniedLike + `))),
 	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
 	coalesce((SELECT array_agg(lower(split_part(cfg, '=', 1))) FROM unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
-	CASE WHEN p.prosecdef AND pg_get_userbyid(p.proowner) <> current_user
-		AND EXISTS (SELECT FROM pg_namespace o WHERE o.nspname = pg_get_userbyid(p.proowner)) THEN pg_get_userbyid(p.proowner)::text ELSE '' END,
+	CASE WHEN p.prosecdef AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN pg_get_userbyid(p.proowner)::text ELSE '' END,
 	CASE WHEN p.oid >= 16384 THEN ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
 		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + ` SELECT FROM hazards)) END`
 
@@ -735,9 +734,11 @@ SELECT DISTINCT typ, fn, expr, label FROM hazards`
 // name that finds the same type on the session's path (regtype's output
 // qualifies it as needed), NULL for one that resolves to nothing.
 const typesOnPathSQL = `SELECT CASE WHEN $2::text[] IS NULL OR x ~ '^"([^"]|"")*"\.' THEN to_regtype(x) ELSE (
-		SELECT to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x)
+		SELECT to_regtype(quote_ident(kn.nspname) || '.' || x)
 		FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
-		WHERE to_regtype(quote_ident(CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END) || '.' || x) IS NOT NULL
+		JOIN pg_namespace kn ON kn.nspname = (CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END)::name
+			AND has_schema_privilege(kn.oid, 'USAGE')
+		WHERE to_regtype(quote_ident(kn.nspname) || '.' || x) IS NOT NULL
 		ORDER BY s.pos LIMIT 1) END::text
 	FROM unnest($1::text[]) WITH ORDINALITY AS w(x, i)
 	ORDER BY w.i`
@@ -814,7 +815,8 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
 JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
 	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
-	JOIN pg_namespace kn ON kn.nspname = CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END
+	JOIN pg_namespace kn ON kn.nspname = (CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END)::name
+		AND has_schema_privilege(kn.oid, 'USAGE')
 	JOIN pg_class k ON k.relnamespace = kn.oid AND k.relname = (parse_ident(w.name))[1]
 	ORDER BY s.pos LIMIT 1) END
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -822,9 +824,11 @@ ORDER BY c.oid`
 
 // parseSearchPath splits a search_path setting as the server does
 // (SplitIdentifierString): at commas outside double quotes, "" standing
-// for a quote inside them, unquoted names folded to lower case, every
-// name cut to 63 bytes; and pg_catalog comes first unless the setting
-// places it. The server accepted the setting, so its syntax is valid.
+// for a quote inside them, unquoted names folded to lower case; and
+// pg_catalog comes first unless the setting places it. The server
+// accepted the setting, so its syntax is valid. A name longer than a name
+// holds is cut where the gate's queries compare it (::name), as the
+// server cuts it: in the database's encoding.
 func parseSearchPath(setting string) []string {
 	var schemas []string
 	rest := setting
@@ -856,7 +860,7 @@ func parseSearchPath(setting string) []string {
 			}
 			name, rest = asciiLower(rest[:end]), rest[end:]
 		}
-		if name = truncateIdentifier(name); name != "" {
+		if name != "" {
 			schemas = append(schemas, name)
 		}
 		comma := strings.IndexByte(rest, ',')
@@ -880,20 +884,6 @@ func asciiLower(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// truncateIdentifier cuts a name to the 63 bytes a name holds (NAMEDATALEN
-// - 1), at a character boundary, as the server does.
-func truncateIdentifier(name string) string {
-	const maxBytes = 63
-	if len(name) <= maxBytes {
-		return name
-	}
-	cut := maxBytes
-	for cut > 0 && !utf8.RuneStart(name[cut]) {
-		cut--
-	}
-	return name[:cut]
 }
 
 // databaseHazardSQL finds functions PostgreSQL may call without the
@@ -1108,7 +1098,7 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 		p := &f.procRow
 		var searchPath *string
 		if err := r.Scan(&f.lookup, &p.oid, &p.schema, &p.name, &p.args, &p.volatility, &p.lang, &p.body, &p.defaults,
-			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.settings, &p.definerSchema, &p.types); err != nil {
+			&p.builtin, &p.extension, &p.aggSupport, &searchPath, &p.settings, &p.definer, &p.types); err != nil {
 			return f, err
 		}
 		if searchPath != nil {
@@ -1196,9 +1186,11 @@ func (c *gateChecker) checkProc(ctx context.Context, p procRow, verb, via string
 	if setting := unvettedSetting(p); setting != "" {
 		return fmt.Sprintf("%s %s, whose own SET %s may change what its body does from what the gate reads%s", verb, p, setting, viaSuffix(via)), nil
 	}
-	if p.definerSchema != "" && (p.searchPath == nil || slices.Contains(p.searchPath, "$user")) {
-		return fmt.Sprintf("%s %s, a SECURITY DEFINER function whose search path's \"$user\" finds its owner's schema %s, not the one the gate reads names in%s",
-			verb, p, collector.QuoteIdent(p.definerSchema), viaSuffix(via)), nil
+	if p.definer != "" {
+		// Its body, and all it calls, run as the owner: "$user" and the
+		// schemas a name may resolve in are the owner's, not the gate's.
+		return fmt.Sprintf("%s %s, a SECURITY DEFINER function of role %s, whose code resolves names as that role%s",
+			verb, p, collector.QuoteIdent(p.definer), viaSuffix(via)), nil
 	}
 	b := c.bodyChecker()
 	if p.defaults != "" {

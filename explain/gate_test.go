@@ -2,6 +2,7 @@ package explain
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,7 @@ var gateSchema = []string{
 	`CREATE VIEW ` + longSchema + `.v_long AS SELECT pg_try_advisory_lock(4949) AS x`,
 	`CREATE FUNCTION long_path() RETURNS bool LANGUAGE sql STABLE SET search_path = '` + longSchema + `xyz', good AS 'SELECT x FROM v_long'`,
 
-	// A SECURITY DEFINER function's "$user" is its owner.
+	// A SECURITY DEFINER function runs as its owner: "$user" is the owner's.
 	`CREATE ROLE gate_definer`,
 	`CREATE SCHEMA gate_definer AUTHORIZATION gate_definer`,
 	`CREATE VIEW v_definer AS SELECT true AS x`,
@@ -178,8 +179,7 @@ var gateSchema = []string{
 	`GRANT SELECT ON v_definer, gate_definer.v_definer TO gate_definer`,
 	`CREATE FUNCTION definer() RETURNS bool LANGUAGE sql STABLE SECURITY DEFINER AS 'SELECT x FROM v_definer'`,
 	`ALTER FUNCTION definer() OWNER TO gate_definer`,
-	`CREATE FUNCTION definer_own_path() RETURNS bool LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS 'SELECT x FROM v_definer'`,
-	`ALTER FUNCTION definer_own_path() OWNER TO gate_definer`,
+	`CREATE FUNCTION definer_mine() RETURNS bool LANGUAGE sql STABLE SECURITY DEFINER AS 'SELECT x FROM v_definer'`, // the gate's role's
 
 	// A rule adds its actions to a write, which planning folds.
 	`CREATE TABLE ruled (a int)`,
@@ -256,6 +256,7 @@ var gateCases = []gateCase{
 	{query: "SELECT coalesce(a, pg_logical_emit_message(true, 'p', 'x')::text::int) FROM t", plannable: true, reason: "pg_logical_emit_message"},
 	{query: "VALUES (1), ((SELECT 1 FROM pg_sleep(1)))", plannable: true, reason: "pg_sleep"},
 	{query: "SELECT * FROM t GROUP BY id HAVING count(*) > pg_reload_conf()::int", plannable: true, reason: "pg_reload_conf"},
+	{query: "SELECT fmgr_sql_validator('t_bump'::regproc)", plannable: true, reason: "denied function fmgr_sql_validator()", unplannable: "calls denied function pg_catalog.fmgr_sql_validator("},
 	{query: "SELECT domain_in('5', 'posint'::regtype, -1)", plannable: true, reason: "denied function domain_in()", unplannable: "calls denied function pg_catalog.domain_in("},
 	{query: "SELECT * FROM t WHERE a = (record_in('(5)', 'dt'::regtype, -1)).p", plannable: true, reason: "denied function record_in()", unplannable: "calls denied function pg_catalog.record_in("},
 	{query: "SELECT array_in('{5}', 'posint'::regtype, -1)", plannable: true, reason: "denied function array_in()", unplannable: "calls denied function pg_catalog.array_in("},
@@ -348,8 +349,8 @@ var gateCases = []gateCase{
 	{query: "SELECT origin_of(b) FROM t", needsDB: true, reason: "calls denied function pg_catalog.pg_replication_origin_oid(text) (via aggregate public.origin_of(text))"},
 	{query: "SELECT comma_path()", needsDB: true, reason: `(via view "ca,cb".v_comma, body of public.comma_path())`},
 	{query: "SELECT long_path()", needsDB: true, reason: "(via view " + longSchema + ".v_long, body of public.long_path())"},
-	{query: "SELECT definer()", needsDB: true, reason: `calls public.definer(), a SECURITY DEFINER function whose search path's "$user" finds its owner's schema gate_definer`},
-	{query: "SELECT definer_own_path()", analyze: true, plannable: true},
+	{query: "SELECT definer()", needsDB: true, reason: "calls public.definer(), a SECURITY DEFINER function of role gate_definer, whose code resolves names as that role"},
+	{query: "SELECT definer_mine()", analyze: true, plannable: true},
 	{query: "INSERT INTO ruled VALUES ($1)", plannable: true, reason: "INSERT is not a SELECT", unplannable: "writes to public.ruled, whose rewrite rules (ruled_log) would add their actions"},
 }
 
@@ -510,19 +511,39 @@ func queryRow[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
 	return v
 }
 
+// TestGateSchemaPrivileges: a schema in a body's search path that the
+// role lacks USAGE on is skipped, as the server skips it.
+func TestGateSchemaPrivileges(t *testing.T) {
+	db := gateDatabase(t, "gate_usage",
+		`CREATE ROLE gate_reader LOGIN`,
+		`CREATE SCHEMA hidden`,
+		`CREATE VIEW hidden.v_u AS SELECT true AS x`,
+		`CREATE VIEW public.v_u AS SELECT pg_try_advisory_lock(5050) AS x`,
+		`GRANT SELECT ON public.v_u TO gate_reader`,
+		`CREATE FUNCTION through_hidden() RETURNS bool LANGUAGE sql STABLE SET search_path = hidden, public AS 'SELECT x FROM v_u'`)
+	dsn, err := url.Parse(sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn.User = url.User("gate_reader")
+	d := Gate(context.Background(), connect(t, dsn.String()), "SELECT through_hidden()")
+	if want := "(via view public.v_u, body of public.through_hidden())"; d.Analyze || d.Plannable || !strings.Contains(d.Reason, want) {
+		t.Errorf("Gate = %+v, want a refusal containing %q", d, want)
+	}
+}
+
 // TestParseSearchPath: a function's SET search_path reads as the server
 // reads it.
 func TestParseSearchPath(t *testing.T) {
 	for setting, want := range map[string]string{
-		"app":                                 "pg_catalog app",
-		`App, "My Schema", "$user"`:           `pg_catalog app My Schema $user`,
-		"public, pg_catalog":                  "public pg_catalog",
-		`"a""b"`:                              `pg_catalog a"b`,
-		"":                                    "pg_catalog",
-		`"a,b", c`:                            "pg_catalog a,b c",
-		` "x y" ,Z,"é"`:                       "pg_catalog x y z é",
-		strings.Repeat("e", 63) + "XYZ, good": "pg_catalog " + strings.Repeat("e", 63) + " good",
-		strings.Repeat("é", 40):               "pg_catalog " + strings.Repeat("é", 31),
+		"app":                       "pg_catalog app",
+		`App, "My Schema", "$user"`: `pg_catalog app My Schema $user`,
+		"public, pg_catalog":        "public pg_catalog",
+		`"a""b"`:                    `pg_catalog a"b`,
+		"":                          "pg_catalog",
+		`"a,b", c`:                  "pg_catalog a,b c",
+		` "x y" ,Z,"é"`:             "pg_catalog x y z é",
+		longSchema + "XYZ, good":    "pg_catalog " + longSchema + "xyz good", // cut by the server, as ::name
 	} {
 		if got := strings.Join(parseSearchPath(setting), " "); got != want {
 			t.Errorf("parseSearchPath(%q) = %q, want %q", setting, got, want)
