@@ -70,10 +70,15 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed De
 	if conn == nil {
 		return Decision{Reason: "refused: no connection to check the functions it calls"}, nil
 	}
+	hazards, err := dbHazard(ctx, conn)
+	if err != nil {
+		return Decision{Reason: cannotCheck(err)}, err
+	}
+	if hazards.planning != "" {
+		return Decision{Reason: "refused: the database has " + hazards.planning + "; not planned either, since planning may run it"}, nil
+	}
 	answers := map[string]any{}
-	planning := newGateChecker(conn, true, answers)
-	planning.dbHazard = dbHazard
-	reason, err := planning.checkStatement(ctx, pq)
+	reason, err := newGateChecker(conn, true, answers).checkStatement(ctx, pq)
 	switch {
 	case err != nil:
 		return Decision{Reason: cannotCheck(err)}, err
@@ -82,9 +87,10 @@ func gateCatalog(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, parsed De
 	case !parsed.Analyze:
 		return parsed, nil
 	}
-	executing := newGateChecker(conn, false, answers)
-	executing.dbHazard = dbHazard
-	reason, err = executing.checkStatement(ctx, pq)
+	if hazards.executing != "" {
+		return Decision{Plannable: true, Reason: "refused: the database has " + hazards.executing}, nil
+	}
+	reason, err = newGateChecker(conn, false, answers).checkStatement(ctx, pq)
 	switch {
 	case err != nil:
 		return Decision{Plannable: true, Reason: cannotCheck(err)}, err
@@ -347,6 +353,11 @@ type gateRefs struct {
 	ctes      map[string]bool // CTE names, quoted as relations are: a relation name may be one
 }
 
+// equality is the operator PostgreSQL looks up by name, with the operands'
+// types, for the comparisons a statement writes without one: CASE x WHEN
+// y, x IN (SELECT ...), JOIN USING and NATURAL JOIN.
+var equality = nameRef{name: "="}
+
 func collectRefs(root proto.Message) gateRefs {
 	r := gateRefs{funcs: map[nameRef]bool{}, attrFuncs: map[string]bool{}, operators: map[nameRef]bool{},
 		types: map[string]bool{}, relations: map[string]bool{}, ctes: map[string]bool{}}
@@ -375,6 +386,17 @@ func collectRefs(root proto.Message) gateRefs {
 			}
 		case *pg_query.SubLink:
 			addOp(n.OperName)
+			if n.SubLinkType == pg_query.SubLinkType_ANY_SUBLINK && len(n.OperName) == 0 {
+				r.operators[equality] = true // x IN (SELECT ...)
+			}
+		case *pg_query.CaseExpr:
+			if n.Arg != nil {
+				r.operators[equality] = true // CASE x WHEN y
+			}
+		case *pg_query.JoinExpr:
+			if len(n.UsingClause) > 0 || n.IsNatural {
+				r.operators[equality] = true
+			}
 		case *pg_query.SortBy:
 			addOp(n.UseOp)
 		case *pg_query.ColumnRef:
@@ -426,7 +448,6 @@ type gateChecker struct {
 	// only user-defined code and denied functions that are not VOLATILE
 	// count.
 	planning bool
-	dbHazard hazardFunc // set on a statement's checkers, not on a body checker
 	procs    map[procKey]bool
 	// rels and types are the relations (by oid) and type names (as the
 	// session's search path finds them) seen, by the search path the code
@@ -484,17 +505,6 @@ func newGateChecker(conn *pgx.Conn, planning bool, answers map[string]any) *gate
 // checkStatement returns why pq is unsafe (to plan or to execute, as
 // c.planning says), or "".
 func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (string, error) {
-	h, err := c.dbHazard(ctx, c.conn)
-	if err != nil {
-		return "", err
-	}
-	reason := h.executing
-	if c.planning {
-		reason = h.planning
-	}
-	if reason != "" {
-		return "the database has " + reason, nil
-	}
 	if reason, err := c.check(ctx, collectRefs(pq.stmt), "", nameScope{}, 0); reason != "" || err != nil {
 		return reason, err
 	}
@@ -962,6 +972,11 @@ type nameScope struct {
 	// a function's own SET search_path, which the functions it calls
 	// without one of their own run under too.
 	runtimePath []string
+	// deparsed text (pg_get_viewdef, pg_get_expr) qualifies an operator it
+	// prints where the session's path would not find it, but prints none
+	// for CASE x WHEN, NULLIF, IS DISTINCT FROM and JOIN USING, whichever
+	// schema theirs is in: operators resolve in every schema.
+	deparsed bool
 }
 
 // bodyScope is how names in p's body resolve, called from code running
@@ -977,7 +992,7 @@ func bodyScope(p procRow, caller nameScope) nameScope {
 // stored is the scope of an expression the catalog stores by reference
 // (a view, a policy, a CHECK, a default), which the server prints
 // qualified as the session's search path needs, running under s's path.
-func (s nameScope) stored() nameScope { return nameScope{runtimePath: s.runtimePath} }
+func (s nameScope) stored() nameScope { return nameScope{runtimePath: s.runtimePath, deparsed: true} }
 
 // key tells the search paths apart in the checker's caches: a body without
 // a path of its own reads differently under another caller's.
@@ -1021,7 +1036,11 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 		return reason, err
 	}
 
-	opProcs, err := c.operatorProcs(ctx, sortedRefs(refs.operators), defaultSchema)
+	opSchema := defaultSchema
+	if scope.deparsed {
+		opSchema = "*"
+	}
+	opProcs, err := c.operatorProcs(ctx, sortedRefs(refs.operators), opSchema)
 	if err != nil {
 		return "", err
 	}

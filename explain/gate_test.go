@@ -511,6 +511,46 @@ func queryRow[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
 	return v
 }
 
+// TestGateImplicitEquality: PostgreSQL looks up the = of CASE x WHEN,
+// IN (subquery), JOIN USING and NATURAL JOIN by name, and deparsed text
+// (a view) leaves it, NULLIF's and IS DISTINCT FROM's unqualified.
+func TestGateImplicitEquality(t *testing.T) {
+	counter := []string{
+		`CREATE TABLE counters (n int)`,
+		`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+	}
+	db := gateDatabase(t, "gate_equality", append(counter,
+		`CREATE FUNCTION eq_int_num(int, numeric) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM bump_counter(); RETURN $1::numeric OPERATOR(pg_catalog.=) $2; END$$`,
+		`CREATE OPERATOR = (LEFTARG = int, RIGHTARG = numeric, FUNCTION = eq_int_num)`)...)
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	for _, q := range []string{
+		"SELECT CASE 1 WHEN 2.5 THEN 'x' END",
+		"SELECT 1 IN (SELECT 2.5)",
+		"SELECT * FROM (SELECT 1 AS k) a JOIN (SELECT 2.5 AS k) b USING (k)",
+		"SELECT * FROM (SELECT 1 AS k) a NATURAL JOIN (SELECT 2.5 AS k) b",
+	} {
+		if d := Gate(context.Background(), conn, q); d.Plannable || !strings.Contains(d.Reason, "body of public.eq_int_num(integer, numeric)") {
+			t.Errorf("Gate(%q) = %+v, want a refusal naming public.eq_int_num", q, d)
+		}
+	}
+
+	db = gateDatabase(t, "gate_equality_views", append(counter,
+		`CREATE SCHEMA other`,
+		`CREATE FUNCTION other.eq_int_float(int, float8) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM public.bump_counter(); RETURN $1::float8 OPERATOR(pg_catalog.=) $2; END$$`,
+		`CREATE OPERATOR other.= (LEFTARG = int, RIGHTARG = float8, FUNCTION = other.eq_int_float)`,
+		`SET search_path = public, other`,
+		`CREATE VIEW v_case AS SELECT CASE 1 WHEN pi() THEN 'x' END AS c`,
+		`CREATE VIEW v_nullif AS SELECT NULLIF(1, pi()) IS NULL AS c`,
+		`CREATE VIEW v_distinct AS SELECT 1 IS DISTINCT FROM pi() AS c`,
+		`RESET search_path`)...)
+	conn = connect(t, sandbox.ReplicaDSN(db))
+	for _, v := range []string{"v_case", "v_nullif", "v_distinct"} {
+		if d := Gate(context.Background(), conn, "SELECT * FROM "+v); d.Plannable || !strings.Contains(d.Reason, "body of other.eq_int_float(integer, double precision)") {
+			t.Errorf("Gate(%s) = %+v, want a refusal naming other.eq_int_float", v, d)
+		}
+	}
+}
+
 // TestGateSchemaPrivileges: a schema in a body's search path that the
 // role lacks USAGE on is skipped, as the server skips it.
 func TestGateSchemaPrivileges(t *testing.T) {
