@@ -349,9 +349,20 @@ type gateRefs struct {
 	attrFuncs map[string]bool  // t.name may be the function name(t)
 	operators map[nameRef]bool
 	types     map[string]bool // type names, quoted for to_regtype
+	// coercions are the names of one-argument calls, quoted as types: a
+	// call name(x) with no function of exactly that argument type is a
+	// cast to type name, when one exists (a domain's CHECK then runs).
+	coercions map[string]bool
 	relations map[string]bool // relation names, quoted for to_regclass
 	ctes      map[string]bool // CTE names, quoted as relations are: a relation name may be one
 }
+
+// pg16JSONObject is how pg_query, which parses with PostgreSQL 16's
+// grammar, reads json_object(...): the server, PostgreSQL 15, resolves it
+// on the search path like any call. PostgreSQL 16's JSON constructors
+// json_array(...), json_arrayagg(...) and json_objectagg(...) come as
+// nodes of their own, and stand for such calls too.
+var pg16JSONObject = nameRef{schema: "pg_catalog", name: "json_object"}
 
 // equality is the operator PostgreSQL looks up by name, with the operands'
 // types, for the comparisons a statement writes without one: CASE x WHEN
@@ -360,7 +371,7 @@ var equality = nameRef{name: "="}
 
 func collectRefs(root proto.Message) gateRefs {
 	r := gateRefs{funcs: map[nameRef]bool{}, attrFuncs: map[string]bool{}, operators: map[nameRef]bool{},
-		types: map[string]bool{}, relations: map[string]bool{}, ctes: map[string]bool{}}
+		types: map[string]bool{}, coercions: map[string]bool{}, relations: map[string]bool{}, ctes: map[string]bool{}}
 	addOp := func(names []*pg_query.Node) {
 		if ref := funcRef(names); ref.name != "" {
 			r.operators[ref] = true
@@ -370,14 +381,29 @@ func collectRefs(root proto.Message) gateRefs {
 		switch n := m.(type) {
 		case *pg_query.FuncCall:
 			if ref := funcRef(n.Funcname); ref.name != "" {
+				if ref == pg16JSONObject {
+					ref.schema = ""
+				}
 				r.funcs[ref] = true
+				if len(n.Args) == 1 && nodeKind(n.Args[0]) != "NamedArgExpr" {
+					r.coercions[quoteParts(stringParts(n.Funcname))] = true
+				}
 			}
+		case *pg_query.JsonArrayConstructor, *pg_query.JsonArrayQueryConstructor:
+			r.funcs[nameRef{name: "json_array"}] = true
+		case *pg_query.JsonArrayAgg:
+			r.funcs[nameRef{name: "json_arrayagg"}] = true
+		case *pg_query.JsonObjectConstructor:
+			r.funcs[nameRef{name: "json_object"}] = true
+		case *pg_query.JsonObjectAgg:
+			r.funcs[nameRef{name: "json_objectagg"}] = true
 		case *pg_query.A_Expr:
 			switch n.Kind {
 			case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN,
 				pg_query.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
-				r.operators[nameRef{name: ">="}] = true
-				r.operators[nameRef{name: "<="}] = true
+				for _, op := range []string{">=", "<=", "<", ">"} { // NOT BETWEEN is a < b OR a > c
+					r.operators[nameRef{name: op}] = true
+				}
 			case pg_query.A_Expr_Kind_AEXPR_SIMILAR:
 				r.funcs[nameRef{schema: "pg_catalog", name: "similar_to_escape"}] = true
 				addOp(n.Name)
@@ -1047,7 +1073,10 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 	if reason, err := c.checkOIDs(ctx, opProcs, "uses an operator backed by", via, scope, depth); reason != "" || err != nil {
 		return reason, err
 	}
-	if reason, err := c.vetTypes(ctx, sortedKeys(refs.types), scope, via, depth); reason != "" || err != nil {
+	if reason, err := c.vetTypes(ctx, sortedKeys(refs.types), scope, via, depth, false); reason != "" || err != nil {
+		return reason, err
+	}
+	if reason, err := c.vetTypes(ctx, sortedKeys(refs.coercions), scope, via, depth, true); reason != "" || err != nil {
 		return reason, err
 	}
 	return c.checkRelations(ctx, refs, scope, via, depth)
@@ -1427,20 +1456,25 @@ func plpgsqlStatement(query string, mode int) string {
 // vetTypes vets type names as written in text of scope: in a body, which
 // may run under another search path, each is first resolved as the body
 // would resolve it, and one that resolves to nothing is refused, as an
-// unknown relation is there. The types are then compared and converted
-// as the statement's are (checkComparisons).
-func (c *gateChecker) vetTypes(ctx context.Context, names []string, scope nameScope, via string, depth int) (string, error) {
+// unknown relation is there, unless maybeNone (a call's name, which may
+// name no type). The types are then compared and converted as the
+// statement's are (checkComparisons).
+func (c *gateChecker) vetTypes(ctx context.Context, names []string, scope nameScope, via string, depth int, maybeNone bool) (string, error) {
 	if len(names) > 0 && (scope.anySchema || scope.searchPath != nil) {
 		resolved, err := queryCatalog(ctx, c, typesOnPathSQL, pgx.RowTo[*string], names, scope.searchPath)
 		if err != nil {
 			return "", fmt.Errorf("resolve types: %w", err)
 		}
+		var found []string
 		for i, r := range resolved {
-			if r == nil {
+			switch {
+			case r != nil:
+				found = append(found, *r)
+			case !maybeNone:
 				return fmt.Sprintf("cannot resolve type %s%s", names[i], viaSuffix(via)), nil
 			}
-			names[i] = *r
 		}
+		names = found
 	}
 	for _, name := range names {
 		c.see(scope, 0, name)

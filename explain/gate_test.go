@@ -551,6 +551,42 @@ func TestGateImplicitEquality(t *testing.T) {
 	}
 }
 
+// TestGateHiddenCalls: calls the text shows otherwise than the server
+// reads it. pg_query parses with PostgreSQL 16's grammar, where
+// json_array(...) and the like are constructors, while PostgreSQL 15
+// resolves them on the search path; NOT BETWEEN compares with < and >;
+// and a one-argument call with no function of exactly its argument type
+// is a cast to the type of that name, a domain's CHECK included.
+func TestGateHiddenCalls(t *testing.T) {
+	db := gateDatabase(t, "gate_hidden_calls",
+		`CREATE TABLE counters (n int)`,
+		`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+		`CREATE FUNCTION bump_add(int, int) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT $1 + $2 + bump_counter()'`,
+		`CREATE FUNCTION json_array(int) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+		`CREATE FUNCTION json_object(int) RETURNS int LANGUAGE sql VOLATILE AS 'SELECT bump_counter()'`,
+		`CREATE AGGREGATE json_arrayagg(int) (SFUNC = bump_add, STYPE = int, INITCOND = '0')`,
+		`CREATE VIEW v_json AS SELECT json_array(1) AS x`,
+		`CREATE FUNCTION lt_int_num(int, numeric) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM bump_counter(); RETURN $1::numeric OPERATOR(pg_catalog.<) $2; END$$`,
+		`CREATE OPERATOR < (LEFTARG = int, RIGHTARG = numeric, FUNCTION = lt_int_num)`,
+		`CREATE DOMAIN posint AS int CHECK (VALUE > 0 AND bump_counter() > 0)`,
+		`CREATE FUNCTION posint(text) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1'`, // a decoy of the type's name
+		`CREATE FUNCTION coerce_body() RETURNS int LANGUAGE sql STABLE AS 'SELECT posint(5)'`)
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	for q, want := range map[string]string{
+		"SELECT json_array(1)":                              "body of public.json_array(integer)",
+		"SELECT json_object(1)":                             "body of public.json_object(integer)",
+		"SELECT json_arrayagg(x) FROM (VALUES (1)) AS v(x)": "body of public.bump_add(integer, integer), aggregate public.json_arrayagg(integer)",
+		"SELECT * FROM v_json":                              "body of public.json_array(integer)",
+		"SELECT 1 NOT BETWEEN 2.5 AND 3.5":                  "body of public.lt_int_num(integer, numeric)",
+		"SELECT posint(5)":                                  "a CHECK of domain posint",
+		"SELECT coerce_body()":                              "a CHECK of domain posint",
+	} {
+		if d := Gate(context.Background(), conn, q); d.Analyze || !strings.Contains(d.Reason, want) {
+			t.Errorf("Gate(%q) = %+v, want a refusal containing %q", q, d, want)
+		}
+	}
+}
+
 // TestGateSchemaPrivileges: a schema in a body's search path that the
 // role lacks USAGE on is skipped, as the server skips it.
 func TestGateSchemaPrivileges(t *testing.T) {
