@@ -357,6 +357,13 @@ type gateRefs struct {
 	ctes      map[string]bool // CTE names, quoted as relations are: a relation name may be one
 }
 
+// addAttribute records x.name, which PostgreSQL reads as name(x) when x
+// has no column name: a call, or a cast to type name.
+func (r gateRefs) addAttribute(name string) {
+	r.attrFuncs[name] = true
+	r.coercions[quoteParts([]string{name})] = true
+}
+
 // pg16JSONObject is how pg_query, which parses with PostgreSQL 16's
 // grammar, reads json_object(...): the server, PostgreSQL 15, resolves it
 // on the search path like any call. PostgreSQL 16's JSON constructors
@@ -427,11 +434,11 @@ func collectRefs(root proto.Message) gateRefs {
 			addOp(n.UseOp)
 		case *pg_query.ColumnRef:
 			if parts := stringParts(n.Fields); len(parts) >= 2 {
-				r.attrFuncs[parts[len(parts)-1]] = true
+				r.addAttribute(parts[len(parts)-1])
 			}
 		case *pg_query.A_Indirection:
 			for _, s := range stringParts(n.Indirection) {
-				r.attrFuncs[s] = true
+				r.addAttribute(s)
 			}
 		case *pg_query.TypeName:
 			if parts := stringParts(n.Names); len(parts) > 0 && !n.PctType {

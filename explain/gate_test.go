@@ -556,7 +556,8 @@ func TestGateImplicitEquality(t *testing.T) {
 // json_array(...) and the like are constructors, while PostgreSQL 15
 // resolves them on the search path; NOT BETWEEN compares with < and >;
 // and a one-argument call with no function of exactly its argument type
-// is a cast to the type of that name, a domain's CHECK included.
+// is a cast to the type of that name, a domain's CHECK included, and so
+// is x.name, which PostgreSQL reads as name(x).
 func TestGateHiddenCalls(t *testing.T) {
 	db := gateDatabase(t, "gate_hidden_calls",
 		`CREATE TABLE counters (n int)`,
@@ -580,6 +581,8 @@ func TestGateHiddenCalls(t *testing.T) {
 		"SELECT 1 NOT BETWEEN 2.5 AND 3.5":                  "body of public.lt_int_num(integer, numeric)",
 		"SELECT posint(5)":                                  "a CHECK of domain posint",
 		"SELECT coerce_body()":                              "a CHECK of domain posint",
+		"SELECT (5).posint":                                 "a CHECK of domain posint",
+		"SELECT s.posint FROM generate_series(5, 5) AS s":   "a CHECK of domain posint",
 	} {
 		if d := Gate(context.Background(), conn, q); d.Analyze || !strings.Contains(d.Reason, want) {
 			t.Errorf("Gate(%q) = %+v, want a refusal containing %q", q, d, want)
