@@ -488,11 +488,10 @@ type gateChecker struct {
 	// and the functions that compare and convert their values run under it.
 	rels  map[seenKey]bool
 	types map[seenKey]bool
-	paths map[string][]string // nameScope.key -> runtimePath
 	// vetted holds the type names checkTypes checked, by the search path
 	// they resolved on: the signatures of the functions a statement
 	// reaches name the same few types over and over.
-	vetted map[string]bool
+	vetted map[seenKey]bool
 	strict *gateChecker // bodyChecker's, made on first use
 	// answers holds the catalog queries' rows for one decision, shared by
 	// its checkers: the planning and the executing check ask the same.
@@ -532,7 +531,7 @@ func (c *gateChecker) bodyChecker() *gateChecker {
 
 func newGateChecker(conn *pgx.Conn, planning bool, answers map[string]any) *gateChecker {
 	return &gateChecker{conn: conn, planning: planning, procs: map[procKey]bool{}, rels: map[seenKey]bool{},
-		types: map[seenKey]bool{}, paths: map[string][]string{}, vetted: map[string]bool{}, answers: answers}
+		types: map[seenKey]bool{}, vetted: map[seenKey]bool{}, answers: answers}
 }
 
 // checkStatement returns why pq is unsafe (to plan or to execute, as
@@ -605,7 +604,6 @@ func (c *gateChecker) see(scope nameScope, oid uint32, name string) {
 	} else {
 		c.types[k] = true
 	}
-	c.paths[k.path] = scope.runtimePath
 }
 
 // checkComparisons vets the functions that compare values of the types
@@ -627,10 +625,7 @@ func (c *gateChecker) checkComparisons(ctx context.Context) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("find implicit comparisons: %w", err)
 			}
-			scope := nameScope{runtimePath: c.paths[path]}
-			if c.strict != nil && c.strict.paths[path] != nil {
-				scope.runtimePath = c.strict.paths[path]
-			}
+			scope := nameScope{runtimePath: runtimePathOf(path)}
 			if reason, err := c.checkOIDs(ctx, oids, "compares or converts values with", "an implicit comparison or conversion", scope, 1); reason != "" || err != nil {
 				return reason, err
 			}
@@ -1028,8 +1023,17 @@ func bodyScope(p procRow, caller nameScope) nameScope {
 func (s nameScope) stored() nameScope { return nameScope{runtimePath: s.runtimePath, deparsed: true} }
 
 // key tells the search paths apart in the checker's caches: a body without
-// a path of its own reads differently under another caller's.
-func (s nameScope) key() string { return strings.Join(s.runtimePath, ",") }
+// a path of its own reads differently under another caller's. NUL, which
+// no name holds, separates the schemas (a schema may be named "a,b").
+func (s nameScope) key() string { return strings.Join(s.runtimePath, "\x00") }
+
+// runtimePathOf is the runtimePath whose key is key.
+func runtimePathOf(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return strings.Split(key, "\x00")
+}
 
 // check resolves refs and returns why they are unsafe, or "". via says
 // where refs came from ("view public.v").
@@ -1495,7 +1499,7 @@ func (c *gateChecker) vetTypes(ctx context.Context, names []string, scope nameSc
 func (c *gateChecker) checkTypes(ctx context.Context, names []string, scope nameScope, via string, depth int) (string, error) {
 	var types []string
 	for _, name := range names {
-		if key := scope.key() + "\x00" + name; !c.vetted[key] {
+		if key := (seenKey{name: name, path: scope.key()}); !c.vetted[key] {
 			c.vetted[key] = true
 			types = append(types, name)
 		}
