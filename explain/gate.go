@@ -740,19 +740,23 @@ ORDER BY p.oid`
 // operatorProcsSQL finds the function behind every candidate operator,
 // and behind their negators and commutators (the planner turns NOT (a = b)
 // into a <> b, and swaps a join clause's sides), leaving out built-in
-// functions that are not volatile.
-const operatorProcsSQL = `WITH RECURSIVE ops(oid) AS (
-	SELECT o.oid FROM unnest($1::text[], $2::text[]) AS w(schema, name)
+// functions that are not volatile; and which of the names ($1, $2, by
+// position from 1) match no operator.
+const operatorProcsSQL = `WITH RECURSIVE named(i, oid) AS (
+	SELECT w.i, o.oid FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(schema, name, i)
 	JOIN pg_operator o ON o.oprname = w.name
 	JOIN pg_namespace n ON n.oid = o.oprnamespace
 	WHERE w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true)))
+), ops(oid) AS (
+	SELECT oid FROM named
 	UNION
 	SELECT v.x FROM ops JOIN pg_operator o ON o.oid = ops.oid, LATERAL (VALUES (o.oprnegate), (o.oprcom)) AS v(x) WHERE v.x <> 0
 )
-SELECT DISTINCT p.oid FROM ops
-JOIN pg_operator o ON o.oid = ops.oid
-JOIN pg_proc p ON p.oid = o.oprcode
-WHERE p.oid >= 16384 OR p.provolatile = 'v'`
+SELECT ARRAY(SELECT DISTINCT p.oid FROM ops
+		JOIN pg_operator o ON o.oid = ops.oid
+		JOIN pg_proc p ON p.oid = o.oprcode
+		WHERE p.oid >= 16384 OR p.provolatile = 'v'),
+	ARRAY(SELECT i FROM generate_series(1, cardinality($2::text[])) AS i EXCEPT SELECT i FROM named ORDER BY 1)`
 
 // typeHazardsSQL lists, for the types named by $1 (resolved on the
 // session's search path) with their base, element and, for a composite,
@@ -1077,9 +1081,12 @@ func (c *gateChecker) check(ctx context.Context, refs gateRefs, via string, scop
 	if scope.deparsed {
 		opSchema = "*"
 	}
-	opProcs, err := c.operatorProcs(ctx, sortedRefs(refs.operators), opSchema)
+	opProcs, missingOps, err := c.operatorProcs(ctx, sortedRefs(refs.operators), opSchema)
 	if err != nil {
 		return "", err
+	}
+	if len(missingOps) > 0 {
+		return fmt.Sprintf("cannot resolve operator %s%s", missingOps[0], viaSuffix(via)), nil
 	}
 	if reason, err := c.checkOIDs(ctx, opProcs, "uses an operator backed by", via, scope, depth); reason != "" || err != nil {
 		return reason, err
@@ -1167,9 +1174,11 @@ func (c *gateChecker) queryProcs(ctx context.Context, sql string, args ...any) (
 	}, args...)
 }
 
-func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultSchema string) ([]uint32, error) {
+// operatorProcs returns the functions behind the operators ops that need
+// vetting (operatorProcsSQL), and the operators that resolve to none.
+func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultSchema string) ([]uint32, []nameRef, error) {
 	if len(ops) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	schemas, names := make([]string, len(ops)), make([]string, len(ops))
 	for i, op := range ops {
@@ -1178,11 +1187,23 @@ func (c *gateChecker) operatorProcs(ctx context.Context, ops []nameRef, defaultS
 			schemas[i] = defaultSchema
 		}
 	}
-	oids, err := queryCatalog(ctx, c, operatorProcsSQL, pgx.RowTo[uint32], schemas, names)
-	if err != nil {
-		return nil, fmt.Errorf("resolve operators: %w", err)
+	type resolved struct {
+		procs   []uint32
+		missing []int64
 	}
-	return oids, nil
+	rows, err := queryCatalog(ctx, c, operatorProcsSQL, func(r pgx.CollectableRow) (resolved, error) {
+		var res resolved
+		err := r.Scan(&res.procs, &res.missing)
+		return res, err
+	}, schemas, names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve operators: %w", err)
+	}
+	var missing []nameRef
+	for _, i := range rows[0].missing {
+		missing = append(missing, ops[i-1])
+	}
+	return rows[0].procs, missing, nil
 }
 
 func (c *gateChecker) checkOIDs(ctx context.Context, oids []uint32, verb, via string, scope nameScope, depth int) (string, error) {

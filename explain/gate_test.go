@@ -59,6 +59,7 @@ var gateSchema = []string{
 	`CREATE SCHEMA app`,
 	`CREATE VIEW app.v_locking AS SELECT pg_try_advisory_lock(4646) AS x`,
 	`CREATE FUNCTION own_path() RETURNS bool LANGUAGE sql STABLE SET search_path = app AS 'SELECT x FROM v_locking'`,
+	`CREATE FUNCTION ghost_operator(k int) RETURNS boolean LANGUAGE plpgsql STABLE AS $$BEGIN RETURN k <=> 1; END$$`,
 	`CREATE FUNCTION lost_path() RETURNS bigint LANGUAGE plpgsql STABLE SET search_path = nowhere AS $$BEGIN RETURN (SELECT count(*) FROM t); END$$`,
 	`CREATE FUNCTION with_cte() RETURNS bigint LANGUAGE sql STABLE AS 'WITH w AS (SELECT 1) SELECT count(*) FROM w'`,
 	// tablefunc's crosstab and connectby are STABLE C functions that run
@@ -309,6 +310,8 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM ft", needsDB: true, reason: "foreign table public.ft"},
 	{query: "SELECT no_such_function(1)", needsDB: true, reason: "cannot resolve function no_such_function()"},
 	{query: "SELECT own_path()", needsDB: true, reason: "denied function pg_try_advisory_lock() (via view app.v_locking, body of public.own_path())"},
+	{query: "SELECT * FROM t WHERE a <=> 1", needsDB: true, reason: "cannot resolve operator <=>"},
+	{query: "SELECT ghost_operator(1)", needsDB: true, reason: "cannot resolve operator <=> (via body of public.ghost_operator(k integer))"},
 	{query: "SELECT lost_path()", needsDB: true, reason: `cannot resolve relation "t" (via body of public.lost_path())`},
 	{query: "SELECT with_cte()", analyze: true, plannable: true},
 	{query: "SELECT other.hidden()", needsDB: true, reason: "body of other.hidden()"},
