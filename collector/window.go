@@ -37,13 +37,14 @@ const DefaultMaxIntervals = 96
 // span. It is safe for concurrent use. Snapshots given to Add must not be
 // modified afterwards.
 type Window struct {
-	mu         sync.Mutex
-	opts       WindowOptions
-	st         windowState
-	index      map[Key]int // st.Last.Entries by key
-	textsLimit int         // prune texts when there are more
-	scratch    []byte
-	lastTaken  time.Time // st.Last's Snapshot.taken; zero once restored from disk
+	mu          sync.Mutex
+	opts        WindowOptions
+	st          windowState
+	index       map[Key]int // st.Last.Entries by key
+	textsLimit  int         // prune texts when there are more
+	scratch     []byte
+	lastTaken   time.Time     // st.Last's Snapshot.taken; zero once restored from disk
+	steppedBack time.Duration // how far followClockBack has moved the times back in all
 }
 
 // windowState is everything a Window persists.
@@ -292,6 +293,7 @@ func (w *Window) followClockBack(snap *Snapshot) error {
 		return nil
 	}
 	w.st.Last.Time = w.st.Last.Time.Add(-step)
+	w.steppedBack += step
 	for i := range w.st.Intervals {
 		iv := &w.st.Intervals[i]
 		iv.Start, iv.End = iv.Start.Add(-step), iv.End.Add(-step)
@@ -473,6 +475,30 @@ type Delta struct {
 	Evictions      int64 // times pg_stat_statements evicted entries in the span (pg_stat_statements_info.dealloc)
 	EvictionsKnown bool  // false before extension version 1.9
 	Resets         int   // statement series that started over (reset, evicted and re-added)
+
+	steppedBack time.Duration // the window's, when the delta was taken
+}
+
+// Mark is where a delta ends, to take the next one from (DeltaSince).
+type Mark struct {
+	to          time.Time
+	steppedBack time.Duration
+}
+
+// IsZero reports whether m marks nothing: no delta ended there.
+func (m Mark) IsZero() bool { return m.to.IsZero() }
+
+// End marks where d ends.
+func (d *Delta) End() Mark { return Mark{to: d.To, steppedBack: d.steppedBack} }
+
+// DeltaSince sums the intervals after m, a mark of a delta this window
+// gave. When the clock stepped back since, the window's times moved back
+// with it (Add), and so does m: compared as it was, a time from before the
+// step would leave out the intervals sampled until the clock caught up.
+func (w *Window) DeltaSince(m Mark) *Delta {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.delta(m.to.Add(m.steppedBack - w.steppedBack))
 }
 
 // Delta sums the intervals that end after from. Merging (see trim) may
@@ -485,7 +511,7 @@ func (w *Window) Delta(from time.Time) *Delta {
 }
 
 func (w *Window) delta(from time.Time) *Delta {
-	d := &Delta{EvictionsKnown: true}
+	d := &Delta{EvictionsKnown: true, steppedBack: w.steppedBack}
 	size := 0 // the largest interval: a lower bound for the statements
 	for _, iv := range w.st.Intervals {
 		if iv.End.After(from) {

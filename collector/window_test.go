@@ -149,6 +149,32 @@ func TestWindowClockSteppedBack(t *testing.T) {
 	}
 }
 
+// A delta taken after a mark made before the clock stepped back starts
+// where the mark's delta ended, moved back with the window's times: the
+// intervals sampled until the clock catches up are not left out.
+func TestWindowDeltaSinceAcrossClockStep(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	s0 := snapAt(0, map[int64]int64{1: 10})
+	s0.taken = time.Now()
+	mustAdd(t, w, s0)
+	s1 := snapAt(1, map[int64]int64{1: 12})
+	s1.taken = s0.taken.Add(time.Minute)
+	mustAdd(t, w, s1)
+	mark := w.LastSample().End()
+	for i, c := range []int64{15, 19} { // an hour behind by the wall clock
+		s := snapAt(-58+i, map[int64]int64{1: c})
+		s.taken = s1.taken.Add(time.Duration(i+1) * time.Minute)
+		mustAdd(t, w, s)
+	}
+	d := w.DeltaSince(mark)
+	if got := calls(d); d.Samples != 2 || !reflect.DeepEqual(got, map[int64]int64{1: 7}) {
+		t.Errorf("since the mark across the step: %d samples, calls %v, want 2 samples, 1: 7", d.Samples, got)
+	}
+	if d := w.DeltaSince(d.End()); d.Samples != 0 {
+		t.Errorf("since the newest mark: %d samples, want none", d.Samples)
+	}
+}
+
 // A step back shorter than the interval still leaves the snapshot after
 // the newest, but the interval would come out short by the step: the
 // window follows it too. A coarse clock that reads the same time twice,

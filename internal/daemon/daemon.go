@@ -636,15 +636,16 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	}
 
 	t.mu.Lock()
-	from, at, warnings := t.analyzedTo, t.cfg, slices.Clone(t.warnings)
+	analyzed, at, warnings := t.analyzed, t.cfg, slices.Clone(t.warnings)
 	t.mu.Unlock()
-	if from.IsZero() {
-		from = t.window.LastSample().To.Add(-firstSpan)
+	var delta *collector.Delta
+	if analyzed.IsZero() {
+		delta = t.window.Delta(t.window.LastSample().To.Add(-firstSpan))
+	} else {
+		delta = t.window.DeltaSince(analyzed)
 	}
-	delta := t.window.Delta(from)
 	if delta.Samples == 0 {
-		t.log.Info("analysis skipped: the window has no sample interval since the last cycle yet (it needs two samples)",
-			zap.Time("since", from))
+		t.log.Info("analysis skipped: the window has no sample interval since the last cycle yet (it needs two samples)")
 		return nil
 	}
 
@@ -677,7 +678,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	d.metrics.Applied(t.name, records)
 	d.metrics.CycleDone(r, took)
 	t.mu.Lock()
-	t.report, t.analyzedTo = r, delta.To
+	t.report, t.analyzed = r, delta.End()
 	t.mu.Unlock()
 	t.log.Info("analysis cycle done", zap.Time("from", delta.From), zap.Time("to", delta.To),
 		zap.Int("statements", len(r.Statements)), zap.Int("findings", len(r.Findings)),

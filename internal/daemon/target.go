@@ -38,20 +38,20 @@ type target struct {
 
 	analyzeMu sync.Mutex // one analysis cycle at a time, across reloads
 
-	mu         sync.Mutex // guards what follows
-	cfg        advisor.Target
-	key        string // the window's key in the state store: the sampler's database
-	reconnect  bool   // cfg changed: open a new connection at the next sample
-	failures   int    // consecutive failed samples
-	retryAt    time.Time
-	downSince  time.Time
-	lastErr    string
-	lastOK     time.Time // time of the last snapshot added
-	savedAt    time.Time // time of the newest snapshot in the saved window
-	rankedAt   time.Time // time of the snapshot that last ranked the statement metrics
-	warnings   []string  // of the last snapshot
-	analyzedTo time.Time // end of the span the last cycle analyzed
-	report     *advisor.Report
+	mu        sync.Mutex // guards what follows
+	cfg       advisor.Target
+	key       string // the window's key in the state store: the sampler's database
+	reconnect bool   // cfg changed: open a new connection at the next sample
+	failures  int    // consecutive failed samples
+	retryAt   time.Time
+	downSince time.Time
+	lastErr   string
+	lastOK    time.Time      // time of the last snapshot added
+	savedAt   time.Time      // time of the newest snapshot in the saved window
+	rankedAt  time.Time      // time of the snapshot that last ranked the statement metrics
+	warnings  []string       // of the last snapshot
+	analyzed  collector.Mark // end of the span the last cycle analyzed
+	report    *advisor.Report
 }
 
 // windowKey is the database the sampler connects to, which names the
