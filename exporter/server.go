@@ -93,9 +93,9 @@ func NewServer(opts ServerOptions) *Server {
 // them from the web configuration).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.Registry(), promhttp.HandlerOpts{
-		ErrorLog: zap.NewStdLog(s.log), MaxRequestsInFlight: 4,
-	}))
+	// promhttp's own MaxRequestsInFlight answers 503 without Retry-After.
+	mux.Handle("GET /metrics", inFlightLimit(maxScrapesInFlight)(promhttp.HandlerFor(s.opts.Metrics.Registry(),
+		promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.log)})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { plain(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	api := inFlightLimit(maxAPIInFlight)
@@ -121,8 +121,12 @@ func (s *Server) Handler() http.Handler {
 
 // maxAPIInFlight bounds the /api requests served at once: each renders a
 // report or reads the state store into memory, so a burst of them must not
-// grow the agent without bound (/metrics has the same cap).
-const maxAPIInFlight = 4
+// grow the agent without bound. maxScrapesInFlight bounds /metrics apart,
+// so that a burst of one does not turn the other away.
+const (
+	maxAPIInFlight     = 4
+	maxScrapesInFlight = 4
+)
 
 // inFlightLimit returns a wrapper that lets at most n requests through the
 // handlers it wraps at once, all of them together, and answers the others
@@ -137,7 +141,7 @@ func inFlightLimit(n int) func(http.Handler) http.Handler {
 				h.ServeHTTP(w, r)
 			default:
 				w.Header().Set("Retry-After", "1")
-				plain(w, http.StatusServiceUnavailable, fmt.Sprintf("%d API requests are being served, the most at once: retry", n))
+				plain(w, http.StatusServiceUnavailable, fmt.Sprintf("%d such requests are being served, the most at once: retry", n))
 			}
 		})
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"golang.org/x/crypto/bcrypt"
@@ -350,5 +351,49 @@ func TestServerStartFailsClearly(t *testing.T) {
 	s = NewServer(ServerOptions{Listen: busy.Addr().String(), Metrics: NewMetrics("", 0), API: &fakeAPI{}})
 	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "listen on "+busy.Addr().String()) {
 		t.Errorf("address in use: %v", err)
+	}
+}
+
+// blockingCollector holds every scrape until release is closed.
+type blockingCollector struct{ entered, release chan struct{} }
+
+func (c blockingCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c blockingCollector) Collect(chan<- prometheus.Metric) {
+	c.entered <- struct{}{}
+	<-c.release
+}
+
+// /metrics serves maxScrapesInFlight scrapes at once and turns the others
+// away with 503 and Retry-After, as the API does.
+func TestServerCapsScrapesInFlight(t *testing.T) {
+	m := NewMetrics("", 0)
+	block := blockingCollector{entered: make(chan struct{}, maxScrapesInFlight), release: make(chan struct{})}
+	m.Registry().MustRegister(block)
+	srv := httptest.NewServer(NewServer(ServerOptions{Metrics: m, API: &fakeAPI{}}).Handler())
+	defer srv.Close()
+	codes := make(chan int, maxScrapesInFlight)
+	for range maxScrapesInFlight {
+		go func() {
+			resp, err := srv.Client().Get(srv.URL + "/metrics")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range maxScrapesInFlight {
+		<-block.entered
+	}
+	if code, hdr, body := get(t, srv.Client(), srv.URL+"/metrics"); code != 503 || hdr.Get("Retry-After") != "1" {
+		t.Errorf("scrape beyond the cap: %d %q (Retry-After %q), want 503 with Retry-After 1", code, body, hdr.Get("Retry-After"))
+	}
+	close(block.release)
+	for range maxScrapesInFlight {
+		if code := <-codes; code != 200 {
+			t.Errorf("a scrape within the cap: %d", code)
+		}
 	}
 }
