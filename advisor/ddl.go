@@ -33,6 +33,10 @@ const (
 	// setLockTimeout keeps the script from queueing behind a long
 	// transaction while holding up everyone queued behind it.
 	setLockTimeout = "SET lock_timeout = '5s';"
+	// noStatementTimeout: a concurrent build blocks no one however long it
+	// takes, and one a role's statement_timeout cancels leaves an invalid
+	// index that IF NOT EXISTS then skips.
+	noStatementTimeout = "SET statement_timeout = 0;"
 	// maxIdentBytes is NAMEDATALEN-1: PostgreSQL truncates longer names.
 	maxIdentBytes = 63
 )
@@ -57,7 +61,7 @@ func IndexDDL(cat *collector.Catalog, c Candidate) (IndexScript, error) {
 	}
 	id := recommendationID(cat.Database, c)
 	b := ddlBuilder{cat: cat, c: c, id: id, spec: spec}
-	s := IndexScript{Statements: []string{setLockTimeout}}
+	s := IndexScript{Statements: []string{setLockTimeout, noStatementTimeout}}
 	var names []string
 	if t.Kind == "p" {
 		name, err := b.partitioned(t, &s.Statements, &names, 0)

@@ -218,8 +218,9 @@ func TestIndexDDLRejectsBadInput(t *testing.T) {
 }
 
 // TestIndexDDLRuns builds every golden case's table for real and runs the
-// scripts statement by statement on the primary, as psql would: every
-// index must exist and be valid, and a second run must change nothing.
+// scripts statement by statement on the primary, as psql would, under a
+// statement_timeout too short for any build: every index must exist and
+// be valid, and a second run must change nothing.
 func TestIndexDDLRuns(t *testing.T) {
 	c := pgsandbox.Require(t, sandbox)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -253,6 +254,8 @@ func TestIndexDDLRuns(t *testing.T) {
 		`CREATE INDEX events_account_id_idx ON ONLY events (account_id)`,
 		`CREATE INDEX events_2024_account_id_idx ON events_2024 (account_id)`,
 		`CREATE SEQUENCE orders_total_idx`,
+		// A role's or database's timeout must not cancel the builds.
+		`ALTER DATABASE ddl_runs SET statement_timeout = '5ms'`,
 	}
 	if err := c.Exec(ctx, "ddl_runs", setup...); err != nil {
 		t.Fatal(err)

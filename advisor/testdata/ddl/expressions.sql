@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_lower_email_total_tax_note_2a5aba04_idx ON public.orders USING btree (lower(email), ((total + tax)) DESC NULLS LAST, note text_pattern_ops NULLS FIRST);
 ANALYZE public.orders;
 -- name: public.orders_lower_email_total_tax_note_2a5aba04_idx

@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_payload_26e28319_idx ON public.orders USING gin (payload jsonb_path_ops);
 -- name: public.orders_payload_26e28319_idx
 SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.orders_payload_26e28319_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);

@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS customer_lifetime_value_snapshots_by_region_region_ee27a9ec_idx ON public.customer_lifetime_value_snapshots_by_region USING btree (region_identifier, snapshot_taken_at_timestamp);
 -- name: public.customer_lifetime_value_snapshots_by_region_region_ee27a9ec_idx
 SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.customer_lifetime_value_snapshots_by_region_region_ee27a9ec_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);

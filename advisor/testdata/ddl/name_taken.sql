@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_2f3f4ef7_idx ON public.orders USING btree (customer_id);
 -- name: public.orders_customer_id_2f3f4ef7_idx
 SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.orders_customer_id_2f3f4ef7_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);

@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_created_at_b8b3c9a2_idx ON public.orders USING btree (created_at DESC) WHERE status = 'open';
 -- name: public.orders_created_at_b8b3c9a2_idx
 SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.orders_created_at_b8b3c9a2_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);

@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX IF NOT EXISTS events_account_id_at_92f0a929_idx ON ONLY public.events USING btree (account_id, at DESC);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2024_account_id_at_e1d27b9b_idx ON public.events_2024 USING btree (account_id, at DESC);
 DO $ddl$BEGIN

@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_tenant_id_created_at_idx ON public.orders USING btree (tenant_id, created_at);
 -- name: public.orders_tenant_id_created_at_idx
 SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['public.orders_tenant_id_created_at_idx']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);

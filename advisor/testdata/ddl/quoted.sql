@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS "Order_userId_select_41b87e65_idx" ON "Sales"."Order" USING btree ("userId", "select") INCLUDE ("Total Amount");
 -- name: "Sales"."Order_userId_select_41b87e65_idx"
 SELECT name AS index, i.indisvalid AS valid FROM unnest(ARRAY['"Sales"."Order_userId_select_41b87e65_idx"']) AS name LEFT JOIN pg_index i ON i.indexrelid = to_regclass(name);

@@ -1,4 +1,5 @@
 SET lock_timeout = '5s';
+SET statement_timeout = 0;
 DROP INDEX CONCURRENTLY IF EXISTS public.orders_status_idx;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_status_idx ON public.orders USING btree (status);
 -- name: public.orders_status_idx
