@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 )
 
@@ -183,6 +184,9 @@ func TestLoadCatalog(t *testing.T) {
 func TestWithDatabase(t *testing.T) {
 	for _, tc := range []struct{ in, db, want string }{
 		{"postgres://u:p%40ss@h:5432/app?sslmode=disable", "other", "postgres://u:p%40ss@h:5432/other?sslmode=disable"},
+		// libpq ends the userinfo at the first '@' before any '/': a password may hold '?' and '#'.
+		{"postgres://u:s3cret?pw@h/app?sslmode=disable", "other", "postgres://u:s3cret?pw@h/other?sslmode=disable"},
+		{"postgresql://u:s3#cret@h", "other", "postgresql://u:s3#cret@h/other"},
 		{"postgresql://h1:5432,h2:5433/app", "x y", "postgresql://h1:5432,h2:5433/x%20y"},
 		{"postgres://h", "a/b", "postgres://h/a%2Fb"},
 		{"postgres://h/app?dbname=app&sslmode=require#frag", "new", "postgres://h/new?dbname=new&sslmode=require#frag"},
@@ -195,6 +199,15 @@ func TestWithDatabase(t *testing.T) {
 		got, err := WithDatabase(tc.in, tc.db)
 		if err != nil || got != tc.want {
 			t.Errorf("WithDatabase(%q, %q) = %q, %v; want %q", tc.in, tc.db, got, err, tc.want)
+		}
+		in, err := dbconn.Config(tc.in)
+		if err != nil { // pgx takes "#frag" into the last parameter's value
+			continue
+		}
+		if out, err := dbconn.Config(got); err != nil {
+			t.Errorf("%q does not parse: %v", got, err)
+		} else if out.Password != in.Password || out.Database != tc.db {
+			t.Errorf("%q parses to database %q, password %q; want %q, %q", got, out.Database, out.Password, tc.db, in.Password)
 		}
 	}
 	for _, bad := range []string{"host=h password='secret", "host=h password"} {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
 
 // WithDatabase returns dsn with its database replaced by db, every other
@@ -15,22 +17,24 @@ func WithDatabase(dsn, db string) (string, error) {
 	if db == "" {
 		return "", errors.New("with database: empty database name")
 	}
-	for _, scheme := range []string{"postgres://", "postgresql://"} {
-		if strings.HasPrefix(dsn, scheme) {
-			return urlWithDatabase(scheme, dsn[len(scheme):], db)
+	if scheme, userinfo, rest, hasUserinfo, ok := dbconn.SplitURL(dsn); ok {
+		if hasUserinfo {
+			scheme += userinfo + "@"
 		}
+		return urlWithDatabase(scheme, rest, db), nil
 	}
 	return conninfoWithDatabase(dsn, db)
 }
 
-// urlWithDatabase sets the path of a URL, and its dbname parameter when
-// there is one (it would win over the path). It splits the URL by hand:
-// net/url rejects multi-host URLs (host1:5432,host2:5432).
-func urlWithDatabase(scheme, rest, db string) (string, error) {
+// urlWithDatabase sets the path of a URL after its prefix (scheme and
+// userinfo), and its dbname parameter when there is one (it would win over
+// the path). It splits the URL by hand: net/url rejects multi-host URLs
+// (host1:5432,host2:5432).
+func urlWithDatabase(prefix, rest, db string) string {
 	rest, fragment, hasFragment := strings.Cut(rest, "#")
 	rest, query, hasQuery := strings.Cut(rest, "?")
-	authority, _, _ := strings.Cut(rest, "/")
-	out := scheme + authority + "/" + url.PathEscape(db)
+	hosts, _, _ := strings.Cut(rest, "/")
+	out := prefix + hosts + "/" + url.PathEscape(db)
 	if hasQuery {
 		params := strings.Split(query, "&")
 		for i, p := range params {
@@ -44,7 +48,7 @@ func urlWithDatabase(scheme, rest, db string) (string, error) {
 	if hasFragment {
 		out += "#" + fragment
 	}
-	return out, nil
+	return out
 }
 
 // conninfoWithDatabase replaces every dbname value of a key=value string

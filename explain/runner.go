@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -539,9 +540,10 @@ func (r *Runner) timeouts() []string { return r.opts.timeouts() }
 
 // timeouts are readOnlySetup's parameters.
 func (o RunnerOptions) timeouts() []string {
-	// Whole milliseconds, rounded up: 0 would turn the timeout off.
+	// Whole milliseconds, rounded up: 0 would turn the timeout off; and
+	// no more than PostgreSQL takes.
 	ms := func(d time.Duration) string {
-		return strconv.FormatInt(max(1, (d+time.Millisecond-1).Milliseconds()), 10)
+		return strconv.FormatInt(min(max(1, (d+time.Millisecond-1).Milliseconds()), math.MaxInt32), 10)
 	}
 	return []string{ms(o.StatementTimeout), ms(o.LockTimeout), ms(o.StatementTimeout + 5*time.Second)}
 }

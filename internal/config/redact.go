@@ -7,6 +7,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
+
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
 
 const mask = "xxxxx"
@@ -89,18 +91,24 @@ func isSecretKey(key string) bool {
 // redactURLDSN masks the userinfo password and password query parameters.
 // It does not rely on net/url, which rejects valid multi-host DSNs.
 func redactURLDSN(dsn string) string {
-	scheme, rest, _ := strings.Cut(dsn, "://")
-	rest, query, hasQuery := strings.Cut(rest, "?")
-	// The last '@' ends the userinfo: an unescaped '@' in a password then
-	// masks too much rather than too little.
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		user, _, hasPassword := strings.Cut(rest[:at], ":")
+	scheme, userinfo, rest, hasUserinfo, _ := dbconn.SplitURL(dsn)
+	// An '@' left before the path was an unescaped one in the password,
+	// which libpq takes for the end of it: mask up to the last.
+	hosts, _, _ := strings.Cut(rest, "/")
+	hosts, _, _ = strings.Cut(hosts, "?")
+	if at := strings.LastIndexByte(hosts, '@'); at >= 0 {
+		userinfo, rest, hasUserinfo = userinfo+"@"+rest[:at], rest[at+1:], true
+	}
+	out := scheme
+	if hasUserinfo {
+		user, _, hasPassword := strings.Cut(userinfo, ":")
 		if hasPassword {
 			user += ":" + mask
 		}
-		rest = user + rest[at:]
+		out += user + "@"
 	}
-	out := scheme + "://" + rest
+	rest, query, hasQuery := strings.Cut(rest, "?")
+	out += rest
 	if !hasQuery {
 		return out
 	}

@@ -17,7 +17,11 @@ func TestRedactDSN(t *testing.T) {
 		{"postgresql://advisor:hunter2@h1:5432,h2:5433/app?sslmode=require&password=hunter2&sslpassword=hunter2",
 			"postgresql://advisor:xxxxx@h1:5432,h2:5433/app?sslmode=require&password=xxxxx&sslpassword=xxxxx"},
 		{"postgres://db/app?pass%77ord=hunter2", "postgres://db/app?password=xxxxx"},
-		{"postgres://advisor:hun@ter2@db/app", "postgres://advisor:xxxxx@db/app"}, // unescaped @ in the password
+		{"postgres://advisor:hun@ter2@db/app", "postgres://advisor:xxxxx@db/app"},                                 // unescaped @ in the password
+		{"postgres://advisor:hun?ter2@db/app?password=hunter2", "postgres://advisor:xxxxx@db/app?password=xxxxx"}, // libpq: '?' and '#' may be in it
+		{"postgres://advisor:hun#ter2@db/app", "postgres://advisor:xxxxx@db/app"},
+		{"postgres://advisor:hun?t@er2@db", "postgres://advisor:xxxxx@db"},
+		{"postgres://db?password=hunter2", "postgres://db?password=xxxxx"},
 		{"host=db user=advisor password=hunter2 dbname=app", "host=db user=advisor password=xxxxx dbname=app"},
 		{"host=db  password = 'hunter 2\\' x'\tdbname='my app'", "host=db password=xxxxx dbname='my app'"},
 		{"host=db sslpassword=hunter2", "host=db sslpassword=xxxxx"},

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/robfig/cron/v3"
 )
@@ -108,9 +110,8 @@ func CheckAnalysis(a Analysis) []Problem {
 	check("analysis.top", atLeast(a.Top, 1))
 	check("analysis.min_calls", atLeast(a.MinCalls, 0))
 	check("analysis.rank_by", checkRankBy(a.RankBy))
-	// PostgreSQL's timeouts are whole milliseconds, and 0 turns them off.
-	check("analysis.statement_timeout", atLeast(a.StatementTimeout, Duration(time.Millisecond)))
-	check("analysis.lock_timeout", atLeast(a.LockTimeout, Duration(time.Millisecond)))
+	check("analysis.statement_timeout", inRange(a.StatementTimeout, minTimeout, maxTimeout))
+	check("analysis.lock_timeout", inRange(a.LockTimeout, minTimeout, maxTimeout))
 	check("analysis.budget", positive(a.Budget))
 	check("analysis.max_indexes_per_table", atLeast(a.MaxIndexesPerTable, 1))
 	// The selector takes 0 for its default, and a 100% drop never happens.
@@ -170,6 +171,20 @@ func atLeast[T cmp.Ordered](v, min T) error {
 	return nil
 }
 
+// PostgreSQL's timeouts are whole milliseconds, 0 turns them off, and it
+// refuses more than INT_MAX of them (24.8 days).
+const (
+	minTimeout = Duration(time.Millisecond)
+	maxTimeout = Duration(math.MaxInt32 * time.Millisecond)
+)
+
+func inRange[T cmp.Ordered](v, min, max T) error {
+	if !(v >= min && v <= max) { // also catches NaN
+		return fmt.Errorf("must be between %v and %v, got %v", min, max, v)
+	}
+	return nil
+}
+
 // share accepts a ratio in (0, 1].
 func share(v float64) error {
 	if !(v > 0 && v <= 1) {
@@ -222,16 +237,31 @@ func checkCron(spec string) error {
 		return fmt.Errorf("invalid schedule %q: %w", spec, err)
 	}
 	// cron runs an @every shorter than a second (zero and negative
-	// included) every second, which would hammer the primary.
-	if every, ok := strings.CutPrefix(spec, "@every "); ok {
-		if d, err := time.ParseDuration(every); err != nil || d < time.Second {
+	// included) every second, which would hammer the primary, and rounds
+	// a longer one down to whole seconds. A time zone may come first.
+	if every, ok := strings.CutPrefix(withoutTimeZone(spec), "@every "); ok {
+		d, err := time.ParseDuration(every)
+		switch {
+		case err != nil || d < time.Second:
 			return fmt.Errorf("invalid schedule %q: the interval must be at least 1s", spec)
+		case d%time.Second != 0:
+			return fmt.Errorf("invalid schedule %q: the interval must be whole seconds (cron would run it every %s)", spec, d.Truncate(time.Second))
 		}
 	}
 	if sched.Next(time.Now()).IsZero() {
 		return fmt.Errorf("invalid schedule %q: it never fires", spec)
 	}
 	return nil
+}
+
+// withoutTimeZone is spec without the TZ= or CRON_TZ= prefix cron takes.
+func withoutTimeZone(spec string) string {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		if _, rest, ok := strings.Cut(spec, " "); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return spec
 }
 
 // checkHTTPURL accepts absolute http(s) URLs. Messages leave the URL out: a
@@ -258,7 +288,7 @@ func checkHTTPURL(s string) error {
 }
 
 // CheckDSN accepts what pgx accepts: a postgres:// URL or key=value conninfo.
-// pgconn.ParseConfig does not connect, but it does read PG* environment
+// pgx.ParseConfig does not connect, but it does read PG* environment
 // variables, the service file and the password file, as a connection would.
 func CheckDSN(dsn string) error {
 	if dsn == "" {
@@ -271,7 +301,7 @@ func CheckDSN(dsn string) error {
 			return fmt.Errorf("invalid connection string: %w (want a postgres:// URL or key=value pairs)", err)
 		}
 	}
-	if _, err := pgconn.ParseConfig(dsn); err != nil {
+	if _, err := pgx.ParseConfig(dsn); err != nil { // as connections are opened: it knows more keys than pgconn's
 		var pce *pgconn.ParseConfigError
 		if !errors.As(err, &pce) {
 			return fmt.Errorf("invalid %s", form)

@@ -6,6 +6,7 @@ package dbconn
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,4 +60,21 @@ func Pool(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error
 // Describe names a server without its password: user@host:port/database.
 func Describe(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// SplitURL splits a postgres:// or postgresql:// connection URL as libpq
+// and pgx do: the userinfo, when there is one, ends at the first '@' before
+// any '/', so a password may hold an unescaped '?' or '#'. rest is what
+// follows the userinfo's '@' (or the scheme): hosts, path, query and
+// fragment. ok is false for a string that is not such a URL.
+func SplitURL(dsn string) (scheme, userinfo, rest string, hasUserinfo, ok bool) {
+	for _, s := range []string{"postgresql://", "postgres://"} {
+		if r, found := strings.CutPrefix(dsn, s); found {
+			if i := strings.IndexAny(r, "@/"); i >= 0 && r[i] == '@' {
+				return s, r[:i], r[i+1:], true, true
+			}
+			return s, "", r, false, true
+		}
+	}
+	return "", "", "", false, false
 }
