@@ -225,10 +225,7 @@ type reportFile struct {
 }
 
 func createReportFile(outPath string) (*reportFile, error) {
-	path, err := filepath.EvalSymlinks(outPath)
-	if errors.Is(err, os.ErrNotExist) {
-		path, err = outPath, nil
-	}
+	path, err := throughLinks(outPath)
 	if err != nil {
 		return nil, fmt.Errorf("-o %s: %w", outPath, unwrapPath(err))
 	}
@@ -247,6 +244,30 @@ func createReportFile(outPath string) (*reportFile, error) {
 			outPath, filepath.Dir(path), unwrapPath(err))
 	}
 	return &reportFile{path: path, tmp: tmp, mode: mode}, nil
+}
+
+// throughLinks follows path's symbolic links, if any, to the file a
+// write lands in, which may not exist yet: a dangling link is written
+// through, as the shell's > does.
+func throughLinks(path string) (string, error) {
+	for range 40 { // Linux's MAXSYMLINKS
+		info, err := os.Lstat(path)
+		if errors.Is(err, os.ErrNotExist) || err == nil && info.Mode()&os.ModeSymlink == 0 {
+			return path, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return "", errors.New("too many levels of symbolic links")
 }
 
 // unwrapPath drops an *os.PathError's operation and path: the message

@@ -52,6 +52,31 @@ func TestReportOutputCheckedFirst(t *testing.T) {
 	}
 }
 
+// A dangling link is written through: the file it names is created.
+func TestReportFileThroughDanglingLink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "latest.json")
+	if err := os.Symlink("reports/today.json", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "reports"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := createReportFile(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.commit(&advisor.Report{}, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("-o %s: no longer a symbolic link (%v)", link, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "reports", "today.json")); err != nil || !strings.Contains(string(data), "schema_version") {
+		t.Errorf("report not written where the link points: %q (%v)", data, err)
+	}
+}
+
 // -o through a symbolic link replaces the file it points to, which keeps
 // its mode; until commit, the old report stays as it was.
 func TestReportFileKeepsLinkAndMode(t *testing.T) {
