@@ -678,7 +678,9 @@ func btreeable(k keyRef) bool {
 // primary key is no exception: on (user_id, group_id) it does not serve
 // group_id = $1 ORDER BY user_id.)
 func (g *generator) alreadyServed(t *collector.Table, p proposal) bool {
-	return slices.ContainsFunc(g.indexes[t.QualifiedName()], func(ix *collector.Index) bool { return g.serves(ix, p) })
+	serves := func(ix *collector.Index) bool { return g.serves(ix, p) }
+	return slices.ContainsFunc(g.indexes[t.QualifiedName()], serves) ||
+		onEveryLeaf(t, g.tables.table, func(name string) []*collector.Index { return g.indexes[name] }, serves)
 }
 
 // serves reports whether ix provides everything p would: the same

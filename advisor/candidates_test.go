@@ -104,6 +104,10 @@ func testCatalog() *collector.Catalog {
 			// Expression index as pg_get_indexdef prints it.
 			{Schema: "public", Name: "customers_lower_email", Table: "public.customers", Method: "btree", Valid: true, Ready: true,
 				Keys: []collector.IndexKey{{Expression: "lower((email)::text)"}}},
+			// Built on the partition by hand, not on the parent: it serves
+			// queries on the parent all the same.
+			{Schema: "public", Name: "measurements_2024_value", Table: "public.measurements_2024", Method: "btree", Valid: true, Ready: true,
+				Keys: []collector.IndexKey{{Column: "value"}}},
 			// Partial index as pg_get_expr prints its predicate.
 			{Schema: "app", Name: "events_signup", Table: "app.events", Method: "btree", Valid: true, Ready: true,
 				Keys: []collector.IndexKey{{Column: "account_id"}}, Predicate: "(kind = 'signup'::text)"},
@@ -416,6 +420,11 @@ func TestCandidates(t *testing.T) {
 			name:  "partitioned table: candidates on the parent",
 			query: "SELECT value FROM measurements_2024 WHERE sensor_id = $1 AND taken_at > $2",
 			want:  []string{"public.measurements btree (sensor_id, taken_at)"},
+		},
+		{
+			name:  "partitioned table: an index on each partition serves",
+			query: "SELECT sensor_id FROM measurements WHERE value = $1",
+			none:  true,
 		},
 		{
 			name:  "unknown relation and unknown column are skipped",

@@ -129,6 +129,9 @@ func (b ddlBuilder) partitioned(t *collector.Table, stmts *[]string, names *[]st
 			if child, err = b.partitioned(p, stmts, names, depth+1); err != nil {
 				return "", err
 			}
+		} else if ix := b.builtByHand(p); ix != nil {
+			child = collector.QuoteIdent(ix.Schema) + "." + collector.QuoteIdent(ix.Name)
+			*names = append(*names, child)
 		} else {
 			child = b.name(p)
 			*names = append(*names, child)
@@ -206,11 +209,26 @@ func (b ddlBuilder) createConcurrently(t *collector.Table, name string, stmts *[
 // candidate's definition: an earlier run of the same script left it,
 // valid (a partition's, under a parent whose build failed) or not.
 func (b ddlBuilder) sameIndex(t *collector.Table, name string) *collector.Index {
+	return b.withDefinition(t, func(ix *collector.Index) bool {
+		return collector.QuoteIdent(ix.Schema)+"."+collector.QuoteIdent(ix.Name) == name
+	})
+}
+
+// builtByHand is a valid index of partition t with the candidate's
+// definition, however named: attached as it is rather than built again
+// beside it.
+func (b ddlBuilder) builtByHand(t *collector.Table) *collector.Index {
+	return b.withDefinition(t, func(ix *collector.Index) bool { return ix.Valid })
+}
+
+// withDefinition is the first index of t with the candidate's definition
+// that ok accepts.
+func (b ddlBuilder) withDefinition(t *collector.Table, ok func(*collector.Index) bool) *collector.Index {
 	want := b.onTable(t)
 	var n normalizer
 	for i := range b.cat.Indexes {
 		ix := &b.cat.Indexes[i]
-		if ix.Table != t.QualifiedName() || collector.QuoteIdent(ix.Schema)+"."+collector.QuoteIdent(ix.Name) != name {
+		if ix.Table != t.QualifiedName() || !ok(ix) {
 			continue
 		}
 		have := Candidate{Table: ix.Table, Method: ix.Method, Keys: ix.Keys, Include: ix.Include, Where: ix.Predicate}

@@ -191,6 +191,9 @@ func newTableLookup(cat *collector.Catalog) *tableLookup {
 	return tl
 }
 
+// table is the catalog's table by qualified name, nil when unknown.
+func (tl *tableLookup) table(qualified string) *collector.Table { return tl.byQualName[qualified] }
+
 func (tl *tableLookup) find(schema, name string) *collector.Table {
 	if schema != "" {
 		return tl.byName[[2]string{schema, name}]

@@ -181,23 +181,35 @@ func (s schemaChecker) inheritedFK(t *collector.Table, fk collector.ForeignKey) 
 }
 
 // fkIndexed reports whether a valid, non-partial btree index has the
-// foreign key's columns, in any order, as its leading columns.
+// foreign key's columns, in any order, as its leading columns: on the
+// table, or on each of its partitions.
 func (s schemaChecker) fkIndexed(fk collector.ForeignKey) bool {
-	for i := range s.cat.Indexes {
-		ix := &s.cat.Indexes[i]
-		if ix.Table != fk.Table || !ix.Valid || ix.Predicate != "" || ix.Method != "btree" || len(ix.Keys) < len(fk.Columns) {
-			continue
+	leads := func(ix *collector.Index) bool {
+		if !ix.Valid || ix.Predicate != "" || ix.Method != "btree" || len(ix.Keys) < len(fk.Columns) {
+			return false
 		}
 		lead := ix.Keys[:len(fk.Columns)]
 		// The key checks compare in the columns' collations.
-		if !slices.ContainsFunc(lead, func(k collector.IndexKey) bool {
+		return !slices.ContainsFunc(lead, func(k collector.IndexKey) bool {
 			return k.Column == "" || k.Collation != "" || !slices.Contains(fk.Columns, k.Column)
-		}) &&
-			!hasDuplicateColumn(lead) {
-			return true
+		}) && !hasDuplicateColumn(lead)
+	}
+	if slices.ContainsFunc(s.indexesOn(fk.Table), leads) {
+		return true
+	}
+	t := s.tables[fk.Table]
+	return t != nil && onEveryLeaf(t, func(name string) *collector.Table { return s.tables[name] }, s.indexesOn, leads)
+}
+
+// indexesOn are the indexes of the table with this qualified name.
+func (s schemaChecker) indexesOn(table string) []*collector.Index {
+	var on []*collector.Index
+	for i := range s.cat.Indexes {
+		if s.cat.Indexes[i].Table == table {
+			on = append(on, &s.cat.Indexes[i])
 		}
 	}
-	return false
+	return on
 }
 
 func hasDuplicateColumn(keys []collector.IndexKey) bool {

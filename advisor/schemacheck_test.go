@@ -85,6 +85,11 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			{Schema: "public", Name: "mv", Kind: "m"},
 			{Schema: "public", Name: "p", Kind: "p", Partitions: []string{"public.p1"}, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}, {Name: "k", Type: "integer"}}},
 			{Schema: "public", Name: "p1", Kind: "r", Parent: "public.p", RelTuples: 2e4, Columns: []collector.Column{{Name: "at", Type: "timestamp without time zone"}, {Name: "k", Type: "integer"}}},
+			// Its foreign key is indexed on each partition, by hand, not on it.
+			{Schema: "public", Name: "q", Kind: "p", HasPrimaryKey: true, Partitions: []string{"public.q1", "public.q2"}, Columns: []collector.Column{{Name: "ref", Type: "integer"}}},
+			{Schema: "public", Name: "q1", Kind: "r", Parent: "public.q", HasPrimaryKey: true, RelTuples: 2e4, Columns: []collector.Column{{Name: "ref", Type: "integer"}}},
+			{Schema: "public", Name: "q2", Kind: "p", Parent: "public.q", HasPrimaryKey: true, Partitions: []string{"public.q2a"}, Columns: []collector.Column{{Name: "ref", Type: "integer"}}},
+			{Schema: "public", Name: "q2a", Kind: "r", Parent: "public.q2", HasPrimaryKey: true, RelTuples: 2e4, Columns: []collector.Column{{Name: "ref", Type: "integer"}}},
 		},
 		Indexes: []collector.Index{
 			btree("public.a", "a_pkey", "x", "y"),
@@ -105,6 +110,7 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			descA, btree("public.b", "b_t_asc", "t"), // different direction: not duplicates
 			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"),                      // covers fk b(a_x, a_y) in the other order
 			btree("public.b", "b_ay", "a_y"), btree("public.b", "b_ay_ax", "a_y", "a_x"), // a chain: both give way to b_ax_ay_name
+			btree("public.q1", "q1_ref", "ref"), btree("public.q2a", "q2a_ref", "ref"),
 			{Schema: "public", Name: "nopk_k", Table: "public.nopk", Method: "btree", Unique: true, Valid: true, Keys: []collector.IndexKey{{Column: "k"}}, IdxScan: 1},
 		},
 		ForeignKeys: []collector.ForeignKey{
@@ -113,6 +119,7 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			{Name: "b_name_fkey", Table: "public.b", Columns: []string{"name"}, RefTable: "public.a", OnDelete: "SET NULL"},
 			{Name: "p_fkey", Table: "public.p", Columns: []string{"at"}, RefTable: "public.a", OnDelete: "NO ACTION"},
 			{Name: "p1_fkey", Table: "public.p1", Columns: []string{"at"}, RefTable: "public.a", OnDelete: "NO ACTION"}, // inherited
+			{Name: "q_fkey", Table: "public.q", Columns: []string{"ref"}, RefTable: "public.a", OnDelete: "CASCADE"},
 		},
 	}
 	cat.Indexes[0].Primary, cat.Indexes[0].Constraint, cat.Indexes[0].Unique = true, true, true

@@ -1110,13 +1110,18 @@ func (s *selection) statement(queryID string) WorkloadStatement {
 	return WorkloadStatement{}
 }
 
-// usesIndexOf reports whether a plan scans an existing index of table t
-// with access method method. Only the same method counts: a btree scan
-// for tenant_id = $1 leaves a full-text or jsonb filter on every row it
-// finds, which only a GIN index serves.
+// usesIndexOf reports whether a plan scans an existing index of table t,
+// or of its partitions, with access method method (or GiST for GIN, which
+// serves the same full-text and trigram searches). Only such a method
+// counts: a btree scan for tenant_id = $1 leaves a full-text or jsonb
+// filter on every row it finds, which only a GIN index serves.
 func (s *selection) usesIndexOf(c StatementCost, t *collector.Table, method string) bool {
+	tables := map[string]bool{t.QualifiedName(): true}
+	for _, leaf := range leafPartitions(t, func(name string) *collector.Table { return findTable(s.cat, name) }) {
+		tables[leaf.QualifiedName()] = true
+	}
 	for _, ix := range s.cat.Indexes {
-		if ix.Table == t.QualifiedName() && ix.Method == method && slices.Contains(c.IndexesUsed, ix.Name) {
+		if tables[ix.Table] && (ix.Method == method || method == "gin" && ix.Method == "gist") && slices.Contains(c.IndexesUsed, ix.Name) {
 			return true
 		}
 	}

@@ -610,6 +610,38 @@ func TestSelectGinFallsBackWhenHypoPGCannotSimulate(t *testing.T) {
 	}
 }
 
+// An uncosted GIN index is not recommended for statements whose plans
+// already scan an index that serves them: GIN indexes built on each
+// partition by hand, or a GiST trigram index.
+func TestSelectGinLeftWhereIndexesServe(t *testing.T) {
+	conn := testDB(t, "select_gin_served",
+		`CREATE EXTENSION pg_trgm`,
+		`CREATE TABLE pev (id bigint, payload jsonb) PARTITION BY RANGE (id)`,
+		`CREATE TABLE pev_a PARTITION OF pev FOR VALUES FROM (0) TO (50000)`,
+		`CREATE TABLE pev_b PARTITION OF pev FOR VALUES FROM (50000) TO (100000)`,
+		`INSERT INTO pev SELECT g, jsonb_build_object('k', g % 1000) FROM generate_series(0, 99999) g`,
+		`CREATE INDEX pev_a_payload ON pev_a USING gin (payload jsonb_path_ops)`,
+		`CREATE INDEX pev_b_payload ON pev_b USING gin (payload jsonb_path_ops)`,
+		`CREATE TABLE docs (id bigint, title text)`,
+		`INSERT INTO docs SELECT g, md5(g::text) FROM generate_series(1, 100000) g`,
+		`CREATE INDEX docs_title_gist ON docs USING gist (title gist_trgm_ops)`,
+		`ANALYZE pev, docs`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("pev", "SELECT id FROM pev WHERE payload @> $1", 10, "public.pev"),
+		stmt("docs", "SELECT id FROM docs WHERE title LIKE $1", 10, "public.docs"),
+	}
+	cands := []Candidate{
+		{Table: "public.pev", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"pev"}},
+		{Table: "public.docs", Method: "gin", Keys: []collector.IndexKey{{Column: "title", OpClass: "gin_trgm_ops"}}, QueryIDs: []string{"docs"}},
+	}
+	if recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{}); len(recs) != 0 {
+		base, _ := w.Baseline(context.Background(), stmts)
+		t.Errorf("the plans already scan indexes that serve them; got:\n%s\nbaseline %+v", describeRecs(recs), base)
+	}
+}
+
 // docsSetup has a jsonb document whose values each fit a thousandth of
 // the rows. ANALYZE reads every row (a statistics target of 1000 samples
 // 300,000), so the statistics, and the plans, are the same on every run: a

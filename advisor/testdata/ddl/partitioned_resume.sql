@@ -1,7 +1,6 @@
 SET lock_timeout = '5s';
 SET statement_timeout = 0;
 CREATE INDEX IF NOT EXISTS events_account_id_idx ON ONLY public.events USING btree (account_id);
-CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2024_account_id_idx ON public.events_2024 USING btree (account_id);
 DO $ddl$BEGIN
   IF NOT EXISTS (SELECT FROM pg_index WHERE indisvalid AND indexrelid = to_regclass('public.events_2024_account_id_idx')) THEN
     RAISE EXCEPTION USING MESSAGE = 'index public.events_2024_account_id_idx is missing or invalid (its build failed): not attached; see the verify query';
