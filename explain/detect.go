@@ -481,10 +481,11 @@ func (d *detector) heapFetches(n *Node) {
 
 // largeOffset: a Limit that read and discarded many rows (OFFSET).
 func (d *detector) largeOffset(n *Node) {
-	if n.NodeType != "Limit" || len(n.Plans) == 0 {
+	in := d.rowInputs(n) // its init plans come first, and feed values, not rows
+	if n.NodeType != "Limit" || len(in) == 0 {
 		return
 	}
-	child := n.Plans[0]
+	child := in[0]
 	returned, produced := n.TotalActualRows(), child.TotalActualRows()
 	skipped := produced - returned
 	if skipped < d.th.LargeOffsetRows {
@@ -793,8 +794,9 @@ func (d *detector) estimate(n *Node) estimate {
 		e.ratio = planned / actual
 	}
 	// A node whose consumer stopped reading returns fewer rows than it
-	// would have: that is no overestimate.
-	e.off = e.ratio >= d.th.MisestimateFactor && (e.under || !d.stoppedEarly(n))
+	// would have: that is no overestimate; nor is a WindowAgg's that its
+	// run condition (rn <= 10) stopped, which its estimate leaves out.
+	e.off = e.ratio >= d.th.MisestimateFactor && (e.under || n.RunCondition == "" && !d.stoppedEarly(n))
 	return e
 }
 
@@ -981,6 +983,10 @@ func (d *detector) consumerStopsEarly(n *Node) bool {
 	switch p.NodeType {
 	case "Limit":
 		return true
+	case "WindowAgg":
+		if p.RunCondition != "" {
+			return true // stops reading once the condition fails, as a Limit does
+		}
 	case "Sort", "Hash", "Bitmap Heap Scan", "BitmapAnd", "BitmapOr", "ModifyTable":
 		return false // they read all their input before returning anything
 	case "Aggregate":
@@ -1307,8 +1313,12 @@ func comparison(toks []token, first, last int) (colClass, bool) {
 		k--
 	}
 	j := last + 1
-	for j < len(toks) && (toks[j].kind == tokCast || toks[j].text == ")") {
-		j++
+	for ; j < len(toks) && (toks[j].kind == tokCast || toks[j].text == ")"); j++ {
+		if toks[j].kind == tokCast && !relabelCast(toks[j].text) {
+			// ts::date: converted, the column's index and statistics
+			// do not serve the comparison.
+			return colOther, true
+		}
 	}
 	if j < len(toks) {
 		t := toks[j]
@@ -1336,6 +1346,17 @@ func comparison(toks []token, first, last int) (colClass, bool) {
 		}
 	}
 	return colEquality, true // a boolean column tested on its own
+}
+
+// relabelCast reports whether a cast to type, as EXPLAIN prints it on a
+// column, only relabels a string (varchar compared as text), so that the
+// column's index serves the comparison.
+func relabelCast(typ string) bool {
+	switch typ {
+	case "text", "character varying", "bpchar", "name":
+		return true
+	}
+	return false
 }
 
 func opClass(op string) colClass {

@@ -395,6 +395,18 @@ func TestDetectLimitAndParallelAndTriggers(t *testing.T) {
 		t.Errorf("small limit: %+v", fs)
 	}
 
+	// A Limit's init plan (a materialized CTE) comes first among its
+	// children: the rows it produced fed no OFFSET.
+	cte := mustParse(t, `{"Plan": {"Node Type": "Limit", "Plan Rows": 10, "Actual Rows": 10, "Actual Loops": 1, "Actual Total Time": 30, "Plans": [
+		{"Node Type": "Seq Scan", "Parent Relationship": "InitPlan", "Subplan Name": "CTE c", "Relation Name": "big", "Plan Rows": 19610, "Actual Rows": 20000, "Actual Loops": 1, "Actual Total Time": 20},
+		{"Node Type": "Sort", "Parent Relationship": "Outer", "Sort Key": ["c.k DESC"], "Sort Method": "top-N heapsort", "Sort Space Type": "Memory", "Sort Space Used": 25,
+		 "Plan Rows": 19610, "Actual Rows": 10, "Actual Loops": 1, "Actual Total Time": 29, "Plans": [
+		  {"Node Type": "CTE Scan", "Parent Relationship": "Outer", "CTE Name": "c", "Alias": "c", "Plan Rows": 19610, "Actual Rows": 20000, "Actual Loops": 1, "Actual Total Time": 25}]}]},
+		"Execution Time": 30}`)
+	if fs := findings(Detect(cte, DetectOptions{}), KindLargeOffset); len(fs) != 0 {
+		t.Errorf("a CTE under a Limit reported as an OFFSET: %+v", fs)
+	}
+
 	del := mustParse(t, `{"Plan": {"Node Type": "ModifyTable", "Operation": "Delete", "Relation Name": "emailmessages", "Actual Rows": 0, "Actual Loops": 1, "Actual Total Time": 217158},
 		"Triggers": [
 		 {"Trigger Name": "RI_ConstraintTrigger_a_16601", "Constraint Name": "attachemessageref", "Relation": "emailmessages", "Time": 158945.774, "Calls": 5000},
@@ -449,6 +461,15 @@ func TestDetectMisestimates(t *testing.T) {
 		"Execution Time": 100}`)
 	if fs := Detect(quiet, DetectOptions{}); len(fs) != 0 {
 		t.Errorf("findings %+v", fs)
+	}
+
+	// A WindowAgg's run condition (rn <= 10) stops it, and its input,
+	// early: neither overestimate is one statistics could fix.
+	topN := mustParse(t, `{"Plan": {"Node Type": "WindowAgg", "Run Condition": "(row_number() OVER (?) <= 10)", "Plan Rows": 200000, "Actual Rows": 10, "Actual Loops": 1, "Actual Total Time": 1, "Plans": [
+		{"Node Type": "Index Scan", "Parent Relationship": "Outer", "Relation Name": "big", "Index Name": "big_pkey", "Plan Rows": 200000, "Actual Rows": 12, "Actual Loops": 1, "Actual Total Time": 1}]},
+		"Execution Time": 1}`)
+	if fs := findings(Detect(topN, DetectOptions{}), KindMisestimate); len(fs) != 0 {
+		t.Errorf("misestimates under a run condition: %+v", fs)
 	}
 
 	// Zero rows on both sides, a zero estimate, loops 0: nothing divides by zero.
@@ -508,6 +529,7 @@ func TestExprColumns(t *testing.T) {
 		{"((data ->> 'k'::text) = 'v'::text)", []exprCol{{"data", colOther}}},
 		{`((name)::text = 'x'::text COLLATE "C")`, []exprCol{{"name", colEquality}}},
 		{"(price > 1.5::numeric(10,2))", []exprCol{{"price", colRange}}},
+		{"((ts)::date = '2024-01-03'::date)", []exprCol{{"ts", colOther}}}, // converted: its index cannot serve
 		{"((InitPlan 1).col1 = o.id)", []exprCol{{"id", colEquality}}},
 		{"", nil},
 	}

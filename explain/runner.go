@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -433,16 +434,33 @@ func analyzePrefix(version int) string {
 // so a lexer difference between pg_query and the server must never get a
 // chance to run a second one. The prepared statement is always
 // deallocated: it outlives the rollback.
+//
+// The NULLs do reach the executor's startup, whose partition pruning then
+// removes every partition a parameter selects ("Subplans Removed"),
+// leaving an Append with no scans under it. Such a plan is made again
+// without pruning, which also keeps the partitions a constant would have
+// pruned at plan time.
 func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (json.RawMessage, error) {
+	plan, err := r.genericPlan(ctx, conn, pq)
+	if err == nil && bytes.Contains(plan, []byte(`"Subplans Removed"`)) {
+		return r.genericPlan(ctx, conn, pq, step{what: "turn partition pruning off", sql: "SET LOCAL enable_partition_pruning = off"})
+	}
+	return plan, err
+}
+
+// genericPlan explains pq's generic plan, after the settings given.
+func (r *Runner) genericPlan(ctx context.Context, conn *pgx.Conn, pq *parsedQuery, settings ...step) (json.RawMessage, error) {
 	name := fmt.Sprintf("pgadvisor_%d", r.seq.Add(1))
 	args := ""
 	if pq.numParams > 0 {
 		args = "(" + strings.Repeat("NULL, ", pq.numParams-1) + "NULL)"
 	}
-	results, err := r.readOnlyBatch(ctx, conn,
-		step{what: "prepare", sql: "PREPARE " + name + " AS " + pq.text},
-		step{what: "force the generic plan", sql: "SET LOCAL plan_cache_mode = force_generic_plan"},
-		step{what: "explain", sql: "EXPLAIN (FORMAT JSON) EXECUTE " + name + args})
+	steps := append([]step{
+		{what: "prepare", sql: "PREPARE " + name + " AS " + pq.text},
+		{what: "force the generic plan", sql: "SET LOCAL plan_cache_mode = force_generic_plan"},
+	}, settings...)
+	steps = append(steps, step{what: "explain", sql: "EXPLAIN (FORMAT JSON) EXECUTE " + name + args})
+	results, err := r.readOnlyBatch(ctx, conn, steps...)
 	if len(results) > 0 && results[0].Err == nil {
 		// Prepared: the statement outlives the rollback.
 		cleanup, cancel := cleanupContext(ctx)
@@ -454,7 +472,7 @@ func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (
 	if err != nil {
 		return nil, err
 	}
-	return firstValue(results[2])
+	return firstValue(results[len(steps)-1])
 }
 
 // PlanOnly returns the planner's plan for query on conn without executing

@@ -195,7 +195,11 @@ func TestRunnerGenericPlanBefore16(t *testing.T) {
 // indexes, gets custom plans for given values, and nothing is executed,
 // not even an UPDATE on the primary.
 func TestPlanOnly(t *testing.T) {
-	db := gateDatabase(t, "planonly", shopSchema...)
+	db := gateDatabase(t, "planonly", append(slices.Clone(shopSchema),
+		`CREATE TABLE events (kind text, at date) PARTITION BY LIST (kind)`,
+		`CREATE TABLE events_a PARTITION OF events FOR VALUES IN ('a')`,
+		`CREATE TABLE events_b PARTITION OF events FOR VALUES IN ('b')`,
+		`CREATE TABLE events_c PARTITION OF events FOR VALUES IN ('c')`)...)
 	ctx := context.Background()
 	r := NewRunner(nil, RunnerOptions{})
 
@@ -216,6 +220,24 @@ func TestPlanOnly(t *testing.T) {
 	}
 	if generic.Root == nil || generic.Analyzed() {
 		t.Errorf("generic plan: %+v", generic.Root)
+	}
+	// The NULLs a generic plan is explained with would prune every
+	// partition at executor startup; a constant still prunes at planning.
+	for query, want := range map[string]int{"SELECT * FROM events WHERE kind = $1": 3, "SELECT * FROM events WHERE kind = 'a' AND at = $1": 1} {
+		plan, err := r.PlanOnly(ctx, replica, query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scans := 0
+		plan.Walk(func(_ string, n *Node) bool {
+			if n.NodeType == "Seq Scan" {
+				scans++
+			}
+			return true
+		})
+		if scans != want {
+			t.Errorf("generic plan of %s scans %d partitions, want %d", query, scans, want)
+		}
 	}
 	if _, err := r.PlanOnly(ctx, replica, "SELECT 1; SELECT 2", nil); err == nil || !strings.Contains(err.Error(), "2 statements") {
 		t.Errorf("two statements: %v", err)
