@@ -225,7 +225,7 @@ func (b ddlBuilder) builtByHand(t *collector.Table) *collector.Index {
 // that ok accepts.
 func (b ddlBuilder) withDefinition(t *collector.Table, ok func(*collector.Index) bool) *collector.Index {
 	want := b.onTable(t)
-	var n normalizer
+	n := normalizer{}
 	for i := range b.cat.Indexes {
 		ix := &b.cat.Indexes[i]
 		if ix.Table != t.QualifiedName() || !ok(ix) {

@@ -46,6 +46,9 @@ func ddlCatalog() *collector.Catalog {
 			{Schema: "public", Name: "events_account_id_idx", Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}}},
 			{Schema: "public", Name: "events_2024_account_id_idx", Table: "public.events_2024", Method: "btree",
 				Keys: []collector.IndexKey{{Column: "account_id"}}, Valid: true},
+			// Takes the name orders (note) would get, with another definition.
+			{Schema: "public", Name: "orders_note_idx", Table: "public.orders", Method: "btree",
+				Keys: []collector.IndexKey{{Expression: "lower(note)"}}, Valid: true},
 			// Built by hand on one partition: attached, not built again.
 			{Schema: "public", Name: "h2_kind_by_hand", Table: "public.events_2025_h2", Method: "btree",
 				Keys: []collector.IndexKey{{Column: "kind"}}, Valid: true},
@@ -77,6 +80,7 @@ func TestIndexDDLGolden(t *testing.T) {
 		{"rebuild_invalid", btree("public.orders", "status")},
 		{"partitioned_resume", btree("public.events", "account_id")},
 		{"partitioned_by_hand", btree("public.events", "kind")},
+		{"name_taken_by_expression", btree("public.orders", "note")},
 		{"partitioned", Candidate{Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}, {Column: "at", Desc: true, NullsFirst: true}}}},
 	}
 	cat := ddlCatalog()
