@@ -216,12 +216,15 @@ func warningsText(ws []collector.Warning) string {
 
 // reportFile is where -o writes: a temporary file beside the final name,
 // renamed over it once the report is complete, so that a failed run never
-// leaves half a report where a good one was. It is created before the
-// analysis, so that a path that cannot be written fails at once.
+// leaves half a report where a good one was. A device or a pipe
+// (/dev/stdout, /dev/null) is written in place: renaming over it would
+// replace it. It is opened before the analysis, so that a path that
+// cannot be written fails at once.
 type reportFile struct {
-	path string // the final name, symlinks resolved: the link stays a link
-	tmp  *os.File
-	mode os.FileMode
+	path    string // the final name, symlinks resolved: the link stays a link
+	tmp     *os.File
+	inPlace bool // tmp is path itself, a device or a pipe
+	mode    os.FileMode
 }
 
 func createReportFile(outPath string) (*reportFile, error) {
@@ -235,6 +238,13 @@ func createReportFile(outPath string) (*reportFile, error) {
 	if info, err := os.Stat(path); err == nil {
 		if info.IsDir() {
 			return nil, fmt.Errorf("-o %s: is a directory", outPath)
+		}
+		if !info.Mode().IsRegular() {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return nil, fmt.Errorf("-o %s: %w", outPath, unwrapPath(err))
+			}
+			return &reportFile{path: path, tmp: f, inPlace: true}, nil
 		}
 		mode = info.Mode().Perm()
 	}
@@ -288,6 +298,9 @@ func (f *reportFile) commit(r *advisor.Report, format string) error {
 	if err := f.tmp.Close(); err != nil {
 		return fmt.Errorf("-o %s: %w", f.path, unwrapPath(err))
 	}
+	if f.inPlace {
+		return nil
+	}
 	if err := os.Chmod(f.tmp.Name(), f.mode); err != nil {
 		return fmt.Errorf("-o %s: %w", f.path, unwrapPath(err))
 	}
@@ -300,5 +313,7 @@ func (f *reportFile) commit(r *advisor.Report, format string) error {
 // discard removes the temporary file unless commit renamed it.
 func (f *reportFile) discard() {
 	f.tmp.Close()
-	os.Remove(f.tmp.Name())
+	if !f.inPlace {
+		os.Remove(f.tmp.Name())
+	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
@@ -49,6 +51,33 @@ func TestReportOutputCheckedFirst(t *testing.T) {
 		if code != exitFailure || strings.TrimSpace(errOut) != tt.want {
 			t.Errorf("-o %s: exit %d, stderr %q; want exit %d, %q", tt.out, code, errOut, exitFailure, tt.want)
 		}
+	}
+}
+
+// A pipe or a device is written in place, not renamed over.
+func TestReportFileInPlace(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "report.pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	f, err := createReportFile(fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.discard()
+	if err := f.commit(&advisor.Report{}, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("-o %s: no longer a pipe (%v, %v)", fifo, fi.Mode(), err)
+	}
+	if data, err := io.ReadAll(reader); err != nil || !strings.Contains(string(data), "schema_version") {
+		t.Errorf("read from the pipe: %q (%v)", data, err)
 	}
 }
 
