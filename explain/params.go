@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -147,6 +149,11 @@ func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq 
 	if returnsFilteredRows(pq.stmt) {
 		s.rowsPerCall = opts.rowsPerCall
 	}
+	if sel := pq.stmt.GetSelectStmt(); sel != nil && opts.rowsPerCall >= 1 {
+		if p, _, ok := paramOf(sel.LimitCount); ok {
+			s.page = pageLimit{param: p, rows: opts.rowsPerCall}
+		}
+	}
 	s.walk(pq.stmt, nil)
 	params := make([]Param, 0, pq.numParams)
 	for n := 1; n <= pq.numParams; n++ {
@@ -223,6 +230,7 @@ type synth struct {
 	// value (synthOptions); 0 when the statement's rows are not just those
 	// its filter keeps.
 	rowsPerCall float64
+	page        pageLimit
 	outputs     map[int]bool // parameters that are bare values of a select list
 	byName      map[string][]*collector.Table
 	byQual      map[[2]string]*collector.Table
@@ -735,8 +743,19 @@ func (s *synth) columnOf(n *pg_query.Node, sc *paramScope) (columnTarget, bool) 
 
 func isJSON(c *collector.Column) bool { return c != nil && (c.Type == "jsonb" || c.Type == "json") }
 
+// pageLimit is the statement's own LIMIT $param, when the rows a call
+// returned are known: a page is as long as the calls' were (the first
+// page, since OFFSET gets 0), rather than limitValue.
+type pageLimit struct {
+	param int
+	rows  float64
+}
+
 // choose picks the value of $n from its first use that yields one.
 func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, error) {
+	if n == s.page.param {
+		return Param{Index: n, Value: strconv.FormatFloat(math.Ceil(s.page.rows), 'f', 0, 64), Source: "LIMIT: the rows a call returned"}, nil
+	}
 	uses := s.uses[n]
 	if len(uses) == 0 && s.outputs[n] {
 		// SELECT 1 is stored as SELECT $n: a bare output value changes no
@@ -767,7 +786,7 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	case useLimit:
 		return limitValue, "LIMIT", true, nil
 	case useOffset:
-		return offsetValue, "OFFSET", true, nil
+		return offsetValue, "OFFSET: the first page (a later one costs more)", true, nil
 	case useConst, useTypeDefault:
 		return u.value, "default", true, nil
 	case useJSONKey:

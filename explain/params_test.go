@@ -160,6 +160,27 @@ func TestSynthesizeParamsSources(t *testing.T) {
 	}
 }
 
+// A page is as long as the calls' were; a LIMIT inside the statement
+// keeps the default.
+func TestSynthesizeParamsPage(t *testing.T) {
+	for _, tc := range []struct {
+		query         string
+		limit         int // the $n of the LIMIT
+		value, source string
+	}{
+		{"SELECT * FROM orders WHERE status = $1 ORDER BY created_at LIMIT $2 OFFSET $3", 2, "20", "LIMIT: the rows a call returned"},
+		{"SELECT count(*) FROM (SELECT 1 FROM orders ORDER BY created_at LIMIT $1) s", 1, "10", "LIMIT"},
+	} {
+		params, err := SynthesizeTypicalParams(context.Background(), nil, shopCatalog(), tc.query, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := params[tc.limit-1]; p.Value != tc.value || p.Source != tc.source {
+			t.Errorf("%s: LIMIT $%d = %q (%s), want %q (%s)", tc.query, tc.limit, p.Value, p.Source, tc.value, tc.source)
+		}
+	}
+}
+
 func TestValueHelpers(t *testing.T) {
 	if got := arrayLiteral(`a"b\c`); got != `{"a\"b\\c"}` {
 		t.Errorf("arrayLiteral = %s", got)
