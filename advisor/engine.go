@@ -197,17 +197,12 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 }
 
 func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector.Catalog, error) {
-	dsn, err := collector.WithDatabase(primaryDSN, db)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	conn, err := dbconn.Connect(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	e.progress("%s: catalog", db)
-	return collector.LoadCatalog(ctx, conn, e.log)
+	cat, err := collector.ReadCatalog(ctx, primaryDSN, db, e.log)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	return cat, nil
 }
 
 // workloadStatement is s as what-if costing weighs and plans it: with

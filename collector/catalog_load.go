@@ -2,10 +2,12 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"go.uber.org/zap"
 
@@ -29,7 +31,7 @@ const (
 	catalogExtensionsQuery = dbconn.Marker + `SELECT extname, extversion FROM pg_extension`
 
 	catalogTablesQuery = dbconn.Marker + `SELECT c.oid, n.nspname, c.relname, c.relkind::text,
-	c.reltuples::float8, c.relpages::int8, pg_total_relation_size(c.oid),
+	c.reltuples::float8, c.relpages::int8, coalesce(pg_total_relation_size(c.oid), 0),
 	coalesce(pn.nspname, ''), coalesce(pc.relname, ''),
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
 	c.relkind = 'p' AND EXISTS (SELECT FROM pg_inherits fi JOIN pg_class f ON f.oid = fi.inhrelid WHERE fi.inhparent = c.oid AND f.relkind = 'f'),
@@ -65,7 +67,7 @@ WHERE ` + userSchemas + `
 ORDER BY s.schemaname, s.tablename, s.attname, s.inherited`
 
 	catalogIndexesQuery = dbconn.Marker + `SELECT i.indexrelid, ins.nspname, ic.relname, n.nspname, tc.relname, am.amname,
-	pg_get_indexdef(i.indexrelid), i.indnkeyatts,
+	coalesce(pg_get_indexdef(i.indexrelid), ''), i.indnkeyatts,
 	ARRAY(SELECT coalesce(a.attname, '') FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 		LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord),
 	ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) AS k ORDER BY k),
@@ -81,7 +83,7 @@ ORDER BY s.schemaname, s.tablename, s.attname, s.inherited`
 	coalesce(pg_get_expr(i.indpred, i.indrelid, true), ''),
 	i.indisunique, i.indisprimary,
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
-	i.indisvalid, i.indisready, pg_relation_size(i.indexrelid), coalesce(s.idx_scan, 0)
+	i.indisvalid, i.indisready, coalesce(pg_relation_size(i.indexrelid), 0), coalesce(s.idx_scan, 0)
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_namespace ins ON ins.oid = ic.relnamespace
@@ -128,9 +130,34 @@ const (
 	indoptionNullsFirst = 2
 )
 
-// LoadCatalog reads the catalog of the database q is connected to. To read
-// another database of the same server, connect with WithDatabase. A nil
-// log logs nothing.
+// catalogLockTimeout bounds ReadCatalog's wait for a table lock: the sizes
+// take one, which VACUUM FULL, ALTER TABLE or an open LOCK TABLE hold
+// for as long as they run. (A relation dropped meanwhile has size 0.)
+const catalogLockTimeout = "5s"
+
+// ReadCatalog loads the catalog of database db of the server dsn reaches
+// (see WithDatabase), on a connection of its own whose waits for a table
+// lock end after catalogLockTimeout.
+func ReadCatalog(ctx context.Context, dsn, db string, log *zap.Logger) (*Catalog, error) {
+	dsn, err := WithDatabase(dsn, db)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := dbconn.Config(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["lock_timeout"] = catalogLockTimeout
+	conn, err := dbconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return LoadCatalog(ctx, conn, log)
+}
+
+// LoadCatalog reads the catalog of the database q is connected to (see
+// ReadCatalog). A nil log logs nothing.
 func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -157,6 +184,9 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 	}
 	for _, step := range steps {
 		if err := step.load(ctx, q); err != nil {
+			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+				err = fmt.Errorf("a table is locked (VACUUM FULL, ALTER TABLE or LOCK TABLE running), read again next time: %w", err)
+			}
 			return nil, fmt.Errorf("load catalog of %s: %s: %w", c.Database, step.what, err)
 		}
 	}

@@ -181,6 +181,38 @@ func TestLoadCatalog(t *testing.T) {
 	}
 }
 
+// A table dropped while the catalog is read counts as empty; one held by
+// an exclusive lock fails the read after catalogLockTimeout, saying why,
+// instead of waiting for as long as the lock is held.
+func TestReadCatalogUnderLocks(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "catalocks", "")
+	if err := c.Exec(ctx, "catalocks", `CREATE TABLE held (id int PRIMARY KEY)`, `CREATE TABLE going (id int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	other := connect(t, c.DSN("catalocks"), false)
+	exec(t, other, "BEGIN")
+	exec(t, other, "DROP TABLE going")
+	read := make(chan error, 1)
+	go func() {
+		_, err := ReadCatalog(ctx, c.DSN("postgres"), "catalocks", testLogger(t))
+		read <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // for the read to queue behind the DROP
+	exec(t, other, "COMMIT")
+	if err := <-read; err != nil {
+		t.Errorf("read while a table is dropped: %v", err)
+	}
+
+	exec(t, other, "BEGIN")
+	exec(t, other, "LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+	defer exec(t, other, "ROLLBACK")
+	if _, err := ReadCatalog(ctx, c.DSN("postgres"), "catalocks", testLogger(t)); err == nil || !strings.Contains(err.Error(), "a table is locked") {
+		t.Errorf("read behind an exclusive lock: %v, want it to give up saying a table is locked", err)
+	}
+}
+
 func TestWithDatabase(t *testing.T) {
 	for _, tc := range []struct{ in, db, want string }{
 		{"postgres://u:p%40ss@h:5432/app?sslmode=disable", "other", "postgres://u:p%40ss@h:5432/other?sslmode=disable"},

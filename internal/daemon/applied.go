@@ -12,7 +12,6 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
-	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 	"github.com/pgadvisor/pgadvisor/internal/state"
 )
 
@@ -35,7 +34,7 @@ func (d *Daemon) trackApplied(ctx context.Context, t *target, at advisor.Target,
 	}
 	var notes []string
 	for _, db := range slices.Sorted(maps.Keys(byDB)) {
-		cat, err := loadCatalog(ctx, at.DSN, db, t.log)
+		cat, err := collector.ReadCatalog(ctx, at.DSN, db, t.log)
 		if err != nil {
 			t.log.Warn("built indexes not checked", zap.String("database", db), zap.Error(err))
 			continue
@@ -71,19 +70,6 @@ func builtIndex(cat *collector.Catalog, rec *advisor.Recommendation) (collector.
 		}
 	}
 	return collector.Index{}, false
-}
-
-func loadCatalog(ctx context.Context, dsn, db string, log *zap.Logger) (*collector.Catalog, error) {
-	dsn, err := collector.WithDatabase(dsn, db)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := dbconn.Connect(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	return collector.LoadCatalog(ctx, conn, log)
 }
 
 // withServedStatements is r as the store should measure it: a built index

@@ -35,6 +35,11 @@ func Connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ConnectConfig(ctx, cfg)
+}
+
+// ConnectConfig opens one connection with a configuration from Config.
+func ConnectConfig(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", Describe(cfg), err)
