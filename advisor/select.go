@@ -325,6 +325,9 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			failed = append(failed, e)
 		}
 	}
+	if err := s.dropUnpaid(ctx); err != nil {
+		return nil, nil, err
+	}
 	recs, err := s.evidence(ctx)
 	return recs, failed, err
 }
@@ -597,14 +600,9 @@ func covers(x, e *entry) bool {
 // present, removing one of them gives back less than keepShare of the gain
 // it had when picked: best does its work. It returns those it dropped.
 func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
-	var stmts []WorkloadStatement
-	for _, st := range s.stmts {
-		if touches(st, best.c.Table) {
-			stmts = append(stmts, st)
-		}
-	}
-	var all []StatementCost
 	var pruned []*entry
+	var stmts []WorkloadStatement
+	var all []StatementCost
 	for i := 0; i < len(s.chosen); i++ {
 		e := s.chosen[i]
 		if e == best || e.c.Table != best.c.Table {
@@ -612,20 +610,13 @@ func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 		}
 		if all == nil {
 			var err error
-			if all, err = s.w.CostWith(ctx, candidatesOf(s.chosen), stmts); err != nil {
+			if stmts, all, err = s.costsOn(ctx, best.c.Table); err != nil {
 				return nil, err
 			}
 		}
-		rest := slices.Delete(slices.Clone(s.chosen), i, i+1)
-		without, err := s.w.CostWith(ctx, candidatesOf(rest), stmts)
+		loss, without, err := s.lossWithout(ctx, i, stmts, all)
 		if err != nil {
 			return nil, err
-		}
-		var loss float64
-		for j := range stmts {
-			if all[j].Err == nil && without[j].Err == nil && !gamble(all[j], i, without[j].Cost) {
-				loss += stmts[j].Calls * (without[j].Cost - all[j].Cost)
-			}
 		}
 		if loss > keepShare*e.pickGain {
 			continue
@@ -637,6 +628,70 @@ func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 		i--
 	}
 	return pruned, nil
+}
+
+// dropUnpaid removes the chosen indexes whose gain, with the rest of the
+// set present, no longer pays for what they cost the writes, the worst
+// first: a later pick can take over the statements an index was picked
+// for (prune keeps it while it saves keepShare of its gain then, write
+// cost aside, and looks at its own table only).
+func (s *selection) dropUnpaid(ctx context.Context) error {
+	for {
+		var worst *entry
+		worstNet := 0.0
+		for i, e := range s.chosen {
+			if e.writeCost <= 0 {
+				continue
+			}
+			stmts, all, err := s.costsOn(ctx, e.c.Table)
+			if err != nil {
+				return err
+			}
+			loss, _, err := s.lossWithout(ctx, i, stmts, all)
+			if err != nil {
+				return err
+			}
+			if net := loss - e.writeCost; net <= 0 && (worst == nil || net < worstNet) {
+				worst, worstNet = e, net
+			}
+		}
+		if worst == nil {
+			return nil
+		}
+		s.log.Debug("chosen index no longer pays for its writes", zap.String("dropped", worst.id), zap.Float64("net", worstNet))
+		s.remove(worst)
+	}
+}
+
+// costsOn are the workload's statements on table and their costs with
+// the chosen indexes.
+func (s *selection) costsOn(ctx context.Context, table string) ([]WorkloadStatement, []StatementCost, error) {
+	var stmts []WorkloadStatement
+	for _, st := range s.stmts {
+		if touches(st, table) {
+			stmts = append(stmts, st)
+		}
+	}
+	all, err := s.w.CostWith(ctx, candidatesOf(s.chosen), stmts)
+	return stmts, all, err
+}
+
+// lossWithout is what stmts, costing all with the chosen indexes, lose
+// when chosen index i goes and the others stay (calls x cost), and their
+// costs then: a gain that rests on a LIMIT's walk of it coming early
+// (gamble) does not count.
+func (s *selection) lossWithout(ctx context.Context, i int, stmts []WorkloadStatement, all []StatementCost) (float64, []StatementCost, error) {
+	without, err := s.w.CostWith(ctx, candidatesOf(slices.Delete(slices.Clone(s.chosen), i, i+1)), stmts)
+	if err != nil {
+		return 0, nil, err
+	}
+	var loss float64
+	for j := range stmts {
+		if all[j].Err == nil && without[j].Err == nil && !gamble(all[j], i, without[j].Cost) {
+			loss += stmts[j].Calls * (without[j].Cost - all[j].Cost)
+		}
+	}
+	return loss, without, nil
 }
 
 // reevaluate costs again, with the chosen set present, the remaining

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,6 +159,33 @@ func TestSelectWeighsWriteCost(t *testing.T) {
 	}
 	if len(recs) != 0 {
 		t.Errorf("inserts costing twice the gain: want no index, got:\n%s", describeRecs(recs))
+	}
+}
+
+// An index picked first, whose statements a later pick takes over, is
+// dropped once what it still gains no longer pays for its writes: (x) is
+// picked before (y) for its gain per byte, then (y) serves x = $1 AND
+// y = $2 too, and x = $1 alone saves less than the updates of x cost.
+func TestSelectDropsIndexesThatStopPaying(t *testing.T) {
+	conn := testDB(t, "select_unpaid",
+		`CREATE TABLE wt (x int, y text, pad text)`,
+		`INSERT INTO wt SELECT g % 500, md5(g::text) || md5((g + 1)::text), repeat('p', 100) FROM generate_series(1, 50000) g`,
+		`ANALYZE wt`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("q_xy", "SELECT * FROM wt WHERE x = $1 AND y = $2", 1000, "public.wt", "7", "abc"),
+		stmt("q_x", "SELECT * FROM wt WHERE x = $1", 200, "public.wt", "7"),
+		stmt("q_y", "SELECT * FROM wt WHERE y = $1", 500, "public.wt", "abc"),
+	}
+	cands := []Candidate{btree("public.wt", "x"), btree("public.wt", "y")}
+	writes := []Write{{QueryID: "upd", Table: "public.wt", Kind: "UPDATE", Columns: []string{"x"}, Calls: 200000, Rows: 200000}}
+	recs, err := Select(context.Background(), w, cat, cands, stmts, writes, SelectOptions{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"y"}) {
+		t.Errorf("want (y) alone, got:\n%s", describeRecs(recs))
 	}
 }
 
