@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Statement is one pg_stat_statements entry over a span of a Window.
@@ -66,8 +67,11 @@ type RankOptions struct {
 
 // Top ranks the statements of d, costliest first, leaving out the
 // advisor's own statements, utility statements and those called fewer than
-// MinCalls times (and never fewer than once). Ties go by key: queryid,
-// database, user, top level first.
+// MinCalls times (and never fewer than once). A statement that several
+// roles run is ranked once, its entries summed: run by one role per
+// tenant, its parts would each fall below MinCalls or below cheaper
+// statements. User then lists the roles. Ties go by key: queryid,
+// database, top level first.
 func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 	by, err := ParseRankBy(string(opts.By))
 	if err != nil {
@@ -79,8 +83,7 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 		v float64
 	}
 	var cand []ranked
-	for i := range d.Statements {
-		s := &d.Statements[i]
+	for _, s := range d.byStatement() {
 		if !s.Text.Own && !s.Text.Utility && !s.Text.Internal && s.Calls >= max(opts.MinCalls, 1) {
 			cand = append(cand, ranked{s, metric(s)})
 		}
@@ -91,7 +94,7 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 		}
 		ka, kb := a.s.Key, b.s.Key
 		return cmp.Or(cmp.Compare(ka.QueryID, kb.QueryID), cmp.Compare(ka.DBID, kb.DBID),
-			cmp.Compare(ka.UserID, kb.UserID), cmp.Compare(boolInt(kb.TopLevel), boolInt(ka.TopLevel)))
+			cmp.Compare(boolInt(kb.TopLevel), boolInt(ka.TopLevel)))
 	})
 	if opts.Top > 0 && len(cand) > opts.Top {
 		cand = cand[:opts.Top]
@@ -101,6 +104,47 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 		out[i] = *c.s
 	}
 	return out, nil
+}
+
+// byStatement sums d's entries by database, queryid and nesting level,
+// whatever role ran them: copies, in d's order. The Key's UserID is the
+// first entry's; User lists every role, sorted.
+func (d *Delta) byStatement() []*Statement {
+	type key struct {
+		dbid     uint32
+		queryID  int64
+		topLevel bool
+	}
+	pos := map[key]int{}
+	var out []*Statement
+	for _, s := range d.Statements {
+		k := key{s.Key.DBID, s.Key.QueryID, s.Key.TopLevel}
+		i, ok := pos[k]
+		if !ok {
+			pos[k] = len(out)
+			c := s
+			out = append(out, &c)
+			continue
+		}
+		m := out[i]
+		m.Counters = combine(m.Counters, s.Counters, 1)
+		m.MaxExecTime = max(m.MaxExecTime, s.MaxExecTime)
+		m.Share += s.Share
+		if m.Text.Problem == TextMissing {
+			m.Text = s.Text
+		}
+		if users := strings.Split(m.User, ", "); !slices.Contains(users, s.User) {
+			users = append(users, s.User)
+			slices.Sort(users)
+			m.User = strings.Join(users, ", ")
+		}
+	}
+	for _, s := range out {
+		if s.Calls > 0 {
+			s.MeanExecTime = s.TotalExecTime / float64(s.Calls)
+		}
+	}
+	return out
 }
 
 func boolInt(b bool) int {

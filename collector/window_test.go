@@ -550,6 +550,32 @@ func TestWindowShareAndTop(t *testing.T) {
 	}
 }
 
+// A statement several roles run ranks once, its entries summed: each
+// role's part falls below MinCalls, and below a cheaper statement.
+func TestTopSumsRoles(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, nil))
+	s := snapAt(1, map[int64]int64{1: 10})
+	s.Users[11], s.Users[12] = "bob", "carol"
+	for _, user := range []uint32{11, 12, 10} {
+		k := Key{DBID: 5, UserID: user, QueryID: 2, TopLevel: true}
+		s.Entries = append(s.Entries, Entry{Key: k, Counters: Counters{Calls: 4, TotalExecTime: 40}, MaxExecTime: float64(user)})
+		s.Texts[k] = &Text{Query: "SELECT tenant", Command: "SELECT"}
+	}
+	mustAdd(t, w, s)
+	top, err := w.LastSample().Top(RankOptions{MinCalls: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != 2 {
+		t.Fatalf("Top = %+v, want 2 statements", top)
+	}
+	if st := top[0]; st.QueryID != "2" || st.Calls != 12 || st.TotalExecTime != 120 || st.MeanExecTime != 10 || st.MaxExecTime != 12 ||
+		st.User != "alice, bob, carol" || math.Abs(st.Share-120.0/140) > 1e-9 {
+		t.Errorf("the statement three roles run: %+v", st)
+	}
+}
+
 // A statement run inside a function (track = all) has an entry of its
 // own, whose time is also in its caller's: it counts once in the total.
 func TestWindowShareNested(t *testing.T) {
