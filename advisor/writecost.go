@@ -134,20 +134,21 @@ var mergeActions = map[pg_query.CmdType]string{
 	pg_query.CmdType_CMD_INSERT: "INSERT", pg_query.CmdType_CMD_UPDATE: "UPDATE", pg_query.CmdType_CMD_DELETE: "DELETE",
 }
 
-// hotShare is the share of the updates of table t that change no column of
-// indexedCols which were HOT; 1 without updates to judge by. Such an update
+// hotShare is the share of the updates of table t (writes are the
+// window's to t) that change no column of indexedCols which were HOT; 1
+// without updates to judge by. Such an update
 // is HOT only when its page has room for the new row version, which the
 // pages of a table at fillfactor 100 seldom have. pg_stat_user_tables
 // counts HOT updates against every update (n_tup_hot_upd / n_tup_upd), so
 // that ratio is divided by the share of the window's updated rows that
 // change no indexed column.
-func hotShare(t *collector.Table, table string, writes []Write, indexedCols []string) float64 {
+func hotShare(t *collector.Table, writes []Write, indexedCols []string) float64 {
 	if t == nil || t.NTupUpd <= 0 {
 		return 1
 	}
 	var updated, eligible float64
 	for _, w := range writes {
-		if w.Table == table && w.Kind == "UPDATE" {
+		if w.Kind == "UPDATE" {
 			updated += w.Rows
 			if !intersects(w.Columns, indexedCols) {
 				eligible += w.Rows
@@ -247,6 +248,22 @@ func bytesPerGINKey(k collector.IndexKey, columnType string) float64 {
 	return 8 // an array's element
 }
 
+// writesTo reports whether the rows written to table land in target: it
+// is target, or a partition under it, whose index is on every partition.
+func writesTo(cat *collector.Catalog, table, target string) bool {
+	for depth := 0; table != "" && depth <= maxPartitionDepth; depth++ {
+		if table == target {
+			return true
+		}
+		t := findTable(cat, table)
+		if t == nil {
+			return false
+		}
+		table = t.Parent
+	}
+	return false
+}
+
 // indexWrites are the write statements that would maintain candidate c on
 // table t, each with its cost in planner units over the window; share is
 // the part of the rows c holds (a partial index's predicate keeps only
@@ -262,7 +279,8 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 	for _, ix := range existing {
 		existingCols = append(existingCols, existingIndexColumns(ix, t)...)
 	}
-	hot := hotShare(t, c.Table, writes, existingCols)
+	writes = slices.DeleteFunc(slices.Clone(writes), func(w Write) bool { return !writesTo(cat, w.Table, c.Table) })
+	hot := hotShare(t, writes, existingCols)
 	// What a row costs the new index, and the existing ones together, in
 	// btree entries.
 	newRowEntries, existingRowEntries := entriesPerRow(c, t), 0.0
@@ -271,7 +289,7 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 	}
 	var out []IndexWrite
 	for _, w := range writes {
-		if w.Table != c.Table || w.Calls <= 0 {
+		if w.Calls <= 0 {
 			continue
 		}
 		iw := IndexWrite{QueryID: w.QueryID, Kind: w.Kind, Calls: w.Calls}

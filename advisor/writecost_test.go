@@ -117,6 +117,26 @@ func TestIndexWritesFollowHOT(t *testing.T) {
 	}
 }
 
+// Rows written to a partition reach an index on its partitioned parent,
+// which is on every partition; not one on another table.
+func TestIndexWritesThroughPartitions(t *testing.T) {
+	cat := &collector.Catalog{Tables: []collector.Table{
+		{Schema: "public", Name: "m", Kind: "p", Partitions: []string{"public.m_2026"}, Columns: []collector.Column{{Name: "device_id", Type: "integer"}}},
+		{Schema: "public", Name: "m_2026", Kind: "p", Parent: "public.m", Partitions: []string{"public.m_2026_b"}, Columns: []collector.Column{{Name: "device_id", Type: "integer"}}},
+		{Schema: "public", Name: "m_2026_b", Kind: "r", Parent: "public.m_2026", Columns: []collector.Column{{Name: "device_id", Type: "integer"}}},
+		{Schema: "public", Name: "other", Kind: "r", Columns: []collector.Column{{Name: "device_id", Type: "integer"}}},
+	}}
+	writes := []Write{
+		{QueryID: "leaf", Table: "public.m_2026_b", Kind: "INSERT", Calls: 10, Rows: 10},
+		{QueryID: "other", Table: "public.other", Kind: "INSERT", Calls: 10, Rows: 10},
+	}
+	c := btree("public.m", "device_id")
+	got := indexWrites(c, &cat.Tables[0], writes, cat, 1)
+	if len(got) != 1 || got[0].QueryID != "leaf" {
+		t.Errorf("writes maintaining an index on the parent: %+v, want the insert into its partition only", got)
+	}
+}
+
 func TestWriteOverhead(t *testing.T) {
 	cat := jobsCatalog()
 	writes := []Write{{QueryID: "u1", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"queue", "run_at"}, Calls: 5, Rows: 5}}
