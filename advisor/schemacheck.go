@@ -351,7 +351,9 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 		}
 		var keep *collector.Index
 		for _, b := range all {
-			if b == a || dropped[b] || b.Table != a.Table || b.Method != "btree" || len(b.Keys) <= len(a.Keys) ||
+			// An unused one is no keeper: it is reported unused, and
+			// the prefix its queries use is what to keep.
+			if b == a || dropped[b] || s.unused(b) || b.Table != a.Table || b.Method != "btree" || len(b.Keys) <= len(a.Keys) ||
 				s.norm.norm(a.Predicate) != s.norm.norm(b.Predicate) ||
 				s.keysSignature(a.Keys) != s.keysSignature(b.Keys[:len(a.Keys)]) || !includesAll(b, a.Include) {
 				continue
@@ -397,10 +399,17 @@ func (s schemaChecker) dropFinding(kind string, severity explain.Severity, ix, k
 // a plan of the workload scans is left out: that plan may come from the
 // replica, and an index built since the calls that would have scanned it
 // (one the advisor recommended, say) reads 0 until they come again.
+// unused reports whether ix is one unusedIndexes reports: never scanned,
+// by the statistics or a plan, and no constraint needs it.
+func (s schemaChecker) unused(ix *collector.Index) bool {
+	return ix.IdxScan == 0 && !s.planned[ix.Name] && !ix.Unique && !ix.Primary && !ix.Constraint &&
+		ix.SizeBytes > unusedIndexBytes && !s.onKnownPartition(ix)
+}
+
 func (s schemaChecker) unusedIndexes(dropped map[*collector.Index]bool) []explain.Finding {
 	var out []explain.Finding
 	for _, ix := range s.validIndexes() {
-		if dropped[ix] || ix.IdxScan != 0 || s.planned[ix.Name] || ix.Unique || ix.Primary || ix.Constraint || ix.SizeBytes <= unusedIndexBytes || s.onKnownPartition(ix) {
+		if dropped[ix] || !s.unused(ix) {
 			continue
 		}
 		out = append(out, explain.Finding{

@@ -65,6 +65,8 @@ func TestSchemaChecksCatalog(t *testing.T) {
 	exprB.Keys = []collector.IndexKey{{Expression: "lower(name)"}}
 	descA := btree("public.b", "b_t_desc", "t")
 	descA.Keys[0].Desc, descA.Keys[0].NullsFirst = true, true
+	tNameUnused := btree("public.b", "b_t_name_unused", "t", "name")
+	tNameUnused.IdxScan = 0
 	partInvalid := btree("public.p", "p_k_only", "k", "at")
 	partInvalid.Valid = false
 	nameC := btree("public.b", "b_name_c", "name")
@@ -108,6 +110,7 @@ func TestSchemaChecksCatalog(t *testing.T) {
 			btree("public.p1", "p1_k_idx", "k"), btree("public.p1", "p1_k_idx1", "k"),
 			partInvalid,
 			descA, btree("public.b", "b_t_asc", "t"), // different direction: not duplicates
+			tNameUnused, // unused: b_t_asc, its prefix, is not redundant beside it
 			btree("public.b", "b_ax_ay_name", "a_y", "a_x", "name"),                      // covers fk b(a_x, a_y) in the other order
 			btree("public.b", "b_ay", "a_y"), btree("public.b", "b_ay_ax", "a_y", "a_x"), // a chain: both give way to b_ax_ay_name
 			btree("public.q1", "q1_ref", "ref"), btree("public.q2a", "q2a_ref", "ref"),
@@ -139,6 +142,7 @@ func TestSchemaChecksCatalog(t *testing.T) {
 		"redundant_index info public.b public.b_ay",
 		"redundant_index info public.b public.b_ay_ax",
 		"unused_index info public.a public.a_z_unused",
+		"unused_index info public.b public.b_t_name_unused",
 		"missing_primary_key info public.nopk",
 		"missing_primary_key warning public.nopk_at_all",
 		"missing_primary_key warning public.p",
@@ -281,7 +285,8 @@ func TestSchemaChecksSandbox(t *testing.T) {
 		`unindexed_fk critical public."Orders" Orders_customerId_fkey`,
 		"unindexed_fk info public.logs logs_customer_id_fkey",
 		`duplicate_index warning public."Orders" public.orders_created_b`,
-		`redundant_index info public."Orders" public.orders_status`,
+		// orders_status, a prefix of orders_status_created, is not
+		// redundant: that one is unused, and goes instead.
 		`unused_index info public."Orders" public.orders_created_a`,
 		`unused_index info public."Orders" public.orders_status_created`,
 		"missing_primary_key warning public.dupvals",
