@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 )
 
@@ -13,7 +14,11 @@ import (
 func (r *Recommendation) Target() string {
 	s := r.Table + " (" + strings.Join(r.Columns, ", ") + ")"
 	if len(r.Include) > 0 {
-		s += " INCLUDE (" + strings.Join(r.Include, ", ") + ")"
+		include := make([]string, len(r.Include))
+		for i, c := range r.Include {
+			include[i] = collector.QuoteIdent(c)
+		}
+		s += " INCLUDE (" + strings.Join(include, ", ") + ")"
 	}
 	if r.Where != "" {
 		s += " WHERE " + r.Where

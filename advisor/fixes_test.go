@@ -65,3 +65,11 @@ func TestPointMisestimateAtExpressionIndex(t *testing.T) {
 		}
 	}
 }
+
+// Target quotes the INCLUDE columns as Columns are.
+func TestTargetQuotesInclude(t *testing.T) {
+	r := Recommendation{Table: `public."Weird Table"`, Columns: []string{`"it's"`}, Include: []string{"Id", "User Name", "plain"}}
+	if got, want := r.Target(), `public."Weird Table" ("it's") INCLUDE ("Id", "User Name", plain)`; got != want {
+		t.Errorf("Target() = %s, want %s", got, want)
+	}
+}

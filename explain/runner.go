@@ -353,7 +353,7 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 	var ran bool
 	err := r.readOnly(ctx, conn, func(info serverInfo) error {
 		if !info.inRecovery && !r.opts.AllowAnalyzeOnPrimary {
-			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and AllowAnalyzeOnPrimary is off"
+			res.Reason = "not analyzed: the EXPLAIN target is a primary (pg_is_in_recovery() is false) and allow_analyze_on_primary (--allow-analyze-on-primary) is off"
 			return nil
 		}
 		params, err := synthesizeUnfiltered(ctx, conn, cat, pq, synthOptions{rowsPerCall: rowsPerCall})
