@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -443,6 +444,10 @@ func merge(a, b interval) interval {
 	return m
 }
 
+// pruneTexts drops the texts, and the database and role names, of
+// entries neither the newest snapshot nor any interval holds any more:
+// short-lived roles (issued per deployment or by a secrets manager) would
+// otherwise pile up for as long as the agent runs.
 func (w *Window) pruneTexts() {
 	used := make(map[Key]bool, len(w.st.Texts))
 	for _, e := range w.st.Last.Entries {
@@ -451,11 +456,13 @@ func (w *Window) pruneTexts() {
 	for _, iv := range w.st.Intervals {
 		eachDelta(iv.Data, func(e deltaEntry) { used[e.Key] = true })
 	}
-	for k := range w.st.Texts {
-		if !used[k] {
-			delete(w.st.Texts, k)
-		}
+	dbs, users := map[uint32]bool{}, map[uint32]bool{}
+	for k := range used {
+		dbs[k.DBID], users[k.UserID] = true, true
 	}
+	maps.DeleteFunc(w.st.Texts, func(k Key, _ *Text) bool { return !used[k] })
+	maps.DeleteFunc(w.st.Databases, func(oid uint32, _ string) bool { return !dbs[oid] })
+	maps.DeleteFunc(w.st.Users, func(oid uint32, _ string) bool { return !users[oid] })
 	w.textsLimit = 2*len(w.st.Texts) + 1024
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/gob"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"math"
@@ -682,6 +683,28 @@ func TestWindowBounds(t *testing.T) {
 	}
 	if d := r.SinceStart(); d.Samples != 10 || !d.From.Equal(t0.Add(19*time.Minute)) || calls(d)[1] != 10 {
 		t.Errorf("retention 10m: samples %d from %s calls %d", d.Samples, d.From, calls(d)[1])
+	}
+}
+
+// The names of roles whose entries have left the window go with their
+// texts: a role per deployment would otherwise pile up.
+func TestWindowPrunesNames(t *testing.T) {
+	w := NewWindow(WindowOptions{Retention: 2 * time.Minute})
+	for m := range 50 {
+		s := snapAt(m, nil)
+		user := uint32(100 + m)
+		s.Users = map[uint32]string{user: fmt.Sprintf("role_%d", m)}
+		k := Key{DBID: 5, UserID: user, QueryID: 1, TopLevel: true}
+		s.Entries = append(s.Entries, Entry{Key: k, Counters: Counters{Calls: 1}})
+		s.Texts[k] = &Text{Query: "SELECT 1", Command: "SELECT"}
+		w.textsLimit = 0 // prune at every Add
+		mustAdd(t, w, s)
+	}
+	if n := len(w.st.Users); n > 4 {
+		t.Errorf("%d role names kept, want those of the entries in the last 2 minutes", n)
+	}
+	if top := w.Delta(time.Time{}).Statements; len(top) == 0 || top[len(top)-1].User != "role_49" {
+		t.Errorf("the newest entry's role: %+v", top)
 	}
 }
 
