@@ -46,6 +46,10 @@ type Window struct {
 	scratch     []byte
 	lastTaken   time.Time     // st.Last's Snapshot.taken; zero once restored from disk
 	steppedBack time.Duration // how far followClockBack has moved the times back in all
+	// since is where the last delta DeltaSince gave ended: merging never
+	// joins the intervals either side of it, which the next one would
+	// count whole, and what the last one counted twice.
+	since time.Time
 }
 
 // windowState is everything a Window persists.
@@ -295,6 +299,9 @@ func (w *Window) followClockBack(snap *Snapshot) error {
 	}
 	w.st.Last.Time = w.st.Last.Time.Add(-step)
 	w.steppedBack += step
+	if !w.since.IsZero() {
+		w.since = w.since.Add(-step)
+	}
 	for i := range w.st.Intervals {
 		iv := &w.st.Intervals[i]
 		iv.Start, iv.End = iv.Start.Add(-step), iv.End.Add(-step)
@@ -406,11 +413,14 @@ func (w *Window) trim() {
 	}
 	keep := w.opts.MaxIntervals / 2 // newest intervals never merged
 	for len(ivs) > w.opts.MaxIntervals {
-		best := 0
-		for i := 1; i+1 < len(ivs)-keep; i++ {
-			if ivs[i+1].End.Sub(ivs[i].Start) < ivs[best+1].End.Sub(ivs[best].Start) {
+		best := -1
+		for i := 0; i+1 < len(ivs)-keep; i++ {
+			if !ivs[i].End.Equal(w.since) && (best < 0 || ivs[i+1].End.Sub(ivs[i].Start) < ivs[best+1].End.Sub(ivs[best].Start)) {
 				best = i
 			}
+		}
+		if best < 0 {
+			break
 		}
 		ivs[best] = merge(ivs[best], ivs[best+1])
 		ivs = append(ivs[:best+1], ivs[best+2:]...)
@@ -505,7 +515,18 @@ func (d *Delta) End() Mark { return Mark{to: d.To, steppedBack: d.steppedBack} }
 func (w *Window) DeltaSince(m Mark) *Delta {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.delta(m.to.Add(m.steppedBack - w.steppedBack))
+	d := w.delta(m.to.Add(m.steppedBack - w.steppedBack))
+	if d.Samples > 0 {
+		w.since = d.To
+	}
+	return d
+}
+
+// MarkAt marks time t of the window's clock, to take a first delta from.
+func (w *Window) MarkAt(t time.Time) Mark {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Mark{to: t, steppedBack: w.steppedBack}
 }
 
 // Delta sums the intervals that end after from. Merging (see trim) may

@@ -638,12 +638,10 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	t.mu.Lock()
 	analyzed, at, warnings := t.analyzed, t.cfg, slices.Clone(t.warnings)
 	t.mu.Unlock()
-	var delta *collector.Delta
 	if analyzed.IsZero() {
-		delta = t.window.Delta(t.window.LastSample().To.Add(-firstSpan))
-	} else {
-		delta = t.window.DeltaSince(analyzed)
+		analyzed = t.window.MarkAt(t.window.LastSample().To.Add(-firstSpan))
 	}
+	delta := t.window.DeltaSince(analyzed)
 	if delta.Samples == 0 {
 		t.log.Info("analysis skipped: the window has no sample interval since the last cycle yet (it needs two samples)")
 		return nil
