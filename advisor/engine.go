@@ -163,7 +163,9 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		rs := reportStatement(s, res)
 		rs.Plan = res.Plan
 		r.Statements = append(r.Statements, rs)
+		w := e.workloadStatement(ctx, conn, cat, s, res)
 		if res.Plan != nil {
+			qualifyScans(res.Plan, cat, w.Tables)
 			plans[s.QueryID] = res.Plan
 			found := explain.Detect(res.Plan, explain.DetectOptions{
 				Thresholds: e.opts.Thresholds, WorkMemBytes: cat.Settings.WorkMemBytes, QueryID: s.QueryID,
@@ -176,7 +178,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		if f, ok := offsetFinding(s); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
 			r.Findings = append(r.Findings, f)
 		}
-		workload = append(workload, e.workloadStatement(ctx, conn, cat, s, res))
+		workload = append(workload, w)
 	}
 	r.Findings = append(r.Findings, e.schemaFindings(cat, workload, plans)...)
 	if f, ok := cacheFinding(window, cat); ok {
@@ -192,7 +194,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		r.Warnings = append(r.Warnings, note)
 	}
 	r.Recommendations = append(r.Recommendations, recs...)
-	pointFixesAtRecommendations(r.Findings[firstFinding:], recs)
+	pointFixesAtRecommendations(r.Findings[firstFinding:], recs, cat)
 	return nil
 }
 

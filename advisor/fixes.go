@@ -35,12 +35,12 @@ func guessesIndex(f explain.Finding) bool {
 
 // pointFixesAtRecommendations replaces the guessed index of each plan
 // finding with the recommended index that serves the finding's statement
-// on the same table, and the costs that chose it. The guess can differ from
+// on the same table (or its partitioned parent), and the costs that chose it. The guess can differ from
 // what the costing chose (a btree on the filtered columns where a GIN index
 // serves the text search that discards the rows, or no partial predicate),
 // and a report must not offer two indexes for one problem. A misestimate
 // on an expression learns of the recommended index on it.
-func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation) {
+func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation, cat *collector.Catalog) {
 	norm := normalizer{}
 	for i := range findings {
 		f := &findings[i]
@@ -54,7 +54,7 @@ func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendati
 		for j := range recs {
 			r := &recs[j]
 			k := slices.IndexFunc(r.Statements, func(g StatementGain) bool { return g.QueryID == f.QueryID })
-			if k < 0 || !sameTable(r.Table, f.Table) {
+			if k < 0 || !sameTable(r.Table, f.Table) && !within(cat, f.Table, r.Table) {
 				continue
 			}
 			f.Fix = fmt.Sprintf("Build the recommended %s index on %s (its DDL and evidence are with the recommendations)", r.Method, r.Target())

@@ -1,8 +1,10 @@
 package advisor
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/explain"
 )
 
@@ -14,6 +16,7 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 		{Kind: explain.KindSeqScan, Table: "events", QueryID: "3", Fix: guess},                         // served, not costed
 		{Kind: explain.KindSortSpill, Table: "tasks", QueryID: "1", Fix: "SET LOCAL work_mem = '8MB'"}, // not a guessed index
 		{Kind: explain.KindSeqScan, Table: "tasks", QueryID: "4", Fix: guess},                          // served by nothing
+		{Kind: explain.KindSeqScan, Table: "public.m_2026", QueryID: "5", Fix: guess},                  // a partition of the recommended table
 	}
 	recs := []Recommendation{
 		{Table: "public.tasks", Method: "btree", Columns: []string{"tenant_id", "deleted_at"}, Where: "deleted_at IS NOT NULL", Validated: true,
@@ -22,14 +25,21 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 			Statements: []StatementGain{{QueryID: "2", CostBefore: 100, CostAfter: 1}}},
 		{Table: "public.events", Method: "gin", Columns: []string{"payload jsonb_path_ops"},
 			Statements: []StatementGain{{QueryID: "3", CostBefore: 100, CostAfter: 100}}},
+		{Table: "public.m", Method: "btree", Columns: []string{"device_id"},
+			Statements: []StatementGain{{QueryID: "5", CostBefore: 100, CostAfter: 100}}},
 	}
-	pointFixesAtRecommendations(findings, recs)
+	cat := &collector.Catalog{Tables: []collector.Table{
+		{Schema: "public", Name: "m", Kind: "p", Partitions: []string{"public.m_2026"}},
+		{Schema: "public", Name: "m_2026", Kind: "r", Parent: "public.m"},
+	}}
+	pointFixesAtRecommendations(findings, recs, cat)
 	want := []string{
 		"Build the recommended btree index on public.tasks (tenant_id, deleted_at) WHERE deleted_at IS NOT NULL (its DDL and evidence are with the recommendations): with the recommended indexes, what-if plans put this statement's planner cost at 43.7 per call instead of 840.8.",
 		guess,
 		"Build the recommended gin index on public.events (payload jsonb_path_ops) (its DDL and evidence are with the recommendations).",
 		"SET LOCAL work_mem = '8MB'",
 		guess,
+		"Build the recommended btree index on public.m (device_id) (its DDL and evidence are with the recommendations).",
 	}
 	for i, f := range findings {
 		if f.Fix != want[i] {
@@ -54,7 +64,7 @@ func TestPointMisestimateAtExpressionIndex(t *testing.T) {
 		{Table: "public.tasks", Method: "gin", Columns: []string{tsv}, QueryIDs: []string{"1"}, StandIn: true},
 		{Table: "public.tasks", Method: "btree", Columns: []string{"lower(title)"}, Where: "deleted_at IS NULL", QueryIDs: []string{"3"}, Validated: true},
 	}
-	pointFixesAtRecommendations(findings, recs)
+	pointFixesAtRecommendations(findings, recs, &collector.Catalog{})
 	want := statistics + " The recommended gin index on public.tasks (" + tsv + ") is on " + tsv + ": building it, with the ANALYZE its DDL ends with, gathers statistics on it."
 	if findings[0].Fix != want {
 		t.Errorf("misestimate on the indexed expression:\n got %q\nwant %q", findings[0].Fix, want)
@@ -71,5 +81,39 @@ func TestTargetQuotesInclude(t *testing.T) {
 	r := Recommendation{Table: `public."Weird Table"`, Columns: []string{`"it's"`}, Include: []string{"Id", "User Name", "plain"}}
 	if got, want := r.Target(), `public."Weird Table" ("it's") INCLUDE ("Id", "User Name", plain)`; got != want {
 		t.Errorf("Target() = %s, want %s", got, want)
+	}
+}
+
+// A scan EXPLAIN names without its schema gets the schema of the table of
+// that name the statement reads, or of the catalog's only one.
+func TestQualifyScans(t *testing.T) {
+	cat := &collector.Catalog{Tables: []collector.Table{
+		{Schema: "public", Name: "ord", Kind: "r"},
+		{Schema: "sales", Name: "ord", Kind: "r"},
+		{Schema: "public", Name: "m", Kind: "p", Partitions: []string{"parts.m_2026"}},
+		{Schema: "parts", Name: "m_2026", Kind: "r", Parent: "public.m"},
+		{Schema: "app", Name: "lone", Kind: "r"},
+	}}
+	plan, err := explain.ParsePlan([]byte(`[{"Plan": {"Node Type": "Append", "Plans": [
+		{"Node Type": "Seq Scan", "Relation Name": "ord", "Parent Relationship": "Member"},
+		{"Node Type": "Seq Scan", "Relation Name": "m_2026", "Parent Relationship": "Member"},
+		{"Node Type": "Seq Scan", "Relation Name": "lone", "Parent Relationship": "Member"}]}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := func() (out []string) {
+		for _, n := range plan.Root.Plans {
+			out = append(out, n.Table())
+		}
+		return out
+	}
+	qualifyScans(plan, cat, []string{"sales.ord", "public.m"})
+	if got, want := tables(), []string{"sales.ord", "parts.m_2026", "app.lone"}; !slices.Equal(got, want) {
+		t.Errorf("scans on %v, want %v", got, want)
+	}
+	plan.Root.Plans[0].Schema = ""
+	qualifyScans(plan, cat, nil)
+	if got := plan.Root.Plans[0].Table(); got != "ord" {
+		t.Errorf("ord, read from neither schema by the statement's text: %s, want it left unqualified", got)
 	}
 }

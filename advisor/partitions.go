@@ -50,3 +50,19 @@ func onEveryLeaf(t *collector.Table, table func(string) *collector.Table, indexe
 	}
 	return len(leaves) > 0
 }
+
+// within reports whether table is target or a partition under it: rows
+// written to it land in target's indexes, and its scans are target's.
+func within(cat *collector.Catalog, table, target string) bool {
+	for depth := 0; table != "" && depth <= maxPartitionDepth; depth++ {
+		if table == target {
+			return true
+		}
+		t := findTable(cat, table)
+		if t == nil {
+			return false
+		}
+		table = t.Parent
+	}
+	return false
+}

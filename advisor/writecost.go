@@ -248,22 +248,6 @@ func bytesPerGINKey(k collector.IndexKey, columnType string) float64 {
 	return 8 // an array's element
 }
 
-// writesTo reports whether the rows written to table land in target: it
-// is target, or a partition under it, whose index is on every partition.
-func writesTo(cat *collector.Catalog, table, target string) bool {
-	for depth := 0; table != "" && depth <= maxPartitionDepth; depth++ {
-		if table == target {
-			return true
-		}
-		t := findTable(cat, table)
-		if t == nil {
-			return false
-		}
-		table = t.Parent
-	}
-	return false
-}
-
 // indexWrites are the write statements that would maintain candidate c on
 // table t, each with its cost in planner units over the window; share is
 // the part of the rows c holds (a partial index's predicate keeps only
@@ -279,7 +263,7 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 	for _, ix := range existing {
 		existingCols = append(existingCols, existingIndexColumns(ix, t)...)
 	}
-	writes = slices.DeleteFunc(slices.Clone(writes), func(w Write) bool { return !writesTo(cat, w.Table, c.Table) })
+	writes = slices.DeleteFunc(slices.Clone(writes), func(w Write) bool { return !within(cat, w.Table, c.Table) })
 	hot := hotShare(t, writes, existingCols)
 	// What a row costs the new index, and the existing ones together, in
 	// btree entries.
