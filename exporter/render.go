@@ -527,6 +527,17 @@ func needsEscape(r rune) bool {
 // oneLine collapses all white space (newlines included) to single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(clean(s)), " ") }
 
+// fixLines are a fix's lines, escaped; none for an empty fix. A fix of
+// several lines is a script whose line breaks count (a -- comment ends
+// with its line): it is shown line by line, never joined or wrapped.
+func fixLines(fix string) []string {
+	fix = strings.TrimRight(fix, "\n")
+	if fix == "" {
+		return nil
+	}
+	return strings.Split(clean(fix), "\n")
+}
+
 // abbreviate cuts s to at most width runes, marking the cut with "…".
 func abbreviate(s string, width int) string {
 	if width <= 0 {

@@ -45,9 +45,7 @@ func RenderPlanAnalysis(w io.Writer, a PlanAnalysis, format string) error {
 			t.line("")
 			t.wrap("", "    ", fmt.Sprintf("%s  %s at %s", f.Severity, f.Kind, clean(f.Node)))
 			t.wrap("    ", "    ", clean(f.Detail))
-			if f.Fix != "" {
-				t.wrap("    fix: ", "         ", clean(f.Fix))
-			}
+			t.fix("    fix: ", f.Fix)
 		}
 	default:
 		return fmt.Errorf("unknown format %q: use text or json", format)

@@ -56,7 +56,12 @@ func renderMarkdown(buf *bytes.Buffer, r *advisor.Report) error {
 		m.line("|:--|:--|:--|:--|")
 		for _, f := range g.Findings {
 			fix := mdText(f.F.Fix)
-			if looksLikeSQL(f.F.Fix) {
+			if lines := fixLines(f.F.Fix); len(lines) > 1 {
+				for i, l := range lines {
+					lines[i] = tableCode(l)
+				}
+				fix = strings.Join(lines, "<br>") // a line comment ends with its line
+			} else if looksLikeSQL(f.F.Fix) {
 				fix = tableCode(f.F.Fix)
 			}
 			m.row(tableCode(f.F.Kind), mdWhere(f), mdText(f.F.Detail), fix)

@@ -640,3 +640,18 @@ func TestRenderedDDLIsCopiedExactly(t *testing.T) {
 		})
 	}
 }
+
+// A fix of several lines keeps its line breaks, where a -- comment ends:
+// joined, the comment would swallow the statements after it.
+func TestRenderMultiLineFix(t *testing.T) {
+	r := fixtureReport(t)
+	r.Findings = []explain.Finding{{Kind: "timestamp_without_tz", Severity: explain.Info, Table: "sales.ord", Detail: "created_at is a timestamp without time zone",
+		Fix: "SET TimeZone = 'UTC'; -- the zone the stored values are in; with UTC, PostgreSQL 12+ does not rewrite the table\nALTER TABLE sales.ord ALTER COLUMN created_at TYPE timestamptz;"}}
+	if out := render(t, r, "text"); !strings.Contains(out, "\n      ALTER TABLE sales.ord ALTER COLUMN created_at TYPE timestamptz;\n") ||
+		!strings.Contains(out, "does not rewrite the table\n") {
+		t.Errorf("text report joins the fix's lines:\n%s", out)
+	}
+	if out := render(t, r, "markdown"); !strings.Contains(out, "does not rewrite the table`<br>`ALTER TABLE sales.ord") {
+		t.Errorf("markdown report joins the fix's lines:\n%s", out)
+	}
+}

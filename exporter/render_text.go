@@ -41,9 +41,7 @@ func renderText(buf *bytes.Buffer, r *advisor.Report) error {
 		for _, f := range g.Findings {
 			t.wrap("  * ", "    ", clean(f.F.Kind)+": "+oneLine(f.where()))
 			t.wrap("    ", "    ", oneLine(f.F.Detail))
-			if f.F.Fix != "" {
-				t.wrap("    Fix: ", "         ", oneLine(f.F.Fix))
-			}
+			t.fix("    Fix: ", f.F.Fix)
 		}
 	}
 
@@ -78,6 +76,21 @@ func (t textWriter) heading(title string) {
 	t.line("")
 	t.line(title)
 	t.line(strings.Repeat("-", utf8.RuneCountInString(title)))
+}
+
+// fix writes a finding's fix after label: wrapped when it is one line, and
+// line by line under label, unwrapped, when it is a script (fixLines).
+func (t textWriter) fix(label, fix string) {
+	lines := fixLines(fix)
+	switch {
+	case len(lines) == 1:
+		t.wrap(label, strings.Repeat(" ", utf8.RuneCountInString(label)), oneLine(fix))
+	case len(lines) > 1:
+		t.line(strings.TrimRight(label, " "))
+		for _, l := range lines {
+			t.line("      " + l)
+		}
+	}
 }
 
 // wrap word-wraps text to textWidth, starting with first and continuing
