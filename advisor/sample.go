@@ -48,8 +48,24 @@ const (
 	// sample read more than sampleBlocks; it must not run on unbounded,
 	// nor queue behind a lock (and the writes queued behind it) on the
 	// EXPLAIN target.
-	sampleTimeouts = "SET LOCAL statement_timeout = '10s'; SET LOCAL lock_timeout = '1s'"
+	// One statement: a second one of a text is recorded without the
+	// marker before the first.
+	sampleTimeouts = dbconn.Marker + "SELECT set_config('statement_timeout', '10s', true), set_config('lock_timeout', '1s', true)"
 )
+
+// readOnlyTx runs fn in a read-only transaction on conn that is rolled
+// back, its BEGIN and ROLLBACK marked as the advisor's as every statement
+// it sends is (pgx's own transactions send them bare).
+func readOnlyTx(ctx context.Context, conn *pgx.Conn, fn func() error) error {
+	if _, err := conn.Exec(ctx, dbconn.Marker+"BEGIN READ ONLY"); err != nil {
+		return err
+	}
+	err := fn()
+	if _, rbErr := conn.Exec(context.WithoutCancel(ctx), dbconn.Marker+"ROLLBACK"); err == nil {
+		err = rbErr
+	}
+	return err
+}
 
 // pages sizes the sample of t: its relpages or, never vacuumed or analyzed
 // (relpages 0), its size on disk, which counts its indexes too and so only
@@ -106,14 +122,14 @@ func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collect
 		return indexSample{}, false, nil // empty, or never sized: nothing bounds what a sample would read
 	}
 	pct := min(100, 100*sampleBlocks/relPages)
-	err := pgx.BeginTxFunc(ctx, s.w.conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sampleTimeouts); err != nil {
+	err := readOnlyTx(ctx, s.w.conn, func() error {
+		if _, err := s.w.conn.Exec(ctx, sampleTimeouts); err != nil {
 			return err
 		}
 		for _, r := range rels {
 			var n, k, d int64
 			sql := fmt.Sprintf(sampleSQL, r.QualifiedName(), distinctSQL, where, pct)
-			if err := tx.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&n, &k, &d); err != nil {
+			if err := s.w.conn.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&n, &k, &d); err != nil {
 				return err
 			}
 			// Keys rarely span partitions: distinct counts add up.

@@ -157,3 +157,28 @@ func TestPlainPredicate(t *testing.T) {
 		}
 	}
 }
+
+// The sample's transaction is marked as the advisor's, its BEGIN and
+// ROLLBACK too: the sampler leaves out only what carries the marker.
+func TestReadOnlyTxIsMarked(t *testing.T) {
+	conn := testDB(t, "sample_marked", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	ctx := context.Background()
+	bare := func() (n int) {
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND (query ILIKE 'begin%' OR query ILIKE 'rollback%' OR query ILIKE 'commit%' OR query ILIKE 'set local%')`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := bare()
+	if err := readOnlyTx(ctx, conn, func() error {
+		_, err := conn.Exec(ctx, sampleTimeouts)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if after := bare(); after != before {
+		t.Errorf("%d statements without the marker after a sample's transaction, want none", after-before)
+	}
+}
