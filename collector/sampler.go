@@ -223,7 +223,8 @@ func infoQuery(schema string) string {
 }
 
 const setupQuery = dbconn.Marker + `SELECT current_database(), current_user, current_setting('application_name'),
-	coalesce(current_setting('pg_stat_statements.max', true), ''), e.extversion, n.nspname, statement_timestamp()
+	coalesce(current_setting('pg_stat_statements.max', true), ''), e.extversion, n.nspname, statement_timestamp(),
+	pg_postmaster_start_time()
 FROM (SELECT) AS one
 LEFT JOIN pg_extension e ON e.extname = 'pg_stat_statements'
 LEFT JOIN pg_namespace n ON n.oid = e.extnamespace`
@@ -248,7 +249,8 @@ func (s *Sampler) Sample(ctx context.Context) (*Snapshot, error) {
 	start := taken.Round(0)
 	snap := &Snapshot{Time: start, taken: taken}
 	var st setup
-	err := s.q.QueryRow(ctx, setupQuery).Scan(&st.database, &st.user, &st.appName, &st.max, &st.version, &st.schema, &snap.ServerTime)
+	err := s.q.QueryRow(ctx, setupQuery).Scan(&st.database, &st.user, &st.appName, &st.max, &st.version, &st.schema, &snap.ServerTime,
+		&snap.ServerStart)
 	if err != nil {
 		return nil, fmt.Errorf("sample pg_stat_statements: read extension: %w", err)
 	}

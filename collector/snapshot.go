@@ -138,6 +138,10 @@ type Snapshot struct {
 	// and stats_since are read from that clock, and the agent's may be
 	// off by seconds or minutes. Zero when unknown.
 	ServerTime time.Time
+	// ServerStart is pg_postmaster_start_time(): another one behind the
+	// same address is another server (a failover) or a restart, which
+	// before extension 1.9 (no pg_stat_statements_info) nothing else shows.
+	ServerStart time.Time
 	Database   string // the database the sampler is connected to
 	Version    string // installed extension version, e.g. "1.10"; "" when not installed
 	// Filter describes the sampler's database and user filters ("" on a

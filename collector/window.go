@@ -62,13 +62,14 @@ type windowState struct {
 }
 
 type baseline struct {
-	Time       time.Time
-	ServerTime time.Time // Snapshot.ServerTime
-	Version    string    // of the extension; "" in windows saved before it was kept
-	Filter     string    // Snapshot.Filter; "" in windows saved before it was kept
-	Hidden     int       // Snapshot.Hidden
-	Info       *Info
-	Entries    []Entry
+	Time        time.Time
+	ServerTime  time.Time // Snapshot.ServerTime
+	ServerStart time.Time // Snapshot.ServerStart; zero in windows saved before it was kept
+	Version     string    // of the extension; "" in windows saved before it was kept
+	Filter      string    // Snapshot.Filter; "" in windows saved before it was kept
+	Hidden      int       // Snapshot.Hidden
+	Info        *Info
+	Entries     []Entry
 }
 
 // interval holds what happened between two snapshots (or several merged
@@ -246,7 +247,7 @@ func (w *Window) Add(snap *Snapshot) error {
 		}
 		w.st.Intervals = append(w.st.Intervals, iv)
 	}
-	w.st.Last = &baseline{Time: snap.Time, ServerTime: snap.ServerTime, Version: snap.Version, Filter: snap.Filter, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
+	w.st.Last = &baseline{Time: snap.Time, ServerTime: snap.ServerTime, ServerStart: snap.ServerStart, Version: snap.Version, Filter: snap.Filter, Hidden: snap.Hidden, Info: snap.Info, Entries: snap.Entries}
 	clear(w.index)
 	for i, e := range snap.Entries {
 		w.index[e.Key] = i
@@ -320,7 +321,9 @@ func (w *Window) followClockBack(snap *Snapshot) error {
 // series, whose delta is then the new cumulative value: what ran since
 // the reset, which came after last. A series that began before last, as
 // another server's does (a failover behind the same address), holds more
-// than this interval: it only becomes the baseline, with no delta. So do
+// than this interval: it only becomes the baseline, with no delta (before
+// extension 1.9, whose stats_reset shows it, a changed server start does:
+// a restart loses that interval too). So do
 // the entries of another extension version (ALTER EXTENSION ... UPDATE):
 // an update to 1.9 on PostgreSQL 14+ splits each entry the sampler merged
 // from a statement's top-level and nested calls in two, and the top-level
@@ -335,7 +338,10 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
 	upgraded := last.Version != "" && snap.Version != last.Version
-	if upgraded || resetAll && snap.Info.StatsReset.Before(lastServer) {
+	// Before 1.9 no stats_reset tells another server's counters (a
+	// failover behind the same address) from this one's: its start does.
+	otherServer := last.Info == nil && snap.Info == nil && !last.ServerStart.IsZero() && !snap.ServerStart.Equal(last.ServerStart)
+	if upgraded || otherServer || resetAll && snap.Info.StatsReset.Before(lastServer) {
 		iv.Resets, iv.Evictions, iv.EvictionsKnown = len(snap.Entries), 0, false
 		return iv
 	}

@@ -243,6 +243,24 @@ func TestWindowResetAll(t *testing.T) {
 // TestWindowEvictionsWarning: the eviction warning counts what the interval
 // counts, from the window's newest snapshot: not from a sample the window
 // refused, and not across a series it cannot compare with (a failover).
+// Before extension 1.9 (no stats_reset), another server behind the same
+// address (a failover to a replica that ran more) shows by its start
+// only: its counters become the baseline, not a delta.
+func TestWindowOtherServerBefore19(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	for i, c := range []struct {
+		calls int64
+		start time.Duration
+	}{{10, 0}, {500, time.Hour}, {503, time.Hour}} {
+		s := snapAt(i, map[int64]int64{1: c.calls})
+		s.ServerStart = t0.Add(-48*time.Hour + c.start)
+		mustAdd(t, w, s)
+	}
+	if d := w.SinceStart(); calls(d)[1] != 3 || d.Resets != 1 {
+		t.Errorf("since start: calls %d, resets %d; want the 3 run on the new server, 1 reset", calls(d)[1], d.Resets)
+	}
+}
+
 func TestWindowEvictionsWarning(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	a := snapAt(0, map[int64]int64{1: 4})
