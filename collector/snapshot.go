@@ -142,8 +142,8 @@ type Snapshot struct {
 	// same address is another server (a failover) or a restart, which
 	// before extension 1.9 (no pg_stat_statements_info) nothing else shows.
 	ServerStart time.Time
-	Database   string // the database the sampler is connected to
-	Version    string // installed extension version, e.g. "1.10"; "" when not installed
+	Database    string // the database the sampler is connected to
+	Version     string // installed extension version, e.g. "1.10"; "" when not installed
 	// Filter describes the sampler's database and user filters ("" on a
 	// snapshot not from a Sampler): when it changes, an entry first seen
 	// may be one they had kept out, with all its history.
