@@ -84,7 +84,7 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 	}
 	var cand []ranked
 	for _, s := range d.byStatement() {
-		if !s.Text.Own && !s.Text.Utility && !s.Text.Internal && s.Calls >= max(opts.MinCalls, 1) {
+		if s.Calls >= max(opts.MinCalls, 1) {
 			cand = append(cand, ranked{s, metric(s)})
 		}
 	}
@@ -106,9 +106,11 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 	return out, nil
 }
 
-// byStatement sums d's entries by database, queryid and nesting level,
-// whatever role ran them: copies, in d's order. The Key's UserID is the
-// first entry's; User lists every role, sorted.
+// byStatement sums d's workload entries by database, queryid and nesting
+// level, whatever role ran them: copies, in d's order. The advisor's own
+// entries (its EXPLAIN shares the statement's queryid), utility and
+// internal ones are left out. The Key's UserID is the first entry's; User
+// lists every role, sorted.
 func (d *Delta) byStatement() []*Statement {
 	type key struct {
 		dbid     uint32
@@ -118,6 +120,9 @@ func (d *Delta) byStatement() []*Statement {
 	pos := map[key]int{}
 	var out []*Statement
 	for _, s := range d.Statements {
+		if s.Text.Own || s.Text.Utility || s.Text.Internal {
+			continue
+		}
 		k := key{s.Key.DBID, s.Key.QueryID, s.Key.TopLevel}
 		i, ok := pos[k]
 		if !ok {

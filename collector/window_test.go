@@ -575,7 +575,11 @@ func TestTopSumsRoles(t *testing.T) {
 	w := NewWindow(WindowOptions{})
 	mustAdd(t, w, snapAt(0, nil))
 	s := snapAt(1, map[int64]int64{1: 10})
-	s.Users[11], s.Users[12] = "bob", "carol"
+	s.Users[11], s.Users[12], s.Users[13] = "bob", "carol", "pgadvisor"
+	// The advisor's own EXPLAIN of the statement shares its queryid.
+	own := Key{DBID: 5, UserID: 13, QueryID: 2, TopLevel: true}
+	s.Entries = append(s.Entries, Entry{Key: own, Counters: Counters{Calls: 3, TotalExecTime: 3}})
+	s.Texts[own] = &Text{Query: "/* pgadvisor */ PREPARE pgadvisor_1 AS SELECT tenant", Command: "PREPARE", Own: true}
 	for _, user := range []uint32{11, 12, 10} {
 		k := Key{DBID: 5, UserID: user, QueryID: 2, TopLevel: true}
 		s.Entries = append(s.Entries, Entry{Key: k, Counters: Counters{Calls: 4, TotalExecTime: 40}, MaxExecTime: float64(user)})
@@ -590,7 +594,7 @@ func TestTopSumsRoles(t *testing.T) {
 		t.Fatalf("Top = %+v, want 2 statements", top)
 	}
 	if st := top[0]; st.QueryID != "2" || st.Calls != 12 || st.TotalExecTime != 120 || st.MeanExecTime != 10 || st.MaxExecTime != 12 ||
-		st.User != "alice, bob, carol" || math.Abs(st.Share-120.0/140) > 1e-9 {
+		st.User != "alice, bob, carol" || math.Abs(st.Share-120.0/140) > 1e-9 || st.Text.Own {
 		t.Errorf("the statement three roles run: %+v", st)
 	}
 }
