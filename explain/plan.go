@@ -76,6 +76,7 @@ type Node struct {
 	JoinFilter                string   `json:"Join Filter"`
 	OneTimeFilter             string   `json:"One-Time Filter"`
 	RunCondition              string   `json:"Run Condition"`                 // WindowAgg (15+): it stops returning rows once this fails
+	SubplansRemoved           int64    `json:"Subplans Removed"`              // Append, MergeAppend: partitions pruned as the executor started
 	RowsRemovedByFilter       float64  `json:"Rows Removed by Filter"`        // per loop
 	RowsRemovedByJoinFilter   float64  `json:"Rows Removed by Join Filter"`   // per loop
 	RowsRemovedByIndexRecheck float64  `json:"Rows Removed by Index Recheck"` // per loop

@@ -1,7 +1,6 @@
 package explain
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -436,16 +435,31 @@ func analyzePrefix(version int) string {
 // deallocated: it outlives the rollback.
 //
 // The NULLs do reach the executor's startup, whose partition pruning then
-// removes every partition a parameter selects ("Subplans Removed"),
+// removes every partition a parameter selects (prunedAtStart),
 // leaving an Append with no scans under it. Such a plan is made again
 // without pruning, which also keeps the partitions a constant would have
 // pruned at plan time.
 func (r *Runner) generic(ctx context.Context, conn *pgx.Conn, pq *parsedQuery) (json.RawMessage, error) {
 	plan, err := r.genericPlan(ctx, conn, pq)
-	if err == nil && bytes.Contains(plan, []byte(`"Subplans Removed"`)) {
+	if err == nil && prunedAtStart(plan) {
 		return r.genericPlan(ctx, conn, pq, step{what: "turn partition pruning off", sql: "SET LOCAL enable_partition_pruning = off"})
 	}
 	return plan, err
+}
+
+// prunedAtStart reports whether the executor's startup pruned partitions
+// from the plan (JSON prints "Subplans Removed": 0 on every Append).
+func prunedAtStart(raw json.RawMessage) bool {
+	p, err := ParsePlan(raw)
+	if err != nil {
+		return false
+	}
+	pruned := false
+	p.Walk(func(_ string, n *Node) bool {
+		pruned = pruned || n.SubplansRemoved > 0
+		return !pruned
+	})
+	return pruned
 }
 
 // genericPlan explains pq's generic plan, after the settings given.

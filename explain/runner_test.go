@@ -223,7 +223,8 @@ func TestPlanOnly(t *testing.T) {
 	}
 	// The NULLs a generic plan is explained with would prune every
 	// partition at executor startup; a constant still prunes at planning.
-	for query, want := range map[string]int{"SELECT * FROM events WHERE kind = $1": 3, "SELECT * FROM events WHERE kind = 'a' AND at = $1": 1} {
+	for query, want := range map[string]int{"SELECT * FROM events WHERE kind = $1": 3, "SELECT * FROM events WHERE kind = 'a' AND at = $1": 1,
+		"SELECT * FROM events WHERE kind IN ('a', 'b') AND at = $1": 2} {
 		plan, err := r.PlanOnly(ctx, replica, query, nil)
 		if err != nil {
 			t.Fatal(err)
