@@ -216,9 +216,10 @@ func (b ddlBuilder) sameIndex(t *collector.Table, name string) *collector.Index 
 
 // builtByHand is a valid index of partition t with the candidate's
 // definition, however named: attached as it is rather than built again
-// beside it.
+// beside it. A unique one (a partition's primary key) cannot be attached
+// under the candidate's index, which is not.
 func (b ddlBuilder) builtByHand(t *collector.Table) *collector.Index {
-	return b.withDefinition(t, func(ix *collector.Index) bool { return ix.Valid })
+	return b.withDefinition(t, func(ix *collector.Index) bool { return ix.Valid && !ix.Unique && !ix.Primary && !ix.Constraint })
 }
 
 // withDefinition is the first index of t with the candidate's definition

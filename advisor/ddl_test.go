@@ -49,6 +49,10 @@ func ddlCatalog() *collector.Catalog {
 			// Takes the name orders (note) would get, with another definition.
 			{Schema: "public", Name: "orders_note_idx", Table: "public.orders", Method: "btree",
 				Keys: []collector.IndexKey{{Expression: "lower(note)"}}, Valid: true},
+			// A partition's primary key on the candidate's column: it cannot
+			// be attached under a non-unique index.
+			{Schema: "public", Name: "events_2024_kind_pkey", Table: "public.events_2024", Method: "btree",
+				Keys: []collector.IndexKey{{Column: "kind"}}, Valid: true, Unique: true, Primary: true, Constraint: true},
 			// Built by hand on one partition: attached, not built again.
 			{Schema: "public", Name: "h2_kind_by_hand", Table: "public.events_2025_h2", Method: "btree",
 				Keys: []collector.IndexKey{{Column: "kind"}}, Valid: true},

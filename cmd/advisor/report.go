@@ -258,9 +258,22 @@ func createReportFile(outPath string) (*reportFile, error) {
 
 // throughLinks follows path's symbolic links, if any, to the file a
 // write lands in, which may not exist yet: a dangling link is written
-// through, as the shell's > does.
+// through, as the shell's > does. Each link's directory is resolved
+// first, so that a relative target's ".." is taken from the real one.
 func throughLinks(path string) (string, error) {
 	for range 40 { // Linux's MAXSYMLINKS
+		dir, base := ".", path
+		if i := strings.LastIndexByte(path, filepath.Separator); i >= 0 {
+			dir, base = path[:max(i, 1)], path[i+1:]
+		}
+		real, err := filepath.EvalSymlinks(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			return path, nil // creating the report there fails, saying so
+		}
+		if err != nil {
+			return "", err
+		}
+		path = filepath.Join(real, base)
 		info, err := os.Lstat(path)
 		if errors.Is(err, os.ErrNotExist) || err == nil && info.Mode()&os.ModeSymlink == 0 {
 			return path, nil
@@ -273,7 +286,7 @@ func throughLinks(path string) (string, error) {
 			return "", err
 		}
 		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
+			target = real + string(filepath.Separator) + target
 		}
 		path = target
 	}

@@ -104,6 +104,30 @@ func TestReportFileThroughDanglingLink(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(dir, "reports", "today.json")); err != nil || !strings.Contains(string(data), "schema_version") {
 		t.Errorf("report not written where the link points: %q (%v)", data, err)
 	}
+
+	// Through a directory that is a link, ".." is the real directory's parent.
+	if err := os.MkdirAll(filepath.Join(dir, "real", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "real", "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("real", "sub"), filepath.Join(dir, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..", "other", "out.json"), filepath.Join(dir, "real", "sub", "out.json")); err != nil {
+		t.Fatal(err)
+	}
+	f, err = createReportFile(filepath.Join(dir, "dirlink", "out.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.commit(&advisor.Report{}, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "real", "other", "out.json")); err != nil {
+		t.Errorf("report not written through the linked directory: %v", err)
+	}
 }
 
 // -o through a symbolic link replaces the file it points to, which keeps
