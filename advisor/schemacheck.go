@@ -393,12 +393,6 @@ func (s schemaChecker) dropFinding(kind string, severity explain.Severity, ix, k
 	}
 }
 
-// unusedIndexes finds indexes never scanned since the statistics were
-// reset. Only meaningful over a long statistics window, and idx_scan is
-// per server: an index used only on a replica looks unused here. An index
-// a plan of the workload scans is left out: that plan may come from the
-// replica, and an index built since the calls that would have scanned it
-// (one the advisor recommended, say) reads 0 until they come again.
 // unused reports whether ix is one unusedIndexes reports: never scanned,
 // by the statistics or a plan, and no constraint needs it.
 func (s schemaChecker) unused(ix *collector.Index) bool {
@@ -406,6 +400,12 @@ func (s schemaChecker) unused(ix *collector.Index) bool {
 		ix.SizeBytes > unusedIndexBytes && !s.onKnownPartition(ix)
 }
 
+// unusedIndexes finds indexes never scanned since the statistics were
+// reset. Only meaningful over a long statistics window, and idx_scan is
+// per server: an index used only on a replica looks unused here. An index
+// a plan of the workload scans is left out: that plan may come from the
+// replica, and an index built since the calls that would have scanned it
+// (one the advisor recommended, say) reads 0 until they come again.
 func (s schemaChecker) unusedIndexes(dropped map[*collector.Index]bool) []explain.Finding {
 	var out []explain.Finding
 	for _, ix := range s.validIndexes() {

@@ -46,10 +46,11 @@ type Window struct {
 	scratch     []byte
 	lastTaken   time.Time     // st.Last's Snapshot.taken; zero once restored from disk
 	steppedBack time.Duration // how far followClockBack has moved the times back in all
-	// since is where the last delta DeltaSince gave ended: merging never
-	// joins the intervals either side of it, which the next one would
-	// count whole, and what the last one counted twice.
-	since time.Time
+	// since holds where the last delta DeltaSince gave began and ended:
+	// merging never joins the intervals either side of either, which the
+	// next one (or, when a cycle failed, the same one again) would count
+	// whole, and what the last one counted twice.
+	since [2]time.Time
 }
 
 // windowState is everything a Window persists.
@@ -300,8 +301,10 @@ func (w *Window) followClockBack(snap *Snapshot) error {
 	}
 	w.st.Last.Time = w.st.Last.Time.Add(-step)
 	w.steppedBack += step
-	if !w.since.IsZero() {
-		w.since = w.since.Add(-step)
+	for i, t := range w.since {
+		if !t.IsZero() {
+			w.since[i] = t.Add(-step)
+		}
 	}
 	for i := range w.st.Intervals {
 		iv := &w.st.Intervals[i]
@@ -421,7 +424,7 @@ func (w *Window) trim() {
 	for len(ivs) > w.opts.MaxIntervals {
 		best := -1
 		for i := 0; i+1 < len(ivs)-keep; i++ {
-			if !ivs[i].End.Equal(w.since) && (best < 0 || ivs[i+1].End.Sub(ivs[i].Start) < ivs[best+1].End.Sub(ivs[best].Start)) {
+			if !ivs[i].End.Equal(w.since[0]) && !ivs[i].End.Equal(w.since[1]) && (best < 0 || ivs[i+1].End.Sub(ivs[i].Start) < ivs[best+1].End.Sub(ivs[best].Start)) {
 				best = i
 			}
 		}
@@ -521,9 +524,10 @@ func (d *Delta) End() Mark { return Mark{to: d.To, steppedBack: d.steppedBack} }
 func (w *Window) DeltaSince(m Mark) *Delta {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := w.delta(m.to.Add(m.steppedBack - w.steppedBack))
+	from := m.to.Add(m.steppedBack - w.steppedBack)
+	d := w.delta(from)
 	if d.Samples > 0 {
-		w.since = d.To
+		w.since = [2]time.Time{from, d.To}
 	}
 	return d
 }
