@@ -696,6 +696,20 @@ func offsetParam(n *pg_query.Node) int {
 	return 0
 }
 
+// stringType reports whether t names a string type, which any JSON
+// field's text fits.
+func stringType(t *pg_query.TypeName) bool {
+	parts := stringParts(t.GetNames())
+	if len(parts) == 0 {
+		return false
+	}
+	switch parts[len(parts)-1] {
+	case "text", "varchar", "bpchar", "name", "citext":
+		return true
+	}
+	return false
+}
+
 // columnOf recognises a column, possibly cast, collated, lower()ed or
 // upper()ed, or a JSON field of it.
 func (s *synth) columnOf(n *pg_query.Node, sc *paramScope) (columnTarget, bool) {
@@ -704,7 +718,14 @@ func (s *synth) columnOf(n *pg_query.Node, sc *paramScope) (columnTarget, bool) 
 		t, c := s.resolveColumn(sc, n.GetColumnRef())
 		return columnTarget{table: t, column: c}, c != nil
 	case n.GetTypeCast() != nil:
-		return s.columnOf(n.GetTypeCast().Arg, sc)
+		tc := n.GetTypeCast()
+		col, ok := s.columnOf(tc.Arg, sc)
+		if ok && (col.jsonKey != "" || col.keyParam != 0) && !stringType(tc.TypeName) {
+			// (attrs ->> $1)::int = $2: the field sampled for $2 may hold
+			// any text, which fails the cast.
+			return columnTarget{}, false
+		}
+		return col, ok
 	case n.GetCollateClause() != nil:
 		return s.columnOf(n.GetCollateClause().Arg, sc)
 	case n.GetFuncCall() != nil:

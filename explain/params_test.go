@@ -252,6 +252,11 @@ func TestSynthesizeParamsSampled(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", values...).Scan(&n); err != nil || n != 1 {
 		t.Errorf("the sampled values find %d rows (%v), want 1", n, err)
 	}
+	// A field compared through a cast to a number takes no sampled text:
+	// "red" would fail the cast.
+	if ps, err := SynthesizeParams(ctx, conn, cat, "SELECT * FROM items WHERE (attrs->>$1)::int = $2"); err == nil {
+		t.Errorf("a field cast to a number: values %+v, want none for $2", ps)
+	}
 	if _, err := SynthesizeParams(ctx, conn, cat, "SELECT * FROM items WHERE note = $1"); err == nil ||
 		!strings.Contains(err.Error(), "no statistics or rows for public.items.note") {
 		t.Errorf("an all-NULL column: err = %v", err)
