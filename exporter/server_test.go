@@ -211,18 +211,7 @@ func TestServerCapsAPIRequestsInFlight(t *testing.T) {
 	}
 	srv := httptest.NewServer(NewServer(ServerOptions{Metrics: NewMetrics("", 0), API: api}).Handler())
 	defer srv.Close()
-	codes := make(chan int, maxAPIInFlight)
-	for range maxAPIInFlight {
-		go func() {
-			resp, err := srv.Client().Get(srv.URL + "/api/v1/report")
-			if err != nil {
-				codes <- 0
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
-		}()
-	}
+	codes := getInBackground(srv, "/api/v1/report", maxAPIInFlight)
 	for range maxAPIInFlight {
 		<-api.entered
 	}
@@ -354,6 +343,25 @@ func TestServerStartFailsClearly(t *testing.T) {
 	}
 }
 
+// getInBackground sends n GET requests for path at once, each in a
+// goroutine, and returns their status codes as they come (0 for a failed
+// request).
+func getInBackground(srv *httptest.Server, path string, n int) <-chan int {
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			resp, err := srv.Client().Get(srv.URL + path)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	return codes
+}
+
 // blockingCollector holds every scrape until release is closed.
 type blockingCollector struct{ entered, release chan struct{} }
 
@@ -372,18 +380,7 @@ func TestServerCapsScrapesInFlight(t *testing.T) {
 	m.Registry().MustRegister(block)
 	srv := httptest.NewServer(NewServer(ServerOptions{Metrics: m, API: &fakeAPI{}}).Handler())
 	defer srv.Close()
-	codes := make(chan int, maxScrapesInFlight)
-	for range maxScrapesInFlight {
-		go func() {
-			resp, err := srv.Client().Get(srv.URL + "/metrics")
-			if err != nil {
-				codes <- 0
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
-		}()
-	}
+	codes := getInBackground(srv, "/metrics", maxScrapesInFlight)
 	for range maxScrapesInFlight {
 		<-block.entered
 	}
