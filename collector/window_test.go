@@ -155,17 +155,20 @@ func TestWindowClockSteppedBack(t *testing.T) {
 // intervals sampled until the clock catches up are not left out.
 func TestWindowDeltaSinceAcrossClockStep(t *testing.T) {
 	w := NewWindow(WindowOptions{})
-	s0 := snapAt(0, map[int64]int64{1: 10})
-	s0.taken = time.Now()
-	mustAdd(t, w, s0)
-	s1 := snapAt(1, map[int64]int64{1: 12})
-	s1.taken = s0.taken.Add(time.Minute)
-	mustAdd(t, w, s1)
-	mark := w.LastSample().End()
-	for i, c := range []int64{15, 19} { // an hour behind by the wall clock
-		s := snapAt(-58+i, map[int64]int64{1: c})
-		s.taken = s1.taken.Add(time.Duration(i+1) * time.Minute)
+	start := time.Now()
+	var mark Mark
+	// A minute apart by the monotonic clock; the wall clock went back an
+	// hour after the second.
+	for i, c := range []struct {
+		wall  int
+		calls int64
+	}{{0, 10}, {1, 12}, {-58, 15}, {-57, 19}} {
+		s := snapAt(c.wall, map[int64]int64{1: c.calls})
+		s.taken = start.Add(time.Duration(i) * time.Minute)
 		mustAdd(t, w, s)
+		if i == 1 {
+			mark = w.LastSample().End()
+		}
 	}
 	d := w.DeltaSince(mark)
 	if got := calls(d); d.Samples != 2 || !reflect.DeepEqual(got, map[int64]int64{1: 7}) {
