@@ -601,20 +601,19 @@ func covers(x, e *entry) bool {
 // it had when picked: best does its work. It returns those it dropped.
 func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 	var pruned []*entry
-	var stmts []WorkloadStatement
-	var all []StatementCost
+	var tc *tableCosts
 	for i := 0; i < len(s.chosen); i++ {
 		e := s.chosen[i]
 		if e == best || e.c.Table != best.c.Table {
 			continue
 		}
-		if all == nil {
+		if tc == nil {
 			var err error
-			if stmts, all, err = s.costsOn(ctx, best.c.Table); err != nil {
+			if tc, err = s.costsOn(ctx, best.c.Table); err != nil {
 				return nil, err
 			}
 		}
-		loss, without, err := s.lossWithout(ctx, i, stmts, all)
+		loss, without, err := s.lossWithout(ctx, tc, e)
 		if err != nil {
 			return nil, err
 		}
@@ -624,7 +623,7 @@ func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 		s.log.Debug("chosen index replaced by a later pick", zap.String("dropped", e.id), zap.String("by", best.id), zap.Float64("loss", loss))
 		s.remove(e)
 		pruned = append(pruned, e)
-		all = without
+		tc.config, tc.all = slices.DeleteFunc(tc.config, func(x *entry) bool { return x == e }), without
 		i--
 	}
 	return pruned, nil
@@ -639,15 +638,15 @@ func (s *selection) dropUnpaid(ctx context.Context) error {
 	for {
 		var worst *entry
 		worstNet := 0.0
-		for i, e := range s.chosen {
+		for _, e := range s.chosen {
 			if e.writeCost <= 0 {
 				continue
 			}
-			stmts, all, err := s.costsOn(ctx, e.c.Table)
+			tc, err := s.costsOn(ctx, e.c.Table)
 			if err != nil {
 				return err
 			}
-			loss, _, err := s.lossWithout(ctx, i, stmts, all)
+			loss, _, err := s.lossWithout(ctx, tc, e)
 			if err != nil {
 				return err
 			}
@@ -663,32 +662,49 @@ func (s *selection) dropUnpaid(ctx context.Context) error {
 	}
 }
 
-// costsOn are the workload's statements on table and their costs with
-// the chosen indexes.
-func (s *selection) costsOn(ctx context.Context, table string) ([]WorkloadStatement, []StatementCost, error) {
-	var stmts []WorkloadStatement
-	for _, st := range s.stmts {
-		if touches(st, table) {
-			stmts = append(stmts, st)
-		}
-	}
-	all, err := s.w.CostWith(ctx, candidatesOf(s.chosen), stmts)
-	return stmts, all, err
+// tableCosts are the workload's statements on a table, the chosen indexes
+// that can change their plans (those on tables they read: HypoPG creates
+// each index of a configuration on every costing), and their costs with
+// those indexes.
+type tableCosts struct {
+	stmts  []WorkloadStatement
+	config []*entry
+	all    []StatementCost
 }
 
-// lossWithout is what stmts, costing all with the chosen indexes, lose
-// when chosen index i goes and the others stay (calls x cost), and their
-// costs then: a gain that rests on a LIMIT's walk of it coming early
-// (gamble) does not count.
-func (s *selection) lossWithout(ctx context.Context, i int, stmts []WorkloadStatement, all []StatementCost) (float64, []StatementCost, error) {
-	without, err := s.w.CostWith(ctx, candidatesOf(slices.Delete(slices.Clone(s.chosen), i, i+1)), stmts)
+func (s *selection) costsOn(ctx context.Context, table string) (*tableCosts, error) {
+	tc := &tableCosts{}
+	for _, st := range s.stmts {
+		if touches(st, table) {
+			tc.stmts = append(tc.stmts, st)
+		}
+	}
+	for _, e := range s.chosen {
+		if slices.ContainsFunc(tc.stmts, func(st WorkloadStatement) bool { return touches(st, e.c.Table) }) {
+			tc.config = append(tc.config, e)
+		}
+	}
+	var err error
+	tc.all, err = s.w.CostWith(ctx, candidatesOf(tc.config), tc.stmts)
+	return tc, err
+}
+
+// lossWithout is what tc's statements lose when chosen index e goes and
+// the others stay (calls x cost), and their costs then: a gain that rests
+// on a LIMIT's walk of it coming early (gamble) does not count.
+func (s *selection) lossWithout(ctx context.Context, tc *tableCosts, e *entry) (float64, []StatementCost, error) {
+	pos := slices.Index(tc.config, e)
+	if pos < 0 {
+		return 0, tc.all, nil // no statement reads its table
+	}
+	without, err := s.w.CostWith(ctx, candidatesOf(slices.Delete(slices.Clone(tc.config), pos, pos+1)), tc.stmts)
 	if err != nil {
 		return 0, nil, err
 	}
 	var loss float64
-	for j := range stmts {
-		if all[j].Err == nil && without[j].Err == nil && !gamble(all[j], i, without[j].Cost) {
-			loss += stmts[j].Calls * (without[j].Cost - all[j].Cost)
+	for j := range tc.stmts {
+		if tc.all[j].Err == nil && without[j].Err == nil && !gamble(tc.all[j], pos, without[j].Cost) {
+			loss += tc.stmts[j].Calls * (without[j].Cost - tc.all[j].Cost)
 		}
 	}
 	return loss, without, nil
