@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,7 +89,8 @@ func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("state store %s is locked by another advisor process", path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch),
+		strings.Contains(err.Error(), "file size too small"): // bbolt's error for a file shorter than its two meta pages
 		return fmt.Errorf("state store %s is corrupt or not a pgadvisor state file (%w); move it aside to start with empty state", path, err)
 	default:
 		return fmt.Errorf("open state store %s: %w", path, err)
@@ -112,6 +114,11 @@ func verify(path string) error {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
+		// The pages past a short file's end are mapped but not backed:
+		// reading them is a SIGBUS, which no recover catches.
+		if tx.Size() > st.Size() {
+			return fmt.Errorf("truncated: its header says %d bytes, the file has %d", tx.Size(), st.Size())
+		}
 		var first error
 		for err := range tx.Check() { // drain: the checker reads the transaction until it closes the channel
 			if first == nil {
