@@ -107,22 +107,32 @@ func TestOpenCorruptFile(t *testing.T) {
 	}
 }
 
-// A file whose meta pages are intact but whose other pages are mangled must
-// yield an error at Open, not a panic at the first read.
-func TestOpenCorruptPage(t *testing.T) {
+// savedFile saves windows (by database) of target prod in a new store and
+// closes it: its directory, its file and the file's bytes.
+func savedFile(t *testing.T, windows map[string][]byte) (dir, path string, data []byte) {
+	t.Helper()
 	s, dir := openTemp(t)
-	window := bytes.Repeat([]byte{7}, 100)
-	if err := s.PutWindow("prod", "app", window); err != nil {
-		t.Fatal(err)
+	for db, w := range windows {
+		if err := s.PutWindow("prod", db, w); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, FileName)
-	good, err := os.ReadFile(path)
+	path = filepath.Join(dir, FileName)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, path, data
+}
+
+// A file whose meta pages are intact but whose other pages are mangled must
+// yield an error at Open, not a panic at the first read.
+func TestOpenCorruptPage(t *testing.T) {
+	window := bytes.Repeat([]byte{7}, 100)
+	dir, path, good := savedFile(t, map[string][]byte{"app": window})
 	pageSize := os.Getpagesize()
 	refused := 0
 	for p := 2; (p+1)*pageSize <= len(good); p++ { // pages 0 and 1 are the meta pages
@@ -157,20 +167,11 @@ func TestOpenCorruptPage(t *testing.T) {
 // maps the pages its header counts, and reading one past the end of the
 // file is a SIGBUS, which no recover catches.
 func TestOpenTruncatedFile(t *testing.T) {
-	s, dir := openTemp(t)
+	windows := map[string][]byte{}
 	for i := range 300 {
-		if err := s.PutWindow("prod", fmt.Sprint("db", i), bytes.Repeat([]byte{byte(i)}, 6000)); err != nil {
-			t.Fatal(err)
-		}
+		windows[fmt.Sprint("db", i)] = bytes.Repeat([]byte{byte(i)}, 6000)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, FileName)
-	good, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, path, good := savedFile(t, windows)
 	page := os.Getpagesize()
 	for _, size := range []int{page, 2 * page, 3 * page, len(good) / 2 / page * page, len(good) * 3 / 4 / page * page} {
 		if err := os.WriteFile(path, good[:size], 0o600); err != nil {
