@@ -191,6 +191,9 @@ type entry struct {
 	// standIn is the hypothetical index costed in its place when HypoPG
 	// cannot simulate it (GIN, see standin.go); nil otherwise.
 	standIn *Candidate
+	// whys are the reasons the candidates merged into it gave, by the
+	// statement each was proposed for; nil when c.Why stands for all.
+	whys map[string]string
 }
 
 func (s *selection) available() (bool, string) {
@@ -209,6 +212,7 @@ func (s *selection) entries(cands []Candidate) []*entry {
 		id := recommendationID(s.cat.Database, c)
 		if e, ok := byID[id]; ok {
 			e.c.QueryIDs = appendMissing(e.c.QueryIDs, c.QueryIDs)
+			e.addWhys(c)
 			continue
 		}
 		script, err := IndexDDL(s.cat, c)
@@ -217,7 +221,8 @@ func (s *selection) entries(cands []Candidate) []*entry {
 			continue
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
-		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script}
+		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, whys: map[string]string{}}
+		e.addWhys(c)
 		// A partial index is charged for every row until its share is known.
 		e.setWrites(indexWrites(c, e.table, s.writes, s.cat, 1))
 		byID[id] = e
@@ -225,6 +230,16 @@ func (s *selection) entries(cands []Candidate) []*entry {
 	}
 	slices.SortFunc(out, func(a, b *entry) int { return cmp.Compare(a.id, b.id) })
 	return out
+}
+
+// addWhys records c's reason for each statement c was proposed for that
+// has none yet.
+func (e *entry) addWhys(c Candidate) {
+	for _, q := range c.QueryIDs {
+		if _, ok := e.whys[q]; !ok && c.Why != "" {
+			e.whys[q] = c.Why
+		}
+	}
 }
 
 // refusedByPostgres reports a HypoPG failure that is PostgreSQL refusing
@@ -1067,7 +1082,7 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 		rec := s.recommendation(e, gains)
 		rec.ValidationNote = e.note
 		rec.Reason = fmt.Sprintf("%s, for %s (%s calls in the window); the gain was not costed.",
-			capitalize(whatFor(e)), plural(len(gains), "statement"), formatCalls(gains))
+			capitalize(whatFor(e, gains)), plural(len(gains), "statement"), formatCalls(gains))
 		recs = append(recs, rec)
 		picked = append(picked, e)
 	}
@@ -1232,7 +1247,7 @@ func reason(e *entry, r Recommendation) string {
 		how = " as estimated with a stand-in"
 	}
 	return fmt.Sprintf("%s: the planner's cost of the %s it serves drops %.0f%%%s (weighted by %s calls in the window).",
-		capitalize(whatFor(e)), plural(len(r.Statements), "statement"), r.ImprovementPct, how, formatCalls(r.Statements))
+		capitalize(whatFor(e, r.Statements)), plural(len(r.Statements), "statement"), r.ImprovementPct, how, formatCalls(r.Statements))
 }
 
 // writeOverhead says what the index costs writers: the window's write
@@ -1585,9 +1600,20 @@ func candidatesOf(entries []*entry) []Candidate {
 	return out
 }
 
-// whatFor names what the index is for: the candidate's reason, or its
-// columns.
-func whatFor(e *entry) string {
+// whatFor names what the index is for: the reasons the statements it
+// serves (gains) were proposed it for, else the candidate's reason, else
+// its columns. A candidate proposed for several statements took the
+// first one's reason, which may not be one it ends up serving.
+func whatFor(e *entry, gains []StatementGain) string {
+	var whys []string
+	for _, g := range gains {
+		if w := e.whys[g.QueryID]; w != "" && !slices.Contains(whys, w) {
+			whys = append(whys, w)
+		}
+	}
+	if len(whys) > 0 {
+		return strings.Join(whys, "; also ")
+	}
 	if e.c.Why != "" {
 		return e.c.Why
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/pgadvisor/pgadvisor/collector"
@@ -920,5 +921,35 @@ func TestGINOutweighsSmallBtreeGain(t *testing.T) {
 	}
 	if x := s.outweighed(&entry{c: btree("public.docs", "body")}, 1e9, validated); x != nil {
 		t.Fatalf("outweighed = %+v, want none for a btree candidate", x)
+	}
+}
+
+// A candidate proposed for several statements says why for the ones it
+// serves, not for the first that proposed it.
+func TestWhatForNamesTheServedStatements(t *testing.T) {
+	s := &selection{cat: &collector.Catalog{Database: "db", Tables: []collector.Table{{Schema: "public", Name: "orders", Kind: "r"}}}, log: zap.NewNop()}
+	walk := Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "note"}}, QueryIDs: []string{"walk"}, Why: "order by note with LIMIT"}
+	eq := walk
+	eq.QueryIDs, eq.Why = []string{"eq"}, "equality on note"
+	entries := s.entries([]Candidate{walk, eq})
+	if len(entries) != 1 {
+		t.Fatalf("%d entries, want the two candidates merged", len(entries))
+	}
+	e := entries[0]
+	for _, tc := range []struct {
+		served []string
+		want   string
+	}{
+		{[]string{"eq"}, "equality on note"},
+		{[]string{"walk", "eq"}, "order by note with LIMIT; also equality on note"},
+		{[]string{"other"}, "order by note with LIMIT"},
+	} {
+		var gains []StatementGain
+		for _, q := range tc.served {
+			gains = append(gains, StatementGain{QueryID: q})
+		}
+		if got := whatFor(e, gains); got != tc.want {
+			t.Errorf("serving %v: %q, want %q", tc.served, got, tc.want)
+		}
 	}
 }
