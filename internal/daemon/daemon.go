@@ -150,6 +150,9 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 	for _, tc := range cfg.Targets {
 		d.targets = append(d.targets, d.newTarget(cfg, tc))
 	}
+	if err := d.forgetOtherWindows(d.targets); err != nil {
+		log.Warn("saved windows not cleaned up", zap.Error(err))
+	}
 	d.server = exporter.NewServer(exporter.ServerOptions{
 		Listen: cfg.Listen, WebConfigFile: opts.WebConfigFile, Version: opts.Version,
 		Metrics: d.metrics, API: d, Log: log,
@@ -360,11 +363,28 @@ func (d *Daemon) Close() error {
 			errs = append(errs, d.saveWindow(t))
 			t.close(context.Background())
 		}
-		errs = append(errs, d.store.Close())
+		errs = append(errs, d.forgetOtherWindows(targets), d.store.Close())
 		d.idle.stop()
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
+}
+
+// forgetOtherWindows deletes the saved windows of targets no longer
+// configured (removed or renamed), and those saved under a database a
+// target no longer samples.
+func (d *Daemon) forgetOtherWindows(targets []*target) error {
+	keep := map[string]string{}
+	for _, t := range targets {
+		t.mu.Lock()
+		keep[t.name] = t.key
+		t.mu.Unlock()
+	}
+	deleted, err := d.store.KeepWindows(keep)
+	if len(deleted) > 0 {
+		d.log.Info("saved windows of targets or databases no longer configured deleted", zap.Strings("windows", deleted))
+	}
+	return err
 }
 
 func (d *Daemon) saveWindow(t *target) error {

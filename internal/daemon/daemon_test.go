@@ -288,7 +288,17 @@ notify:
 		t.Errorf("Close after Run: %v", err)
 	}
 
-	// A new agent on the same state resumes the windows.
+	// A new agent on the same state resumes the windows, and deletes
+	// those of a target no longer configured or of a database shop no
+	// longer samples.
+	stale, err := state.Open(dir + "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = errors.Join(stale.PutWindow("retired", "app", []byte("x")), stale.PutWindow("shop", "olddb", []byte("x")), stale.Close())
+	if err != nil {
+		t.Fatal(err)
+	}
 	restored := &logBuffer{}
 	d2, err := New(loadConfig(t, path), restored.logger(), opts)
 	if err != nil {
@@ -307,6 +317,11 @@ notify:
 	defer store.Close()
 	if _, ok, err := store.GetWindow("shop", "shop"); !ok || err != nil {
 		t.Errorf("window of shop not flushed: %v", err)
+	}
+	for _, w := range [][2]string{{"retired", "app"}, {"shop", "olddb"}} {
+		if _, ok, err := store.GetWindow(w[0], w[1]); ok || err != nil {
+			t.Errorf("stale window %s/%s kept (%v)", w[0], w[1], err)
+		}
 	}
 	records, err := store.Recommendations("shop")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,6 +198,52 @@ func (s *Store) PutWindow(target, database string, data []byte) error {
 		return fmt.Errorf("save window of %s/%s: %w", target, database, err)
 	}
 	return nil
+}
+
+// KeepWindows deletes every saved window but those of keep (a target's
+// name to the database its window is saved under), and returns what it
+// deleted as "target/database": windows of targets no longer configured,
+// or saved under a database a target no longer samples, would stay in the
+// file for good.
+func (s *Store) KeepWindows(keep map[string]string) (deleted []string, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		windows := tx.Bucket(bucketWindows)
+		var gone [][2][]byte // a bucket cannot change while its cursor walks it
+		err := windows.ForEachBucket(func(target []byte) error {
+			db, kept := keep[string(target)]
+			if !kept {
+				gone = append(gone, [2][]byte{slices.Clone(target), nil})
+				return nil
+			}
+			return windows.Bucket(target).ForEach(func(k, _ []byte) error {
+				if string(k) != db {
+					gone = append(gone, [2][]byte{slices.Clone(target), slices.Clone(k)})
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		for _, g := range gone {
+			target, db := g[0], g[1]
+			if db == nil {
+				deleted = append(deleted, string(target)+"/*")
+				err = windows.DeleteBucket(target)
+			} else {
+				deleted = append(deleted, string(target)+"/"+string(db))
+				err = windows.Bucket(target).Delete(db)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete windows of targets not configured: %w", err)
+	}
+	return deleted, nil
 }
 
 // GetWindow returns the window saved for a database of a target; ok is false

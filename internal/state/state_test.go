@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,26 @@ func TestOpenNewerSchema(t *testing.T) {
 	_, err := Open(dir)
 	if err == nil || !strings.Contains(err.Error(), `schema version "2"`) {
 		t.Fatalf("Open: %v; want a schema version error", err)
+	}
+}
+
+// The windows of targets no longer configured, and those saved under a
+// database a target no longer samples, are deleted; the others are kept.
+func TestKeepWindows(t *testing.T) {
+	s, _ := openTemp(t)
+	for _, w := range [][2]string{{"prod", "app"}, {"prod", "old"}, {"gone", "app"}} {
+		if err := s.PutWindow(w[0], w[1], []byte(w[0]+w[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleted, err := s.KeepWindows(map[string]string{"prod": "app", "new": "app"})
+	if err != nil || !slices.Equal(deleted, []string{"gone/*", "prod/old"}) {
+		t.Errorf("deleted %v (%v), want gone/* and prod/old", deleted, err)
+	}
+	for _, w := range [][2]string{{"prod", "app"}, {"prod", "old"}, {"gone", "app"}} {
+		_, ok, err := s.GetWindow(w[0], w[1])
+		if want := w == [2]string{"prod", "app"}; ok != want || err != nil {
+			t.Errorf("window %s/%s kept: %v (%v), want %v", w[0], w[1], ok, err, want)
+		}
 	}
 }
