@@ -193,7 +193,8 @@ type entry struct {
 	standIn *Candidate
 	// whys are the reasons the candidates merged into it gave, by the
 	// statement each was proposed for; nil when c.Why stands for all.
-	whys map[string]string
+	whys   map[string]string
+	folded bool // it replaces two chosen indexes (tryFold)
 }
 
 func (s *selection) available() (bool, string) {
@@ -433,7 +434,15 @@ func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (*ent
 	if err != nil {
 		return nil, nil
 	}
-	e := &entry{c: m, id: recommendationID(s.cat.Database, m), table: a.table, script: script, hypoSize: costed[0].HypoSizeBytes, out: true}
+	e := &entry{c: m, id: recommendationID(s.cat.Database, m), table: a.table, script: script, hypoSize: costed[0].HypoSizeBytes, out: true,
+		whys: map[string]string{}, folded: true}
+	for _, from := range []*entry{b, a} { // the longer one's reasons first, as in m.Why
+		for q, why := range from.whys {
+			if _, ok := e.whys[q]; !ok {
+				e.whys[q] = why
+			}
+		}
+	}
 	var share float64
 	if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
 		return nil, err
@@ -1612,7 +1621,11 @@ func whatFor(e *entry, gains []StatementGain) string {
 		}
 	}
 	if len(whys) > 0 {
-		return strings.Join(whys, "; also ")
+		why := strings.Join(whys, "; also ")
+		if e.folded {
+			why += "; folded from two indexes, so that one serves both"
+		}
+		return why
 	}
 	if e.c.Why != "" {
 		return e.c.Why

@@ -171,14 +171,23 @@ func TestSelectFoldsTwoIndexesIntoOne(t *testing.T) {
 		stmt("recent", "SELECT id, created_at FROM folds WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT 10", 100, "public.folds", "42"),
 		stmt("counts", "SELECT status, count(*) FROM folds WHERE tenant_id = $1 GROUP BY status", 100, "public.folds", "42"),
 	}
-	counting := Candidate{Table: "public.folds", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"status"}}
-	recs := selectRecs(t, w, cat, []Candidate{btree("public.folds", "tenant_id", "created_at"), counting}, stmts, SelectOptions{})
+	counting := Candidate{Table: "public.folds", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, Include: []string{"status"},
+		QueryIDs: []string{"counts"}, Why: "equality on tenant_id; INCLUDE status"}
+	recent := btree("public.folds", "tenant_id", "created_at")
+	recent.QueryIDs, recent.Why = []string{"recent"}, "equality on tenant_id; order by created_at with LIMIT"
+	recs := selectRecs(t, w, cat, []Candidate{recent, counting}, stmts, SelectOptions{})
 	if len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"tenant_id", "created_at"}) || !slices.Equal(recs[0].Include, []string{"status"}) ||
 		!slices.Equal(slices.Sorted(slices.Values(recs[0].QueryIDs)), []string{"counts", "recent"}) {
 		t.Fatalf("want one (tenant_id, created_at) INCLUDE (status) serving both statements, got:\n%s", describeRecs(recs))
 	}
 	if r := recs[0]; !r.Validated || r.ImprovementPct < 30 || !strings.Contains(r.DDL, "(tenant_id, created_at) INCLUDE (status)") {
 		t.Errorf("evidence: %+v", r)
+	}
+	// Its reason gives each statement's, and says it was folded.
+	for _, want := range []string{"order by created_at with LIMIT", "INCLUDE status", "folded from two indexes"} {
+		if !strings.Contains(recs[0].Reason, want) {
+			t.Errorf("reason %q does not say %q", recs[0].Reason, want)
+		}
 	}
 }
 
@@ -951,5 +960,15 @@ func TestWhatForNamesTheServedStatements(t *testing.T) {
 		if got := whatFor(e, gains); got != tc.want {
 			t.Errorf("serving %v: %q, want %q", tc.served, got, tc.want)
 		}
+	}
+	// Folded with a longer index, it keeps each statement's reason.
+	long := Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "note"}, {Column: "id"}}, QueryIDs: []string{"two"}, Why: "equality on note and id"}
+	m, ok := foldedCandidate(e.c, long, e.table)
+	if !ok {
+		t.Fatal("no fold")
+	}
+	folded := &entry{c: m, whys: map[string]string{"eq": "equality on note", "two": "equality on note and id"}, folded: true}
+	if got, want := whatFor(folded, []StatementGain{{QueryID: "two"}, {QueryID: "eq"}}), "equality on note and id; also equality on note; folded from two indexes, so that one serves both"; got != want {
+		t.Errorf("folded: %q, want %q", got, want)
 	}
 }

@@ -204,6 +204,10 @@ type columnTarget struct {
 	jsonKey   string // col ->> 'key': the key
 	jsonArrow string // "->>" or "->" when jsonKey or jsonKeyParam is set
 	keyParam  int    // col ->> $k: k
+	// converted: the field is cast to a type other than text, as in
+	// (attrs ->> $1)::int = $2, and a value sampled for $2 may hold any
+	// text, which fails the cast: a value compared with it gets none.
+	converted bool
 }
 
 func (c columnTarget) String() string {
@@ -295,7 +299,7 @@ type scopeItem struct {
 }
 
 func (s *synth) addUse(n int, u paramUse) {
-	if n > 0 {
+	if n > 0 && (!u.col.converted || u.kind == useJSONKey) {
 		s.uses[n] = append(s.uses[n], u)
 	}
 }
@@ -721,9 +725,7 @@ func (s *synth) columnOf(n *pg_query.Node, sc *paramScope) (columnTarget, bool) 
 		tc := n.GetTypeCast()
 		col, ok := s.columnOf(tc.Arg, sc)
 		if ok && (col.jsonKey != "" || col.keyParam != 0) && !stringType(tc.TypeName) {
-			// (attrs ->> $1)::int = $2: the field sampled for $2 may hold
-			// any text, which fails the cast.
-			return columnTarget{}, false
+			col.converted = true
 		}
 		return col, ok
 	case n.GetCollateClause() != nil:

@@ -281,6 +281,9 @@ func throughLinks(path string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+			return path, nil // /dev/stdout: a device or a pipe, written in place (its link may name no file: pipe:[N])
+		}
 		target, err := os.Readlink(path)
 		if err != nil {
 			return "", err

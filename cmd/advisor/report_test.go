@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -77,6 +78,29 @@ func TestReportFileInPlace(t *testing.T) {
 		t.Fatalf("-o %s: no longer a pipe (%v, %v)", fifo, fi.Mode(), err)
 	}
 	if data, err := io.ReadAll(reader); err != nil || !strings.Contains(string(data), "schema_version") {
+		t.Errorf("read from the pipe: %q (%v)", data, err)
+	}
+}
+
+// /dev/stdout links to /proc/self/fd/1, whose link reads "pipe:[N]" when
+// it is a pipe: written in place.
+func TestReportFileToStdoutPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	f, err := createReportFile(fmt.Sprintf("/proc/self/fd/%d", w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.discard()
+	if err := f.commit(&advisor.Report{}, "json"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if data, err := io.ReadAll(r); err != nil || !strings.Contains(string(data), "schema_version") {
 		t.Errorf("read from the pipe: %q (%v)", data, err)
 	}
 }
