@@ -18,13 +18,14 @@ func qualifyScans(plan *explain.Plan, cat *collector.Catalog, tables []string) {
 			read = append(read, leafPartitions(t, func(n string) *collector.Table { return findTable(cat, n) })...)
 		}
 	}
+	all := catalogTables(cat)
 	plan.Walk(func(_ string, n *explain.Node) bool {
 		if n.RelationName == "" || n.Schema != "" {
 			return true
 		}
 		if t := onlyNamed(read, n.RelationName); t != nil {
 			n.Schema = t.Schema
-		} else if t := onlyNamed(catalogTables(cat), n.RelationName); t != nil {
+		} else if t := onlyNamed(all, n.RelationName); t != nil {
 			n.Schema = t.Schema
 		}
 		return true
