@@ -195,23 +195,42 @@ func dollarQuote(body string) string {
 	return tag + body + tag
 }
 
-// createConcurrently appends the statement that builds the index name on
-// table t, after dropping an invalid one of that name (a build that
-// failed or was cancelled, left in place): IF NOT EXISTS would skip it.
+// createConcurrently appends the statements that build the index name on
+// table t, after dropping the leftovers of builds that failed: invalid,
+// they are not used, yet IF NOT EXISTS would skip one of the same name.
+// name is never a leftover's (see name), so running the script again
+// drops nothing it built.
 func (b ddlBuilder) createConcurrently(t *collector.Table, name string, stmts *[]string) {
-	if ix := b.sameIndex(t, name); ix != nil && !ix.Valid {
-		*stmts = append(*stmts, fmt.Sprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;", name))
+	for _, ix := range b.leftovers(t) {
+		*stmts = append(*stmts, fmt.Sprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;", qualifiedIndex(ix)))
 	}
 	*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;", unqualified(t, name), t.QualifiedName(), b.spec))
 }
 
-// sameIndex is the index of t named name (qualified) when it has the
-// candidate's definition: an earlier run of the same script left it,
-// valid (a partition's, under a parent whose build failed) or not.
-func (b ddlBuilder) sameIndex(t *collector.Table, name string) *collector.Index {
-	return b.withDefinition(t, func(ix *collector.Index) bool {
-		return collector.QuoteIdent(ix.Schema)+"."+collector.QuoteIdent(ix.Name) == name
-	})
+// leftovers are the invalid indexes of t with the candidate's definition:
+// concurrent builds of it that failed or were cancelled.
+func (b ddlBuilder) leftovers(t *collector.Table) []*collector.Index {
+	return b.withDefinition(t, func(ix *collector.Index) bool { return !ix.Valid && ownable(ix) })
+}
+
+// reusable reports whether index name of t's schema is free, or held by
+// what the script builds there anyway: a partitioned table's index
+// (invalid until every partition's is attached), or a valid index an
+// earlier run left (a partition's, under a parent whose build failed). A
+// leftover's name is not reused: the script drops the leftover.
+func (b ddlBuilder) reusable(t *collector.Table, name string) bool {
+	return !nameTaken(b.cat, t.Schema, name) || len(b.withDefinition(t, func(ix *collector.Index) bool {
+		return ix.Name == name && ownable(ix) && (ix.Valid || t.Kind == "p")
+	})) > 0
+}
+
+// ownable reports whether ix could be what an advisor script built: they
+// build no unique index, and a failed unique build still enforces its
+// uniqueness.
+func ownable(ix *collector.Index) bool { return !ix.Unique && !ix.Primary && !ix.Constraint }
+
+func qualifiedIndex(ix *collector.Index) string {
+	return collector.QuoteIdent(ix.Schema) + "." + collector.QuoteIdent(ix.Name)
 }
 
 // builtByHand is a valid index of partition t with the candidate's
@@ -219,14 +238,18 @@ func (b ddlBuilder) sameIndex(t *collector.Table, name string) *collector.Index 
 // beside it. A unique one (a partition's primary key) cannot be attached
 // under the candidate's index, which is not.
 func (b ddlBuilder) builtByHand(t *collector.Table) *collector.Index {
-	return b.withDefinition(t, func(ix *collector.Index) bool { return ix.Valid && !ix.Unique && !ix.Primary && !ix.Constraint })
+	if ixs := b.withDefinition(t, func(ix *collector.Index) bool { return ix.Valid && ownable(ix) }); len(ixs) > 0 {
+		return ixs[0]
+	}
+	return nil
 }
 
-// withDefinition is the first index of t with the candidate's definition
-// that ok accepts.
-func (b ddlBuilder) withDefinition(t *collector.Table, ok func(*collector.Index) bool) *collector.Index {
+// withDefinition is the indexes of t with the candidate's definition that
+// ok accepts.
+func (b ddlBuilder) withDefinition(t *collector.Table, ok func(*collector.Index) bool) []*collector.Index {
 	want := b.onTable(t)
 	n := normalizer{}
+	var out []*collector.Index
 	for i := range b.cat.Indexes {
 		ix := &b.cat.Indexes[i]
 		if ix.Table != t.QualifiedName() || !ok(ix) {
@@ -234,10 +257,10 @@ func (b ddlBuilder) withDefinition(t *collector.Table, ok func(*collector.Index)
 		}
 		have := Candidate{Table: ix.Table, Method: ix.Method, Keys: ix.Keys, Include: ix.Include, Where: ix.Predicate}
 		if n.candidateKey(have) == n.candidateKey(want) {
-			return ix
+			out = append(out, ix)
 		}
 	}
-	return nil
+	return out
 }
 
 // onTable is the candidate as it would be on table t (a partition).
@@ -248,13 +271,13 @@ func (b ddlBuilder) onTable(t *collector.Table) Candidate {
 }
 
 // name is the qualified index name for table t: table_col1_col2_idx when
-// the index is a plain btree on columns and the name is free (or taken by
-// this very index, left by an earlier run: see sameIndex) and spelt by no
-// other index (spelledOnce), otherwise (or when too long) a prefix of it
-// with a hash of the definition, so that two different definitions never
-// share a name and IF NOT EXISTS never skips an index that is not the one
-// recommended. The hash covers the table too, so partitions' indexes
-// differ even when truncated alike.
+// the index is a plain btree on columns, the name is reusable and no other
+// index is spelt alike (spelledOnce), otherwise (or when too long) a
+// prefix of it with a hash of the definition, so that two different
+// definitions never share a name and IF NOT EXISTS never skips an index
+// that is not the one recommended. The hash covers the table too, so
+// partitions' indexes differ even when truncated alike; where a leftover
+// holds that name, a later hash is taken.
 func (b ddlBuilder) name(t *collector.Table) string {
 	parts := []string{t.Name}
 	for _, k := range b.c.Keys {
@@ -266,12 +289,16 @@ func (b ddlBuilder) name(t *collector.Table) string {
 	}
 	base := strings.Join(parts, "_")
 	name := base + "_idx"
-	qualified := collector.QuoteIdent(t.Schema) + "." + collector.QuoteIdent(name)
-	taken := nameTaken(b.cat, t.Schema, name) && b.sameIndex(t, qualified) == nil
-	if !b.plain() || len(name) > maxIdentBytes || taken || !spelledOnce(b.cat, t.Schema, base) {
-		sum := sha256.Sum256([]byte(b.id + "\x00" + t.QualifiedName()))
-		suffix := "_" + hex.EncodeToString(sum[:4]) + "_idx"
-		name = truncateUTF8(base, maxIdentBytes-len(suffix)) + suffix
+	if !b.plain() || len(name) > maxIdentBytes || !b.reusable(t, name) || !spelledOnce(b.cat, t.Schema, base) {
+		for attempt := 0; attempt == 0 || !b.reusable(t, name); attempt++ {
+			seed := b.id + "\x00" + t.QualifiedName()
+			if attempt > 0 {
+				seed += fmt.Sprintf("\x00%d", attempt)
+			}
+			sum := sha256.Sum256([]byte(seed))
+			suffix := "_" + hex.EncodeToString(sum[:4]) + "_idx"
+			name = truncateUTF8(base, maxIdentBytes-len(suffix)) + suffix
+		}
 	}
 	return collector.QuoteIdent(t.Schema) + "." + collector.QuoteIdent(name)
 }

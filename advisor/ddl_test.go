@@ -40,8 +40,12 @@ func ddlCatalog() *collector.Catalog {
 		},
 		Indexes: []collector.Index{{Schema: "public", Name: "orders_customer_id_idx", Table: "public.orders", Method: "btree",
 			Keys: []collector.IndexKey{{Column: "customer_id"}, {Column: "id"}}, Valid: true},
-			// Left by a build of the same index that failed: rebuilt under its name.
+			// Left by a build of the same index that failed: dropped, and the
+			// index built under another name, which a second run keeps.
 			{Schema: "public", Name: "orders_status_idx", Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "status"}}},
+			// A failed unique build: it still enforces uniqueness, so it
+			// is not the advisor's to drop, and its name is not reused.
+			{Schema: "public", Name: "orders_email_idx", Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{{Column: "email"}}, Unique: true},
 			// A partitioned build that failed after one partition: resumed.
 			{Schema: "public", Name: "events_account_id_idx", Table: "public.events", Method: "btree", Keys: []collector.IndexKey{{Column: "account_id"}}},
 			{Schema: "public", Name: "events_2024_account_id_idx", Table: "public.events_2024", Method: "btree",
@@ -82,6 +86,7 @@ func TestIndexDDLGolden(t *testing.T) {
 		{"expressions", Candidate{Table: "public.orders", Method: "btree", Keys: []collector.IndexKey{
 			{Expression: "lower(email)"}, {Expression: "(total + tax)", Desc: true}, {Column: "note", OpClass: "text_pattern_ops", NullsFirst: true}}}},
 		{"rebuild_invalid", btree("public.orders", "status")},
+		{"invalid_unique_kept", btree("public.orders", "email")},
 		{"partitioned_resume", btree("public.events", "account_id")},
 		{"partitioned_by_hand", btree("public.events", "kind")},
 		{"name_taken_by_expression", btree("public.orders", "note")},
@@ -303,6 +308,7 @@ func TestIndexDDLRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var built [2]string // the user indexes after each run
 		for run := range 2 {
 			for _, stmt := range script.Statements {
 				// The simple protocol, one statement per message: no implicit transaction block.
@@ -310,6 +316,13 @@ func TestIndexDDLRuns(t *testing.T) {
 					t.Fatalf("run %d of %s: %s: %v", run+1, script.Name, stmt, err)
 				}
 			}
+			if err := conn.QueryRow(ctx, `SELECT string_agg(indexrelid::regclass || '@' || indexrelid::oid, ' ' ORDER BY indexrelid)
+				FROM pg_index WHERE indexrelid >= 16384`).Scan(&built[run]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if built[0] != built[1] {
+			t.Errorf("run 2 of %s dropped or built indexes: %s, then %s", script.Name, built[0], built[1])
 		}
 		verify, _, _ := strings.Cut(script.Verify, "\n")
 		valid, err := verified(ctx, conn, verify)
@@ -356,6 +369,7 @@ func TestIndexDDLRuns(t *testing.T) {
 	// A partition's index that a failed build left invalid is not attached:
 	// attached, DROP INDEX CONCURRENTLY would refuse it.
 	if err := c.Exec(ctx, "ddl_runs",
+		`SET statement_timeout = 0`, // the database's 5ms, set above, fails these on a busy machine
 		`CREATE TABLE logs (at date) PARTITION BY RANGE (at)`,
 		`CREATE TABLE logs_2025 PARTITION OF logs FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`,
 		`CREATE INDEX logs_at_idx ON ONLY logs (at)`,
