@@ -38,6 +38,7 @@ func SchemaChecks(cat *collector.Catalog, plans ...*explain.Plan) []explain.Find
 	for i := range cat.Tables {
 		s.tables[cat.Tables[i].QualifiedName()] = &cat.Tables[i]
 	}
+	s.fkCovers = s.soleFKCovers()
 	named := map[string]int{}
 	for _, ix := range cat.Indexes {
 		named[ix.Name]++
@@ -53,10 +54,10 @@ func SchemaChecks(cat *collector.Catalog, plans ...*explain.Plan) []explain.Find
 	var out []explain.Finding
 	out = append(out, s.invalidIndexes()...)
 	out = append(out, s.unindexedFKs()...)
-	dropped := map[*collector.Index]bool{}
-	out = append(out, s.duplicateIndexes(dropped)...)
-	out = append(out, s.redundantIndexes(dropped)...)
-	out = append(out, s.unusedIndexes(dropped)...)
+	v := verdicts{drop: map[*collector.Index]bool{}, keep: map[*collector.Index]bool{}}
+	out = append(out, s.duplicateIndexes(v)...)
+	out = append(out, s.redundantIndexes(v)...)
+	out = append(out, s.unusedIndexes(v)...)
 	out = append(out, s.missingPrimaryKeys()...)
 	out = append(out, s.timestampsWithoutTZ()...)
 	slices.SortStableFunc(out, func(a, b explain.Finding) int {
@@ -79,7 +80,16 @@ type schemaChecker struct {
 	// name an index without its schema, so only names no other schema
 	// has).
 	planned map[string]bool
+	// fkCovers are the indexes that alone serve a foreign key's checks:
+	// without one, unindexedFKs would report its foreign key.
+	fkCovers map[*collector.Index]bool
 }
+
+// verdicts are the indexes the duplicate and redundant checks told the
+// DBA to drop, and those they told them to keep instead: later checks
+// contradict neither (an unused keeper reported unused would have both of
+// a pair dropped).
+type verdicts struct{ drop, keep map[*collector.Index]bool }
 
 func qualifiedIndexName(ix *collector.Index) string {
 	return collector.QuoteIdent(ix.Schema) + "." + collector.QuoteIdent(ix.Name)
@@ -184,21 +194,44 @@ func (s schemaChecker) inheritedFK(t *collector.Table, fk collector.ForeignKey) 
 // foreign key's columns, in any order, as its leading columns: on the
 // table, or on each of its partitions.
 func (s schemaChecker) fkIndexed(fk collector.ForeignKey) bool {
-	leads := func(ix *collector.Index) bool {
-		if !ix.Valid || ix.Predicate != "" || ix.Method != "btree" || len(ix.Keys) < len(fk.Columns) {
-			return false
-		}
-		lead := ix.Keys[:len(fk.Columns)]
-		// The key checks compare in the columns' collations.
-		return !slices.ContainsFunc(lead, func(k collector.IndexKey) bool {
-			return k.Column == "" || k.Collation != "" || !slices.Contains(fk.Columns, k.Column)
-		}) && !hasDuplicateColumn(lead)
-	}
+	leads := func(ix *collector.Index) bool { return leadsFK(ix, fk) }
 	if slices.ContainsFunc(s.indexesOn(fk.Table), leads) {
 		return true
 	}
 	t := s.tables[fk.Table]
 	return t != nil && onEveryLeaf(t, func(name string) *collector.Table { return s.tables[name] }, s.indexesOn, leads)
+}
+
+// leadsFK reports whether ix can serve fk's checks: valid, non-partial,
+// btree, with fk's columns, in any order, as its leading keys.
+func leadsFK(ix *collector.Index, fk collector.ForeignKey) bool {
+	if !ix.Valid || ix.Predicate != "" || ix.Method != "btree" || len(ix.Keys) < len(fk.Columns) {
+		return false
+	}
+	lead := ix.Keys[:len(fk.Columns)]
+	// The key checks compare in the columns' collations.
+	return !slices.ContainsFunc(lead, func(k collector.IndexKey) bool {
+		return k.Column == "" || k.Collation != "" || !slices.Contains(fk.Columns, k.Column)
+	}) && !hasDuplicateColumn(lead)
+}
+
+// soleFKCovers finds, for each foreign key, the index of its table that
+// alone serves its checks. (A partitioned table's partitions may have
+// indexes of their own too; the parent's is kept all the same.)
+func (s schemaChecker) soleFKCovers() map[*collector.Index]bool {
+	out := map[*collector.Index]bool{}
+	for _, fk := range s.cat.ForeignKeys {
+		var covers []*collector.Index
+		for _, ix := range s.indexesOn(fk.Table) {
+			if leadsFK(ix, fk) {
+				covers = append(covers, ix)
+			}
+		}
+		if len(covers) == 1 {
+			out[covers[0]] = true
+		}
+	}
+	return out
 }
 
 // indexesOn are the indexes of the table with this qualified name.
@@ -238,11 +271,13 @@ func (s schemaChecker) keysSignature(keys []collector.IndexKey) string {
 	return b.String()
 }
 
-// keepRank orders duplicates: the one to keep first (primary key,
-// constraint, unique, most used, then by name).
+// keepRank orders duplicates: the one to keep first (primary key, one a
+// foreign key checks through, constraint, unique, most used, then by
+// name).
 func keepRank(a, b *collector.Index) int {
 	for _, f := range []func(*collector.Index) bool{
 		func(x *collector.Index) bool { return x.Primary },
+		func(x *collector.Index) bool { return x.Referenced },
 		func(x *collector.Index) bool { return x.Constraint },
 		func(x *collector.Index) bool { return x.Unique },
 	} {
@@ -282,15 +317,22 @@ func (s schemaChecker) validIndexes() []*collector.Index {
 // dropFix is how to remove an index: DROP INDEX, or dropping the
 // constraint it backs (whose name PostgreSQL gives its index).
 func (s schemaChecker) dropFix(ix *collector.Index) string {
+	var referenced string
+	if ix.Referenced {
+		// DROP fails while a foreign key depends on the index; added
+		// again, the foreign key picks another unique index of the columns.
+		referenced = "-- a foreign key referencing " + ix.Table + " checks through this index, and the DROP fails until that\n" +
+			"-- foreign key is dropped and added again (ALTER TABLE ... ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT)\n"
+	}
 	if ix.Constraint || ix.Primary {
-		return fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s; -- it backs a constraint; check that no foreign key depends on it",
+		return referenced + fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s; -- it backs a constraint; check that no foreign key depends on it",
 			ix.Table, collector.QuoteIdent(ix.Name))
 	}
 	if s.partitioned(ix) {
-		return fmt.Sprintf("DROP INDEX %s; -- a partitioned index cannot be dropped CONCURRENTLY: this locks the table and its partitions while it runs",
+		return referenced + fmt.Sprintf("DROP INDEX %s; -- a partitioned index cannot be dropped CONCURRENTLY: this locks the table and its partitions while it runs",
 			qualifiedIndexName(ix))
 	}
-	return fmt.Sprintf("DROP INDEX CONCURRENTLY %s;", qualifiedIndexName(ix))
+	return referenced + fmt.Sprintf("DROP INDEX CONCURRENTLY %s;", qualifiedIndexName(ix))
 }
 
 // partitioned reports whether ix is on a partitioned table.
@@ -309,7 +351,7 @@ func (s schemaChecker) onKnownPartition(ix *collector.Index) bool {
 
 // duplicateIndexes finds indexes identical to another on the same table;
 // all but the one to keep are reported and added to dropped.
-func (s schemaChecker) duplicateIndexes(dropped map[*collector.Index]bool) []explain.Finding {
+func (s schemaChecker) duplicateIndexes(v verdicts) []explain.Finding {
 	groups := map[string][]*collector.Index{}
 	var order []string
 	for _, ix := range s.validIndexes() {
@@ -330,8 +372,9 @@ func (s schemaChecker) duplicateIndexes(dropped map[*collector.Index]bool) []exp
 		}
 		slices.SortFunc(g, keepRank)
 		keep := g[0]
+		v.keep[keep] = true
 		for _, ix := range g[1:] {
-			dropped[ix] = true
+			v.drop[ix] = true
 			out = append(out, s.dropFinding("duplicate_index", explain.Warning, ix, keep,
 				"duplicates %s: same method, keys, INCLUDE and predicate"))
 		}
@@ -342,18 +385,18 @@ func (s schemaChecker) duplicateIndexes(dropped map[*collector.Index]bool) []exp
 // redundantIndexes finds btree indexes whose keys are a leading prefix of
 // another's on the same table with the same predicate; indexes that
 // enforce a constraint or uniqueness stay.
-func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []explain.Finding {
+func (s schemaChecker) redundantIndexes(v verdicts) []explain.Finding {
 	all := s.validIndexes()
 	var out []explain.Finding
 	for _, a := range all {
-		if dropped[a] || a.Method != "btree" || a.Unique || a.Primary || a.Constraint || s.onKnownPartition(a) {
+		if v.drop[a] || a.Method != "btree" || a.Unique || a.Primary || a.Constraint || s.onKnownPartition(a) {
 			continue
 		}
 		var keep *collector.Index
 		for _, b := range all {
 			// An unused one is no keeper: it is reported unused, and
 			// the prefix its queries use is what to keep.
-			if b == a || dropped[b] || s.unused(b) || b.Table != a.Table || b.Method != "btree" || len(b.Keys) <= len(a.Keys) ||
+			if b == a || v.drop[b] || s.unused(b) || b.Table != a.Table || b.Method != "btree" || len(b.Keys) <= len(a.Keys) ||
 				s.norm.norm(a.Predicate) != s.norm.norm(b.Predicate) ||
 				s.keysSignature(a.Keys) != s.keysSignature(b.Keys[:len(a.Keys)]) || !includesAll(b, a.Include) {
 				continue
@@ -368,7 +411,7 @@ func (s schemaChecker) redundantIndexes(dropped map[*collector.Index]bool) []exp
 		if keep == nil {
 			continue
 		}
-		dropped[a] = true
+		v.drop[a], v.keep[keep] = true, true
 		f := s.dropFinding("redundant_index", explain.Info, a, keep, "is a leading prefix of %s, which serves the same lookups")
 		f.Evidence["keep_definition"] = keep.Definition
 		out = append(out, f)
@@ -394,9 +437,11 @@ func (s schemaChecker) dropFinding(kind string, severity explain.Severity, ix, k
 }
 
 // unused reports whether ix is one unusedIndexes reports: never scanned,
-// by the statistics or a plan, and no constraint needs it.
+// by the statistics or a plan, and no constraint needs it (a foreign key
+// whose checks it alone serves included: its counter reads 0 until rows
+// of the referenced table are deleted).
 func (s schemaChecker) unused(ix *collector.Index) bool {
-	return ix.IdxScan == 0 && !s.planned[ix.Name] && !ix.Unique && !ix.Primary && !ix.Constraint &&
+	return ix.IdxScan == 0 && !s.planned[ix.Name] && !ix.Unique && !ix.Primary && !ix.Constraint && !s.fkCovers[ix] &&
 		ix.SizeBytes > unusedIndexBytes && !s.onKnownPartition(ix)
 }
 
@@ -406,10 +451,10 @@ func (s schemaChecker) unused(ix *collector.Index) bool {
 // a plan of the workload scans is left out: that plan may come from the
 // replica, and an index built since the calls that would have scanned it
 // (one the advisor recommended, say) reads 0 until they come again.
-func (s schemaChecker) unusedIndexes(dropped map[*collector.Index]bool) []explain.Finding {
+func (s schemaChecker) unusedIndexes(v verdicts) []explain.Finding {
 	var out []explain.Finding
 	for _, ix := range s.validIndexes() {
-		if dropped[ix] || !s.unused(ix) {
+		if v.drop[ix] || v.keep[ix] || !s.unused(ix) {
 			continue
 		}
 		out = append(out, explain.Finding{
@@ -536,7 +581,8 @@ func (s schemaChecker) primaryKeyCandidate(t *collector.Table) *collector.Index 
 		return nil
 	}
 	for _, ix := range s.validIndexes() {
-		if ix.Table != t.QualifiedName() || !ix.Unique || ix.Method != "btree" || ix.Predicate != "" || len(ix.Include) > 0 {
+		// A UNIQUE constraint's index is taken: PRIMARY KEY USING INDEX refuses it.
+		if ix.Table != t.QualifiedName() || !ix.Unique || ix.Constraint || ix.Method != "btree" || ix.Predicate != "" || len(ix.Include) > 0 {
 			continue
 		}
 		ok := true

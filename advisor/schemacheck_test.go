@@ -253,6 +253,17 @@ func TestSchemaChecksSandbox(t *testing.T) {
 		`CREATE INDEX feeds_at ON ONLY feeds (at)`,
 		`CREATE INDEX feeds_new_at ON feeds_new (at)`,
 		`ALTER INDEX feeds_at ATTACH PARTITION feeds_new_at`,
+		// The foreign key checks through accounts_id_z, the first built:
+		// of the duplicates, accounts_id_a is the one DROP INDEX accepts.
+		// A UNIQUE constraint's index cannot become the primary key.
+		`CREATE TABLE accounts (id int, ext text NOT NULL UNIQUE)`,
+		`CREATE UNIQUE INDEX accounts_id_z ON accounts (id)`,
+		`CREATE TABLE account_events (id bigint PRIMARY KEY, account_id int REFERENCES accounts (id))`,
+		`CREATE UNIQUE INDEX accounts_id_a ON accounts (id)`,
+		`INSERT INTO accounts SELECT g, 'e' || g FROM generate_series(1, 60000) g`,
+		`INSERT INTO account_events SELECT g, g FROM generate_series(1, 60000) g`,
+		// Never scanned, but the foreign key's only index.
+		`CREATE INDEX account_events_account_id ON account_events (account_id)`,
 		`ANALYZE`,
 	)
 	if err != nil {
@@ -285,10 +296,13 @@ func TestSchemaChecksSandbox(t *testing.T) {
 		`unindexed_fk critical public."Orders" Orders_customerId_fkey`,
 		"unindexed_fk info public.logs logs_customer_id_fkey",
 		`duplicate_index warning public."Orders" public.orders_created_b`,
+		"duplicate_index warning public.accounts public.accounts_id_a",
 		// orders_status, a prefix of orders_status_created, is not
-		// redundant: that one is unused, and goes instead.
-		`unused_index info public."Orders" public.orders_created_a`,
+		// redundant: that one is unused, and goes instead. The
+		// duplicates' keeper, orders_created_a, is not reported unused
+		// too: both would go.
 		`unused_index info public."Orders" public.orders_status_created`,
+		"missing_primary_key warning public.accounts",
 		"missing_primary_key warning public.dupvals",
 		"missing_primary_key warning public.feeds",
 		"missing_primary_key warning public.logs",
@@ -332,6 +346,36 @@ func TestSchemaChecksSandbox(t *testing.T) {
 	for _, f := range load() {
 		if fixed[f.Kind] {
 			t.Errorf("still found after its fix: %s (%s)", findingLine(f), f.Detail)
+		}
+	}
+}
+
+// A duplicate that a foreign key checks through is kept over one that
+// none does; when both are, the fix says that DROP fails until the
+// foreign key is added again.
+func TestDuplicateReferencedIndex(t *testing.T) {
+	unique := func(name string, referenced bool, scans int64) collector.Index {
+		return collector.Index{Schema: "public", Name: name, Table: "public.a", Method: "btree", Valid: true, Unique: true,
+			Referenced: referenced, IdxScan: scans, Keys: []collector.IndexKey{{Column: "id"}}}
+	}
+	for _, tc := range []struct {
+		a, z     collector.Index
+		drop     string
+		fixNotes bool
+	}{
+		{unique("a_id_a", false, 5), unique("a_id_z", true, 0), "public.a_id_a", false},
+		{unique("a_id_a", true, 5), unique("a_id_z", true, 0), "public.a_id_z", true},
+	} {
+		cat := &collector.Catalog{
+			Tables:  []collector.Table{{Schema: "public", Name: "a", Kind: "r", HasPrimaryKey: true}},
+			Indexes: []collector.Index{tc.a, tc.z},
+		}
+		fs := SchemaChecks(cat)
+		if len(fs) != 1 || fs[0].Evidence["index"] != tc.drop {
+			t.Fatalf("want %s reported duplicate, got %v", tc.drop, findingLines(fs))
+		}
+		if notes := strings.Contains(fs[0].Fix, "foreign key"); notes != tc.fixNotes || !strings.HasSuffix(fs[0].Fix, "DROP INDEX CONCURRENTLY "+tc.drop+";") {
+			t.Errorf("fix for %s: %q", tc.drop, fs[0].Fix)
 		}
 	}
 }

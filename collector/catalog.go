@@ -99,6 +99,7 @@ type Index struct {
 	Unique     bool
 	Primary    bool
 	Constraint bool // backs a PRIMARY KEY, UNIQUE or EXCLUDE constraint
+	Referenced bool // a FOREIGN KEY referencing its table checks through it: DROP INDEX fails
 	Valid      bool
 	Ready      bool
 	SizeBytes  int64

@@ -83,6 +83,7 @@ ORDER BY s.schemaname, s.tablename, s.attname, s.inherited`
 	coalesce(pg_get_expr(i.indpred, i.indrelid, true), ''),
 	i.indisunique, i.indisprimary,
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
+	EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype = 'f'),
 	i.indisvalid, i.indisready, coalesce(pg_relation_size(i.indexrelid), 0), coalesce(s.idx_scan, 0)
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -307,7 +308,7 @@ func (c *Catalog) loadIndexes(ctx context.Context, q Querier) error {
 		var columns, defs, opclasses, collations []string
 		var options []int16
 		err := rows.Scan(&ix.OID, &ix.Schema, &ix.Name, &tableSchema, &tableName, &ix.Method, &ix.Definition, &nKeys,
-			&columns, &defs, &options, &opclasses, &collations, &ix.Predicate, &ix.Unique, &ix.Primary, &ix.Constraint,
+			&columns, &defs, &options, &opclasses, &collations, &ix.Predicate, &ix.Unique, &ix.Primary, &ix.Constraint, &ix.Referenced,
 			&ix.Valid, &ix.Ready, &ix.SizeBytes, &ix.IdxScan)
 		if err != nil {
 			return err
