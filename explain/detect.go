@@ -715,7 +715,8 @@ func indexFix(n *Node, cols []exprCol) string {
 	case len(keys) > 0:
 		return fmt.Sprintf("Index the filtered columns: CREATE INDEX ON %s (%s);", table, strings.Join(keys, ", "))
 	case len(pat) > 0:
-		return fmt.Sprintf("The filter matches patterns, which a B-tree cannot serve: CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON %s USING gin (%s gin_trgm_ops);",
+		return fmt.Sprintf("The filter matches patterns: CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON %s USING gin (%s gin_trgm_ops); "+
+			"(a B-tree with text_pattern_ops serves only a case-sensitive LIKE 'prefix%%')",
 			table, strings.Join(pat, " gin_trgm_ops, "))
 	default:
 		return fmt.Sprintf("Index what the filter %s tests on %s (an expression index when it tests an expression).", n.Filter, table)
@@ -1323,6 +1324,8 @@ func comparison(toks []token, first, last int) (colClass, bool) {
 	if j < len(toks) {
 		t := toks[j]
 		switch {
+		case t.kind == tokOp && opClass(t.text) == colPattern && !textOperand(toks[j+1:]):
+			return colOther, true // citext ~~ citext: gin_trgm_ops serves text only
 		case t.kind == tokOp:
 			return opClass(t.text), true
 		case t.text == ",":
@@ -1346,6 +1349,13 @@ func comparison(toks []token, first, last int) (colClass, bool) {
 		}
 	}
 	return colEquality, true // a boolean column tested on its own
+}
+
+// textOperand reports whether the operand toks begin with is not a
+// constant of another type than text: EXPLAIN prints a constant with its
+// type ('abc%'::citext).
+func textOperand(toks []token) bool {
+	return len(toks) < 2 || toks[0].kind != tokString || toks[1].kind != tokCast || relabelCast(toks[1].text)
 }
 
 // relabelCast reports whether a cast to type, as EXPLAIN prints it on a

@@ -515,6 +515,8 @@ func TestExprColumns(t *testing.T) {
 		{"((o.exam_id = 1) AND ((o.user_username)::text = 'nicolas1'::text))", []exprCol{{"exam_id", colEquality}, {"user_username", colEquality}}},
 		{"((title)::text ~ '.*sql.*'::text)", []exprCol{{"title", colPattern}}},
 		{"((name)::text ~~* 'abc%'::text)", []exprCol{{"name", colPattern}}},
+		{"(handle ~~ 'Handle123%'::citext)", []exprCol{{"handle", colOther}}}, // gin_trgm_ops has no citext LIKE
+		{"(code ~~ $1)", []exprCol{{"code", colPattern}}},
 		{"(o.shipped <= '1998-08-18 00:00:00'::timestamp without time zone)", []exprCol{{"shipped", colRange}}},
 		{"((o.deleted_at IS NULL) AND o.visible)", []exprCol{{"deleted_at", colEquality}, {"visible", colEquality}}},
 		{"(lower((email)::text) = 'x'::text)", nil},
