@@ -55,6 +55,12 @@ func classify(query string, truncated bool) *Text {
 		return t
 	}
 	keyword, balanced := scanText(query)
+	if inner, ok := preparedQuery(query); ok && keyword == "PREPARE" && balanced {
+		// Its EXECUTEs run the statement: ranked and explained as it.
+		t = classify(inner, truncated)
+		t.Own = t.Own || strings.Contains(query, marker)
+		return t
+	}
 	t.Command = keyword
 	t.Utility = keyword != "" && !slices.Contains(optimizable, keyword)
 	t.Internal = keyword == "SELECT" && (strings.HasSuffix(query, " FOR KEY SHARE OF x") && strings.Contains(query, " FROM ONLY ") ||
@@ -87,9 +93,23 @@ func readsCatalogOnly(query string) bool {
 }
 
 // scanText returns the first keyword of a statement, upper case, and
-// whether its quotes, comments and parentheses are all closed. It is a
-// lexer, not a parser: cheap enough to run on every new text.
+// whether its quotes, comments and parentheses are all closed.
 func scanText(q string) (keyword string, balanced bool) {
+	balanced = scanWords(q, func(w string, _, _ int) bool {
+		if keyword == "" {
+			keyword = strings.ToUpper(w)
+		}
+		return true
+	})
+	return keyword, balanced
+}
+
+// scanWords calls word with each word of q outside quotes, comments and
+// parentheses, and the offset after it, until word returns false; it
+// reports whether q's quotes, comments and parentheses all close (as far
+// as it read). It is a lexer, not a parser: cheap enough to run on every
+// new text.
+func scanWords(q string, word func(w string, end, depth int) bool) (balanced bool) {
 	depth := 0
 	for i := 0; i < len(q); {
 		c := q[i]
@@ -97,25 +117,25 @@ func scanText(q string) (keyword string, balanced bool) {
 		case c == '-' && strings.HasPrefix(q[i:], "--"):
 			end := strings.IndexByte(q[i:], '\n')
 			if end < 0 {
-				return keyword, depth == 0
+				return depth == 0
 			}
 			i += end + 1
 		case c == '/' && strings.HasPrefix(q[i:], "/*"):
 			end := blockCommentEnd(q, i)
 			if end < 0 {
-				return keyword, false
+				return false
 			}
 			i = end
 		case c == '\'' || c == '"':
 			end := quotedEnd(q, i+1, c, false)
 			if end < 0 {
-				return keyword, false
+				return false
 			}
 			i = end
 		case c == '$' && (i == 0 || !isIdentChar(q[i-1])):
 			end, ok := dollarQuotedEnd(q, i)
 			if !ok {
-				return keyword, false
+				return false
 			}
 			i = end
 		case c == '(':
@@ -123,7 +143,7 @@ func scanText(q string) (keyword string, balanced bool) {
 			i++
 		case c == ')':
 			if depth--; depth < 0 {
-				return keyword, false
+				return false
 			}
 			i++
 		case isIdentStart(c):
@@ -131,22 +151,40 @@ func scanText(q string) (keyword string, balanced bool) {
 			for j < len(q) && isIdentChar(q[j]) {
 				j++
 			}
-			if keyword == "" {
-				keyword = strings.ToUpper(q[i:j])
-			}
 			if j < len(q) && q[j] == '\'' && (q[i:j] == "E" || q[i:j] == "e") {
 				end := quotedEnd(q, j+1, '\'', true) // E'...' allows backslash escapes
 				if end < 0 {
-					return keyword, false
+					return false
 				}
-				j = end
+				i = end
+				continue
+			}
+			if !word(q[i:j], j, depth) {
+				return depth == 0
 			}
 			i = j
 		default:
 			i++
 		}
 	}
-	return keyword, depth == 0
+	return depth == 0
+}
+
+// preparedQuery is the statement a PREPARE name [(types)] AS statement
+// text prepares: pg_stat_statements counts its EXECUTEs under that text.
+func preparedQuery(q string) (string, bool) {
+	at := -1
+	scanWords(q, func(w string, end, depth int) bool {
+		if depth == 0 && strings.EqualFold(w, "AS") {
+			at = end
+			return false
+		}
+		return true
+	})
+	if at < 0 {
+		return "", false
+	}
+	return strings.TrimSpace(q[at:]), true
 }
 
 // blockCommentEnd returns the index after the comment starting at i

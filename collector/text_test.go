@@ -1,11 +1,15 @@
 package collector
 
-import "testing"
+import (
+	"cmp"
+	"testing"
+)
 
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		query     string
 		truncated bool
+		prepared  string // the statement classified, when not query
 		command   string
 		utility   bool
 		own       bool
@@ -44,9 +48,15 @@ func TestClassify(t *testing.T) {
 		{query: "", problem: TextUnparseable},
 		{query: "  ;", problem: TextUnparseable},
 		{query: "SELECT * FROM t WHERE a IN ($1, $2, $3", truncated: true, command: "SELECT", problem: TextTruncated},
+		// SQL-level PREPARE: pg_stat_statements counts the EXECUTEs under it.
+		{query: "PREPARE heavy(text) AS SELECT id FROM items WHERE name = $1", prepared: "SELECT id FROM items WHERE name = $1", command: "SELECT"},
+		{query: `prepare "as" (numeric(10, 2), "AS") as  update t set a = $1 where "as" = 'as'`, prepared: `update t set a = $1 where "as" = 'as'`, command: "UPDATE"},
+		{query: "/* pgadvisor */ PREPARE p AS SELECT 1", prepared: "SELECT 1", command: "SELECT", own: true},
+		{query: "PREPARE p AS VACUUM", prepared: "VACUUM", command: "VACUUM", utility: true},
+		{query: "PREPARE p (int", command: "PREPARE", utility: true, problem: TextUnparseable},
 	} {
 		got := classify(tc.query, tc.truncated)
-		want := Text{Query: tc.query, Command: tc.command, Utility: tc.utility, Own: tc.own, Internal: tc.internal, Problem: tc.problem}
+		want := Text{Query: cmp.Or(tc.prepared, tc.query), Command: tc.command, Utility: tc.utility, Own: tc.own, Internal: tc.internal, Problem: tc.problem}
 		if *got != want {
 			t.Errorf("classify(%q) = %+v, want %+v", tc.query, *got, want)
 		}
