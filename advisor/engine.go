@@ -195,6 +195,9 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 	}
 	r.Recommendations = append(r.Recommendations, recs...)
 	pointFixesAtRecommendations(r.Findings[firstFinding:], recs, cat)
+	for i := firstFinding; i < len(r.Findings); i++ {
+		r.Findings[i].Database = db
+	}
 	return nil
 }
 

@@ -106,16 +106,17 @@ func (d *Delta) Top(opts RankOptions) ([]Statement, error) {
 	return out, nil
 }
 
-// byStatement sums d's workload entries by database, queryid and nesting
-// level, whatever role ran them: copies, in d's order. The advisor's own
+// byStatement sums d's workload entries by database and queryid, whatever
+// role ran them and whether at top level or inside a function (one
+// statement, which one plan and one index serve): copies, in d's order.
+// The advisor's own
 // entries (its EXPLAIN shares the statement's queryid), utility and
 // internal ones are left out. The Key's UserID is the first entry's; User
 // lists every role, sorted.
 func (d *Delta) byStatement() []*Statement {
 	type key struct {
-		dbid     uint32
-		queryID  int64
-		topLevel bool
+		dbid    uint32
+		queryID int64
 	}
 	pos := map[key]int{}
 	var out []*Statement
@@ -123,7 +124,7 @@ func (d *Delta) byStatement() []*Statement {
 		if s.Text.Own || s.Text.Utility || s.Text.Internal {
 			continue
 		}
-		k := key{s.Key.DBID, s.Key.QueryID, s.Key.TopLevel}
+		k := key{s.Key.DBID, s.Key.QueryID}
 		i, ok := pos[k]
 		if !ok {
 			pos[k] = len(out)

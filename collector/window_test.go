@@ -630,6 +630,26 @@ func TestWindowShareNested(t *testing.T) {
 	}
 }
 
+// A statement run both at top level and inside a function ranks once,
+// its entries summed: one plan, and one index, serve both.
+func TestTopSumsNestingLevels(t *testing.T) {
+	w := NewWindow(WindowOptions{})
+	mustAdd(t, w, snapAt(0, nil))
+	s := snapAt(1, map[int64]int64{3: 10})
+	nested := appKey(3)
+	nested.TopLevel = false
+	s.Entries = append(s.Entries, Entry{Key: nested, Counters: Counters{Calls: 5, TotalExecTime: 50}})
+	s.Texts[nested] = s.Texts[appKey(3)]
+	mustAdd(t, w, s)
+	top, err := w.LastSample().Top(RankOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != 1 || top[0].Calls != 15 {
+		t.Errorf("ranked %+v, want one statement of 15 calls", top)
+	}
+}
+
 // TestWindowTextsByEntry: the advisor's PREPARE of an application's
 // statement has the statement's queryid but a text of its own; each entry
 // keeps its own text, so the application's statement is still ranked.

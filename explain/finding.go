@@ -17,6 +17,7 @@ type Finding struct {
 	Node     string         `json:"node,omitempty"`     // path in the plan, e.g. "0.1.0 Sort"; "" for schema findings
 	Table    string         `json:"table,omitempty"`    // qualified table when one is concerned
 	QueryID  string         `json:"queryid,omitempty"`  // statement the plan came from, when known
+	Database string         `json:"database,omitempty"` // where the statement runs or the table is
 	Detail   string         `json:"detail"`             // one sentence with the numbers
 	Evidence map[string]any `json:"evidence,omitempty"` // the numbers that prove it
 	Fix      string         `json:"fix,omitempty"`      // the specific next step (may be DDL)

@@ -87,6 +87,7 @@ type statementView struct {
 
 type findingView struct {
 	F          *explain.Finding
+	DB         string // its database when the report covers several, else ""
 	Rank       int    // rank of its statement; 0 when not among the statements
 	Path       string // plan path of its node, "" for schema findings
 	Anchor     string // HTML id
@@ -101,7 +102,17 @@ type severityGroup struct {
 type recView struct {
 	Rank   int
 	R      *advisor.Recommendation
+	DB     string // its database when the report covers several, else ""
 	Served []gainView
+}
+
+// target is what the index is on, and in which database when the report
+// covers several: their DDL is alike, and runs only in its own.
+func (rv *recView) target() string {
+	if rv.DB == "" {
+		return rv.R.Target()
+	}
+	return rv.R.Target() + " in database " + rv.DB
 }
 
 type gainView struct {
@@ -154,23 +165,40 @@ func (g gainView) changeText() string {
 
 func newReportView(r *advisor.Report) *reportView {
 	v := &reportView{R: r}
-	rankOf := map[string]int{} // queryid -> rank of its first statement
+	// A queryid is a hash of the statement's tree, in which tables are
+	// oids: two databases cloned from one template share them.
+	// A finding from a report older than Finding.Database names none:
+	// the first statement of its queryid, in any database, is its.
+	type statementKey struct{ database, queryID string }
+	ranks := map[statementKey]int{}
+	databases := map[string]bool{}
 	for i := range r.Statements {
 		s := &r.Statements[i]
 		sv := &statementView{Rank: i + 1, S: s}
-		if _, dup := rankOf[s.QueryID]; !dup && s.QueryID != "" {
-			rankOf[s.QueryID] = sv.Rank
+		for _, k := range []statementKey{{s.Database, s.QueryID}, {"", s.QueryID}} {
+			if ranks[k] == 0 && s.QueryID != "" {
+				ranks[k] = sv.Rank
+			}
 		}
+		databases[s.Database] = true
 		v.Statements = append(v.Statements, sv)
+	}
+	rankOf := func(database, queryID string) int { return ranks[statementKey{database, queryID}] }
+	several := len(databases) > 1
+	ifSeveral := func(db string) string {
+		if several {
+			return db
+		}
+		return ""
 	}
 	for i := range r.Findings {
 		f := &r.Findings[i]
-		fv := &findingView{F: f, Rank: rankOf[f.QueryID], Path: nodePath(f.Node), Anchor: "finding-" + strconv.Itoa(i+1)}
+		fv := &findingView{F: f, DB: ifSeveral(f.Database), Rank: rankOf(f.Database, f.QueryID), Path: nodePath(f.Node),
+			Anchor: "finding-" + strconv.Itoa(i+1)}
 		v.Findings = append(v.Findings, fv)
-		for _, sv := range v.Statements {
-			if f.QueryID != "" && sv.S.QueryID == f.QueryID {
-				sv.Findings = append(sv.Findings, fv)
-			}
+		if fv.Rank > 0 {
+			sv := v.Statements[fv.Rank-1]
+			sv.Findings = append(sv.Findings, fv)
 		}
 	}
 	v.Groups = groupBySeverity(v.Findings)
@@ -180,9 +208,9 @@ func newReportView(r *advisor.Report) *reportView {
 	}
 	for i := range r.Recommendations {
 		rec := &r.Recommendations[i]
-		rv := &recView{Rank: i + 1, R: rec}
+		rv := &recView{Rank: i + 1, R: rec, DB: ifSeveral(rec.Database)}
 		for _, g := range rec.Statements {
-			gv := gainView{G: g, Rank: rankOf[g.QueryID]}
+			gv := gainView{G: g, Rank: rankOf(rec.Database, g.QueryID)}
 			if rec.Costed() && g.CostBefore > 0 && g.CostAfter >= 0 {
 				gv.Change, gv.HasChange = g.CostAfter/g.CostBefore-1, true
 			}
@@ -275,6 +303,9 @@ func workloadReduction(r *advisor.Report) (float64, bool) {
 // and plan node, or its table for schema findings.
 func (f *findingView) where() string {
 	var parts []string
+	if f.DB != "" {
+		parts = append(parts, "database "+f.DB)
+	}
 	switch {
 	case f.Rank > 0:
 		parts = append(parts, "#"+strconv.Itoa(f.Rank))
@@ -287,8 +318,11 @@ func (f *findingView) where() string {
 	case f.F.Table != "":
 		parts = append(parts, f.F.Table)
 	}
-	if len(parts) == 0 {
+	switch {
+	case len(parts) == 0:
 		return "whole database" // the workload's cache hit ratio
+	case len(parts) == 1 && f.DB != "":
+		return "whole " + parts[0]
 	}
 	return strings.Join(parts, " ")
 }

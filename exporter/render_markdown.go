@@ -114,8 +114,11 @@ func (m mdWriter) sql(code string) {
 
 func (m mdWriter) recommendation(rv *recView) {
 	rec := rv.R
-	m.para(fmt.Sprintf("### %d. %s: %s, %s", rv.Rank, codeSpan(rec.Target()),
-		mdText(rec.Method), gainHeadline(rec)))
+	target := codeSpan(rec.Target())
+	if rv.DB != "" {
+		target += " in database " + mdText(rv.DB)
+	}
+	m.para(fmt.Sprintf("### %d. %s: %s, %s", rv.Rank, target, mdText(rec.Method), gainHeadline(rec)))
 	m.sql(rec.DDL)
 	var facts []string
 	fact := func(label, value string) { facts = append(facts, "- **"+label+":** "+value) }
@@ -166,6 +169,9 @@ func severityTitle(s explain.Severity) string {
 
 func mdWhere(f *findingView) string {
 	var parts []string
+	if f.DB != "" {
+		parts = append(parts, "database "+mdText(f.DB))
+	}
 	if f.Rank > 0 || f.F.QueryID != "" {
 		parts = append(parts, mdStatementRef(f.Rank, f.F.QueryID))
 	}

@@ -655,3 +655,28 @@ func TestRenderMultiLineFix(t *testing.T) {
 		t.Errorf("markdown report joins the fix's lines:\n%s", out)
 	}
 }
+
+// Databases cloned from one template share queryids: a recommendation and
+// a finding refer to the statement of their own database, and the report
+// names each one's database.
+func TestReportViewSharedQueryID(t *testing.T) {
+	r := &advisor.Report{
+		Statements: []advisor.Statement{{QueryID: "7", Database: "app3"}, {QueryID: "7", Database: "app"}},
+		Findings:   []explain.Finding{{Kind: "seq_scan", QueryID: "7", Database: "app", Node: "0 Seq Scan"}},
+		Recommendations: []advisor.Recommendation{{Database: "app", Table: "public.orders", Columns: []string{"qty"},
+			Statements: []advisor.StatementGain{{QueryID: "7"}}}},
+	}
+	v := newReportView(r)
+	if got := v.Recs[0].Served[0].Rank; got != 2 {
+		t.Errorf("the recommendation in app serves statement #%d, want #2 (app's)", got)
+	}
+	if f := v.Findings[0]; f.Rank != 2 || len(v.Statements[1].Findings) != 1 || len(v.Statements[0].Findings) != 0 {
+		t.Errorf("the finding in app: rank %d, want 2, and listed under app's statement only", f.Rank)
+	}
+	if got := v.Recs[0].target(); got != "public.orders (qty) in database app" {
+		t.Errorf("target %q: want the database named", got)
+	}
+	if got := v.Findings[0].where(); !strings.HasPrefix(got, "database app #2") {
+		t.Errorf("where %q: want the database named", got)
+	}
+}

@@ -221,7 +221,7 @@ func (t textWriter) recommendation(rv *recView) {
 	if rec.Costed() {
 		headline += " for the statements it serves"
 	}
-	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(rec.Target())+", "+oneLine(rec.Method)+": "+headline)
+	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(rv.target())+", "+oneLine(rec.Method)+": "+headline)
 	t.code("   ", rec.DDL)
 	t.line("")
 	if rec.Reason != "" {
