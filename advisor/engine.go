@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,6 +160,10 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 	timed := slices.ContainsFunc(stmts, func(s collector.Statement) bool { return s.Share > 0 })
 	for i, s := range stmts {
 		e.progress("%s: explain %d/%d", db, i+1, len(stmts))
+		if reason := untrustedText(s.Text.Problem); reason != "" {
+			r.Statements = append(r.Statements, reportStatement(s, explain.Result{Mode: explain.ModeNone, Outcome: explain.OutcomeRefused, Reason: reason}))
+			continue
+		}
 		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: explain.Reparseable(s.Text.Query), RowsPerCall: rowsPerCall(s)})
 		rs := reportStatement(s, res)
 		rs.Plan = res.Plan
@@ -225,6 +230,24 @@ func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *col
 		w.Tables, w.Columns = refs.Tables, refs.Columns
 	}
 	return w
+}
+
+// untrustedText is why a statement with a text of this problem is not
+// analyzed; "" for a text without problems.
+func untrustedText(p collector.TextProblem) string {
+	switch p {
+	case collector.TextOK:
+		return ""
+	case collector.TextTruncated:
+		return "not analyzed: its text was cut at the sampler's limit (" + strconv.Itoa(collector.DefaultMaxTextLength) +
+			" characters): EXPLAIN it by hand with its full text from pg_stat_statements"
+	case collector.TextHidden:
+		return "not analyzed: pg_stat_statements hides its text from the advisor's role (grant it pg_read_all_stats)"
+	case collector.TextMissing:
+		return "not analyzed: pg_stat_statements has no text for it"
+	default:
+		return "not analyzed: its text cannot be parsed (an unterminated quote or comment, or unbalanced parentheses)"
+	}
 }
 
 // rowsPerCall is the rows a call of s returned on average; 0 without calls.

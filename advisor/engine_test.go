@@ -196,6 +196,19 @@ func TestEngineEndToEnd(t *testing.T) {
 		t.Fatalf("partitioned: want DDL with ON ONLY the parent, got %+v", part)
 	}
 
+	// A statement whose text the sampler cut short is listed, not explained.
+	d := w.SinceStart()
+	d.Statements = slices.DeleteFunc(d.Statements, func(s collector.Statement) bool { return s.Text.Query != byName["dashboard"].Query })
+	d.Statements[0].Text.Problem = collector.TextTruncated
+	cut, err := engine.Analyze(ctx, target, d, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cut.Statements) != 1 || cut.Statements[0].Explain.Mode != "none" || !strings.Contains(cut.Statements[0].Explain.Reason, "cut at the sampler's limit") ||
+		len(cut.Recommendations) != 0 {
+		t.Errorf("a truncated text: want it listed with the reason and nothing recommended, got %+v and %d recommendations", cut.Statements, len(cut.Recommendations))
+	}
+
 	predicted := map[string]StatementGain{}
 	for _, rec := range r.Recommendations {
 		for _, g := range rec.Statements {

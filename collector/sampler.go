@@ -564,7 +564,7 @@ func textWarnings(problems map[TextProblem][]int64, maxLen int) []Warning {
 		case TextTruncated:
 			ws = append(ws, Warning{Code: WarnTextTruncated,
 				Message: fmt.Sprintf("%s are longer than %d characters and were truncated; they cannot be analysed", which, maxLen),
-				Fix:     "raise the sampler's maximum text length"})
+				Fix:     "EXPLAIN these statements by hand with their full text from pg_stat_statements"})
 		case TextUnparseable:
 			ws = append(ws, Warning{Code: WarnTextUnparseable,
 				Message: which + " cannot be parsed (no keyword, an unterminated quote or comment, or unbalanced parentheses); they are ranked but not analysed",
