@@ -177,6 +177,7 @@ const (
 	useIn                         // col IN (..., $n, ...); pos is the position
 	useAny                        // col = ANY($n): an array of one value
 	useLike                       // col LIKE $n: a prefix pattern
+	useILike                      // col ILIKE $n: a part of a value between %s
 	useContains                   // jsonb col @> $n: one key of a document
 	useJSONKey                    // col ->> $n = ...: the key
 	useSearchWord                 // to_tsvector(col) @@ plainto_tsquery($n): a word of col
@@ -568,8 +569,12 @@ func (s *synth) visitExpr(n *pg_query.A_Expr, sc *paramScope) {
 		if !ok {
 			return
 		}
+		kind := useLike
+		if n.Kind == pg_query.A_Expr_Kind_AEXPR_ILIKE {
+			kind = useILike
+		}
 		if p, _, ok := paramOf(n.Rexpr); ok {
-			s.addUse(p, paramUse{kind: useLike, col: col})
+			s.addUse(p, paramUse{kind: kind, col: col})
 		}
 	case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN,
 		pg_query.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
@@ -857,6 +862,8 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 		return arrayLiteral(base), source, true, nil
 	case useLike:
 		return likePrefix(base), source, true, nil
+	case useILike:
+		return likeInfix(base), source, true, nil
 	case useContains:
 		return containedPart(base), source, true, nil
 	}
@@ -911,7 +918,16 @@ func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (st
 		}
 	}
 	// Equality: the most common value, or with s.typical the histogram's
-	// median (the histogram leaves the most common values out).
+	// median (the histogram leaves the most common values out). A pattern
+	// made of a histogram bound matches that bound, and the planner, which
+	// tests patterns against the histogram, expects a hundredth of the
+	// rows for it: a sampled row's value is as rare as the column's values.
+	if (u.kind == useLike || u.kind == useILike) && (s.typical || len(mcv) == 0) {
+		// A sample that fails (no SELECT on the table) leaves the statistics.
+		if v, ok, err := s.sample(ctx, conn, u.col); ok || ctx.Err() != nil {
+			return v, "sampled from " + name, ok, err
+		}
+	}
 	switch {
 	case len(hist) > 0 && (s.typical || len(mcv) == 0):
 		return at(0.5)
@@ -1170,5 +1186,22 @@ func arrayLiteral(v string) string {
 // likePrefix is a LIKE pattern matching v as a prefix, v's own wildcards
 // escaped.
 func likePrefix(v string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(v) + "%"
+	return likeEscaper.Replace(v) + "%"
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// likeInfix is an ILIKE pattern that finds v by a part of it: a search
+// box's "contains", which ILIKE mostly is. Only a trigram index serves
+// ILIKE, prefix or not, and a prefix made of a whole value lets the
+// planner expect many matches, end a LIMIT early and credit that index
+// with nothing.
+func likeInfix(v string) string {
+	r := []rune(v)
+	const part = 8
+	if len(r) > part {
+		from := (len(r) - part) / 2
+		r = r[from : from+part]
+	}
+	return "%" + likeEscaper.Replace(string(r)) + "%"
 }

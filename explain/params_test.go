@@ -69,7 +69,7 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "SELECT * FROM orders WHERE status = ANY($1)", want: []string{`{"shipped"}`}},
 		{query: "SELECT * FROM orders WHERE status = ANY(ARRAY[$1, $2])", want: []string{"shipped", "pending"}},
 		{query: "SELECT * FROM customers WHERE name LIKE $1", want: []string{"Bob%"}},
-		{query: "SELECT * FROM customers WHERE name ILIKE $1", want: []string{"Bob%"}},
+		{query: "SELECT * FROM customers WHERE name ILIKE $1", want: []string{"%Bob%"}},
 		{query: "SELECT * FROM customers WHERE lower(name) = $1", want: []string{"bob"}},
 		{query: "SELECT * FROM customers WHERE name = lower($1)", want: []string{"Bob"}},
 		{query: "SELECT * FROM orders WHERE meta @> $1", want: []string{`{"n":3}`}},
@@ -187,6 +187,11 @@ func TestValueHelpers(t *testing.T) {
 	}
 	if got := likePrefix(`50%_off\`); got != `50\%\_off\\%` {
 		t.Errorf("likePrefix = %s", got)
+	}
+	for v, want := range map[string]string{`fast widget ca7b`: `% widget %`, `50%_off`: `%50\%\_off%`, `über`: `%über%`} {
+		if got := likeInfix(v); got != want {
+			t.Errorf("likeInfix(%q) = %s, want %s", v, got, want)
+		}
 	}
 	for doc, want := range map[string]string{
 		`{"b": 1, "a": {"x": [1, 2]}}`:  `{"a":{"x":[1,2]}}`,
@@ -388,5 +393,40 @@ func TestSynthesizeParamsReadsNoForeignPartition(t *testing.T) {
 	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Error("sampling ran the foreign partition's program")
+	}
+}
+
+// A pattern made of a histogram bound matches that bound, and the planner
+// then expects a hundredth of the rows: the typical values of LIKE and
+// ILIKE on a column of distinct values come from a sampled row, which the
+// planner takes to be as rare as it is.
+func TestSynthesizeParamsPatternIsRare(t *testing.T) {
+	db := gateDatabase(t, "params_pattern",
+		`CREATE TABLE names (id int PRIMARY KEY, name text NOT NULL)`,
+		`INSERT INTO names SELECT g, 'item ' || md5(g::text) FROM generate_series(1, 20000) g`,
+		`ANALYZE names`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	cat := testCatalog(t, conn)
+	for _, query := range []string{"SELECT id FROM names WHERE name ILIKE $1", "SELECT id FROM names WHERE name LIKE $1"} {
+		ps, err := SynthesizeTypicalParams(ctx, conn, cat, query, 1)
+		if err != nil || len(ps) != 1 || !strings.HasPrefix(ps[0].Source, "sampled from public.names.name") {
+			t.Fatalf("%s: %+v (%v), want a sampled value", query, ps, err)
+		}
+		var out []byte
+		if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, pgx.QueryExecModeExec, ps[0].Value).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		plan, err := ParsePlan(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows := plan.Root.PlanRows; rows > 20 {
+			t.Errorf("%s with %q: the planner expects %.0f rows, want a rare value's few", query, ps[0].Value, rows)
+		}
 	}
 }
