@@ -127,6 +127,7 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 			}
 			e.log.Warn("database not analyzed", zap.String("target", t.Name), zap.String("database", db), zap.Error(err))
 			r.Warnings = append(r.Warnings, fmt.Sprintf("database %s not analyzed: %v", db, err))
+			r.Unanalyzed = append(r.Unanalyzed, db)
 			for _, s := range stmts {
 				r.Statements = append(r.Statements, reportStatement(s, explain.Result{Mode: explain.ModeNone, Reason: "database not analyzed"}))
 			}

@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pgadvisor/pgadvisor/explain"
@@ -22,6 +23,16 @@ type Report struct {
 	// which keeps the history), with the gain they realized.
 	Applied  []AppliedIndex `json:"applied,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"` // what limited the analysis, with fixes
+	// Unanalyzed are the databases whose statements could not be analyzed
+	// (the catalog or the EXPLAIN target unreachable): that the report
+	// recommends nothing there says nothing about them.
+	Unanalyzed []string `json:"unanalyzed_databases,omitempty"`
+}
+
+// NothingAnalyzed reports whether the report ranks statements but none
+// of their databases could be analyzed.
+func (r *Report) NothingAnalyzed() bool {
+	return len(r.Unanalyzed) > 0 && !slices.ContainsFunc(r.Statements, func(s Statement) bool { return !slices.Contains(r.Unanalyzed, s.Database) })
 }
 
 // ReportWindow is the span of workload the report ranks.

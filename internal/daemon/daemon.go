@@ -21,6 +21,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -674,6 +675,13 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 			t.log.Error("analysis cycle failed", zap.Error(err))
 		}
 		return fmt.Errorf("analyze target %s: %w", t.name, err)
+	}
+	if r.NothingAnalyzed() {
+		// An empty report would close every open recommendation and zero
+		// the findings' gauges: the span is analyzed again next cycle.
+		err := fmt.Errorf("analyze target %s: no database could be analyzed: %s", t.name, strings.Join(r.Warnings, "; "))
+		t.log.Error("analysis cycle failed", zap.Error(err))
+		return err
 	}
 	r.Warnings = append(r.Warnings, warnings...)
 

@@ -420,6 +420,43 @@ func TestEvictionsWarnedOncePerCycle(t *testing.T) {
 	}
 }
 
+// A cycle that could analyze no database (its catalog or EXPLAIN target
+// unreachable) fails: it neither replaces the report nor closes the open
+// recommendations, and its span is analyzed again next time.
+func TestAnalysisOfNoDatabaseFails(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(loadConfig(t, writeConfig(t, dir, "state_dir: %s\nanalysis: {min_calls: 1}\ntargets: [{name: a, dsn: 'postgres://x@127.0.0.1:1/app'}]\n", dir)), zap.NewNop(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	open := advisor.Recommendation{ID: "r1", Database: "app", Table: "public.orders", Method: "btree"}
+	if _, err := d.store.UpsertRecommendations(&advisor.Report{Target: "a", GeneratedAt: time.Now(), Recommendations: []advisor.Recommendation{open}}); err != nil {
+		t.Fatal(err)
+	}
+	key := collector.Key{DBID: 5, UserID: 10, QueryID: 1, TopLevel: true}
+	start := time.Now().Add(-time.Hour)
+	for i, calls := range []int64{0, 10} {
+		snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: "1.10", Sampled: true, Max: 5000,
+			Databases: map[uint32]string{5: "app"}, Users: map[uint32]string{10: "alice"},
+			Entries: []collector.Entry{{Key: key, Counters: collector.Counters{Calls: calls, TotalExecTime: float64(calls)}}},
+			Texts:   map[collector.Key]*collector.Text{key: {Query: "SELECT 1 FROM orders", Command: "SELECT"}}}
+		if err := d.Ingest("a", snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Analyze(context.Background(), "a"); err == nil || !strings.Contains(err.Error(), "no database could be analyzed") {
+		t.Fatalf("a cycle whose database could not be analyzed: %v, want it failed", err)
+	}
+	if d.Report("a") != nil {
+		t.Error("the failed cycle's report replaced the last one")
+	}
+	records, err := d.store.Recommendations("a")
+	if err != nil || len(records) != 1 || records[0].Status != state.StatusOpen {
+		t.Errorf("records %+v (%v): want r1 still open", records, err)
+	}
+}
+
 // TestAnalysisBound: a cycle waits for a slot of
 // analysis.max_parallel_targets, and gives up when its context ends.
 func TestAnalysisBound(t *testing.T) {

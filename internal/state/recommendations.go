@@ -166,6 +166,9 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 				unreadable = append(unreadable, slices.Clone(k))
 				return nil
 			}
+			if slices.Contains(r.Unanalyzed, rd.Recommendation.Database) {
+				return nil // not in the report because its database was not analyzed
+			}
 			switch rd.Status {
 			case StatusOpen:
 				rd.Status = StatusGone

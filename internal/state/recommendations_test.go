@@ -120,6 +120,20 @@ func TestUpsertNewChangedGone(t *testing.T) {
 	}
 }
 
+// A recommendation of a database the cycle could not analyze (its
+// EXPLAIN target down) stays open: the report's silence says nothing.
+func TestUpsertKeepsUnanalyzedDatabases(t *testing.T) {
+	s, _ := openTemp(t)
+	other := rec("b", 40)
+	other.Database = "billing"
+	upsert(t, s, cycle(1, nil, rec("a", 80), other))
+	down := cycle(2, nil)
+	down.Unanalyzed = []string{"billing"}
+	if ch := upsert(t, s, down); ids(ch.Gone) != "a" {
+		t.Errorf("gone %q: want a only, b's database was not analyzed", ids(ch.Gone))
+	}
+}
+
 // A recommendation no cycle made for longer than goneRetention is
 // forgotten; one gone for less is kept.
 func TestGoneRecommendationsExpire(t *testing.T) {
