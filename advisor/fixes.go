@@ -39,13 +39,18 @@ func guessesIndex(f explain.Finding) bool {
 // what the costing chose (a btree on the filtered columns where a GIN index
 // serves the text search that discards the rows, or no partial predicate),
 // and a report must not offer two indexes for one problem. A misestimate
-// on an expression learns of the recommended index on it.
+// on an expression learns of the recommended index on it, and an
+// unindexed foreign key of the one that leads with its columns.
 func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation, cat *collector.Catalog) {
 	norm := normalizer{}
 	for i := range findings {
 		f := &findings[i]
-		if f.Kind == explain.KindMisestimate {
+		switch f.Kind {
+		case explain.KindMisestimate:
 			pointAtExpressionIndex(f, recs, norm)
+			continue
+		case "unindexed_fk":
+			pointAtForeignKeyIndex(f, recs)
 			continue
 		}
 		if !guessesIndex(*f) {
@@ -64,6 +69,27 @@ func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendati
 			}
 			f.Fix += "."
 			break
+		}
+	}
+}
+
+// pointAtForeignKeyIndex makes an unindexed foreign key's fix the
+// recommended btree index that leads with its columns, when one does:
+// built, it serves the key's checks too, and the index on the columns
+// alone would be a redundant prefix of it.
+func pointAtForeignKeyIndex(f *explain.Finding, recs []Recommendation) {
+	cols, _ := f.Evidence["columns"].([]string)
+	for _, r := range recs {
+		if len(cols) == 0 || r.Table != f.Table || r.Method != "btree" || r.Where != "" || len(r.Columns) < len(cols) {
+			continue
+		}
+		lead := map[string]bool{} // the leading keys, each a column of the foreign key
+		for _, key := range r.Columns[:len(cols)] {
+			lead[strings.TrimSuffix(key, " DESC")] = true
+		}
+		if !slices.ContainsFunc(cols, func(c string) bool { return !lead[collector.QuoteIdent(c)] }) {
+			f.Fix = fmt.Sprintf("Build the recommended btree index on %s (its DDL and evidence are with the recommendations): it leads with the foreign key's columns, so it serves the key's checks too.", r.Target())
+			return
 		}
 	}
 }

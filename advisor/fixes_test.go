@@ -51,6 +51,38 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 	}
 }
 
+// An unindexed foreign key points at the recommended btree index that
+// leads with its columns, in any order, rather than adding their prefix.
+func TestPointForeignKeyAtRecommendation(t *testing.T) {
+	const own = "CREATE INDEX CONCURRENTLY ..."
+	fk := func(table string, cols ...string) explain.Finding {
+		return explain.Finding{Kind: "unindexed_fk", Table: table, Fix: own, Evidence: map[string]any{"columns": cols}}
+	}
+	findings := []explain.Finding{
+		fk("public.orders", "customer_id"),
+		fk("public.items", "order_id", "line"),
+		fk("public.items", "product_id"),    // only a later key of a recommendation
+		fk("public.parts", "Kit Id"),        // served by a partial index
+		fk("public.orders", "warehouse_id"), // served by nothing
+	}
+	recs := []Recommendation{
+		{Table: "public.orders", Method: "btree", Columns: []string{"customer_id", "priority", "created_at DESC"}},
+		{Table: "public.items", Method: "btree", Columns: []string{"line", "order_id DESC", "product_id"}},
+		{Table: "public.parts", Method: "btree", Columns: []string{`"Kit Id"`}, Where: "deleted_at IS NULL"},
+	}
+	pointFixesAtRecommendations(findings, recs, &collector.Catalog{})
+	want := []string{
+		"Build the recommended btree index on public.orders (customer_id, priority, created_at DESC) (its DDL and evidence are with the recommendations): it leads with the foreign key's columns, so it serves the key's checks too.",
+		"Build the recommended btree index on public.items (line, order_id DESC, product_id) (its DDL and evidence are with the recommendations): it leads with the foreign key's columns, so it serves the key's checks too.",
+		own, own, own,
+	}
+	for i, f := range findings {
+		if f.Fix != want[i] {
+			t.Errorf("foreign key %v on %s:\n got %q\nwant %q", f.Evidence["columns"], f.Table, f.Fix, want[i])
+		}
+	}
+}
+
 func TestPointMisestimateAtExpressionIndex(t *testing.T) {
 	const statistics = "ANALYZE tasks; ... CREATE STATISTICS tasks_to_tsvector_stats ON (...) FROM tasks; ANALYZE tasks;"
 	tsv := "to_tsvector(language, title) || to_tsvector(language, body)"
