@@ -341,6 +341,9 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 			failed = append(failed, e)
 		}
 	}
+	if err := s.foldPathOps(ctx); err != nil {
+		return nil, nil, err
+	}
 	if err := s.dropUnpaid(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -651,6 +654,49 @@ func (s *selection) prune(ctx context.Context, best *entry) ([]*entry, error) {
 		i--
 	}
 	return pruned, nil
+}
+
+// foldPathOps folds a chosen jsonb_path_ops GIN index into a chosen GIN
+// index of jsonb's default operator class on the same key: jsonb_ops
+// serves @> too, so one index does the work of both. Each was costed, by
+// its stand-in, for its own statements only (a candidate's operator class
+// comes from its statements' operators); the one left is costed for both,
+// its stand-in the conditions of both, ORed, which overstates what each
+// statement reads from it: its gain comes out, if anything, low.
+func (s *selection) foldPathOps(ctx context.Context) error {
+	n := normalizer{}
+	sameKey := func(x, path *entry) bool {
+		return methodOf(x.c) == "gin" && len(x.c.Keys) == 1 && x.c.Table == path.c.Table && x.c.Where == path.c.Where &&
+			n.keyID(x.c.Keys[0]) == n.keyID(path.c.Keys[0]) && x.standIn != nil
+	}
+	for _, path := range slices.Clone(s.chosen) {
+		if !sameKey(path, path) || path.c.Keys[0].OpClass != "jsonb_path_ops" {
+			continue
+		}
+		i := slices.IndexFunc(s.chosen, func(x *entry) bool { return sameKey(x, path) && x.c.Keys[0].OpClass == "" })
+		if i < 0 {
+			continue
+		}
+		ops := s.chosen[i]
+		both := appendMissing(slices.Clone(ops.c.QueryIDs), path.c.QueryIDs)
+		standIns, err := s.standInsFor(ctx, ops, both)
+		if err != nil {
+			return err
+		}
+		if len(standIns) == 0 {
+			continue
+		}
+		s.log.Debug("jsonb_path_ops index folded into the jsonb_ops one", zap.String("dropped", path.id), zap.String("into", ops.id))
+		s.remove(path)
+		slices.Sort(both)
+		ops.c.QueryIDs, ops.standIn = both, orStandIns(standIns)
+		for q, why := range path.whys {
+			if _, ok := ops.whys[q]; !ok {
+				ops.whys[q] = why
+			}
+		}
+	}
+	return nil
 }
 
 // dropUnpaid removes the chosen indexes whose gain, with the rest of the

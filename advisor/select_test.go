@@ -972,3 +972,25 @@ func TestWhatForNamesTheServedStatements(t *testing.T) {
 		t.Errorf("folded: %q, want %q", got, want)
 	}
 }
+
+// A jsonb_path_ops index for @> and a jsonb_ops one for ? on the same
+// column are folded into the jsonb_ops one: it serves @> too.
+func TestSelectFoldsJSONBPathOps(t *testing.T) {
+	conn := testDB(t, "select_gin_fold",
+		`CREATE TABLE docs (id bigint PRIMARY KEY, payload jsonb NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO docs SELECT g, jsonb_build_object('k', g % 1000) || CASE WHEN g % 500 = 0 THEN '{"rare": 1}'::jsonb ELSE '{}' END, repeat('x', 100)
+			FROM generate_series(1, 50000) g`,
+		`ALTER TABLE docs ALTER COLUMN payload SET STATISTICS 1000`,
+		`VACUUM ANALYZE docs`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("doc", "SELECT id, pad FROM docs WHERE payload @> $1", 10, "public.docs", `{"k": 3}`),
+		stmt("has", "SELECT id, pad FROM docs WHERE payload ? $1", 10, "public.docs", `rare`),
+	}
+	recs := selectRecs(t, w, cat, WorkloadCandidates(stmts, cat, nil), stmts, SelectOptions{})
+	if len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"payload"}) || !slices.Equal(recs[0].QueryIDs, []string{"doc", "has"}) ||
+		!recs[0].StandIn || recs[0].ImprovementPct < 50 {
+		t.Errorf("want one jsonb_ops index serving both, costed with a stand-in:\n%s", describeRecs(recs))
+	}
+}

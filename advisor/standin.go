@@ -34,30 +34,42 @@ const standInNote = "its gain was estimated with a stand-in: a hypothetical btre
 const hypoGINNote = "HypoPG cannot simulate a GIN index"
 
 // prepareStandIns gives each GIN entry of pool the stand-in the selection
-// costs in its place, when every statement it was proposed for ran with
-// values and shows the condition it serves: a partial btree index whose
-// predicate is their conditions, ORed. Only a lost connection or a
-// cancelled context is returned as an error.
+// costs in its place (setStandIn). Only a lost connection or a cancelled
+// context is returned as an error.
 func (s *selection) prepareStandIns(ctx context.Context, pool []*entry) error {
 	for _, e := range pool {
-		standIns, err := s.standInsFor(ctx, e, e.c.QueryIDs)
-		if err != nil {
+		if err := s.setStandIn(ctx, e); err != nil {
 			return err
 		}
-		if len(standIns) == 0 {
-			continue
-		}
-		c := standIns[0]
-		if len(standIns) > 1 {
-			conds := make([]string, len(standIns))
-			for i, x := range standIns {
-				conds[i] = "(" + x.Where + ")"
-			}
-			c.Where = strings.Join(conds, " OR ")
-		}
-		e.standIn = &c
 	}
 	return nil
+}
+
+// setStandIn gives e, a GIN entry, the stand-in costed in its place when
+// every statement it was proposed for ran with values and shows the
+// condition it serves: a partial btree index whose predicate is their
+// conditions, ORed; nil otherwise.
+func (s *selection) setStandIn(ctx context.Context, e *entry) error {
+	standIns, err := s.standInsFor(ctx, e, e.c.QueryIDs)
+	e.standIn = orStandIns(standIns)
+	return err
+}
+
+// orStandIns is one stand-in whose predicate ORs those of standIns; nil
+// for none.
+func orStandIns(standIns []Candidate) *Candidate {
+	if len(standIns) == 0 {
+		return nil
+	}
+	c := standIns[0]
+	if len(standIns) > 1 {
+		conds := make([]string, len(standIns))
+		for i, x := range standIns {
+			conds[i] = "(" + x.Where + ")"
+		}
+		c.Where = strings.Join(conds, " OR ")
+	}
+	return &c
 }
 
 // standInsFor are the stand-ins of e, a GIN entry, for the statements
