@@ -172,7 +172,7 @@ func (d *Daemon) newNotifier(cfg *config.Config) (*exporter.Notifier, error) {
 // analysis intervals, and at least minRetention.
 func windowRetention(cfg *config.Config) time.Duration {
 	retention := minRetention
-	if iv, err := interval(cfg.Schedule.Analyze, time.Now()); err == nil {
+	if iv, err := longestInterval(cfg.Schedule.Analyze, time.Now()); err == nil {
 		retention = max(retention, 2*iv)
 	}
 	return retention

@@ -185,6 +185,29 @@ func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
 	l.log.Error("cron: "+msg, zap.Error(err), zap.Any("details", keysAndValues))
 }
 
+// longestInterval is the longest time between two runs of spec in the
+// week after now: a weekday schedule's Monday run follows Friday's by
+// three days, whatever the next gap.
+func longestInterval(spec string, now time.Time) (time.Duration, error) {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	if every, ok := s.(cron.ConstantDelaySchedule); ok {
+		return every.Delay, nil
+	}
+	var longest time.Duration
+	end := now.Add(8 * 24 * time.Hour)
+	for prev := s.Next(now); !prev.IsZero(); {
+		next := s.Next(prev) // zero when there is no run in the next five years
+		if next.IsZero() || longest > 0 && next.After(end) {
+			break
+		}
+		longest, prev = max(longest, next.Sub(prev)), next
+	}
+	return longest, nil
+}
+
 // interval is the time between two runs of spec after now: exact for
 // "@every" specs, the next gap for others.
 func interval(spec string, now time.Time) (time.Duration, error) {

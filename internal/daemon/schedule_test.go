@@ -76,6 +76,13 @@ func TestInterval(t *testing.T) {
 	if _, err := interval("nonsense", now); err == nil {
 		t.Error("interval of a bad spec: no error")
 	}
+	// On a Wednesday, a weekday schedule's next gap is a day; its
+	// longest, from Friday to Monday, three.
+	for spec, want := range map[string]time.Duration{"0 9 * * 1-5": 72 * time.Hour, "@every 10m": 10 * time.Minute, "*/5 * * * *": 5 * time.Minute, "0 0 1 1 *": 365 * 24 * time.Hour} {
+		if got, err := longestInterval(spec, now); err != nil || got != want {
+			t.Errorf("longestInterval(%q) = %v, %v; want %v", spec, got, err, want)
+		}
+	}
 }
 
 func TestBackoffAndRecovery(t *testing.T) {
