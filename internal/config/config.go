@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -227,5 +228,10 @@ func syntaxError(filename string, err error) error {
 		return src.errorf(0, "", err)
 	}
 	line, _ := strconv.Atoi(m[1])
+	if strings.HasPrefix(m[2], "did not find expected ") {
+		// A parser error: yaml.v3 counts its line from 0, and gives the
+		// start of the list or mapping the problem is in.
+		return src.errorf(line+1, "", errors.New("invalid YAML in the list or mapping that starts here (or just after): "+m[2]))
+	}
 	return src.errorf(line, "", errors.New("invalid YAML: "+m[2]))
 }
