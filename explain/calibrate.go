@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
@@ -25,23 +26,59 @@ import (
 // few.
 const maxCalibratedPairs = 3
 
-// returnsFilteredRows reports whether stmt returns exactly the rows its
-// filter keeps of one table: a SELECT of plain columns from one table whose
-// WHERE is a single operator, with nothing that groups, dedupes, limits or
-// combines them.
-func returnsFilteredRows(stmt *pg_query.Node) bool {
+// filteredShare reports whether stmt returns exactly the rows its filter
+// keeps of one table: a SELECT of plain columns from one table whose WHERE
+// is a single operator, or one ANDed with ranges on parameters, with
+// nothing that groups, dedupes, limits or combines them. share is what
+// the ranges keep of the rows the operator keeps, as the values
+// synthesised for them bound them: a tenth for each column bounded on one
+// side or both, a histogram bucket for BETWEEN.
+func filteredShare(stmt *pg_query.Node) (share float64, ok bool) {
 	sel := stmt.GetSelectStmt()
 	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE || len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() == nil ||
-		sel.WhereClause.GetAExpr() == nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil || len(sel.DistinctClause) > 0 ||
+		len(sel.GroupClause) > 0 || sel.HavingClause != nil || len(sel.DistinctClause) > 0 ||
 		sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.WindowClause) > 0 || sel.WithClause != nil {
-		return false
+		return 0, false
 	}
 	for _, t := range sel.TargetList {
 		if t.GetResTarget().GetVal().GetColumnRef() == nil {
-			return false
+			return 0, false
 		}
 	}
-	return true
+	if sel.WhereClause.GetAExpr() != nil {
+		return 1, true
+	}
+	and := sel.WhereClause.GetBoolExpr()
+	if and == nil || and.Boolop != pg_query.BoolExprType_AND_EXPR {
+		return 0, false
+	}
+	share, others := 1.0, 0
+	ranged := map[string]bool{}
+	for _, arg := range and.Args {
+		x := arg.GetAExpr()
+		if x == nil || x.Lexpr.GetColumnRef() == nil {
+			return 0, false
+		}
+		col := strings.Join(stringParts(x.Lexpr.GetColumnRef().GetFields()), ".")
+		op := ""
+		if parts := stringParts(x.Name); len(parts) > 0 {
+			op = parts[len(parts)-1]
+		}
+		switch {
+		case x.Kind == pg_query.A_Expr_Kind_AEXPR_BETWEEN && len(x.Rexpr.GetList().GetItems()) == 2 && !ranged[col]:
+			ranged[col], share = true, share/100
+		case x.Kind == pg_query.A_Expr_Kind_AEXPR_OP && (op == "<" || op == "<=" || op == ">" || op == ">="):
+			if _, _, isParam := paramOf(x.Rexpr); !isParam {
+				return 0, false
+			}
+			if !ranged[col] {
+				ranged[col], share = true, share/10
+			}
+		default:
+			others++
+		}
+	}
+	return share, others == 1
 }
 
 // calibratedContainment is the value of a @> on col whose estimated rows
@@ -57,7 +94,7 @@ func (s *synth) calibratedContainment(col columnTarget) (value, source string, o
 	rows := col.table.RelTuples * (1 - col.column.Stats.NullFrac)
 	best, bestDist := "", math.Inf(1)
 	for _, cand := range containmentCandidates(sample) {
-		if dist := logDistance(rows*cand.share, s.rowsPerCall); dist < bestDist {
+		if dist := logDistance(rows*cand.share*s.rangeShare, s.rowsPerCall); dist < bestDist {
 			best, bestDist = cand.value, dist
 		}
 	}
@@ -97,7 +134,7 @@ func (s *synth) calibratedEquality(u paramUse) (value, source string, ok bool) {
 			break
 		}
 		rest -= freq
-		if dist := logDistance(rows*freq, s.rowsPerCall); dist < bestDist {
+		if dist := logDistance(rows*freq*s.rangeShare, s.rowsPerCall); dist < bestDist {
 			best, bestDist = i, dist
 		}
 	}
@@ -106,7 +143,7 @@ func (s *synth) calibratedEquality(u paramUse) (value, source string, ok bool) {
 		distinct *= -rows
 	}
 	if others := distinct - float64(len(st.MostCommonVals)); best < 0 ||
-		others >= 1 && rest > 0 && logDistance(rows*rest/others, s.rowsPerCall) <= bestDist {
+		others >= 1 && rest > 0 && logDistance(rows*rest/others*s.rangeShare, s.rowsPerCall) <= bestDist {
 		return "", "", false
 	}
 	return st.MostCommonVals[best], fmt.Sprintf("most common value %d of %s, calibrated to %.0f rows a call (pg_stat_statements)",

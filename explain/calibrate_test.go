@@ -118,20 +118,22 @@ func TestCalibratedContainment(t *testing.T) {
 }
 
 // ordersCatalog has a million orders whose status is "done" for 90% of
-// them, "open" for 9%, and one of 5,000 other values (histogram) for 1%:
-// 2 rows apiece.
+// them, "open" for 9%, "failed" for 0.5%, and one of 5,000 other values
+// (histogram) for 0.5%: 1 row apiece.
 func ordersCatalog() *collector.Catalog {
-	var hist []string
+	var hist, days []string
 	for i := range 101 {
 		hist = append(hist, fmt.Sprintf("s%03d", i))
+		days = append(days, fmt.Sprintf("2026-%02d-%02d", 1+i/28, 1+i%28))
 	}
 	return &collector.Catalog{
 		Settings: collector.PlanSettings{SearchPath: "public"},
 		Tables: []collector.Table{{Schema: "public", Name: "orders", Kind: "r", RelTuples: 1e6, Columns: []collector.Column{
 			{Name: "id", Type: "bigint"},
 			{Name: "status", Type: "text", Stats: &collector.ColumnStats{
-				NDistinct: 5002, MostCommonVals: []string{"done", "open"}, MostCommonFreqs: []float64{0.9, 0.09}, HistogramBounds: hist,
+				NDistinct: 5003, MostCommonVals: []string{"done", "open", "failed"}, MostCommonFreqs: []float64{0.9, 0.09, 0.005}, HistogramBounds: hist,
 			}},
+			{Name: "created_at", Type: "date", Stats: &collector.ColumnStats{NDistinct: -0.3, HistogramBounds: days}},
 		}}},
 	}
 }
@@ -151,6 +153,12 @@ func TestCalibratedEquality(t *testing.T) {
 		{"SELECT id FROM orders WHERE status <> $1", 50_000, "s050"}, // not an equality
 		{"SELECT id FROM orders WHERE status = $1 LIMIT 20", 20, "s050"},
 		{"SELECT id FROM orders WHERE lower(status) = $1", 50_000, "s050"}, // statistics are of status, not lower(status)
+		// A range keeps a tenth: 200 rows a call of the last days are failed orders.
+		{"SELECT id FROM orders WHERE status = $1 AND created_at > $2", 200, "failed"},
+		{"SELECT id FROM orders WHERE created_at >= $2 AND status = $1 AND created_at < $3", 5_000, "open"},
+		{"SELECT id FROM orders WHERE status = $1 AND created_at BETWEEN $2 AND $3", 50, "failed"},
+		{"SELECT id FROM orders WHERE status = $1 AND created_at > now()", 200, "s050"}, // a range of unknown share
+		{"SELECT id FROM orders WHERE status = $1 AND created_at = $2", 200, "s050"},    // two conditions to share the rows
 	} {
 		ps, err := SynthesizeTypicalParams(ctx, nil, cat, tc.query, tc.rowsPerCall)
 		if err != nil {

@@ -146,8 +146,8 @@ func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq 
 	}
 	s := newSynth(cat)
 	s.typical = opts.typical
-	if returnsFilteredRows(pq.stmt) {
-		s.rowsPerCall = opts.rowsPerCall
+	if share, ok := filteredShare(pq.stmt); ok {
+		s.rowsPerCall, s.rangeShare = opts.rowsPerCall, share
 	}
 	if sel := pq.stmt.GetSelectStmt(); sel != nil && opts.rowsPerCall >= 1 {
 		if p, _, ok := paramOf(sel.LimitCount); ok {
@@ -235,15 +235,18 @@ type synth struct {
 	// value (synthOptions); 0 when the statement's rows are not just those
 	// its filter keeps.
 	rowsPerCall float64
-	page        pageLimit
-	outputs     map[int]bool // parameters that are bare values of a select list
-	byName      map[string][]*collector.Table
-	byQual      map[[2]string]*collector.Table
-	cat         *collector.Catalog
-	path        []string // search_path schemas, in order
-	uses        map[int][]paramUse
-	samples     map[string]sampleResult
-	jsonPicks   map[string]jsonPick
+	// rangeShare is what the statement's ranges keep of the rows its one
+	// other condition keeps (filteredShare): 1 without ranges.
+	rangeShare float64
+	page       pageLimit
+	outputs    map[int]bool // parameters that are bare values of a select list
+	byName     map[string][]*collector.Table
+	byQual     map[[2]string]*collector.Table
+	cat        *collector.Catalog
+	path       []string // search_path schemas, in order
+	uses       map[int][]paramUse
+	samples    map[string]sampleResult
+	jsonPicks  map[string]jsonPick
 }
 
 type sampleResult struct {
