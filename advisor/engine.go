@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -179,6 +180,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 			if timed && s.Share < minorShare {
 				found = asMinor(found)
 			}
+			found = onChosenKeys(found, res.Params)
 			r.Findings = append(r.Findings, found...)
 		}
 		if f, ok := offsetFinding(s); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
@@ -323,6 +325,31 @@ func asMinor(fs []explain.Finding) []explain.Finding {
 		if fs[i].Severity != explain.Info {
 			fs[i].Severity = explain.Info
 			fs[i].Detail += fmt.Sprintf(" Informational: the statement takes under %.0f%% of the window's execution time.", 100*minorShare)
+		}
+	}
+	return fs
+}
+
+// onChosenKeys makes informational the findings that name a JSON key the
+// advisor chose for a parameter (meta ->> $1): pg_stat_statements hides
+// the application's own, so they describe a plan of the advisor's making.
+// A misestimate's statistics on the chosen key would fix nothing.
+func onChosenKeys(fs []explain.Finding, params []explain.Param) []explain.Finding {
+	var keys []string
+	for _, p := range params {
+		if p.JSONKey {
+			keys = append(keys, quoteLiteral(p.Value))
+		}
+	}
+	for i := range fs {
+		f := &fs[i]
+		if !slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(f.Detail, k) || strings.Contains(f.Fix, k) }) {
+			continue
+		}
+		f.Severity = explain.Info
+		f.Detail += " Its JSON key is one the advisor chose: pg_stat_statements hides the statement's own, a parameter, so the application's plans may differ."
+		if f.Kind == explain.KindMisestimate {
+			f.Fix = "Statistics on the keys the application filters by (CREATE STATISTICS ... ON ((column ->> 'key')) FROM table; ANALYZE), or an expression index on them, would correct such estimates; pg_stat_statements does not show which keys those are."
 		}
 	}
 	return fs

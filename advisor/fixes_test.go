@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pgadvisor/pgadvisor/collector"
@@ -147,5 +148,26 @@ func TestQualifyScans(t *testing.T) {
 	qualifyScans(plan, cat, nil)
 	if got := plan.Root.Plans[0].Table(); got != "ord" {
 		t.Errorf("ord, read from neither schema by the statement's text: %s, want it left unqualified", got)
+	}
+}
+
+// A finding on a JSON key the advisor chose for a hidden parameter is
+// informational, and a misestimate's fix is not statistics on that key.
+func TestOnChosenKeys(t *testing.T) {
+	fs := []explain.Finding{
+		{Kind: explain.KindMisestimate, Severity: explain.Critical, Detail: "Seq Scan on orders: 428,000 rows, estimated 6,240",
+			Fix: "ANALYZE orders; ... CREATE STATISTICS orders_meta_stats ON ((meta ->> 'channel'::text)) FROM orders; ANALYZE orders;"},
+		{Kind: explain.KindSeqScan, Severity: explain.Warning, Detail: "Seq Scan on orders read 1,000,000 rows", Fix: "Index the filtered columns: CREATE INDEX ON orders (amount);"},
+	}
+	params := []explain.Param{{Index: 1, Value: "channel", JSONKey: true}, {Index: 2, Value: "web"}}
+	got := onChosenKeys(slices.Clone(fs), params)
+	if got[0].Severity != explain.Info || strings.Contains(got[0].Fix, "'channel'") || !strings.Contains(got[0].Detail, "the advisor chose") {
+		t.Errorf("finding on the chosen key: %+v", got[0])
+	}
+	if got[1].Severity != fs[1].Severity || got[1].Detail != fs[1].Detail || got[1].Fix != fs[1].Fix {
+		t.Errorf("a finding that does not name the key changed: %+v", got[1])
+	}
+	if got := onChosenKeys(slices.Clone(fs), params[1:]); got[0].Severity != explain.Critical {
+		t.Errorf("no chosen key, yet the finding changed: %+v", got[0])
 	}
 }

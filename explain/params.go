@@ -27,6 +27,10 @@ type Param struct {
 	Index  int    `json:"index"`  // n of $n
 	Value  string `json:"value"`  // text form
 	Source string `json:"source"` // where the value came from
+	// JSONKey marks a value that is a JSON key (meta ->> $1): one the
+	// application names in its calls, which normalization hides, so the
+	// plan is of the advisor's choosing.
+	JSONKey bool `json:"json_key,omitempty"`
 }
 
 // ParamValues lays params out as the values of $1, $2, ... in order, as a
@@ -803,7 +807,7 @@ func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, error
 			return Param{}, fmt.Errorf("choose a value for $%d: %w", n, err)
 		}
 		if ok {
-			return Param{Index: n, Value: v, Source: src}, nil
+			return Param{Index: n, Value: v, Source: src, JSONKey: u.kind == useJSONKey}, nil
 		}
 		tried = append(tried, u.col.String())
 	}
