@@ -38,7 +38,7 @@ func SchemaChecks(cat *collector.Catalog, plans ...*explain.Plan) []explain.Find
 	for i := range cat.Tables {
 		s.tables[cat.Tables[i].QualifiedName()] = &cat.Tables[i]
 	}
-	s.fkCovers = s.soleFKCovers()
+	s.fkCovers = s.fkKeepers()
 	named := map[string]int{}
 	for _, ix := range cat.Indexes {
 		named[ix.Name]++
@@ -80,8 +80,8 @@ type schemaChecker struct {
 	// name an index without its schema, so only names no other schema
 	// has).
 	planned map[string]bool
-	// fkCovers are the indexes that alone serve a foreign key's checks:
-	// without one, unindexedFKs would report its foreign key.
+	// fkCovers are the indexes kept for a foreign key's checks
+	// (fkKeepers): without them, unindexedFKs would report it.
 	fkCovers map[*collector.Index]bool
 }
 
@@ -215,10 +215,13 @@ func leadsFK(ix *collector.Index, fk collector.ForeignKey) bool {
 	}) && !hasDuplicateColumn(lead)
 }
 
-// soleFKCovers finds, for each foreign key, the index of its table that
-// alone serves its checks. (A partitioned table's partitions may have
-// indexes of their own too; the parent's is kept all the same.)
-func (s schemaChecker) soleFKCovers() map[*collector.Index]bool {
+// fkKeepers finds, for each foreign key, the index of its table that
+// serves its checks that is to stay whatever its counter says: the first
+// by keepRank (the most scanned, else by name). Each of two unscanned
+// indexes leading with the key's columns is unused, but not both.
+// (A partitioned table's partitions may have indexes of their own too;
+// the parent's is kept all the same.)
+func (s schemaChecker) fkKeepers() map[*collector.Index]bool {
 	out := map[*collector.Index]bool{}
 	for _, fk := range s.cat.ForeignKeys {
 		var covers []*collector.Index
@@ -227,8 +230,8 @@ func (s schemaChecker) soleFKCovers() map[*collector.Index]bool {
 				covers = append(covers, ix)
 			}
 		}
-		if len(covers) == 1 {
-			out[covers[0]] = true
+		if len(covers) > 0 {
+			out[slices.MinFunc(covers, keepRank)] = true
 		}
 	}
 	return out
@@ -438,8 +441,8 @@ func (s schemaChecker) dropFinding(kind string, severity explain.Severity, ix, k
 
 // unused reports whether ix is one unusedIndexes reports: never scanned,
 // by the statistics or a plan, and no constraint needs it (a foreign key
-// whose checks it alone serves included: its counter reads 0 until rows
-// of the referenced table are deleted).
+// whose checks it is kept for included: its counter reads 0 until rows of
+// the referenced table are deleted).
 func (s schemaChecker) unused(ix *collector.Index) bool {
 	return ix.IdxScan == 0 && !s.planned[ix.Name] && !ix.Unique && !ix.Primary && !ix.Constraint && !s.fkCovers[ix] &&
 		ix.SizeBytes > unusedIndexBytes && !s.onKnownPartition(ix)

@@ -379,3 +379,23 @@ func TestDuplicateReferencedIndex(t *testing.T) {
 		}
 	}
 }
+
+// Of two unscanned indexes that serve a foreign key's checks, one is kept:
+// both reported unused, both would go, and the key be unindexed.
+func TestOneForeignKeyCoverKept(t *testing.T) {
+	unused := func(name string, cols ...string) collector.Index {
+		ix := collector.Index{Schema: "public", Name: name, Table: "public.ev", Method: "btree", Valid: true, SizeBytes: 4 << 20}
+		for _, c := range cols {
+			ix.Keys = append(ix.Keys, collector.IndexKey{Column: c})
+		}
+		return ix
+	}
+	cat := &collector.Catalog{
+		Tables:      []collector.Table{{Schema: "public", Name: "ev", Kind: "r", HasPrimaryKey: true}},
+		Indexes:     []collector.Index{unused("ev_account_id_at", "account_id", "at"), unused("ev_account_id", "account_id")},
+		ForeignKeys: []collector.ForeignKey{{Name: "ev_account_id_fkey", Table: "public.ev", Columns: []string{"account_id"}, RefTable: "public.accounts"}},
+	}
+	if got := findingLines(SchemaChecks(cat)); !slices.Equal(got, []string{"unused_index info public.ev public.ev_account_id_at"}) {
+		t.Errorf("got %v, want only ev_account_id_at unused: ev_account_id stays for the foreign key", got)
+	}
+}

@@ -136,8 +136,10 @@ func (d *Delta) byStatement() []*Statement {
 		m.Counters = combine(m.Counters, s.Counters, 1)
 		m.MaxExecTime = max(m.MaxExecTime, s.MaxExecTime)
 		m.Share += s.Share
-		if m.Text.Problem == TextMissing {
-			m.Text = s.Text
+		// A statement run inside a PL/pgSQL function has its text there,
+		// with variables where the caller's has $n: it cannot be explained.
+		if m.Text.Problem == TextMissing || !m.Key.TopLevel && s.Key.TopLevel && s.Text.Problem == TextOK {
+			m.Text, m.Key.TopLevel = s.Text, s.Key.TopLevel
 		}
 		if users := strings.Split(m.User, ", "); !slices.Contains(users, s.User) {
 			users = append(users, s.User)

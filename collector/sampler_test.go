@@ -642,7 +642,8 @@ func TestOwnPrepareOfAnAppStatement(t *testing.T) {
 	snap := sample()
 	own := 0
 	for _, e := range snap.Entries {
-		if t := snap.Texts[e.Key]; t != nil && t.Own && strings.Contains(t.Query, "PREPARE pgadvisor_1") {
+		// Classified as the statement it prepares: the application's text, the advisor's.
+		if t := snap.Texts[e.Key]; t != nil && t.Own && t.Query == sel {
 			own++
 		}
 	}

@@ -638,15 +638,17 @@ func TestTopSumsNestingLevels(t *testing.T) {
 	s := snapAt(1, map[int64]int64{3: 10})
 	nested := appKey(3)
 	nested.TopLevel = false
-	s.Entries = append(s.Entries, Entry{Key: nested, Counters: Counters{Calls: 5, TotalExecTime: 50}})
-	s.Texts[nested] = s.Texts[appKey(3)]
+	// Listed first, with the function's text: its variable where the
+	// caller's text has $1. The top-level text is the one to explain.
+	s.Entries = append([]Entry{{Key: nested, Counters: Counters{Calls: 5, TotalExecTime: 50}}}, s.Entries...)
+	s.Texts[nested] = &Text{Query: "SELECT d WHERE b = v_b", Command: "SELECT"}
 	mustAdd(t, w, s)
 	top, err := w.LastSample().Top(RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(top) != 1 || top[0].Calls != 15 {
-		t.Errorf("ranked %+v, want one statement of 15 calls", top)
+	if len(top) != 1 || top[0].Calls != 15 || top[0].Text.Query != "SELECT d" {
+		t.Errorf("ranked %+v, want one statement of 15 calls, with the top-level text", top)
 	}
 }
 

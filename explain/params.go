@@ -930,8 +930,9 @@ func (s *synth) columnValue(ctx context.Context, conn *pgx.Conn, u paramUse) (st
 	// tests patterns against the histogram, expects a hundredth of the
 	// rows for it: a sampled row's value is as rare as the column's values.
 	if (u.kind == useLike || u.kind == useILike) && (s.typical || len(mcv) == 0) {
-		// A sample that fails (no SELECT on the table) leaves the statistics.
-		if v, ok, err := s.sample(ctx, conn, u.col); ok || ctx.Err() != nil {
+		// A sample that fails (no SELECT on the table) has aborted the
+		// transaction: its error is the one to report.
+		if v, ok, err := s.sample(ctx, conn, u.col); ok || err != nil {
 			return v, "sampled from " + name, ok, err
 		}
 	}

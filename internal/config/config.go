@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -228,10 +227,18 @@ func syntaxError(filename string, err error) error {
 		return src.errorf(0, "", err)
 	}
 	line, _ := strconv.Atoi(m[1])
-	if strings.HasPrefix(m[2], "did not find expected ") {
-		// A parser error: yaml.v3 counts its line from 0, and gives the
-		// start of the list or mapping the problem is in.
-		return src.errorf(line+1, "", errors.New("invalid YAML in the list or mapping that starts here (or just after): "+m[2]))
+	if slices.Contains(yamlParserProblems, m[2]) {
+		// yaml.v3 counts a parser error's line from 0, and gives the start
+		// of the list or mapping the problem is in, unless that is the
+		// file's first line: then the problem's.
+		return src.errorf(line+1, "", errors.New("invalid YAML in a list or mapping that starts on or before this line: "+m[2]))
 	}
 	return src.errorf(line, "", errors.New("invalid YAML: "+m[2]))
+}
+
+// yamlParserProblems are the problems yaml.v3's parser reports, with its
+// line counted from 0; its scanner counts from 1.
+var yamlParserProblems = []string{
+	"did not find expected <document start>", "did not find expected node content", "did not find expected key",
+	"did not find expected '-' indicator", "did not find expected ',' or ']'", "did not find expected ',' or '}'",
 }

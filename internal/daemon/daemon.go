@@ -702,7 +702,10 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 
 	took := time.Since(start)
 	d.metrics.Applied(t.name, records)
-	d.metrics.CycleDone(r, took)
+	t.mu.Lock()
+	last := t.report
+	t.mu.Unlock()
+	d.metrics.CycleDone(withLastFindings(r, last), took)
 	t.mu.Lock()
 	t.report, t.analyzed = r, delta.End()
 	t.mu.Unlock()
@@ -711,6 +714,23 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		zap.Int("recommendations", len(r.Recommendations)), zap.Int("new", len(ch.New)),
 		zap.Int("realized", len(ch.Realized)), zap.Duration("took", took))
 	return nil
+}
+
+// withLastFindings is r with the last report's findings in the databases
+// r could not analyze: the findings gauges count them as they were, not
+// as gone (an alert on their rise would fire when the database is back).
+func withLastFindings(r, last *advisor.Report) *advisor.Report {
+	if last == nil || len(r.Unanalyzed) == 0 {
+		return r
+	}
+	out := *r
+	out.Findings = slices.Clone(r.Findings)
+	for _, f := range last.Findings {
+		if slices.Contains(r.Unanalyzed, f.Database) {
+			out.Findings = append(out.Findings, f)
+		}
+	}
+	return &out
 }
 
 // due reports whether work last done at last is due again at now, every

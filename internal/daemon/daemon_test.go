@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
 	"github.com/pgadvisor/pgadvisor/exporter"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 	"github.com/pgadvisor/pgadvisor/internal/state"
@@ -499,5 +500,21 @@ func TestNewRefusesBadStateDir(t *testing.T) {
 	cfg.StateDir = dir + "/corrupt"
 	if _, err := New(cfg, nil, testOptions()); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("corrupt store: %v, want an error saying so", err)
+	}
+}
+
+// The findings of a database a cycle could not analyze are counted as the
+// last cycle found them.
+func TestWithLastFindings(t *testing.T) {
+	last := &advisor.Report{Findings: []explain.Finding{
+		{Kind: "unindexed_fk", Database: "billing"}, {Kind: "seq_scan", Database: "app"},
+	}}
+	r := &advisor.Report{Findings: []explain.Finding{{Kind: "sort_spill", Database: "app"}}, Unanalyzed: []string{"billing"}}
+	got := withLastFindings(r, last)
+	if len(got.Findings) != 2 || got.Findings[1].Kind != "unindexed_fk" || len(r.Findings) != 1 {
+		t.Errorf("findings %+v: want app's new one and billing's last one, r untouched", got.Findings)
+	}
+	if r.Unanalyzed = nil; withLastFindings(r, last) != r {
+		t.Error("a cycle that analyzed every database: want its own report")
 	}
 }
