@@ -371,6 +371,15 @@ func (r gateRefs) addAttribute(name string) {
 // nodes of their own, and stand for such calls too.
 var pg16JSONObject = nameRef{schema: "pg_catalog", name: "json_object"}
 
+// pg16SystemUser reports whether call is PostgreSQL 16's SYSTEM_USER, as
+// pg_query reads a bare system_user: PostgreSQL 15 reads it as a column of
+// that name (whose type the gate vets with its relation's), 16 as a
+// harmless built-in. Neither calls a function the gate must resolve.
+func pg16SystemUser(call *pg_query.FuncCall, ref nameRef) bool {
+	return ref == nameRef{schema: "pg_catalog", name: "system_user"} && len(call.Args) == 0 &&
+		call.Funcformat == pg_query.CoercionForm_COERCE_SQL_SYNTAX
+}
+
 // equality is the operator PostgreSQL looks up by name, with the operands'
 // types, for the comparisons a statement writes without one: CASE x WHEN
 // y, x IN (SELECT ...), JOIN USING and NATURAL JOIN.
@@ -387,7 +396,7 @@ func collectRefs(root proto.Message) gateRefs {
 	sqltree.Walk(root, func(m proto.Message) bool {
 		switch n := m.(type) {
 		case *pg_query.FuncCall:
-			if ref := funcRef(n.Funcname); ref.name != "" {
+			if ref := funcRef(n.Funcname); ref.name != "" && !pg16SystemUser(n, ref) {
 				if ref == pg16JSONObject {
 					ref.schema = ""
 				}

@@ -20,6 +20,7 @@ import (
 var gateSchema = []string{
 	`CREATE TABLE t (id int PRIMARY KEY, a int, b text, doc jsonb)`,
 	`CREATE TABLE counters (n int)`,
+	`CREATE TABLE acct (id int, system_user text)`, // PostgreSQL 16's SYSTEM_USER is a column name in 15
 	`INSERT INTO counters VALUES (0)`,
 	`CREATE SEQUENCE s`,
 	`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
@@ -266,6 +267,7 @@ var gateCases = []gateCase{
 	{query: "SELECT 1 -- ; DELETE FROM t", analyze: true, plannable: true},
 	{query: "SELECT * FROM t WHERE b = 'x''; DROP TABLE t; --'", analyze: true, plannable: true},
 	{query: "TABLE t", analyze: true, plannable: true},
+	{query: "SELECT id FROM acct WHERE system_user = $1", analyze: true, plannable: true},
 	{query: "VALUES (1, 'a'), (2, 'b')", analyze: true, plannable: true},
 	{query: "SELECT id, a FROM t WHERE id = $1", analyze: true, plannable: true},
 	{query: "SELECT count(*), upper(b) FROM t WHERE doc @> $1 GROUP BY 2 ORDER BY 1 DESC LIMIT $2", analyze: true, plannable: true},
