@@ -112,6 +112,11 @@ func testCatalog() *collector.Catalog {
 			{Schema: "app", Name: "events_signup", Table: "app.events", Method: "btree", Valid: true, Ready: true,
 				Keys: []collector.IndexKey{{Column: "account_id"}}, Predicate: "(kind = 'signup'::text)"},
 		},
+		// As pg_get_viewdef prints them: a view, and a view over it joined to a table.
+		Views: []collector.View{
+			{Schema: "public", Name: "live_orders", Definition: " SELECT orders.id,\n    orders.tenant_id AS tenant,\n    orders.created_at\n   FROM orders\n  WHERE (orders.deleted_at IS NULL);"},
+			{Schema: "app", Name: "tenant_customers", Definition: " SELECT l.tenant,\n    c.email\n   FROM (live_orders l\n     JOIN customers c ON ((c.id = l.id)));"},
+		},
 	}
 	return cat
 }

@@ -159,6 +159,8 @@ func (c *cteScope) lookup(name string) ([]output, bool) {
 type analyzer struct {
 	tables *tableLookup
 	uses   []*tableUse
+	// views is how deep in views over views the walk is.
+	views int
 	// incomplete: some column the statement reads may be in no use's
 	// refs (a reference not resolved to a table, a NATURAL join, a view
 	// or function in FROM).
@@ -169,6 +171,7 @@ type analyzer struct {
 type tableLookup struct {
 	byName     map[[2]string]*collector.Table
 	byQualName map[string]*collector.Table
+	views      map[[2]string]string // definitions
 	searchPath []string
 	// textSearchConfig is default_text_search_config, assumed where
 	// pg_stat_statements has hidden the configuration a query passes.
@@ -188,7 +191,29 @@ func newTableLookup(cat *collector.Catalog) *tableLookup {
 		tl.byName[[2]string{t.Schema, t.Name}] = t
 		tl.byQualName[t.QualifiedName()] = t
 	}
+	tl.views = make(map[[2]string]string, len(cat.Views))
+	for _, v := range cat.Views {
+		tl.views[[2]string{v.Schema, v.Name}] = v.Definition
+	}
 	return tl
+}
+
+// view is the definition of the view schema.name would name (on the
+// search_path when schema is ""), where no table of that name comes first.
+func (tl *tableLookup) view(schema, name string) (string, bool) {
+	if schema != "" {
+		def, ok := tl.views[[2]string{schema, name}]
+		return def, ok
+	}
+	for _, s := range tl.searchPath {
+		if tl.byName[[2]string{s, name}] != nil {
+			return "", false
+		}
+		if def, ok := tl.views[[2]string{s, name}]; ok {
+			return def, true
+		}
+	}
+	return "", false
 }
 
 // table is the catalog's table by qualified name, nil when unknown.
@@ -721,7 +746,40 @@ func (a *analyzer) addRangeVar(sc *scope, rv *pg.RangeVar) {
 			return
 		}
 	}
+	if a.addView(sc, rv) {
+		return
+	}
 	a.addRelation(sc, rv)
+}
+
+// maxViewDepth bounds the views over views a statement is followed into.
+const maxViewDepth = 8
+
+// addView adds rv when it names a view: the query it stands for, as a
+// subquery in FROM, so that the statement's conditions on its columns
+// reach its tables. It reports whether rv is a view.
+func (a *analyzer) addView(sc *scope, rv *pg.RangeVar) bool {
+	def, ok := a.tables.view(rv.Schemaname, rv.Relname)
+	if !ok {
+		return false
+	}
+	item := &rangeItem{name: rv.Relname, derived: true}
+	if rv.Alias != nil {
+		item.name = rv.Alias.Aliasname
+	}
+	sc.items = append(sc.items, item)
+	tree, err := pg.Parse(def)
+	if err != nil || len(tree.Stmts) != 1 || tree.Stmts[0].Stmt.GetSelectStmt() == nil || a.views >= maxViewDepth {
+		sc.unknown, a.incomplete = true, true // its columns stay unresolved, and it reads tables' columns unseen
+		return true
+	}
+	a.views++
+	item.outputs = a.selectStmt(tree.Stmts[0].Stmt.GetSelectStmt(), nil, nil)
+	a.views--
+	if rv.Alias != nil {
+		item.outputs = renameOutputs(item.outputs, rv.Alias.Colnames)
+	}
+	return true
 }
 
 // addRelation adds rv as a relation of the catalog, never a WITH query:

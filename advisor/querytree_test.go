@@ -90,6 +90,14 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
+			name:  "a view's conditions and columns reach its tables, through views over views",
+			query: "SELECT email FROM tenant_customers t WHERE t.tenant = $1 AND email LIKE $2",
+			want: []string{
+				"public.orders preds=[isnull:deleted_at; eq:tenant_id] partial=[deleted_at IS NULL] joins=[id] order=[] group=[] refs=[created_at,deleted_at,id,tenant_id]",
+				"public.customers preds=[prefix:email] partial=[] joins=[id] order=[] group=[] refs=[email,id]",
+			},
+		},
+		{
 			name:  "a MERGE that inserts preserves its source",
 			query: "MERGE INTO orders o USING customers c ON o.customer_id = c.id AND c.name = $1 AND o.status = $2 WHEN NOT MATCHED THEN INSERT (id, customer_id) VALUES (c.id, c.id)",
 			want: []string{

@@ -14,8 +14,11 @@ type Catalog struct {
 	// OtherRelations are the views, sequences, foreign tables and
 	// composite types, by name only.
 	OtherRelations []RelationName
-	Extensions     map[string]string // extname -> extversion
-	TakenAt        time.Time
+	// Views are the views, with their definitions: statements that read
+	// one read its tables.
+	Views      []View
+	Extensions map[string]string // extname -> extversion
+	TakenAt    time.Time
 }
 
 // PlanSettings are the server settings that change plans, and the size
@@ -118,6 +121,12 @@ type IndexKey struct {
 	// A query compares in the column's collation, and an index in another
 	// serves none of its comparisons.
 	Collation string
+}
+
+// View is a view and the query it stands for, as pg_get_viewdef prints it
+// (names not on the catalog's search_path qualified).
+type View struct {
+	Schema, Name, Definition string
 }
 
 // RelationName names a relation of a schema.

@@ -111,6 +111,11 @@ JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE k.contype = 'f' AND k.conparentid = 0 AND ` + userSchemas + `
 ORDER BY n.nspname, c.relname, k.conname`
 
+	catalogViewsQuery = dbconn.Marker + `SELECT n.nspname, c.relname, coalesce(pg_get_viewdef(c.oid), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'v' AND ` + userSchemas + `
+ORDER BY n.nspname, c.relname`
+
 	// catalogOtherNamesQuery lists the relations the other queries leave
 	// out (views, sequences, foreign tables, composite types): a new
 	// index's name must not be one of theirs either.
@@ -182,6 +187,7 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 		{"indexes", c.loadIndexes},
 		{"foreign keys", c.loadForeignKeys},
 		{"other relations", c.loadOtherNames},
+		{"views", c.loadViews},
 	}
 	for _, step := range steps {
 		if err := step.load(ctx, q); err != nil {
@@ -344,6 +350,17 @@ func (c *Catalog) loadForeignKeys(ctx context.Context, q Querier) error {
 		fk.RefTable = Table{Schema: refSchema, Name: refTable}.QualifiedName()
 		fk.OnDelete, fk.OnUpdate = fkActions[onDelete], fkActions[onUpdate]
 		c.ForeignKeys = append(c.ForeignKeys, fk)
+		return nil
+	})
+}
+
+func (c *Catalog) loadViews(ctx context.Context, q Querier) error {
+	return each(ctx, q, catalogViewsQuery, func(rows pgx.Rows) error {
+		var v View
+		if err := rows.Scan(&v.Schema, &v.Name, &v.Definition); err != nil {
+			return err
+		}
+		c.Views = append(c.Views, v)
 		return nil
 	})
 }

@@ -67,6 +67,10 @@ func TestLoadCatalog(t *testing.T) {
 	}); !slices.Equal(got, others) {
 		t.Errorf("other relations %v, want %v", got, others)
 	}
+	if len(cat.Views) != 1 || cat.Views[0].Schema != "shop" || cat.Views[0].Name != "open_orders" ||
+		!strings.Contains(cat.Views[0].Definition, "FROM shop.orders") || !strings.Contains(cat.Views[0].Definition, "WHERE (orders.status = 'new'::text)") {
+		t.Errorf("views %+v, want shop.open_orders with its definition, qualified where off the search_path", cat.Views)
+	}
 	if cat.Database != "catalog" || cat.ServerNum < 130000 || cat.Extensions["plpgsql"] == "" || time.Since(cat.TakenAt) > time.Minute {
 		t.Errorf("catalog header: database %q server %d extensions %v taken %s", cat.Database, cat.ServerNum, cat.Extensions, cat.TakenAt)
 	}
