@@ -195,6 +195,12 @@ type entry struct {
 	// statement each was proposed for; nil when c.Why stands for all.
 	whys   map[string]string
 	folded bool // it replaces two chosen indexes (tryFold)
+	// onlyIncludes: an existing index has its keys, so it can serve a
+	// statement only by an index-only scan. A plan that reads it otherwise
+	// gains nothing but the hypothetical index's own artefact: HypoPG
+	// prices a descent of it cheaper than of the real index on the same
+	// keys, which a nested loop's thousands of probes make look like a win.
+	onlyIncludes bool
 }
 
 func (s *selection) available() (bool, string) {
@@ -222,7 +228,8 @@ func (s *selection) entries(cands []Candidate) []*entry {
 			continue
 		}
 		c.QueryIDs = slices.Clone(c.QueryIDs)
-		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, whys: map[string]string{}}
+		e := &entry{c: c, id: id, table: findTable(s.cat, c.Table), script: script, whys: map[string]string{},
+			onlyIncludes: len(c.Include) > 0 && keysIndexed(s.cat, c)}
 		e.addWhys(c)
 		// A partial index is charged for every row until its share is known.
 		e.setWrites(indexWrites(c, e.table, s.writes, s.cat, 1))
@@ -231,6 +238,29 @@ func (s *selection) entries(cands []Candidate) []*entry {
 	}
 	slices.SortFunc(out, func(a, b *entry) int { return cmp.Compare(a.id, b.id) })
 	return out
+}
+
+// keysIndexed reports whether a valid btree index of c's table leads with
+// c's keys, in order (or all reversed), with c's predicate: c adds only its
+// INCLUDE columns to it. (A partial c over a full index skips the rows its
+// predicate leaves out.)
+func keysIndexed(cat *collector.Catalog, c Candidate) bool {
+	n := normalizer{}
+	return methodOf(c) == "btree" && slices.ContainsFunc(cat.Indexes, func(ix collector.Index) bool {
+		if !ix.Valid || ix.Table != c.Table || ix.Method != "btree" || len(ix.Keys) < len(c.Keys) || n.norm(ix.Predicate) != n.norm(c.Where) {
+			return false
+		}
+		forward, backward := true, true
+		for i, k := range c.Keys {
+			x := ix.Keys[i]
+			if n.keyID(x) != n.keyID(k) || x.OpClass != k.OpClass || x.Collation != k.Collation {
+				return false
+			}
+			forward = forward && x.Desc == k.Desc && x.NullsFirst == k.NullsFirst
+			backward = backward && x.Desc != k.Desc && x.NullsFirst != k.NullsFirst
+		}
+		return forward || backward
+	})
 }
 
 // addWhys records c's reason for each statement c was proposed for that
@@ -837,7 +867,7 @@ func (s *selection) serves(e *entry, ef Effect) bool {
 	// Without a baseline, Before stands in for it (the covering test then
 	// always passes, the cost having dropped by MinImprovementPct).
 	base := cmp.Or(s.baseCost(ef.QueryID), ef.Before)
-	if ef.Err != nil || !ef.UsesIndex || ef.Gamble || !s.improves(base, ef.Before, ef.After) {
+	if ef.Err != nil || !ef.UsesIndex || ef.Gamble || e.onlyIncludes && !ef.IndexOnly || !s.improves(base, ef.Before, ef.After) {
 		return false
 	}
 	cut := ef.Before - ef.After
@@ -903,7 +933,7 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 				walked[u] = append(walked[u], st.QueryID)
 			}
 			// Only a walked index has an entry, and only it can be a gamble.
-			if gamble(f, u, withoutWalked[u][i]) {
+			if gamble(f, u, withoutWalked[u][i]) || s.chosen[u].onlyIncludes && !slices.Contains(f.IndexOnly, u) {
 				continue // not a gain to credit
 			}
 			gains[u] = append(gains[u], StatementGain{QueryID: st.QueryID, Calls: st.Calls, CostBefore: b.Cost, CostAfter: f.Cost})

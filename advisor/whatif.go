@@ -27,6 +27,8 @@ type Planner interface {
 type PlanSummary struct {
 	Cost    float64  // Total Cost of the top plan node
 	Indexes []string // every index the plan scans
+	// IndexOnly are the indexes it reads in an Index Only Scan.
+	IndexOnly []string
 	// Probed are the indexes it scans on the inner side of a nested loop,
 	// once per outer row.
 	Probed []string
@@ -84,6 +86,9 @@ func summarize(plan *explain.Plan) PlanSummary {
 		}
 		if n.IndexName != "" {
 			s.Indexes = appendNew(s.Indexes, n.IndexName)
+			if n.NodeType == "Index Only Scan" {
+				s.IndexOnly = appendNew(s.IndexOnly, n.IndexName)
+			}
 			if probed {
 				s.Probed = appendNew(s.Probed, n.IndexName)
 			}
@@ -341,6 +346,7 @@ type StatementCost struct {
 	IndexesUsed []string // every index the plan scans, hypothetical ones included
 	Uses        []int    // positions, in the configuration, of the hypothetical indexes the plan scans
 	Probes      []int    // those of Uses it scans on the inner side of a nested loop
+	IndexOnly   []int    // those of Uses it reads in an Index Only Scan
 	Walks       []int    // those of Uses it walks for a LIMIT, dropping rows (PlanSummary.Walked)
 	WalkBound   float64  // PlanSummary.WalkBound
 	Err         error    // planning failed: Cost means nothing
@@ -370,6 +376,7 @@ type Effect struct {
 	UsesIndex bool    // the plan with the candidate scans it
 	Gamble    bool    // the plan with the candidate walks it as a gamble (see gamble)
 	Probed    bool    // the plan with the candidate scans it on the inner side of a nested loop
+	IndexOnly bool    // the plan with the candidate reads it in an Index Only Scan
 	Generic   bool
 	Err       error // either plan failed
 }
@@ -522,7 +529,7 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, sto
 					return nil, err
 				}
 				e.After, e.UsesIndex, e.Err = after.Cost, len(after.Uses) > 0, after.Err
-				e.Gamble, e.Probed = gamble(after, 0, e.Before), len(after.Probes) > 0
+				e.Gamble, e.Probed, e.IndexOnly = gamble(after, 0, e.Before), len(after.Probes) > 0, len(after.IndexOnly) > 0
 			}
 			out[i].Statements = append(out[i].Statements, e)
 		}
@@ -566,6 +573,9 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 		}
 		if slices.Contains(sum.Probed, n) {
 			c.Probes = append(c.Probes, i)
+		}
+		if slices.Contains(sum.IndexOnly, n) {
+			c.IndexOnly = append(c.IndexOnly, i)
 		}
 		if slices.Contains(sum.Walked, n) {
 			c.Walks = append(c.Walks, i)
