@@ -219,11 +219,7 @@ func TestSynthesizeParamsSampled(t *testing.T) {
 		`CREATE TABLE items (id int PRIMARY KEY, sku text, attrs jsonb, note text)`,
 		`INSERT INTO items SELECT g, 'sku-' || g, jsonb_build_object('color', 'red', 'size', g), NULL FROM generate_series(1, 50) g`)
 	ctx := context.Background()
-	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := replicaConn(t, db)
 	cat := testCatalog(t, conn)
 	if st := findColumn(&cat.Tables[0], "sku").Stats; st != nil {
 		t.Fatalf("items.sku has statistics %+v; the test needs a table never analyzed", st)
@@ -294,6 +290,18 @@ func TestSynthesizeParamsSampledWithoutCasts(t *testing.T) {
 
 // testCatalog loads the public tables of conn's database with their
 // pg_stats rows, as collector.Catalog describes them.
+// replicaConn connects to database db on the sandbox's replica until the
+// test ends.
+func replicaConn(t *testing.T, db string) *pgx.Conn {
+	t.Helper()
+	conn, err := dbconn.Connect(context.Background(), sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 func testCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 	t.Helper()
 	const columnsSQL = `SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
@@ -406,11 +414,7 @@ func TestSynthesizeParamsPatternIsRare(t *testing.T) {
 		`INSERT INTO names SELECT g, 'item ' || md5(g::text) FROM generate_series(1, 20000) g`,
 		`ANALYZE names`)
 	ctx := context.Background()
-	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := replicaConn(t, db)
 	cat := testCatalog(t, conn)
 	for _, query := range []string{"SELECT id FROM names WHERE name ILIKE $1", "SELECT id FROM names WHERE name LIKE $1"} {
 		ps, err := SynthesizeTypicalParams(ctx, conn, cat, query, 1)
