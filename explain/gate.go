@@ -373,8 +373,9 @@ var pg16JSONObject = nameRef{schema: "pg_catalog", name: "json_object"}
 
 // pg16SystemUser reports whether call is PostgreSQL 16's SYSTEM_USER, as
 // pg_query reads a bare system_user: PostgreSQL 15 reads it as a column of
-// that name (whose type the gate vets with its relation's), 16 as a
-// harmless built-in. Neither calls a function the gate must resolve.
+// that name (whose type the gate vets with its relation's), or in FROM as
+// a relation, which the gate must vet as any other; 16 as a harmless
+// built-in. Neither calls a function the gate must resolve.
 func pg16SystemUser(call *pg_query.FuncCall, ref nameRef) bool {
 	return ref == nameRef{schema: "pg_catalog", name: "system_user"} && len(call.Args) == 0 &&
 		call.Funcformat == pg_query.CoercionForm_COERCE_SQL_SYNTAX
@@ -456,6 +457,14 @@ func collectRefs(root proto.Message) gateRefs {
 					name += "[]"
 				}
 				r.types[name] = true
+			}
+		case *pg_query.RangeFunction:
+			for _, item := range n.Functions {
+				for _, x := range item.GetList().GetItems() {
+					if call := x.GetFuncCall(); call != nil && pg16SystemUser(call, funcRef(call.Funcname)) {
+						r.relations[quoteParts([]string{"system_user"})] = true // PostgreSQL 15 reads the relation
+					}
+				}
 			}
 		case *pg_query.RangeVar:
 			parts := []string{n.Relname}

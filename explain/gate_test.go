@@ -24,6 +24,7 @@ var gateSchema = []string{
 	`INSERT INTO counters VALUES (0)`,
 	`CREATE SEQUENCE s`,
 	`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+	`CREATE VIEW system_user AS SELECT bump_counter() AS n`, // in FROM, PostgreSQL 16's SYSTEM_USER is a relation in 15
 	`CREATE FUNCTION safe_double(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
 	`CREATE FUNCTION lying_stable() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT nextval(''s'')'`,
 	`CREATE FUNCTION atomic_stable() RETURNS int LANGUAGE sql STABLE BEGIN ATOMIC SELECT bump_counter(); END`,
@@ -268,6 +269,7 @@ var gateCases = []gateCase{
 	{query: "SELECT * FROM t WHERE b = 'x''; DROP TABLE t; --'", analyze: true, plannable: true},
 	{query: "TABLE t", analyze: true, plannable: true},
 	{query: "SELECT id FROM acct WHERE system_user = $1", analyze: true, plannable: true},
+	{query: "SELECT * FROM system_user", needsDB: true, reason: "bump_counter"},
 	{query: "VALUES (1, 'a'), (2, 'b')", analyze: true, plannable: true},
 	{query: "SELECT id, a FROM t WHERE id = $1", analyze: true, plannable: true},
 	{query: "SELECT count(*), upper(b) FROM t WHERE doc @> $1 GROUP BY 2 ORDER BY 1 DESC LIMIT $2", analyze: true, plannable: true},
