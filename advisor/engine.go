@@ -174,9 +174,9 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		if res.Plan != nil {
 			qualifyScans(res.Plan, cat, w.Tables)
 			plans[s.QueryID] = res.Plan
-			found := explain.Detect(res.Plan, explain.DetectOptions{
+			found := foldPartitionScans(explain.Detect(res.Plan, explain.DetectOptions{
 				Thresholds: e.opts.Thresholds, WorkMemBytes: cat.Settings.WorkMemBytes, QueryID: s.QueryID,
-			})
+			}), cat)
 			if timed && s.Share < minorShare {
 				found = asMinor(found)
 			}
@@ -335,10 +335,12 @@ func asMinor(fs []explain.Finding) []explain.Finding {
 // the application's own, so they describe a plan of the advisor's making.
 // A misestimate's statistics on the chosen key would fix nothing.
 func onChosenKeys(fs []explain.Finding, params []explain.Param) []explain.Finding {
-	var keys []string
+	var keys []string // as EXPLAIN prints them after a JSON operator
 	for _, p := range params {
 		if p.JSONKey {
-			keys = append(keys, quoteLiteral(p.Value))
+			for _, op := range []string{"->> ", "-> ", "? "} {
+				keys = append(keys, op+quoteLiteral(p.Value))
+			}
 		}
 	}
 	for i := range fs {

@@ -157,7 +157,8 @@ func TestOnChosenKeys(t *testing.T) {
 	fs := []explain.Finding{
 		{Kind: explain.KindMisestimate, Severity: explain.Critical, Detail: "Seq Scan on orders: 428,000 rows, estimated 6,240",
 			Fix: "ANALYZE orders; ... CREATE STATISTICS orders_meta_stats ON ((meta ->> 'channel'::text)) FROM orders; ANALYZE orders;"},
-		{Kind: explain.KindSeqScan, Severity: explain.Warning, Detail: "Seq Scan on orders read 1,000,000 rows", Fix: "Index the filtered columns: CREATE INDEX ON orders (amount);"},
+		// Names 'channel', but not as a key.
+		{Kind: explain.KindSeqScan, Severity: explain.Warning, Detail: "Seq Scan on orders read 1,000,000 rows, filter (source = 'channel'::text)", Fix: "Index the filtered columns: CREATE INDEX ON orders (source);"},
 	}
 	params := []explain.Param{{Index: 1, Value: "channel", JSONKey: true}, {Index: 2, Value: "web"}}
 	got := onChosenKeys(slices.Clone(fs), params)
@@ -169,5 +170,36 @@ func TestOnChosenKeys(t *testing.T) {
 	}
 	if got := onChosenKeys(slices.Clone(fs), params[1:]); got[0].Severity != explain.Critical {
 		t.Errorf("no chosen key, yet the finding changed: %+v", got[0])
+	}
+}
+
+// A statement's seq scans of the partitions of one table make one finding
+// on the table, their numbers summed.
+func TestFoldPartitionScans(t *testing.T) {
+	cat := &collector.Catalog{Tables: []collector.Table{
+		{Schema: "public", Name: "events", Kind: "p", Partitions: []string{"public.events_a", "public.events_b"}},
+		{Schema: "public", Name: "events_a", Kind: "r", Parent: "public.events"},
+		{Schema: "public", Name: "events_b", Kind: "p", Parent: "public.events", Partitions: []string{"public.events_b1"}},
+		{Schema: "public", Name: "events_b1", Kind: "r", Parent: "public.events_b"},
+		{Schema: "public", Name: "users", Kind: "r"},
+	}}
+	scan := func(table string, severity explain.Severity, read, removed, ms float64) explain.Finding {
+		return explain.Finding{Kind: explain.KindSeqScan, Severity: severity, Table: table, QueryID: "1", Node: "0.0 Seq Scan", Fix: "index",
+			Evidence: map[string]any{"rows_read": read, "rows_removed": removed, "rows_returned": read - removed, "time_ms": ms, "time_share": ms / 100, "filter": "(kind = 'x'::text)"}}
+	}
+	fs := foldPartitionScans([]explain.Finding{
+		scan("public.events_a", explain.Info, 1000, 900, 10),
+		scan("public.users", explain.Warning, 5000, 4000, 20),
+		scan("public.events_b1", explain.Warning, 3000, 2900, 30),
+		{Kind: explain.KindSortSpill, Table: "public.events_a", QueryID: "1"},
+	}, cat)
+	if len(fs) != 3 || fs[0].Table != "public.events" || fs[1].Table != "public.users" || fs[2].Kind != explain.KindSortSpill {
+		t.Fatalf("findings %v: want events' two scans folded into one on it, the others kept", findingLines(fs))
+	}
+	f := fs[0]
+	if f.Severity != explain.Warning || f.Evidence["rows_read"] != 4000.0 || f.Evidence["rows_removed"] != 3800.0 || f.Evidence["time_ms"] != 40.0 ||
+		!slices.Equal(f.Evidence["partitions"].([]string), []string{"public.events_a", "public.events_b1"}) ||
+		f.Detail != "Seq Scans of 2 partitions of public.events read 4,000 rows and their filters discarded 3,800 of them (95.0%) to return 200, taking 40.00 ms (40.0% of the statement)." {
+		t.Errorf("folded finding: %+v", f)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
@@ -59,7 +58,8 @@ func filteredShare(stmt *pg_query.Node) (share float64, ok bool) {
 		if x == nil || x.Lexpr.GetColumnRef() == nil {
 			return 0, false
 		}
-		col := strings.Join(stringParts(x.Lexpr.GetColumnRef().GetFields()), ".")
+		fields := stringParts(x.Lexpr.GetColumnRef().GetFields())
+		col := fields[len(fields)-1] // one table: o.created_at is created_at
 		op := ""
 		if parts := stringParts(x.Name); len(parts) > 0 {
 			op = parts[len(parts)-1]

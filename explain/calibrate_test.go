@@ -156,6 +156,7 @@ func TestCalibratedEquality(t *testing.T) {
 		// A range keeps a tenth: 200 rows a call of the last days are failed orders.
 		{"SELECT id FROM orders WHERE status = $1 AND created_at > $2", 200, "failed"},
 		{"SELECT id FROM orders WHERE created_at >= $2 AND status = $1 AND created_at < $3", 5_000, "open"},
+		{"SELECT id FROM orders o WHERE o.created_at >= $2 AND status = $1 AND created_at < $3", 5_000, "open"},
 		{"SELECT id FROM orders WHERE status = $1 AND created_at BETWEEN $2 AND $3", 50, "failed"},
 		{"SELECT id FROM orders WHERE status = $1 AND created_at > now()", 200, "s050"}, // a range of unknown share
 		{"SELECT id FROM orders WHERE status = $1 AND created_at = $2", 200, "s050"},    // two conditions to share the rows
