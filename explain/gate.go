@@ -571,12 +571,16 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 // and casts to json, jsonb and text, whatever their context: to_json,
 // row_to_json, json_agg and the like call a type's cast to json, and the
 // built-in SQL functions behind text || anyelement and quote_literal its
-// cast to text. A composite type's attribute types count, as do a range's
-// element type and a multirange's range: those functions recurse into them.
+// cast to text. A relation's row type counts (ORDER BY x, DISTINCT x of
+// FROM r AS x compares whole rows with its operator class), a composite
+// type's attribute types, as do a range's element type and a multirange's
+// range: those functions recurse into them.
 // A range type's subtype_diff, which estimating && and the like calls,
 // and its canonical, which makes every value of it, are called too.
 const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+	UNION
+	SELECT c.reltype FROM pg_class c WHERE c.oid = ANY ($1::oid[]) AND c.reltype <> 0
 	UNION
 	SELECT to_regtype(x)::oid FROM unnest($2::text[]) AS x WHERE to_regtype(x) IS NOT NULL
 	UNION

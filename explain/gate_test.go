@@ -2,6 +2,7 @@ package explain
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -469,6 +470,31 @@ func TestGateCastsToText(t *testing.T) {
 	defer conn.Close(ctx)
 	for _, q := range []string{"SELECT quote_literal(v) FROM shaded", "SELECT 'x' || v FROM shaded WHERE id = $1"} {
 		checkDecision(t, "Gate", gateCase{query: q, reason: "body of public.shade_text(shade)"}, Gate(ctx, conn, q))
+	}
+}
+
+// TestGateWholeRowComparisons: ORDER BY, DISTINCT and GROUP BY of a
+// whole row (x of FROM r AS x) compare with the default operator class of
+// the relation's row type, whose support function is user code.
+func TestGateWholeRowComparisons(t *testing.T) {
+	setup := []string{
+		`CREATE TABLE counters (n int)`,
+		`CREATE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE AS 'UPDATE counters SET n = n + 1 RETURNING n'`,
+		`CREATE TABLE r (k int)`,
+		`CREATE FUNCTION r_cmp(r, r) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM bump_counter(); RETURN ($1).k - ($2).k; END$$`,
+	}
+	for op, name := range map[string]string{"<": "lt", "<=": "le", "=": "eq", ">=": "ge", ">": "gt"} {
+		setup = append(setup,
+			fmt.Sprintf(`CREATE FUNCTION r_%s(r, r) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT ($1).k %s ($2).k'`, name, op),
+			fmt.Sprintf(`CREATE OPERATOR public.%s (LEFTARG = r, RIGHTARG = r, FUNCTION = r_%s)`, op, name))
+	}
+	setup = append(setup, `CREATE OPERATOR CLASS r_ops DEFAULT FOR TYPE r USING btree AS OPERATOR 1 public.<, OPERATOR 2 public.<=,
+		OPERATOR 3 public.=, OPERATOR 4 public.>=, OPERATOR 5 public.>, FUNCTION 1 r_cmp(r, r)`)
+	db := gateDatabase(t, "gate_whole_row", setup...)
+	ctx := context.Background()
+	conn := replicaConn(t, db)
+	for _, q := range []string{"SELECT x FROM r AS x ORDER BY x", "SELECT DISTINCT x FROM r AS x"} {
+		checkDecision(t, "Gate", gateCase{query: q, reason: "body of public.r_cmp(r, r)"}, Gate(ctx, conn, q))
 	}
 }
 
