@@ -296,14 +296,25 @@ func searchPath(setting string) []string {
 type paramScope struct {
 	parent *paramScope
 	items  []scopeItem
-	ctes   map[string]bool
+	ctes   map[string]outputColumns
 }
 
-// scopeItem is one FROM item; table is nil for subqueries, functions and
-// CTEs, whose columns the synthesis does not follow.
+// scopeItem is one FROM item: a table, or a subquery or WITH query whose
+// outputs are the table columns it selects as they are; both are nil for
+// functions.
 type scopeItem struct {
-	alias string
-	table *collector.Table
+	alias   string
+	table   *collector.Table
+	outputs outputColumns
+}
+
+// outputColumns are the output columns of a subquery or WITH query that
+// are a table's column selected as it is, by name.
+type outputColumns map[string]tableColumn
+
+type tableColumn struct {
+	table  *collector.Table
+	column *collector.Column
 }
 
 func (s *synth) addUse(n int, u paramUse) {
@@ -328,7 +339,7 @@ func (s *synth) walk(root proto.Message, sc *paramScope) {
 
 // scopeFor returns the scope a statement opens, nil for other nodes.
 func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
-	sc := &paramScope{parent: parent, ctes: map[string]bool{}}
+	sc := &paramScope{parent: parent, ctes: map[string]outputColumns{}}
 	var with *pg_query.WithClause
 	var from []*pg_query.Node
 	switch n := m.(type) {
@@ -344,14 +355,67 @@ func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
 		return nil
 	}
 	for _, cte := range with.GetCtes() {
-		if name := cte.GetCommonTableExpr().GetCtename(); name != "" {
-			sc.ctes[name] = true
+		if c := cte.GetCommonTableExpr(); c.GetCtename() != "" {
+			// A WITH query sees those before it (all of them when RECURSIVE, whose
+			// columns it may read in a loop: none followed then).
+			var outs outputColumns
+			if !with.Recursive {
+				outs = s.outputsOf(c.Ctequery, sc)
+			}
+			sc.ctes[c.Ctename] = renamed(outs, c.Aliascolnames)
 		}
 	}
 	for _, item := range from {
 		s.addFromItem(sc, item)
 	}
 	return sc
+}
+
+// outputsOf are the output columns of query, a SELECT seen from scope
+// outer, that select a table's column as it is.
+func (s *synth) outputsOf(query *pg_query.Node, outer *paramScope) outputColumns {
+	sel := query.GetSelectStmt()
+	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE {
+		return nil // a set operation's columns come from several tables
+	}
+	sc := s.scopeFor(sel, outer)
+	outs := outputColumns{}
+	for _, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		ref := rt.GetVal().GetColumnRef()
+		if ref == nil {
+			continue
+		}
+		if fields := ref.GetFields(); len(fields) > 0 && fields[len(fields)-1].GetAStar() != nil {
+			qualifier := stringParts(fields[:len(fields)-1])
+			for _, item := range sc.items { // * and t.*: every column of the tables named
+				if item.table != nil && (len(fields) == 1 || len(qualifier) == 1 && item.alias == qualifier[0]) {
+					for i := range item.table.Columns {
+						outs[item.table.Columns[i].Name] = tableColumn{item.table, &item.table.Columns[i]}
+					}
+				}
+			}
+			continue
+		}
+		if tbl, c := s.resolveColumn(sc, ref); c != nil {
+			name := rt.Name
+			if name == "" {
+				name = c.Name
+			}
+			outs[name] = tableColumn{tbl, c}
+		}
+	}
+	return outs
+}
+
+// renamed is outs under the column aliases names gives, in the order of
+// the query's outputs; outs as they are without aliases. Aliased outputs
+// cannot be matched up by name: none is followed then.
+func renamed(outs outputColumns, names []*pg_query.Node) outputColumns {
+	if len(names) == 0 {
+		return outs
+	}
+	return nil
 }
 
 func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
@@ -362,28 +426,49 @@ func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
 		if a := rv.GetAlias().GetAliasname(); a != "" {
 			alias = a
 		}
+		if outs, ok := s.cte(sc, rv); ok {
+			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(outs, rv.GetAlias().GetColnames())})
+			return
+		}
 		sc.items = append(sc.items, scopeItem{alias: alias, table: s.lookupTable(sc, rv.Schemaname, rv.Relname)})
 	case item.GetJoinExpr() != nil:
 		j := item.GetJoinExpr()
 		s.addFromItem(sc, j.Larg)
 		s.addFromItem(sc, j.Rarg)
 	case item.GetRangeSubselect() != nil:
-		sc.items = append(sc.items, scopeItem{alias: item.GetRangeSubselect().GetAlias().GetAliasname()})
+		rs := item.GetRangeSubselect()
+		// A subquery in FROM sees the levels above and this level's WITH
+		// queries, not its siblings (unless LATERAL).
+		outer := &paramScope{parent: sc.parent, ctes: sc.ctes}
+		if rs.Lateral {
+			outer = sc
+		}
+		sc.items = append(sc.items, scopeItem{alias: rs.GetAlias().GetAliasname(),
+			outputs: renamed(s.outputsOf(rs.Subquery, outer), rs.GetAlias().GetColnames())})
 	case item.GetRangeFunction() != nil:
 		sc.items = append(sc.items, scopeItem{alias: item.GetRangeFunction().GetAlias().GetAliasname()})
 	}
 }
 
+// cte is the WITH query an unqualified rv names, innermost first.
+func (s *synth) cte(sc *paramScope, rv *pg_query.RangeVar) (outputColumns, bool) {
+	if rv.Schemaname != "" {
+		return nil, false
+	}
+	for p := sc; p != nil; p = p.parent {
+		if outs, ok := p.ctes[rv.Relname]; ok {
+			return outs, true
+		}
+	}
+	return nil, false
+}
+
 // lookupTable finds a relation as the server would: schema-qualified, or
-// the first search_path schema that has it; a CTE name hides tables.
+// the first search_path schema that has it (addFromItem has taken WITH
+// queries, which hide tables, first).
 func (s *synth) lookupTable(sc *paramScope, schema, name string) *collector.Table {
 	if schema != "" {
 		return s.byQual[[2]string{schema, name}]
-	}
-	for p := sc; p != nil; p = p.parent {
-		if p.ctes[name] {
-			return nil
-		}
 	}
 	for _, sp := range s.path {
 		if t := s.byQual[[2]string{sp, name}]; t != nil {
@@ -405,32 +490,31 @@ func (s *synth) resolveColumn(sc *paramScope, ref *pg_query.ColumnRef) (*collect
 	}
 	col := parts[len(parts)-1]
 	for p := sc; p != nil; p = p.parent {
-		var found []*collector.Table
+		var found []tableColumn // nil column: the item has col, or is named, but it is no table's column as it is
 		for _, item := range p.items {
-			switch len(parts) {
-			case 1:
-				if item.table != nil && findColumn(item.table, col) != nil {
-					found = append(found, item.table)
+			switch {
+			case len(parts) == 1 && item.table != nil:
+				if c := findColumn(item.table, col); c != nil {
+					found = append(found, tableColumn{item.table, c})
 				}
-			case 2:
-				if item.alias == parts[0] {
-					if item.table == nil {
-						return nil, nil
-					}
-					found = append(found, item.table)
+			case len(parts) == 1:
+				if tc, ok := item.outputs[col]; ok {
+					found = append(found, tc)
 				}
-			case 3:
-				if item.table != nil && item.table.Schema == parts[0] && item.alias == parts[1] {
-					found = append(found, item.table)
-				}
+			case len(parts) == 2 && item.alias == parts[0] && item.table != nil:
+				found = append(found, tableColumn{item.table, findColumn(item.table, col)})
+			case len(parts) == 2 && item.alias == parts[0]:
+				found = append(found, item.outputs[col])
+			case len(parts) == 3 && item.table != nil && item.table.Schema == parts[0] && item.alias == parts[1]:
+				found = append(found, tableColumn{item.table, findColumn(item.table, col)})
 			}
 		}
 		switch len(found) {
 		case 0:
 			continue
 		case 1:
-			if c := findColumn(found[0], col); c != nil {
-				return found[0], c
+			if found[0].column != nil {
+				return found[0].table, found[0].column
 			}
 		}
 		return nil, nil // ambiguous, or no such column

@@ -94,7 +94,14 @@ func TestSynthesizeParams(t *testing.T) {
 			want: []string{"eu"}},
 		{query: "SELECT * FROM customers c, LATERAL (SELECT * FROM orders o WHERE o.customer_id = c.id AND o.status = $1) x",
 			want: []string{"shipped"}},
-		{query: "SELECT * FROM (SELECT * FROM orders WHERE status = $1) s WHERE s.id = $2", err: "no value for $2"},
+		// Through the output columns of subqueries and WITH queries.
+		{query: "SELECT * FROM (SELECT * FROM orders WHERE status = $1) s WHERE s.id = $2", want: []string{"shipped", "500"}},
+		{query: "SELECT * FROM (SELECT o.status AS st, count(*) AS n FROM orders o GROUP BY 1) s WHERE st = $1", want: []string{"shipped"}},
+		{query: "WITH f AS (SELECT id, status FROM orders) SELECT * FROM f x WHERE x.status = $1", want: []string{"shipped"}},
+		{query: "WITH f AS MATERIALIZED (SELECT * FROM orders) SELECT * FROM (SELECT status FROM f) s WHERE status = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT count(*) AS n FROM orders) s WHERE n > $1", err: "no value for $1"},     // an aggregate's output
+		{query: "WITH f (a) AS (SELECT status FROM orders) SELECT * FROM f WHERE a = $1", err: "no value for $1"}, // renamed
+		{query: "WITH RECURSIVE f AS (SELECT id FROM orders UNION ALL SELECT id FROM f) SELECT * FROM f WHERE id = $1", err: "no value for $1"},
 		{query: "SELECT * FROM orders WHERE created_at > now() - $1::interval", want: []string{"1 day"}},
 		{query: "SELECT date_trunc($1, created_at), count(*) FROM orders GROUP BY 1", want: []string{"day"}},
 		{query: "SELECT pg_catalog.date_part($1, created_at) AS y, count(*) FROM orders GROUP BY 1", want: []string{"year"}},
