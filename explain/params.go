@@ -247,7 +247,9 @@ type synth struct {
 	byName     map[string][]*collector.Table
 	byQual     map[[2]string]*collector.Table
 	cat        *collector.Catalog
-	path       []string // search_path schemas, in order
+	path       []string             // search_path schemas, in order
+	views      map[[2]string]string // definitions, by schema and name
+	viewDepth  int                  // how deep in views over views outputsOf is
 	uses       map[int][]paramUse
 	samples    map[string]sampleResult
 	jsonPicks  map[string]jsonPick
@@ -270,6 +272,10 @@ func newSynth(cat *collector.Catalog) *synth {
 		s.byQual[[2]string{t.Schema, t.Name}] = t
 	}
 	s.path = searchPath(cat.Settings.SearchPath)
+	s.views = make(map[[2]string]string, len(cat.Views))
+	for _, v := range cat.Views {
+		s.views[[2]string{v.Schema, v.Name}] = v.Definition
+	}
 	return s
 }
 
@@ -398,9 +404,9 @@ func (s *synth) outputsOf(query *pg_query.Node, outer *paramScope) outputColumns
 			continue
 		}
 		if tbl, c := s.resolveColumn(sc, ref); c != nil {
-			name := rt.Name
-			if name == "" {
-				name = c.Name
+			name := rt.Name // else the name it is selected by: o.state is state, whatever column that is
+			if parts := stringParts(ref.GetFields()); name == "" && len(parts) > 0 {
+				name = parts[len(parts)-1]
 			}
 			outs[name] = tableColumn{tbl, c}
 		}
@@ -427,6 +433,10 @@ func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
 			alias = a
 		}
 		if outs, ok := s.cte(sc, rv); ok {
+			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(outs, rv.GetAlias().GetColnames())})
+			return
+		}
+		if outs, ok := s.viewOutputs(rv.Schemaname, rv.Relname); ok {
 			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(outs, rv.GetAlias().GetColnames())})
 			return
 		}
@@ -461,6 +471,32 @@ func (s *synth) cte(sc *paramScope, rv *pg_query.RangeVar) (outputColumns, bool)
 		}
 	}
 	return nil, false
+}
+
+// maxViewDepth bounds the views over views whose outputs are followed.
+const maxViewDepth = 8
+
+// viewOutputs are the outputs of the view schema.name names (on the
+// search_path when schema is "", where no table of the name comes first);
+// ok is false when it names no view.
+func (s *synth) viewOutputs(schema, name string) (outputColumns, bool) {
+	def, ok := s.views[[2]string{schema, name}]
+	for _, sp := range s.path {
+		if schema != "" || ok || s.byQual[[2]string{sp, name}] != nil {
+			break
+		}
+		def, ok = s.views[[2]string{sp, name}]
+	}
+	if !ok {
+		return nil, false
+	}
+	tree, err := pg_query.Parse(def)
+	if err != nil || len(tree.Stmts) != 1 || s.viewDepth >= maxViewDepth {
+		return nil, true
+	}
+	s.viewDepth++
+	defer func() { s.viewDepth-- }()
+	return s.outputsOf(tree.Stmts[0].Stmt, &paramScope{ctes: map[string]outputColumns{}}), true
 }
 
 // lookupTable finds a relation as the server would: schema-qualified, or

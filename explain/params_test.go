@@ -44,6 +44,11 @@ func shopCatalog() *collector.Catalog {
 				{Name: "status", Type: "text", Stats: &collector.ColumnStats{MostCommonVals: []string{"archived"}}},
 			}},
 		},
+		// As pg_get_viewdef prints them: a view, and one over it.
+		Views: []collector.View{
+			{Schema: "public", Name: "open_orders", Definition: " SELECT orders.id,\n    orders.status AS state\n   FROM orders\n  WHERE (orders.status <> 'done'::text);"},
+			{Schema: "archive", Name: "old_open", Definition: " SELECT o.state\n   FROM open_orders o;"},
+		},
 	}
 }
 
@@ -99,7 +104,9 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "SELECT * FROM (SELECT o.status AS st, count(*) AS n FROM orders o GROUP BY 1) s WHERE st = $1", want: []string{"shipped"}},
 		{query: "WITH f AS (SELECT id, status FROM orders) SELECT * FROM f x WHERE x.status = $1", want: []string{"shipped"}},
 		{query: "WITH f AS MATERIALIZED (SELECT * FROM orders) SELECT * FROM (SELECT status FROM f) s WHERE status = $1", want: []string{"shipped"}},
-		{query: "SELECT * FROM (SELECT count(*) AS n FROM orders) s WHERE n > $1", err: "no value for $1"},     // an aggregate's output
+		{query: "SELECT * FROM open_orders WHERE state = $1 AND id = $2", want: []string{"shipped", "500"}},
+		{query: "SELECT * FROM archive.old_open WHERE state = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT count(*) AS n FROM orders) s WHERE n > $1", err: "no value for $1"},        // an aggregate's output
 		{query: "WITH f (a) AS (SELECT status FROM orders) SELECT * FROM f WHERE a = $1", err: "no value for $1"}, // renamed
 		{query: "WITH RECURSIVE f AS (SELECT id FROM orders UNION ALL SELECT id FROM f) SELECT * FROM f WHERE id = $1", err: "no value for $1"},
 		{query: "SELECT * FROM orders WHERE created_at > now() - $1::interval", want: []string{"1 day"}},
