@@ -249,10 +249,14 @@ type synth struct {
 	cat        *collector.Catalog
 	path       []string             // search_path schemas, in order
 	views      map[[2]string]string // definitions, by schema and name
-	viewDepth  int                  // how deep in views over views outputsOf is
-	uses       map[int][]paramUse
-	samples    map[string]sampleResult
-	jsonPicks  map[string]jsonPick
+	// expanding are the views whose definitions outputsOf is in: a name
+	// there that resolves to one of them is a table of another schema
+	// (a view cannot read itself).
+	expanding map[[2]string]bool
+	viewOuts  map[[2]string]outputColumns // outputs of the views followed, by schema and name
+	uses      map[int][]paramUse
+	samples   map[string]sampleResult
+	jsonPicks map[string]jsonPick
 }
 
 type sampleResult struct {
@@ -272,7 +276,7 @@ func newSynth(cat *collector.Catalog) *synth {
 		s.byQual[[2]string{t.Schema, t.Name}] = t
 	}
 	s.path = searchPath(cat.Settings.SearchPath)
-	s.views = make(map[[2]string]string, len(cat.Views))
+	s.views, s.expanding, s.viewOuts = make(map[[2]string]string, len(cat.Views)), map[[2]string]bool{}, map[[2]string]outputColumns{}
 	for _, v := range cat.Views {
 		s.views[[2]string{v.Schema, v.Name}] = v.Definition
 	}
@@ -303,6 +307,24 @@ type paramScope struct {
 	parent *paramScope
 	items  []scopeItem
 	ctes   map[string]outputColumns
+	// withOrder names ctes in the order of their WITH clause; recursive,
+	// when it is WITH RECURSIVE, whose queries see every one of them.
+	withOrder []string
+	recursive bool
+}
+
+// withQueryScope is the scope the body of WITH query name of sc sees: the
+// levels above, and the WITH queries before it (all of them when
+// RECURSIVE), not its own name or those after it.
+func (sc *paramScope) withQueryScope(name string) *paramScope {
+	seen := map[string]outputColumns{}
+	for _, n := range sc.withOrder {
+		if n == name && !sc.recursive {
+			break
+		}
+		seen[n] = sc.ctes[n]
+	}
+	return &paramScope{parent: sc.parent, ctes: seen}
 }
 
 // scopeItem is one FROM item: a table, or a subquery or WITH query whose
@@ -333,6 +355,10 @@ func (s *synth) addUse(n int, u paramUse) {
 func (s *synth) walk(root proto.Message, sc *paramScope) {
 	sqltree.Walk(root, func(m proto.Message) bool {
 		if m != root {
+			if c, ok := m.(*pg_query.CommonTableExpr); ok && sc != nil {
+				s.walk(c.Ctequery, sc.withQueryScope(c.Ctename))
+				return false
+			}
 			if child := s.scopeFor(m, sc); child != nil {
 				s.walk(m, child)
 				return false
@@ -369,8 +395,10 @@ func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
 				outs = s.outputsOf(c.Ctequery, sc)
 			}
 			sc.ctes[c.Ctename] = renamed(outs, c.Aliascolnames)
+			sc.withOrder = append(sc.withOrder, c.Ctename)
 		}
 	}
+	sc.recursive = with.GetRecursive()
 	for _, item := range from {
 		s.addFromItem(sc, item)
 	}
@@ -473,30 +501,33 @@ func (s *synth) cte(sc *paramScope, rv *pg_query.RangeVar) (outputColumns, bool)
 	return nil, false
 }
 
-// maxViewDepth bounds the views over views whose outputs are followed.
-const maxViewDepth = 8
-
 // viewOutputs are the outputs of the view schema.name names (on the
 // search_path when schema is "", where no table of the name comes first);
 // ok is false when it names no view.
 func (s *synth) viewOutputs(schema, name string) (outputColumns, bool) {
-	def, ok := s.views[[2]string{schema, name}]
+	key := [2]string{schema, name}
+	def, ok := s.views[key]
 	for _, sp := range s.path {
 		if schema != "" || ok || s.byQual[[2]string{sp, name}] != nil {
 			break
 		}
-		def, ok = s.views[[2]string{sp, name}]
+		key = [2]string{sp, name}
+		def, ok = s.views[key]
 	}
-	if !ok {
+	if !ok || s.expanding[key] {
 		return nil, false
 	}
-	tree, err := pg_query.Parse(def)
-	if err != nil || len(tree.Stmts) != 1 || s.viewDepth >= maxViewDepth {
-		return nil, true
+	if outs, done := s.viewOuts[key]; done {
+		return outs, true
 	}
-	s.viewDepth++
-	defer func() { s.viewDepth-- }()
-	return s.outputsOf(tree.Stmts[0].Stmt, &paramScope{ctes: map[string]outputColumns{}}), true
+	var outs outputColumns
+	if tree, err := pg_query.Parse(def); err == nil && len(tree.Stmts) == 1 {
+		s.expanding[key] = true
+		outs = s.outputsOf(tree.Stmts[0].Stmt, &paramScope{ctes: map[string]outputColumns{}})
+		delete(s.expanding, key)
+	}
+	s.viewOuts[key] = outs
+	return outs, true
 }
 
 // lookupTable finds a relation as the server would: schema-qualified, or

@@ -48,6 +48,8 @@ func shopCatalog() *collector.Catalog {
 		Views: []collector.View{
 			{Schema: "public", Name: "open_orders", Definition: " SELECT orders.id,\n    orders.status AS state\n   FROM orders\n  WHERE (orders.status <> 'done'::text);"},
 			{Schema: "archive", Name: "old_open", Definition: " SELECT o.state\n   FROM open_orders o;"},
+			// Reads archive.orders, which the search path (archive after public) reaches only here.
+			{Schema: "public", Name: "archive_orders", Definition: " SELECT a.status\n   FROM archive.orders a, archive_orders b;"},
 		},
 	}
 }
@@ -106,6 +108,11 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "WITH f AS MATERIALIZED (SELECT * FROM orders) SELECT * FROM (SELECT status FROM f) s WHERE status = $1", want: []string{"shipped"}},
 		{query: "SELECT * FROM open_orders WHERE state = $1 AND id = $2", want: []string{"shipped", "500"}},
 		{query: "SELECT * FROM archive.old_open WHERE state = $1", want: []string{"shipped"}},
+		// A WITH query's body sees the WITH queries before it, not itself or those after.
+		{query: "WITH orders AS (SELECT id, status AS customer_id FROM orders WHERE customer_id = $1) SELECT * FROM orders", want: []string{"51"}},
+		{query: "WITH a AS (SELECT * FROM customers WHERE region = $1), customers AS (SELECT id, status AS region FROM orders) SELECT * FROM a, customers", want: []string{"eu"}},
+		// A view named like the table it reads, of another schema on the path.
+		{query: "SELECT * FROM archive_orders WHERE status = $1", want: []string{"archived"}},
 		{query: "SELECT * FROM (SELECT count(*) AS n FROM orders) s WHERE n > $1", err: "no value for $1"},        // an aggregate's output
 		{query: "WITH f (a) AS (SELECT status FROM orders) SELECT * FROM f WHERE a = $1", err: "no value for $1"}, // renamed
 		{query: "WITH RECURSIVE f AS (SELECT id FROM orders UNION ALL SELECT id FROM f) SELECT * FROM f WHERE id = $1", err: "no value for $1"},
