@@ -708,20 +708,28 @@ func (g *generator) serves(ix *collector.Index, p proposal) bool {
 		}
 		return true
 	}
-	if len(ix.Keys) < len(p.Keys) {
+	return g.norm.keysLead(ix.Keys, p.Keys, p.eqKeys)
+}
+
+// keysLead reports whether index keys have, first, the first eq of keys
+// in any order, then the rest of keys in order with the same or
+// all-reversed directions (each with keys' opclass and collation).
+func (n normalizer) keysLead(have, keys []collector.IndexKey, eq int) bool {
+	if len(have) < len(keys) {
 		return false
 	}
-	for _, k := range p.Keys[:p.eqKeys] {
-		if !slices.ContainsFunc(ix.Keys[:p.eqKeys], func(x collector.IndexKey) bool {
-			return g.norm.keyID(x) == g.norm.keyID(k) && x.OpClass == k.OpClass && x.Collation == k.Collation
-		}) {
+	same := func(x, k collector.IndexKey) bool {
+		return n.keyID(x) == n.keyID(k) && x.OpClass == k.OpClass && x.Collation == k.Collation
+	}
+	for _, k := range keys[:eq] {
+		if !slices.ContainsFunc(have[:eq], func(x collector.IndexKey) bool { return same(x, k) }) {
 			return false
 		}
 	}
 	forward, backward := true, true
-	for i := p.eqKeys; i < len(p.Keys); i++ {
-		k, x := p.Keys[i], ix.Keys[i]
-		if g.norm.keyID(x) != g.norm.keyID(k) || x.OpClass != k.OpClass || x.Collation != k.Collation {
+	for i := eq; i < len(keys); i++ {
+		k, x := keys[i], have[i]
+		if !same(x, k) {
 			return false
 		}
 		forward = forward && x.Desc == k.Desc && x.NullsFirst == k.NullsFirst

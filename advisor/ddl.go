@@ -202,7 +202,7 @@ func dollarQuote(body string) string {
 // drops nothing it built.
 func (b ddlBuilder) createConcurrently(t *collector.Table, name string, stmts *[]string) {
 	for _, ix := range b.leftovers(t) {
-		*stmts = append(*stmts, fmt.Sprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;", qualifiedIndex(ix)))
+		*stmts = append(*stmts, fmt.Sprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;", qualifiedIndexName(ix)))
 	}
 	*stmts = append(*stmts, fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s %s;", unqualified(t, name), t.QualifiedName(), b.spec))
 }
@@ -228,10 +228,6 @@ func (b ddlBuilder) reusable(t *collector.Table, name string) bool {
 // build no unique index, and a failed unique build still enforces its
 // uniqueness.
 func ownable(ix *collector.Index) bool { return !ix.Unique && !ix.Primary && !ix.Constraint }
-
-func qualifiedIndex(ix *collector.Index) string {
-	return collector.QuoteIdent(ix.Schema) + "." + collector.QuoteIdent(ix.Name)
-}
 
 // builtByHand is a valid index of partition t with the candidate's
 // definition, however named: attached as it is rather than built again

@@ -113,7 +113,7 @@ func foldPartitionScans(fs []explain.Finding, cat *collector.Catalog) []explain.
 				v, _ := f.Evidence[k].(float64)
 				sum[k] += v
 			}
-			if severityOrder(f.Severity) > severityOrder(merged.Severity) {
+			if f.Severity.Rank() > merged.Severity.Rank() {
 				merged.Severity = f.Severity
 			}
 			if i != at[0] {
@@ -140,8 +140,4 @@ func foldPartitionScans(fs []explain.Finding, cat *collector.Catalog) []explain.
 		}
 	}
 	return out
-}
-
-func severityOrder(s explain.Severity) int {
-	return slices.Index([]explain.Severity{explain.Info, explain.Warning, explain.Critical}, s)
 }

@@ -247,19 +247,7 @@ func (s *selection) entries(cands []Candidate) []*entry {
 func keysIndexed(cat *collector.Catalog, c Candidate) bool {
 	n := normalizer{}
 	return methodOf(c) == "btree" && slices.ContainsFunc(cat.Indexes, func(ix collector.Index) bool {
-		if !ix.Valid || ix.Table != c.Table || ix.Method != "btree" || len(ix.Keys) < len(c.Keys) || n.norm(ix.Predicate) != n.norm(c.Where) {
-			return false
-		}
-		forward, backward := true, true
-		for i, k := range c.Keys {
-			x := ix.Keys[i]
-			if n.keyID(x) != n.keyID(k) || x.OpClass != k.OpClass || x.Collation != k.Collation {
-				return false
-			}
-			forward = forward && x.Desc == k.Desc && x.NullsFirst == k.NullsFirst
-			backward = backward && x.Desc != k.Desc && x.NullsFirst != k.NullsFirst
-		}
-		return forward || backward
+		return ix.Valid && ix.Table == c.Table && ix.Method == "btree" && n.norm(ix.Predicate) == n.norm(c.Where) && n.keysLead(ix.Keys, c.Keys, 0)
 	})
 }
 

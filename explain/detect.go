@@ -119,7 +119,7 @@ func Detect(p *Plan, opts DetectOptions) []Finding {
 
 	slices.SortStableFunc(d.found, func(a, b scoredFinding) int {
 		return cmp.Or(
-			cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)),
+			cmp.Compare(b.Severity.Rank(), a.Severity.Rank()),
 			cmp.Compare(b.impact, a.impact),
 			cmp.Compare(a.order, b.order),
 			cmp.Compare(a.Kind, b.Kind),
@@ -202,7 +202,8 @@ func (d *detector) severity(share float64) Severity {
 	}
 }
 
-func severityRank(s Severity) int {
+// Rank orders severities: info 0, warning 1, critical 2.
+func (s Severity) Rank() int {
 	switch s {
 	case Critical:
 		return 2

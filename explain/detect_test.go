@@ -60,7 +60,7 @@ func checkWellFormed(t *testing.T, p *Plan, fs []Finding) {
 		if f.Kind == "" || f.Detail == "" || f.Fix == "" || f.Evidence == nil {
 			t.Errorf("finding %d incomplete: %+v", i, f)
 		}
-		if i > 0 && severityRank(fs[i-1].Severity) < severityRank(f.Severity) {
+		if i > 0 && fs[i-1].Severity.Rank() < f.Severity.Rank() {
 			t.Errorf("finding %d (%s) is more severe than the one before it", i, f.Severity)
 		}
 		if f.Node != "" {
