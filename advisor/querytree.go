@@ -1011,7 +1011,7 @@ func (a *analyzer) outputs(sc *scope) []output {
 			continue
 		}
 		shifted = shifted || isStar(t) // (x).* of a row value: as many columns as its type has
-		o := output{name: cmp.Or(outputName(t), "?column?"), shifted: shifted}
+		o := output{name: cmp.Or(sqltree.OutputName(t), "?column?"), shifted: shifted}
 		if u, k, ok := a.exprKey(sc, t.Val); ok {
 			o.use, o.key = u, k
 		}
@@ -1638,7 +1638,7 @@ func (a *analyzer) sortItem(sc *scope, n *pg.Node, group bool) *pg.Node {
 			// they are one expression, and pg_stat_statements records only
 			// statements it ran (its text may write equal constants as
 			// different $n).
-			i := slices.IndexFunc(sc.targets, func(t *pg.ResTarget) bool { return outputName(t) == name })
+			i := slices.IndexFunc(sc.targets, func(t *pg.ResTarget) bool { return sqltree.OutputName(t) == name })
 			if i >= 0 {
 				return sc.targets[i].Val // walked with the select list
 			}
@@ -1656,24 +1656,4 @@ func isStar(t *pg.ResTarget) bool {
 	}
 	_, star := columnRefFields(t.Val.GetColumnRef())
 	return star
-}
-
-// outputName is the name PostgreSQL gives a select-list entry where it is
-// simple: its alias, or the name of the column or function it is; "" for
-// a * and other expressions. PostgreSQL names some of those after a column
-// (x::date is "x"): sortItem then takes ORDER BY x for the input column,
-// which reads no fewer columns.
-func outputName(t *pg.ResTarget) string {
-	if t.Name != "" {
-		return t.Name
-	}
-	if cr := t.Val.GetColumnRef(); cr != nil {
-		if names, star := columnRefFields(cr); !star {
-			return names[len(names)-1]
-		}
-	}
-	if fc := t.Val.GetFuncCall(); fc != nil {
-		return lastName(fc.Funcname)
-	}
-	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -327,22 +328,60 @@ func (sc *paramScope) withQueryScope(name string) *paramScope {
 	return &paramScope{parent: sc.parent, ctes: seen}
 }
 
-// scopeItem is one FROM item: a table, or a subquery or WITH query whose
-// outputs are the table columns it selects as they are; both are nil for
-// functions.
+// scopeItem is one FROM item: a table, a view, a subquery, a WITH query
+// or a function, with the columns it offers.
 type scopeItem struct {
-	alias   string
+	alias string
+	// table is the table the item is, when it renames none of its columns
+	// (an UPDATE's or INSERT's target is one).
 	table   *collector.Table
 	outputs outputColumns
 }
 
-// outputColumns are the output columns of a subquery or WITH query that
-// are a table's column selected as it is, by name.
-type outputColumns map[string]tableColumn
+// outputColumns are the columns a FROM item offers, in order. Those of a
+// set operation, a function or a recursive WITH query are unknown: any
+// name could be one of them.
+type outputColumns struct {
+	known bool
+	cols  []outputColumn
+}
+
+// outputColumn is an output by the name it goes by; its column is nil
+// when it is computed, or no table's column as it is.
+type outputColumn struct {
+	name string
+	tableColumn
+}
 
 type tableColumn struct {
 	table  *collector.Table
 	column *collector.Column
+}
+
+// column is the output named name: ok is false when none is, and the
+// column nil when it is computed or several outputs have the name.
+func (o outputColumns) column(name string) (tc tableColumn, ok bool) {
+	for _, c := range o.cols {
+		if c.name == name {
+			if ok {
+				return tableColumn{}, true
+			}
+			tc, ok = c.tableColumn, true
+		}
+	}
+	return tc, ok
+}
+
+// tableOutputs are the columns of t, unknown when t is not in the catalog.
+func tableOutputs(t *collector.Table) outputColumns {
+	if t == nil {
+		return outputColumns{}
+	}
+	outs := outputColumns{known: true, cols: make([]outputColumn, len(t.Columns))}
+	for i := range t.Columns {
+		outs.cols[i] = outputColumn{t.Columns[i].Name, tableColumn{t, &t.Columns[i]}}
+	}
+	return outs
 }
 
 func (s *synth) addUse(n int, u paramUse) {
@@ -406,50 +445,77 @@ func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
 }
 
 // outputsOf are the output columns of query, a SELECT seen from scope
-// outer, that select a table's column as it is.
+// outer.
 func (s *synth) outputsOf(query *pg_query.Node, outer *paramScope) outputColumns {
 	sel := query.GetSelectStmt()
-	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE {
-		return nil // a set operation's columns come from several tables
+	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE || len(sel.ValuesLists) > 0 {
+		return outputColumns{} // a set operation's columns come from several queries
 	}
 	sc := s.scopeFor(sel, outer)
-	outs := outputColumns{}
+	outs := outputColumns{known: true}
 	for _, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		ref := rt.GetVal().GetColumnRef()
-		if ref == nil {
-			continue
-		}
 		if fields := ref.GetFields(); len(fields) > 0 && fields[len(fields)-1].GetAStar() != nil {
-			qualifier := stringParts(fields[:len(fields)-1])
-			for _, item := range sc.items { // * and t.*: every column of the tables named
-				if item.table != nil && (len(fields) == 1 || len(qualifier) == 1 && item.alias == qualifier[0]) {
-					for i := range item.table.Columns {
-						outs[item.table.Columns[i].Name] = tableColumn{item.table, &item.table.Columns[i]}
-					}
-				}
+			more, ok := starOutputs(sc, stringParts(fields[:len(fields)-1]), sel.FromClause)
+			if !ok {
+				return outputColumns{}
 			}
+			outs.cols = append(outs.cols, more...)
 			continue
 		}
-		if tbl, c := s.resolveColumn(sc, ref); c != nil {
-			name := rt.Name // else the name it is selected by: o.state is state, whatever column that is
-			if parts := stringParts(ref.GetFields()); name == "" && len(parts) > 0 {
-				name = parts[len(parts)-1]
-			}
-			outs[name] = tableColumn{tbl, c}
+		out := outputColumn{name: sqltree.OutputName(rt)}
+		if ref != nil {
+			out.table, out.column = s.resolveColumn(sc, ref)
 		}
+		outs.cols = append(outs.cols, out)
 	}
 	return outs
 }
 
-// renamed is outs under the column aliases names gives, in the order of
-// the query's outputs; outs as they are without aliases. Aliased outputs
-// cannot be matched up by name: none is followed then.
+// starOutputs are the columns * (qualifier empty) or t.* select from the
+// items of sc; ok is false when some are unknown, or when a join of from
+// merges columns (USING, NATURAL), which * lists once.
+func starOutputs(sc *paramScope, qualifier []string, from []*pg_query.Node) (cols []outputColumn, ok bool) {
+	merges := false
+	for _, item := range from {
+		sqltree.Walk(item, func(m proto.Message) bool {
+			if j, isJoin := m.(*pg_query.JoinExpr); isJoin && (j.IsNatural || len(j.UsingClause) > 0) {
+				merges = true
+			}
+			return !merges
+		})
+	}
+	if merges || len(qualifier) > 1 {
+		return nil, false
+	}
+	matched := false
+	for _, item := range sc.items {
+		if len(qualifier) == 0 || item.alias == qualifier[0] {
+			if !item.outputs.known {
+				return nil, false
+			}
+			cols, matched = append(cols, item.outputs.cols...), true
+		}
+	}
+	return cols, matched
+}
+
+// renamed is outs under the column aliases names gives, which rename the
+// first outputs in order.
 func renamed(outs outputColumns, names []*pg_query.Node) outputColumns {
-	if len(names) == 0 {
+	if len(names) == 0 || !outs.known {
 		return outs
 	}
-	return nil
+	aliases := stringParts(names)
+	if len(aliases) != len(names) || len(aliases) > len(outs.cols) {
+		return outputColumns{}
+	}
+	cols := slices.Clone(outs.cols)
+	for i, a := range aliases {
+		cols[i].name = a
+	}
+	return outputColumns{known: true, cols: cols}
 }
 
 func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
@@ -468,7 +534,12 @@ func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
 			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(outs, rv.GetAlias().GetColnames())})
 			return
 		}
-		sc.items = append(sc.items, scopeItem{alias: alias, table: s.lookupTable(sc, rv.Schemaname, rv.Relname)})
+		t := s.lookupTable(sc, rv.Schemaname, rv.Relname)
+		if colnames := rv.GetAlias().GetColnames(); len(colnames) > 0 {
+			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(tableOutputs(t), colnames)})
+			return
+		}
+		sc.items = append(sc.items, scopeItem{alias: alias, table: t, outputs: tableOutputs(t)})
 	case item.GetJoinExpr() != nil:
 		j := item.GetJoinExpr()
 		s.addFromItem(sc, j.Larg)
@@ -484,21 +555,21 @@ func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
 		sc.items = append(sc.items, scopeItem{alias: rs.GetAlias().GetAliasname(),
 			outputs: renamed(s.outputsOf(rs.Subquery, outer), rs.GetAlias().GetColnames())})
 	case item.GetRangeFunction() != nil:
-		sc.items = append(sc.items, scopeItem{alias: item.GetRangeFunction().GetAlias().GetAliasname()})
+		sc.items = append(sc.items, scopeItem{alias: item.GetRangeFunction().GetAlias().GetAliasname()}) // columns unknown
 	}
 }
 
 // cte is the WITH query an unqualified rv names, innermost first.
 func (s *synth) cte(sc *paramScope, rv *pg_query.RangeVar) (outputColumns, bool) {
 	if rv.Schemaname != "" {
-		return nil, false
+		return outputColumns{}, false
 	}
 	for p := sc; p != nil; p = p.parent {
 		if outs, ok := p.ctes[rv.Relname]; ok {
 			return outs, true
 		}
 	}
-	return nil, false
+	return outputColumns{}, false
 }
 
 // viewOutputs are the outputs of the view schema.name names (on the
@@ -515,7 +586,7 @@ func (s *synth) viewOutputs(schema, name string) (outputColumns, bool) {
 		def, ok = s.views[key]
 	}
 	if !ok || s.expanding[key] {
-		return nil, false
+		return outputColumns{}, false
 	}
 	if outs, done := s.viewOuts[key]; done {
 		return outs, true
@@ -557,34 +628,29 @@ func (s *synth) resolveColumn(sc *paramScope, ref *pg_query.ColumnRef) (*collect
 	}
 	col := parts[len(parts)-1]
 	for p := sc; p != nil; p = p.parent {
-		var found []tableColumn // nil column: the item has col, or is named, but it is no table's column as it is
+		var found []tableColumn
+		hidden := false // by an item whose columns are unknown
 		for _, item := range p.items {
 			switch {
-			case len(parts) == 1 && item.table != nil:
-				if c := findColumn(item.table, col); c != nil {
-					found = append(found, tableColumn{item.table, c})
-				}
 			case len(parts) == 1:
-				if tc, ok := item.outputs[col]; ok {
+				if tc, ok := item.outputs.column(col); ok {
 					found = append(found, tc)
+				} else if !item.outputs.known {
+					hidden = true
 				}
-			case len(parts) == 2 && item.alias == parts[0] && item.table != nil:
-				found = append(found, tableColumn{item.table, findColumn(item.table, col)})
-			case len(parts) == 2 && item.alias == parts[0]:
-				found = append(found, item.outputs[col])
-			case len(parts) == 3 && item.table != nil && item.table.Schema == parts[0] && item.alias == parts[1]:
-				found = append(found, tableColumn{item.table, findColumn(item.table, col)})
+			case len(parts) == 2 && item.alias == parts[0],
+				len(parts) == 3 && item.table != nil && item.table.Schema == parts[0] && item.alias == parts[1]:
+				tc, _ := item.outputs.column(col)
+				found = append(found, tc)
 			}
 		}
-		switch len(found) {
-		case 0:
+		switch {
+		case len(found) == 1 && found[0].column != nil:
+			return found[0].table, found[0].column
+		case len(found) == 0 && !hidden:
 			continue
-		case 1:
-			if found[0].column != nil {
-				return found[0].table, found[0].column
-			}
 		}
-		return nil, nil // ambiguous, or no such column
+		return nil, nil // ambiguous, computed, or perhaps a column of an item we cannot see into
 	}
 	return nil, nil
 }

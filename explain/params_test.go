@@ -113,8 +113,29 @@ func TestSynthesizeParams(t *testing.T) {
 		{query: "WITH a AS (SELECT * FROM customers WHERE region = $1), customers AS (SELECT id, status AS region FROM orders) SELECT * FROM a, customers", want: []string{"eu"}},
 		// A view named like the table it reads, of another schema on the path.
 		{query: "SELECT * FROM archive_orders WHERE status = $1", want: []string{"archived"}},
-		{query: "SELECT * FROM (SELECT count(*) AS n FROM orders) s WHERE n > $1", err: "no value for $1"},        // an aggregate's output
-		{query: "WITH f (a) AS (SELECT status FROM orders) SELECT * FROM f WHERE a = $1", err: "no value for $1"}, // renamed
+		{query: "SELECT * FROM (SELECT count(*) AS n FROM orders) s WHERE n > $1", err: "no value for $1"}, // an aggregate's output
+		// Column aliases rename the first columns, in order.
+		{query: "WITH f (a) AS (SELECT status FROM orders) SELECT * FROM f WHERE a = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM orders o (a, b, c) WHERE c = $1 AND a = $2", want: []string{"shipped", "500"}},
+		{query: "SELECT * FROM orders o (a, b, c) WHERE status = $1", err: "no value for $1"},
+		{query: "SELECT * FROM (SELECT status, id FROM orders) s (st) WHERE st = $1 AND id = $2", want: []string{"shipped", "500"}},
+		{query: "SELECT * FROM open_orders v (i, s) WHERE s = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT * FROM customers c, orders o) s (a, b, c, d) WHERE c = $1 AND d = $2", want: []string{"eu", "500"}},
+		// An output that is no column as it is, or columns that are unknown,
+		// hide a column of the same name in an enclosing query.
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM (SELECT count(*) AS region FROM orders) s WHERE region = $1)", err: "no value for $1"},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM (SELECT lower(status) FROM orders) s WHERE lower = $1)", err: "no value for $1"},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM generate_series(1, 3) AS region WHERE region = $1)", err: "no value for $1"},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM pg_class WHERE region = $1)", err: "no value for $1"},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM generate_series(1, 3) g, orders WHERE region = $1 AND status = $2)",
+			err: "no value for $1"},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM generate_series(1, 3) g, orders WHERE c.region = $1 AND status = $2)",
+			want: []string{"eu", "shipped"}},
+		// Two outputs of one name: a reference to it is ambiguous.
+		{query: "SELECT * FROM (SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id) s WHERE s.status = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id) s WHERE s.id = $1", err: "no value for $1"},
+		// * over a join USING lists its columns in an order not followed.
+		{query: "SELECT * FROM (SELECT * FROM orders JOIN customers USING (id)) s WHERE status = $1", err: "no value for $1"},
 		{query: "WITH RECURSIVE f AS (SELECT id FROM orders UNION ALL SELECT id FROM f) SELECT * FROM f WHERE id = $1", err: "no value for $1"},
 		{query: "SELECT * FROM orders WHERE created_at > now() - $1::interval", want: []string{"1 day"}},
 		{query: "SELECT date_trunc($1, created_at), count(*) FROM orders GROUP BY 1", want: []string{"day"}},

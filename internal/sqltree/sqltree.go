@@ -201,3 +201,108 @@ func dollarBody(s string) (string, bool) {
 	}
 	return s[len(tag) : len(s)-len(tag)], true
 }
+
+// OutputName is the name PostgreSQL gives select-list entry t
+// (FigureColname): its alias, else the column, field or function its
+// expression is, else a word for its kind of expression ("case",
+// "coalesce"), else "?column?"; "" for a * (which stands for several).
+func OutputName(t *pg.ResTarget) string {
+	if t.GetName() != "" {
+		return t.Name
+	}
+	if cr := t.GetVal().GetColumnRef(); cr != nil {
+		if f := cr.Fields; len(f) > 0 && f[len(f)-1].GetAStar() != nil {
+			return ""
+		}
+	}
+	if name, _ := figureName(t.GetVal()); name != "" {
+		return name
+	}
+	return "?column?"
+}
+
+// svfNames name the SQL value functions the PostgreSQL 16 grammar still
+// parses as such (current_user and the like are function calls there).
+var svfNames = map[pg.SQLValueFunctionOp]string{
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE: "current_date", pg.SQLValueFunctionOp_SVFOP_CURRENT_TIME: "current_time",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_TIME_N: "current_time", pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP: "current_timestamp",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N: "current_timestamp", pg.SQLValueFunctionOp_SVFOP_LOCALTIME: "localtime",
+	pg.SQLValueFunctionOp_SVFOP_LOCALTIME_N: "localtime", pg.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP: "localtimestamp",
+	pg.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP_N: "localtimestamp", pg.SQLValueFunctionOp_SVFOP_CURRENT_ROLE: "current_role",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_USER: "current_user", pg.SQLValueFunctionOp_SVFOP_USER: "user",
+	pg.SQLValueFunctionOp_SVFOP_SESSION_USER: "session_user", pg.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG: "current_catalog",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA: "current_schema",
+}
+
+// figureName follows FigureColnameInternal of PostgreSQL's parser: a name,
+// and its strength (2 for a column's or function's, 1 for a type's or
+// "case", which a cast's argument or a CASE's ELSE with a stronger one
+// overrides).
+func figureName(n *pg.Node) (string, int) {
+	switch {
+	case n.GetColumnRef() != nil:
+		return lastString(n.GetColumnRef().Fields, 2)
+	case n.GetAIndirection() != nil:
+		ind := n.GetAIndirection()
+		if name, strength := lastString(ind.Indirection, 2); name != "" {
+			return name, strength
+		}
+		return figureName(ind.Arg)
+	case n.GetFuncCall() != nil:
+		return lastString(n.GetFuncCall().Funcname, 2)
+	case n.GetAExpr() != nil && n.GetAExpr().Kind == pg.A_Expr_Kind_AEXPR_NULLIF:
+		return "nullif", 2
+	case n.GetTypeCast() != nil:
+		name, strength := figureName(n.GetTypeCast().Arg)
+		if strength <= 1 && n.GetTypeCast().GetTypeName() != nil {
+			return lastString(n.GetTypeCast().TypeName.Names, 1)
+		}
+		return name, strength
+	case n.GetCollateClause() != nil:
+		return figureName(n.GetCollateClause().Arg)
+	case n.GetGroupingFunc() != nil:
+		return "grouping", 2
+	case n.GetSubLink() != nil:
+		switch sl := n.GetSubLink(); sl.SubLinkType {
+		case pg.SubLinkType_EXISTS_SUBLINK:
+			return "exists", 2
+		case pg.SubLinkType_ARRAY_SUBLINK:
+			return "array", 2
+		case pg.SubLinkType_EXPR_SUBLINK:
+			if ts := sl.GetSubselect().GetSelectStmt().GetTargetList(); len(ts) > 0 {
+				return OutputName(ts[0].GetResTarget()), 2
+			}
+		}
+	case n.GetCaseExpr() != nil:
+		if name, strength := figureName(n.GetCaseExpr().Defresult); strength > 1 {
+			return name, strength
+		}
+		return "case", 1
+	case n.GetAArrayExpr() != nil:
+		return "array", 2
+	case n.GetRowExpr() != nil:
+		return "row", 2
+	case n.GetCoalesceExpr() != nil:
+		return "coalesce", 2
+	case n.GetMinMaxExpr() != nil:
+		if n.GetMinMaxExpr().Op == pg.MinMaxOp_IS_LEAST {
+			return "least", 2
+		}
+		return "greatest", 2
+	case n.GetSqlvalueFunction() != nil:
+		if name, ok := svfNames[n.GetSqlvalueFunction().Op]; ok {
+			return name, 2
+		}
+	}
+	return "", 0
+}
+
+// lastString is the last string among nodes, with strength; "", 0 if none.
+func lastString(nodes []*pg.Node, strength int) (string, int) {
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if s := nodes[i].GetString_(); s != nil {
+			return s.Sval, strength
+		}
+	}
+	return "", 0
+}

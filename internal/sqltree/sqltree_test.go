@@ -106,3 +106,28 @@ func TestLineBreakInQuote(t *testing.T) {
 		}
 	}
 }
+
+// The names PostgreSQL 15 printed for this select list (psql, a table t
+// of a, b, y int, x date, c text).
+func TestOutputName(t *testing.T) {
+	const sql = `SELECT a, t.b, abs(a), x::date, 1::int, a::text::int, CASE WHEN true THEN 1 END,
+		CASE WHEN true THEN 1 ELSE y END, coalesce(a,b), greatest(a,b), least(a,b), ARRAY[1], ARRAY(SELECT 1),
+		(SELECT z FROM (SELECT 1 z) s), (SELECT 1), EXISTS(SELECT 1), ROW(1,2), nullif(a,b), current_date,
+		current_user, current_timestamp(2), 1+2, a AS q, (ROW(1,2)).f1, c COLLATE "C", a IN (1), 'x'::text, -a,
+		a IS NULL, localtime, session_user, current_schema, current_catalog, user, t.* FROM t`
+	want := []string{"a", "b", "abs", "x", "int4", "a", "case", "y", "coalesce", "greatest", "least", "array", "array",
+		"z", "?column?", "exists", "row", "nullif", "current_date", "current_user", "current_timestamp", "?column?",
+		"q", "f1", "c", "?column?", "text", "?column?", "?column?", "localtime", "session_user", "current_schema",
+		"current_catalog", "user", ""}
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, target := range tree.Stmts[0].Stmt.GetSelectStmt().TargetList {
+		got = append(got, OutputName(target.GetResTarget()))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
