@@ -7,6 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Write is a statement of the window that writes rows of one table: every
@@ -80,8 +81,9 @@ func WorkloadWrites(stmts []collector.Statement, cat *collector.Catalog) []Write
 	return out
 }
 
-// parseWrite reads the table a data-modifying statement writes and the
-// columns it sets. A data-modifying CTE's own writes are not followed.
+// parseWrite reads the table a data-modifying statement writes (through
+// views too) and the columns it sets. A data-modifying CTE's own writes
+// are not followed.
 func parseWrite(query string, tables *tableLookup) (Write, bool) {
 	tree, err := pg_query.Parse(query)
 	if err != nil || len(tree.GetStmts()) != 1 {
@@ -117,17 +119,73 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 	default:
 		return Write{}, false
 	}
-	t := tables.find(rel.GetSchemaname(), rel.GetRelname())
+	var columns []string
+	for _, tn := range targets {
+		if name := tn.GetResTarget().GetName(); name != "" && !slices.Contains(columns, name) {
+			columns = append(columns, name)
+		}
+	}
+	t, columns := writtenTable(tables, rel.GetSchemaname(), rel.GetRelname(), columns)
 	if t == nil {
 		return Write{}, false
 	}
-	w.Table = t.QualifiedName()
-	for _, tn := range targets {
-		if name := tn.GetResTarget().GetName(); name != "" && !slices.Contains(w.Columns, name) {
-			w.Columns = append(w.Columns, name)
-		}
-	}
+	w.Table, w.Columns = t.QualifiedName(), columns
 	return w, true
+}
+
+// writtenTable is the table a write to the relation schema.name reaches:
+// that table, or the one under the automatically updatable views (a
+// single relation, no grouping, DISTINCT or LIMIT) it names, with the
+// columns set given their names in that table; a set column the view
+// computes is dropped, as PostgreSQL refuses to write it. nil when the
+// relation is no table of the catalog, nor such a view over one.
+func writtenTable(tables *tableLookup, schema, name string, columns []string) (*collector.Table, []string) {
+	for range maxViewDepth + 1 {
+		if t := tables.find(schema, name); t != nil {
+			return t, columns
+		}
+		def, ok := tables.view(schema, name)
+		if !ok {
+			return nil, nil
+		}
+		base, names, ok := updatableView(def)
+		if !ok {
+			return nil, nil
+		}
+		var mapped []string
+		for _, c := range columns {
+			if n, ok := names[c]; ok {
+				mapped = append(mapped, n)
+			}
+		}
+		schema, name, columns = base.GetSchemaname(), base.GetRelname(), mapped
+	}
+	return nil, nil
+}
+
+// updatableView reads a view's definition (pg_get_viewdef's): the one
+// relation it selects from, and its columns that are that relation's, by
+// view column name; ok is false when PostgreSQL would not write through it.
+func updatableView(def string) (base *pg_query.RangeVar, names map[string]string, ok bool) {
+	tree, err := pg_query.Parse(def)
+	if err != nil || len(tree.GetStmts()) != 1 {
+		return nil, nil, false
+	}
+	sel := tree.GetStmts()[0].GetStmt().GetSelectStmt()
+	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE || len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() == nil ||
+		sel.WithClause != nil || len(sel.DistinctClause) > 0 || len(sel.GroupClause) > 0 || sel.HavingClause != nil ||
+		sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.WindowClause) > 0 {
+		return nil, nil, false
+	}
+	names = map[string]string{}
+	for _, t := range sel.TargetList {
+		fields := t.GetResTarget().GetVal().GetColumnRef().GetFields()
+		if len(fields) == 0 || fields[len(fields)-1].GetString_() == nil {
+			continue // computed: not writable
+		}
+		names[sqltree.OutputName(t.GetResTarget())] = fields[len(fields)-1].GetString_().GetSval()
+	}
+	return sel.FromClause[0].GetRangeVar(), names, true
 }
 
 var mergeActions = map[pg_query.CmdType]string{

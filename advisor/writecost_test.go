@@ -62,6 +62,33 @@ func TestWorkloadWrites(t *testing.T) {
 	}
 }
 
+// Writes through automatically updatable views, a view over a view
+// among them, reach the table under them, by its column names.
+func TestWorkloadWritesThroughViews(t *testing.T) {
+	cat := jobsCatalog()
+	cat.Views = []collector.View{ // as pg_get_viewdef prints them
+		{Schema: "public", Name: "open_jobs", Definition: " SELECT jobs.id,\n    jobs.state AS status,\n    jobs.note,\n    lower(jobs.queue) AS q\n   FROM jobs\n  WHERE (jobs.state <> 'done'::text);"},
+		{Schema: "public", Name: "my_jobs", Definition: " SELECT open_jobs.id,\n    open_jobs.status AS st\n   FROM open_jobs;"},
+		{Schema: "public", Name: "queues", Definition: " SELECT jobs.queue,\n    count(*) AS n\n   FROM jobs\n  GROUP BY jobs.queue;"},
+		{Schema: "public", Name: "loop", Definition: " SELECT loop.id\n   FROM loop;"},
+	}
+	got := WorkloadWrites([]collector.Statement{
+		windowStatement("upd", "UPDATE open_jobs SET status = $1, note = $2 WHERE id = $3", 50, 50),
+		windowStatement("nested", "UPDATE my_jobs SET st = $1 WHERE id = $2", 5, 5),
+		windowStatement("ins", "INSERT INTO public.open_jobs (id, note) VALUES ($1, $2)", 10, 10),
+		windowStatement("grouped", "UPDATE queues SET queue = $1", 1, 1),
+		windowStatement("loop", "DELETE FROM loop", 1, 1),
+	}, cat)
+	want := []Write{
+		{QueryID: "upd", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"state", "note"}, Calls: 50, Rows: 50},
+		{QueryID: "nested", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"state"}, Calls: 5, Rows: 5},
+		{QueryID: "ins", Table: "public.jobs", Kind: "INSERT", Calls: 10, Rows: 10},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("writes:\n got %+v\nwant %+v", got, want)
+	}
+}
+
 func TestIndexWritesFollowHOT(t *testing.T) {
 	// 45% of all updates were HOT; half of the updated rows change state,
 	// which is indexed, so 90% of those that could be HOT were.
