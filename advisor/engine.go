@@ -117,6 +117,10 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements evicted entries %s times in the window (each time its least-used 5%%, at least 10): "+
 			"rankings miss their history (raise pg_stat_statements.max)", times))
 	}
+	if d.StatsResets > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("pg_stat_statements was reset %d time(s) in the window: what ran between the sample before a reset "+
+			"and the reset is not counted, so the window holds less than its span (find what calls pg_stat_statements_reset())", d.StatsResets))
+	}
 	for _, db := range databasesOf(top) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

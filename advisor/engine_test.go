@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap/zaptest"
@@ -323,4 +324,24 @@ func kinds(fs []explain.Finding) []string {
 		out = append(out, f.Kind+" "+f.Table)
 	}
 	return out
+}
+
+// A window across a pg_stat_statements_reset() says it holds less than its
+// span.
+func TestAnalyzeWarnsOfReset(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	w := collector.NewWindow(collector.WindowOptions{})
+	for i, reset := range []time.Time{t0.Add(-time.Hour), t0.Add(time.Minute)} {
+		snap := &collector.Snapshot{Time: t0.Add(time.Duration(i) * 5 * time.Minute), Sampled: true, Info: &collector.Info{StatsReset: reset}}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := NewEngine(zaptest.NewLogger(t), Options{}).Analyze(context.Background(), Target{Name: "t"}, w.SinceStart(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(r.Warnings, func(s string) bool { return strings.Contains(s, "reset 1 time(s) in the window") }) {
+		t.Errorf("warnings %q: want the reset told", r.Warnings)
+	}
 }

@@ -83,6 +83,7 @@ type interval struct {
 	Evictions      int64
 	EvictionsKnown bool
 	Resets         int // series that started over
+	StatsResets    int // resets of all entries (pg_stat_statements_reset())
 }
 
 type deltaEntry struct {
@@ -340,6 +341,9 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	lastServer := cmp.Or(last.ServerTime, last.Time)
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
+	if resetAll {
+		iv.StatsResets = 1
+	}
 	upgraded := last.Version != "" && snap.Version != last.Version
 	// Before 1.9 no stats_reset tells another server's counters (a
 	// failover behind the same address) from this one's: its start does.
@@ -443,7 +447,7 @@ func (w *Window) trim() {
 func merge(a, b interval) interval {
 	m := interval{Start: a.Start, End: b.End, Samples: a.Samples + b.Samples,
 		Evictions: a.Evictions + b.Evictions, EvictionsKnown: a.EvictionsKnown && b.EvictionsKnown,
-		Resets: a.Resets + b.Resets}
+		Resets: a.Resets + b.Resets, StatsResets: a.StatsResets + b.StatsResets}
 	entries := make([]deltaEntry, 0, a.Count+b.Count)
 	pos := make(map[Key]int, a.Count+b.Count)
 	add := func(e deltaEntry) {
@@ -501,6 +505,9 @@ type Delta struct {
 	Evictions      int64 // times pg_stat_statements evicted entries in the span (pg_stat_statements_info.dealloc)
 	EvictionsKnown bool  // false before extension version 1.9
 	Resets         int   // statement series that started over (reset, evicted and re-added)
+	// StatsResets are the resets of all entries in the span: what ran
+	// between the sample before each and the reset is not in the delta.
+	StatsResets int
 
 	steppedBack time.Duration // the window's, when the delta was taken
 }
@@ -570,6 +577,7 @@ func (w *Window) delta(from time.Time) *Delta {
 		d.Evictions += iv.Evictions
 		d.EvictionsKnown = d.EvictionsKnown && iv.EvictionsKnown
 		d.Resets += iv.Resets
+		d.StatsResets += iv.StatsResets
 		eachDelta(iv.Data, func(e deltaEntry) {
 			if i, ok := pos[e.Key]; ok {
 				d.Statements[i].Counters = combine(d.Statements[i].Counters, e.Counters, 1)

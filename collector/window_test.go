@@ -241,6 +241,9 @@ func TestWindowResetAll(t *testing.T) {
 	if !d.EvictionsKnown || d.Evictions != 2+3 {
 		t.Errorf("evictions = %d (known %v), want 5", d.Evictions, d.EvictionsKnown)
 	}
+	if d.StatsResets != 1 {
+		t.Errorf("resets of all entries = %d, want 1", d.StatsResets)
+	}
 }
 
 // Before extension 1.9 (no stats_reset), another server behind the same
