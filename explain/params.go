@@ -2,6 +2,7 @@ package explain
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -307,11 +308,22 @@ func searchPath(setting string) []string {
 type paramScope struct {
 	parent *paramScope
 	items  []scopeItem
+	star   outputColumns // what * selects, in order
 	ctes   map[string]outputColumns
 	// withOrder names ctes in the order of their WITH clause; recursive,
 	// when it is WITH RECURSIVE, whose queries see every one of them.
 	withOrder []string
 	recursive bool
+}
+
+// subqueryScope is the scope a subquery in the FROM list of sc sees: the
+// levels above and this level's WITH queries, not its siblings (unless
+// LATERAL).
+func (sc *paramScope) subqueryScope(lateral bool) *paramScope {
+	if lateral {
+		return sc
+	}
+	return &paramScope{parent: sc.parent, ctes: sc.ctes}
 }
 
 // withQueryScope is the scope the body of WITH query name of sc sees: the
@@ -332,6 +344,9 @@ func (sc *paramScope) withQueryScope(name string) *paramScope {
 // or a function, with the columns it offers.
 type scopeItem struct {
 	alias string
+	// merged marks the columns a join USING (or NATURAL) merged: an
+	// unqualified name of one is the join's, not either side's.
+	merged bool
 	// table is the table the item is, when it renames none of its columns
 	// (an UPDATE's or INSERT's target is one).
 	table   *collector.Table
@@ -398,6 +413,10 @@ func (s *synth) walk(root proto.Message, sc *paramScope) {
 				s.walk(c.Ctequery, sc.withQueryScope(c.Ctename))
 				return false
 			}
+			if rs, ok := m.(*pg_query.RangeSubselect); ok && sc != nil {
+				s.walk(rs.Subquery, sc.subqueryScope(rs.Lateral))
+				return false
+			}
 			if child := s.scopeFor(m, sc); child != nil {
 				s.walk(m, child)
 				return false
@@ -410,7 +429,7 @@ func (s *synth) walk(root proto.Message, sc *paramScope) {
 
 // scopeFor returns the scope a statement opens, nil for other nodes.
 func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
-	sc := &paramScope{parent: parent, ctes: map[string]outputColumns{}}
+	sc := &paramScope{parent: parent, ctes: map[string]outputColumns{}, star: outputColumns{known: true}}
 	var with *pg_query.WithClause
 	var from []*pg_query.Node
 	switch n := m.(type) {
@@ -439,7 +458,7 @@ func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
 	}
 	sc.recursive = with.GetRecursive()
 	for _, item := range from {
-		s.addFromItem(sc, item)
+		sc.star = appended(sc.star, s.addFromItem(sc, item))
 	}
 	return sc
 }
@@ -448,8 +467,15 @@ func (s *synth) scopeFor(m proto.Message, parent *paramScope) *paramScope {
 // outer.
 func (s *synth) outputsOf(query *pg_query.Node, outer *paramScope) outputColumns {
 	sel := query.GetSelectStmt()
-	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE || len(sel.ValuesLists) > 0 {
+	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE {
 		return outputColumns{} // a set operation's columns come from several queries
+	}
+	if len(sel.ValuesLists) > 0 {
+		outs := outputColumns{known: true}
+		for i := range sel.ValuesLists[0].GetList().GetItems() {
+			outs.cols = append(outs.cols, outputColumn{name: fmt.Sprintf("column%d", i+1)})
+		}
+		return outs
 	}
 	sc := s.scopeFor(sel, outer)
 	outs := outputColumns{known: true}
@@ -457,14 +483,13 @@ func (s *synth) outputsOf(query *pg_query.Node, outer *paramScope) outputColumns
 		rt := t.GetResTarget()
 		ref := rt.GetVal().GetColumnRef()
 		if fields := ref.GetFields(); len(fields) > 0 && fields[len(fields)-1].GetAStar() != nil {
-			more, ok := starOutputs(sc, stringParts(fields[:len(fields)-1]), sel.FromClause)
-			if !ok {
-				return outputColumns{}
-			}
-			outs.cols = append(outs.cols, more...)
+			outs = appended(outs, starOutputs(sc, stringParts(fields[:len(fields)-1])))
 			continue
 		}
 		out := outputColumn{name: sqltree.OutputName(rt)}
+		if out.name == "" {
+			return outputColumns{} // named after a column a * selects
+		}
 		if ref != nil {
 			out.table, out.column = s.resolveColumn(sc, ref)
 		}
@@ -473,32 +498,68 @@ func (s *synth) outputsOf(query *pg_query.Node, outer *paramScope) outputColumns
 	return outs
 }
 
-// starOutputs are the columns * (qualifier empty) or t.* select from the
-// items of sc; ok is false when some are unknown, or when a join of from
-// merges columns (USING, NATURAL), which * lists once.
-func starOutputs(sc *paramScope, qualifier []string, from []*pg_query.Node) (cols []outputColumn, ok bool) {
-	merges := false
-	for _, item := range from {
-		sqltree.Walk(item, func(m proto.Message) bool {
-			if j, isJoin := m.(*pg_query.JoinExpr); isJoin && (j.IsNatural || len(j.UsingClause) > 0) {
-				merges = true
-			}
-			return !merges
-		})
+// starOutputs are the columns * (qualifier empty) or t.* selects from
+// the FROM list of sc.
+func starOutputs(sc *paramScope, qualifier []string) outputColumns {
+	if len(qualifier) == 0 {
+		return sc.star
 	}
-	if merges || len(qualifier) > 1 {
-		return nil, false
-	}
-	matched := false
 	for _, item := range sc.items {
-		if len(qualifier) == 0 || item.alias == qualifier[0] {
-			if !item.outputs.known {
-				return nil, false
-			}
-			cols, matched = append(cols, item.outputs.cols...), true
+		if len(qualifier) == 1 && !item.merged && item.alias == qualifier[0] {
+			return item.outputs
 		}
 	}
-	return cols, matched
+	return outputColumns{} // of an enclosing level, or schema-qualified
+}
+
+// appended is a's columns then b's, unknown when either is.
+func appended(a, b outputColumns) outputColumns {
+	if !a.known || !b.known {
+		return outputColumns{}
+	}
+	return outputColumns{known: true, cols: append(slices.Clip(a.cols), b.cols...)}
+}
+
+// joined are the columns of join j of sides l and r, in PostgreSQL's
+// order: those USING (or NATURAL) merges first, once, then the others of
+// l, then of r; merged are the merged ones alone, whose names are known
+// even when a side's columns are not.
+func joined(l, r outputColumns, j *pg_query.JoinExpr) (all, merged outputColumns) {
+	names := stringParts(j.UsingClause)
+	if j.IsNatural {
+		if !l.known || !r.known {
+			return outputColumns{}, outputColumns{}
+		}
+		for _, c := range l.cols {
+			if _, ok := r.column(c.name); ok && !slices.Contains(names, c.name) {
+				names = append(names, c.name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return appended(l, r), outputColumns{}
+	}
+	merged = outputColumns{known: true}
+	for _, n := range names {
+		var tc tableColumn
+		switch j.Jointype {
+		case pg_query.JoinType_JOIN_INNER, pg_query.JoinType_JOIN_LEFT:
+			tc, _ = l.column(n)
+		case pg_query.JoinType_JOIN_RIGHT:
+			tc, _ = r.column(n)
+		} // FULL: the COALESCE of both, no column as it is
+		merged.cols = append(merged.cols, outputColumn{n, tc})
+	}
+	if !l.known || !r.known {
+		return outputColumns{}, merged
+	}
+	all = merged
+	for _, c := range append(slices.Clip(l.cols), r.cols...) {
+		if !slices.Contains(names, c.name) {
+			all.cols = append(all.cols, c)
+		}
+	}
+	return all, merged
 }
 
 // renamed is outs under the column aliases names gives, which rename the
@@ -518,45 +579,51 @@ func renamed(outs outputColumns, names []*pg_query.Node) outputColumns {
 	return outputColumns{known: true, cols: cols}
 }
 
-func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) {
+// addFromItem adds the FROM item to sc, and returns the columns it offers
+// to *.
+func (s *synth) addFromItem(sc *paramScope, item *pg_query.Node) outputColumns {
+	add := func(alias string, table *collector.Table, outs outputColumns) outputColumns {
+		sc.items = append(sc.items, scopeItem{alias: alias, table: table, outputs: outs})
+		return outs
+	}
 	switch {
 	case item.GetRangeVar() != nil:
 		rv := item.GetRangeVar()
-		alias := rv.Relname
-		if a := rv.GetAlias().GetAliasname(); a != "" {
-			alias = a
-		}
+		alias, colnames := cmp.Or(rv.GetAlias().GetAliasname(), rv.Relname), rv.GetAlias().GetColnames()
 		if outs, ok := s.cte(sc, rv); ok {
-			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(outs, rv.GetAlias().GetColnames())})
-			return
+			return add(alias, nil, renamed(outs, colnames))
 		}
 		if outs, ok := s.viewOutputs(rv.Schemaname, rv.Relname); ok {
-			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(outs, rv.GetAlias().GetColnames())})
-			return
+			return add(alias, nil, renamed(outs, colnames))
 		}
 		t := s.lookupTable(sc, rv.Schemaname, rv.Relname)
-		if colnames := rv.GetAlias().GetColnames(); len(colnames) > 0 {
-			sc.items = append(sc.items, scopeItem{alias: alias, outputs: renamed(tableOutputs(t), colnames)})
-			return
+		if len(colnames) > 0 {
+			return add(alias, nil, renamed(tableOutputs(t), colnames))
 		}
-		sc.items = append(sc.items, scopeItem{alias: alias, table: t, outputs: tableOutputs(t)})
+		return add(alias, t, tableOutputs(t))
+	case item.GetRangeTableSample() != nil:
+		return s.addFromItem(sc, item.GetRangeTableSample().Relation)
 	case item.GetJoinExpr() != nil:
-		j := item.GetJoinExpr()
-		s.addFromItem(sc, j.Larg)
-		s.addFromItem(sc, j.Rarg)
+		j, first := item.GetJoinExpr(), len(sc.items)
+		all, merged := joined(s.addFromItem(sc, j.Larg), s.addFromItem(sc, j.Rarg), j)
+		if a := j.GetAlias(); a != nil {
+			// The alias hides the tables inside the join.
+			sc.items = sc.items[:first]
+			return add(a.Aliasname, nil, renamed(all, a.Colnames))
+		}
+		if len(merged.cols) > 0 {
+			sc.items = append(sc.items, scopeItem{merged: true, outputs: merged})
+		}
+		return all
 	case item.GetRangeSubselect() != nil:
 		rs := item.GetRangeSubselect()
-		// A subquery in FROM sees the levels above and this level's WITH
-		// queries, not its siblings (unless LATERAL).
-		outer := &paramScope{parent: sc.parent, ctes: sc.ctes}
-		if rs.Lateral {
-			outer = sc
-		}
-		sc.items = append(sc.items, scopeItem{alias: rs.GetAlias().GetAliasname(),
-			outputs: renamed(s.outputsOf(rs.Subquery, outer), rs.GetAlias().GetColnames())})
+		return add(rs.GetAlias().GetAliasname(), nil, renamed(s.outputsOf(rs.Subquery, sc.subqueryScope(rs.Lateral)), rs.GetAlias().GetColnames()))
 	case item.GetRangeFunction() != nil:
-		sc.items = append(sc.items, scopeItem{alias: item.GetRangeFunction().GetAlias().GetAliasname()}) // columns unknown
+		return add(item.GetRangeFunction().GetAlias().GetAliasname(), nil, outputColumns{})
+	case item.GetRangeTableFunc() != nil:
+		return add(item.GetRangeTableFunc().GetAlias().GetAliasname(), nil, outputColumns{})
 	}
+	return add("", nil, outputColumns{}) // columns unknown
 }
 
 // cte is the WITH query an unqualified rv names, innermost first.
@@ -628,10 +695,14 @@ func (s *synth) resolveColumn(sc *paramScope, ref *pg_query.ColumnRef) (*collect
 	}
 	col := parts[len(parts)-1]
 	for p := sc; p != nil; p = p.parent {
+		if tc, ok := p.mergedColumn(col); ok && len(parts) == 1 {
+			return tc.table, tc.column
+		}
 		var found []tableColumn
 		hidden := false // by an item whose columns are unknown
 		for _, item := range p.items {
 			switch {
+			case item.merged:
 			case len(parts) == 1:
 				if tc, ok := item.outputs.column(col); ok {
 					found = append(found, tc)
@@ -653,6 +724,19 @@ func (s *synth) resolveColumn(sc *paramScope, ref *pg_query.ColumnRef) (*collect
 		return nil, nil // ambiguous, computed, or perhaps a column of an item we cannot see into
 	}
 	return nil, nil
+}
+
+// mergedColumn is the column of the outermost join of sc that merged one
+// named name; ok is false when none did.
+func (sc *paramScope) mergedColumn(name string) (tableColumn, bool) {
+	for i := len(sc.items) - 1; i >= 0; i-- {
+		if sc.items[i].merged {
+			if tc, ok := sc.items[i].outputs.column(name); ok {
+				return tc, true
+			}
+		}
+	}
+	return tableColumn{}, false
 }
 
 func findColumn(t *collector.Table, name string) *collector.Column {

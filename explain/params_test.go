@@ -134,8 +134,26 @@ func TestSynthesizeParams(t *testing.T) {
 		// Two outputs of one name: a reference to it is ambiguous.
 		{query: "SELECT * FROM (SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id) s WHERE s.status = $1", want: []string{"shipped"}},
 		{query: "SELECT * FROM (SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id) s WHERE s.id = $1", err: "no value for $1"},
-		// * over a join USING lists its columns in an order not followed.
-		{query: "SELECT * FROM (SELECT * FROM orders JOIN customers USING (id)) s WHERE status = $1", err: "no value for $1"},
+		// A join USING or NATURAL merges its columns: * lists them first, once.
+		{query: "SELECT * FROM (SELECT * FROM orders JOIN customers USING (id)) s WHERE status = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT * FROM orders JOIN customers USING (id)) s (a, b, c) WHERE c = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM (SELECT o.* FROM orders o JOIN customers c USING (id)) s WHERE status = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM orders JOIN customers USING (id) WHERE id = $1", want: []string{"500"}},
+		{query: "SELECT * FROM orders NATURAL JOIN customers WHERE id = $1", want: []string{"500"}},
+		{query: "SELECT * FROM orders RIGHT JOIN customers USING (id) WHERE id = $1", want: []string{"50"}},
+		{query: "SELECT * FROM orders FULL JOIN customers USING (id) WHERE id = $1", err: "no value for $1"},
+		// A join's alias hides the tables inside it, and may rename its columns.
+		{query: "SELECT * FROM (customers JOIN orders ON orders.customer_id = customers.id) AS j (id, region, name) WHERE name = $1 AND j.status = $2",
+			want: []string{"eu", "shipped"}},
+		{query: "SELECT * FROM (customers JOIN orders ON orders.customer_id = customers.id) AS j WHERE orders.status = $1", err: "no value for $1"},
+		// TABLESAMPLE reads its table; VALUES names its columns column1, column2...
+		{query: "SELECT * FROM (SELECT * FROM orders TABLESAMPLE SYSTEM (10), customers) s (a, b, c) WHERE c = $1", want: []string{"shipped"}},
+		{query: "SELECT * FROM customers WHERE EXISTS (SELECT 1 FROM orders TABLESAMPLE SYSTEM (10) WHERE id = $1)", want: []string{"500"}},
+		{query: "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM orders, (VALUES (1)) v (x) WHERE region = $1)", want: []string{"eu"}},
+		{query: "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM orders, (VALUES (1)) v WHERE column1 = $1)", err: "no value for $1"},
+		// A subquery in FROM does not see the items beside it.
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM orders o, (SELECT 1 FROM archive.orders WHERE id = $1) x)", want: []string{"50"}},
+		{query: "SELECT * FROM customers c WHERE EXISTS (SELECT FROM orders o, LATERAL (SELECT 1 FROM archive.orders WHERE id = $1) x)", want: []string{"500"}},
 		{query: "WITH RECURSIVE f AS (SELECT id FROM orders UNION ALL SELECT id FROM f) SELECT * FROM f WHERE id = $1", err: "no value for $1"},
 		{query: "SELECT * FROM orders WHERE created_at > now() - $1::interval", want: []string{"1 day"}},
 		{query: "SELECT date_trunc($1, created_at), count(*) FROM orders GROUP BY 1", want: []string{"day"}},

@@ -205,7 +205,9 @@ func dollarBody(s string) (string, bool) {
 // OutputName is the name PostgreSQL gives select-list entry t
 // (FigureColname): its alias, else the column, field or function its
 // expression is, else a word for its kind of expression ("case",
-// "coalesce"), else "?column?"; "" for a * (which stands for several).
+// "coalesce"), else "?column?". It is "" for a * (which stands for
+// several), and where the name is that of a column a * selects, which
+// only the tables' columns tell: (SELECT * FROM t).
 func OutputName(t *pg.ResTarget) string {
 	if t.GetName() != "" {
 		return t.Name
@@ -215,10 +217,17 @@ func OutputName(t *pg.ResTarget) string {
 			return ""
 		}
 	}
-	if name, _ := figureName(t.GetVal()); name != "" {
+	if name, strength := figureName(t.GetVal()); strength > 0 {
 		return name
 	}
 	return "?column?"
+}
+
+// xmlNames name the XML functions, which the grammar parses as XmlExpr.
+var xmlNames = map[pg.XmlExprOp]string{
+	pg.XmlExprOp_IS_XMLCONCAT: "xmlconcat", pg.XmlExprOp_IS_XMLELEMENT: "xmlelement", pg.XmlExprOp_IS_XMLFOREST: "xmlforest",
+	pg.XmlExprOp_IS_XMLPARSE: "xmlparse", pg.XmlExprOp_IS_XMLPI: "xmlpi", pg.XmlExprOp_IS_XMLROOT: "xmlroot",
+	pg.XmlExprOp_IS_XMLSERIALIZE: "xmlserialize",
 }
 
 // svfNames name the SQL value functions the PostgreSQL 16 grammar still
@@ -269,9 +278,7 @@ func figureName(n *pg.Node) (string, int) {
 		case pg.SubLinkType_ARRAY_SUBLINK:
 			return "array", 2
 		case pg.SubLinkType_EXPR_SUBLINK:
-			if ts := sl.GetSubselect().GetSelectStmt().GetTargetList(); len(ts) > 0 {
-				return OutputName(ts[0].GetResTarget()), 2
-			}
+			return firstOutputName(sl.GetSubselect().GetSelectStmt()), 2
 		}
 	case n.GetCaseExpr() != nil:
 		if name, strength := figureName(n.GetCaseExpr().Defresult); strength > 1 {
@@ -289,12 +296,33 @@ func figureName(n *pg.Node) (string, int) {
 			return "least", 2
 		}
 		return "greatest", 2
+	case n.GetXmlExpr() != nil:
+		if name, ok := xmlNames[n.GetXmlExpr().Op]; ok {
+			return name, 2
+		}
+	case n.GetXmlSerialize() != nil:
+		return "xmlserialize", 2
 	case n.GetSqlvalueFunction() != nil:
 		if name, ok := svfNames[n.GetSqlvalueFunction().Op]; ok {
 			return name, 2
 		}
 	}
 	return "", 0
+}
+
+// firstOutputName is the name of the first output of sel, which a set
+// operation takes from its leftmost query and VALUES calls column1.
+func firstOutputName(sel *pg.SelectStmt) string {
+	for sel.GetOp() != pg.SetOperation_SETOP_NONE {
+		sel = sel.GetLarg()
+	}
+	if len(sel.GetValuesLists()) > 0 {
+		return "column1"
+	}
+	if ts := sel.GetTargetList(); len(ts) > 0 {
+		return OutputName(ts[0].GetResTarget())
+	}
+	return ""
 }
 
 // lastString is the last string among nodes, with strength; "", 0 if none.
