@@ -120,6 +120,14 @@ func TestRunnerChangesNothing(t *testing.T) {
 	runnerPID := queryRow[int](t, runner, "SELECT pg_backend_pid()")
 	cat := testCatalog(t, runner)
 	sessionBefore := sessionState(t, runner)
+	// The setup's connections, closed, may still be exiting: wait for the
+	// database's sessions to be the test's three.
+	for deadline := time.Now().Add(30 * time.Second); queryRow[int](t, observer, `SELECT count(*)::int FROM pg_stat_activity
+		WHERE backend_type = 'client backend' AND datname = current_database()`) != 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("sessions other than the test's stay in the database")
+		}
+	}
 	before := databaseState(t, observer)
 
 	queries := make([]Query, len(texts))
@@ -255,7 +263,7 @@ func databaseState(t *testing.T, conn *pgx.Conn) dbState {
 	}
 	s.Sequence = queryRow[string](t, conn, "SELECT last_value || ' ' || is_called FROM s")
 	s.Sessions = queryRow[string](t, conn, `SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity
-		WHERE backend_type = 'client backend'`)
+		WHERE backend_type = 'client backend' AND datname = current_database()`)
 	s.AdvisoryLocks = queryRow[int](t, conn, "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory'")
 	s.LargeObjects = queryRow[int](t, conn, "SELECT count(*)::int FROM pg_largeobject_metadata")
 	s.RelationCount = queryRow[int](t, conn, "SELECT count(*)::int FROM pg_class")

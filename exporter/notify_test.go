@@ -148,6 +148,7 @@ type harness struct {
 	n        *Notifier
 	outcomes *outcomes
 	logs     *logBuffer
+	cancel   context.CancelFunc // of the last run: stops it without waiting
 }
 
 // fastOptions retry within milliseconds.
@@ -171,6 +172,7 @@ func newHarness(t *testing.T, dir string, cfg config.Notify, opts NotifierOption
 // run starts the sender until stop is called or the test ends.
 func (h *harness) run(t *testing.T) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -323,10 +323,10 @@ func TestChannelOrderKeptOnRetry(t *testing.T) {
 // A stop lets the attempt in flight finish and records its outcome, so the
 // next process does not send the message again, and starts no other.
 func TestStopFinishesTheSendInFlight(t *testing.T) {
-	arrived := make(chan struct{}, 2)
+	arrived, answer := make(chan struct{}, 2), make(chan struct{})
 	rc := newReceiver(t, func(int, http.ResponseWriter, *http.Request) {
 		arrived <- struct{}{}
-		time.Sleep(300 * time.Millisecond) // the receiver has posted it, and answers late
+		<-answer // the receiver has posted it, and answers once the stop has begun
 	})
 	dir := t.TempDir()
 	cfg := config.Notify{Slack: config.Slack{WebhookURL: rc.hookURL()}}
@@ -335,6 +335,8 @@ func TestStopFinishesTheSendInFlight(t *testing.T) {
 	h.notify(t, notifyReport(2, notifyRec("a", 80), notifyRec("b", 60)))
 	stop := h.run(t)
 	<-arrived
+	h.cancel()
+	close(answer)
 	stop()
 	if got := h.outcomes.list(); !slices.Equal(got, []string{"slack delivered"}) {
 		t.Errorf("outcomes after the stop = %v, want the attempt in flight delivered", got)

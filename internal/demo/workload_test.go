@@ -30,7 +30,9 @@ func TestRunWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 6*time.Second {
+	// Generous: connecting and cancelling the statements still running at
+	// the end take their time on a loaded machine too.
+	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("a 3s workload took %v", took)
 	}
 	if ticks.Load() < 2 {
