@@ -138,6 +138,12 @@ func runReport(ctx context.Context, std stdio, args []string) int {
 		fmt.Fprintf(std.errOut, "advisor report: %v\n", err)
 		return exitFailure
 	}
+	if r.NothingAnalyzed() {
+		// A report of no findings would read as a clean bill of health, and
+		// replace a good one at -o.
+		fmt.Fprintf(std.errOut, "advisor report: no database could be analyzed:\n  %s\n", strings.Join(r.Warnings, "\n  "))
+		return exitFailure
+	}
 	if file != nil {
 		err = file.commit(r, *format)
 	} else {

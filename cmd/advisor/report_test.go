@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
+	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 )
 
 // A bad flag value is blamed on the flag, not on the config file's line
@@ -188,5 +190,27 @@ func TestReportFileKeepsLinkAndMode(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// A report that could analyze no database (the replica is down) fails,
+// and leaves the report at -o as it was.
+func TestReportFailsWhenNothingAnalyzed(t *testing.T) {
+	c := pgsandbox.Start(t, pgsandbox.Options{Extensions: []string{"pg_stat_statements"}})
+	for range 5 {
+		if err := c.Exec(context.Background(), "postgres", "SELECT count(*) FROM pg_class WHERE relname = 'x'"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "report.txt")
+	if err := os.WriteFile(out, []byte("the last good report\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "report", "--dsn", c.DSN("postgres"), "--replica-dsn", "postgres://x@127.0.0.1:1/postgres", "-o", out)
+	if code != exitFailure || !strings.Contains(errOut, "no database could be analyzed") || !strings.Contains(errOut, "database postgres not analyzed") {
+		t.Errorf("exit %d, stderr %q: want 1 and the reason", code, errOut)
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "the last good report\n" {
+		t.Errorf("-o holds %q (%v), want the last good report", b, err)
 	}
 }
