@@ -162,12 +162,18 @@ func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq 
 	}
 	s.walk(pq.stmt, nil)
 	params := make([]Param, 0, pq.numParams)
+	chosen := make([]paramUse, 0, pq.numParams)
 	for n := 1; n <= pq.numParams; n++ {
-		p, err := s.choose(ctx, conn, n)
+		p, u, err := s.choose(ctx, conn, n)
 		if err != nil {
 			return nil, err
 		}
-		params = append(params, p)
+		params, chosen = append(params, p), append(chosen, u)
+	}
+	if conn != nil && s.typical {
+		if err := s.jointEqualities(ctx, conn, params, chosen); err != nil {
+			return nil, fmt.Errorf("check the values together: %w", err)
+		}
 	}
 	return params, nil
 }
@@ -1088,31 +1094,31 @@ type pageLimit struct {
 }
 
 // choose picks the value of $n from its first use that yields one.
-func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, error) {
+func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, paramUse, error) {
 	if n == s.page.param {
-		return Param{Index: n, Value: strconv.FormatFloat(math.Ceil(s.page.rows), 'f', 0, 64), Source: "LIMIT: the rows a call returned"}, nil
+		return Param{Index: n, Value: strconv.FormatFloat(math.Ceil(s.page.rows), 'f', 0, 64), Source: "LIMIT: the rows a call returned"}, paramUse{kind: useLimit}, nil
 	}
 	uses := s.uses[n]
 	if len(uses) == 0 && s.outputs[n] {
 		// SELECT 1 is stored as SELECT $n: a bare output value changes no
 		// plan (EXISTS (SELECT 1 ...), a constant column), so any will do.
-		return Param{Index: n, Value: "1", Source: "output value"}, nil
+		return Param{Index: n, Value: "1", Source: "output value"}, paramUse{kind: useConst}, nil
 	}
 	if len(uses) == 0 {
-		return Param{}, fmt.Errorf("no value for $%d: it is not compared with a known column, LIMIT or OFFSET", n)
+		return Param{}, paramUse{}, fmt.Errorf("no value for $%d: it is not compared with a known column, LIMIT or OFFSET", n)
 	}
 	var tried []string
 	for _, u := range uses {
 		v, src, ok, err := s.value(ctx, conn, u)
 		if err != nil {
-			return Param{}, fmt.Errorf("choose a value for $%d: %w", n, err)
+			return Param{}, paramUse{}, fmt.Errorf("choose a value for $%d: %w", n, err)
 		}
 		if ok {
-			return Param{Index: n, Value: v, Source: src, JSONKey: u.kind == useJSONKey}, nil
+			return Param{Index: n, Value: v, Source: src, JSONKey: u.kind == useJSONKey}, u, nil
 		}
 		tried = append(tried, u.col.String())
 	}
-	return Param{}, fmt.Errorf("no value for $%d: no statistics or rows for %s", n, strings.Join(tried, ", "))
+	return Param{}, paramUse{}, fmt.Errorf("no value for $%d: no statistics or rows for %s", n, strings.Join(tried, ", "))
 }
 
 // value is the value for one use; ok is false when the column has no

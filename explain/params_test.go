@@ -348,8 +348,6 @@ func TestSynthesizeParamsSampledWithoutCasts(t *testing.T) {
 	}
 }
 
-// testCatalog loads the public tables of conn's database with their
-// pg_stats rows, as collector.Catalog describes them.
 // replicaConn connects to database db on the sandbox's replica until the
 // test ends.
 func replicaConn(t *testing.T, db string) *pgx.Conn {
@@ -362,6 +360,8 @@ func replicaConn(t *testing.T, db string) *pgx.Conn {
 	return conn
 }
 
+// testCatalog loads the public tables of conn's database with their
+// pg_stats rows, as collector.Catalog describes them.
 func testCatalog(t *testing.T, conn *pgx.Conn) *collector.Catalog {
 	t.Helper()
 	const columnsSQL = `SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
@@ -492,5 +492,41 @@ func TestSynthesizeParamsPatternIsRare(t *testing.T) {
 		if rows := plan.Root.PlanRows; rows > 20 {
 			t.Errorf("%s with %q: the planner expects %.0f rows, want a rare value's few", query, ps[0].Value, rows)
 		}
+	}
+}
+
+// Typical values of equalities on two columns of a table are values a row
+// holds together: the typical warehouse (the histogram's median, beyond the
+// busy ones the most common values hold) ships to 'us' only, while the
+// most common region is 'apac'.
+func TestSynthesizeParamsJointValues(t *testing.T) {
+	db := gateDatabase(t, "params_joint",
+		`CREATE TABLE shipments (id serial, warehouse_id int, region text, created_at timestamptz)`,
+		`INSERT INTO shipments (warehouse_id, region) SELECT w, 'apac' FROM generate_series(1, 50) w, generate_series(1, 300)`,
+		`INSERT INTO shipments (warehouse_id, region) SELECT w, 'us' FROM generate_series(51, 200) w, generate_series(1, 50)`,
+		`ANALYZE shipments`)
+	ctx := context.Background()
+	conn := replicaConn(t, db)
+	cat, err := collector.LoadCatalog(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const query = "SELECT * FROM shipments WHERE region = $1 AND warehouse_id = $2 ORDER BY created_at LIMIT $3"
+	params, err := SynthesizeTypicalParams(ctx, conn, cat, query, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(params) != 3 || params[0].Value != "us" || !strings.HasPrefix(params[1].Source, "histogram bound") ||
+		!strings.Contains(params[0].Source, "from a row of public.shipments with warehouse_id = "+params[1].Value) {
+		t.Errorf("values %+v: want the typical warehouse, and the region of a row of it", params)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM shipments WHERE region = $1 AND warehouse_id = $2::int",
+		params[0].Value, params[1].Value).Scan(&n); err != nil || n == 0 {
+		t.Errorf("the values find %d rows (%v)", n, err)
+	}
+	// The hottest values, which show the worst plans, are the most common ones.
+	if params, err := SynthesizeParams(ctx, conn, cat, query); err != nil || params[0].Value != "apac" || !strings.HasPrefix(params[0].Source, "most common value") {
+		t.Errorf("hottest values %+v (%v): want the most common region", params, err)
 	}
 }
