@@ -1355,7 +1355,7 @@ func writeOverhead(e *entry) string {
 		}
 		parts = append(parts, msg)
 	case hot != "" && t.NTupHotUpd*2 >= t.NTupUpd:
-		cols := indexedColumns(e.c, t)
+		cols := updatedWith(indexedColumns(e.c, t), t)
 		quoted := make([]string, len(cols))
 		for i, c := range cols {
 			quoted[i] = collector.QuoteIdent(c)

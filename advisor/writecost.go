@@ -315,7 +315,7 @@ func bytesPerGINKey(k collector.IndexKey, columnType string) float64 {
 // included, is HOT as often as such updates of the table have been
 // (hotShare).
 func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog, share float64) []IndexWrite {
-	newCols := indexedColumns(c, t)
+	newCols := updatedWith(indexedColumns(c, t), t)
 	existing := cat.IndexesOn(c.Table)
 	var existingCols []string
 	for _, ix := range existing {
@@ -366,11 +366,29 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 	return out
 }
 
-// existingIndexColumns are the columns of t an existing index stores or
-// tests; an UPDATE that sets one of them is not HOT.
+// existingIndexColumns are the columns of t that an UPDATE cannot set and
+// stay HOT, given an existing index.
 func existingIndexColumns(ix collector.Index, t *collector.Table) []string {
 	c := Candidate{Table: ix.Table, Keys: ix.Keys, Include: ix.Include, Where: ix.Predicate}
-	return indexedColumns(c, t)
+	return updatedWith(indexedColumns(c, t), t)
+}
+
+// updatedWith is cols with the columns of t that the stored generated
+// ones among them are computed from: setting one of those changes the
+// generated column (an index on available, generated as on_hand -
+// reserved, stops the HOT updates that set reserved).
+func updatedWith(cols []string, t *collector.Table) []string {
+	out := slices.Clone(cols)
+	for _, name := range cols {
+		if col := columnOf(t, name); col != nil {
+			for _, base := range col.GeneratedFrom {
+				if !slices.Contains(out, base) {
+					out = append(out, base)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func intersects(a, b []string) bool {

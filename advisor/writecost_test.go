@@ -128,6 +128,14 @@ func TestIndexWritesFollowHOT(t *testing.T) {
 	if got := round3(e.writeCost); got != 800+200+560 {
 		t.Errorf("total write cost %v, want 1560", got)
 	}
+	// So does an index on a stored generated column computed from note.
+	generated := *cat
+	generated.Tables = []collector.Table{cat.Tables[0]}
+	generated.Tables[0].Columns = append(slices.Clone(cat.Tables[0].Columns), collector.Column{Name: "note_length", GeneratedFrom: []string{"note"}})
+	ws := indexWrites(btree("public.jobs", "note_length"), &generated.Tables[0], writes, &generated, 1)
+	if len(ws) != 3 || !reflect.DeepEqual(ws[2].BreaksHOT, []string{"note"}) || round3(ws[2].EntriesPerCall) != 2.8 {
+		t.Errorf("index on a column generated from note: got %+v, want the note UPDATE breaking HOT", ws)
+	}
 	// A partial index holding a tenth of the rows gets a tenth of the entries.
 	e.setWrites(indexWrites(covering, &cat.Tables[0], writes, cat, 0.1))
 	if got := round3(e.writeCost); got != 156 {

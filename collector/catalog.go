@@ -74,7 +74,10 @@ type Column struct {
 	Name    string
 	Type    string // format_type(atttypid, atttypmod)
 	NotNull bool
-	Stats   *ColumnStats
+	// GeneratedFrom are the columns a stored generated column is computed
+	// from: an UPDATE that sets one of them changes it too.
+	GeneratedFrom []string
+	Stats         *ColumnStats
 }
 
 // ColumnStats mirrors pg_stats for one column.

@@ -48,7 +48,14 @@ LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
 WHERE c.relkind IN ('r', 'p', 'm') AND ` + userSchemas + `
 ORDER BY n.nspname, c.relname`
 
-	catalogColumnsQuery = dbconn.Marker + `SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+	// A stored generated column's expression (its pg_attrdef row) depends
+	// on the other columns it reads.
+	catalogColumnsQuery = dbconn.Marker + `SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+	ARRAY(SELECT b.attname::text FROM pg_attrdef ad
+		JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+			AND d.refobjid = ad.adrelid AND d.refobjsubid > 0 AND d.refobjsubid <> ad.adnum
+		JOIN pg_attribute b ON b.attrelid = d.refobjid AND b.attnum = d.refobjsubid
+		WHERE a.attgenerated = 's' AND ad.adrelid = a.attrelid AND ad.adnum = a.attnum ORDER BY b.attnum)
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -273,7 +280,7 @@ func (c *Catalog) loadColumns(ctx context.Context, q Querier) error {
 	return each(ctx, q, catalogColumnsQuery, func(rows pgx.Rows) error {
 		var oid uint32
 		var col Column
-		if err := rows.Scan(&oid, &col.Num, &col.Name, &col.Type, &col.NotNull); err != nil {
+		if err := rows.Scan(&oid, &col.Num, &col.Name, &col.Type, &col.NotNull, &col.GeneratedFrom); err != nil {
 			return err
 		}
 		if t := byOID[oid]; t != nil { // nil: created after the tables were read

@@ -24,7 +24,7 @@ func TestLoadCatalog(t *testing.T) {
 	if err := c.Exec(ctx, "catalog",
 		`CREATE SCHEMA shop`,
 		`CREATE TABLE shop.customers (tenant_id int, id int, email text NOT NULL, name varchar(100),
-			PRIMARY KEY (tenant_id, id))`,
+			handle text GENERATED ALWAYS AS (lower(name) || '@' || email) STORED, PRIMARY KEY (tenant_id, id))`,
 		`CREATE TABLE shop.orders (tenant_id int NOT NULL, id bigint NOT NULL, customer_id int, status text,
 			created_at timestamptz, total numeric(12,2), note text,
 			CONSTRAINT orders_pkey PRIMARY KEY (tenant_id, id),
@@ -97,7 +97,7 @@ func TestLoadCatalog(t *testing.T) {
 		t.Errorf("orders activity: ins %d live %d seq_scan %d seq_tup_read %d last analyze %v",
 			orders.NTupIns, orders.NLiveTup, orders.SeqScan, orders.SeqTupRead, orders.LastAnalyze)
 	}
-	if col, ok := orders.Column("total"); !ok || col.Type != "numeric(12,2)" || col.NotNull || col.Num != 6 {
+	if col, ok := orders.Column("total"); !ok || col.Type != "numeric(12,2)" || col.NotNull || col.Num != 6 || len(col.GeneratedFrom) != 0 {
 		t.Errorf("orders.total = %+v", col)
 	}
 	if col, ok := orders.Column("id"); !ok || col.Type != "bigint" || !col.NotNull {
@@ -117,6 +117,9 @@ func TestLoadCatalog(t *testing.T) {
 	}
 	if note, _ := orders.Column("note"); note.Stats == nil || note.Stats.NullFrac != 1 {
 		t.Errorf("note stats = %+v", note.Stats)
+	}
+	if customers, _ := cat.Table("shop", "customers"); len(customers.Columns) != 5 || !reflect.DeepEqual(customers.Columns[4].GeneratedFrom, []string{"email", "name"}) {
+		t.Errorf("customers' columns %+v: want handle generated from email and name", customers.Columns)
 	}
 	if customers, _ := cat.Table("shop", "customers"); customers.Columns[0].Stats != nil {
 		t.Errorf("customers was never analyzed but has stats %+v", customers.Columns[0].Stats)
