@@ -286,7 +286,7 @@ func (d *detector) sortSpill(n *Node) {
 			for _, c := range cols {
 				keys = appendNew(keys, c)
 			}
-			fix += fmt.Sprintf(" Or let an index return the rows in order: CREATE INDEX ON %s (%s);", cmp.Or(scan.Table(), "the table"), strings.Join(keys, ", "))
+			fix += fmt.Sprintf(" Or let an index return the rows in order: CREATE INDEX CONCURRENTLY ON %s (%s);", cmp.Or(scan.Table(), "the table"), strings.Join(keys, ", "))
 		}
 	}
 	ev := map[string]any{
@@ -710,13 +710,13 @@ func indexFix(n *Node, cols []exprCol) string {
 	case len(keys) > 0 && hasKeyword(n.Filter, "OR"):
 		stmts := make([]string, len(keys))
 		for i, k := range keys {
-			stmts[i] = fmt.Sprintf("CREATE INDEX ON %s (%s);", table, k)
+			stmts[i] = fmt.Sprintf("CREATE INDEX CONCURRENTLY ON %s (%s);", table, k)
 		}
 		return "The filter ORs its conditions: index each column so a BitmapOr can combine them: " + strings.Join(stmts, " ")
 	case len(keys) > 0:
-		return fmt.Sprintf("Index the filtered columns: CREATE INDEX ON %s (%s);", table, strings.Join(keys, ", "))
+		return fmt.Sprintf("Index the filtered columns: CREATE INDEX CONCURRENTLY ON %s (%s);", table, strings.Join(keys, ", "))
 	case len(pat) > 0:
-		return fmt.Sprintf("The filter matches patterns: CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON %s USING gin (%s gin_trgm_ops); "+
+		return fmt.Sprintf("The filter matches patterns: CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX CONCURRENTLY ON %s USING gin (%s gin_trgm_ops); "+
 			"(a B-tree with text_pattern_ops serves only a case-sensitive LIKE 'prefix%%')",
 			table, strings.Join(pat, " gin_trgm_ops, "))
 	default:

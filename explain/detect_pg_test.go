@@ -121,7 +121,7 @@ func TestDetectOnRealPlans(t *testing.T) {
 		if f.Evidence["sort_method"] != "external merge" || evNum(t, f, "work_mem_bytes") != 64<<10 || evNum(t, f, "disk_kb") < 1000 {
 			t.Errorf("evidence %v", f.Evidence)
 		}
-		wantContains(t, "fix", f.Fix, "CREATE INDEX ON sorted (v);")
+		wantContains(t, "fix", f.Fix, "CREATE INDEX CONCURRENTLY ON sorted (v);")
 		p, fs := explain(t, q, fixSQL(t, f, workMemInFix))
 		if len(findings(fs, KindSortSpill)) != 0 || p.Root.SortSpaceType != "Memory" {
 			t.Errorf("with the suggested %s the sort still spills: %+v", f.Evidence["suggested_work_mem"], fs)
@@ -235,7 +235,7 @@ func TestDetectOnRealPlans(t *testing.T) {
 		if evNum(t, f, "removed_by_filter") != 19800 {
 			t.Errorf("evidence %v", f.Evidence)
 		}
-		wantContains(t, "fix", f.Fix, "CREATE INDEX ON orders (status, id);")
+		wantContains(t, "fix", f.Fix, "CREATE INDEX CONCURRENTLY ON orders (status, id);")
 		exec(t, fixSQL(t, f, ddlInFix))
 		exec(t, "ANALYZE orders")
 		if _, fs := explain(t, q, index...); len(fs) != 0 {

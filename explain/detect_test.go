@@ -98,7 +98,7 @@ func TestDetectPublicPlans(t *testing.T) {
 				if r := evNum(t, f, "removed_ratio"); r < 0.97 || r > 0.98 || evNum(t, f, "rows_read") != 2700 {
 					t.Errorf("removed_ratio %v rows_read %v", r, evNum(t, f, "rows_read"))
 				}
-				wantContains(t, "fix", f.Fix, "CREATE INDEX ON public.question (exam_id);")
+				wantContains(t, "fix", f.Fix, "CREATE INDEX CONCURRENTLY ON public.question (exam_id);")
 				wantContains(t, "detail", f.Detail, "2,637", "97.7%")
 				// rel_users_exams (57 rows) and exam (36 rows) discard as much but are too small to matter.
 				if fs := Detect(p, DetectOptions{}); len(fs) != 0 {
@@ -219,7 +219,7 @@ func TestDetectSortSpill(t *testing.T) {
 		t.Errorf("severity %s node %q table %q, want critical (80%% of the time in the sort)", f.Severity, f.Node, f.Table)
 	}
 	// 19.5 MB on disk: twice that, rounded up to a power of two.
-	wantContains(t, "fix", f.Fix, "SET LOCAL work_mem = '64MB'", "CREATE INDEX ON public.orders (created_at DESC, id);")
+	wantContains(t, "fix", f.Fix, "SET LOCAL work_mem = '64MB'", "CREATE INDEX CONCURRENTLY ON public.orders (created_at DESC, id);")
 	wantContains(t, "detail", f.Detail, "100,000 rows", "19.5 MB", "external merge", "work_mem is 4.0 MB")
 	if evNum(t, f, "work_mem_bytes") != 4<<20 || evNum(t, f, "temp_written_kb") != 20000 {
 		t.Errorf("evidence %v", f.Evidence)
@@ -336,7 +336,7 @@ func TestDetectIndexProblems(t *testing.T) {
 	if evNum(t, f, "removed_ratio") != 0.999 || f.Severity != Warning {
 		t.Errorf("index scan finding %+v", f)
 	}
-	wantContains(t, "fix", f.Fix, "CREATE INDEX ON orders (customer_id, status);")
+	wantContains(t, "fix", f.Fix, "CREATE INDEX CONCURRENTLY ON orders (customer_id, status);")
 	f = byNode["0.1 Bitmap Heap Scan on docs d"]
 	wantContains(t, "fix", f.Fix, "is lossy for this operator")
 	if evNum(t, f, "removed_by_recheck") != 5000 {
@@ -540,7 +540,7 @@ func TestExprColumns(t *testing.T) {
 			t.Errorf("exprColumns(%q) = %v, want %v", tt.expr, got, tt.want)
 		}
 	}
-	if fix := indexFix(&Node{RelationName: "t", Filter: "((a = 1) OR (b = 2))"}, exprColumns("((a = 1) OR (b = 2))", &Node{RelationName: "t"})); !strings.Contains(fix, "CREATE INDEX ON t (a); CREATE INDEX ON t (b);") {
+	if fix := indexFix(&Node{RelationName: "t", Filter: "((a = 1) OR (b = 2))"}, exprColumns("((a = 1) OR (b = 2))", &Node{RelationName: "t"})); !strings.Contains(fix, "CREATE INDEX CONCURRENTLY ON t (a); CREATE INDEX CONCURRENTLY ON t (b);") {
 		t.Errorf("OR fix = %q", fix)
 	}
 }
