@@ -193,6 +193,9 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		workload = append(workload, w)
 	}
 	r.Findings = append(r.Findings, e.schemaFindings(cat, workload, plans)...)
+	if w := inheritanceWarning(cat, workload); w != "" {
+		r.Warnings = append(r.Warnings, w)
+	}
 	if f, ok := cacheFinding(window, cat); ok {
 		r.Findings = append(r.Findings, f)
 	}
@@ -391,4 +394,26 @@ func rankOf(top []collector.Statement, s Statement) int {
 	return slices.IndexFunc(top, func(t collector.Statement) bool {
 		return t.QueryID == s.QueryID && t.Database == s.Database && t.User == s.User
 	})
+}
+
+// inheritanceWarning names the tables of the workload that others inherit
+// from (old-style INHERITS): a statement reading one also scans those
+// children, whose indexes the advisor neither costs nor recommends (a
+// hypothetical index on the parent does not reach them); "" when none.
+func inheritanceWarning(cat *collector.Catalog, workload []WorkloadStatement) string {
+	var parents []string
+	for _, w := range workload {
+		for _, name := range w.Tables {
+			if t := findTable(cat, name); t != nil && t.InheritedBy > 0 && !slices.Contains(parents, t.QualifiedName()) {
+				parents = append(parents, t.QualifiedName())
+			}
+		}
+	}
+	if len(parents) == 0 {
+		return ""
+	}
+	slices.Sort(parents)
+	return fmt.Sprintf("%s: tables inherit from them (old-style inheritance, not partitions), and the advisor recommends no index "+
+		"on those children, whose rows the statements reading the parents scan too: index the children their plans scan by hand "+
+		"(CREATE INDEX CONCURRENTLY on each; the seq_scan findings name them)", strings.Join(parents, ", "))
 }

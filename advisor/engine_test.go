@@ -345,3 +345,17 @@ func TestAnalyzeWarnsOfReset(t *testing.T) {
 		t.Errorf("warnings %q: want the reset told", r.Warnings)
 	}
 }
+
+func TestInheritanceWarning(t *testing.T) {
+	cat := &collector.Catalog{Tables: []collector.Table{
+		{Schema: "public", Name: "moves", Kind: "r", InheritedBy: 2},
+		{Schema: "public", Name: "orders", Kind: "r"},
+	}}
+	got := inheritanceWarning(cat, []WorkloadStatement{{Tables: []string{"public.orders"}}, {Tables: []string{"public.moves", "public.orders"}}})
+	if !strings.HasPrefix(got, "public.moves: tables inherit from them") {
+		t.Errorf("warning %q: want public.moves named", got)
+	}
+	if got := inheritanceWarning(cat, []WorkloadStatement{{Tables: []string{"public.orders"}}}); got != "" {
+		t.Errorf("warning %q without inheritance", got)
+	}
+}

@@ -46,11 +46,14 @@ type Table struct {
 	// ForeignPartitions says some partitions are foreign tables, which
 	// can have no index.
 	ForeignPartitions bool
-	RelTuples         float64
-	RelPages          int64
-	SizeBytes         int64 // pg_total_relation_size
-	Columns           []Column
-	HasPrimaryKey     bool
+	// InheritedBy counts the tables that inherit from this one by old-style
+	// inheritance (INHERITS, not partitions), whose rows a read of it reads.
+	InheritedBy   int
+	RelTuples     float64
+	RelPages      int64
+	SizeBytes     int64 // pg_total_relation_size
+	Columns       []Column
+	HasPrimaryKey bool
 
 	SeqScan          int64
 	SeqTupRead       int64

@@ -35,6 +35,7 @@ const (
 	coalesce(pn.nspname, ''), coalesce(pc.relname, ''),
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
 	c.relkind = 'p' AND EXISTS (SELECT FROM pg_inherits fi JOIN pg_class f ON f.oid = fi.inhrelid WHERE fi.inhparent = c.oid AND f.relkind = 'f'),
+	(SELECT count(*) FROM pg_inherits hi JOIN pg_class h ON h.oid = hi.inhrelid WHERE hi.inhparent = c.oid AND NOT h.relispartition)::int,
 	coalesce(s.seq_scan, 0), coalesce(s.seq_tup_read, 0), coalesce(s.idx_scan, 0),
 	coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0), coalesce(s.n_tup_hot_upd, 0),
 	coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0), coalesce(s.n_mod_since_analyze, 0),
@@ -240,7 +241,7 @@ func (c *Catalog) loadTables(ctx context.Context, q Querier) error {
 	err := each(ctx, q, catalogTablesQuery, func(rows pgx.Rows) error {
 		var t Table
 		err := rows.Scan(&t.OID, &t.Schema, &t.Name, &t.Kind, &t.RelTuples, &t.RelPages, &t.SizeBytes,
-			&parentSchema, &parentName, &t.HasPrimaryKey, &t.ForeignPartitions,
+			&parentSchema, &parentName, &t.HasPrimaryKey, &t.ForeignPartitions, &t.InheritedBy,
 			&t.SeqScan, &t.SeqTupRead, &t.IdxScan, &t.NTupIns, &t.NTupUpd, &t.NTupDel, &t.NTupHotUpd,
 			&t.NLiveTup, &t.NDeadTup, &t.NModSinceAnalyze, &t.LastAnalyze)
 		if err != nil {

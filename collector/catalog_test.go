@@ -36,6 +36,8 @@ func TestLoadCatalog(t *testing.T) {
 		`CREATE UNIQUE INDEX customers_email ON shop.customers (lower(email))`,
 		`CREATE TABLE shop.events (id int, at date) PARTITION BY RANGE (at)`,
 		`CREATE TABLE shop.events_2026 PARTITION OF shop.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`,
+		`CREATE TABLE shop.moves (id int)`,
+		`CREATE TABLE shop.moves_2026 () INHERITS (shop.moves)`,
 		`CREATE SCHEMA "Mixed Case"`,
 		`CREATE TABLE "Mixed Case"."Order" ("Select" int)`,
 		`CREATE VIEW shop.open_orders AS SELECT * FROM shop.orders WHERE status = 'new'`,
@@ -173,8 +175,12 @@ func TestLoadCatalog(t *testing.T) {
 	// Partitions and quoted names.
 	events, _ := cat.Table("shop", "events")
 	part, _ := cat.Table("shop", "events_2026")
-	if events == nil || part == nil || events.Kind != "p" || !reflect.DeepEqual(events.Partitions, []string{"shop.events_2026"}) || part.Parent != "shop.events" {
+	if events == nil || part == nil || events.Kind != "p" || !reflect.DeepEqual(events.Partitions, []string{"shop.events_2026"}) || part.Parent != "shop.events" ||
+		events.InheritedBy != 0 {
 		t.Errorf("partitioning: parent %+v child %+v", events, part)
+	}
+	if moves, _ := cat.Table("shop", "moves"); moves == nil || moves.InheritedBy != 1 || len(moves.Partitions) != 0 {
+		t.Errorf("old-style inheritance: parent %+v, want one table inheriting from it", moves)
 	}
 	mixed, ok := cat.FindTable("Order", []string{"$user", "public", "Mixed Case"})
 	if !ok || mixed.QualifiedName() != `"Mixed Case"."Order"` {
