@@ -153,10 +153,24 @@ func (c *Cluster) primaryConf() map[string]string {
 	return conf
 }
 
-// launch picks a free port, appends conf plus the per-server lines to
-// postgresql.conf and starts the postmaster, waiting until it accepts
-// connections.
+// launch starts server s on a free port, trying another when the one it
+// picked was taken before the postmaster bound it (another package's
+// sandbox starts at the same time).
 func (c *Cluster) launch(ctx context.Context, s *server, conf map[string]string) error {
+	for attempt := 1; ; attempt++ {
+		err := c.launchOnce(ctx, s, conf)
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			return err
+		}
+	}
+}
+
+var errPortTaken = errors.New("its port was taken")
+
+// launchOnce picks a free port, appends conf plus the per-server lines to
+// postgresql.conf (a later line wins over an earlier attempt's) and starts
+// the postmaster, waiting until it accepts connections.
+func (c *Cluster) launchOnce(ctx context.Context, s *server, conf map[string]string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -166,6 +180,7 @@ func (c *Cluster) launch(ctx context.Context, s *server, conf map[string]string)
 		"listen_addresses = '127.0.0.1'",
 		"port = " + strconv.Itoa(port),
 		"unix_socket_directories = '" + c.socketDir() + "'",
+		"cluster_name = '" + c.clusterName(s) + "'",
 	}
 	for k, v := range conf {
 		lines = append(lines, k+" = "+v)
@@ -198,16 +213,34 @@ func (c *Cluster) launch(ctx context.Context, s *server, conf map[string]string)
 	return c.waitReady(ctx, s)
 }
 
+// clusterName tells server s from the servers of other sandboxes (and
+// names its processes).
+func (c *Cluster) clusterName(s *server) string { return filepath.Base(c.dir) + "/" + s.name }
+
+// waitReady waits until s accepts connections: its own postmaster, not
+// another that took the port first.
 func (c *Cluster) waitReady(ctx context.Context, s *server) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		conn, err := pgx.Connect(ctx, c.dsn(s, "postgres"))
 		if err == nil {
-			return conn.Close(ctx)
+			var name string
+			err = conn.QueryRow(ctx, "SELECT current_setting('cluster_name')").Scan(&name)
+			conn.Close(ctx)
+			if err == nil && name == c.clusterName(s) {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("the server on port %d is another's, %q", s.port, name)
+			}
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("pgsandbox: %s exited during start-up:\n%s", s.name, tail(s.logPath))
+			log := tail(s.logPath)
+			if strings.Contains(log, "could not bind") || strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("pgsandbox: %s: %w", s.name, errPortTaken)
+			}
+			return fmt.Errorf("pgsandbox: %s exited during start-up:\n%s", s.name, log)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):

@@ -2,7 +2,9 @@ package pgsandbox
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -88,5 +90,21 @@ func TestNoPreload(t *testing.T) {
 	}
 	if preload != "" {
 		t.Fatalf("shared_preload_libraries = %q, want empty", preload)
+	}
+}
+
+// A server that finds its port answered by another cluster's postmaster
+// does not take that one for itself, and one that could not bind the
+// port says so, for launch to try another.
+func TestWaitReadyKnowsItsOwnServer(t *testing.T) {
+	c := Start(t, Options{})
+	log := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(log, []byte(`LOG:  could not bind IPv4 address "127.0.0.1": Address already in use`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	late := &server{name: "late", port: c.primary.port, logPath: log, exited: make(chan struct{})}
+	close(late.exited)
+	if err := c.waitReady(context.Background(), late); !errors.Is(err, errPortTaken) {
+		t.Errorf("a server whose port another answers: %v, want errPortTaken", err)
 	}
 }
