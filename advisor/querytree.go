@@ -171,7 +171,7 @@ type analyzer struct {
 type tableLookup struct {
 	byName     map[[2]string]*collector.Table
 	byQualName map[string]*collector.Table
-	views      map[[2]string]string // definitions
+	views      map[[2]string]collector.View
 	searchPath []string
 	// textSearchConfig is default_text_search_config, assumed where
 	// pg_stat_statements has hidden the configuration a query passes.
@@ -191,29 +191,29 @@ func newTableLookup(cat *collector.Catalog) *tableLookup {
 		tl.byName[[2]string{t.Schema, t.Name}] = t
 		tl.byQualName[t.QualifiedName()] = t
 	}
-	tl.views = make(map[[2]string]string, len(cat.Views))
+	tl.views = make(map[[2]string]collector.View, len(cat.Views))
 	for _, v := range cat.Views {
-		tl.views[[2]string{v.Schema, v.Name}] = v.Definition
+		tl.views[[2]string{v.Schema, v.Name}] = v
 	}
 	return tl
 }
 
-// view is the definition of the view schema.name would name (on the
-// search_path when schema is ""), where no table of that name comes first.
-func (tl *tableLookup) view(schema, name string) (string, bool) {
+// view is the view schema.name would name (on the search_path when
+// schema is ""), where no table of that name comes first.
+func (tl *tableLookup) view(schema, name string) (collector.View, bool) {
 	if schema != "" {
-		def, ok := tl.views[[2]string{schema, name}]
-		return def, ok
+		v, ok := tl.views[[2]string{schema, name}]
+		return v, ok
 	}
 	for _, s := range tl.searchPath {
 		if tl.byName[[2]string{s, name}] != nil {
-			return "", false
+			return collector.View{}, false
 		}
-		if def, ok := tl.views[[2]string{s, name}]; ok {
-			return def, true
+		if v, ok := tl.views[[2]string{s, name}]; ok {
+			return v, true
 		}
 	}
-	return "", false
+	return collector.View{}, false
 }
 
 // table is the catalog's table by qualified name, nil when unknown.
@@ -759,7 +759,7 @@ const maxViewDepth = 8
 // subquery in FROM, so that the statement's conditions on its columns
 // reach its tables. It reports whether rv is a view.
 func (a *analyzer) addView(sc *scope, rv *pg.RangeVar) bool {
-	def, ok := a.tables.view(rv.Schemaname, rv.Relname)
+	view, ok := a.tables.view(rv.Schemaname, rv.Relname)
 	if !ok {
 		return false
 	}
@@ -768,7 +768,7 @@ func (a *analyzer) addView(sc *scope, rv *pg.RangeVar) bool {
 		item.name = rv.Alias.Aliasname
 	}
 	sc.items = append(sc.items, item)
-	tree, err := pg.Parse(def)
+	tree, err := pg.Parse(view.Definition)
 	if err != nil || len(tree.Stmts) != 1 || tree.Stmts[0].Stmt.GetSelectStmt() == nil || a.views >= maxViewDepth {
 		sc.unknown, a.incomplete = true, true // its columns stay unresolved, and it reads tables' columns unseen
 		return true

@@ -141,14 +141,11 @@ func parseWrite(query string, tables *tableLookup) (Write, bool) {
 // relation is no table of the catalog, nor such a view over one.
 func writtenTable(tables *tableLookup, schema, name string, columns []string) (*collector.Table, []string) {
 	for range maxViewDepth + 1 {
-		if t := tables.find(schema, name); t != nil {
-			return t, columns
-		}
-		def, ok := tables.view(schema, name)
+		view, ok := tables.view(schema, name) // first: a view on the search_path hides a table further on
 		if !ok {
-			return nil, nil
+			return tables.find(schema, name), columns
 		}
-		base, names, ok := updatableView(def)
+		base, names, ok := updatableView(view)
 		if !ok {
 			return nil, nil
 		}
@@ -165,9 +162,13 @@ func writtenTable(tables *tableLookup, schema, name string, columns []string) (*
 
 // updatableView reads a view's definition (pg_get_viewdef's): the one
 // relation it selects from, and its columns that are that relation's, by
-// view column name; ok is false when PostgreSQL would not write through it.
-func updatableView(def string) (base *pg_query.RangeVar, names map[string]string, ok bool) {
-	tree, err := pg_query.Parse(def)
+// view column name; ok is false when PostgreSQL would not write through
+// it, or a trigger or rule does the writing instead.
+func updatableView(view collector.View) (base *pg_query.RangeVar, names map[string]string, ok bool) {
+	if view.Redirected {
+		return nil, nil, false
+	}
+	tree, err := pg_query.Parse(view.Definition)
 	if err != nil || len(tree.GetStmts()) != 1 {
 		return nil, nil, false
 	}

@@ -71,6 +71,8 @@ func TestWorkloadWritesThroughViews(t *testing.T) {
 		{Schema: "public", Name: "my_jobs", Definition: " SELECT open_jobs.id,\n    open_jobs.status AS st\n   FROM open_jobs;"},
 		{Schema: "public", Name: "queues", Definition: " SELECT jobs.queue,\n    count(*) AS n\n   FROM jobs\n  GROUP BY jobs.queue;"},
 		{Schema: "public", Name: "loop", Definition: " SELECT loop.id\n   FROM loop;"},
+		// Its writes are an INSTEAD OF trigger's, which may write anywhere.
+		{Schema: "public", Name: "logged_jobs", Definition: " SELECT jobs.id,\n    jobs.note\n   FROM jobs;", Redirected: true},
 	}
 	got := WorkloadWrites([]collector.Statement{
 		windowStatement("upd", "UPDATE open_jobs SET status = $1, note = $2 WHERE id = $3", 50, 50),
@@ -78,6 +80,7 @@ func TestWorkloadWritesThroughViews(t *testing.T) {
 		windowStatement("ins", "INSERT INTO public.open_jobs (id, note) VALUES ($1, $2)", 10, 10),
 		windowStatement("grouped", "UPDATE queues SET queue = $1", 1, 1),
 		windowStatement("loop", "DELETE FROM loop", 1, 1),
+		windowStatement("logged", "UPDATE logged_jobs SET note = $1", 1, 1),
 	}, cat)
 	want := []Write{
 		{QueryID: "upd", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"state", "note"}, Calls: 50, Rows: 50},
@@ -86,6 +89,23 @@ func TestWorkloadWritesThroughViews(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("writes:\n got %+v\nwant %+v", got, want)
+	}
+
+	// A view first on the search path hides public.jobs from unqualified names.
+	hidden := jobsCatalog()
+	hidden.Settings.SearchPath = "app, public"
+	hidden.Views = []collector.View{{Schema: "app", Name: "jobs", Definition: " SELECT jobs_base.id AS jid,\n    jobs_base.state AS st\n   FROM app.jobs_base;"}}
+	hidden.Tables = append(hidden.Tables, collector.Table{Schema: "app", Name: "jobs_base", Kind: "r", Columns: []collector.Column{{Name: "id"}, {Name: "state"}}})
+	got = WorkloadWrites([]collector.Statement{
+		windowStatement("hiding", "UPDATE jobs SET st = $1 WHERE jid = $2", 3, 3),
+		windowStatement("qualified", "UPDATE public.jobs SET note = $1", 2, 2),
+	}, hidden)
+	want = []Write{
+		{QueryID: "hiding", Table: "app.jobs_base", Kind: "UPDATE", Columns: []string{"state"}, Calls: 3, Rows: 3},
+		{QueryID: "qualified", Table: "public.jobs", Kind: "UPDATE", Columns: []string{"note"}, Calls: 2, Rows: 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("writes with a view first on the search path:\n got %+v\nwant %+v", got, want)
 	}
 }
 

@@ -133,6 +133,9 @@ type IndexKey struct {
 // (names not on the catalog's search_path qualified).
 type View struct {
 	Schema, Name, Definition string
+	// Redirected says an INSTEAD OF trigger or an INSTEAD rule does the
+	// view's writes, not PostgreSQL's update of the table under it.
+	Redirected bool
 }
 
 // RelationName names a relation of a schema.

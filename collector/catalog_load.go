@@ -119,7 +119,9 @@ JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE k.contype = 'f' AND k.conparentid = 0 AND ` + userSchemas + `
 ORDER BY n.nspname, c.relname, k.conname`
 
-	catalogViewsQuery = dbconn.Marker + `SELECT n.nspname, c.relname, coalesce(pg_get_viewdef(c.oid), '')
+	catalogViewsQuery = dbconn.Marker + `SELECT n.nspname, c.relname, coalesce(pg_get_viewdef(c.oid), ''),
+	EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgtype & 64 <> 0) -- TRIGGER_TYPE_INSTEAD
+	OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1' AND r.is_instead)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'v' AND ` + userSchemas + `
 ORDER BY n.nspname, c.relname`
@@ -365,7 +367,7 @@ func (c *Catalog) loadForeignKeys(ctx context.Context, q Querier) error {
 func (c *Catalog) loadViews(ctx context.Context, q Querier) error {
 	return each(ctx, q, catalogViewsQuery, func(rows pgx.Rows) error {
 		var v View
-		if err := rows.Scan(&v.Schema, &v.Name, &v.Definition); err != nil {
+		if err := rows.Scan(&v.Schema, &v.Name, &v.Definition, &v.Redirected); err != nil {
 			return err
 		}
 		c.Views = append(c.Views, v)

@@ -41,6 +41,7 @@ func TestLoadCatalog(t *testing.T) {
 		`CREATE SCHEMA "Mixed Case"`,
 		`CREATE TABLE "Mixed Case"."Order" ("Select" int)`,
 		`CREATE VIEW shop.open_orders AS SELECT * FROM shop.orders WHERE status = 'new'`,
+		`CREATE RULE keep_open AS ON DELETE TO shop.open_orders DO INSTEAD NOTHING`,
 		`CREATE SEQUENCE "Mixed Case".order_numbers`,
 		`INSERT INTO shop.customers SELECT 1, g, 'c' || g || '@example.com' FROM generate_series(1, 10) g`,
 		`INSERT INTO shop.orders (tenant_id, id, customer_id, status, created_at)
@@ -69,7 +70,7 @@ func TestLoadCatalog(t *testing.T) {
 	}); !slices.Equal(got, others) {
 		t.Errorf("other relations %v, want %v", got, others)
 	}
-	if len(cat.Views) != 1 || cat.Views[0].Schema != "shop" || cat.Views[0].Name != "open_orders" ||
+	if len(cat.Views) != 1 || cat.Views[0].Schema != "shop" || cat.Views[0].Name != "open_orders" || !cat.Views[0].Redirected ||
 		!strings.Contains(cat.Views[0].Definition, "FROM shop.orders") || !strings.Contains(cat.Views[0].Definition, "WHERE (orders.status = 'new'::text)") {
 		t.Errorf("views %+v, want shop.open_orders with its definition, qualified where off the search_path", cat.Views)
 	}

@@ -341,8 +341,8 @@ func (w *Window) interval(last *baseline, snap *Snapshot) interval {
 	lastServer := cmp.Or(last.ServerTime, last.Time)
 	iv.Evictions, iv.EvictionsKnown = evictions(last.Info, snap.Info)
 	resetAll := last.Info != nil && snap.Info != nil && !snap.Info.StatsReset.Equal(last.Info.StatsReset)
-	if resetAll {
-		iv.StatsResets = 1
+	if resetAll && !snap.Info.StatsReset.Before(lastServer) {
+		iv.StatsResets = 1 // since the last sample; one before it is another server's (a failover)
 	}
 	upgraded := last.Version != "" && snap.Version != last.Version
 	// Before 1.9 no stats_reset tells another server's counters (a

@@ -300,8 +300,8 @@ func TestWindowEvictionsWarning(t *testing.T) {
 	c := snapAt(2, map[int64]int64{1: 1}) // another server, reset before b
 	c.Info = &Info{Dealloc: 50, StatsReset: t0.Add(-2 * time.Hour)}
 	mustAdd(t, w, c)
-	if d := w.LastSample(); d.EvictionsKnown || warningWith(c, WarnEvictions) != nil {
-		t.Errorf("across a failover: evictions known %v, warnings %v; want unknown and no warning", d.EvictionsKnown, c.Warnings)
+	if d := w.LastSample(); d.EvictionsKnown || warningWith(c, WarnEvictions) != nil || d.StatsResets != 0 {
+		t.Errorf("across a failover: evictions known %v, warnings %v, resets %d; want unknown, no warning and no reset", d.EvictionsKnown, c.Warnings, d.StatsResets)
 	}
 }
 

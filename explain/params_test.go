@@ -134,6 +134,8 @@ func TestSynthesizeParams(t *testing.T) {
 		// Two outputs of one name: a reference to it is ambiguous.
 		{query: "SELECT * FROM (SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id) s WHERE s.status = $1", want: []string{"shipped"}},
 		{query: "SELECT * FROM (SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id) s WHERE s.id = $1", err: "no value for $1"},
+		// (row).* stands for as many columns as the row has.
+		{query: "SELECT * FROM (SELECT (o).*, c.region FROM orders o, customers c) x (a, b) WHERE b = $1", err: "no value for $1"},
 		// A join USING or NATURAL merges its columns: * lists them first, once.
 		{query: "SELECT * FROM (SELECT * FROM orders JOIN customers USING (id)) s WHERE status = $1", want: []string{"shipped"}},
 		{query: "SELECT * FROM (SELECT * FROM orders JOIN customers USING (id)) s (a, b, c) WHERE c = $1", want: []string{"shipped"}},

@@ -217,6 +217,11 @@ func OutputName(t *pg.ResTarget) string {
 			return ""
 		}
 	}
+	if ind := t.GetVal().GetAIndirection(); ind != nil {
+		if f := ind.Indirection; len(f) > 0 && f[len(f)-1].GetAStar() != nil {
+			return "" // (row).*
+		}
+	}
 	if name, strength := figureName(t.GetVal()); strength > 0 {
 		return name
 	}

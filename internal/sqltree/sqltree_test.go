@@ -137,4 +137,17 @@ func TestOutputName(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
+	// (row).* stands for several columns, as * does.
+	if got := OutputName(parseTarget(t, "(t).*")); got != "" {
+		t.Errorf("(t).* is named %q", got)
+	}
+}
+
+func parseTarget(t *testing.T, expr string) *pg.ResTarget {
+	t.Helper()
+	tree, err := pg.Parse("SELECT " + expr + " FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree.Stmts[0].Stmt.GetSelectStmt().GetTargetList()[0].GetResTarget()
 }
