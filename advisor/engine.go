@@ -187,7 +187,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 			found = onChosenKeys(found, res.Params)
 			r.Findings = append(r.Findings, found...)
 		}
-		if f, ok := offsetFinding(s); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
+		if f, ok := offsetFinding(s, res.Plan); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
 			r.Findings = append(r.Findings, f)
 		}
 		workload = append(workload, w)

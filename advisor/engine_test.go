@@ -359,3 +359,26 @@ func TestInheritanceWarning(t *testing.T) {
 		t.Errorf("warning %q without inheritance", got)
 	}
 }
+
+// A statement whose first page already reads what its calls read (a sort
+// of the whole table) is not blamed on its OFFSET.
+func TestOffsetFindingBeyondTheFirstPage(t *testing.T) {
+	s := collector.Statement{QueryID: "q", Text: collector.Text{Query: "SELECT id FROM c WHERE status = $1 ORDER BY created_at LIMIT $2 OFFSET $3"},
+		Counters: collector.Counters{Calls: 10, Rows: 200, SharedBlksHit: 19000}}
+	firstPage := func(buffers int) *explain.Plan {
+		p, err := explain.ParsePlan([]byte(fmt.Sprintf(`[{"Plan": {"Node Type": "Limit", "Actual Loops": 1, "Actual Rows": 20, "Shared Hit Blocks": %d}, "Execution Time": 3.5}]`, buffers)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, ok := offsetFinding(s, firstPage(1890)); ok {
+		t.Error("a first page of 1890 buffers, calls of 1900: blamed on the OFFSET")
+	}
+	if f, ok := offsetFinding(s, firstPage(12)); !ok || f.Kind != explain.KindLargeOffset {
+		t.Errorf("a first page of 12 buffers, calls of 1900: %+v, want large_offset", f)
+	}
+	if _, ok := offsetFinding(s, nil); !ok {
+		t.Error("no plan to compare with: want large_offset from the calls alone")
+	}
+}

@@ -23,15 +23,22 @@ const (
 
 // offsetFinding reports deep OFFSET pagination from what a statement did
 // across all its calls. Its plan cannot show it: the runner explains it
-// with OFFSET 0, which is what a safe synthesized value must be.
-func offsetFinding(s collector.Statement) (explain.Finding, bool) {
+// with OFFSET 0, which is what a safe synthesized value must be. That plan
+// (firstPage, nil when the statement was not run) shows what a call reads
+// before skipping any row: only what calls read beyond it is the offsets',
+// so a sort of the whole table for a first page is not taken for one.
+func offsetFinding(s collector.Statement, firstPage *explain.Plan) (explain.Finding, bool) {
 	if s.Calls <= 0 || !hasOffset(s.Text.Query) {
 		return explain.Finding{}, false
 	}
 	calls := float64(s.Calls)
 	buffers := float64(s.SharedBlksHit+s.SharedBlksRead) / calls
 	rows := max(float64(s.Rows)/calls, 1)
-	if buffers < offsetMinBuffersPerCall || buffers/rows < offsetMinBuffersPerRow {
+	skipped := buffers // read for rows the offsets skip
+	if firstPage != nil && firstPage.Analyzed() && firstPage.Root != nil {
+		skipped -= float64(firstPage.Root.SharedHitBlocks + firstPage.Root.SharedReadBlocks)
+	}
+	if skipped < offsetMinBuffersPerCall || skipped/rows < offsetMinBuffersPerRow {
 		return explain.Finding{}, false
 	}
 	severity := explain.Warning
