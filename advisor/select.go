@@ -1080,19 +1080,30 @@ func (s *selection) cacheDependent(ctx context.Context, final []StatementCost) (
 
 // heuristic recommends, unvalidated, the candidates that could not be
 // costed, within the limits left: by the planner cost (or calls) of the
-// statements that produced them.
+// statements that produced them. A statement the costed recommendations
+// already cut to costedEnough of its cost is not theirs: little is left
+// to gain, and an uncosted index can make its plan worse (a GIN bitmap of
+// many rows ANDed with the costed index's few).
 func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Recommendation, map[string]bool) {
 	type ranked struct {
 		e      *entry
 		weight float64
 		gains  []StatementGain
 	}
+	served := map[string]bool{} // costed with values, not only by a generic plan
+	for _, rec := range validated {
+		for _, g := range rec.Statements {
+			if g.CostAfter <= costedEnough*g.CostBefore && len(s.statement(g.QueryID).Params) > 0 {
+				served[g.QueryID] = true
+			}
+		}
+	}
 	var list []ranked
 	for _, e := range pool {
 		r := ranked{e: e}
 		indexed := len(e.c.QueryIDs) > 0
 		for i, st := range s.stmts {
-			if !slices.Contains(e.c.QueryIDs, st.QueryID) {
+			if !slices.Contains(e.c.QueryIDs, st.QueryID) || served[st.QueryID] {
 				continue
 			}
 			cost := 0.0
@@ -1161,6 +1172,10 @@ func (s *selection) heuristic(pool []*entry, validated []Recommendation) ([]Reco
 	}
 	return recs, displaced
 }
+
+// costedEnough is the share of its cost a statement keeps with the costed
+// recommendations below which no uncosted one is made for it.
+const costedEnough = 0.25
 
 // appendMissing appends to dst the strings of src it lacks, in order.
 func appendMissing(dst, src []string) []string {

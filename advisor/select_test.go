@@ -1024,3 +1024,24 @@ func TestSelectIncludeOnlyByIndexOnlyScan(t *testing.T) {
 		}
 	}
 }
+
+// An uncosted GIN index is not credited with a statement the costed
+// btree already cuts to a fifth: the GIN bitmap of a tenth of the rows,
+// ANDed with the btree's few, can only slow it down.
+func TestSelectUncostedLeavesOutServedStatements(t *testing.T) {
+	conn := testDB(t, "select_gin_served", itemsSetup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	stmts := []WorkloadStatement{
+		stmt("both", "SELECT * FROM items WHERE tenant_id = $1 AND payload @> $2", 10, "public.items", "3", `{"k": 3}`),
+		stmt("doc", "SELECT * FROM items WHERE payload @> $1", 10, "public.items"),
+	}
+	cands := []Candidate{
+		{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "tenant_id"}}, QueryIDs: []string{"both"}},
+		{Table: "public.items", Method: "gin", Keys: []collector.IndexKey{{Column: "payload", OpClass: "jsonb_path_ops"}}, QueryIDs: []string{"both", "doc"}},
+	}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 2 || !recs[0].Validated || recs[1].Costed() || !slices.Equal(recs[1].QueryIDs, []string{"doc"}) {
+		t.Errorf("want the costed btree for both, and the gin index for doc alone:\n%s", describeRecs(recs))
+	}
+}
