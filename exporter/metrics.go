@@ -30,6 +30,7 @@ type Metrics struct {
 	targetUp          *prometheus.GaugeVec
 	sampleSeconds     *prometheus.HistogramVec
 	cycleSeconds      *prometheus.HistogramVec
+	cycleFailures     *prometheus.CounterVec
 	statementsTracked *prometheus.GaugeVec
 	findings          *prometheus.GaugeVec
 	recsOpen          *prometheus.GaugeVec
@@ -68,6 +69,8 @@ func NewMetrics(version string, topStatements int) *Metrics {
 	m.cycleSeconds = m.histograms("pgadvisor_cycle_duration_seconds",
 		"Time of one analysis cycle: rank, catalog, explain, detect, what-if, notify.",
 		prometheus.ExponentialBuckets(0.5, 2, 14), "target")
+	m.cycleFailures = m.counters("pgadvisor_cycle_failures_total",
+		"Analysis cycles that failed (the EXPLAIN target or the catalog unreachable, no database analyzed): the last good report stays.", "target")
 	m.statementsTracked = m.gauges("pgadvisor_statements_tracked",
 		"pg_stat_statements entries in the target's last sample (after database and user filters).", "target")
 	m.findings = m.gauges("pgadvisor_findings",
@@ -142,6 +145,9 @@ func (m *Metrics) SampleDone(target string, took time.Duration, ok bool) {
 	}
 	m.targetUp.WithLabelValues(target).Set(up)
 }
+
+// CycleFailed counts a failed analysis cycle of target.
+func (m *Metrics) CycleFailed(target string) { m.cycleFailures.WithLabelValues(target).Inc() }
 
 // CycleDone records one analysis cycle of r.Target: its duration, findings,
 // open recommendations, their estimated benefit and how statements were

@@ -225,6 +225,7 @@ func populated(t *testing.T) *Metrics {
 	m.SampleDone("down", time.Second, false)
 	r := fixtureReport(t)
 	m.CycleDone(r, 42*time.Second)
+	m.CycleFailed("down")
 	m.Statements("prod-orders", snapshotOf(time.Now(), []int64{5}, []float64{50}), spanOf([]float64{50}))
 	rec := r.Recommendations[0]
 	m.Applied("prod-orders", []state.Record{{Recommendation: rec, Status: state.StatusApplied,

@@ -673,6 +673,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	if err != nil {
 		if ctx.Err() == nil {
 			t.log.Error("analysis cycle failed", zap.Error(err))
+			d.metrics.CycleFailed(t.name)
 		}
 		return fmt.Errorf("analyze target %s: %w", t.name, err)
 	}
@@ -681,6 +682,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		// the findings' gauges: the span is analyzed again next cycle.
 		err := fmt.Errorf("analyze target %s: no database could be analyzed: %s", t.name, strings.Join(r.Warnings, "; "))
 		t.log.Error("analysis cycle failed", zap.Error(err))
+		d.metrics.CycleFailed(t.name)
 		return err
 	}
 	r.Warnings = append(r.Warnings, warnings...)

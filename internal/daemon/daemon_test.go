@@ -464,6 +464,9 @@ func TestAnalysisOfNoDatabaseFails(t *testing.T) {
 	if d.Report("a") != nil {
 		t.Error("the failed cycle's report replaced the last one")
 	}
+	if n := gathered(t, d, "pgadvisor_cycle_failures_total", "a"); n != 1 {
+		t.Errorf("pgadvisor_cycle_failures_total = %v, want the failed cycle counted", n)
+	}
 	records, err := d.store.Recommendations("a")
 	if err != nil || len(records) != 1 || records[0].Status != state.StatusOpen {
 		t.Errorf("records %+v (%v): want r1 still open", records, err)
