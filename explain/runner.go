@@ -42,6 +42,7 @@ const (
 	OutcomeConflict Outcome = "conflict" // EXPLAIN ANALYZE was canceled by a recovery conflict; Plan as for timeout
 	OutcomeError    Outcome = "error"    // no plan could be made; Err says why
 	OutcomeRefused  Outcome = "refused"  // the text cannot be explained at all (not one plannable statement)
+	OutcomeDenied   Outcome = "denied"   // the advisor's role may not plan it: a write needs a privilege beyond SELECT
 	OutcomeSkipped  Outcome = "skipped"  // not attempted: the context ended or the connection was lost
 )
 
@@ -262,7 +263,15 @@ func (r *Runner) run(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog
 			res.Plan, err = ParsePlan(res.PlanJSON)
 		}
 	}
-	if err != nil {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+	case errors.As(err, &pgErr) && pgErr.Code == "42501" && res.Outcome == OutcomeOK: // insufficient_privilege
+		// Even a plain EXPLAIN of an INSERT, UPDATE or DELETE checks the
+		// privilege to write: the role README recommends has SELECT only.
+		res.Mode, res.PlanJSON, res.Plan, res.Outcome = ModeNone, nil, nil, OutcomeDenied
+		res.Reason = joinErr(res.Reason, "not planned: the advisor's role may not ("+pgErr.Message+"), as planning a write needs the privilege to write, which it is not meant to have")
+	default:
 		res.Mode, res.PlanJSON, res.Plan = ModeNone, nil, nil
 		res.Err = joinErr(res.Err, "generic plan: "+err.Error())
 		if res.Outcome == OutcomeOK {

@@ -427,3 +427,22 @@ func TestRunnerSamplesWithoutRowSecurity(t *testing.T) {
 		t.Errorf("the partition's policy ran %d times (mode %s, reason %q)", n, res.Mode, res.Reason)
 	}
 }
+
+// A role with SELECT only (as README advises) may not plan a write: the
+// outcome says so, not as an error an alert on explain errors would fire on.
+func TestRunnerDeniedWrite(t *testing.T) {
+	db := gateDatabase(t, "runner_denied",
+		`CREATE TABLE t (id int PRIMARY KEY, n int)`,
+		`DROP ROLE IF EXISTS select_only`,
+		`CREATE ROLE select_only LOGIN`,
+		`GRANT SELECT ON ALL TABLES IN SCHEMA public TO select_only`)
+	conn := connect(t, strings.Replace(sandbox.ReplicaDSN(db), "postgres@", "select_only@", 1))
+	cat, err := collector.LoadCatalog(context.Background(), conn, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := NewRunner(nil, RunnerOptions{}).Run(context.Background(), conn, cat, Query{ID: "w", Text: "UPDATE t SET n = $1 WHERE id = $2"})
+	if res.Outcome != OutcomeDenied || res.Mode != ModeNone || res.Err != "" || !strings.Contains(res.Reason, "permission denied for table t") {
+		t.Errorf("a write planned by a SELECT-only role: %+v, want outcome denied with the reason", res)
+	}
+}
