@@ -69,6 +69,9 @@ type Recommendation struct {
 	Writes        []IndexWrite `json:"writes,omitempty"`
 	WriteOverhead string       `json:"write_overhead,omitempty"` // e.g. "breaks HOT updates on status"
 	VerifySQL     string       `json:"verify_sql"`               // how to check the built index is valid
+	// Replaces are the existing indexes this one makes redundant, to drop
+	// once it is built: its keys lead with theirs, under their predicate.
+	Replaces []string `json:"replaces,omitempty"`
 }
 
 // Costed reports whether the costs after were planned: with the index as

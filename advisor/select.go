@@ -132,7 +132,39 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
 	heuristic, displaced := s.heuristic(unvalidated, recs)
-	return append(withoutRecommendations(recs, displaced), heuristic...), nil
+	recs = append(withoutRecommendations(recs, displaced), heuristic...)
+	for i, r := range recs {
+		if len(r.Replaces) > 0 {
+			drops := make([]string, len(r.Replaces))
+			for j, name := range r.Replaces {
+				drops[j] = "DROP INDEX CONCURRENTLY " + name + ";"
+			}
+			recs[i].Reason += fmt.Sprintf(" It makes %s redundant: once it is built and valid, %s",
+				strings.Join(r.Replaces, ", "), strings.Join(drops, " "))
+		}
+	}
+	return recs, nil
+}
+
+// replacedIndexes are the existing btree indexes c makes redundant: its
+// keys lead with all of theirs, under the same predicate, and it stores
+// their INCLUDE columns. Indexes that enforce uniqueness or a constraint
+// stay, and so do those of partitioned tables and partitions, which
+// cannot be dropped concurrently or alone.
+func replacedIndexes(cat *collector.Catalog, c Candidate) []string {
+	if t := findTable(cat, c.Table); methodOf(c) != "btree" || t == nil || t.Kind == "p" || t.Parent != "" {
+		return nil
+	}
+	n, stored := normalizer{}, storedNames(c)
+	var out []string
+	for _, ix := range cat.IndexesOn(c.Table) {
+		if ix.Valid && ix.Method == "btree" && !ix.Unique && !ix.Primary && !ix.Constraint && len(ix.Keys) < len(c.Keys) &&
+			n.norm(ix.Predicate) == n.norm(c.Where) && n.keysLead(c.Keys, ix.Keys, 0) &&
+			!slices.ContainsFunc(ix.Include, func(col string) bool { return !slices.Contains(stored, col) }) {
+			out = append(out, qualifiedIndexName(&ix))
+		}
+	}
+	return out
 }
 
 // withoutRecommendations drops the recommendations whose IDs are in gone,
@@ -1312,6 +1344,7 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 		Include: e.c.Include, Where: e.c.Where, DDL: e.script.SQL(), VerifySQL: e.script.Verify,
 		EstimatedSizeBytes: e.size, HypoPGSizeBytes: e.hypoSize, Statements: gains,
 		WriteCost: e.writeCost, Writes: e.writes, WriteOverhead: writeOverhead(e),
+		Replaces: replacedIndexes(s.cat, e.c),
 	}
 	for _, k := range e.c.Keys {
 		col, _ := renderKey(k, false) // IndexDDL already accepted every key

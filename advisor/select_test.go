@@ -1045,3 +1045,44 @@ func TestSelectUncostedLeavesOutServedStatements(t *testing.T) {
 		t.Errorf("want the costed btree for both, and the gin index for doc alone:\n%s", describeRecs(recs))
 	}
 }
+
+// A recommendation whose keys lead with an existing index's makes that
+// one redundant; a unique one, a partial one and one of a partition stay.
+func TestReplacedIndexes(t *testing.T) {
+	cat := &collector.Catalog{
+		Tables: []collector.Table{{Schema: "public", Name: "items", Kind: "r"}, {Schema: "public", Name: "items_2026", Kind: "r", Parent: "public.items_p"}},
+		Indexes: []collector.Index{
+			{Schema: "public", Name: "items_status", Table: "public.items", Method: "btree", Valid: true, Keys: []collector.IndexKey{{Column: "status"}}},
+			{Schema: "public", Name: "items_status_id", Table: "public.items", Method: "btree", Valid: true, Unique: true, Keys: []collector.IndexKey{{Column: "status"}, {Column: "id"}}},
+			{Schema: "public", Name: "items_open", Table: "public.items", Method: "btree", Valid: true, Keys: []collector.IndexKey{{Column: "status"}}, Predicate: "deleted_at IS NULL"},
+			{Schema: "public", Name: "items_status_note", Table: "public.items", Method: "btree", Valid: true, Keys: []collector.IndexKey{{Column: "status"}}, Include: []string{"note"}},
+			{Schema: "public", Name: "p_status", Table: "public.items_2026", Method: "btree", Valid: true, Keys: []collector.IndexKey{{Column: "status"}}},
+		},
+	}
+	c := Candidate{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "status"}, {Column: "created_at", Desc: true}}}
+	if got := replacedIndexes(cat, c); !slices.Equal(got, []string{"public.items_status"}) {
+		t.Errorf("replaced %q, want public.items_status alone", got)
+	}
+	c.Table = "public.items_2026"
+	if got := replacedIndexes(cat, c); got != nil {
+		t.Errorf("on a partition: replaced %q, want none", got)
+	}
+}
+
+// The recommendation says which existing index it makes redundant, and
+// how to drop it once built.
+func TestSelectNamesTheIndexItReplaces(t *testing.T) {
+	conn := testDB(t, "select_replaces", append(slices.Clone(itemsSetup), `CREATE INDEX items_status ON items (status)`)...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat, err := collector.LoadCatalog(context.Background(), conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []WorkloadStatement{stmt("page", "SELECT * FROM items WHERE status = $1 ORDER BY created_at LIMIT 10", 100, "public.items", "open")}
+	cands := []Candidate{{Table: "public.items", Method: "btree", Keys: []collector.IndexKey{{Column: "status"}, {Column: "created_at"}}, QueryIDs: []string{"page"}}}
+	recs := selectRecs(t, w, cat, cands, stmts, SelectOptions{})
+	if len(recs) != 1 || !slices.Equal(recs[0].Replaces, []string{"public.items_status"}) ||
+		!strings.HasSuffix(recs[0].Reason, "It makes public.items_status redundant: once it is built and valid, DROP INDEX CONCURRENTLY public.items_status;") {
+		t.Errorf("want (status, created_at) replacing items_status:\n%s", describeRecs(recs))
+	}
+}
