@@ -8,8 +8,12 @@ import (
 	"strconv"
 	"strings"
 
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/humanize"
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // Kinds of plan findings.
@@ -720,8 +724,62 @@ func indexFix(n *Node, cols []exprCol) string {
 			"(a B-tree with text_pattern_ops serves only a case-sensitive LIKE 'prefix%%')",
 			table, strings.Join(pat, " gin_trgm_ops, "))
 	default:
+		if exprs := comparedExpressions(n.Filter); len(exprs) > 0 && n.Table() != "" {
+			return fmt.Sprintf("Index the expression the filter compares: CREATE INDEX CONCURRENTLY ON %s ((%s)); then ANALYZE %s, "+
+				"for the planner to have statistics on it (without them it guesses that 0.5%% of the rows match).",
+				table, strings.Join(exprs, "), ("), table)
+		}
 		return fmt.Sprintf("Index what the filter %s tests on %s (an expression index when it tests an expression).", n.Filter, table)
 	}
+}
+
+// comparedExpressions are the calls of immutableFunctions on one scan's
+// columns that filter compares with a value (lower((email)::text) =
+// 'x'::text), as SQL with the columns unqualified, for an expression index.
+func comparedExpressions(filter string) []string {
+	tree, err := pg_query.Parse("SELECT " + filter)
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil
+	}
+	var exprs []string
+	sqltree.Walk(tree.Stmts[0].Stmt, func(m proto.Message) bool {
+		e, ok := m.(*pg_query.A_Expr)
+		if !ok || e.Kind != pg_query.A_Expr_Kind_AEXPR_OP {
+			return true
+		}
+		for _, pair := range [][2]*pg_query.Node{{e.Lexpr, e.Rexpr}, {e.Rexpr, e.Lexpr}} {
+			call, value := pair[0], pair[1]
+			for call.GetTypeCast() != nil {
+				call = call.GetTypeCast().Arg
+			}
+			if f := call.GetFuncCall(); f != nil && immutableFunctions[funcRef(f.Funcname).name] && hasColumn(call) && !hasColumn(value) {
+				sqltree.Unqualify(call)
+				if sql := sqltree.Deparse(call); sql != "" && !slices.Contains(exprs, sql) {
+					exprs = append(exprs, sql)
+				}
+			}
+		}
+		return true
+	})
+	return exprs
+}
+
+// immutableFunctions are functions whose built-in versions are immutable,
+// which an index expression must be: others (date_trunc of a timestamptz
+// is stable) would make the proposed CREATE INDEX fail.
+var immutableFunctions = map[string]bool{
+	"lower": true, "upper": true, "btrim": true, "ltrim": true, "rtrim": true, "md5": true,
+	"length": true, "char_length": true, "left": true, "right": true, "substr": true, "abs": true,
+}
+
+// hasColumn reports whether n refers to a column.
+func hasColumn(n *pg_query.Node) bool {
+	found := false
+	sqltree.WalkNodes(n, func(x *pg_query.Node) bool {
+		found = found || x.GetColumnRef() != nil
+		return !found
+	})
+	return found
 }
 
 func appendNew(list []string, s string) []string {

@@ -610,3 +610,14 @@ func TestTestedExpressions(t *testing.T) {
 		t.Errorf("expressionStatistics:\n got %s\nwant %s", got, want)
 	}
 }
+
+// A filter on an expression of a column gets the expression index's DDL,
+// when the function is one an index may use.
+func TestIndexFixForAnExpression(t *testing.T) {
+	n := &Node{NodeType: "Seq Scan", RelationName: "c", Schema: "public", Alias: "c",
+		Filter: "((lower((c.email)::text) = 'cust5@shop.example'::text) AND (date_trunc('day'::text, c.at) = '2026-01-01'::timestamp with time zone))"}
+	want := "CREATE INDEX CONCURRENTLY ON public.c ((lower(email::text))); then ANALYZE public.c"
+	if fix := indexFix(n, exprColumns(n.Filter, n)); !strings.Contains(fix, want) || strings.Contains(fix, "date_trunc") {
+		t.Errorf("fix %q: want %q, and no index on date_trunc (stable)", fix, want)
+	}
+}
