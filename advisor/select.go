@@ -1403,7 +1403,7 @@ func writeOverhead(e *entry) string {
 		}
 		parts = append(parts, msg)
 	case hot != "" && t.NTupHotUpd*2 >= t.NTupUpd:
-		cols := updatedWith(indexedColumns(e.c, t), t)
+		cols := hotColumns(e.c, t)
 		quoted := make([]string, len(cols))
 		for i, c := range cols {
 			quoted[i] = collector.QuoteIdent(c)

@@ -316,7 +316,7 @@ func bytesPerGINKey(k collector.IndexKey, columnType string) float64 {
 // included, is HOT as often as such updates of the table have been
 // (hotShare).
 func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector.Catalog, share float64) []IndexWrite {
-	newCols := updatedWith(indexedColumns(c, t), t)
+	newCols := hotColumns(c, t)
 	existing := cat.IndexesOn(c.Table)
 	var existingCols []string
 	for _, ix := range existing {
@@ -371,14 +371,16 @@ func indexWrites(c Candidate, t *collector.Table, writes []Write, cat *collector
 // stay HOT, given an existing index.
 func existingIndexColumns(ix collector.Index, t *collector.Table) []string {
 	c := Candidate{Table: ix.Table, Keys: ix.Keys, Include: ix.Include, Where: ix.Predicate}
-	return updatedWith(indexedColumns(c, t), t)
+	return hotColumns(c, t)
 }
 
-// updatedWith is cols with the columns of t that the stored generated
-// ones among them are computed from: setting one of those changes the
-// generated column (an index on available, generated as on_hand -
-// reserved, stops the HOT updates that set reserved).
-func updatedWith(cols []string, t *collector.Table) []string {
+// hotColumns are the columns of t that an UPDATE cannot set and stay HOT
+// once index c exists: those it stores or tests, and those the stored
+// generated ones among them are computed from (an index on available,
+// generated as on_hand - reserved, stops the HOT updates that set
+// reserved).
+func hotColumns(c Candidate, t *collector.Table) []string {
+	cols := indexedColumns(c, t)
 	out := slices.Clone(cols)
 	for _, name := range cols {
 		if col := columnOf(t, name); col != nil {
