@@ -136,12 +136,16 @@ func (m *Metrics) histograms(name, help string, buckets []float64, labels ...str
 }
 
 // SampleDone records one attempt to sample target: how long it took and
-// whether it succeeded.
+// whether it succeeded. A failed one removes pgadvisor_statements_tracked,
+// whose last value would otherwise pass for the current count while the
+// target is down; the next successful sample sets it again.
 func (m *Metrics) SampleDone(target string, took time.Duration, ok bool) {
 	m.sampleSeconds.WithLabelValues(target).Observe(took.Seconds())
 	up := 0.0
 	if ok {
 		up = 1
+	} else {
+		m.statementsTracked.DeleteLabelValues(target)
 	}
 	m.targetUp.WithLabelValues(target).Set(up)
 }

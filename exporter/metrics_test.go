@@ -383,3 +383,30 @@ func TestRestoredBeforeTheFirstCycle(t *testing.T) {
 		t.Errorf("open %v, applied %v; want 2 and 1", open, applied)
 	}
 }
+
+// While a target is down its last count of statements is not current: the
+// gauge goes with the failed sample and comes back with the next good one.
+func TestStatementsTrackedGoneWhileDown(t *testing.T) {
+	m := NewMetrics("", 0)
+	tracked := func() int {
+		n, err := testutil.GatherAndCount(m.Registry(), "pgadvisor_statements_tracked")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	m.SampleDone("prod", time.Millisecond, true)
+	m.Statements("prod", snapshotOf(time.Now(), []int64{5, 6}, []float64{50, 60}), nil)
+	if got := testutil.ToFloat64(m.statementsTracked.WithLabelValues("prod")); got != 2 {
+		t.Fatalf("statements tracked %v after a sample of 2, want 2", got)
+	}
+	m.SampleDone("prod", time.Second, false)
+	if n := tracked(); n != 0 {
+		t.Errorf("%d pgadvisor_statements_tracked series while the target is down, want none", n)
+	}
+	m.SampleDone("prod", time.Millisecond, true)
+	m.Statements("prod", snapshotOf(time.Now(), []int64{5}, []float64{50}), nil)
+	if got := testutil.ToFloat64(m.statementsTracked.WithLabelValues("prod")); got != 1 {
+		t.Errorf("statements tracked %v after the target came back with 1, want 1", got)
+	}
+}
