@@ -533,3 +533,42 @@ func TestVerifyWebhookRejectsDottedID(t *testing.T) {
 		t.Errorf("id A.B with body C under the signature of id A and body B.C: err = %v, want a refusal naming the dot", err)
 	}
 }
+
+// A new recommendation that takes the place of an announced one (gone, not
+// built, on its table, serving its statements) says so: in Slack in words,
+// in the webhook as the earlier one's id, for receivers to close it.
+func TestNewRecommendationNamesTheOneItReplaces(t *testing.T) {
+	slack, hook := newReceiver(t, nil), newReceiver(t, nil)
+	h := newHarness(t, t.TempDir(), config.Notify{
+		Slack:    config.Slack{WebhookURL: slack.hookURL()},
+		Webhooks: []config.Webhook{{URL: hook.hookURL()}},
+	}, fastOptions)
+	narrow := notifyRec("a", 60)
+	narrow.Columns, narrow.DDL = []string{"tenant_id"}, "CREATE INDEX CONCURRENTLY ON public.orders (tenant_id)"
+	h.notify(t, notifyReport(1, narrow))
+	if ch := h.notify(t, notifyReport(3, notifyRec("b", 90))); len(ch.New) != 1 || len(ch.Gone) != 1 {
+		t.Fatalf("second cycle: %+v; want b new and a gone", ch)
+	}
+	h.run(t)
+	waitFor(t, "four messages", func() bool { return len(h.outcomes.list()) == 4 })
+
+	p := decodePayload(t, hook.requests()[1].body)
+	if len(p.Recommendations) != 1 || p.Recommendations[0].ID != "b" {
+		t.Fatalf("second webhook message = %+v", p)
+	}
+	want := []SupersededRecommendation{{ID: "a", DDL: narrow.DDL, FirstSeen: notifyT0.Add(time.Hour)}}
+	if got := p.Recommendations[0].Supersedes; !slices.Equal(got, want) {
+		t.Errorf("supersedes = %+v, want %+v", got, want)
+	}
+	if first := decodePayload(t, hook.requests()[0].body); first.Recommendations[0].Supersedes != nil {
+		t.Errorf("the first recommendation supersedes %+v", first.Recommendations[0].Supersedes)
+	}
+	var msg slackPayload
+	if err := json.Unmarshal(slack.requests()[1].body, &msg); err != nil {
+		t.Fatal(err)
+	}
+	const line = "In place of `public.orders (tenant_id)`, recommended since 2025-03-01 and not built: build this one instead."
+	if !strings.Contains(msg.Blocks[1].Text.Text, line) {
+		t.Errorf("slack evidence %q lacks %q", msg.Blocks[1].Text.Text, line)
+	}
+}

@@ -42,8 +42,9 @@ func slackSection(mrkdwn string) slackBlock {
 
 // slackItem is one recommendation of a message and why it is announced.
 type slackItem struct {
-	kind string // "new", "changed" or "realized"
-	rec  state.Record
+	kind       string // "new", "changed" or "realized"
+	rec        state.Record
+	supersedes []state.Record // new: the announced ones it takes the place of
 }
 
 // slackMessage encodes the Block Kit message announcing ch for target: a
@@ -52,13 +53,13 @@ type slackItem struct {
 func slackMessage(target string, ch state.Changes, reportURL string) ([]byte, error) {
 	var items []slackItem
 	for _, r := range ch.New {
-		items = append(items, slackItem{"new", r})
+		items = append(items, slackItem{"new", r, ch.Supersedes[r.Recommendation.ID]})
 	}
 	for _, r := range ch.Changed {
-		items = append(items, slackItem{"changed", r})
+		items = append(items, slackItem{kind: "changed", rec: r})
 	}
 	for _, r := range ch.Realized {
-		items = append(items, slackItem{"realized", r})
+		items = append(items, slackItem{kind: "realized", rec: r})
 	}
 	summary := slackSummary(target, len(ch.New), len(ch.Changed), len(ch.Realized))
 	msg := slackPayload{
@@ -166,6 +167,10 @@ func slackEvidence(it slackItem) string {
 			}
 			b.WriteString(slackInline(q))
 		}
+	}
+	for _, old := range it.supersedes {
+		fmt.Fprintf(&b, "\nIn place of %s, recommended since %s and not built: build this one instead.",
+			slackInline(old.Recommendation.Target()), old.FirstSeen.UTC().Format("2006-01-02"))
 	}
 	if r.Reason != "" && it.kind != "realized" {
 		b.WriteString("\n" + slackEscape(r.Reason))

@@ -45,6 +45,17 @@ type WebhookRecommendation struct {
 	PreviousImprovementPct *float64 `json:"previous_improvement_pct,omitempty"`
 	// Realized is the measured gain of the built index (realized events).
 	Realized *RealizedGain `json:"realized,omitempty"`
+	// Supersedes are the earlier announced recommendations, not built, that
+	// this one takes the place of (new events): close them.
+	Supersedes []SupersededRecommendation `json:"supersedes,omitempty"`
+}
+
+// SupersededRecommendation names an announced recommendation that a new
+// one replaces.
+type SupersededRecommendation struct {
+	ID        string    `json:"id"`
+	DDL       string    `json:"ddl"`
+	FirstSeen time.Time `json:"first_seen"` // when it was first recommended
 }
 
 // RealizedGain compares the mean execution time of the statements an index
@@ -63,7 +74,11 @@ func webhookPayload(target, event string, ch state.Changes, reportURL string, no
 	switch event {
 	case EventNew:
 		for _, r := range ch.New {
-			recs = append(recs, WebhookRecommendation{Recommendation: r.Recommendation})
+			var olds []SupersededRecommendation
+			for _, o := range ch.Supersedes[r.Recommendation.ID] {
+				olds = append(olds, SupersededRecommendation{ID: o.Recommendation.ID, DDL: o.Recommendation.DDL, FirstSeen: o.FirstSeen.UTC()})
+			}
+			recs = append(recs, WebhookRecommendation{Recommendation: r.Recommendation, Supersedes: olds})
 		}
 	case EventChanged:
 		for _, r := range ch.Changed {

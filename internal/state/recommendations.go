@@ -57,6 +57,12 @@ type Changes struct {
 	Changed  []Record // announced, but the benefit moved by more than half since
 	Realized []Record // applied, measured after, gain not announced yet
 	Gone     []Record // open before this cycle, not recommended by it
+	// Supersedes maps the ID of a New recommendation to the announced,
+	// unbuilt ones it takes the place of: gone, on the same table, serving
+	// a statement it serves (an index on (a) that (a, b) now does better).
+	// Without it the announcement would read as one more index to build,
+	// and the earlier one would leave without a word.
+	Supersedes map[string][]Record
 	// SetAside are the IDs of stored records that could not be decoded
 	// (a damaged file, a downgrade): moved to the recommendations_unreadable
 	// bucket, so that one bad record stops nothing; one the cycle
@@ -157,6 +163,7 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 		// bbolt forbids writes inside ForEach: collect, then write.
 		updates := map[string]Record{}
 		var expired, unreadable [][]byte
+		var announcedGone []Record
 		err = b.ForEach(func(k, _ []byte) error {
 			if seen[string(k)] {
 				return nil
@@ -177,6 +184,7 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 			case StatusGone:
 				if now.Sub(rd.LastSeen) > goneRetention {
 					expired = append(expired, slices.Clone(k))
+					return nil
 				}
 			case StatusApplied:
 				if rd.RealizedAt.IsZero() && !r.Window.Cumulative && !r.Window.From.Before(rd.AppliedAt) {
@@ -189,11 +197,15 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 					ch.Realized = append(ch.Realized, rd)
 				}
 			}
+			if rd.Status == StatusGone && rd.Announced {
+				announcedGone = append(announcedGone, rd)
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		ch.Supersedes = superseded(ch.New, announcedGone)
 		for id, rd := range updates {
 			if err := putJSON(b, []byte(id), rd); err != nil {
 				return err
@@ -216,6 +228,27 @@ func (s *Store) UpsertRecommendations(r *advisor.Report) (Changes, error) {
 		return Changes{}, fmt.Errorf("record recommendations of target %s: %w", r.Target, err)
 	}
 	return ch, nil
+}
+
+// superseded pairs each new recommendation with the announced, gone ones
+// on its table that served one of its statements; nil when there are none.
+func superseded(added, gone []Record) map[string][]Record {
+	var out map[string][]Record
+	for _, n := range added {
+		nr := n.Recommendation
+		for _, g := range gone {
+			gr := g.Recommendation
+			if gr.Database != nr.Database || gr.Table != nr.Table ||
+				!slices.ContainsFunc(gr.QueryIDs, func(q string) bool { return slices.Contains(nr.QueryIDs, q) }) {
+				continue
+			}
+			if out == nil {
+				out = map[string][]Record{}
+			}
+			out[nr.ID] = append(out[nr.ID], g)
+		}
+	}
+	return out
 }
 
 // setAsideRecord moves the record at key of target's bucket b to the

@@ -317,3 +317,32 @@ func TestUpsertSetsAsideUnreadableRecords(t *testing.T) {
 		t.Errorf("after the cycle: %s, %v; want a and c", ids(recs), err)
 	}
 }
+
+// A new recommendation names the announced, unbuilt ones it replaces on
+// its table (serving one of its statements); unannounced ones, other
+// tables and other statements are not its predecessors.
+func TestNewRecommendationSupersedesAnnouncedOnes(t *testing.T) {
+	s, _ := openTemp(t)
+	elsewhere := rec("z", 50, "q1")
+	elsewhere.Table = "public.customers"
+	announce(t, s, upsert(t, s, cycle(1, nil, rec("a", 60, "q1", "q2"), elsewhere)))
+
+	ch := upsert(t, s, cycle(2, nil, rec("b", 80, "q2", "q3"), rec("c", 30, "q9")))
+	if ids(ch.Gone) != "a,z" || ids(ch.New) != "b,c" {
+		t.Fatalf("second cycle: gone %q new %q; want a,z and b,c", ids(ch.Gone), ids(ch.New))
+	}
+	if len(ch.Supersedes) != 1 || ids(ch.Supersedes["b"]) != "a" {
+		t.Fatalf("supersedes %v; want only b in place of a", ch.Supersedes)
+	}
+	if got := ch.Supersedes["b"][0].FirstSeen; !got.Equal(t0.Add(time.Hour)) {
+		t.Errorf("the superseded record's first seen = %v, want the first cycle's", got)
+	}
+	announce(t, s, ch)
+	// e goes before it was announced: f, serving its statement, replaces
+	// nothing anyone was told of.
+	upsert(t, s, cycle(3, nil, rec("b", 80, "q2", "q3"), rec("e", 20, "q5")))
+	ch = upsert(t, s, cycle(4, nil, rec("b", 80, "q2", "q3"), rec("f", 25, "q5")))
+	if ids(ch.New) != "f" || len(ch.Supersedes) != 0 {
+		t.Errorf("fourth cycle: new %q supersedes %v; want f replacing nothing", ids(ch.New), ch.Supersedes)
+	}
+}
