@@ -187,6 +187,11 @@ func TestCandidates(t *testing.T) {
 			want:  []string{"public.orders btree (tenant_id, status)"},
 		},
 		{
+			name:  "an OR of equalities on one column leads like an IN list",
+			query: "SELECT id FROM orders WHERE (tenant_id = $1 OR tenant_id = $2) AND created_at >= $3",
+			want:  []string{"public.orders btree (tenant_id, created_at)"},
+		},
+		{
 			name:  "BETWEEN is a range",
 			query: "SELECT count(*) FROM orders WHERE tenant_id = $1 AND created_at BETWEEN $2 AND $3",
 			want:  []string{"public.orders btree (tenant_id, created_at)"},

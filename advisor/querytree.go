@@ -1147,7 +1147,58 @@ func (a *analyzer) classify(sc *scope, n *pg.Node) {
 				u.addPartial("NOT "+k.sql(), k.Cols)
 			}
 		}
+		if b.Boolop == pg.BoolExprType_OR_EXPR {
+			a.orEqualities(sc, b.Args)
+		}
 	}
+}
+
+// orEqualities records k = $1 OR k = $2 OR k IN (...) as the IN list it
+// is (ORMs write it so): one index on k serves it. Arms on different keys
+// would need an index each, ANDed into a BitmapOr, and no single index
+// serves them: nothing is recorded.
+func (a *analyzer) orEqualities(sc *scope, arms []*pg.Node) {
+	var u *tableUse
+	var k keyRef
+	values := 0
+	for _, arm := range arms {
+		au, ak, n, ok := a.equality(sc, arm.GetAExpr())
+		if !ok || u != nil && (au != u || ak.id() != k.id()) {
+			return
+		}
+		u, k, values = au, ak, values+n
+	}
+	if u != nil {
+		u.addPred(pred{kind: predEq, key: k, inList: values})
+	}
+}
+
+// equality recognizes key = value (either way round), key = ANY (value)
+// and key IN (values), with how many values it may take (ANY: 10).
+func (a *analyzer) equality(sc *scope, e *pg.A_Expr) (*tableUse, keyRef, int, bool) {
+	if e == nil || lastName(e.Name) != "=" {
+		return nil, keyRef{}, 0, false
+	}
+	switch e.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && a.isValue(sc, e.Rexpr) {
+			return u, k, 1, true
+		}
+		if u, k, ok := a.exprKey(sc, e.Rexpr); ok && a.isValue(sc, e.Lexpr) {
+			return u, k, 1, true
+		}
+	case pg.A_Expr_Kind_AEXPR_OP_ANY:
+		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && a.isValue(sc, e.Rexpr) {
+			return u, k, 10, true
+		}
+	case pg.A_Expr_Kind_AEXPR_IN:
+		if list := e.Rexpr.GetList(); list != nil {
+			if u, k, ok := a.exprKey(sc, e.Lexpr); ok && a.isValue(sc, e.Rexpr) {
+				return u, k, len(list.Items), true
+			}
+		}
+	}
+	return nil, keyRef{}, 0, false
 }
 
 func isBoolean(k keyRef) bool { return k.Column != "" && k.Type == "boolean" }
@@ -1189,14 +1240,9 @@ func (a *analyzer) classifyAExpr(sc *scope, e *pg.A_Expr) {
 		case rok && op == "=" && sc.opaqueColumn(e.Lexpr):
 			ru.addJoin(rk)
 		}
-	case pg.A_Expr_Kind_AEXPR_OP_ANY:
-		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && op == "=" && a.isValue(sc, e.Rexpr) {
-			u.addPred(pred{kind: predEq, key: k, inList: 10})
-		}
-	case pg.A_Expr_Kind_AEXPR_IN:
-		list := e.Rexpr.GetList()
-		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && op == "=" && list != nil && a.isValue(sc, e.Rexpr) {
-			u.addPred(pred{kind: predEq, key: k, inList: len(list.Items)})
+	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_IN:
+		if u, k, n, ok := a.equality(sc, e); ok {
+			u.addPred(pred{kind: predEq, key: k, inList: n})
 		}
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
 		if u, k, ok := a.exprKey(sc, e.Lexpr); ok && (op == "~~" || op == "~~*") && a.isValue(sc, e.Rexpr) {

@@ -139,9 +139,16 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
-			name:  "OR is not indexable here, columns still read",
+			name:  "OR across columns is not indexable here, columns still read",
 			query: "SELECT 1 FROM orders WHERE tenant_id = $1 OR status = $2",
 			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status,tenant_id]"},
+		},
+		{
+			name:  "OR of equalities on one column is an IN list, in either order and with IN arms",
+			query: "SELECT 1 FROM orders o WHERE (o.status = $1 OR $2 = status OR status IN ($3, $4)) AND (tenant_id = $5 OR tenant_id = customer_id) AND (total = $6 OR o.total > $7)",
+			want: []string{
+				"public.orders preds=[eq:status in4] partial=[] joins=[] order=[] group=[] refs=[customer_id,status,tenant_id,total]",
+			},
 		},
 		{
 			name:  "a comparison of two columns of one row is a partial predicate, not a key; across tables it is neither",
