@@ -170,7 +170,7 @@ func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq 
 		}
 		params, chosen = append(params, p), append(chosen, u)
 	}
-	if conn != nil && s.typical {
+	if conn != nil {
 		if err := s.jointEqualities(ctx, conn, params, chosen); err != nil {
 			return nil, fmt.Errorf("check the values together: %w", err)
 		}

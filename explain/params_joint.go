@@ -17,13 +17,14 @@ import (
 // values chosen one by one stand if it runs out.
 const jointLookupTimeout = "250ms"
 
-// jointEqualities makes the typical values of a table's equalities
-// (warehouse_id = $1 AND region = $2), each chosen from its column's
-// statistics alone, values a row holds together: a median warehouse and
-// the most common region may never meet, and a what-if plan for them finds
-// nothing, which no call of the statement does. The column of most
-// distinct values keeps its value; the others take those of the first row
-// (of the first few partitions) that has it. chosen holds the use each
+// jointEqualities makes the values of a table's equalities (warehouse_id
+// = $1 AND region = $2), each chosen from its column's statistics alone,
+// values a row holds together: a median warehouse and the most common
+// region may never meet, and a plan for them finds nothing, which no call
+// of the statement does. The column of most distinct values keeps its
+// value; the others take those of the first row (of the first few
+// partitions) that has it. The hottest values (not typical) stand when a
+// row holds them all: they show the worst plan. chosen holds the use each
 // parameter's value came from.
 func (s *synth) jointEqualities(ctx context.Context, conn *pgx.Conn, params []Param, chosen []paramUse) error {
 	byTable := map[*collector.Table][]int{}
@@ -75,6 +76,11 @@ func (s *synth) jointRow(ctx context.Context, conn *pgx.Conn, t *collector.Table
 	for _, p := range ps[1:] {
 		others = append(others, collector.QuoteIdent(chosen[p].col.column.Name))
 	}
+	if !s.typical {
+		if met, err := s.valuesMeet(ctx, conn, t, ps, params, chosen); met || err != nil {
+			return err
+		}
+	}
 	for _, part := range s.cat.OwnRows(t, maxSampledPartitions) {
 		rows, err := boundedRead(ctx, conn, fmt.Sprintf("SELECT %[1]s FROM ONLY %[2]s WHERE %[3]s OPERATOR(pg_catalog.=) $1 AND (%[1]s) IS NOT NULL LIMIT 1",
 			strings.Join(others, ", "), part.QualifiedName(), collector.QuoteIdent(kept.column.Name)), []string{value})
@@ -91,6 +97,25 @@ func (s *synth) jointRow(ctx context.Context, conn *pgx.Conn, t *collector.Table
 		return nil
 	}
 	return nil
+}
+
+// valuesMeet reports whether a row of t (of its first few partitions)
+// holds the values of parameters ps, equalities on its columns, together.
+func (s *synth) valuesMeet(ctx context.Context, conn *pgx.Conn, t *collector.Table, ps []int, params []Param, chosen []paramUse) (bool, error) {
+	conds := make([]string, len(ps))
+	values := make([]string, len(ps))
+	for i, p := range ps {
+		conds[i] = fmt.Sprintf("%s OPERATOR(pg_catalog.=) $%d", collector.QuoteIdent(chosen[p].col.column.Name), i+1)
+		values[i] = params[p].Value
+	}
+	for _, part := range s.cat.OwnRows(t, maxSampledPartitions) {
+		rows, err := boundedRead(ctx, conn, fmt.Sprintf("SELECT 1 FROM ONLY %s WHERE %s LIMIT 1",
+			part.QualifiedName(), strings.Join(conds, " AND ")), values)
+		if err != nil || len(rows) > 0 {
+			return len(rows) > 0, err
+		}
+	}
+	return false, nil
 }
 
 // distinct is the number of distinct values pg_stats estimates for col

@@ -497,16 +497,21 @@ func TestSynthesizeParamsPatternIsRare(t *testing.T) {
 	}
 }
 
-// Typical values of equalities on two columns of a table are values a row
-// holds together: the typical warehouse (the histogram's median, beyond the
-// busy ones the most common values hold) ships to 'us' only, while the
-// most common region is 'apac'.
+// Values of equalities on two columns of a table are values a row holds
+// together: the typical warehouse (the histogram's median, beyond the busy
+// ones the most common values hold) ships to 'us' only, and so does the
+// busiest, 999, while the most common region is 'apac'.
 func TestSynthesizeParamsJointValues(t *testing.T) {
 	db := gateDatabase(t, "params_joint",
 		`CREATE TABLE shipments (id serial, warehouse_id int, region text, created_at timestamptz)`,
 		`INSERT INTO shipments (warehouse_id, region) SELECT w, 'apac' FROM generate_series(1, 50) w, generate_series(1, 300)`,
 		`INSERT INTO shipments (warehouse_id, region) SELECT w, 'us' FROM generate_series(51, 200) w, generate_series(1, 50)`,
-		`ANALYZE shipments`)
+		`INSERT INTO shipments (warehouse_id, region) SELECT 999, 'us' FROM generate_series(1, 1000)`,
+		`ANALYZE shipments`,
+		`CREATE TABLE parcels AS SELECT d AS depot_id, CASE WHEN d % 3 = 0 THEN 'ups' ELSE 'dhl' END AS carrier
+		   FROM generate_series(1, 300) d, generate_series(1, 20)`,
+		`INSERT INTO parcels SELECT 7, 'dhl' FROM generate_series(1, 500)`,
+		`ANALYZE parcels`)
 	ctx := context.Background()
 	conn := replicaConn(t, db)
 	cat, err := collector.LoadCatalog(ctx, conn, nil)
@@ -527,8 +532,16 @@ func TestSynthesizeParamsJointValues(t *testing.T) {
 		params[0].Value, params[1].Value).Scan(&n); err != nil || n == 0 {
 		t.Errorf("the values find %d rows (%v)", n, err)
 	}
-	// The hottest values, which show the worst plans, are the most common ones.
-	if params, err := SynthesizeParams(ctx, conn, cat, query); err != nil || params[0].Value != "apac" || !strings.HasPrefix(params[0].Source, "most common value") {
-		t.Errorf("hottest values %+v (%v): want the most common region", params, err)
+	// The hottest values, which show the worst plans, are the most common
+	// ones where they meet: the busiest warehouse, and its region.
+	params, err = SynthesizeParams(ctx, conn, cat, query)
+	if err != nil || params[1].Value != "999" || params[0].Value != "us" ||
+		params[0].Source != "from a row of public.shipments with warehouse_id = 999" {
+		t.Errorf("hottest values %+v (%v): want warehouse 999 and its region", params, err)
+	}
+	// Where they meet they stand.
+	params, err = SynthesizeParams(ctx, conn, cat, "SELECT * FROM parcels WHERE carrier = $1 AND depot_id = $2")
+	if err != nil || params[0].Value != "dhl" || params[1].Value != "7" || !strings.HasPrefix(params[0].Source, "most common value") {
+		t.Errorf("hottest parcels %+v (%v): want the busiest depot and the most common carrier, which it uses", params, err)
 	}
 }
