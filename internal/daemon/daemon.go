@@ -151,8 +151,8 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Daemon, error) {
 	for _, tc := range cfg.Targets {
 		d.targets = append(d.targets, d.newTarget(cfg, tc))
 	}
-	if err := d.forgetOtherWindows(d.targets); err != nil {
-		log.Warn("saved windows not cleaned up", zap.Error(err))
+	if err := d.forgetUnconfigured(d.targets); err != nil {
+		log.Warn("state of targets no longer configured not cleaned up", zap.Error(err))
 	}
 	d.server = exporter.NewServer(exporter.ServerOptions{
 		Listen: cfg.Listen, WebConfigFile: opts.WebConfigFile, Version: opts.Version,
@@ -364,28 +364,35 @@ func (d *Daemon) Close() error {
 			errs = append(errs, d.saveWindow(t))
 			t.close(context.Background())
 		}
-		errs = append(errs, d.forgetOtherWindows(targets), d.store.Close())
+		errs = append(errs, d.forgetUnconfigured(targets), d.store.Close())
 		d.idle.stop()
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
 }
 
-// forgetOtherWindows deletes the saved windows of targets no longer
+// forgetUnconfigured deletes the saved windows of targets no longer
 // configured (removed or renamed), and those saved under a database a
-// target no longer samples.
-func (d *Daemon) forgetOtherWindows(targets []*target) error {
+// target no longer samples; and the recommendation records of targets no
+// longer configured that no cycle made for the retention of gone ones.
+func (d *Daemon) forgetUnconfigured(targets []*target) error {
 	keep := map[string]string{}
+	names := map[string]bool{}
 	for _, t := range targets {
 		t.mu.Lock()
 		keep[t.name] = t.key
 		t.mu.Unlock()
+		names[t.name] = true
 	}
 	deleted, err := d.store.KeepWindows(keep)
 	if len(deleted) > 0 {
 		d.log.Info("saved windows of targets or databases no longer configured deleted", zap.Strings("windows", deleted))
 	}
-	return err
+	forgotten, recErr := d.store.ForgetUnconfigured(names, time.Now())
+	if forgotten > 0 {
+		d.log.Info("recommendation records of targets no longer configured, unseen for 30 days, deleted", zap.Int("records", forgotten))
+	}
+	return errors.Join(err, recErr)
 }
 
 func (d *Daemon) saveWindow(t *target) error {

@@ -316,3 +316,58 @@ func (s *Store) Recommendations(target string) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// ForgetUnconfigured deletes the recommendation records of targets not in
+// configured that no cycle has made for goneRetention, and returns how
+// many it deleted. Only a target's own cycles expire its records, so a
+// removed or renamed target's would stay in the file for good; one put
+// back within the retention keeps its history, announcements included.
+func (s *Store) ForgetUnconfigured(configured map[string]bool, now time.Time) (deleted int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		all := tx.Bucket(bucketRecommendations)
+		var targets [][]byte // a bucket cannot change while its cursor walks it
+		err := all.ForEachBucket(func(target []byte) error {
+			if !configured[string(target)] {
+				targets = append(targets, slices.Clone(target))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, target := range targets {
+			b := all.Bucket(target)
+			var expired [][]byte
+			kept := 0
+			err := b.ForEach(func(k, _ []byte) error {
+				var rd Record
+				if _, err := getJSON(b, k, &rd); err == nil && now.Sub(rd.LastSeen) <= goneRetention {
+					kept++
+					return nil
+				}
+				expired = append(expired, slices.Clone(k)) // or unreadable: no cycle will set it aside
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			deleted += len(expired)
+			if kept == 0 {
+				if err := all.DeleteBucket(target); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, k := range expired {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("forget recommendations of targets not configured: %w", err)
+	}
+	return deleted, nil
+}

@@ -346,3 +346,38 @@ func TestNewRecommendationSupersedesAnnouncedOnes(t *testing.T) {
 		t.Errorf("fourth cycle: new %q supersedes %v; want f replacing nothing", ids(ch.New), ch.Supersedes)
 	}
 }
+
+// Records of a target no longer configured go once no cycle made them for
+// the retention; recent ones wait for the target to come back, and those
+// of configured targets are left to their own cycles.
+func TestForgetUnconfiguredTargets(t *testing.T) {
+	s, _ := openTemp(t)
+	upsert(t, s, cycle(1, nil, rec("a", 80), rec("b", 40)))
+	upsert(t, s, cycle(2, nil, rec("b", 40))) // a last seen at 1, b at 2
+	staging := cycle(1, nil, rec("s", 10))
+	staging.Target = "staging"
+	upsert(t, s, staging)
+
+	now := t0.Add(time.Hour + goneRetention + 30*time.Minute) // a and s older than the retention, b not
+	if n, err := s.ForgetUnconfigured(map[string]bool{"staging": true}, now); err != nil || n != 1 {
+		t.Fatalf("ForgetUnconfigured = %d, %v; want a deleted", n, err)
+	}
+	if all, err := s.Recommendations("prod"); err != nil || ids(all) != "b" {
+		t.Errorf("prod keeps %q (%v), want b", ids(all), err)
+	}
+	if all, _ := s.Recommendations("staging"); ids(all) != "s" {
+		t.Errorf("configured staging keeps %q, want s", ids(all))
+	}
+	if n, err := s.ForgetUnconfigured(nil, now.Add(2*time.Hour)); err != nil || n != 2 {
+		t.Fatalf("later, with nothing configured: %d deleted (%v), want b and s", n, err)
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRecommendations).Bucket([]byte("prod")) != nil {
+			t.Error("the emptied target's bucket stays")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
