@@ -26,6 +26,9 @@ type WorkloadStatement struct {
 	// Columns are the columns it reads of each of Tables (StatementRefs);
 	// nil: unknown, so every candidate on its tables is costed for it.
 	Columns map[string][]string
+	// LimitScanShares are what its measured run read of the tables a
+	// LIMIT scans sequentially, by alias (see LimitScanShares).
+	LimitScanShares map[string]float64
 }
 
 // Recommendation is one index to build, with its evidence.

@@ -177,6 +177,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		w := e.workloadStatement(ctx, conn, cat, s, res)
 		if res.Plan != nil {
 			qualifyScans(res.Plan, cat, w.Tables)
+			w.LimitScanShares = LimitScanShares(res.Plan, cat)
 			plans[s.QueryID] = res.Plan
 			found := foldPartitionScans(explain.Detect(res.Plan, explain.DetectOptions{
 				Thresholds: e.opts.Thresholds, WorkMemBytes: cat.Settings.WorkMemBytes, QueryID: s.QueryID,

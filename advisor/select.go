@@ -1009,6 +1009,10 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 			notes = append(notes, fmt.Sprintf("for %s (%s) the plan reads it in index order until the LIMIT is filled, dropping rows that fail a filter or join on the way; the cost assumes the rows kept are spread evenly along the index, so a value that keeps few of them, or keeps them only at its far end, reads much more: after building, check those statements with EXPLAIN (ANALYZE, BUFFERS) and a rare value",
 				plural(len(q), "statement"), strings.Join(q, ", ")))
 		}
+		if q := s.readShareCosted(gains[i]); len(q) > 0 {
+			notes = append(notes, fmt.Sprintf("the cost before of %s (%s) counts the share of the table that its measured run (EXPLAIN ANALYZE) read under the LIMIT, far more than the planner expects to read before the LIMIT fills",
+				plural(len(q), "statement"), strings.Join(q, ", ")))
+		}
 		if q := incidental[i]; len(q) > 0 {
 			r.Incidental = q
 			notes = append(notes, fmt.Sprintf("the plans of %s (%s) switch to it too, for an estimated gain too small to count (under %.0f%% or %d per call): a close call the planner's cost model can get wrong, such as index probes from a nested loop chosen over a hash join; after building, compare their timings",
@@ -1019,6 +1023,18 @@ func (s *selection) evidence(ctx context.Context) ([]Recommendation, error) {
 		recs = append(recs, r)
 	}
 	return recs, nil
+}
+
+// readShareCosted are the statements of gains whose cost without new
+// indexes counts what their measured run read under a LIMIT.
+func (s *selection) readShareCosted(gains []StatementGain) []string {
+	var out []string
+	for _, g := range gains {
+		if i := slices.IndexFunc(s.base, func(c StatementCost) bool { return c.QueryID == g.QueryID }); i >= 0 && s.base[i].ReadShareCosted {
+			out = append(out, g.QueryID)
+		}
+	}
+	return out
 }
 
 // withoutWalked is, per chosen index, the cost of each statement whose

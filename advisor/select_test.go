@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/explain"
 	"github.com/pgadvisor/pgadvisor/internal/pgsandbox"
 )
 
@@ -1084,5 +1085,44 @@ func TestSelectNamesTheIndexItReplaces(t *testing.T) {
 	if len(recs) != 1 || !slices.Equal(recs[0].Replaces, []string{"public.items_status"}) ||
 		!strings.HasSuffix(recs[0].Reason, "It makes public.items_status redundant: once it is built and valid, DROP INDEX CONCURRENTLY public.items_status;") {
 		t.Errorf("want (status, created_at) replacing items_status:\n%s", describeRecs(recs))
+	}
+}
+
+// A LIMIT over a filtered sequential scan is costed as the share of the
+// table the statement's measured run read: the planner, without
+// statistics on lower(email), expects 0.5% of the rows to match and the
+// LIMIT to fill at once, so an index on it looks worth nothing, while each
+// call reads the whole table.
+func TestSelectCostsTheLimitScanItsRunMeasured(t *testing.T) {
+	conn := testDB(t, "select_limit_scan",
+		`CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO accounts SELECT g, 'User' || g || '@Example.com', repeat('x', 60) FROM generate_series(1, 60000) g`,
+		`ANALYZE accounts`)
+	ctx := context.Background()
+	cat := replicaCatalog(t, conn)
+	const query = "SELECT id FROM accounts WHERE lower(email) = lower($1) LIMIT 1"
+	var out []byte
+	if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+query, pgx.QueryExecModeExec, "user59990@example.com").Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	measured, err := explain.ParsePlan(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qualifyScans(measured, cat, []string{"public.accounts"})
+	shares := LimitScanShares(measured, cat)
+	if got := shares["accounts"]; got < 0.95 {
+		t.Fatalf("LimitScanShares = %v, want the whole of accounts read", shares)
+	}
+
+	byEmail := Candidate{Table: "public.accounts", Method: "btree", Keys: []collector.IndexKey{{Expression: "lower(email)"}}}
+	lookup := stmt("login", query, 1000, "public.accounts", "user30000@example.com")
+	lookup.LimitScanShares = shares
+	recs := selectRecs(t, newWhatIf(t, conn, WhatIfOptions{}), cat, []Candidate{byEmail}, []WorkloadStatement{lookup}, SelectOptions{})
+	if len(recs) != 1 || recs[0].ImprovementPct < 90 || recs[0].Statements[0].CostBefore < 500 {
+		t.Fatalf("with the whole table read by each call: %s; want (lower(email)) with the full scan's cost before", describeRecs(recs))
+	}
+	if !strings.Contains(recs[0].ValidationNote, "the cost before of 1 statement (login) counts the share of the table that its measured run") {
+		t.Errorf("validation note %q does not say where the cost before comes from", recs[0].ValidationNote)
 	}
 }

@@ -46,6 +46,9 @@ type PlanSummary struct {
 	// Filters are the filters of its scans, by the relation they scan, as
 	// EXPLAIN prints them: the statement's values folded into constants.
 	Filters []ScanFilter
+	// ReadShareCosted says Cost counts what the statement's measured run
+	// read under a LIMIT, more than the planner expects (LimitScanShares).
+	ReadShareCosted bool
 }
 
 // ScanFilter is the Filter of one scan node.
@@ -71,10 +74,13 @@ func (p ExplainPlanner) PlanCost(ctx context.Context, conn *pgx.Conn, stmt Workl
 	if err != nil {
 		return PlanSummary{}, fmt.Errorf("plan statement %s: %w", stmt.QueryID, err)
 	}
-	return summarize(plan), nil
+	return summarize(plan, stmt.LimitScanShares), nil
 }
 
-func summarize(plan *explain.Plan) PlanSummary {
+// summarize reads plan; readShares are the statement's
+// WorkloadStatement.LimitScanShares, which correct the cost of a LIMIT
+// that its measured run showed reading further than the plan expects.
+func summarize(plan *explain.Plan, readShares map[string]float64) PlanSummary {
 	s := PlanSummary{Cost: plan.Root.TotalCost, WalkBound: plan.Root.TotalCost}
 	// visit reports whether an index below n is walked for a LIMIT that
 	// is not yet accounted for in WalkBound; n runs loops times a query.
@@ -104,7 +110,17 @@ func summarize(plan *explain.Plan) PlanSummary {
 				walks = true
 			}
 		}
-		if in := input(n); walks && n.NodeType == "Limit" && in != nil {
+		in := input(n)
+		if n.NodeType == "Limit" && in != nil {
+			if scan := limitedSeqScan(in); scan != nil {
+				if extra := readShares[scan.Alias]*in.TotalCost - n.TotalCost; extra > 0 {
+					s.Cost += loops * extra
+					s.WalkBound += loops * extra
+					s.ReadShareCosted = true
+				}
+			}
+		}
+		if walks && n.NodeType == "Limit" && in != nil {
 			s.WalkBound += loops * max(in.TotalCost-n.TotalCost, 0)
 			return false
 		}
@@ -112,6 +128,59 @@ func summarize(plan *explain.Plan) PlanSummary {
 	}
 	visit(plan.Root, false, limitWalk{}, 1)
 	return s
+}
+
+// limitedSeqScan is the sequential scan with a filter that a LIMIT reads
+// from, directly or through a Gather; nil when in is not one. The planner
+// costs such a LIMIT at the share of the table it expects to hold enough
+// matching rows, read from the start: a guess that fails for a value
+// rarer than it thinks (lower(email) = $1, whose expression has no
+// statistics, it takes to match 0.5% of the rows), or whose rows lie at
+// the table's end.
+func limitedSeqScan(in *explain.Node) *explain.Node {
+	if in.NodeType == "Gather" && len(in.Plans) == 1 {
+		in = in.Plans[0]
+	}
+	if in.NodeType == "Seq Scan" && in.Filter != "" {
+		return in
+	}
+	return nil
+}
+
+// LimitScanShares measures, from a statement's EXPLAIN ANALYZE, the share
+// of its table each filtered sequential scan under a LIMIT read per run of
+// the LIMIT, by the scan's alias; nil when there is none, or plan did not
+// run. What-if plans of the statement with the same LIMIT over the same
+// scan cost what reading that share costs, when that is more than the
+// planner thinks: a hypothetical index on a filter that the planner
+// believes finds its row in the first pages shows no gain, where the
+// statement's calls read the whole table.
+func LimitScanShares(plan *explain.Plan, cat *collector.Catalog) map[string]float64 {
+	if plan == nil || plan.Root == nil || plan.Root.ActualLoops == 0 {
+		return nil
+	}
+	var shares map[string]float64
+	plan.Walk(func(_ string, n *explain.Node) bool {
+		in := input(n)
+		if n.NodeType != "Limit" || in == nil || n.ActualLoops == 0 {
+			return true
+		}
+		scan := limitedSeqScan(in)
+		if scan == nil {
+			return true
+		}
+		t := findTable(cat, collector.QuoteIdent(scan.Schema)+"."+collector.QuoteIdent(scan.RelationName))
+		if t == nil || t.RelTuples <= 0 {
+			return true
+		}
+		read := (scan.ActualRows + scan.RowsRemovedByFilter) * scan.ActualLoops / n.ActualLoops
+		if shares == nil {
+			shares = map[string]float64{}
+		}
+		shares[scan.Alias] = min(read/t.RelTuples, 1)
+		return true
+	})
+	return shares
 }
 
 // input is the child n reads its rows from (its outer child), not an
@@ -349,7 +418,9 @@ type StatementCost struct {
 	IndexOnly   []int    // those of Uses it reads in an Index Only Scan
 	Walks       []int    // those of Uses it walks for a LIMIT, dropping rows (PlanSummary.Walked)
 	WalkBound   float64  // PlanSummary.WalkBound
-	Err         error    // planning failed: Cost means nothing
+	// ReadShareCosted: PlanSummary.ReadShareCosted.
+	ReadShareCosted bool
+	Err             error // planning failed: Cost means nothing
 }
 
 // gamble reports whether c walks the index at position pos for a LIMIT
@@ -566,7 +637,7 @@ func (w *WhatIf) plan(ctx context.Context, s WorkloadStatement, present []Candid
 		c.Err = err
 		return c, nil
 	}
-	c.Cost, c.WalkBound, c.IndexesUsed = sum.Cost, sum.WalkBound, sum.Indexes
+	c.Cost, c.WalkBound, c.IndexesUsed, c.ReadShareCosted = sum.Cost, sum.WalkBound, sum.Indexes, sum.ReadShareCosted
 	for i, n := range names {
 		if slices.Contains(sum.Indexes, n) {
 			c.Uses = append(c.Uses, i)
