@@ -545,3 +545,54 @@ func TestSynthesizeParamsJointValues(t *testing.T) {
 		t.Errorf("hottest parcels %+v (%v): want the busiest depot and the most common carrier, which it uses", params, err)
 	}
 }
+
+// An equality on a column that a partial index's predicate fixes takes the
+// predicate's value, for the hottest and the typical call alike: the
+// application uses the value the index was built for, which is rare.
+func TestSynthesizeParamsTakesAPartialIndexValue(t *testing.T) {
+	db := gateDatabase(t, "params_predicate",
+		`CREATE TABLE orders (id serial, status text, created_at timestamptz)`,
+		`INSERT INTO orders (status, created_at) SELECT CASE WHEN g % 500 = 0 THEN 'pending' ELSE 'delivered' END, now() - g * interval '1 minute' FROM generate_series(1, 20000) g`,
+		`CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'pending'`,
+		`CREATE INDEX orders_odd ON orders (created_at) WHERE (status = 'held'::text) AND (id > 5)`,
+		`ANALYZE orders`,
+		`SELECT count(*) FROM orders WHERE status = 'pending' AND created_at < now()`, // orders_pending is the one scanned
+		`SELECT pg_stat_force_next_flush()`)
+	ctx := context.Background()
+	conn := replicaConn(t, db)
+	primary := connect(t, sandbox.DSN(db)) // the primary counts scans
+	for scans, tries := 0, 0; scans == 0; tries++ { // the setup's session reports its scan as it ends
+		if tries == 100 {
+			t.Fatal("orders_pending's scan never reached pg_stat_user_indexes")
+		}
+		if err := primary.QueryRow(ctx, "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'orders_pending'").Scan(&scans); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cat, err := collector.LoadCatalog(ctx, primary, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const query = "SELECT id FROM orders WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT 100"
+	for name, synthesize := range map[string]func() ([]Param, error){
+		"hottest": func() ([]Param, error) { return SynthesizeParams(ctx, conn, cat, query) },
+		"typical": func() ([]Param, error) { return SynthesizeTypicalParams(ctx, conn, cat, query, 100) },
+	} {
+		params, err := synthesize()
+		if err != nil || len(params) != 2 || params[0].Value != "pending" || params[0].Source != "the predicate of partial index orders_pending on public.orders" {
+			t.Errorf("%s values %+v (%v): want status 'pending', from orders_pending", name, params, err)
+		}
+	}
+	for _, tc := range []struct{ predicate, column, want string }{
+		{"(status = 'pending'::text)", "status", "pending"},
+		{"((id > 5) AND ('held'::text = status))", "status", "held"},
+		{"((kind = 3) AND (deleted_at IS NULL))", "kind", "3"},
+		{"(status <> 'cancelled'::text)", "status", ""},
+		{"((status = 'a'::text) OR (status = 'b'::text))", "status", ""},
+	} {
+		if got, _ := predicateEquality(tc.predicate, tc.column); got != tc.want {
+			t.Errorf("predicateEquality(%q, %q) = %q, want %q", tc.predicate, tc.column, got, tc.want)
+		}
+	}
+}
