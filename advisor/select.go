@@ -394,7 +394,7 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 	if err := s.foldPathOps(ctx); err != nil {
 		return nil, nil, err
 	}
-	if err := s.dropUnpaid(ctx); err != nil {
+	if err := s.dropUnneeded(ctx); err != nil {
 		return nil, nil, err
 	}
 	recs, err := s.evidence(ctx)
@@ -749,37 +749,54 @@ func (s *selection) foldPathOps(ctx context.Context) error {
 	return nil
 }
 
-// dropUnpaid removes the chosen indexes whose gain, with the rest of the
-// set present, no longer pays for what they cost the writes, the worst
-// first: a later pick can take over the statements an index was picked
-// for (prune keeps it while it saves keepShare of its gain then, write
-// cost aside, and looks at its own table only).
-func (s *selection) dropUnpaid(ctx context.Context) error {
+// dropUnneeded removes, the worst first, the chosen indexes that with the
+// rest of the set present serve no statement (see serves), or whose gain
+// no longer pays for what they cost the writes: a later pick can take over
+// the statements an index was picked for (prune keeps it while it saves
+// keepShare of its gain then, and looks at its own table only), and a
+// smaller set that serves the workload as well is the better one.
+func (s *selection) dropUnneeded(ctx context.Context) error {
 	for {
 		var worst *entry
 		worstNet := 0.0
+		costs := map[string]*tableCosts{} // by table, for this round
 		for _, e := range s.chosen {
-			if e.writeCost <= 0 {
-				continue
+			tc, ok := costs[e.c.Table]
+			if !ok {
+				var err error
+				if tc, err = s.costsOn(ctx, e.c.Table); err != nil {
+					return err
+				}
+				costs[e.c.Table] = tc
 			}
-			tc, err := s.costsOn(ctx, e.c.Table)
+			loss, without, err := s.lossWithout(ctx, tc, e)
 			if err != nil {
 				return err
 			}
-			loss, _, err := s.lossWithout(ctx, tc, e)
-			if err != nil {
-				return err
-			}
-			if net := loss - e.writeCost; net <= 0 && (worst == nil || net < worstNet) {
+			net := loss - e.writeCost
+			if (net <= 0 && e.writeCost > 0 || !s.stillServes(e, tc, without)) && (worst == nil || net < worstNet) {
 				worst, worstNet = e, net
 			}
 		}
 		if worst == nil {
 			return nil
 		}
-		s.log.Debug("chosen index no longer pays for its writes", zap.String("dropped", worst.id), zap.Float64("net", worstNet))
+		s.log.Debug("chosen index not needed beside the others", zap.String("dropped", worst.id), zap.Float64("net", worstNet))
 		s.remove(worst)
 	}
+}
+
+// stillServes reports whether chosen index e serves one of tc's statements
+// with the other chosen indexes present; without are their costs when e
+// goes (lossWithout).
+func (s *selection) stillServes(e *entry, tc *tableCosts, without []StatementCost) bool {
+	pos := slices.Index(tc.config, e)
+	for j, st := range tc.stmts {
+		if pos >= 0 && s.serves(e, effectOf(st, without[j], tc.all[j], pos)) {
+			return true
+		}
+	}
+	return false
 }
 
 // tableCosts are the workload's statements on a table, the chosen indexes

@@ -1126,3 +1126,35 @@ func TestSelectCostsTheLimitScanItsRunMeasured(t *testing.T) {
 		t.Errorf("validation note %q does not say where the cost before comes from", recs[0].ValidationNote)
 	}
 }
+
+// A chosen index that the rest of the chosen set leaves serving nothing
+// goes, though it costs the writes nothing: (b) was picked for a = $1 AND
+// b = $2 before (a, b) took the statement over.
+func TestSelectDropsAnIndexTheOthersMadeUnneeded(t *testing.T) {
+	conn := testDB(t, "select_unneeded", pairsSetup...)
+	ctx := context.Background()
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	s := &selection{w: w, cat: replicaCatalog(t, conn), log: zaptest.NewLogger(t), perTable: map[string]int{},
+		opts: SelectOptions{MaxPerTable: defaultMaxPerTable, MinImprovementPct: defaultMinImprovementPct}}
+	s.stmts = []WorkloadStatement{stmt("both", "SELECT * FROM pairs WHERE a = $1 AND b = $2", 100, "public.pairs", "7", "42")}
+	var err error
+	if s.base, err = w.Baseline(ctx, s.stmts); err != nil {
+		t.Fatal(err)
+	}
+	byB, byAB := btree("public.pairs", "b"), btree("public.pairs", "a", "b")
+	for _, e := range s.entries([]Candidate{byB}) {
+		s.add(e)
+	}
+	if err := s.dropUnneeded(ctx); err != nil || len(s.chosen) != 1 {
+		t.Fatalf("(b) alone: %d chosen (%v), want it kept", len(s.chosen), err)
+	}
+	for _, e := range s.entries([]Candidate{byAB}) {
+		s.add(e)
+	}
+	if err := s.dropUnneeded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.chosen) != 1 || !slices.Equal(s.chosen[0].c.Keys, byAB.Keys) {
+		t.Errorf("with (a, b) chosen too: %+v, want (a, b) alone", candidatesOf(s.chosen))
+	}
+}

@@ -519,6 +519,18 @@ func (w *WhatIf) CostWith(ctx context.Context, config []Candidate, stmts []Workl
 	return out, nil
 }
 
+// effectOf is how s's plan changes from before to after, where the index
+// at position pos of after's configuration was added; after is not read
+// when before failed.
+func effectOf(s WorkloadStatement, before, after StatementCost, pos int) Effect {
+	e := Effect{QueryID: s.QueryID, Calls: s.Calls, Before: before.Cost, Generic: len(s.Params) == 0, Err: before.Err}
+	if e.Err == nil {
+		e.After, e.UsesIndex, e.Err = after.Cost, slices.Contains(after.Uses, pos), after.Err
+		e.Gamble, e.Probed, e.IndexOnly = gamble(after, pos, e.Before), slices.Contains(after.Probes, pos), slices.Contains(after.IndexOnly, pos)
+	}
+	return e
+}
+
 // Evaluate costs each candidate alone on top of base: every statement that
 // touches the candidate's table is planned with base, and with base plus
 // the candidate. Candidates go in batches, with hypopg_reset after each,
@@ -593,16 +605,13 @@ func (w *WhatIf) evaluateBatch(ctx context.Context, base, batch []Candidate, sto
 			if !touches(s, c.Table) || !mayUse(s, c.Table, stored[i]) {
 				continue
 			}
-			e := Effect{QueryID: s.QueryID, Calls: s.Calls, Before: before[j].Cost, Generic: len(s.Params) == 0, Err: before[j].Err}
-			if e.Err == nil {
-				after, err := w.plan(ctx, s, present, names)
-				if err != nil {
+			var after StatementCost
+			if before[j].Err == nil {
+				if after, err = w.plan(ctx, s, present, names); err != nil {
 					return nil, err
 				}
-				e.After, e.UsesIndex, e.Err = after.Cost, len(after.Uses) > 0, after.Err
-				e.Gamble, e.Probed, e.IndexOnly = gamble(after, 0, e.Before), len(after.Probes) > 0, len(after.IndexOnly) > 0
 			}
-			out[i].Statements = append(out[i].Statements, e)
+			out[i].Statements = append(out[i].Statements, effectOf(s, before[j], after, 0))
 		}
 		prev = h.oid
 	}

@@ -108,7 +108,7 @@ func sessionState(t *testing.T, conn *pgx.Conn) (hypothetical, prepared int, txS
 	return hypothetical, prepared, conn.PgConn().TxStatus()
 }
 
-func effectOf(t *testing.T, c Costing, queryID string) Effect {
+func costedEffect(t *testing.T, c Costing, queryID string) Effect {
 	t.Helper()
 	for _, e := range c.Statements {
 		if e.QueryID == queryID {
@@ -151,11 +151,11 @@ func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
 	if len(tenant.Statements) != 4 {
 		t.Errorf("tenant_id candidate: %d statements costed, want the 4 that touch items", len(tenant.Statements))
 	}
-	if e := effectOf(t, tenant, "stacked"); e.Err == nil || !strings.Contains(e.Err.Error(), "2 statements in one query text") {
+	if e := costedEffect(t, tenant, "stacked"); e.Err == nil || !strings.Contains(e.Err.Error(), "2 statements in one query text") {
 		t.Errorf("two statements in one: err %v, want a refusal to prepare them", e.Err)
 	}
 	for _, id := range []string{"custom", "generic"} {
-		e := effectOf(t, tenant, id)
+		e := costedEffect(t, tenant, id)
 		if e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
 			t.Errorf("%s plan with index on tenant_id: %+v, want it used and the cost cut at least 3x", id, e)
 		}
@@ -163,11 +163,11 @@ func TestWhatIfCostsCandidatesOnReplica(t *testing.T) {
 			t.Errorf("%s: Generic = %v", id, e.Generic)
 		}
 	}
-	if e := effectOf(t, tenant, "broken"); e.Err == nil || !strings.Contains(e.Err.Error(), "nope") {
+	if e := costedEffect(t, tenant, "broken"); e.Err == nil || !strings.Contains(e.Err.Error(), "nope") {
 		t.Errorf("broken statement: err %v, want the planner's error naming the column", e.Err)
 	}
 
-	if e := effectOf(t, costed[1], "custom"); e.UsesIndex || e.After < e.Before*0.9 {
+	if e := costedEffect(t, costed[1], "custom"); e.UsesIndex || e.After < e.Before*0.9 {
 		t.Errorf("index on status (3 values) should not help: %+v", e)
 	}
 	if costed[2].Err == nil || !strings.Contains(costed[2].Err.Error(), "gin") {
@@ -200,7 +200,7 @@ func TestWhatIfCostsMerge(t *testing.T) {
 		t.Fatalf("evaluate: %+v, %v", costed, err)
 	}
 	for _, id := range []string{"custom", "generic"} {
-		if e := effectOf(t, costed[0], id); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
+		if e := costedEffect(t, costed[0], id); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
 			t.Errorf("%s MERGE with an index on tenant_id: %+v, want it used and the cost cut at least 3x", id, e)
 		}
 	}
@@ -364,7 +364,7 @@ func TestWhatIfPartialIndexOnAJoinedTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := effectOf(t, costed[0], "join"); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
+	if e := costedEffect(t, costed[0], "join"); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
 		t.Errorf("partial index on the joined table: cost %.1f -> %.1f, uses it %v (err %v); want it used and 3x cheaper", e.Before, e.After, e.UsesIndex, e.Err)
 	}
 	with, err := w.CostWith(ctx, []Candidate{partial}, stmts)
@@ -380,7 +380,7 @@ func TestWhatIfPartialIndexOnAJoinedTable(t *testing.T) {
 	if costed, err = w.Evaluate(ctx, nil, []Candidate{expr}, stmts); err != nil {
 		t.Fatal(err)
 	}
-	if e := effectOf(t, costed[0], "join_expr"); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
+	if e := costedEffect(t, costed[0], "join_expr"); e.Err != nil || !e.UsesIndex || e.After > e.Before/3 {
 		t.Errorf("expression index on the joined table: cost %.1f -> %.1f, uses it %v (err %v); want it used and 3x cheaper", e.Before, e.After, e.UsesIndex, e.Err)
 	}
 }
