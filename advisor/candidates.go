@@ -333,7 +333,9 @@ func (g *generator) btreeShapes(u *tableUse, fixed map[string]bool) []proposal {
 }
 
 // equalityKeys are the keys compared with =, IN, = ANY or IS NULL, most
-// selective first.
+// selective first. An IS NULL that keeps most rows (deleted_at IS NULL
+// where 97% are) is no key: it narrows nothing, and an index on it is all
+// NULLs; the partial variant (WHERE deleted_at IS NULL) serves it.
 func (g *generator) equalityKeys(u *tableUse) []keyRef {
 	var keys []keyRef
 	sel := map[string]float64{}
@@ -342,6 +344,9 @@ func (g *generator) equalityKeys(u *tableUse) []keyRef {
 			continue
 		}
 		s := g.selectivity(u.table, p)
+		if p.kind == predIsNull && s > maxIsNullKeyShare {
+			continue
+		}
 		id := p.key.id()
 		if old, ok := sel[id]; ok {
 			sel[id] = min(old, s)
@@ -353,6 +358,10 @@ func (g *generator) equalityKeys(u *tableUse) []keyRef {
 	g.sortBySelectivity(u.table, keys, sel)
 	return keys
 }
+
+// maxIsNullKeyShare is the largest share of the rows an IS NULL key may
+// keep (see equalityKeys).
+const maxIsNullKeyShare = 0.5
 
 // sortBySelectivity orders keys most selective first (stable: ties keep
 // the query's order). sel gives a key's selectivity; missing keys use the

@@ -231,6 +231,13 @@ func TestCandidates(t *testing.T) {
 				"public.orders btree (tenant_id, created_at) WHERE deleted_at IS NULL",
 				"public.orders btree (tenant_id, created_at) INCLUDE (id, status) WHERE deleted_at IS NULL",
 			},
+			// 90% of deleted_at is NULL: as a key it narrows nothing.
+			not: []string{"public.orders btree (tenant_id, deleted_at)", "public.orders btree (tenant_id, deleted_at, created_at)"},
+		},
+		{
+			name:  "IS NULL on a column of few NULLs is a key",
+			query: "SELECT id FROM orders WHERE tenant_id = $1 AND note IS NULL",
+			want:  []string{"public.orders btree (note, tenant_id)"},
 		},
 		{
 			name:  "boolean column and a literal left in the text",
