@@ -232,7 +232,7 @@ func checkCron(spec string) error {
 	if spec == "" {
 		return errRequired
 	}
-	sched, err := cron.ParseStandard(spec)
+	sched, err := ParseSchedule(spec)
 	if err != nil {
 		return fmt.Errorf("invalid schedule %q: %w", spec, err)
 	}
@@ -255,6 +255,17 @@ func checkCron(spec string) error {
 }
 
 // withoutTimeZone is spec without the TZ= or CRON_TZ= prefix cron takes.
+// ParseSchedule parses a standard cron spec (five fields or a
+// descriptor, a TZ= or CRON_TZ= time zone first), as cron.ParseStandard
+// does, except that a time zone with nothing after it is an error:
+// cron.ParseStandard panics on it (robfig/cron v3.0.1, parser.go).
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
+		return nil, errors.New("a time zone and no schedule after it")
+	}
+	return cron.ParseStandard(spec)
+}
+
 func withoutTimeZone(spec string) string {
 	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
 		if _, rest, ok := strings.Cut(spec, " "); ok {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
+
+	"github.com/pgadvisor/pgadvisor/internal/config"
 )
 
 // scheduler runs the jobs of one configuration generation on cron specs.
@@ -68,7 +70,7 @@ func (s *scheduler) add(spec, target, job string, run func()) (cron.Job, error) 
 	l := cronLogger{log: s.log.With(zap.String("target", target), zap.String("job", job)),
 		onSkip: func() { s.onSkip(target, job) }}
 	j := cron.NewChain(cron.Recover(l), cron.SkipIfStillRunning(l)).Then(cron.FuncJob(run))
-	sched, err := cron.ParseStandard(spec)
+	sched, err := config.ParseSchedule(spec)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %s of target %s: %q: %w", job, target, spec, err)
 	}
@@ -189,7 +191,7 @@ func (l cronLogger) Error(err error, msg string, keysAndValues ...any) {
 // week after now: a weekday schedule's Monday run follows Friday's by
 // three days, whatever the next gap.
 func longestInterval(spec string, now time.Time) (time.Duration, error) {
-	s, err := cron.ParseStandard(spec)
+	s, err := config.ParseSchedule(spec)
 	if err != nil {
 		return 0, fmt.Errorf("schedule %q: %w", spec, err)
 	}
@@ -211,7 +213,7 @@ func longestInterval(spec string, now time.Time) (time.Duration, error) {
 // interval is the time between two runs of spec after now: exact for
 // "@every" specs, the next gap for others.
 func interval(spec string, now time.Time) (time.Duration, error) {
-	s, err := cron.ParseStandard(spec)
+	s, err := config.ParseSchedule(spec)
 	if err != nil {
 		return 0, fmt.Errorf("schedule %q: %w", spec, err)
 	}
