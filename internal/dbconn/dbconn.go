@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,14 +19,24 @@ const Marker = "/* pgadvisor */ "
 // ApplicationName is set on every connection the advisor opens.
 const ApplicationName = "pgadvisor"
 
+// DefaultConnectTimeout bounds opening a connection, the startup and
+// authentication exchange included, when the connection string sets no
+// connect_timeout (libpq's default is to wait for ever): a server, pooler
+// or load balancer that accepts and never answers would otherwise hold an
+// analysis cycle, and every later one, with no error to alert on.
+const DefaultConnectTimeout = 15 * time.Second
+
 // Config parses dsn (URL or key=value; empty means libpq environment
-// variables only) and names the application.
+// variables only), names the application and bounds the connect.
 func Config(dsn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse connection string: %w", err)
 	}
 	cfg.RuntimeParams["application_name"] = ApplicationName
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
 	return cfg, nil
 }
 
@@ -54,6 +65,9 @@ func Pool(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("parse connection string: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
+	if cfg.ConnConfig.ConnectTimeout <= 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	cfg.MaxConns = maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
