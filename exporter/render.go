@@ -519,6 +519,16 @@ func plural(n int, one, many string) string {
 }
 
 // summaryParts are the pieces of the one-line summary.
+// NoStatements says that the window has no statement; when the report
+// has warnings (texts hidden from the role, pg_stat_statements missing in
+// a database), that none is visible to the advisor, which is not the same.
+func (v *reportView) NoStatements() string {
+	if len(v.R.Warnings) > 0 {
+		return "No statement the advisor could read ran in the window: see the warnings."
+	}
+	return "No statements ran in the window."
+}
+
 func (v *reportView) summaryParts() []string {
 	red := "no estimated workload cost reduction"
 	if v.HasReduction {

@@ -26,7 +26,7 @@ func renderMarkdown(buf *bytes.Buffer, r *advisor.Report) error {
 
 	m.para("## Top statements")
 	if len(v.Statements) == 0 {
-		m.para("No statements ran in the window.")
+		m.para(v.NoStatements())
 	} else {
 		m.line("| # | Share | Calls | Mean ms | Total ms | Explain | Query |")
 		m.line("|--:|--:|--:|--:|--:|:--|:--|")

@@ -383,8 +383,15 @@ func TestRenderEmptyReport(t *testing.T) {
 	r := &advisor.Report{Target: "empty"}
 	for _, f := range Formats() {
 		out := render(t, r, f)
-		if f != "json" && !strings.Contains(out, "No index to recommend") {
+		if f != "json" && (!strings.Contains(out, "No index to recommend") || !strings.Contains(out, "No statements ran in the window.")) {
 			t.Errorf("%s report of an empty report does not say there is nothing to recommend:\n%s", f, out)
+		}
+	}
+	// With every text hidden from the role, statements did run.
+	r.Warnings = []string{`pg_stat_statements shows role "weak" <insufficient privilege> instead of 170 statements of other roles; they are left out`}
+	for _, f := range Formats() {
+		if out := render(t, r, f); f != "json" && !strings.Contains(out, "No statement the advisor could read ran in the window: see the warnings.") {
+			t.Errorf("%s report with statements hidden says none ran:\n%s", f, out)
 		}
 	}
 }

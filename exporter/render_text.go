@@ -24,7 +24,7 @@ func renderText(buf *bytes.Buffer, r *advisor.Report) error {
 
 	t.heading("Top statements")
 	if len(v.Statements) == 0 {
-		t.line("No statements ran in the window.")
+		t.line(v.NoStatements())
 	} else {
 		t.statements(v)
 	}

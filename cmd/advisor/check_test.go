@@ -54,6 +54,19 @@ func TestCheckEverythingInPlace(t *testing.T) {
 	if !strings.Contains(out, "WARN  explain role") || !strings.Contains(out, `REVOKE pg_signal_backend FROM "risky"`) {
 		t.Errorf("a role with pg_signal_backend: output lacks the warning and its REVOKE:\n%s", out)
 	}
+
+	// A role without pg_monitor cannot read shared_preload_libraries: that
+	// is said as such, and the checks after it still run.
+	if err := c.Exec(context.Background(), "postgres", "CREATE ROLE weak LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = runCLI(t, "check", "--dsn", strings.Replace(c.DSN("postgres"), "postgres@", "weak@", 1))
+	for _, want := range []string{"WARN  pg_stat_statements preloaded", "cannot tell: role weak may not read shared_preload_libraries",
+		"OK    pg_stat_statements extension", "FAIL  read all statements", `GRANT pg_monitor TO "weak";`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("a role without pg_monitor: output lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestCheckWithoutPreload(t *testing.T) {

@@ -85,6 +85,21 @@ func TestInterval(t *testing.T) {
 	}
 }
 
+// A warning of a successful sample (texts hidden from the role) is logged
+// when it starts, once, and again when it comes back after going.
+func TestSampleWarningsLoggedWhenTheyStart(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	tg := &target{name: "a", log: zap.New(core)}
+	hidden := collector.Warning{Code: collector.WarnTextsHidden, Message: "170 statements hidden", Fix: "GRANT pg_read_all_stats TO advisor;"}
+	for _, warnings := range [][]collector.Warning{{hidden}, {hidden}, {hidden, {Code: collector.WarnEvictions, Message: "evicted"}}, nil, {hidden}} {
+		tg.sampled(&collector.Snapshot{Warnings: warnings})
+	}
+	got := logs.FilterMessage("sample incomplete").All()
+	if len(got) != 2 || got[0].ContextMap()["code"] != collector.WarnTextsHidden || !strings.Contains(got[0].ContextMap()["warning"].(string), "GRANT pg_read_all_stats") {
+		t.Errorf("logged %+v; want the hidden texts warned of twice, as they start and start again", got)
+	}
+}
+
 func TestBackoffAndRecovery(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	tg := &target{name: "a", log: zap.New(core)}

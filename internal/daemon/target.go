@@ -46,11 +46,12 @@ type target struct {
 	retryAt   time.Time
 	downSince time.Time
 	lastErr   string
-	lastOK    time.Time      // time of the last snapshot added
-	savedAt   time.Time      // time of the newest snapshot in the saved window
-	rankedAt  time.Time      // time of the snapshot that last ranked the statement metrics
-	warnings  []string       // of the last snapshot
-	analyzed  collector.Mark // end of the span the last cycle analyzed
+	lastOK    time.Time       // time of the last snapshot added
+	savedAt   time.Time       // time of the newest snapshot in the saved window
+	rankedAt  time.Time       // time of the snapshot that last ranked the statement metrics
+	warnings  []string        // of the last snapshot
+	warnCodes map[string]bool // of the last snapshot's warnings, to log each when it starts
+	analyzed  collector.Mark  // end of the span the last cycle analyzed
 	report    *advisor.Report
 }
 
@@ -180,6 +181,17 @@ func (t *target) sampled(snap *collector.Snapshot) {
 	t.failures, t.retryAt, t.downSince, t.lastErr = 0, time.Time{}, time.Time{}, ""
 	t.lastOK = snap.Time
 	t.warnings = snap.ReportWarnings()
+	// A sample can succeed and still miss statements (texts hidden from
+	// the role, a database without the extension): logged when such a
+	// warning starts, not at every sample. Evictions Window.Add warns of.
+	codes := map[string]bool{}
+	for _, w := range snap.Warnings {
+		if w.Code != collector.WarnEvictions && !t.warnCodes[w.Code] && !codes[w.Code] {
+			t.log.Warn("sample incomplete", zap.String("code", w.Code), zap.String("warning", w.String()))
+		}
+		codes[w.Code] = true
+	}
+	t.warnCodes = codes
 }
 
 // down reports whether the last sample failed.

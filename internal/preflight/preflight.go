@@ -5,11 +5,13 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 )
@@ -107,11 +109,20 @@ func checkVersion(ctx context.Context, r *Report, conn *pgx.Conn) {
 
 func checkStatements(ctx context.Context, r *Report, conn *pgx.Conn) {
 	var preload string
-	if err := conn.QueryRow(ctx, dbconn.Marker+"SELECT current_setting('shared_preload_libraries')").Scan(&preload); err != nil {
+	grantMonitor := fmt.Sprintf("GRANT pg_monitor TO %s;", pgx.Identifier{conn.Config().User}.Sanitize())
+	err := conn.QueryRow(ctx, dbconn.Marker+"SELECT current_setting('shared_preload_libraries')").Scan(&preload)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42501": // insufficient_privilege
+		// The other checks still tell: pg_stat_statements(false) fails
+		// below when the library is not loaded.
+		r.add("pg_stat_statements preloaded", Warn, grantMonitor,
+			"cannot tell: role %s may not read shared_preload_libraries (pg_read_all_settings, part of pg_monitor)", conn.Config().User)
+		preload = "pg_stat_statements"
+	case err != nil:
 		r.add("pg_stat_statements preloaded", Fail, "", "read shared_preload_libraries: %v", err)
 		return
-	}
-	if !listContains(preload, "pg_stat_statements") {
+	case !listContains(preload, "pg_stat_statements"):
 		want := "pg_stat_statements"
 		if strings.TrimSpace(preload) != "" {
 			want = preload + ", pg_stat_statements"
@@ -119,12 +130,12 @@ func checkStatements(ctx context.Context, r *Report, conn *pgx.Conn) {
 		r.add("pg_stat_statements preloaded", Fail,
 			fmt.Sprintf("ALTER SYSTEM SET shared_preload_libraries = '%s'; then restart PostgreSQL", want),
 			"shared_preload_libraries is %q", preload)
-	} else {
+	default:
 		r.add("pg_stat_statements preloaded", OK, "", "in shared_preload_libraries")
 	}
 
 	var extVersion *string
-	err := conn.QueryRow(ctx, dbconn.Marker+"SELECT (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements')").Scan(&extVersion)
+	err = conn.QueryRow(ctx, dbconn.Marker+"SELECT (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements')").Scan(&extVersion)
 	if err != nil || extVersion == nil {
 		r.add("pg_stat_statements extension", Fail,
 			fmt.Sprintf("CREATE EXTENSION pg_stat_statements; (in database %s)", conn.Config().Database),
@@ -140,8 +151,7 @@ func checkStatements(ctx context.Context, r *Report, conn *pgx.Conn) {
 	case err != nil:
 		r.add("read all statements", Fail, "", "check role membership: %v", err)
 	case !canReadAll:
-		r.add("read all statements", Fail, fmt.Sprintf("GRANT pg_monitor TO %s;", pgx.Identifier{conn.Config().User}.Sanitize()),
-			"role %s sees only its own statements' texts", conn.Config().User)
+		r.add("read all statements", Fail, grantMonitor, "role %s sees only its own statements' texts", conn.Config().User)
 	default:
 		r.add("read all statements", OK, "", "role can read every statement")
 	}
