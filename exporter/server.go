@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -228,7 +229,10 @@ var contentTypes = map[string]string{
 // report serves the latest report of ?target= (optional with one target)
 // in ?format= (json by default).
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := query(w, r, "format", "target")
+	if !ok {
+		return
+	}
 	format := cmp.Or(q.Get("format"), "json")
 	if !slices.Contains(Formats(), format) {
 		plain(w, http.StatusBadRequest, fmt.Sprintf("format %q is not one of %s", format, strings.Join(Formats(), ", ")))
@@ -306,6 +310,25 @@ func (s *Server) pickTarget(name string) (string, int, string) {
 	return name, http.StatusOK, ""
 }
 
+// query parses r's query string, which may give each of keys once, and
+// answers 400 when it cannot be parsed or gives a key twice: url.Query
+// drops a pair it cannot decode (?format=%zz), and Get takes the first of
+// two, either of which would serve another report than the one asked for.
+func query(w http.ResponseWriter, r *http.Request, keys ...string) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		plain(w, http.StatusBadRequest, "the query string cannot be parsed: "+err.Error())
+		return nil, false
+	}
+	for _, k := range keys {
+		if len(q[k]) > 1 {
+			plain(w, http.StatusBadRequest, fmt.Sprintf("%s is given %d times", k, len(q[k])))
+			return nil, false
+		}
+	}
+	return q, true
+}
+
 // recommendations serves the open recommendations of every target, or of
 // ?target=.
 func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +338,11 @@ func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusInternalServerError, "the recommendations could not be read")
 		return
 	}
-	if name := r.URL.Query().Get("target"); name != "" {
+	q, ok := query(w, r, "target")
+	if !ok {
+		return
+	}
+	if name := q.Get("target"); name != "" {
 		if _, status, msg := s.pickTarget(name); status != http.StatusOK {
 			plain(w, status, msg)
 			return

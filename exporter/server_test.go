@@ -143,6 +143,9 @@ func TestServerEndpoints(t *testing.T) {
 		{"/api/v1/report?format=pdf", 400, `format "pdf" is not one of text, markdown, json, html`},
 		{"/api/v1/report?target=nope", 404, `no target "nope" (targets: prod-orders)`},
 		{"/api/v1/recommendations?target=nope", 404, `no target "nope"`},
+		{"/api/v1/report?format=%zz", 400, "the query string cannot be parsed"},
+		{"/api/v1/report?target=prod-orders&target=x", 400, "target is given 2 times"},
+		{"/api/v1/recommendations?target=prod-orders&target=prod-orders", 400, "target is given 2 times"},
 		{"/nothing-here", 404, ""},
 	} {
 		if code, _, body := get(t, c, srv.URL+tt.path); code != tt.code || !strings.Contains(body, tt.want) {

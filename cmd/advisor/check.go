@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/pgadvisor/pgadvisor/internal/preflight"
 )
 
@@ -24,6 +26,12 @@ func runCheck(ctx context.Context, std stdio, args []string) int {
 		fmt.Fprintf(std.errOut, "advisor check: %v\n", err)
 		return exitUsage
 	}
+	log, err := common.logger(std)
+	if err != nil {
+		fmt.Fprintf(std.errOut, "advisor check: %v\n", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
 
 	type targetReport struct {
 		Target string `json:"target"`
@@ -32,6 +40,7 @@ func runCheck(ctx context.Context, std stdio, args []string) int {
 	var reports []targetReport
 	failed := false
 	for _, t := range cfg.Targets {
+		log.Debug("checking target", zap.String("target", t.Name))
 		r := preflight.Run(ctx, t.DSN, t.ReplicaDSN)
 		failed = failed || r.Failed()
 		reports = append(reports, targetReport{Target: t.Name, Report: r})

@@ -102,6 +102,8 @@ func TestDispatch(t *testing.T) {
 		{[]string{"check", "--help"}, exitOK, "-replica-dsn"},
 		{[]string{"check", "--nope"}, exitUsage, "flag provided but not defined: -nope"},
 		{[]string{"check", "--format", "xml"}, exitUsage, `--format "xml" is not text or json`},
+		{[]string{"check", "--dsn", "postgres://h/db", "--log-level", "bogus"}, exitUsage, "advisor check: "},
+		{[]string{"check", "--dsn", "postgres://h/db", "--log-format", "xml"}, exitUsage, "advisor check: "},
 		{[]string{"version"}, exitOK, "advisor "},
 	}
 	for _, tt := range tests {

@@ -109,6 +109,9 @@ func verify(path string) error {
 	if err != nil {
 		return fmt.Errorf("open state store %s: %w", path, err)
 	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("state store %s is not a regular file (%s): move it aside, or set state_dir to another directory", path, st.Mode().Type())
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if err != nil {
 		return openError(path, err)

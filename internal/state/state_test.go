@@ -228,6 +228,19 @@ func TestOpenDirectoryIsAFile(t *testing.T) {
 	}
 }
 
+// A directory where the file should be is named as such, not as a
+// corrupt file.
+func TestOpenFileIsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, FileName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, FileName)+" is not a regular file") || strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Open: %v; want an error saying the state file is not a regular file", err)
+	}
+}
+
 func TestOpenNewerSchema(t *testing.T) {
 	s, dir := openTemp(t)
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("2")) }); err != nil {
