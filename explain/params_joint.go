@@ -13,6 +13,10 @@ import (
 	"github.com/pgadvisor/pgadvisor/collector"
 )
 
+// meetSampledPages is the size, in pages, above which valuesMeet reads a
+// 1% block sample of a table rather than the table.
+const meetSampledPages = 2000
+
 // jointLookupTimeout bounds the read of a row for jointEqualities: the
 // values chosen one by one stand if it runs out.
 const jointLookupTimeout = "250ms"
@@ -100,7 +104,11 @@ func (s *synth) jointRow(ctx context.Context, conn *pgx.Conn, t *collector.Table
 }
 
 // valuesMeet reports whether a row of t (of its first few partitions)
-// holds the values of parameters ps, equalities on its columns, together.
+// holds the values of parameters ps, equalities on its columns, together;
+// of a block sample of a table of more than meetSampledPages. The hottest
+// values are common ones: a pair that meets in a useful share of the rows
+// meets in the sample, while a search of the whole table for a pair that
+// never meets would read all of it.
 func (s *synth) valuesMeet(ctx context.Context, conn *pgx.Conn, t *collector.Table, ps []int, params []Param, chosen []paramUse) (bool, error) {
 	conds := make([]string, len(ps))
 	values := make([]string, len(ps))
@@ -109,8 +117,12 @@ func (s *synth) valuesMeet(ctx context.Context, conn *pgx.Conn, t *collector.Tab
 		values[i] = params[p].Value
 	}
 	for _, part := range s.cat.OwnRows(t, maxSampledPartitions) {
-		rows, err := boundedRead(ctx, conn, fmt.Sprintf("SELECT 1 FROM ONLY %s WHERE %s LIMIT 1",
-			part.QualifiedName(), strings.Join(conds, " AND ")), values)
+		sample := ""
+		if part.RelPages > meetSampledPages {
+			sample = " TABLESAMPLE SYSTEM (1) REPEATABLE (0)"
+		}
+		rows, err := boundedRead(ctx, conn, fmt.Sprintf("SELECT 1 FROM ONLY %s%s WHERE %s LIMIT 1",
+			part.QualifiedName(), sample, strings.Join(conds, " AND ")), values)
 		if err != nil || len(rows) > 0 {
 			return len(rows) > 0, err
 		}
