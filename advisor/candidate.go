@@ -13,6 +13,10 @@ type Candidate struct {
 	QueryIDs []string
 	// Why names the predicate shape it serves, e.g. "equality on tenant_id, order by created_at desc".
 	Why string
+	// OrGroup names the OR whose arms the candidates of the group index
+	// (email = $1 OR name = $2: (email) and (name)); "" for none. They
+	// serve its statement only together, in a BitmapOr, and are costed so.
+	OrGroup string
 }
 
 // WorkloadStatement is a statement of the workload as the advisor costs it.

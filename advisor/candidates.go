@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pgadvisor/pgadvisor/collector"
@@ -43,10 +44,13 @@ func Candidates(stmt WorkloadStatement, cat *collector.Catalog, plan *explain.Pl
 // statement adds the candidates of one analyzed statement to set.
 func (g *generator) statement(set *candidateSet, queryID string, uses []*tableUse, plan *explain.Plan) {
 	hints := planHints(plan)
-	for _, u := range uses {
+	for i, u := range uses {
 		for _, c := range g.forUse(u, hints) {
 			if queryID != "" {
 				c.QueryIDs = []string{queryID}
+			}
+			if c.OrGroup != "" {
+				c.OrGroup = fmt.Sprintf("%s/%d/%s", queryID, i, c.OrGroup)
 			}
 			set.add(c)
 		}
@@ -151,7 +155,7 @@ func (s *candidateSet) add(c Candidate) {
 
 func (n normalizer) candidateKey(c Candidate) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%s|", c.Table, c.Method)
+	fmt.Fprintf(&b, "%s|%s|%s|", c.Table, c.Method, c.OrGroup)
 	for _, k := range c.Keys {
 		fmt.Fprintf(&b, "%s %t %t %s %s,", n.keyID(k), k.Desc, k.NullsFirst, k.OpClass, k.Collation)
 	}
@@ -230,6 +234,7 @@ func (g *generator) forUse(u *tableUse, hints map[string][]string) []Candidate {
 		}
 	}
 	props = append(props, g.ginShapes(u)...)
+	props = append(props, g.orArmShapes(u, target)...)
 
 	hint := ""
 	if h := g.tableHints(hints, u.table); len(h) > 0 {
@@ -243,6 +248,49 @@ func (g *generator) forUse(u *tableUse, hints map[string][]string) []Candidate {
 		p.Table = target.QualifiedName()
 		p.Why += hint
 		out = append(out, p.Candidate)
+	}
+	return out
+}
+
+// orArmShapes are, for each OR over u whose arms need two indexes or more
+// that the table lacks, one btree per such arm on the arm's equality keys
+// (most selective first) and then a range key: the indexes a BitmapOr
+// needs, which serve the statement only all together (Candidate.OrGroup).
+// An arm an existing index leads with one of its keys needs none.
+func (g *generator) orArmShapes(u *tableUse, target *collector.Table) []proposal {
+	var out []proposal
+	for i, arms := range u.ors {
+		var group []proposal
+		for _, preds := range arms {
+			shapes := g.btreeShapes(&tableUse{table: u.table, preds: preds}, nil)
+			if len(shapes) == 0 {
+				group = nil
+				break
+			}
+			arm := shapes[0]
+			if len(shapes) > 1 && strings.HasPrefix(shapes[1].shape, "range:") {
+				arm = shapes[1] // eq then range
+			}
+			if slices.ContainsFunc(arm.Keys, func(k collector.IndexKey) bool {
+				return g.alreadyServed(target, proposal{Candidate: Candidate{Method: "btree", Keys: []collector.IndexKey{k}}})
+			}) {
+				continue
+			}
+			if slices.ContainsFunc(group, func(p proposal) bool { return slices.Equal(p.Keys, arm.Keys) }) {
+				continue // total = $1 OR total > $2: one index serves both arms
+			}
+			arm.Why = "one arm of an OR, " + arm.Why + ": a BitmapOr needs an index for each"
+			arm.OrGroup, arm.shape = strconv.Itoa(i), ""
+			group = append(group, arm)
+		}
+		if len(group) >= 2 { // one alone is an ordinary candidate: the existing indexes serve the other arms
+			out = append(out, group...)
+		} else {
+			for _, p := range group {
+				p.OrGroup = ""
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }

@@ -850,3 +850,30 @@ func FuzzCandidates(f *testing.F) {
 		}
 	})
 }
+
+// An OR over two columns gets one index per arm, grouped: only together,
+// in a BitmapOr, do they serve it. An arm an existing index serves needs
+// none, and the one left is an ordinary candidate.
+func TestCandidatesForTheArmsOfAnOR(t *testing.T) {
+	cat := testCatalog()
+	groups := func(query string) map[string][]string {
+		cs, err := Candidates(WorkloadStatement{QueryID: "42", Query: query}, cat, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]string{}
+		for _, c := range cs {
+			out[c.OrGroup] = append(out[c.OrGroup], describe(c))
+		}
+		return out
+	}
+	got := groups("SELECT id FROM customers WHERE email = $1 OR (tenant_id = $2 AND name > $3)")
+	if arms := got["42/0/0"]; !slices.Equal(arms, []string{"public.customers btree (email)", "public.customers btree (tenant_id, name)"}) {
+		t.Errorf("OR group: %v; want (email) and (tenant_id, name)", got)
+	}
+	// orders_customer_created serves customer_id = $1: status alone needs an index.
+	got = groups("SELECT id FROM orders WHERE customer_id = $1 OR status = $2")
+	if len(got) != 1 || !slices.Contains(got[""], "public.orders btree (status)") {
+		t.Errorf("OR with one arm indexed: %v; want (status), in no group", got)
+	}
+}

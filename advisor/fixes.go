@@ -56,20 +56,33 @@ func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendati
 		if !guessesIndex(*f) {
 			continue
 		}
+		// Several serve it together where its condition is an OR of
+		// columns (a BitmapOr of one index per arm).
+		var serving []string
+		var gain *StatementGain
 		for j := range recs {
 			r := &recs[j]
 			k := slices.IndexFunc(r.Statements, func(g StatementGain) bool { return g.QueryID == f.QueryID })
 			if k < 0 || !sameTable(r.Table, f.Table) && !within(cat, f.Table, r.Table) {
 				continue
 			}
-			f.Fix = fmt.Sprintf("Build the recommended %s index on %s (its DDL and evidence are with the recommendations)", r.Method, r.Target())
-			if g := r.Statements[k]; r.Costed() && g.CostAfter < g.CostBefore {
-				// The cost after is with every recommended index.
-				f.Fix += fmt.Sprintf(": with the recommended indexes, what-if plans put this statement's planner cost at %.1f per call instead of %.1f", g.CostAfter, g.CostBefore)
+			serving = append(serving, r.Method+" index on "+r.Target())
+			if gain == nil && r.Costed() {
+				gain = &r.Statements[k]
 			}
-			f.Fix += "."
-			break
 		}
+		if len(serving) == 0 {
+			continue
+		}
+		f.Fix = fmt.Sprintf("Build the recommended %s (its DDL and evidence are with the recommendations)", strings.Join(serving, " and the "))
+		if len(serving) > 1 {
+			f.Fix = fmt.Sprintf("Build the recommended %s, which serve it together (their DDL and evidence are with the recommendations)", strings.Join(serving, " and the "))
+		}
+		if gain != nil && gain.CostAfter < gain.CostBefore {
+			// The cost after is with every recommended index.
+			f.Fix += fmt.Sprintf(": with the recommended indexes, what-if plans put this statement's planner cost at %.1f per call instead of %.1f", gain.CostAfter, gain.CostBefore)
+		}
+		f.Fix += "."
 	}
 }
 

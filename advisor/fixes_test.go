@@ -18,6 +18,7 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 		{Kind: explain.KindSortSpill, Table: "tasks", QueryID: "1", Fix: "SET LOCAL work_mem = '8MB'"}, // not a guessed index
 		{Kind: explain.KindSeqScan, Table: "tasks", QueryID: "4", Fix: guess},                          // served by nothing
 		{Kind: explain.KindSeqScan, Table: "public.m_2026", QueryID: "5", Fix: guess},                  // a partition of the recommended table
+		{Kind: explain.KindSeqScan, Table: "people", QueryID: "6", Fix: guess},                         // an OR: two indexes together
 	}
 	recs := []Recommendation{
 		{Table: "public.tasks", Method: "btree", Columns: []string{"tenant_id", "deleted_at"}, Where: "deleted_at IS NOT NULL", Validated: true,
@@ -28,6 +29,10 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 			Statements: []StatementGain{{QueryID: "3", CostBefore: 100, CostAfter: 100}}},
 		{Table: "public.m", Method: "btree", Columns: []string{"device_id"},
 			Statements: []StatementGain{{QueryID: "5", CostBefore: 100, CostAfter: 100}}},
+		{Table: "public.people", Method: "btree", Columns: []string{"email"}, Validated: true,
+			Statements: []StatementGain{{QueryID: "6", CostBefore: 2000, CostAfter: 8.5}}},
+		{Table: "public.people", Method: "btree", Columns: []string{"name"}, Validated: true,
+			Statements: []StatementGain{{QueryID: "6", CostBefore: 2000, CostAfter: 8.5}}},
 	}
 	cat := &collector.Catalog{Tables: []collector.Table{
 		{Schema: "public", Name: "m", Kind: "p", Partitions: []string{"public.m_2026"}},
@@ -41,6 +46,7 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 		"SET LOCAL work_mem = '8MB'",
 		guess,
 		"Build the recommended btree index on public.m (device_id) (its DDL and evidence are with the recommendations).",
+		"Build the recommended btree index on public.people (email) and the btree index on public.people (name), which serve it together (their DDL and evidence are with the recommendations): with the recommended indexes, what-if plans put this statement's planner cost at 8.5 per call instead of 2000.0.",
 	}
 	for i, f := range findings {
 		if f.Fix != want[i] {

@@ -87,8 +87,11 @@ type tableUse struct {
 	order    []orderKey
 	limit    bool // the ORDER BY has a LIMIT
 	group    []keyRef
-	refs     map[string]bool // every column the statement reads
-	star     bool            // SELECT * or t.*
+	// ors are the ORs over this use alone whose every arm has indexable
+	// conditions: per OR, per arm, the arm's conditions (orArms).
+	ors  [][][]pred
+	refs map[string]bool // every column the statement reads
+	star bool            // SELECT * or t.*
 	// assumedTextSearchConfig is the configuration put in place of a
 	// to_tsvector parameter, "" when none was (assumeTextSearchConfig).
 	assumedTextSearchConfig string
@@ -1147,30 +1150,76 @@ func (a *analyzer) classify(sc *scope, n *pg.Node) {
 				u.addPartial("NOT "+k.sql(), k.Cols)
 			}
 		}
-		if b.Boolop == pg.BoolExprType_OR_EXPR {
-			a.orEqualities(sc, b.Args)
+		if b.Boolop == pg.BoolExprType_OR_EXPR && !a.orEqualities(sc, b.Args) {
+			a.orArms(sc, b.Args)
 		}
 	}
 }
 
 // orEqualities records k = $1 OR k = $2 OR k IN (...) as the IN list it
-// is (ORMs write it so): one index on k serves it. Arms on different keys
-// would need an index each, ANDed into a BitmapOr, and no single index
-// serves them: nothing is recorded.
-func (a *analyzer) orEqualities(sc *scope, arms []*pg.Node) {
+// is (ORMs write it so): one index on k serves it. It reports whether it
+// did; arms on different keys are orArms'.
+func (a *analyzer) orEqualities(sc *scope, arms []*pg.Node) bool {
 	var u *tableUse
 	var k keyRef
 	values := 0
 	for _, arm := range arms {
 		au, ak, n, ok := a.equality(sc, arm.GetAExpr())
 		if !ok || u != nil && (au != u || ak.id() != k.id()) {
-			return
+			return false
 		}
 		u, k, values = au, ak, values+n
 	}
 	if u != nil {
 		u.addPred(pred{kind: predEq, key: k, inList: values})
 	}
+	return u != nil
+}
+
+// orArms records an OR whose every arm has indexable conditions on one
+// table use, the same for all (email = $1 OR name = $2): no single index
+// serves it, but one per arm does, ORed in a BitmapOr.
+func (a *analyzer) orArms(sc *scope, arms []*pg.Node) {
+	var u *tableUse
+	group := make([][]pred, 0, len(arms))
+	for _, arm := range arms {
+		au, preds, ok := a.armPreds(sc, arm)
+		if !ok || u != nil && au != u {
+			return
+		}
+		u, group = au, append(group, preds)
+	}
+	if u != nil {
+		u.ors = append(u.ors, group)
+	}
+}
+
+// armPreds classifies one arm of an OR as if it were a WHERE of its own
+// and takes back what that recorded: the arm's indexable conditions, and
+// the one table use they are on. ok is false when they are on several, or
+// none, or the arm joins or reads a subquery. Partial-index predicates an
+// arm gives are dropped: the OR does not keep only their rows.
+func (a *analyzer) armPreds(sc *scope, arm *pg.Node) (*tableUse, []pred, bool) {
+	type mark struct{ preds, partials, joins int }
+	uses := len(a.uses)
+	marks := make([]mark, uses)
+	for i, u := range a.uses {
+		marks[i] = mark{len(u.preds), len(u.partials), len(u.joins)}
+	}
+	a.conjuncts(sc, arm)
+	var use *tableUse
+	var preds []pred
+	ok := len(a.uses) == uses
+	for i, u := range a.uses[:uses] {
+		m := marks[i]
+		if len(u.preds) > m.preds {
+			ok = ok && use == nil
+			use, preds = u, slices.Clone(u.preds[m.preds:])
+		}
+		ok = ok && len(u.joins) == m.joins
+		u.preds, u.partials, u.joins = u.preds[:m.preds], u.partials[:m.partials], u.joins[:m.joins]
+	}
+	return use, preds, ok && use != nil
 }
 
 // equality recognizes key = value (either way round), key = ANY (value)

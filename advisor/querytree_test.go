@@ -53,6 +53,17 @@ func useSummary(u *tableUse) string {
 	out := fmt.Sprintf("%s preds=[%s] partial=[%s] joins=[%s] order=[%s] group=[%s] refs=[%s]",
 		u.table.QualifiedName(), strings.Join(preds, "; "), strings.Join(partials, "; "),
 		strings.Join(joins, ","), strings.Join(order, ","), strings.Join(group, ","), strings.Join(refs, ","))
+	for _, arms := range u.ors {
+		var parts []string
+		for _, preds := range arms {
+			var ps []string
+			for _, p := range preds {
+				ps = append(ps, p.key.sql())
+			}
+			parts = append(parts, strings.Join(ps, "&"))
+		}
+		out += " or=[" + strings.Join(parts, " | ") + "]"
+	}
 	if u.limit {
 		out += " limit"
 	}
@@ -139,15 +150,23 @@ func TestAnalyzeQuery(t *testing.T) {
 			},
 		},
 		{
-			name:  "OR across columns is not indexable here, columns still read",
-			query: "SELECT 1 FROM orders WHERE tenant_id = $1 OR status = $2",
-			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[status,tenant_id]"},
+			name:  "OR across columns records its arms, the columns read",
+			query: "SELECT 1 FROM orders WHERE tenant_id = $1 OR (status = 'open' AND created_at > $2)",
+			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[created_at,status,tenant_id] or=[tenant_id | status&created_at]"},
+		},
+		{
+			name:  "an OR with an arm that joins, reads a subquery or has no indexable condition records no arms",
+			query: "SELECT 1 FROM orders o JOIN customers c ON c.id = o.customer_id WHERE (o.tenant_id = $1 OR o.total > c.tenant_id) AND (o.status = $2 OR o.id IN (SELECT 1)) AND (o.created_at > $3 OR o.total + 1 > 2)",
+			want: []string{
+				"public.orders preds=[] partial=[] joins=[customer_id] order=[] group=[] refs=[created_at,customer_id,id,status,tenant_id,total]",
+				"public.customers preds=[] partial=[] joins=[id] order=[] group=[] refs=[id,tenant_id]",
+			},
 		},
 		{
 			name:  "OR of equalities on one column is an IN list, in either order and with IN arms",
 			query: "SELECT 1 FROM orders o WHERE (o.status = $1 OR $2 = status OR status IN ($3, $4)) AND (tenant_id = $5 OR tenant_id = customer_id) AND (total = $6 OR o.total > $7)",
 			want: []string{
-				"public.orders preds=[eq:status in4] partial=[] joins=[] order=[] group=[] refs=[customer_id,status,tenant_id,total]",
+				"public.orders preds=[eq:status in4] partial=[] joins=[] order=[] group=[] refs=[customer_id,status,tenant_id,total] or=[total | total]",
 			},
 		},
 		{

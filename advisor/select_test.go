@@ -1141,20 +1141,54 @@ func TestSelectDropsAnIndexTheOthersMadeUnneeded(t *testing.T) {
 	if s.base, err = w.Baseline(ctx, s.stmts); err != nil {
 		t.Fatal(err)
 	}
-	byB, byAB := btree("public.pairs", "b"), btree("public.pairs", "a", "b")
-	for _, e := range s.entries([]Candidate{byB}) {
+	// Each is picked as the greedy pass would: costed on top of those
+	// chosen before it.
+	pick := func(c Candidate) {
+		t.Helper()
+		e := s.entries([]Candidate{c})[0]
+		costed, err := w.Evaluate(ctx, candidatesOf(s.chosen), []Candidate{c}, s.stmts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.setEffects(e, costed[0].Statements)
 		s.add(e)
 	}
+	byB, byAB := btree("public.pairs", "b"), btree("public.pairs", "a", "b")
+	pick(byB)
 	if err := s.dropUnneeded(ctx); err != nil || len(s.chosen) != 1 {
 		t.Fatalf("(b) alone: %d chosen (%v), want it kept", len(s.chosen), err)
 	}
-	for _, e := range s.entries([]Candidate{byAB}) {
-		s.add(e)
-	}
+	pick(byAB)
 	if err := s.dropUnneeded(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.chosen) != 1 || !slices.Equal(s.chosen[0].c.Keys, byAB.Keys) {
 		t.Errorf("with (a, b) chosen too: %+v, want (a, b) alone", candidatesOf(s.chosen))
+	}
+}
+
+// email = $1 OR name = $2 needs an index on each column, ORed in a
+// BitmapOr: with one of them alone the plan is still a sequential scan,
+// and the greedy pass, adding one index at a time, would find neither.
+// The pair is picked together, and each names the other in its evidence.
+func TestSelectPicksTheIndexesOfAnORTogether(t *testing.T) {
+	conn := testDB(t, "select_or",
+		`CREATE TABLE people (id bigint PRIMARY KEY, email text NOT NULL, name text NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO people SELECT g, 'p' || g || '@example.com', 'name ' || (g % 40000), repeat('x', 80) FROM generate_series(1, 80000) g`,
+		`ANALYZE people`)
+	cat := replicaCatalog(t, conn)
+	st := stmt("login", "SELECT id FROM people WHERE email = $1 OR name = $2", 500, "public.people", "p77@example.com", "name 12")
+	cands, err := Candidates(st, cat, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := selectRecs(t, newWhatIf(t, conn, WhatIfOptions{}), cat, cands, []WorkloadStatement{st}, SelectOptions{})
+	if got := describeRecs(recs); len(recs) != 2 || !strings.Contains(got, "(email)") || !strings.Contains(got, "(name)") {
+		t.Fatalf("want (email) and (name), got:\n%s", got)
+	}
+	for i, r := range recs {
+		if g := r.Statements; len(g) != 1 || g[0].QueryID != "login" || !slices.Equal(g[0].With, []string{recs[1-i].ID}) || g[0].CostAfter > g[0].CostBefore/10 {
+			t.Errorf("%s: evidence %+v; want login, shared with the other, at a tenth of its cost or less", describeRecs(recs[i:i+1]), g)
+		}
 	}
 }
