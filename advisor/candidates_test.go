@@ -829,6 +829,7 @@ func FuzzCandidates(f *testing.F) {
 		"INSERT INTO orders AS o (id, total) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total = (SELECT count(*) FROM customers WHERE tenant_id = excluded.tenant_id) WHERE o.status = $3",
 		"SELECT tenant_id AS t, lower(status) AS s, count(*) FROM orders GROUP BY ROLLUP ((t, s)) ORDER BY s LIMIT (SELECT count(*) FROM customers)",
 		"SELECT s.total, to_jsonb(c) FROM (SELECT (o).*, (ROW(1, 2)).* FROM orders o) s, customers c WHERE s.customer_id = c.id ORDER BY 3",
+		"SELECT id FROM customers WHERE (email = $1 OR (tenant_id = $2 AND name > $3) OR id IN (SELECT customer_id FROM orders)) AND (name = $4 OR name IS NULL)",
 	} {
 		f.Add(q)
 	}
