@@ -560,9 +560,8 @@ func TestSynthesizeParamsTakesAPartialIndexValue(t *testing.T) {
 		`SELECT pg_stat_force_next_flush()`)
 	ctx := context.Background()
 	conn := replicaConn(t, db)
-	// The primary counts scans; the setup's session reports its scan as it ends.
-	primary := connect(t, sandbox.DSN(db))
-	for scans, tries := 0, 0; scans == 0; tries++ {
+	primary := connect(t, sandbox.DSN(db)) // the primary counts scans
+	for scans, tries := 0, 0; scans == 0; tries++ { // the setup's session reports its scan as it ends
 		if tries == 100 {
 			t.Fatal("orders_pending's scan never reached pg_stat_user_indexes")
 		}
