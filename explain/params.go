@@ -206,9 +206,6 @@ type paramUse struct {
 	op    string // useRange: <, <=, >, >=; useEq from a comparison: its operator
 	pos   int    // useIn: position in the list
 	value string // useConst, useTypeDefault
-	// fromPredicate: the value chosen is a partial index's
-	// (predicateValue), which stands: no other value replaces it.
-	fromPredicate bool
 }
 
 // columnTarget is a column, possibly seen through lower()/upper() or a
@@ -1109,12 +1106,6 @@ func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, param
 	}
 	if len(uses) == 0 {
 		return Param{}, paramUse{}, fmt.Errorf("no value for $%d: it is not compared with a known column, LIMIT or OFFSET", n)
-	}
-	for _, u := range uses {
-		if v, src, ok := s.predicateValue(u); ok {
-			u.fromPredicate = true
-			return Param{Index: n, Value: v, Source: src}, u, nil
-		}
 	}
 	var tried []string
 	for _, u := range uses {
