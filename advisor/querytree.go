@@ -1197,14 +1197,14 @@ func (a *analyzer) orArms(sc *scope, arms []*pg.Node) {
 // armPreds classifies one arm of an OR as if it were a WHERE of its own
 // and takes back what that recorded: the arm's indexable conditions, and
 // the one table use they are on. ok is false when they are on several, or
-// none, or the arm joins or reads a subquery. Partial-index predicates an
-// arm gives are dropped: the OR does not keep only their rows.
+// none, or the arm joins or reads a subquery. Partial-index predicates and
+// ORs an arm gives are dropped: they hold only where the arm does.
 func (a *analyzer) armPreds(sc *scope, arm *pg.Node) (*tableUse, []pred, bool) {
-	type mark struct{ preds, partials, joins int }
+	type mark struct{ preds, partials, joins, ors int }
 	uses := len(a.uses)
 	marks := make([]mark, uses)
 	for i, u := range a.uses {
-		marks[i] = mark{len(u.preds), len(u.partials), len(u.joins)}
+		marks[i] = mark{len(u.preds), len(u.partials), len(u.joins), len(u.ors)}
 	}
 	a.conjuncts(sc, arm)
 	var use *tableUse
@@ -1217,7 +1217,9 @@ func (a *analyzer) armPreds(sc *scope, arm *pg.Node) (*tableUse, []pred, bool) {
 			use, preds = u, slices.Clone(u.preds[m.preds:])
 		}
 		ok = ok && len(u.joins) == m.joins
-		u.preds, u.partials, u.joins = u.preds[:m.preds], u.partials[:m.partials], u.joins[:m.joins]
+		// An OR nested in the arm holds only where the arm does: it is
+		// not one of the statement's.
+		u.preds, u.partials, u.joins, u.ors = u.preds[:m.preds], u.partials[:m.partials], u.joins[:m.joins], u.ors[:m.ors]
 	}
 	return use, preds, ok && use != nil
 }

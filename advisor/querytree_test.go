@@ -155,6 +155,11 @@ func TestAnalyzeQuery(t *testing.T) {
 			want:  []string{"public.orders preds=[] partial=[] joins=[] order=[] group=[] refs=[created_at,status,tenant_id] or=[tenant_id | status&created_at]"},
 		},
 		{
+			name:  "an OR nested in an arm is the arm's, not the statement's",
+			query: "SELECT 1 FROM customers WHERE (tenant_id = $1 AND (name = $2 OR email = $3)) OR id = $4",
+			want:  []string{"public.customers preds=[] partial=[] joins=[] order=[] group=[] refs=[email,id,name,tenant_id] or=[tenant_id | id]"},
+		},
+		{
 			name:  "an OR with an arm that joins, reads a subquery or has no indexable condition records no arms",
 			query: "SELECT 1 FROM orders o JOIN customers c ON c.id = o.customer_id WHERE (o.tenant_id = $1 OR o.total > c.tenant_id) AND (o.status = $2 OR o.id IN (SELECT 1)) AND (o.created_at > $3 OR o.total + 1 > 2)",
 			want: []string{
