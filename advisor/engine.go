@@ -37,6 +37,10 @@ type Options struct {
 	Select     SelectOptions
 	// Progress, when set, is told what the cycle is doing ("explain 3/25").
 	Progress func(stage string)
+	// Timeout bounds one Analyze call; 0 is none. A server that hangs
+	// mid-query, never enforcing statement_timeout, fails the cycle
+	// instead of holding it, and the agent's later cycles with it.
+	Timeout time.Duration
 }
 
 // Engine runs analysis cycles: rank, catalog, explain, detect, recommend.
@@ -100,6 +104,12 @@ func CumulativeWindow(snap *collector.Snapshot) (*collector.Window, error) {
 // and selects indexes. A database that cannot be analyzed becomes a
 // warning in the report, not a failed cycle.
 func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumulative bool) (*Report, error) {
+	if e.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, e.opts.Timeout,
+			fmt.Errorf("analysis of %s stopped after %v, its time limit (analysis.cycle_timeout)", t.Name, e.opts.Timeout))
+		defer cancel()
+	}
 	top, err := d.Top(e.opts.Rank)
 	if err != nil {
 		return nil, fmt.Errorf("analyze %s: %w", t.Name, err)
@@ -123,12 +133,12 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 	}
 	for _, db := range databasesOf(top) {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		}
 		stmts := inDatabase(top, db)
 		if err := e.analyzeDatabase(ctx, t, db, stmts, inDatabase(d.Statements, db), r); err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, context.Cause(ctx)
 			}
 			e.log.Warn("database not analyzed", zap.String("target", t.Name), zap.String("database", db), zap.Error(err))
 			r.Warnings = append(r.Warnings, fmt.Sprintf("database %s not analyzed: %v", db, err))

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pgadvisor/pgadvisor/internal/config"
 )
 
 // The flag package stops at the first argument: commands that take none
@@ -89,5 +92,15 @@ func TestDSNFlagsOverrideOneTarget(t *testing.T) {
 		if _, err := tt.c.load(); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("%+v: error %v, want it to start with %q", tt.c, err, tt.want)
 		}
+	}
+}
+
+// The engine is given the configuration's cycle limit: the agent's cycles
+// and advisor report stop at it.
+func TestEngineOptionsCarryTheCycleTimeout(t *testing.T) {
+	cfg := config.Default()
+	cfg.Analysis.CycleTimeout = config.Duration(3 * time.Minute)
+	if got := engineOptions(cfg).Timeout; got != 3*time.Minute {
+		t.Errorf("engine timeout %v, want analysis.cycle_timeout's 3m", got)
 	}
 }

@@ -26,6 +26,7 @@ func engineOptions(cfg *config.Config) advisor.Options {
 			AllowAnalyzeOnPrimary: a.AllowAnalyzeOnPrimary,
 		},
 		Thresholds: th,
+		Timeout:    time.Duration(a.CycleTimeout),
 		Select: advisor.SelectOptions{
 			MaxPerTable:       a.MaxIndexesPerTable,
 			BudgetBytes:       int64(a.Budget),

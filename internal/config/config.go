@@ -90,6 +90,7 @@ type Analysis struct {
 	MaxIndexesPerTable    int      `yaml:"max_indexes_per_table"`
 	MinImprovementPct     float64  `yaml:"min_improvement_pct"`
 	MaxParallelTargets    int      `yaml:"max_parallel_targets"`
+	CycleTimeout          Duration `yaml:"cycle_timeout"`
 }
 
 // Detect holds the thresholds of the plan detectors.
@@ -141,6 +142,7 @@ func Default() *Config {
 			MaxIndexesPerTable: 5,
 			MinImprovementPct:  30,
 			MaxParallelTargets: 4,
+			CycleTimeout:       Duration(10 * time.Minute),
 		},
 		Detect: Detect{
 			SeqScanMinRows:               10000,

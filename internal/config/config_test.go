@@ -120,6 +120,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`advisor.yaml:1: schedule.sample: invalid schedule "@every 1500ms": the interval must be whole seconds (cron would run it every 1s)`}},
 		{"timeout beyond PostgreSQL's", "analysis: {statement_timeout: 597h}\n" + target,
 			[]string{"advisor.yaml:1: analysis.statement_timeout: must be between 1ms and 596h31m23.647s, got 597h0m0s"}},
+		{"cycle timeout too short", "analysis: {cycle_timeout: 500ms}\n" + target,
+			[]string{"advisor.yaml:1: analysis.cycle_timeout: must be between 1s and 24h0m0s, got 500ms"}},
 		{"connection key pgx refuses", "targets:\n  - {name: main, dsn: \"postgres://u:s3cret@h/db?statement_cache_capacity=abc\"}\n",
 			[]string{"advisor.yaml:2: targets[0].dsn: invalid URL: cannot parse statement_cache_capacity"}},
 		{"schedule that never fires", "schedule: {analyze: \"0 0 30 2 *\"}\n" + target,

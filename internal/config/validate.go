@@ -119,6 +119,7 @@ func CheckAnalysis(a Analysis) []Problem {
 		check("analysis.min_improvement_pct", fmt.Errorf("must be greater than 0 and less than 100, got %v", a.MinImprovementPct))
 	}
 	check("analysis.max_parallel_targets", atLeast(a.MaxParallelTargets, 1))
+	check("analysis.cycle_timeout", inRange(a.CycleTimeout, Duration(time.Second), Duration(24*time.Hour)))
 	return problems
 }
 

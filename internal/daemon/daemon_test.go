@@ -447,17 +447,7 @@ func TestAnalysisOfNoDatabaseFails(t *testing.T) {
 	if _, err := d.store.UpsertRecommendations(&advisor.Report{Target: "a", GeneratedAt: time.Now(), Recommendations: []advisor.Recommendation{open}}); err != nil {
 		t.Fatal(err)
 	}
-	key := collector.Key{DBID: 5, UserID: 10, QueryID: 1, TopLevel: true}
-	start := time.Now().Add(-time.Hour)
-	for i, calls := range []int64{0, 10} {
-		snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: "1.10", Sampled: true, Max: 5000,
-			Databases: map[uint32]string{5: "app"}, Users: map[uint32]string{10: "alice"},
-			Entries: []collector.Entry{{Key: key, Counters: collector.Counters{Calls: calls, TotalExecTime: float64(calls)}}},
-			Texts:   map[collector.Key]*collector.Text{key: {Query: "SELECT 1 FROM orders", Command: "SELECT"}}}
-		if err := d.Ingest("a", snap); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ingestTenCalls(t, d, "a")
 	if err := d.Analyze(context.Background(), "a"); err == nil || !strings.Contains(err.Error(), "no database could be analyzed") {
 		t.Fatalf("a cycle whose database could not be analyzed: %v, want it failed", err)
 	}
@@ -470,6 +460,44 @@ func TestAnalysisOfNoDatabaseFails(t *testing.T) {
 	records, err := d.store.Recommendations("a")
 	if err != nil || len(records) != 1 || records[0].Status != state.StatusOpen {
 		t.Errorf("records %+v (%v): want r1 still open", records, err)
+	}
+}
+
+// ingestTenCalls gives target name a window of two samples, ten calls of
+// one statement in database app apart.
+func ingestTenCalls(t *testing.T, d *Daemon, name string) {
+	t.Helper()
+	key := collector.Key{DBID: 5, UserID: 10, QueryID: 1, TopLevel: true}
+	start := time.Now().Add(-time.Hour)
+	for i, calls := range []int64{0, 10} {
+		snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: "1.10", Sampled: true, Max: 5000,
+			Databases: map[uint32]string{5: "app"}, Users: map[uint32]string{10: "alice"},
+			Entries: []collector.Entry{{Key: key, Counters: collector.Counters{Calls: calls, TotalExecTime: float64(calls)}}},
+			Texts:   map[collector.Key]*collector.Text{key: {Query: "SELECT 1 FROM orders", Command: "SELECT"}}}
+		if err := d.Ingest(name, snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A cycle stuck on a server that never answers (connect_timeout set far
+// beyond the cycle's limit, as a hung query would be) fails at
+// analysis.cycle_timeout, counted, and says why.
+func TestCycleTimeout(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "postgres://x@" + hangingServer(t) + "/app?connect_timeout=600"
+	d, err := New(loadConfig(t, writeConfig(t, dir, "state_dir: %s\nanalysis: {min_calls: 1, cycle_timeout: 1s}\ntargets: [{name: a, dsn: '%s'}]\n", dir, dsn)), zap.NewNop(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ingestTenCalls(t, d, "a")
+	err = d.Analyze(context.Background(), "a")
+	if err == nil || !strings.Contains(err.Error(), "stopped after 1s, its time limit (analysis.cycle_timeout)") {
+		t.Fatalf("a cycle held by a hung server: %v, want it stopped at cycle_timeout", err)
+	}
+	if n := gathered(t, d, "pgadvisor_cycle_failures_total", "a"); n != 1 {
+		t.Errorf("pgadvisor_cycle_failures_total = %v, want the stopped cycle counted", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -53,6 +54,7 @@ func testOptions() Options {
 				Rank: collector.RankOptions{By: collector.RankBy(a.RankBy), MinCalls: a.MinCalls, Top: a.Top},
 				Select: advisor.SelectOptions{MaxPerTable: a.MaxIndexesPerTable, BudgetBytes: int64(a.Budget),
 					MinImprovementPct: a.MinImprovementPct},
+				Timeout: time.Duration(a.CycleTimeout),
 			}
 		},
 		Target: func(t config.Target) advisor.Target {
