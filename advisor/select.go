@@ -358,7 +358,10 @@ func (s *selection) validated(ctx context.Context, pool []*entry) ([]Recommendat
 		}
 		var share float64
 		if e.standIn != nil {
-			e.size, share = s.roughSize(e), 1 // the stand-in's size is not the GIN index's
+			if e.size, err = s.ginSize(ctx, e); err != nil { // the stand-in's size is not the GIN index's
+				return nil, nil, err
+			}
+			share = 1
 		} else {
 			e.hypoSize = costed[i].HypoSizeBytes
 			if e.size, share, err = s.sizeAndShare(ctx, e); err != nil {
@@ -1677,9 +1680,10 @@ func (s *selection) sizeAndShare(ctx context.Context, e *entry) (int64, float64,
 	return hypoSize, share, nil
 }
 
-// roughSize is the size used for an index HypoPG did not size: the btree
-// model when it applies, else half the data of the indexed columns (a
-// rough figure for gin).
+// roughSize is the size used for an index HypoPG did not size and no
+// sample measured: the btree model when it applies, else, for a trigram
+// index, ginTrgmEntryBytes per byte of text, and for other GIN indexes
+// half the data of the indexed columns.
 func (s *selection) roughSize(e *entry) int64 {
 	rows := tableRows(s.cat, e.table, 0)
 	if size, ok := btreeSize(e.c, e.table, rows, 0); ok {
@@ -1690,6 +1694,9 @@ func (s *selection) roughSize(e *entry) int64 {
 		if col := columnOf(e.table, name); col != nil {
 			width += columnWidth(col)
 		}
+	}
+	if ginOpClass(e.c, e.table) == "gin_trgm_ops" {
+		return max(int64(rows*float64(width)*ginTrgmEntryBytes), 2*pageSize)
 	}
 	return max(int64(rows*float64(width+8)/2), 2*pageSize)
 }

@@ -709,7 +709,9 @@ func TestSelectGINStandInCompetes(t *testing.T) {
 // the table's limit: the swap plans the stand-in, which HypoPG can simulate.
 func TestSelectSwapsInAStandIn(t *testing.T) {
 	conn := testDB(t, "select_swap_standin", append(slices.Clone(docsSetup),
-		`ALTER TABLE docs ADD COLUMN code int`, `UPDATE docs SET code = id % 5000`, `VACUUM ANALYZE docs`)...)
+		// A unique value in each document makes the gin index larger than
+		// (code): one entry per row.
+		`ALTER TABLE docs ADD COLUMN code int`, `UPDATE docs SET code = id % 5000, payload = payload || jsonb_build_object('n', id)`, `VACUUM ANALYZE docs`)...)
 	w := newWhatIf(t, conn, WhatIfOptions{})
 	cat := replicaCatalog(t, conn)
 	stmts := []WorkloadStatement{
