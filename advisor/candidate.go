@@ -25,6 +25,7 @@ type WorkloadStatement struct {
 	Database string
 	Query    string   // normalized text with $n placeholders
 	Calls    float64  // calls in the window: the weight of its cost
+	TimeMS   float64  // its execution time in the window (pg_stat_statements); 0: unknown
 	Params   []string // synthesized values for $1..$n; nil means generic plan
 	Tables   []string // qualified tables it references (after resolving views)
 	// Columns are the columns it reads of each of Tables (StatementRefs);
@@ -50,6 +51,7 @@ type Recommendation struct {
 	CostBefore         float64         `json:"cost_before"`                 // sum of calls x planner cost over served statements
 	CostAfter          float64         `json:"cost_after"`
 	ImprovementPct     float64         `json:"improvement_pct"`
+	TimeSavedMS        float64         `json:"estimated_time_saved_ms"` // served statements' measured time x their cost drop: the ranking
 	QueryIDs           []string        `json:"queryids"`
 	Statements         []StatementGain `json:"statements"` // per-statement evidence
 	Reason             string          `json:"reason"`

@@ -246,7 +246,8 @@ func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *col
 	if err != nil || len(params) == 0 {
 		params = res.Params
 	}
-	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: query, Calls: float64(s.Calls), Params: explain.ParamValues(params)}
+	w := WorkloadStatement{QueryID: s.QueryID, Database: s.Database, Query: query, Calls: float64(s.Calls), TimeMS: s.TotalExecTime,
+		Params: explain.ParamValues(params)}
 	if refs, err := References(query, cat); err == nil {
 		w.Tables, w.Columns = refs.Tables, refs.Columns
 	}

@@ -705,6 +705,24 @@ func TestSelectGINStandInCompetes(t *testing.T) {
 	}
 }
 
+// Recommendations are ranked by the measured time they save, not by the
+// planner cost: a lookup called ten times as often has ten times the cost
+// drop, yet the rare statement that takes the time comes first.
+func TestRecommendationsRankedByTimeSaved(t *testing.T) {
+	conn := testDB(t, "select_rank_time", append(slices.Clone(docsSetup),
+		`ALTER TABLE docs ADD COLUMN code int, ADD COLUMN ref int`, `UPDATE docs SET code = id % 5000, ref = id`, `VACUUM ANALYZE docs`)...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	frequent, slow := stmt("frequent", "SELECT id FROM docs WHERE code = $1", 100, "public.docs", "42"),
+		stmt("slow", "SELECT pad FROM docs WHERE ref = $1", 10, "public.docs", "42")
+	frequent.TimeMS, slow.TimeMS = 50, 5000
+	recs := selectRecs(t, w, cat, []Candidate{btree("public.docs", "code"), btree("public.docs", "ref")}, []WorkloadStatement{frequent, slow}, SelectOptions{})
+	if len(recs) != 2 || recs[0].Columns[0] != "ref" || recs[0].CostBefore-recs[0].CostAfter >= recs[1].CostBefore-recs[1].CostAfter ||
+		recs[0].TimeSavedMS < 4500 || recs[1].TimeSavedMS > 50 {
+		t.Errorf("want (ref), saving most of the slow statement's 5,000 ms, before (code), with the larger cost drop:\n%s", describeRecs(recs))
+	}
+}
+
 // A GIN index costed with its stand-in can take a chosen btree's place at
 // the table's limit: the swap plans the stand-in, which HypoPG can simulate.
 func TestSelectSwapsInAStandIn(t *testing.T) {

@@ -362,6 +362,23 @@ func plannerCost(rec *advisor.Recommendation, times, arrow string) string {
 		" (calls " + times + " cost per call over the statements served)"
 }
 
+// timeSaved says what the index is estimated to save of the window's
+// measured time; "" when nothing was costed.
+func timeSaved(rec *advisor.Recommendation) string {
+	if rec.TimeSavedMS <= 0 {
+		return ""
+	}
+	return "about " + fmtMS(rec.TimeSavedMS) + " of execution time over the window (each statement's measured time x its planner-cost drop)"
+}
+
+// fmtMS formats a time given in ms, in seconds from 1 s up.
+func fmtMS(ms float64) string {
+	if ms >= 1000 {
+		return fmtNum(ms/1000) + " s"
+	}
+	return fmtNum(ms) + " ms"
+}
+
 // costAfter is a cost with the index (the total of the statements served,
 // or one's per call), or notCosted.
 func costAfter(rec *advisor.Recommendation, cost float64) string {

@@ -127,6 +127,7 @@ func parseHTMLTemplate() (*template.Template, error) {
 		"pct":      fmtPct,
 		"change":   fmtChange,
 		"bytes":    humanize.Bytes,
+		"saved":    timeSaved,
 		"time":     fmtTime,
 		"window":   fmtWindow,
 		"mode":     explainMode,

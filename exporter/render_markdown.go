@@ -126,6 +126,9 @@ func (m mdWriter) recommendation(rv *recView) {
 		fact("Why", mdText(rec.Reason))
 	}
 	fact("Planner cost", plannerCost(rec, "×", "→"))
+	if saved := timeSaved(rec); saved != "" {
+		fact("Time saved", mdText(strings.ReplaceAll(saved, " x ", " × ")))
+	}
 	fact("Estimated size", humanize.Bytes(rec.EstimatedSizeBytes))
 	fact("Validated", mdText(validation(rec)))
 	if rec.WriteOverhead != "" {

@@ -170,12 +170,12 @@ func fixtureReport(t testing.TB) *advisor.Report {
 				DDL:                "CREATE INDEX CONCURRENTLY question_exam_id_idx ON public.question USING btree (exam_id);",
 				EstimatedSizeBytes: 229376,
 				CostBefore:         11416051.2, CostAfter: 1718208,
-				ImprovementPct: 84.95,
-				QueryIDs:       []string{"-2814613284823340915"},
-				Statements:     []advisor.StatementGain{{QueryID: "-2814613284823340915", Calls: 18240, CostBefore: 625.88, CostAfter: 94.2}},
-				Reason:         "equality on exam_id (join to exam and filter exam_id = $2)",
-				Validated:      true,
-				VerifySQL:      "SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'public.question_exam_id_idx'::regclass;",
+				ImprovementPct: 84.95, TimeSavedMS: 30326.2,
+				QueryIDs:   []string{"-2814613284823340915"},
+				Statements: []advisor.StatementGain{{QueryID: "-2814613284823340915", Calls: 18240, CostBefore: 625.88, CostAfter: 94.2}},
+				Reason:     "equality on exam_id (join to exam and filter exam_id = $2)",
+				Validated:  true,
+				VerifySQL:  "SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'public.question_exam_id_idx'::regclass;",
 			},
 			{
 				ID: "a17be0c42d9f6e13", Database: "shop", Table: "public.orders", Method: "btree",
@@ -184,13 +184,13 @@ func fixtureReport(t testing.TB) *advisor.Report {
 				DDL:                "CREATE INDEX CONCURRENTLY orders_tenant_id_status_created_at_idx\n    ON public.orders USING btree (tenant_id, status, created_at DESC) INCLUDE (total);",
 				EstimatedSizeBytes: 91750400,
 				CostBefore:         4643209961, CostAfter: 17623804,
-				ImprovementPct: 99.62,
-				QueryIDs:       []string{"5021884411723319021"},
-				Statements:     []advisor.StatementGain{{QueryID: "5021884411723319021", Calls: 96310, CostBefore: 48211.5, CostAfter: 182.99}},
-				Reason:         "equality on tenant_id and status, order by created_at desc, covering total",
-				Validated:      true,
-				WriteOverhead:  "breaks HOT updates on status (updated 1,204 times in the window)",
-				VerifySQL:      "SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'public.orders_tenant_id_status_created_at_idx'::regclass;\nEXPLAIN SELECT o.id FROM orders o WHERE o.tenant_id = 1 AND o.status = 'open' ORDER BY o.created_at DESC LIMIT 50;",
+				ImprovementPct: 99.62, TimeSavedMS: 113528.6,
+				QueryIDs:      []string{"5021884411723319021"},
+				Statements:    []advisor.StatementGain{{QueryID: "5021884411723319021", Calls: 96310, CostBefore: 48211.5, CostAfter: 182.99}},
+				Reason:        "equality on tenant_id and status, order by created_at desc, covering total",
+				Validated:     true,
+				WriteOverhead: "breaks HOT updates on status (updated 1,204 times in the window)",
+				VerifySQL:     "SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'public.orders_tenant_id_status_created_at_idx'::regclass;\nEXPLAIN SELECT o.id FROM orders o WHERE o.tenant_id = 1 AND o.status = 'open' ORDER BY o.created_at DESC LIMIT 50;",
 			},
 			{
 				ID: "0d4c88e1f5a2b937", Database: "shop", Table: "public.users", Method: "btree",
@@ -513,6 +513,7 @@ func TestRenderHTMLStructure(t *testing.T) {
 		// The third index was not costed: no 0% gain, no "after" figures.
 		`title="Change of planner cost over the statements it serves">not costed</span>`,
 		`74,006,640 → not costed`,
+		"<dt>Time saved</dt><dd>about 113.5 s of execution time over the window",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("HTML report lacks %q", want)

@@ -228,6 +228,9 @@ func (t textWriter) recommendation(rv *recView) {
 		t.field("Why", oneLine(rec.Reason))
 	}
 	t.field("Planner cost", plannerCost(rec, "x", "->"))
+	if saved := timeSaved(rec); saved != "" {
+		t.field("Time saved", saved)
+	}
 	if len(rv.Served) > 0 {
 		rows := make([][]string, len(rv.Served))
 		for i, g := range rv.Served {

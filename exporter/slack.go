@@ -148,6 +148,9 @@ func slackEvidence(it slackItem) string {
 	case "new":
 		if r.Costed() {
 			fmt.Fprintf(&b, "*New index* on %s: estimated improvement *%.1f%%*%s", on, r.ImprovementPct, sharedNote(r))
+			if r.TimeSavedMS > 0 {
+				fmt.Fprintf(&b, ", saving about %s of execution time over the window", fmtMS(r.TimeSavedMS))
+			}
 		} else {
 			fmt.Fprintf(&b, "*New index* on %s: gain %s", on, notCosted)
 		}

@@ -106,12 +106,12 @@ func TestSlackUncostedIndex(t *testing.T) {
 // its estimate.
 func TestSlackStandInIndex(t *testing.T) {
 	rec := notifyRec("gin", 80)
-	rec.Method, rec.Validated, rec.StandIn = "gin", false, true
+	rec.Method, rec.Validated, rec.StandIn, rec.TimeSavedMS = "gin", false, true, 42000
 	body, err := slackMessage("prod", state.Changes{New: []state.Record{{Recommendation: rec}}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if evidence := decodeSlack(t, body).Blocks[1].Text.Text; !strings.Contains(evidence, "estimated improvement *80.0%*") {
+	if evidence := decodeSlack(t, body).Blocks[1].Text.Text; !strings.Contains(evidence, "estimated improvement *80.0%*, saving about 42.00 s of execution time over the window") {
 		t.Errorf("evidence of a stand-in costed index: %q", evidence)
 	}
 }
