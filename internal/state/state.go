@@ -50,6 +50,7 @@ var (
 type Store struct {
 	db   *bolt.DB
 	path string
+	file os.FileInfo // the file opened, to tell when path no longer names it
 }
 
 // Open opens dir/pgadvisor.db, creating the directory and the file (0600)
@@ -79,6 +80,10 @@ func Open(dir string) (s *Store, err error) {
 		return nil, openError(path, err)
 	}
 	s = &Store{db: db, path: path}
+	if s.file, err = os.Stat(path); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -180,16 +185,39 @@ func (s *Store) init() error {
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the file. Every committed transaction is already on disk.
+// Close releases the file. Every committed transaction is already on
+// disk, unless the file was deleted or replaced meanwhile (see Detached).
 func (s *Store) Close() error {
+	detached := s.Detached()
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close state store %s: %w", s.path, err)
+		return errors.Join(detached, fmt.Errorf("close state store %s: %w", s.path, err))
+	}
+	return detached
+}
+
+// Detached reports an error when the store's path no longer names the
+// file it opened: deleted, or replaced, while the advisor ran. bbolt goes
+// on writing to the open file, which the next start will not find.
+func (s *Store) Detached() error {
+	now, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("state store %s was deleted while the advisor ran: what it saved since is lost at exit (restart the advisor to create it again)", s.path)
+	case err != nil:
+		return fmt.Errorf("state store %s: %w", s.path, err)
+	case !os.SameFile(now, s.file):
+		return fmt.Errorf("state store %s was replaced while the advisor ran: the advisor writes to the file it opened, which is gone at exit (restart the advisor to open the new one)", s.path)
 	}
 	return nil
 }
 
 // PutWindow saves the encoded workload window of one database of a target.
+// It fails when the file is Detached: the periodic saves are where a
+// deleted state file is noticed.
 func (s *Store) PutWindow(target, database string, data []byte) error {
+	if err := s.Detached(); err != nil {
+		return err
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketWindows).CreateBucketIfNotExists([]byte(target))
 		if err != nil {

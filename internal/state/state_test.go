@@ -68,6 +68,46 @@ func TestOpenCreatesPrivateFileAndKeepsWindows(t *testing.T) {
 	}
 }
 
+// A state file deleted or replaced while the advisor runs is written to
+// no more in vain: the periodic window saves and Close report it, where
+// bbolt would go on writing to the unlinked file and "state flushed" be
+// logged at exit.
+func TestDetachedStateFileIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		do    func(path string) error
+		wants string
+	}{
+		{"deleted", os.Remove, "was deleted while the advisor ran"},
+		{"replaced", func(path string) error {
+			other := path + ".new"
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				return err
+			}
+			return os.Rename(other, path)
+		}, "was replaced while the advisor ran"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutWindow("prod", "app", []byte{1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.do(s.Path()); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutWindow("prod", "app", []byte{2}); err == nil || !strings.Contains(err.Error(), tc.wants) {
+				t.Errorf("PutWindow after the file was %s: %v, want %q", tc.name, err, tc.wants)
+			}
+			if err := s.Close(); err == nil || !strings.Contains(err.Error(), tc.wants) {
+				t.Errorf("Close after the file was %s: %v, want %q", tc.name, err, tc.wants)
+			}
+		})
+	}
+}
+
 func TestOpenLockedFailsFast(t *testing.T) {
 	_, dir := openTemp(t)
 	start := time.Now()
