@@ -3,6 +3,7 @@ package advisor
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
+	"github.com/pgadvisor/pgadvisor/internal/dbconn"
 	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
@@ -29,9 +31,11 @@ import (
 // the frequent ones, each as common in the table as in the sample.
 
 // ginKeysSQL lists, for one indexed value v, the distinct keys the opclass
-// extracts and each one's width in the index: %[1]s is v.
+// extracts and each one's width in the index: %[1]s is v, %[2]s the
+// schema of pg_trgm (its functions are not in pg_catalog: unqualified, a
+// show_trgm of another schema on the search_path would run).
 var ginKeysSQL = map[string]string{
-	"gin_trgm_ops":   `SELECT k::text, 4 FROM unnest(show_trgm(%[1]s)) AS k`,
+	"gin_trgm_ops":   `SELECT k::text, 4 FROM unnest(%[2]s.show_trgm(%[1]s)) AS k`,
 	"jsonb_path_ops": `SELECT DISTINCT k::text, 4 FROM jsonb_path_query(%[1]s, 'strict $.** ? (@.type() != "object" && @.type() != "array")') AS k`,
 	"jsonb_ops": `SELECT DISTINCT k::text, 2 + octet_length(k #>> '{}') FROM (
 		SELECT jsonb_path_query(%[1]s, 'strict $.** ? (@.type() == "object").keyvalue().key')
@@ -50,6 +54,10 @@ e AS (SELECT x.k, count(*) AS c, max(x.w) AS w FROM r, LATERAL (%[5]s) AS x(k, w
 b AS (SELECT CASE WHEN c <= 2 THEN c ELSE 2 + floor(log(2, c)) END AS class, count(*) AS keys, sum(c) AS rows, avg(w) AS width FROM e GROUP BY 1)
 SELECT (SELECT count(*) FROM r), array_agg(class::int8 ORDER BY class), array_agg(keys::int8 ORDER BY class),
 	array_agg(rows::int8 ORDER BY class), array_agg(width::float8 ORDER BY class) FROM b`
+
+// trgmSchemaSQL is pg_trgm's schema, quoted ("" when not installed).
+const trgmSchemaSQL = dbconn.Marker + `SELECT coalesce((SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e
+	JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'), '')`
 
 // ginKeyClass is one class of ginSampleSQL: keys held by about as many
 // sampled rows.
@@ -102,7 +110,8 @@ func ginOpClass(c Candidate, t *collector.Table) string {
 // ginSize estimates the size of GIN candidate e from a block sample of its
 // table; roughSize when the sample cannot be taken.
 func (s *selection) ginSize(ctx context.Context, e *entry) (int64, error) {
-	keysSQL, known := ginKeysSQL[ginOpClass(e.c, e.table)]
+	opclass := ginOpClass(e.c, e.table)
+	keysSQL, known := ginKeysSQL[opclass]
 	if !known || e.c.Where != "" && !plainPredicate(e.c.Where) {
 		return s.roughSize(e), nil
 	}
@@ -116,13 +125,20 @@ func (s *selection) ginSize(ctx context.Context, e *entry) (int64, error) {
 		if _, err := s.w.conn.Exec(ctx, sampleTimeouts); err != nil {
 			return err
 		}
+		var trgm string
+		if err := s.w.conn.QueryRow(ctx, trgmSchemaSQL).Scan(&trgm); err != nil {
+			return err
+		}
+		if opclass == "gin_trgm_ops" && trgm == "" {
+			return errors.New("pg_trgm is not installed")
+		}
 		for _, r := range s.cat.OwnRows(e.table, maxSampledPartitions) {
 			relPages := pages(r)
 			if relPages <= 0 || r.RelTuples <= 0 {
 				continue // empty, or never sized: nothing bounds what a sample reads
 			}
 			pct := min(100, 100*sampleBlocks/relPages)
-			sql := fmt.Sprintf(ginSampleSQL, value, r.QualifiedName(), pct, where, fmt.Sprintf(keysSQL, "r.v"))
+			sql := fmt.Sprintf(ginSampleSQL, value, r.QualifiedName(), pct, where, fmt.Sprintf(keysSQL, "r.v", trgm))
 			var sampled int64
 			var class, keys, rows []int64
 			var width []float64

@@ -237,6 +237,22 @@ func TestReadOnlyTxIsMarked(t *testing.T) {
 	}
 }
 
+// pg_trgm's functions are not in pg_catalog: with the extension in a
+// schema off the search_path, a show_trgm of the same name on it is not
+// the one the sample calls (this one would make the index 40 times
+// smaller than it is).
+func TestGINSampleCallsPgTrgmsOwnFunctions(t *testing.T) {
+	estimatesMatchBuilt(t, "select_gin_trgm_schema", []string{
+		`CREATE SCHEMA ext`,
+		`CREATE EXTENSION pg_trgm SCHEMA ext`,
+		`CREATE FUNCTION public.show_trgm(text) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY['decoy'] $$`,
+		`CREATE TABLE docs (id int, name text)`,
+		`INSERT INTO docs SELECT i, 'customer ' || md5(i::text) FROM generate_series(1, 30000) i`,
+		`VACUUM ANALYZE docs`,
+	}, 0.3, sizeCase{Candidate{Table: "public.docs", Method: "gin", Keys: []collector.IndexKey{{Column: "name", OpClass: "gin_trgm_ops"}}},
+		"CREATE INDEX docs_trgm ON docs USING gin (name ext.gin_trgm_ops)"})
+}
+
 // A GIN key's expression comes from a statement's text: a sample runs it
 // only when it calls nothing but to_tsvector, lower and upper, named in
 // pg_catalog, on the table's columns.
