@@ -37,9 +37,10 @@ type Options struct {
 	Select     SelectOptions
 	// Progress, when set, is told what the cycle is doing ("explain 3/25").
 	Progress func(stage string)
-	// Timeout bounds one Analyze call; 0 is none. A server that hangs
-	// mid-query, never enforcing statement_timeout, fails the cycle
-	// instead of holding it, and the agent's later cycles with it.
+	// Timeout bounds one Sample and one Analyze call (see Bound); 0 is
+	// none. A server that hangs mid-query, never enforcing
+	// statement_timeout, fails the cycle instead of holding it, and the
+	// agent's later cycles with it.
 	Timeout time.Duration
 }
 
@@ -61,8 +62,30 @@ func NewEngine(log *zap.Logger, opts Options) *Engine {
 	return &Engine{opts: opts, log: log, runner: explain.NewRunner(log, opts.Runner)}
 }
 
+// Bound returns ctx bounded by Options.Timeout, its cause an error that
+// names what stopped (what) and the setting; ctx itself when there is no
+// timeout. Sample and Analyze bound themselves; a caller bounds with it
+// what else its cycle does on the server.
+func (e *Engine) Bound(ctx context.Context, what string) (context.Context, context.CancelFunc) {
+	if e.opts.Timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, e.opts.Timeout,
+		fmt.Errorf("%s stopped after %v, its time limit (analysis.cycle_timeout)", what, e.opts.Timeout))
+}
+
 // Sample takes one pg_stat_statements snapshot of target.
 func (e *Engine) Sample(ctx context.Context, t Target) (*collector.Snapshot, error) {
+	ctx, cancel := e.Bound(ctx, "sample of "+t.Name)
+	defer cancel()
+	snap, err := e.sample(ctx, t)
+	if err != nil && ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return snap, err
+}
+
+func (e *Engine) sample(ctx context.Context, t Target) (*collector.Snapshot, error) {
 	conn, err := dbconn.Connect(ctx, t.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("sample %s: %w", t.Name, err)
@@ -104,12 +127,8 @@ func CumulativeWindow(snap *collector.Snapshot) (*collector.Window, error) {
 // and selects indexes. A database that cannot be analyzed becomes a
 // warning in the report, not a failed cycle.
 func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumulative bool) (*Report, error) {
-	if e.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, e.opts.Timeout,
-			fmt.Errorf("analysis of %s stopped after %v, its time limit (analysis.cycle_timeout)", t.Name, e.opts.Timeout))
-		defer cancel()
-	}
+	ctx, cancel := e.Bound(ctx, "analysis of "+t.Name)
+	defer cancel()
 	top, err := d.Top(e.opts.Rank)
 	if err != nil {
 		return nil, fmt.Errorf("analyze %s: %w", t.Name, err)
@@ -147,6 +166,11 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 				r.Statements = append(r.Statements, reportStatement(s, explain.Result{Mode: explain.ModeNone, Reason: "database not analyzed"}))
 			}
 		}
+	}
+	if ctx.Err() != nil {
+		// Cut short in the last database, whose statements came out
+		// skipped or refused for it: the report is not the workload's.
+		return nil, context.Cause(ctx)
 	}
 	slices.SortStableFunc(r.Statements, func(a, b Statement) int { return rankOf(top, a) - rankOf(top, b) })
 	return r, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -380,5 +381,55 @@ func TestOffsetFindingBeyondTheFirstPage(t *testing.T) {
 	}
 	if _, ok := offsetFinding(s, nil); !ok {
 		t.Error("no plan to compare with: want large_offset from the calls alone")
+	}
+}
+
+// A cycle cut by its time limit in its last database fails, though that
+// database has no index to cost: its statement, stopped mid-EXPLAIN
+// ANALYZE, would otherwise come out skipped in a report served as the
+// workload's.
+func TestAnalyzeStoppedByTimeoutFails(t *testing.T) {
+	testDB(t, "engine_timeout", `CREATE TABLE spin (id int)`, `INSERT INTO spin SELECT generate_series(1, 20000)`, `ANALYZE spin`)
+	key := collector.Key{DBID: 1, UserID: 1, QueryID: 7, TopLevel: true}
+	w := collector.NewWindow(collector.WindowOptions{})
+	start := time.Now().Add(-time.Hour)
+	for i, calls := range []int64{0, 10} {
+		snap := &collector.Snapshot{Time: start.Add(time.Duration(i) * time.Minute), Version: "1.10", Sampled: true,
+			Databases: map[uint32]string{1: "engine_timeout"}, Users: map[uint32]string{1: "app"},
+			Entries: []collector.Entry{{Key: key, Counters: collector.Counters{Calls: calls, TotalExecTime: float64(calls) * 9000}}},
+			Texts:   map[collector.Key]*collector.Text{key: {Query: "SELECT count(*) FROM spin a, spin b", Command: "SELECT"}}}
+		if err := w.Add(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := Target{Name: "t", DSN: sandbox.DSN("engine_timeout"), ReplicaDSN: sandbox.ReplicaDSN("engine_timeout")}
+	opts := Options{Rank: collector.RankOptions{Top: 10}, Runner: explain.RunnerOptions{StatementTimeout: time.Minute}, Timeout: time.Second}
+	r, err := NewEngine(zaptest.NewLogger(t), opts).Analyze(context.Background(), target, w.SinceStart(), false)
+	if err == nil || !strings.Contains(err.Error(), "analysis of t stopped after 1s, its time limit (analysis.cycle_timeout)") {
+		t.Fatalf("report %+v, error %v: want the cycle stopped at its limit", r, err)
+	}
+}
+
+// advisor report samples before it analyzes: a server that accepts the
+// connection and never answers stops the sample at the same limit.
+func TestSampleStoppedByTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never answered
+		}
+	}()
+	target := Target{Name: "t", DSN: "postgres://x@" + ln.Addr().String() + "/app?connect_timeout=600"}
+	_, err = NewEngine(zaptest.NewLogger(t), Options{Timeout: time.Second}).Sample(context.Background(), target)
+	if err == nil || !strings.Contains(err.Error(), "sample of t stopped after 1s, its time limit (analysis.cycle_timeout)") {
+		t.Fatalf("sample of a server that never answers: %v, want it stopped at its limit", err)
 	}
 }

@@ -99,6 +99,7 @@ type Daemon struct {
 	// previous one queues wakes the running one.
 	notifyWake chan struct{}
 	idle       idleRelease // after samples and analysis cycles
+	detached   sync.Once   // logs that the state file is gone, once
 
 	mu           sync.Mutex // guards what follows
 	cfg          *config.Config
@@ -360,8 +361,11 @@ func (d *Daemon) Close() error {
 		targets := slices.Clone(d.targets)
 		d.mu.Unlock()
 		var errs []error
+		detached := d.store.Detached() != nil // store.Close says so, once
 		for _, t := range targets {
-			errs = append(errs, d.saveWindow(t))
+			if !detached {
+				errs = append(errs, d.saveWindow(t))
+			}
 			t.close(context.Background())
 		}
 		errs = append(errs, d.forgetUnconfigured(targets), d.store.Close())
@@ -604,8 +608,12 @@ func (d *Daemon) ingest(t *target, snap *collector.Snapshot) error {
 		// target's: the window stays in memory, and the next sample
 		// tries again.
 		if err := d.saveWindow(t); err != nil {
-			t.log.Error("window not saved; retrying at the next sample", zap.Error(err))
 			save = false
+			if d.store.Detached() != nil { // no retry mends it
+				d.detached.Do(func() { d.log.Error("state file gone: nothing is saved until the advisor restarts", zap.Error(err)) })
+			} else {
+				t.log.Error("window not saved; retrying at the next sample", zap.Error(err))
+			}
 		}
 	}
 	var ranking *collector.Delta
@@ -676,7 +684,11 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	}
 
 	start := time.Now()
-	r, err := engine.Analyze(ctx, at, delta, false)
+	// The limit covers what the cycle reads besides the analysis: the
+	// catalogs trackApplied looks for built indexes in.
+	cycle, cancel := engine.Bound(ctx, "analysis cycle of "+t.name)
+	defer cancel()
+	r, err := engine.Analyze(cycle, at, delta, false)
 	if err != nil {
 		if ctx.Err() == nil {
 			t.log.Error("analysis cycle failed", zap.Error(err))
@@ -698,7 +710,16 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	if err != nil {
 		t.log.Error("recommendation history unreadable", zap.Error(err))
 	}
-	r.Warnings = append(r.Warnings, d.trackApplied(ctx, t, at, records)...)
+	r.Warnings = append(r.Warnings, d.trackApplied(cycle, t, at, records)...)
+	if cycle.Err() != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := fmt.Errorf("analyze target %s: %w", t.name, context.Cause(cycle))
+		t.log.Error("analysis cycle failed", zap.Error(err))
+		d.metrics.CycleFailed(t.name)
+		return err
+	}
 	ch, err := d.currentNotifier().Notify(withServedStatements(r, delta, records))
 	if err != nil {
 		t.log.Error("recommendations not recorded or notified", zap.Error(err))

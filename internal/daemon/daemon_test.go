@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pgadvisor/pgadvisor/advisor"
 	"github.com/pgadvisor/pgadvisor/collector"
@@ -559,5 +560,31 @@ func TestWithLastFindings(t *testing.T) {
 	}
 	if r.Unanalyzed = nil; withLastFindings(r, last) != r {
 		t.Error("a cycle that analyzed every database: want its own report")
+	}
+}
+
+// A state file deleted while the agent runs is logged once, not as a
+// failed save to retry at every sample, and stopping reports it once.
+func TestDeletedStateFileLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	core, logs := observer.New(zap.InfoLevel)
+	d, err := New(loadConfig(t, writeConfig(t, dir, "state_dir: %s\ntargets: [{name: a, dsn: 'postgres://x@127.0.0.1:1/app'}]\n", dir)), zap.New(core), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(d.store.Path()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Hour)
+	for i := range 4 {
+		if err := d.Ingest("a", &collector.Snapshot{Time: start.Add(time.Duration(i) * 6 * time.Minute), Version: "1.10", Sampled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, retries := logs.FilterMessage("state file gone: nothing is saved until the advisor restarts").Len(), logs.FilterMessage("window not saved; retrying at the next sample").Len(); n != 1 || retries != 0 {
+		t.Errorf("%d lines saying the state file is gone and %d retries, want 1 and 0", n, retries)
+	}
+	if err := d.Close(); err == nil || strings.Count(err.Error(), "was deleted while the advisor ran") != 1 {
+		t.Errorf("Close: %v, want the deleted file told once", err)
 	}
 }
