@@ -1,22 +1,18 @@
 package advisor
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	pg "github.com/pganalyze/pg_query_go/v5"
 	"go.uber.org/zap"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
-	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // HypoPG cannot size a GIN index, and its size follows from what the
@@ -35,25 +31,32 @@ import (
 // schema of pg_trgm (its functions are not in pg_catalog: unqualified, a
 // show_trgm of another schema on the search_path would run).
 var ginKeysSQL = map[string]string{
-	"gin_trgm_ops":   `SELECT k::text, 4 FROM unnest(%[2]s.show_trgm(%[1]s)) AS k`,
-	"jsonb_path_ops": `SELECT DISTINCT k::text, 4 FROM jsonb_path_query(%[1]s, 'strict $.** ? (@.type() != "object" && @.type() != "array")') AS k`,
-	"jsonb_ops": `SELECT DISTINCT k::text, 2 + octet_length(k #>> '{}') FROM (
-		SELECT jsonb_path_query(%[1]s, 'strict $.** ? (@.type() == "object").keyvalue().key')
-		UNION ALL SELECT jsonb_path_query(%[1]s, 'strict $.** ? (@.type() != "object" && @.type() != "array")')) AS x(k)`,
-	"tsvector_ops": `SELECT k, 1 + octet_length(k) FROM unnest(pg_catalog.tsvector_to_array(%[1]s)) AS k`,
-	"array_ops":    `SELECT DISTINCT k::text, pg_catalog.pg_column_size(k) FROM unnest(%[1]s) AS k`,
+	"gin_trgm_ops":   `SELECT k::pg_catalog.text, 4 FROM pg_catalog.unnest(%[2]s.show_trgm(%[1]s)) AS k`,
+	"jsonb_path_ops": `SELECT DISTINCT k::pg_catalog.text, 4 FROM pg_catalog.jsonb_path_query(%[1]s, ` + scalarsPath + `) AS k`,
+	"jsonb_ops": `SELECT DISTINCT k::pg_catalog.text, 2 OPERATOR(pg_catalog.+) pg_catalog.octet_length(k OPERATOR(pg_catalog.#>>) '{}'::pg_catalog.text[]) FROM (
+		SELECT pg_catalog.jsonb_path_query(%[1]s, 'strict $.** ? (@.type() == "object").keyvalue().key'::pg_catalog.jsonpath)
+		UNION ALL SELECT pg_catalog.jsonb_path_query(%[1]s, ` + scalarsPath + `)) AS x(k)`,
+	"tsvector_ops": `SELECT k, 1 OPERATOR(pg_catalog.+) pg_catalog.octet_length(k) FROM pg_catalog.unnest(pg_catalog.tsvector_to_array(%[1]s)) AS k`,
+	"array_ops":    `SELECT DISTINCT k::pg_catalog.text, pg_catalog.pg_column_size(k) FROM pg_catalog.unnest(%[1]s) AS k`,
 }
+
+// scalarsPath selects every scalar of a jsonb document.
+const scalarsPath = `'strict $.** ? (@.type() != "object" && @.type() != "array")'::pg_catalog.jsonpath`
 
 // ginSampleSQL samples one relation: the rows read, and per class of key
 // by how many sampled rows hold it (1, 2, then powers of two), the keys,
 // the rows they are in, and their mean width. %[1]s is the indexed value,
 // %[2]s the relation, %[3]g the percentage of blocks, %[4]s the index
-// predicate, %[5]s the key listing of ginKeysSQL for r.v.
-const ginSampleSQL = `WITH r AS MATERIALIZED (SELECT %[1]s AS v, (%[4]s) AS kept FROM ONLY %[2]s TABLESAMPLE SYSTEM (%[3]g) REPEATABLE (0)),
-e AS (SELECT x.k, count(*) AS c, max(x.w) AS w FROM r, LATERAL (%[5]s) AS x(k, w) WHERE r.kept GROUP BY x.k),
-b AS (SELECT CASE WHEN c <= 2 THEN c ELSE 2 + floor(log(2, c)) END AS class, count(*) AS keys, sum(c) AS rows, avg(w) AS width FROM e GROUP BY 1)
-SELECT (SELECT count(*) FROM r), array_agg(class::int8 ORDER BY class), array_agg(keys::int8 ORDER BY class),
-	array_agg(rows::int8 ORDER BY class), array_agg(width::float8 ORDER BY class) FROM b`
+// predicate, %[5]s the key listing of ginKeysSQL for r.v. Functions and
+// operators are named in pg_catalog, as samplesafe.go explains.
+const ginSampleSQL = dbconn.Marker + `WITH r AS MATERIALIZED (SELECT %[1]s AS v, (%[4]s) AS kept FROM ONLY %[2]s TABLESAMPLE SYSTEM (%[3]g) REPEATABLE (0)),
+e AS (SELECT x.k, pg_catalog.count(*) AS c, pg_catalog.max(x.w) AS w FROM r, LATERAL (%[5]s) AS x(k, w) WHERE r.kept GROUP BY x.k),
+b AS (SELECT CASE WHEN c OPERATOR(pg_catalog.<=) 2 THEN c
+	ELSE 2 OPERATOR(pg_catalog.+) pg_catalog.floor(pg_catalog.log(2::pg_catalog.numeric, c::pg_catalog.numeric))::pg_catalog.int8 END AS class,
+	pg_catalog.count(*) AS keys, pg_catalog.sum(c) AS rows, pg_catalog.avg(w) AS width FROM e GROUP BY 1)
+SELECT (SELECT pg_catalog.count(*) FROM r), pg_catalog.array_agg(class::pg_catalog.int8 ORDER BY class),
+	pg_catalog.array_agg(keys::pg_catalog.int8 ORDER BY class), pg_catalog.array_agg(rows::pg_catalog.int8 ORDER BY class),
+	pg_catalog.array_agg(width::pg_catalog.float8 ORDER BY class) FROM b`
 
 // trgmSchemaSQL is pg_trgm's schema, quoted ("" when not installed).
 const trgmSchemaSQL = dbconn.Marker + `SELECT coalesce((SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e
@@ -112,14 +115,14 @@ func ginOpClass(c Candidate, t *collector.Table) string {
 func (s *selection) ginSize(ctx context.Context, e *entry) (int64, error) {
 	opclass := ginOpClass(e.c, e.table)
 	keysSQL, known := ginKeysSQL[opclass]
-	if !known || e.c.Where != "" && !plainPredicate(e.c.Where) {
+	if !known {
 		return s.roughSize(e), nil
 	}
+	where, wherable := sampleWhere(e.c, e.table)
 	value, sampleable := sampledValue(e.c.Keys[0], e.table) // one key: ginOpClass
-	if !sampleable {
+	if !wherable || !sampleable {
 		return s.roughSize(e), nil
 	}
-	where := cmp.Or(e.c.Where, "true")
 	var size float64
 	err := readOnlyTx(ctx, s.w.conn, func() error {
 		if _, err := s.w.conn.Exec(ctx, sampleTimeouts); err != nil {
@@ -207,62 +210,4 @@ func tidBytes(gap, rowsPerPage float64) float64 {
 		delta = gap / rowsPerPage * (1 << heapOffsetBits)
 	}
 	return float64(max(1, (bits.Len64(uint64(delta))+6)/7))
-}
-
-// sampledValue is the SQL of k's value for a sample to evaluate: a column,
-// or an expression of columns, constants, || and COALESCE calling only
-// to_tsvector, lower and upper, which it names in pg_catalog. The
-// expression comes from a statement's text: anything else is not run.
-func sampledValue(k collector.IndexKey, t *collector.Table) (string, bool) {
-	if k.Column != "" {
-		return collector.QuoteIdent(k.Column), columnOf(t, k.Column) != nil
-	}
-	tree, err := pg.Parse("SELECT " + k.Expression)
-	if err != nil || len(tree.Stmts) != 1 {
-		return "", false
-	}
-	sel := tree.Stmts[0].Stmt.GetSelectStmt()
-	if sel == nil || len(sel.TargetList) != 1 || sel.FromClause != nil || sel.WhereClause != nil {
-		return "", false
-	}
-	expr := sel.TargetList[0].GetResTarget().GetVal()
-	ok := expr != nil
-	sqltree.WalkNodes(expr, func(n *pg.Node) bool {
-		switch {
-		case n.GetFuncCall() != nil:
-			f := n.GetFuncCall()
-			name := lastName(f.Funcname)
-			ok = ok && inCatalog(f.Funcname) && slices.Contains([]string{"to_tsvector", "lower", "upper"}, name) &&
-				f.AggFilter == nil && f.Over == nil && !f.AggStar && !f.AggDistinct && !f.FuncVariadic && f.AggOrder == nil
-			f.Funcname = []*pg.Node{pg.MakeStrNode("pg_catalog"), pg.MakeStrNode(name)}
-		case n.GetColumnRef() != nil:
-			fields := n.GetColumnRef().Fields
-			ok = ok && len(fields) == 1 && fields[0].GetString_() != nil && columnOf(t, fields[0].GetString_().GetSval()) != nil
-		case n.GetTypeCast() != nil:
-			tn := n.GetTypeCast().TypeName
-			name := lastName(tn.GetNames())
-			ok = ok && tn != nil && inCatalog(tn.Names) && slices.Contains([]string{"regconfig", "text"}, name) && tn.ArrayBounds == nil
-			if ok {
-				tn.Names = []*pg.Node{pg.MakeStrNode("pg_catalog"), pg.MakeStrNode(name)}
-			}
-		case n.GetAExpr() != nil:
-			ok = ok && n.GetAExpr().Kind == pg.A_Expr_Kind_AEXPR_OP && lastName(n.GetAExpr().Name) == "||"
-			n.GetAExpr().Name = []*pg.Node{pg.MakeStrNode("pg_catalog"), pg.MakeStrNode("||")}
-		case n.GetAConst() != nil, n.GetCoalesceExpr() != nil, n.GetString_() != nil, n.GetList() != nil:
-		default:
-			ok = false
-		}
-		return ok
-	})
-	if !ok {
-		return "", false
-	}
-	out := sqltree.Deparse(expr)
-	return out, out != ""
-}
-
-// inCatalog reports whether names is one name, or one qualified by
-// pg_catalog.
-func inCatalog(names []*pg.Node) bool {
-	return len(names) == 1 || len(names) == 2 && names[0].GetString_().GetSval() == "pg_catalog"
 }

@@ -1,7 +1,6 @@
 package advisor
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -9,11 +8,9 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	pg "github.com/pganalyze/pg_query_go/v5"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/dbconn"
-	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // The budget bounds the sizes indexes will really have, and two inputs of
@@ -42,8 +39,9 @@ const (
 	// clusteredCorrelation: a leading key this correlated with the
 	// table's physical order is one whose n_distinct is not trusted.
 	clusteredCorrelation = 0.9
-	sampleSQL            = dbconn.Marker + "SELECT count(*), count(*) FILTER (WHERE %[3]s), %[2]s FROM ONLY %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
-	sampleDistinctSQL    = "count(DISTINCT (%s)) FILTER (WHERE %s)"
+	// Functions are named in pg_catalog (see samplesafe.go).
+	sampleSQL         = dbconn.Marker + "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE %[3]s), %[2]s FROM ONLY %[1]s TABLESAMPLE SYSTEM (%[4]g) REPEATABLE (0)"
+	sampleDistinctSQL = "pg_catalog.count(DISTINCT (%s)) FILTER (WHERE %s)"
 	// sampleTimeouts: statistics older than the table's growth make a
 	// sample read more than sampleBlocks; it must not run on unbounded,
 	// nor queue behind a lock (and the writes queued behind it) on the
@@ -84,7 +82,7 @@ func needsSample(c Candidate, t *collector.Table) bool {
 	if methodOf(c) != "btree" || len(c.Keys) == 0 || slices.ContainsFunc(c.Keys, func(k collector.IndexKey) bool { return k.Column == "" }) {
 		return false
 	}
-	if c.Where != "" && !plainPredicate(c.Where) {
+	if _, ok := sampleWhere(c, t); !ok {
 		return false
 	}
 	return c.Where != "" || len(c.Include) == 0 && clustered(c, t)
@@ -100,7 +98,11 @@ func clustered(c Candidate, t *collector.Table) bool {
 // table and predicate (and keys, whose rows per key it counts only when
 // clustered). ok is false when the table has no sampled rows.
 func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collector.Table) (indexSample, bool, error) {
-	where, keys, distinctSQL := cmp.Or(c.Where, "true"), "", "0"
+	where, ok := sampleWhere(c, t)
+	if !ok {
+		return indexSample{}, false, nil
+	}
+	keys, distinctSQL := "", "0"
 	if clustered(c, t) {
 		quoted := make([]string, len(c.Keys))
 		for i, k := range c.Keys {
@@ -146,35 +148,4 @@ func (s *selection) sampleIndexRows(ctx context.Context, c Candidate, t *collect
 	}
 	s.samples[cacheKey] = r
 	return r, r.fraction >= 0, nil
-}
-
-// plainPredicate reports whether where is made only of columns, constants,
-// comparisons, null tests and AND/OR/NOT: nothing that calls a function
-// when the sample evaluates it (it comes from a statement's text).
-func plainPredicate(where string) bool {
-	tree, err := pg.Parse("SELECT 1 WHERE " + where)
-	if err != nil || len(tree.Stmts) != 1 {
-		return false
-	}
-	sel := tree.Stmts[0].Stmt.GetSelectStmt()
-	if sel == nil || sel.WhereClause == nil {
-		return false
-	}
-	ok := true
-	sqltree.WalkNodes(sel.WhereClause, func(n *pg.Node) bool {
-		switch {
-		case n.GetTypeCast() != nil:
-			ok = ok && n.GetTypeCast().Arg.GetAConst() != nil
-		case n.GetBoolExpr() != nil, n.GetColumnRef() != nil, n.GetAConst() != nil,
-			n.GetNullTest() != nil, n.GetBooleanTest() != nil, n.GetString_() != nil, n.GetList() != nil:
-		case n.GetAExpr() != nil:
-			e := n.GetAExpr()
-			ok = ok && (e.Kind == pg.A_Expr_Kind_AEXPR_OP || e.Kind == pg.A_Expr_Kind_AEXPR_IN) &&
-				slices.Contains([]string{"=", "<>", "<", ">", "<=", ">="}, lastName(e.Name))
-		default:
-			ok = false
-		}
-		return ok
-	})
-	return ok
 }
