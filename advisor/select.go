@@ -128,6 +128,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 		if recs, unvalidated, err = s.validated(ctx, validated); err != nil {
 			return nil, fmt.Errorf("select indexes: %w", err)
 		}
+		s.creditTimeSaved(recs)
 	}
 	slices.SortFunc(recs, func(a, b Recommendation) int {
 		return cmp.Or(cmp.Compare(b.TimeSavedMS, a.TimeSavedMS), cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
@@ -1530,23 +1531,51 @@ func (s *selection) recommendation(e *entry, gains []StatementGain) Recommendati
 	if r.CostBefore > 0 {
 		r.ImprovementPct = math.Round(1000*(1-r.CostAfter/r.CostBefore)) / 10
 	}
-	r.TimeSavedMS = s.timeSaved(gains)
 	return r
 }
 
-// timeSaved is the measured time of the statements gains are for, each
-// scaled by its planner-cost drop: a 99% drop of a statement that takes
-// 29% of the workload's time outranks a larger cost drop of one that
-// takes 0.5 ms.
-func (s *selection) timeSaved(gains []StatementGain) float64 {
-	var saved float64
-	for _, g := range gains {
-		i := slices.IndexFunc(s.stmts, func(st WorkloadStatement) bool { return st.QueryID == g.QueryID })
-		if i >= 0 && g.CostBefore > 0 {
-			saved += s.stmts[i].TimeMS * max(1-g.CostAfter/g.CostBefore, 0)
+// creditTimeSaved sets each recommendation's TimeSavedMS: the measured
+// time of the statements it serves, each scaled by its planner-cost drop,
+// so that a 99% drop of a statement that takes 29% of the workload's time
+// outranks a larger cost drop of one that takes 0.5 ms. A statement that
+// several serve has its saving split between them by what each adds with
+// the others present (CostWithout), evenly where that is unknown: the
+// credits add up to no more than the statement's time.
+func (s *selection) creditTimeSaved(recs []Recommendation) {
+	type share struct {
+		rec    int
+		weight float64
+	}
+	byStatement := map[string][]share{}
+	for i, r := range recs {
+		for _, g := range r.Statements {
+			byStatement[g.QueryID] = append(byStatement[g.QueryID], share{i, max(g.CostWithout-g.CostAfter, 0)})
 		}
 	}
-	return saved
+	for i := range recs {
+		recs[i].TimeSavedMS = 0
+		for _, g := range recs[i].Statements {
+			st := slices.IndexFunc(s.stmts, func(w WorkloadStatement) bool { return w.QueryID == g.QueryID })
+			if st < 0 || g.CostBefore <= 0 {
+				continue
+			}
+			part, shares := 1.0, byStatement[g.QueryID]
+			if len(shares) > 1 {
+				var total, mine float64
+				for _, sh := range shares {
+					total += sh.weight
+					if sh.rec == i {
+						mine = sh.weight
+					}
+				}
+				part = 1 / float64(len(shares))
+				if total > 0 {
+					part = mine / total
+				}
+			}
+			recs[i].TimeSavedMS += s.stmts[st].TimeMS * max(1-g.CostAfter/g.CostBefore, 0) * part
+		}
+	}
 }
 
 // reason says what a costed recommendation serves and what it saves.

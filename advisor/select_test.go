@@ -723,6 +723,38 @@ func TestRecommendationsRankedByTimeSaved(t *testing.T) {
 	}
 }
 
+// A statement two recommendations serve together has its time saved split
+// between them, not counted in full by each: their credits add up to no
+// more than its time, and a lookup whose index saves more than either's
+// share ranks above it.
+func TestTimeSavedSplitBetweenSharers(t *testing.T) {
+	conn := testDB(t, "select_time_shared",
+		`CREATE TABLE a (id int PRIMARY KEY, x int NOT NULL, pad text NOT NULL)`,
+		`CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL, pad text NOT NULL)`,
+		`CREATE TABLE c (id int PRIMARY KEY, y int NOT NULL, pad text NOT NULL)`,
+		`INSERT INTO a SELECT g, g % 5000, repeat('a', 80) FROM generate_series(1, 50000) g`,
+		`INSERT INTO b SELECT g, 1 + g % 50000, repeat('b', 80) FROM generate_series(1, 200000) g`,
+		`INSERT INTO c SELECT g, g, repeat('c', 80) FROM generate_series(1, 50000) g`,
+		`VACUUM ANALYZE a, b, c`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	join := stmt("join", "SELECT b.pad FROM a JOIN b ON b.a_id = a.id WHERE a.x = $1", 10, "public.a", "42")
+	join.Tables, join.TimeMS = []string{"public.a", "public.b"}, 10000
+	lookup := stmt("lookup", "SELECT pad FROM c WHERE y = $1", 10, "public.c", "42")
+	lookup.TimeMS = 8000
+	recs := selectRecs(t, w, cat, []Candidate{btree("public.a", "x"), btree("public.b", "a_id"), btree("public.c", "y")},
+		[]WorkloadStatement{join, lookup}, SelectOptions{})
+	saved := map[string]float64{}
+	rank := map[string]int{}
+	for i, r := range recs {
+		saved[r.Table], rank[r.Table] = r.TimeSavedMS, i
+	}
+	if len(recs) != 3 || saved["public.a"]+saved["public.b"] > 10000 || saved["public.a"] <= 0 || saved["public.b"] <= 0 ||
+		saved["public.c"] < 7000 || rank["public.c"] > rank["public.a"] {
+		t.Errorf("want the join's time split between a and b, and c above a; saved %v:\n%s", saved, describeRecs(recs))
+	}
+}
+
 // A GIN index costed with its stand-in can take a chosen btree's place at
 // the table's limit: the swap plans the stand-in, which HypoPG can simulate.
 func TestSelectSwapsInAStandIn(t *testing.T) {
