@@ -43,19 +43,24 @@ var ginKeysSQL = map[string]string{
 // scalarsPath selects every scalar of a jsonb document.
 const scalarsPath = `'strict $.** ? (@.type() != "object" && @.type() != "array")'::pg_catalog.jsonpath`
 
-// ginSampleSQL samples one relation: the rows read, and per class of key
-// by how many sampled rows hold it (1, 2, then powers of two), the keys,
-// the rows they are in, and their mean width. %[1]s is the indexed value,
-// %[2]s the relation, %[3]g the percentage of blocks, %[4]s the index
-// predicate, %[5]s the key listing of ginKeysSQL for r.v. Functions and
-// operators are named in pg_catalog, as samplesafe.go explains.
-const ginSampleSQL = dbconn.Marker + `WITH r AS MATERIALIZED (SELECT %[1]s AS v, (%[4]s) AS kept FROM ONLY %[2]s TABLESAMPLE SYSTEM (%[3]g) REPEATABLE (0)),
-e AS (SELECT x.k, pg_catalog.count(*) AS c, pg_catalog.max(x.w) AS w FROM r, LATERAL (%[5]s) AS x(k, w) WHERE r.kept GROUP BY x.k),
-b AS (SELECT CASE WHEN c OPERATOR(pg_catalog.<=) 2 THEN c
-	ELSE 2 OPERATOR(pg_catalog.+) pg_catalog.floor(pg_catalog.log(2::pg_catalog.numeric, c::pg_catalog.numeric))::pg_catalog.int8 END AS class,
-	pg_catalog.count(*) AS keys, pg_catalog.sum(c) AS rows, pg_catalog.avg(w) AS width FROM e GROUP BY 1)
-SELECT (SELECT pg_catalog.count(*) FROM r), pg_catalog.array_agg(class::pg_catalog.int8 ORDER BY class),
-	pg_catalog.array_agg(keys::pg_catalog.int8 ORDER BY class), pg_catalog.array_agg(rows::pg_catalog.int8 ORDER BY class),
+// ginSampleSQL samples one relation: the rows read, the rows kept that
+// give no key (NULL or empty: GIN files them under a placeholder entry),
+// and per class of key by how many sampled blocks hold it (1, 2, then
+// powers of two), the keys, the rows and blocks they are in, and their
+// mean width. %[1]s is the indexed value, %[2]s the relation, %[3]g the
+// percentage of blocks, %[4]s the index predicate, %[5]s the key listing
+// of ginKeysSQL for r.v. Functions and operators are named in pg_catalog,
+// as samplesafe.go explains.
+const ginSampleSQL = dbconn.Marker + `WITH r AS MATERIALIZED (SELECT ctid AS id, %[1]s AS v, (%[4]s) AS kept FROM ONLY %[2]s TABLESAMPLE SYSTEM (%[3]g) REPEATABLE (0)),
+p AS (SELECT r.id, ((r.id::pg_catalog.text)::pg_catalog.point)[0] AS blk, x.k, x.w FROM r, LATERAL (%[5]s) AS x(k, w) WHERE r.kept),
+e AS (SELECT k, pg_catalog.count(*) AS c, pg_catalog.count(DISTINCT blk) AS blocks, pg_catalog.max(w) AS w FROM p GROUP BY k),
+b AS (SELECT CASE WHEN blocks OPERATOR(pg_catalog.<=) 2 THEN blocks
+	ELSE 2 OPERATOR(pg_catalog.+) pg_catalog.floor(pg_catalog.log(2::pg_catalog.numeric, blocks::pg_catalog.numeric))::pg_catalog.int8 END AS class,
+	pg_catalog.count(*) AS keys, pg_catalog.sum(c) AS rows, pg_catalog.sum(blocks) AS blocks, pg_catalog.avg(w) AS width FROM e GROUP BY 1)
+SELECT (SELECT pg_catalog.count(*) FROM r),
+	(SELECT pg_catalog.count(*) FROM r WHERE kept) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(DISTINCT id) FROM p),
+	pg_catalog.array_agg(class::pg_catalog.int8 ORDER BY class), pg_catalog.array_agg(keys::pg_catalog.int8 ORDER BY class),
+	pg_catalog.array_agg(rows::pg_catalog.int8 ORDER BY class), pg_catalog.array_agg(blocks::pg_catalog.int8 ORDER BY class),
 	pg_catalog.array_agg(width::pg_catalog.float8 ORDER BY class) FROM b`
 
 // trgmSchemaSQL is pg_trgm's schema, quoted ("" when not installed).
@@ -65,9 +70,9 @@ const trgmSchemaSQL = dbconn.Marker + `SELECT coalesce((SELECT quote_ident(n.nsp
 // ginKeyClass is one class of ginSampleSQL: keys held by about as many
 // sampled rows.
 type ginKeyClass struct {
-	class      int64 // 1, 2: held by that many rows; more: by 2^(class-2) or more
-	keys, rows float64
-	width      float64
+	class              int64 // 1, 2: held by that many blocks; more: by 2^(class-2) or more
+	keys, rows, blocks float64
+	width              float64
 }
 
 const (
@@ -75,8 +80,9 @@ const (
 	// order, and its pages split in the middle.
 	ginEntryFill = 0.5
 	// ginPostingOverhead: posting lists are cut in segments and pages
-	// are not filled (measured: 1.1 to 1.6 times the TIDs' bytes).
-	ginPostingOverhead = 1.35
+	// are not filled (measured: 1.1 to 1.6 times the TIDs' bytes; 1.5
+	// from the built sizes of the benchmark's GIN indexes).
+	ginPostingOverhead = 1.5
 	// ginTrgmEntryBytes: with no sample, a trigram index holds about one
 	// key per byte of the text, at this many bytes each.
 	ginTrgmEntryBytes = 4.3
@@ -142,17 +148,17 @@ func (s *selection) ginSize(ctx context.Context, e *entry) (int64, error) {
 			}
 			pct := min(100, 100*sampleBlocks/relPages)
 			sql := fmt.Sprintf(ginSampleSQL, value, r.QualifiedName(), pct, where, fmt.Sprintf(keysSQL, "r.v", trgm))
-			var sampled int64
-			var class, keys, rows []int64
+			var sampled, keyless int64
+			var class, keys, rows, blocks []int64
 			var width []float64
-			if err := s.w.conn.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&sampled, &class, &keys, &rows, &width); err != nil {
+			if err := s.w.conn.QueryRow(ctx, sql, pgx.QueryExecModeExec).Scan(&sampled, &keyless, &class, &keys, &rows, &blocks, &width); err != nil {
 				return err
 			}
 			classes := make([]ginKeyClass, len(class))
 			for i := range class {
-				classes[i] = ginKeyClass{class: class[i], keys: float64(keys[i]), rows: float64(rows[i]), width: width[i]}
+				classes[i] = ginKeyClass{class: class[i], keys: float64(keys[i]), rows: float64(rows[i]), blocks: float64(blocks[i]), width: width[i]}
 			}
-			size += ginModel(classes, float64(sampled), r.RelTuples, relPages)
+			size += ginModel(classes, float64(keyless), float64(sampled), r.RelTuples, relPages)
 		}
 		return nil
 	})
@@ -170,8 +176,8 @@ func (s *selection) ginSize(ctx context.Context, e *entry) (int64, error) {
 }
 
 // ginModel lays out the keys a sample of sampled rows found in a relation
-// of rows rows on pages pages.
-func ginModel(classes []ginKeyClass, sampled, rows, pages float64) float64 {
+// of rows rows on pages pages, keyless of them giving none.
+func ginModel(classes []ginKeyClass, keyless, sampled, rows, pages float64) float64 {
 	if sampled <= 0 {
 		return 0
 	}
@@ -183,11 +189,16 @@ func ginModel(classes []ginKeyClass, sampled, rows, pages float64) float64 {
 		gap := rows / max(held/keys, 1)
 		postings += max(held-keys, 0) * tidBytes(gap, rowsPerPage)
 	}
-	// Rare keys: Haas and Stokes' Duj1 over those seen once (f1) and twice.
-	var f1, n, d, width float64
+	if keyless > 0 {
+		lay(1, keyless*scale, 0)
+	}
+	// Rare keys: Haas and Stokes' Duj1 over those seen in one block (f1)
+	// or two. Counted by blocks, not rows: a key that neighbouring rows
+	// share, seen in two rows of one block, is as rare as one seen once.
+	var f1, n, d, held, width float64
 	for _, c := range classes {
 		if c.class <= 2 {
-			n, d, width = n+c.rows, d+c.keys, width+c.width*c.keys
+			n, d, held, width = n+c.blocks, d+c.keys, held+c.rows, width+c.width*c.keys
 			if c.class == 1 {
 				f1 = c.keys
 			}
@@ -197,7 +208,7 @@ func ginModel(classes []ginKeyClass, sampled, rows, pages float64) float64 {
 	}
 	if d > 0 {
 		distinct := n * d / (n - f1 + f1/scale)
-		lay(min(distinct, n*scale), n*scale, width/d)
+		lay(min(distinct, held*scale), held*scale, width/d)
 	}
 	return entries/ginEntryFill + postings*ginPostingOverhead + 2*pageSize
 }
