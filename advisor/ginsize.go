@@ -64,8 +64,8 @@ SELECT (SELECT pg_catalog.count(*) FROM r),
 	pg_catalog.array_agg(width::pg_catalog.float8 ORDER BY class) FROM b`
 
 // trgmSchemaSQL is pg_trgm's schema, quoted ("" when not installed).
-const trgmSchemaSQL = dbconn.Marker + `SELECT coalesce((SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e
-	JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'), '')`
+const trgmSchemaSQL = dbconn.Marker + `SELECT coalesce((SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) FROM pg_catalog.pg_extension e
+	JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'::pg_catalog.name), '')`
 
 // ginKeyClass is one class of ginSampleSQL: keys held by about as many
 // sampled rows.

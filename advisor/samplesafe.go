@@ -40,18 +40,24 @@ var (
 // or array brackets, whose columns a sample reads; castTypes are the
 // names of the same types in a parsed cast.
 var (
-	builtinTypes = []string{"text", "character varying", "character", "name", `"char"`, "jsonb", "tsvector", "regconfig",
+	builtinTypes = []string{"text", "character varying", "character", "name", "jsonb", "tsvector", "regconfig",
 		"smallint", "integer", "bigint", "numeric", "real", "double precision", "boolean", "uuid",
 		"date", "timestamp without time zone", "timestamp with time zone", "time without time zone", "interval"}
 	castTypes = []string{"text", "varchar", "bpchar", "name", "char", "jsonb", "tsvector", "regconfig",
 		"int2", "int4", "int8", "numeric", "float4", "float8", "bool", "uuid", "date", "timestamp", "timestamptz", "time", "interval"}
-	typmod = regexp.MustCompile(`\([^)]*\)`)
+	typmod = regexp.MustCompile(`\(\d+(,\d+)?\)`)
 )
 
 // builtinType reports whether typ (format_type's) is one of builtinTypes,
-// or an array of one.
+// or an array of one. format_type quotes or qualifies every other type
+// whose name could read as one of them: a type of another schema named
+// text prints as public.text, and one named "char(1)" keeps its quotes.
 func builtinType(typ string) bool {
-	return slices.Contains(builtinTypes, strings.TrimSuffix(typmod.ReplaceAllString(typ, ""), "[]"))
+	base := strings.TrimSuffix(typ, "[]")
+	if base == `"char"` {
+		return true
+	}
+	return !strings.ContainsAny(base, `".`) && slices.Contains(builtinTypes, typmod.ReplaceAllString(base, ""))
 }
 
 // sampleWhere is the predicate of c for a sample to evaluate, "true" for
