@@ -172,6 +172,7 @@ func (e *Engine) Analyze(ctx context.Context, t Target, d *collector.Delta, cumu
 		// skipped or refused for it: the report is not the workload's.
 		return nil, context.Cause(ctx)
 	}
+	rankAcrossDatabases(r.Recommendations)
 	slices.SortStableFunc(r.Statements, func(a, b Statement) int { return rankOf(top, a) - rankOf(top, b) })
 	return r, nil
 }
@@ -452,4 +453,20 @@ func inheritanceWarning(cat *collector.Catalog, workload []WorkloadStatement) st
 	return fmt.Sprintf("%s: tables inherit from them (old-style inheritance, not partitions), and the advisor recommends no index "+
 		"on those children, whose rows the statements reading the parents scan too: index the children their plans scan by hand "+
 		"(CREATE INDEX CONCURRENTLY on each; the seq_scan findings name them)", strings.Join(parents, ", "))
+}
+
+// rankAcrossDatabases orders the recommendations of several databases,
+// each database's in Select's order, as Select ranks one's: costed ones
+// by the time they save, uncosted ones after them.
+func rankAcrossDatabases(recs []Recommendation) {
+	slices.SortStableFunc(recs, func(a, b Recommendation) int {
+		return cmp.Or(cmp.Compare(boolRank(b.Costed()), boolRank(a.Costed())), cmp.Compare(b.TimeSavedMS, a.TimeSavedMS))
+	})
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -22,7 +22,7 @@ import (
 // distinct keys, each with the list of rows holding it, the TIDs
 // delta-encoded in 1 to 3 bytes by how far apart those rows lie. A block
 // sample lists the keys each sampled row gives, and the model lays them
-// out: a key seen once or twice in the sample stands for the rare keys,
+// out: a key seen in one or two sampled blocks stands for the rare keys,
 // counted with the estimator ANALYZE uses for n_distinct; the others are
 // the frequent ones, each as common in the table as in the sample.
 
@@ -68,7 +68,7 @@ const trgmSchemaSQL = dbconn.Marker + `SELECT coalesce((SELECT pg_catalog.quote_
 	JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'pg_trgm'::pg_catalog.name), '')`
 
 // ginKeyClass is one class of ginSampleSQL: keys held by about as many
-// sampled rows.
+// sampled blocks.
 type ginKeyClass struct {
 	class              int64 // 1, 2: held by that many blocks; more: by 2^(class-2) or more
 	keys, rows, blocks float64
@@ -99,7 +99,7 @@ func ginOpClass(c Candidate, t *collector.Table) string {
 	if k.OpClass != "" {
 		return k.OpClass
 	}
-	if strings.HasPrefix(k.Expression, "to_tsvector(") {
+	if strings.HasPrefix(strings.TrimPrefix(k.Expression, "pg_catalog."), "to_tsvector(") {
 		return "tsvector_ops"
 	}
 	col := columnOf(t, k.Column)
@@ -135,11 +135,13 @@ func (s *selection) ginSize(ctx context.Context, e *entry) (int64, error) {
 			return err
 		}
 		var trgm string
-		if err := s.w.conn.QueryRow(ctx, trgmSchemaSQL).Scan(&trgm); err != nil {
-			return err
-		}
-		if opclass == "gin_trgm_ops" && trgm == "" {
-			return errors.New("pg_trgm is not installed")
+		if opclass == "gin_trgm_ops" {
+			if err := s.w.conn.QueryRow(ctx, trgmSchemaSQL).Scan(&trgm); err != nil {
+				return err
+			}
+			if trgm == "" {
+				return errors.New("pg_trgm is not installed")
+			}
 		}
 		for _, r := range s.cat.OwnRows(e.table, maxSampledPartitions) {
 			relPages := pages(r)

@@ -330,3 +330,11 @@ func TestBuiltinType(t *testing.T) {
 		}
 	}
 }
+
+// A to_tsvector key is a tsvector one however its name is written.
+func TestGINOpClassOfQualifiedToTsvector(t *testing.T) {
+	c := Candidate{Method: "gin", Keys: []collector.IndexKey{{Expression: "pg_catalog.to_tsvector('english'::regconfig, body)"}}}
+	if got := ginOpClass(c, &collector.Table{}); got != "tsvector_ops" {
+		t.Errorf("opclass %q, want tsvector_ops", got)
+	}
+}

@@ -18,7 +18,7 @@ import (
 //   - functions and operators are named in pg_catalog: unqualified, one of
 //     another schema on the search_path whose argument types match exactly
 //     wins over pg_catalog's, which needs a cast;
-//   - casts are to built-in types, of constants;
+//   - casts are to built-in types, of constants or of columns;
 //   - columns are of built-in types, so no cast or operator resolution
 //     reaches a cast function a type's owner wrote (CREATE CAST ... AS
 //     IMPLICIT needs no superuser).
@@ -130,12 +130,16 @@ func (g sampleGrammar) safe(n *pg.Node, t *collector.Table) bool {
 			name := lastName(f.Funcname)
 			ok = inCatalog(f.Funcname) && slices.Contains(g.funcs, name) &&
 				f.AggFilter == nil && f.Over == nil && !f.AggStar && !f.AggDistinct && !f.FuncVariadic && f.AggOrder == nil
-			f.Funcname = catalogName(name)
+			if ok {
+				f.Funcname = catalogName(name)
+			}
 		case n.GetAExpr() != nil:
 			e := n.GetAExpr()
 			name := lastName(e.Name)
 			ok = e.Kind == pg.A_Expr_Kind_AEXPR_OP && inCatalog(e.Name) && slices.Contains(g.ops, name)
-			e.Name = catalogName(name)
+			if ok {
+				e.Name = catalogName(name)
+			}
 		case n.GetTypeCast() != nil:
 			tn := n.GetTypeCast().TypeName
 			name := lastName(tn.GetNames())

@@ -128,14 +128,15 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 		if recs, unvalidated, err = s.validated(ctx, validated); err != nil {
 			return nil, fmt.Errorf("select indexes: %w", err)
 		}
-		s.creditTimeSaved(recs)
 	}
+	heuristic, displaced := s.heuristic(unvalidated, recs)
+	recs = withoutRecommendations(recs, displaced)
+	s.creditTimeSaved(recs) // among those that stay
 	slices.SortFunc(recs, func(a, b Recommendation) int {
 		return cmp.Or(cmp.Compare(b.TimeSavedMS, a.TimeSavedMS), cmp.Compare(b.CostBefore-b.CostAfter, a.CostBefore-a.CostAfter), cmp.Compare(a.ID, b.ID))
 	})
 	// Unvalidated ones have no proven benefit: they follow, in heuristic order.
-	heuristic, displaced := s.heuristic(unvalidated, recs)
-	recs = append(withoutRecommendations(recs, displaced), heuristic...)
+	recs = append(recs, heuristic...)
 	for i, r := range recs {
 		if len(r.Replaces) > 0 {
 			drops := make([]string, len(r.Replaces))
@@ -1549,7 +1550,11 @@ func (s *selection) creditTimeSaved(recs []Recommendation) {
 	byStatement := map[string][]share{}
 	for i, r := range recs {
 		for _, g := range r.Statements {
-			byStatement[g.QueryID] = append(byStatement[g.QueryID], share{i, max(g.CostWithout-g.CostAfter, 0)})
+			weight := max(g.CostWithout-g.CostAfter, 0)
+			if g.CostWithout == 0 {
+				weight = -1 // unknown
+			}
+			byStatement[g.QueryID] = append(byStatement[g.QueryID], share{i, weight})
 		}
 	}
 	for i := range recs {
@@ -1562,14 +1567,16 @@ func (s *selection) creditTimeSaved(recs []Recommendation) {
 			part, shares := 1.0, byStatement[g.QueryID]
 			if len(shares) > 1 {
 				var total, mine float64
+				known := true
 				for _, sh := range shares {
 					total += sh.weight
+					known = known && sh.weight >= 0
 					if sh.rec == i {
 						mine = sh.weight
 					}
 				}
 				part = 1 / float64(len(shares))
-				if total > 0 {
+				if known && total > 0 {
 					part = mine / total
 				}
 			}

@@ -1244,3 +1244,40 @@ func TestSelectPicksTheIndexesOfAnORTogether(t *testing.T) {
 		}
 	}
 }
+
+// A shared statement's saving is split evenly when what one of its
+// recommendations adds is unknown, and a recommendation left alone on it
+// once another is displaced gets all of it.
+func TestCreditTimeSavedSplits(t *testing.T) {
+	s := &selection{stmts: []WorkloadStatement{{QueryID: "q", TimeMS: 1000}}}
+	rec := func(id string, without float64, with ...string) Recommendation {
+		return Recommendation{ID: id, Validated: true, Statements: []StatementGain{{QueryID: "q", Calls: 1, CostBefore: 100, CostAfter: 10, CostWithout: without, With: with}}}
+	}
+	recs := []Recommendation{rec("a", 50, "b"), rec("b", 0, "a")}
+	s.creditTimeSaved(recs)
+	if recs[0].TimeSavedMS != 450 || recs[1].TimeSavedMS != 450 {
+		t.Errorf("one share unknown: saved %v and %v, want 450 each", recs[0].TimeSavedMS, recs[1].TimeSavedMS)
+	}
+	recs = withoutRecommendations([]Recommendation{rec("a", 50, "b"), rec("b", 50, "a")}, map[string]bool{"b": true})
+	s.creditTimeSaved(recs)
+	if len(recs) != 1 || recs[0].TimeSavedMS != 900 {
+		t.Errorf("alone once b is displaced: %+v, want a saving 900", recs)
+	}
+}
+
+// Recommendations of several databases are ranked together: costed ones
+// by time saved, uncosted ones last, each database's order kept on ties.
+func TestRankAcrossDatabases(t *testing.T) {
+	recs := []Recommendation{
+		{ID: "app1", Validated: true, TimeSavedMS: 100}, {ID: "app2", Validated: true, TimeSavedMS: 0}, {ID: "app3"},
+		{ID: "crm1", Validated: true, TimeSavedMS: 500}, {ID: "crm2", StandIn: true, TimeSavedMS: 0}, {ID: "crm3"},
+	}
+	rankAcrossDatabases(recs)
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.ID)
+	}
+	if want := []string{"crm1", "app1", "app2", "crm2", "app3", "crm3"}; !slices.Equal(got, want) {
+		t.Errorf("ranked %v, want %v", got, want)
+	}
+}
