@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -336,5 +337,33 @@ func TestGINOpClassOfQualifiedToTsvector(t *testing.T) {
 	c := Candidate{Method: "gin", Keys: []collector.IndexKey{{Expression: "pg_catalog.to_tsvector('english'::regconfig, body)"}}}
 	if got := ginOpClass(c, &collector.Table{}); got != "tsvector_ops" {
 		t.Errorf("opclass %q, want tsvector_ops", got)
+	}
+}
+
+// A table's row-level security policies are its owner's code: a sample by
+// a role they apply to fails rather than run them with its privileges.
+func TestSampleRunsNoRowSecurityPolicy(t *testing.T) {
+	conn := testDB(t, "sample_rls",
+		`DO $$ BEGIN CREATE ROLE zz_sample_owner; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+		`DO $$ BEGIN CREATE ROLE zz_sample_advisor; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+		`CREATE TABLE t (id int, a int, b int)`,
+		`INSERT INTO t SELECT g, g % 100, g % 7 FROM generate_series(1, 20000) g`,
+		`VACUUM ANALYZE t`,
+		`CREATE FUNCTION public.zz_policy() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'policy ran as %', current_user; END $$`,
+		`ALTER TABLE t OWNER TO zz_sample_owner`,
+		`ALTER FUNCTION public.zz_policy() OWNER TO zz_sample_owner`,
+		`ALTER TABLE t ENABLE ROW LEVEL SECURITY`,
+		`CREATE POLICY p ON t USING (public.zz_policy())`,
+		`GRANT SELECT ON t TO zz_sample_advisor`)
+	cat := replicaCatalog(t, conn)
+	if _, err := conn.Exec(context.Background(), "SET ROLE zz_sample_advisor"); err != nil {
+		t.Fatal(err)
+	}
+	s := &selection{w: newWhatIf(t, conn, WhatIfOptions{}), cat: cat, log: zaptest.NewLogger(t), samples: map[string]indexSample{}}
+	c := btree("public.t", "a")
+	c.Where = "a < b"
+	_, _, err := s.sampleIndexRows(context.Background(), c, findTable(cat, "public.t"))
+	if err == nil || strings.Contains(err.Error(), "policy ran") || !strings.Contains(err.Error(), "row-level security") {
+		t.Errorf("sample of a table with a policy: %v, want it refused for row-level security, the policy not run", err)
 	}
 }

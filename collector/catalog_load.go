@@ -26,7 +26,17 @@ const (
 	current_setting('random_page_cost')::float8,
 	pg_size_bytes(current_setting('effective_cache_size')),
 	current_setting('max_parallel_workers_per_gather')::int,
-	current_setting('search_path'), current_setting('default_text_search_config')`
+	current_setting('default_text_search_config')`
+
+	// The catalog queries call functions and operators by their names.
+	// On the server's search_path, one of another schema whose argument
+	// types match exactly wins over pg_catalog's when that needs a cast (a
+	// public.pg_total_relation_size(oid) over pg_catalog's (regclass)), and
+	// would run with the advisor's privileges: they run on pg_catalog's
+	// alone, the statements' search_path read first and put back after.
+	catalogSearchPathQuery = dbconn.Marker + `SELECT pg_catalog.current_setting('search_path')`
+	catalogSafePathQuery   = dbconn.Marker + `SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)`
+	catalogResetPathQuery  = dbconn.Marker + `SELECT pg_catalog.set_config('search_path', $1, false)`
 
 	catalogExtensionsQuery = dbconn.Marker + `SELECT extname, extversion FROM pg_extension`
 
@@ -181,8 +191,16 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 	start := time.Now()
 	c := &Catalog{TakenAt: start, Extensions: map[string]string{}}
 	s := &c.Settings
+	if err := q.QueryRow(ctx, catalogSearchPathQuery).Scan(&s.SearchPath); err != nil {
+		return nil, fmt.Errorf("load catalog: settings: %w", err)
+	}
+	var set string
+	if err := q.QueryRow(ctx, catalogSafePathQuery).Scan(&set); err != nil {
+		return nil, fmt.Errorf("load catalog: settings: %w", err)
+	}
+	defer func() { _ = q.QueryRow(context.WithoutCancel(ctx), catalogResetPathQuery, s.SearchPath).Scan(&set) }()
 	err := q.QueryRow(ctx, catalogSettingsQuery).Scan(&c.Database, &c.ServerNum, &s.WorkMemBytes, &s.SharedBuffersBytes, &s.HashMemMultiplier,
-		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.SearchPath, &s.TextSearchConfig)
+		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.TextSearchConfig)
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: settings: %w", err)
 	}

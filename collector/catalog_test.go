@@ -287,3 +287,27 @@ func TestWithDatabaseConnects(t *testing.T) {
 		}
 	}
 }
+
+// The catalog queries run only pg_catalog's functions: a function another
+// role put on the search_path, whose argument type matches exactly where
+// pg_catalog's needs a cast, is not called; the statements' search_path
+// is still the one the catalog reports, and the connection's is put back.
+func TestLoadCatalogRunsOnlyCatalogFunctions(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "catadecoy", "")
+	if err := c.Exec(ctx, "catadecoy", `CREATE TABLE t (id int PRIMARY KEY)`,
+		`CREATE FUNCTION public.pg_total_relation_size(oid) RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy ran'; END $$`,
+		`ALTER DATABASE catadecoy SET search_path = public, "$user"`); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, c.DSN("catadecoy"), false)
+	cat, err := LoadCatalog(ctx, conn, testLogger(t))
+	if err != nil {
+		t.Fatalf("catalog with a decoy on the search_path: %v", err)
+	}
+	var path string
+	if err := conn.QueryRow(ctx, "SHOW search_path").Scan(&path); err != nil || cat.Settings.SearchPath != `public, "$user"` || path != cat.Settings.SearchPath {
+		t.Errorf("catalog's search_path %q, the connection's after %q (%v): want public, \"$user\" for both", cat.Settings.SearchPath, path, err)
+	}
+}

@@ -582,7 +582,7 @@ const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 	UNION
 	SELECT c.reltype FROM pg_class c WHERE c.oid = ANY ($1::oid[]) AND c.reltype <> 0
 	UNION
-	SELECT to_regtype(x)::oid FROM unnest($2::text[]) AS x WHERE to_regtype(x) IS NOT NULL
+	SELECT pg_catalog.to_regtype(x)::oid FROM pg_catalog.unnest($2::text[]) AS x WHERE pg_catalog.to_regtype(x) IS NOT NULL
 	UNION
 	SELECT v.b FROM ty JOIN pg_type t ON t.oid = ty.oid, LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
 		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
@@ -722,10 +722,10 @@ type procRow struct {
 
 func (p procRow) String() string { return p.schema + "." + p.name + "(" + p.args + ")" }
 
-var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid),
+var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_function_identity_arguments(p.oid),
 	p.provolatile::text, l.lanname::text,
-	CASE WHEN (l.lanname = 'sql' AND p.prosrc = '') OR l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) ELSE p.prosrc END,
-	coalesce(pg_get_expr(p.proargdefaults, 0), ''),
+	CASE WHEN (l.lanname = 'sql' AND p.prosrc = '') OR l.lanname = 'plpgsql' THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END,
+	coalesce(pg_catalog.pg_get_expr(p.proargdefaults, 0), ''),
 	p.oid < 16384,
 	coalesce((SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
 		WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
@@ -733,22 +733,22 @@ var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_get_function_iden
 	ARRAY(SELECT q.oid FROM pg_aggregate a, LATERAL (VALUES (a.aggtransfn), (a.aggfinalfn), (a.aggcombinefn),
 			(a.aggserialfn), (a.aggdeserialfn), (a.aggmtransfn), (a.aggminvtransfn), (a.aggmfinalfn)) AS f(fn)
 		JOIN pg_proc q ON q.oid = f.fn
-		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384 OR q.provolatile = 'v' OR lower(q.proname) LIKE ANY (` + deniedLike + `))),
-	(SELECT substr(cfg, length('search_path=') + 1) FROM unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
-	coalesce((SELECT array_agg(lower(split_part(cfg, '=', 1))) FROM unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
-	CASE WHEN p.prosecdef AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN pg_get_userbyid(p.proowner)::text ELSE '' END,
-	CASE WHEN p.oid >= 16384 THEN ARRAY(SELECT format_type(t, NULL) FROM unnest(array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
+		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384 OR q.provolatile = 'v' OR pg_catalog.lower(q.proname) LIKE ANY (` + deniedLike + `))),
+	(SELECT pg_catalog.substr(cfg, pg_catalog.length('search_path=') + 1) FROM pg_catalog.unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
+	coalesce((SELECT pg_catalog.array_agg(pg_catalog.lower(pg_catalog.split_part(cfg, '=', 1))) FROM pg_catalog.unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
+	CASE WHEN p.prosecdef AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN pg_catalog.pg_get_userbyid(p.proowner)::text ELSE '' END,
+	CASE WHEN p.oid >= 16384 THEN ARRAY(SELECT pg_catalog.format_type(t, NULL) FROM pg_catalog.unnest(pg_catalog.array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
 		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + ` SELECT FROM hazards)) END`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
 // With onearg only functions callable with one argument count (t.name).
 var procsByNameSQL = `SELECT w.i::int, ` + procColumns + `
-FROM unnest($1::text[], $2::text[], $3::bool[]) WITH ORDINALITY AS w(schema, name, onearg, i)
+FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::bool[])) WITH ORDINALITY AS w(schema, name, onearg, i)
 JOIN pg_proc p ON p.proname = w.name
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
-WHERE (w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true))))
+WHERE (w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (pg_catalog.current_schemas(true))))
   AND (NOT w.onearg OR (p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1))
 ORDER BY w.i, p.oid`
 
@@ -765,10 +765,10 @@ ORDER BY p.oid`
 // functions that are not volatile; and which of the names ($1, $2, by
 // position from 1) match no operator.
 const operatorProcsSQL = `WITH RECURSIVE named(i, oid) AS (
-	SELECT w.i, o.oid FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(schema, name, i)
+	SELECT w.i, o.oid FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS w(schema, name, i)
 	JOIN pg_operator o ON o.oprname = w.name
 	JOIN pg_namespace n ON n.oid = o.oprnamespace
-	WHERE w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (current_schemas(true)))
+	WHERE w.schema = '*' OR n.nspname = w.schema OR (w.schema = '' AND n.nspname = ANY (pg_catalog.current_schemas(true)))
 ), ops(oid) AS (
 	SELECT oid FROM named
 	UNION
@@ -778,7 +778,7 @@ SELECT ARRAY(SELECT DISTINCT p.oid FROM ops
 		JOIN pg_operator o ON o.oid = ops.oid
 		JOIN pg_proc p ON p.oid = o.oprcode
 		WHERE p.oid >= 16384 OR p.provolatile = 'v'),
-	ARRAY(SELECT i FROM generate_series(1, cardinality($2::text[])) AS i EXCEPT SELECT i FROM named ORDER BY 1)`
+	ARRAY(SELECT i FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2::text[])) AS i EXCEPT SELECT i FROM named ORDER BY 1)`
 
 // typeHazardsSQL lists, for the types named by $1 (resolved on the
 // session's search path) with their base, element and, for a composite,
@@ -788,7 +788,7 @@ SELECT ARRAY(SELECT DISTINCT p.oid FROM ops
 // (an INSERT plans in a column's domain default, folding it), each
 // labelled.
 const typeHazardsSQL = `WITH RECURSIVE named(oid) AS (
-	SELECT to_regtype(x)::oid FROM unnest($1::text[]) AS x
+	SELECT pg_catalog.to_regtype(x)::oid FROM pg_catalog.unnest($1::text[]) AS x
 ), ` + typeHazardsFrom + `
 SELECT DISTINCT typ, fn, expr, label FROM hazards`
 
@@ -797,14 +797,14 @@ SELECT DISTINCT typ, fn, expr, label FROM hazards`
 // would: an unqualified name in its schemas only. Each comes out as the
 // name that finds the same type on the session's path (regtype's output
 // qualifies it as needed), NULL for one that resolves to nothing.
-const typesOnPathSQL = `SELECT CASE WHEN $2::text[] IS NULL OR x ~ '^"([^"]|"")*"\.' THEN to_regtype(x) ELSE (
-		SELECT to_regtype(quote_ident(kn.nspname) || '.' || x)
-		FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
+const typesOnPathSQL = `SELECT CASE WHEN $2::text[] IS NULL OR x ~ '^"([^"]|"")*"\.' THEN pg_catalog.to_regtype(x) ELSE (
+		SELECT pg_catalog.to_regtype(pg_catalog.quote_ident(kn.nspname) || '.' || x)
+		FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
 		JOIN pg_namespace kn ON kn.nspname = (CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END)::name
-			AND has_schema_privilege(kn.oid, 'USAGE')
-		WHERE to_regtype(quote_ident(kn.nspname) || '.' || x) IS NOT NULL
+			AND pg_catalog.has_schema_privilege(kn.oid, 'USAGE')
+		WHERE pg_catalog.to_regtype(pg_catalog.quote_ident(kn.nspname) || '.' || x) IS NOT NULL
 		ORDER BY s.pos LIMIT 1) END::text
-	FROM unnest($1::text[]) WITH ORDINALITY AS w(x, i)
+	FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS w(x, i)
 	ORDER BY w.i`
 
 const typeHazardsFrom = `ty(root, oid) AS (
@@ -821,13 +821,13 @@ const typeHazardsFrom = `ty(root, oid) AS (
 	UNION ALL
 	SELECT ty.root, ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
 ), hazards(root, typ, fn, expr, label) AS (
-	SELECT fns.root, format_type(fns.typ, NULL), fns.fn, '', '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
+	SELECT fns.root, pg_catalog.format_type(fns.typ, NULL), fns.fn, '', '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
 	WHERE p.oid >= 16384 OR p.provolatile = 'v'
 	UNION ALL
-	SELECT ty.root, format_type(ty.oid, NULL), 0::oid, pg_get_expr(co.conbin, 0), 'a CHECK of domain' FROM ty
+	SELECT ty.root, pg_catalog.format_type(ty.oid, NULL), 0::oid, pg_catalog.pg_get_expr(co.conbin, 0), 'a CHECK of domain' FROM ty
 		JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL
 	UNION ALL
-	SELECT ty.root, format_type(t.oid, NULL), 0::oid, pg_get_expr(t.typdefaultbin, 0), 'the default of domain' FROM ty
+	SELECT ty.root, pg_catalog.format_type(t.oid, NULL), 0::oid, pg_catalog.pg_get_expr(t.typdefaultbin, 0), 'the default of domain' FROM ty
 		JOIN pg_type t ON t.oid = ty.oid WHERE t.typdefaultbin IS NOT NULL
 )`
 
@@ -853,21 +853,21 @@ const selfAndBelow = "WITH RECURSIVE d(oid) AS (SELECT c.oid UNION SELECT i.inhr
 // typeHazardsSQL would list (most have none, and vetting each costs a
 // query). The first column is the name's index in $1.
 const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, c.relname::text,
-	CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END,
-	CASE WHEN c.relrowsecurity THEN coalesce((SELECT array_agg(pg_get_expr(e.expr, pol.polrelid))
+	CASE WHEN c.relkind = 'v' THEN pg_catalog.pg_get_viewdef(c.oid) ELSE '' END,
+	CASE WHEN c.relrowsecurity THEN coalesce((SELECT pg_catalog.array_agg(pg_catalog.pg_get_expr(e.expr, pol.polrelid))
 		FROM pg_policy pol, LATERAL (VALUES (pol.polqual), (pol.polwithcheck)) AS e(expr)
 		WHERE pol.polrelid = c.oid AND e.expr IS NOT NULL), '{}') ELSE '{}' END,
-	coalesce((SELECT array_agg(pg_get_expr(d.adbin, d.adrelid) ORDER BY d.adnum) FROM pg_attrdef d WHERE d.adrelid = c.oid), '{}'),
+	coalesce((SELECT pg_catalog.array_agg(pg_catalog.pg_get_expr(d.adbin, d.adrelid) ORDER BY d.adnum) FROM pg_attrdef d WHERE d.adrelid = c.oid), '{}'),
 	EXISTS (` + selfAndBelow + `
 		SELECT 1 FROM d JOIN pg_class k ON k.oid = d.oid WHERE k.relkind = 'f'),
-	coalesce((SELECT array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}'),
+	coalesce((SELECT pg_catalog.array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}'),
 	coalesce((` + selfAndBelow + `
-		SELECT array_agg(DISTINCT e) FROM (
-			SELECT pg_get_expr(x.indexprs, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
-			UNION ALL SELECT pg_get_expr(x.indpred, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
-			UNION ALL SELECT pg_get_expr(k.conbin, k.conrelid), 'pg_constraint'::regclass, k.oid FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
-			UNION ALL SELECT pg_get_expr(p.partexprs, p.partrelid), 'pg_class'::regclass, p.partrelid FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
-			UNION ALL SELECT unnest(pg_get_statisticsobjdef_expressions(s.oid)), 'pg_statistic_ext'::regclass, s.oid FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
+		SELECT pg_catalog.array_agg(DISTINCT e) FROM (
+			SELECT pg_catalog.pg_get_expr(x.indexprs, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
+			UNION ALL SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
+			UNION ALL SELECT pg_catalog.pg_get_expr(k.conbin, k.conrelid), 'pg_constraint'::regclass, k.oid FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
+			UNION ALL SELECT pg_catalog.pg_get_expr(p.partexprs, p.partrelid), 'pg_class'::regclass, p.partrelid FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
+			UNION ALL SELECT pg_catalog.unnest(pg_catalog.pg_get_statisticsobjdef_expressions(s.oid)), 'pg_statistic_ext'::regclass, s.oid FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
 		) AS t(e, cls, obj)
 		WHERE EXISTS (SELECT FROM pg_depend dep WHERE dep.classid = t.cls AND dep.objid = t.obj
 			AND dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass) AND dep.refobjid >= 16384)), '{}'),
@@ -875,13 +875,13 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p'),
 	ARRAY(WITH RECURSIVE named(oid) AS (SELECT a.atttypid FROM pg_attribute a
 			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ` + typeHazardsFrom + `
-		SELECT DISTINCT format_type(root, NULL) FROM hazards)
-FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i)
-JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR cardinality(parse_ident(w.name)) > 1 THEN to_regclass(w.name) ELSE (
-	SELECT k.oid FROM unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
+		SELECT DISTINCT pg_catalog.format_type(root, NULL) FROM hazards)
+FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS w(name, i)
+JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR pg_catalog.cardinality(pg_catalog.parse_ident(w.name)) > 1 THEN pg_catalog.to_regclass(w.name) ELSE (
+	SELECT k.oid FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
 	JOIN pg_namespace kn ON kn.nspname = (CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END)::name
-		AND has_schema_privilege(kn.oid, 'USAGE')
-	JOIN pg_class k ON k.relnamespace = kn.oid AND k.relname = (parse_ident(w.name))[1]
+		AND pg_catalog.has_schema_privilege(kn.oid, 'USAGE')
+	JOIN pg_class k ON k.relnamespace = kn.oid AND k.relname = (pg_catalog.parse_ident(w.name))[1]
 	ORDER BY s.pos LIMIT 1) END
 JOIN pg_namespace n ON n.oid = c.relnamespace
 ORDER BY c.oid`
@@ -960,22 +960,22 @@ func asciiLower(s string) string {
 // type name in any text it converts to regtype ('t(3)'::regtype), whose
 // type no name in the statement shows. At most one of each kind.
 const databaseHazardSQL = `SELECT DISTINCT ON (planning) reason, planning FROM (
-	SELECT format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
+	SELECT pg_catalog.format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
 		c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure), false
 	FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
 	WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype)) AND p.provolatile = 'v'
 	UNION ALL
-	SELECT format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure), false
+	SELECT pg_catalog.format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure), false
 	FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
 	UNION ALL
-	SELECT format('an operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
+	SELECT pg_catalog.format('an operator family %s uses operator %s backed by volatile function %s', a.amopfamily,
 		a.amopopr::regoperator, o.oprcode::regprocedure), false
 	FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode WHERE p.provolatile = 'v'
 	UNION ALL
-	SELECT format('a type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure), false
+	SELECT pg_catalog.format('a type %s has volatile input or output function %s', t.oid::regtype, p.oid::regprocedure), false
 	FROM pg_type t JOIN pg_proc p ON p.oid IN (t.typinput, t.typreceive, t.typoutput, t.typsend) WHERE p.provolatile = 'v'
 	UNION ALL
-	SELECT format('a type %s whose typmod input function %s, volatile or not compiled code, runs wherever a type name in text becomes a regtype',
+	SELECT pg_catalog.format('a type %s whose typmod input function %s, volatile or not compiled code, runs wherever a type name in text becomes a regtype',
 		t.oid::regtype, p.oid::regprocedure), true
 	FROM pg_type t JOIN pg_proc p ON p.oid = t.typmodin JOIN pg_language l ON l.oid = p.prolang
 	WHERE p.provolatile = 'v' OR (p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal'))

@@ -713,3 +713,23 @@ func TestGateSignatureCasts(t *testing.T) {
 		t.Errorf("counters.n = %d after running the three statements: want 3", n)
 	}
 }
+
+// The gate's own catalog queries call only pg_catalog's functions: a
+// public.unnest(text[]), an exact match where pg_catalog's takes anyarray,
+// ran while the gate decided on any statement calling a function.
+func TestGateCatalogQueriesRunNoDecoy(t *testing.T) {
+	db := gateDatabase(t, "gate_decoy", `CREATE TABLE t (id int)`,
+		`CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy unnest ran'; END $$`,
+		`CREATE FUNCTION public.quote_ident(name) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy quote_ident ran'; END $$`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{"SELECT lower('x'), id FROM t", "SELECT id::text FROM t WHERE id = $1"} {
+		if d := Gate(ctx, conn, q); !d.Analyze || strings.Contains(d.Reason, "decoy") {
+			t.Errorf("Gate(%q) = %+v, want it allowed, no decoy run", q, d)
+		}
+	}
+}
