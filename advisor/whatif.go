@@ -332,7 +332,7 @@ const (
 	// and whether it did; see NewWhatIf. The pg_settings rows are read
 	// before set_config runs.
 	capCache = dbconn.Marker + `SELECT e.setting, b.setting,
-		pg_size_pretty(e.setting::bigint * current_setting('block_size')::bigint), pg_size_pretty(b.setting::bigint * current_setting('block_size')::bigint),
+		pg_catalog.pg_size_pretty(e.setting::bigint * current_setting('block_size')::bigint), pg_catalog.pg_size_pretty(b.setting::bigint * current_setting('block_size')::bigint),
 		CASE WHEN e.setting::bigint > b.setting::bigint THEN set_config('effective_cache_size', b.setting, false) END IS NOT NULL
 		FROM pg_settings e, pg_settings b WHERE e.name = 'effective_cache_size' AND b.name = 'shared_buffers'`
 	setCache = dbconn.Marker + `SELECT set_config('effective_cache_size', $1, false)`

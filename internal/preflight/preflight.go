@@ -145,7 +145,7 @@ func checkStatements(ctx context.Context, r *Report, conn *pgx.Conn) {
 	r.add("pg_stat_statements extension", OK, "", "version %s", *extVersion)
 
 	var canReadAll bool
-	err = conn.QueryRow(ctx, dbconn.Marker+`SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+	err = conn.QueryRow(ctx, dbconn.Marker+`SELECT rolsuper OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
 		FROM pg_roles WHERE rolname = current_user`).Scan(&canReadAll)
 	switch {
 	case err != nil:
@@ -238,8 +238,8 @@ func checkExplainTarget(ctx context.Context, r *Report, conn *pgx.Conn) {
 	// (README: what the gate does not check), with the role's privileges.
 	var super bool
 	var risky []string
-	if err := conn.QueryRow(ctx, dbconn.Marker+`SELECT rolsuper, ARRAY(SELECT g FROM unnest(ARRAY['pg_read_server_files', 'pg_write_server_files',
-		'pg_execute_server_program', 'pg_signal_backend']) AS g WHERE pg_has_role(current_user, g, 'MEMBER'))
+	if err := conn.QueryRow(ctx, dbconn.Marker+`SELECT rolsuper, ARRAY(SELECT g FROM pg_catalog.unnest(ARRAY['pg_read_server_files', 'pg_write_server_files',
+		'pg_execute_server_program', 'pg_signal_backend']) AS g WHERE pg_catalog.pg_has_role(current_user, g, 'MEMBER'))
 		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &risky); err != nil {
 		r.add("explain role", Warn, "", "check role: %v", err)
 		return
