@@ -580,7 +580,7 @@ func (c *gateChecker) checkStatement(ctx context.Context, pq *parsedQuery) (stri
 const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 	SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 	UNION
-	SELECT c.reltype FROM pg_class c WHERE c.oid = ANY ($1::oid[]) AND c.reltype <> 0
+	SELECT c.reltype FROM pg_class c WHERE c.oid = ANY ($1::oid[]) AND c.reltype <> 0::pg_catalog.oid
 	UNION
 	SELECT pg_catalog.to_regtype(x)::oid FROM pg_catalog.unnest($2::text[]) AS x WHERE pg_catalog.to_regtype(x) IS NOT NULL
 	UNION
@@ -588,7 +588,7 @@ const implicitComparisonsSQL = `WITH RECURSIVE ty(oid) AS (
 		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
 		UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
 		UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) AS v(b)
-	WHERE v.b <> 0
+	WHERE v.b <> 0::pg_catalog.oid
 )
 SELECT DISTINCT f.fn FROM (
 	SELECT o.oprcode::oid FROM pg_operator o WHERE o.oprname IN ('=', '<>', '<', '<=', '>', '>=')
@@ -600,13 +600,13 @@ SELECT DISTINCT f.fn FROM (
 	SELECT a.amproc::oid FROM pg_amproc a
 		WHERE a.amproclefttype IN (SELECT oid FROM ty) OR a.amprocrighttype IN (SELECT oid FROM ty)
 	UNION ALL
-	SELECT c.castfunc::oid FROM pg_cast c WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype))
+	SELECT c.castfunc::oid FROM pg_cast c WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::pg_catalog.regtype::pg_catalog.oid, 'jsonb'::pg_catalog.regtype::pg_catalog.oid, 'text'::pg_catalog.regtype::pg_catalog.oid))
 		AND c.castsource IN (SELECT oid FROM ty)
 	UNION ALL
 	SELECT v.f FROM pg_range r, LATERAL (VALUES (r.rngsubdiff::oid), (r.rngcanonical::oid)) AS v(f)
 		WHERE r.rngtypid IN (SELECT oid FROM ty)
 ) AS f(fn)
-WHERE f.fn >= 16384
+WHERE f.fn >= 16384::pg_catalog.oid
 ORDER BY 1`
 
 // seenKey is a relation (oid) or a type (name) seen under a search path
@@ -726,19 +726,19 @@ var procColumns = `p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_fu
 	p.provolatile::text, l.lanname::text,
 	CASE WHEN (l.lanname = 'sql' AND p.prosrc = '') OR l.lanname = 'plpgsql' THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END,
 	coalesce(pg_catalog.pg_get_expr(p.proargdefaults, 0), ''),
-	p.oid < 16384,
+	p.oid < 16384::pg_catalog.oid,
 	coalesce((SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-		WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-		AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1), ''),
+		WHERE d.classid = 'pg_proc'::pg_catalog.regclass::pg_catalog.oid AND d.objid = p.oid
+		AND d.refclassid = 'pg_extension'::pg_catalog.regclass::pg_catalog.oid AND d.deptype = 'e' LIMIT 1), ''),
 	ARRAY(SELECT q.oid FROM pg_aggregate a, LATERAL (VALUES (a.aggtransfn), (a.aggfinalfn), (a.aggcombinefn),
 			(a.aggserialfn), (a.aggdeserialfn), (a.aggmtransfn), (a.aggminvtransfn), (a.aggmfinalfn)) AS f(fn)
 		JOIN pg_proc q ON q.oid = f.fn
-		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384 OR q.provolatile = 'v' OR pg_catalog.lower(q.proname) LIKE ANY (` + deniedLike + `))),
+		WHERE a.aggfnoid = p.oid AND (q.oid >= 16384::pg_catalog.oid OR q.provolatile = 'v' OR pg_catalog.lower(q.proname) LIKE ANY (` + deniedLike + `))),
 	(SELECT pg_catalog.substr(cfg, pg_catalog.length('search_path=') + 1) FROM pg_catalog.unnest(p.proconfig) AS cfg WHERE cfg LIKE 'search_path=%'),
 	coalesce((SELECT pg_catalog.array_agg(pg_catalog.lower(pg_catalog.split_part(cfg, '=', 1))) FROM pg_catalog.unnest(p.proconfig) AS cfg WHERE cfg NOT LIKE 'search_path=%'), '{}'),
 	CASE WHEN p.prosecdef AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) THEN pg_catalog.pg_get_userbyid(p.proowner)::text ELSE '' END,
-	CASE WHEN p.oid >= 16384 THEN ARRAY(SELECT pg_catalog.format_type(t, NULL) FROM pg_catalog.unnest(pg_catalog.array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
-		WHERE t >= 16384 OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + ` SELECT FROM hazards)) END`
+	CASE WHEN p.oid >= 16384::pg_catalog.oid THEN ARRAY(SELECT pg_catalog.format_type(t, NULL) FROM pg_catalog.unnest(pg_catalog.array_prepend(p.prorettype, coalesce(p.proallargtypes, p.proargtypes::oid[]))) AS t
+		WHERE t >= 16384::pg_catalog.oid OR EXISTS (WITH RECURSIVE named(oid) AS (SELECT t), ` + typeHazardsFrom + ` SELECT FROM hazards)) END`
 
 // procsByNameSQL finds the candidates for each name: in the given schema,
 // in the search path when the schema is "", in any schema when it is "*".
@@ -772,12 +772,12 @@ const operatorProcsSQL = `WITH RECURSIVE named(i, oid) AS (
 ), ops(oid) AS (
 	SELECT oid FROM named
 	UNION
-	SELECT v.x FROM ops JOIN pg_operator o ON o.oid = ops.oid, LATERAL (VALUES (o.oprnegate), (o.oprcom)) AS v(x) WHERE v.x <> 0
+	SELECT v.x FROM ops JOIN pg_operator o ON o.oid = ops.oid, LATERAL (VALUES (o.oprnegate), (o.oprcom)) AS v(x) WHERE v.x <> 0::pg_catalog.oid
 )
 SELECT ARRAY(SELECT DISTINCT p.oid FROM ops
 		JOIN pg_operator o ON o.oid = ops.oid
 		JOIN pg_proc p ON p.oid = o.oprcode
-		WHERE p.oid >= 16384 OR p.provolatile = 'v'),
+		WHERE p.oid >= 16384::pg_catalog.oid OR p.provolatile = 'v'),
 	ARRAY(SELECT i FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2::text[])) AS i EXCEPT SELECT i FROM named ORDER BY 1)`
 
 // typeHazardsSQL lists, for the types named by $1 (resolved on the
@@ -814,7 +814,7 @@ const typeHazardsFrom = `ty(root, oid) AS (
 		UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
 		UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
 		UNION ALL SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid) AS v(b)
-	WHERE v.b <> 0
+	WHERE v.b <> 0::pg_catalog.oid
 ), fns(root, typ, fn) AS (
 	SELECT ty.root, ty.oid, f.fn FROM ty JOIN pg_type t ON t.oid = ty.oid,
 		LATERAL (VALUES (t.typinput::oid), (t.typreceive::oid)) AS f(fn)
@@ -822,7 +822,7 @@ const typeHazardsFrom = `ty(root, oid) AS (
 	SELECT ty.root, ty.oid, c.castfunc FROM ty JOIN pg_cast c ON c.casttarget = ty.oid
 ), hazards(root, typ, fn, expr, label) AS (
 	SELECT fns.root, pg_catalog.format_type(fns.typ, NULL), fns.fn, '', '' FROM fns JOIN pg_proc p ON p.oid = fns.fn
-	WHERE p.oid >= 16384 OR p.provolatile = 'v'
+	WHERE p.oid >= 16384::pg_catalog.oid OR p.provolatile = 'v'
 	UNION ALL
 	SELECT ty.root, pg_catalog.format_type(ty.oid, NULL), 0::oid, pg_catalog.pg_get_expr(co.conbin, 0), 'a CHECK of domain' FROM ty
 		JOIN pg_constraint co ON co.contypid = ty.oid WHERE co.contype = 'c' AND co.conbin IS NOT NULL
@@ -863,21 +863,21 @@ const relationsSQL = `SELECT w.i::int, c.oid, c.relkind::text, n.nspname::text, 
 	coalesce((SELECT pg_catalog.array_agg(r.rulename::text ORDER BY r.rulename) FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1'), '{}'),
 	coalesce((` + selfAndBelow + `
 		SELECT pg_catalog.array_agg(DISTINCT e) FROM (
-			SELECT pg_catalog.pg_get_expr(x.indexprs, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
-			UNION ALL SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid), 'pg_class'::regclass, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
-			UNION ALL SELECT pg_catalog.pg_get_expr(k.conbin, k.conrelid), 'pg_constraint'::regclass, k.oid FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
-			UNION ALL SELECT pg_catalog.pg_get_expr(p.partexprs, p.partrelid), 'pg_class'::regclass, p.partrelid FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
-			UNION ALL SELECT pg_catalog.unnest(pg_catalog.pg_get_statisticsobjdef_expressions(s.oid)), 'pg_statistic_ext'::regclass, s.oid FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
+			SELECT pg_catalog.pg_get_expr(x.indexprs, x.indrelid), 'pg_class'::pg_catalog.regclass::pg_catalog.oid, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indexprs IS NOT NULL
+			UNION ALL SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid), 'pg_class'::pg_catalog.regclass::pg_catalog.oid, x.indexrelid FROM d JOIN pg_index x ON x.indrelid = d.oid WHERE x.indpred IS NOT NULL
+			UNION ALL SELECT pg_catalog.pg_get_expr(k.conbin, k.conrelid), 'pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid FROM d JOIN pg_constraint k ON k.conrelid = d.oid WHERE k.contype = 'c'
+			UNION ALL SELECT pg_catalog.pg_get_expr(p.partexprs, p.partrelid), 'pg_class'::pg_catalog.regclass::pg_catalog.oid, p.partrelid FROM d JOIN pg_partitioned_table p ON p.partrelid = d.oid WHERE p.partexprs IS NOT NULL
+			UNION ALL SELECT pg_catalog.unnest(pg_catalog.pg_get_statisticsobjdef_expressions(s.oid)), 'pg_statistic_ext'::pg_catalog.regclass::pg_catalog.oid, s.oid FROM d JOIN pg_statistic_ext s ON s.stxrelid = d.oid WHERE s.stxexprs IS NOT NULL
 		) AS t(e, cls, obj)
 		WHERE EXISTS (SELECT FROM pg_depend dep WHERE dep.classid = t.cls AND dep.objid = t.obj
-			AND dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass) AND dep.refobjid >= 16384)), '{}'),
+			AND dep.refclassid IN ('pg_proc'::pg_catalog.regclass::pg_catalog.oid, 'pg_operator'::pg_catalog.regclass::pg_catalog.oid, 'pg_type'::pg_catalog.regclass::pg_catalog.oid) AND dep.refobjid >= 16384::pg_catalog.oid)), '{}'),
 	EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 		WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'p'),
 	ARRAY(WITH RECURSIVE named(oid) AS (SELECT a.atttypid FROM pg_attribute a
 			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ` + typeHazardsFrom + `
 		SELECT DISTINCT pg_catalog.format_type(root, NULL) FROM hazards)
 FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS w(name, i)
-JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR pg_catalog.cardinality(pg_catalog.parse_ident(w.name)) > 1 THEN pg_catalog.to_regclass(w.name) ELSE (
+JOIN pg_class c ON c.oid = CASE WHEN $2::text[] IS NULL OR pg_catalog.cardinality(pg_catalog.parse_ident(w.name)) > 1 THEN pg_catalog.to_regclass(w.name)::pg_catalog.oid ELSE (
 	SELECT k.oid FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS s(nsp, pos)
 	JOIN pg_namespace kn ON kn.nspname = (CASE WHEN s.nsp = '$user' THEN current_user::text ELSE s.nsp END)::name
 		AND pg_catalog.has_schema_privilege(kn.oid, 'USAGE')
@@ -963,7 +963,7 @@ const databaseHazardSQL = `SELECT DISTINCT ON (planning) reason, planning FROM (
 	SELECT pg_catalog.format('a cast from %s to %s that PostgreSQL applies unasked uses volatile function %s',
 		c.castsource::regtype, c.casttarget::regtype, c.castfunc::regprocedure), false
 	FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc
-	WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::regtype, 'jsonb'::regtype, 'text'::regtype)) AND p.provolatile = 'v'
+	WHERE (c.castcontext = 'i' OR c.casttarget IN ('json'::pg_catalog.regtype::pg_catalog.oid, 'jsonb'::pg_catalog.regtype::pg_catalog.oid, 'text'::pg_catalog.regtype::pg_catalog.oid)) AND p.provolatile = 'v'
 	UNION ALL
 	SELECT pg_catalog.format('an operator family %s uses volatile support function %s', a.amprocfamily, a.amproc::regprocedure), false
 	FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc WHERE p.provolatile = 'v'
@@ -978,7 +978,7 @@ const databaseHazardSQL = `SELECT DISTINCT ON (planning) reason, planning FROM (
 	SELECT pg_catalog.format('a type %s whose typmod input function %s, volatile or not compiled code, runs wherever a type name in text becomes a regtype',
 		t.oid::regtype, p.oid::regprocedure), true
 	FROM pg_type t JOIN pg_proc p ON p.oid = t.typmodin JOIN pg_language l ON l.oid = p.prolang
-	WHERE p.provolatile = 'v' OR (p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal'))
+	WHERE p.provolatile = 'v' OR (p.oid >= 16384::pg_catalog.oid AND l.lanname NOT IN ('c', 'internal'))
 ) AS h(reason, planning)
 ORDER BY planning`
 

@@ -733,3 +733,26 @@ func TestGateCatalogQueriesRunNoDecoy(t *testing.T) {
 		}
 	}
 }
+
+// Nor do its comparisons of oids with constants: public.>=(oid, integer)
+// matches exactly where pg_catalog's >=(oid, oid) needs a cast.
+func TestGateCatalogQueriesRunNoDecoyOperator(t *testing.T) {
+	db := gateDatabase(t, "gate_decoy_op", `CREATE TABLE t (id int)`,
+		`CREATE FUNCTION public.decoy_ge(oid, integer) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy operator ran'; END $$`,
+		`CREATE OPERATOR public.>= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = public.decoy_ge)`,
+		`CREATE FUNCTION public.decoy_ne(oid, integer) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy operator ran'; END $$`,
+		`CREATE OPERATOR public.<> (LEFTARG = oid, RIGHTARG = integer, FUNCTION = public.decoy_ne)`)
+	ctx := context.Background()
+	conn, err := dbconn.Connect(ctx, sandbox.ReplicaDSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{"SELECT lower('x'), id FROM t", "SELECT id::text FROM t WHERE id = $1"} {
+		// The decoy is a volatile function comparing values: the gate
+		// refuses to execute, but plans, and runs none of it deciding.
+		if d := Gate(ctx, conn, q); !d.Plannable || strings.Contains(d.Reason, "operator ran") {
+			t.Errorf("Gate(%q) = %+v, want it planned, no decoy run", q, d)
+		}
+	}
+}
