@@ -141,6 +141,11 @@ func (c *Cluster) primaryConf() map[string]string {
 		"max_connections":             "100",
 		"shared_buffers":              "128MB",
 		"max_standby_streaming_delay": "30s",
+		// The replica streams without a slot: under the load of every
+		// package's tests at once it can fall a few segments behind, and
+		// a segment the primary has recycled breaks it for good
+		// ("requested WAL segment ... has already been removed").
+		"wal_keep_size": "1GB",
 	}
 	if c.opts.NoPreload {
 		delete(conf, "shared_preload_libraries")
