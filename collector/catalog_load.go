@@ -19,29 +19,26 @@ import (
 const userSchemas = `n.nspname NOT IN ('pg_catalog', 'information_schema')
 	AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`
 
+// The catalog queries name their functions in pg_catalog: on the server's
+// search_path, a function of another schema whose argument types match
+// exactly wins over pg_catalog's when that needs a cast (a
+// public.pg_total_relation_size(oid) over pg_catalog's (regclass)), and
+// would run with the advisor's privileges. They run on the statements'
+// search_path all the same: pg_get_expr and the like print names on it
+// unqualified, as the statements write them.
 const (
-	catalogSettingsQuery = dbconn.Marker + `SELECT current_database(), current_setting('server_version_num')::int,
-	pg_size_bytes(current_setting('work_mem')), pg_size_bytes(current_setting('shared_buffers')),
-	coalesce(current_setting('hash_mem_multiplier', true), '1')::float8,
-	current_setting('random_page_cost')::float8,
-	pg_size_bytes(current_setting('effective_cache_size')),
-	current_setting('max_parallel_workers_per_gather')::int,
-	current_setting('default_text_search_config')`
-
-	// The catalog queries call functions and operators by their names.
-	// On the server's search_path, one of another schema whose argument
-	// types match exactly wins over pg_catalog's when that needs a cast (a
-	// public.pg_total_relation_size(oid) over pg_catalog's (regclass)), and
-	// would run with the advisor's privileges: they run on pg_catalog's
-	// alone, the statements' search_path read first and put back after.
-	catalogSearchPathQuery = dbconn.Marker + `SELECT pg_catalog.current_setting('search_path')`
-	catalogSafePathQuery   = dbconn.Marker + `SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)`
-	catalogResetPathQuery  = dbconn.Marker + `SELECT pg_catalog.set_config('search_path', $1, false)`
+	catalogSettingsQuery = dbconn.Marker + `SELECT pg_catalog.current_database(), pg_catalog.current_setting('server_version_num')::int,
+	pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')), pg_catalog.pg_size_bytes(pg_catalog.current_setting('shared_buffers')),
+	coalesce(pg_catalog.current_setting('hash_mem_multiplier', true), '1')::float8,
+	pg_catalog.current_setting('random_page_cost')::float8,
+	pg_catalog.pg_size_bytes(pg_catalog.current_setting('effective_cache_size')),
+	pg_catalog.current_setting('max_parallel_workers_per_gather')::int,
+	pg_catalog.current_setting('search_path'), pg_catalog.current_setting('default_text_search_config')`
 
 	catalogExtensionsQuery = dbconn.Marker + `SELECT extname, extversion FROM pg_extension`
 
 	catalogTablesQuery = dbconn.Marker + `SELECT c.oid, n.nspname, c.relname, c.relkind::text,
-	c.reltuples::float8, c.relpages::int8, coalesce(pg_total_relation_size(c.oid), 0),
+	c.reltuples::float8, c.relpages::int8, coalesce(pg_catalog.pg_total_relation_size(c.oid), 0),
 	coalesce(pn.nspname, ''), coalesce(pc.relname, ''),
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
 	c.relkind = 'p' AND EXISTS (SELECT FROM pg_inherits fi JOIN pg_class f ON f.oid = fi.inhrelid WHERE fi.inhparent = c.oid AND f.relkind = 'f'),
@@ -61,9 +58,9 @@ ORDER BY n.nspname, c.relname`
 
 	// A stored generated column's expression (its pg_attrdef row) depends
 	// on the other columns it reads.
-	catalogColumnsQuery = dbconn.Marker + `SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+	catalogColumnsQuery = dbconn.Marker + `SELECT a.attrelid, a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
 	ARRAY(SELECT b.attname::text FROM pg_attrdef ad
-		JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+		JOIN pg_depend d ON d.classid = 'pg_attrdef'::pg_catalog.regclass::pg_catalog.oid AND d.objid = ad.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass::pg_catalog.oid
 			AND d.refobjid = ad.adrelid AND d.refobjsubid > 0 AND d.refobjsubid <> ad.adnum
 		JOIN pg_attribute b ON b.attrelid = d.refobjid AND b.attnum = d.refobjsubid
 		WHERE a.attgenerated = 's' AND ad.adrelid = a.attrelid AND ad.adnum = a.attnum ORDER BY b.attnum)
@@ -85,24 +82,24 @@ WHERE ` + userSchemas + `
 ORDER BY s.schemaname, s.tablename, s.attname, s.inherited`
 
 	catalogIndexesQuery = dbconn.Marker + `SELECT i.indexrelid, ins.nspname, ic.relname, n.nspname, tc.relname, am.amname,
-	coalesce(pg_get_indexdef(i.indexrelid), ''), i.indnkeyatts,
-	ARRAY(SELECT coalesce(a.attname, '') FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+	coalesce(pg_catalog.pg_get_indexdef(i.indexrelid), ''), i.indnkeyatts,
+	ARRAY(SELECT coalesce(a.attname, '') FROM pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 		LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord),
-	ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) AS k ORDER BY k),
+	ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true) FROM pg_catalog.generate_series(1, i.indnatts) AS k ORDER BY k),
 	i.indoption::int2[],
 	ARRAY(SELECT CASE WHEN o.opcdefault THEN '' ELSE o.opcname END
-		FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opc, ord) JOIN pg_opclass o ON o.oid = k.opc ORDER BY k.ord),
+		FROM pg_catalog.unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opc, ord) JOIN pg_opclass o ON o.oid = k.opc ORDER BY k.ord),
 	ARRAY(SELECT CASE WHEN k.coll = 0 OR k.coll = coalesce(a.attcollation, ` + defaultCollationOID + `) THEN ''
-			ELSE (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co
+			ELSE (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) FROM pg_collation co
 				JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = k.coll) END
-		FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+		FROM pg_catalog.unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
 		LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.ord - 1] AND a.attnum > 0
 		ORDER BY k.ord),
-	coalesce(pg_get_expr(i.indpred, i.indrelid, true), ''),
+	coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), ''),
 	i.indisunique, i.indisprimary,
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
 	EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype = 'f'),
-	i.indisvalid, i.indisready, coalesce(pg_relation_size(i.indexrelid), 0), coalesce(s.idx_scan, 0)
+	i.indisvalid, i.indisready, coalesce(pg_catalog.pg_relation_size(i.indexrelid), 0), coalesce(s.idx_scan, 0)
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_namespace ins ON ins.oid = ic.relnamespace
@@ -116,9 +113,9 @@ ORDER BY n.nspname, tc.relname, ic.relname`
 	// Constraints cloned onto partitions (conparentid <> 0) are left out:
 	// the parent's constraint stands for them.
 	catalogForeignKeysQuery = dbconn.Marker + `SELECT k.conname, n.nspname, c.relname, rn.nspname, rc.relname,
-	ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
+	ARRAY(SELECT a.attname FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
 		JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord),
-	ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
+	ARRAY(SELECT a.attname FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
 		JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.ord),
 	k.confdeltype::text, k.confupdtype::text
 FROM pg_constraint k
@@ -129,8 +126,8 @@ JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE k.contype = 'f' AND k.conparentid = 0 AND ` + userSchemas + `
 ORDER BY n.nspname, c.relname, k.conname`
 
-	catalogViewsQuery = dbconn.Marker + `SELECT n.nspname, c.relname, coalesce(pg_get_viewdef(c.oid), ''),
-	EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgtype & 64 <> 0) -- TRIGGER_TYPE_INSTEAD
+	catalogViewsQuery = dbconn.Marker + `SELECT n.nspname, c.relname, coalesce(pg_catalog.pg_get_viewdef(c.oid), ''),
+	EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgtype OPERATOR(pg_catalog.&) 64::pg_catalog.int2 <> 0) -- TRIGGER_TYPE_INSTEAD
 	OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type <> '1' AND r.is_instead)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'v' AND ` + userSchemas + `
@@ -191,16 +188,8 @@ func LoadCatalog(ctx context.Context, q Querier, log *zap.Logger) (*Catalog, err
 	start := time.Now()
 	c := &Catalog{TakenAt: start, Extensions: map[string]string{}}
 	s := &c.Settings
-	if err := q.QueryRow(ctx, catalogSearchPathQuery).Scan(&s.SearchPath); err != nil {
-		return nil, fmt.Errorf("load catalog: settings: %w", err)
-	}
-	var set string
-	if err := q.QueryRow(ctx, catalogSafePathQuery).Scan(&set); err != nil {
-		return nil, fmt.Errorf("load catalog: settings: %w", err)
-	}
-	defer func() { _ = q.QueryRow(context.WithoutCancel(ctx), catalogResetPathQuery, s.SearchPath).Scan(&set) }()
 	err := q.QueryRow(ctx, catalogSettingsQuery).Scan(&c.Database, &c.ServerNum, &s.WorkMemBytes, &s.SharedBuffersBytes, &s.HashMemMultiplier,
-		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.TextSearchConfig)
+		&s.RandomPageCost, &s.EffectiveCacheSizeBytes, &s.MaxParallelWorkersPerGather, &s.SearchPath, &s.TextSearchConfig)
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: settings: %w", err)
 	}

@@ -311,3 +311,32 @@ func TestLoadCatalogRunsOnlyCatalogFunctions(t *testing.T) {
 		t.Errorf("catalog's search_path %q, the connection's after %q (%v): want public, \"$user\" for both", cat.Settings.SearchPath, path, err)
 	}
 }
+
+// The catalog prints definitions as on the statements' search_path: an
+// index on a function in public keeps its bare name, as statements write
+// it, and a column of a public type its type's.
+func TestLoadCatalogPrintsNamesOnTheSearchPath(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "catanames", "")
+	if err := c.Exec(ctx, "catanames",
+		`CREATE FUNCTION norm_email(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)'`,
+		`CREATE TYPE mood AS ENUM ('happy', 'sad')`,
+		`CREATE TABLE users (id int PRIMARY KEY, email text, m mood)`,
+		`CREATE INDEX users_norm ON users (norm_email(email)) WHERE m = 'sad'`); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := LoadCatalog(ctx, connect(t, c.DSN("catanames"), false), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ix *Index
+	for i, x := range cat.IndexesOn("public.users") {
+		if x.Name == "users_norm" {
+			ix = &cat.IndexesOn("public.users")[i]
+		}
+	}
+	if ix == nil || ix.Keys[0].Expression != "norm_email(email)" || ix.Predicate != "m = 'sad'::mood" {
+		t.Errorf("index %+v: want norm_email(email) WHERE m = 'sad'::mood", ix)
+	}
+}
