@@ -460,13 +460,12 @@ func inheritanceWarning(cat *collector.Catalog, workload []WorkloadStatement) st
 // by the time they save, uncosted ones after them.
 func rankAcrossDatabases(recs []Recommendation) {
 	slices.SortStableFunc(recs, func(a, b Recommendation) int {
-		return cmp.Or(cmp.Compare(boolRank(b.Costed()), boolRank(a.Costed())), cmp.Compare(b.TimeSavedMS, a.TimeSavedMS))
+		if a.Costed() != b.Costed() {
+			if a.Costed() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.TimeSavedMS, a.TimeSavedMS)
 	})
-}
-
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

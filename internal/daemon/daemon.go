@@ -688,11 +688,16 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 	// catalogs trackApplied looks for built indexes in.
 	cycle, cancel := engine.Bound(ctx, "analysis cycle of "+t.name)
 	defer cancel()
+	// cycleFailed logs and counts a cycle that failed, not one the
+	// agent's stop cut short.
+	cycleFailed := func(err error) {
+		t.log.Error("analysis cycle failed", zap.Error(err))
+		d.metrics.CycleFailed(t.name)
+	}
 	r, err := engine.Analyze(cycle, at, delta, false)
 	if err != nil {
 		if ctx.Err() == nil {
-			t.log.Error("analysis cycle failed", zap.Error(err))
-			d.metrics.CycleFailed(t.name)
+			cycleFailed(err)
 		}
 		return fmt.Errorf("analyze target %s: %w", t.name, err)
 	}
@@ -700,8 +705,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 		// An empty report would close every open recommendation and zero
 		// the findings' gauges: the span is analyzed again next cycle.
 		err := fmt.Errorf("analyze target %s: no database could be analyzed: %s", t.name, strings.Join(r.Warnings, "; "))
-		t.log.Error("analysis cycle failed", zap.Error(err))
-		d.metrics.CycleFailed(t.name)
+		cycleFailed(err)
 		return err
 	}
 	r.Warnings = append(r.Warnings, warnings...)
@@ -716,8 +720,7 @@ func (d *Daemon) analyze(ctx context.Context, t *target) error {
 			return ctx.Err()
 		}
 		err := fmt.Errorf("analyze target %s: %w", t.name, context.Cause(cycle))
-		t.log.Error("analysis cycle failed", zap.Error(err))
-		d.metrics.CycleFailed(t.name)
+		cycleFailed(err)
 		return err
 	}
 	ch, err := d.currentNotifier().Notify(withServedStatements(r, delta, records))
