@@ -112,6 +112,7 @@ func Select(ctx context.Context, w *WhatIf, cat *collector.Catalog, cands []Cand
 			return nil, fmt.Errorf("select indexes: %w", err)
 		}
 		s.base = base
+		s.timeWeights = timeWeights(s.stmts, base)
 	}
 
 	var unvalidated []*entry
@@ -208,6 +209,9 @@ type selection struct {
 	// orGroups are the candidates (by id) of each OR's arms, by
 	// Candidate.OrGroup, with the statement of the OR.
 	orGroups map[string]orGroup
+	// timeWeights are, by QueryID, what a unit of each statement's
+	// planner cost weighs in measured time (see timeWeights).
+	timeWeights map[string]float64
 }
 
 // orGroup is the indexes one OR's arms need, which serve its statement
@@ -615,18 +619,21 @@ func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (*ent
 // swaps. The greedy pass picks by gain per byte, so on a table at its
 // limit a small index with a small gain can hold the place of a wider one
 // that gains far more (a lower(email) lookup beside an index on a score).
-// The candidates are tried by net gain, each once; the chosen index given
-// up is the one the workload loses least by.
+// Gains here are weighted by measured time (timeWeights): which few
+// indexes a table keeps is decided by the time they save, as they are
+// ranked, where the planner's costs can be ten times apart from it. The
+// candidates are tried by net gain, each once; the chosen index given up
+// is the one the workload loses least by.
 func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
 	var kept []*entry
 	for _, e := range pool {
-		if !e.out && !s.swapTried[e.id] && e.gain > e.writeCost && s.tableFull(e) &&
+		if !e.out && !s.swapTried[e.id] && s.timedNet(e) > 0 && s.tableFull(e) &&
 			!slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) {
 			kept = append(kept, e)
 		}
 	}
 	slices.SortFunc(kept, func(a, b *entry) int {
-		return cmp.Or(cmp.Compare(b.gain-b.writeCost, a.gain-a.writeCost), cmp.Compare(a.id, b.id))
+		return cmp.Or(cmp.Compare(s.timedNet(b), s.timedNet(a)), cmp.Compare(a.id, b.id))
 	})
 	now := map[string][]StatementCost{} // by table: its statements with the chosen set
 	for _, e := range kept {
@@ -635,7 +642,7 @@ func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if given == nil || net <= keepShare*(e.gain-e.writeCost) {
+		if given == nil || net <= keepShare*s.timedNet(e) {
 			continue
 		}
 		s.log.Debug("chosen index swapped for one the table's limit kept out", zap.String("dropped", given.id), zap.String("for", e.id), zap.Float64("net", net))
@@ -648,7 +655,8 @@ func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
 }
 
 // bestSwap finds the chosen index of e's table whose place e takes with
-// the most gain to the workload, net of write costs, within the budget.
+// the most gain to the workload, weighted by measured time and net of
+// write costs, within the budget.
 // now caches, by table, the cost of its statements with the chosen set.
 func (s *selection) bestSwap(ctx context.Context, e *entry, now map[string][]StatementCost) (*entry, float64, error) {
 	stmts := slices.DeleteFunc(slices.Clone(s.stmts), func(st WorkloadStatement) bool { return !touches(st, e.c.Table) })
@@ -679,7 +687,7 @@ func (s *selection) bestSwap(ctx context.Context, e *entry, now map[string][]Sta
 		net := x.writeCost - e.writeCost
 		for j := range stmts {
 			if before[j].Err == nil && after[j].Err == nil && !gamble(before[j], i, after[j].Cost) && !gamble(after[j], i, before[j].Cost) {
-				net += stmts[j].Calls * (before[j].Cost - after[j].Cost)
+				net += s.timeWeight(stmts[j].QueryID) * stmts[j].Calls * (before[j].Cost - after[j].Cost)
 			}
 		}
 		if given == nil || net > bestNet {
@@ -1023,12 +1031,63 @@ func (s *selection) reevaluate(ctx context.Context, pool []*entry, best *entry) 
 }
 
 func (s *selection) setEffects(e *entry, effects []Effect) {
-	e.effects, e.gain = effects, 0
-	for _, ef := range effects {
+	e.effects = effects
+	e.gain = s.servedGain(e, func(string) float64 { return 1 })
+}
+
+// servedGain is the cost the statements e serves save, each statement's
+// scaled by weight.
+func (s *selection) servedGain(e *entry, weight func(queryID string) float64) float64 {
+	var gain float64
+	for _, ef := range e.effects {
 		if s.serves(e, ef) {
-			e.gain += ef.Calls * (ef.Before - ef.After)
+			gain += weight(ef.QueryID) * ef.Calls * (ef.Before - ef.After)
 		}
 	}
+	return gain
+}
+
+// timedNet is e's net gain with each statement's cost drop weighted by its
+// timeWeight.
+func (s *selection) timedNet(e *entry) float64 {
+	return s.servedGain(e, s.timeWeight) - e.writeCost
+}
+
+// timeWeight is the statement's weight in timeWeights, 1 when unknown.
+func (s *selection) timeWeight(queryID string) float64 {
+	if w, ok := s.timeWeights[queryID]; ok {
+		return w
+	}
+	return 1
+}
+
+// maxTimeWeight bounds a statement's time weight both ways: a statement
+// whose time in the window goes mostly outside its plan (waiting on
+// locks, firing triggers) must not take a table's places on its own.
+const maxTimeWeight = 10
+
+// timeWeights are, by QueryID, how much more measured time a unit of each
+// statement's planner cost stands for than on average: its execution time
+// in the window over its calls times its cost without new indexes, against
+// the same ratio over every statement whose time is known. The planner
+// prices a short sequential scan, all in shared buffers, much like an
+// index range scan that takes a tenth of its time. Statements without a
+// time or a cost are left out (weight 1).
+func timeWeights(stmts []WorkloadStatement, base []StatementCost) map[string]float64 {
+	perUnit := map[string]float64{}
+	var time, cost float64
+	for i, st := range stmts {
+		if st.TimeMS <= 0 || st.Calls <= 0 || base[i].Err != nil || base[i].Cost <= 0 {
+			continue
+		}
+		perUnit[st.QueryID] = st.TimeMS / (st.Calls * base[i].Cost)
+		time += st.TimeMS
+		cost += st.Calls * base[i].Cost
+	}
+	for id, r := range perUnit {
+		perUnit[id] = min(max(r*cost/time, 1.0/maxTimeWeight), maxTimeWeight)
+	}
+	return perUnit
 }
 
 // serves reports whether candidate e serves the statement of ef: the plan

@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"math"
 	"reflect"
@@ -481,6 +482,52 @@ func TestSelectSwapsForTheLargerGainAtTheLimit(t *testing.T) {
 	}
 	if one := selectRecs(t, w, cat, cands, stmts, SelectOptions{MaxPerTable: 1}); len(one) != 1 || !slices.Equal(one[0].Columns, []string{"email"}) {
 		t.Errorf("MaxPerTable 1: want (email), which gains the most; got:\n%s", describeRecs(one))
+	}
+}
+
+// At a table's limit the place goes to the index that saves the most
+// measured time: by planner cost (k) gains more, but the lookups by email
+// take fifty times as long a call as its cost says beside those by k.
+func TestSelectSwapsForTheLargerTimeSavedAtTheLimit(t *testing.T) {
+	conn := testDB(t, "select_swap_time", `CREATE TABLE accounts (id bigint, k int, email text, pad text)`,
+		`INSERT INTO accounts SELECT g, g % 1000, md5(g::text) || md5((g + 1)::text) || '@example.com', repeat('p', 50) FROM generate_series(1, 50000) g`,
+		`ANALYZE accounts`)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	cat := replicaCatalog(t, conn)
+	byK := stmt("by_k", "SELECT * FROM accounts WHERE k = $1", 30, "public.accounts", "5")
+	byEmail := stmt("by_email", "SELECT * FROM accounts WHERE email = $1", 10, "public.accounts", "x@example.com")
+	cands := []Candidate{btree("public.accounts", "k"), btree("public.accounts", "email")}
+	one := SelectOptions{MaxPerTable: 1}
+
+	if recs := selectRecs(t, w, cat, cands, []WorkloadStatement{byK, byEmail}, one); len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"k"}) {
+		t.Fatalf("without times: want (k), which gains the most planner cost; got:\n%s", describeRecs(recs))
+	}
+	byK.TimeMS, byEmail.TimeMS = 30, 500
+	if recs := selectRecs(t, w, cat, cands, []WorkloadStatement{byK, byEmail}, one); len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"email"}) {
+		t.Errorf("with times: want (email), which saves the most time; got:\n%s", describeRecs(recs))
+	}
+}
+
+func TestTimeWeights(t *testing.T) {
+	stmts := []WorkloadStatement{
+		{QueryID: "slow", Calls: 10, TimeMS: 300},   // 0.3 ms a unit
+		{QueryID: "fast", Calls: 10, TimeMS: 100},   // 0.1 ms a unit
+		{QueryID: "untimed", Calls: 10},             // left out
+		{QueryID: "failed", Calls: 10, TimeMS: 100}, // no cost: left out
+		{QueryID: "outlier", Calls: 1, TimeMS: 4000},
+	}
+	base := []StatementCost{{Cost: 100}, {Cost: 100}, {Cost: 100}, {Err: errors.New("no plan")}, {Cost: 1}}
+	got := timeWeights(stmts, base)
+	// 4400 ms over 2001 units: 2.2 ms a unit on average.
+	avg := 4400.0 / 2001
+	want := map[string]float64{"slow": 0.3 / avg, "fast": 1.0 / maxTimeWeight, "outlier": maxTimeWeight}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for id, w := range want {
+		if math.Abs(got[id]-w) > 1e-9 {
+			t.Errorf("%s: weight %g, want %g", id, got[id], w)
+		}
 	}
 }
 
