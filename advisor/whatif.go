@@ -262,6 +262,7 @@ type WhatIf struct {
 	log       *zap.Logger
 	batchSize int
 	available bool
+	hypo      hypoSQL                  // set when HypoPG is installed
 	note      string                   // why hypothetical costing is unavailable
 	baseline  map[string]StatementCost // by QueryID, without hypothetical indexes
 	reordered map[[2]string]string     // by QueryID and table: the text with the table first, "" when it cannot be (TableFirst)
@@ -320,10 +321,9 @@ type WhatIfOptions struct {
 }
 
 const (
-	hypopgVersion    = dbconn.Marker + "SELECT extversion FROM pg_extension WHERE extname = 'hypopg'"
-	hypopgReset      = dbconn.Marker + "SELECT hypopg_reset()"
-	hypopgCreate     = dbconn.Marker + "SELECT indexrelid, indexname, hypopg_relation_size(indexrelid) FROM hypopg_create_index($1)"
-	hypopgDrop       = dbconn.Marker + "SELECT hypopg_drop_index($1)"
+	hypopgSchema = dbconn.Marker + `SELECT n.nspname FROM pg_catalog.pg_extension e
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+		WHERE e.extname OPERATOR(pg_catalog.=) 'hypopg'`
 	noHypoPGNote     = "hypopg is not installed on the EXPLAIN target: CREATE EXTENSION hypopg"
 	defaultBatch     = 100
 	hypopgBrokenNote = "hypopg is installed on the EXPLAIN target but does not work (%v): check that the hypopg library is installed on that server"
@@ -378,14 +378,15 @@ func NewWhatIf(ctx context.Context, conn *pgx.Conn, log *zap.Logger, opts WhatIf
 			w.cache = cacheSetting{configured: string(r[0]), capped: string(r[1]), configuredShown: string(r[2]), cappedShown: string(r[3])}
 		}
 	}
-	rows, err := execText(ctx, conn, hypopgVersion)
+	rows, err := execText(ctx, conn, hypopgSchema)
 	if err != nil {
 		return nil, fmt.Errorf("what-if: look for hypopg: %w", err)
 	}
 	switch {
-	case len(rows) == 0:
+	case len(rows) == 0 || len(rows[0]) != 1:
 		w.note = noHypoPGNote
 	default:
+		w.hypo = newHypoSQL(string(rows[0][0]))
 		if err := w.reset(ctx); err != nil {
 			if ctx.Err() != nil || conn.IsClosed() {
 				return nil, fmt.Errorf("what-if: %w", err)
@@ -719,9 +720,9 @@ func (w *WhatIf) swap(ctx context.Context, dropOID string, c Candidate) (hypoInd
 	}
 	b := &pgconn.Batch{}
 	if dropOID != "" {
-		b.ExecParams(hypopgDrop, [][]byte{[]byte(dropOID)}, nil, nil, nil)
+		b.ExecParams(w.hypo.drop, [][]byte{[]byte(dropOID)}, nil, nil, nil)
 	}
-	b.ExecParams(hypopgCreate, [][]byte{[]byte(ddl)}, nil, nil, nil)
+	b.ExecParams(w.hypo.create, [][]byte{[]byte(ddl)}, nil, nil, nil)
 	results, err := w.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if dropOID != "" && (len(results) == 0 || results[0].Err != nil) {
 		return hypoIndex{}, fmt.Errorf("%w(%s): %w", errDrop, dropOID, cmp.Or(err, errors.New("no result")))
@@ -736,7 +737,7 @@ func (w *WhatIf) swap(ctx context.Context, dropOID string, c Candidate) (hypoInd
 	return createdIndex(ddl, rows)
 }
 
-// createdIndex reads hypopgCreate's row for ddl.
+// createdIndex reads the row of hypoSQL.create for ddl.
 func createdIndex(ddl string, rows [][][]byte) (hypoIndex, error) {
 	if len(rows) != 1 || len(rows[0]) != 3 {
 		return hypoIndex{}, fmt.Errorf("hypopg_create_index(%q): want one row, got %d", ddl, len(rows))
@@ -764,7 +765,7 @@ func (w *WhatIf) createAll(ctx context.Context, config []Candidate) ([]string, e
 			return nil, fmt.Errorf("hypothetical index on %s: %w", c.Table, err)
 		}
 		ddls[i] = ddl
-		b.ExecParams(hypopgCreate, [][]byte{[]byte(ddl)}, nil, nil, nil)
+		b.ExecParams(w.hypo.create, [][]byte{[]byte(ddl)}, nil, nil, nil)
 	}
 	results, err := w.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err != nil {
@@ -794,17 +795,34 @@ func (w *WhatIf) drop(ctx context.Context, oid string) error {
 	if oid == "" {
 		return nil
 	}
-	if _, err := execText(ctx, w.conn, hypopgDrop, oid); err != nil {
+	if _, err := execText(ctx, w.conn, w.hypo.drop, oid); err != nil {
 		return fmt.Errorf("%w(%s): %w", errDrop, oid, err)
 	}
 	return nil
 }
 
 func (w *WhatIf) reset(ctx context.Context) error {
-	if _, err := execText(ctx, w.conn, hypopgReset); err != nil {
+	if _, err := execText(ctx, w.conn, w.hypo.reset); err != nil {
 		return fmt.Errorf("hypopg_reset: %w", err)
 	}
 	return nil
+}
+
+// hypoSQL is the SQL that calls HypoPG, its functions named in the schema
+// the extension is in and their parameters typed: unqualified, a function
+// of the same name that another role created in public, taking text where
+// HypoPG's takes an oid, would be chosen for the untyped parameter and run
+// with the advisor's privileges.
+type hypoSQL struct{ reset, create, drop string }
+
+func newHypoSQL(schema string) hypoSQL {
+	s := collector.QuoteIdent(schema) + "."
+	return hypoSQL{
+		reset: dbconn.Marker + "SELECT " + s + "hypopg_reset()",
+		create: dbconn.Marker + "SELECT indexrelid, indexname, " + s + "hypopg_relation_size(indexrelid) FROM " +
+			s + "hypopg_create_index($1::pg_catalog.text)",
+		drop: dbconn.Marker + "SELECT " + s + "hypopg_drop_index($1::pg_catalog.oid)",
+	}
 }
 
 // fatal reports whether err leaves the connection or the run unusable, as

@@ -261,6 +261,27 @@ func TestWhatIfBatchesKeepFewHypotheticalIndexes(t *testing.T) {
 	}
 }
 
+// Costing calls HypoPG's functions, not a decoy another role put beside
+// them in public that takes text where HypoPG's takes an oid.
+func TestWhatIfRunsOnlyHypoPGFunctions(t *testing.T) {
+	setup := append(slices.Clone(itemsSetup),
+		`CREATE FUNCTION public.hypopg_drop_index(text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy ran'; END $$`)
+	conn := testDB(t, "whatif_decoy", setup...)
+	w := newWhatIf(t, conn, WhatIfOptions{})
+	stmts := []WorkloadStatement{{QueryID: "q", Query: "SELECT * FROM items WHERE tenant_id = $1 AND status = $2",
+		Params: []string{"7", "open"}, Calls: 1, Tables: []string{"public.items"}}}
+	cands := []Candidate{btree("public.items", "tenant_id"), btree("public.items", "status"), btree("public.items", "tenant_id", "status")}
+	costed, err := w.Evaluate(context.Background(), nil, cands, stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range costed {
+		if c.Err != nil || len(c.Statements) != 1 || c.Statements[0].Err != nil || !c.Statements[0].UsesIndex {
+			t.Errorf("candidate %v: %+v; want it costed and used", c.Candidate.Keys, c)
+		}
+	}
+}
+
 // A candidate is not planned for a statement that reads none of the
 // columns it stores or tests: that statement could not use it.
 func TestWhatIfSkipsStatementsThatCannotUseACandidate(t *testing.T) {

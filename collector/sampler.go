@@ -208,14 +208,18 @@ func statementsQuery(schema string, v extVersion) (string, []column) {
 }
 
 // textsQuery fetches the texts of every entry of some queryids, cut at $1
-// characters, with the key of each.
+// characters, with the key of each. Its functions and operators are named
+// in pg_catalog and its parameters typed: a role that can create in public
+// could otherwise add a left(text, float8), which PostgreSQL prefers for
+// an untyped $1, and have the advisor run it.
 func textsQuery(schema string, v extVersion) string {
 	toplevel := "true" // not a column before 1.9
 	if v.atLeast(v1_9) {
 		toplevel = "toplevel"
 	}
-	return dbconn.Marker + "SELECT queryid, userid, dbid, " + toplevel + ", left(query, $1), length(query) > $1" +
-		" FROM " + QuoteIdent(schema) + ".pg_stat_statements(true) WHERE queryid = ANY($2)"
+	return dbconn.Marker + "SELECT queryid, userid, dbid, " + toplevel + ", pg_catalog.left(query, $1::pg_catalog.int4)," +
+		" pg_catalog.length(query) OPERATOR(pg_catalog.>) $1::pg_catalog.int4" +
+		" FROM " + QuoteIdent(schema) + ".pg_stat_statements(true) WHERE queryid OPERATOR(pg_catalog.=) ANY($2::pg_catalog.int8[])"
 }
 
 func infoQuery(schema string) string {

@@ -555,6 +555,32 @@ func TestFilters(t *testing.T) {
 	}
 }
 
+// Fetching texts calls pg_catalog's left, not a decoy another role put in
+// public whose float8 argument PostgreSQL would prefer for an untyped $1.
+func TestSampleRunsOnlyCatalogFunctions(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	newDatabase(t, c, "textsdecoy", "")
+	if err := c.Exec(ctx, "textsdecoy",
+		`CREATE FUNCTION public.left(text, double precision) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'decoy ran'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSampler(connect(t, c.DSN("textsdecoy"), true),
+		SamplerOptions{Databases: NameFilter{Include: []string{"textsdecoy"}}, MaxTextLength: 40}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := "SELECT current_user AS decoy_" + strings.Repeat("a", 50)
+	exec(t, connect(t, c.DSN("textsdecoy"), false), query)
+	snap, err := s.Sample(ctx)
+	if err != nil {
+		t.Fatalf("sample with a decoy left(): %v", err)
+	}
+	if text, ok := findText(snap, query[:40]); !ok || text.Problem != TextTruncated {
+		t.Errorf("text %+v, want its first 40 characters flagged truncated", text)
+	}
+}
+
 // TestTexts checks texts are fetched once per queryid and that a text
 // longer than MaxTextLength is cut and reported, once.
 func TestTexts(t *testing.T) {
