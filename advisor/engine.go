@@ -226,6 +226,10 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		if f, ok := offsetFinding(s, res.Plan); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
 			r.Findings = append(r.Findings, f)
 		}
+		// The calls' OFFSETs, which the run leaves out, explain their reads.
+		if f, ok := atypicalRunFinding(s, res); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
+			r.Findings = append(r.Findings, f)
+		}
 		workload = append(workload, w)
 	}
 	r.Findings = append(r.Findings, e.schemaFindings(cat, workload, plans)...)

@@ -384,6 +384,51 @@ func TestOffsetFindingBeyondTheFirstPage(t *testing.T) {
 	}
 }
 
+// Calls that read and take far more than the analyzed run ran with other
+// values than the advisor chose; a slower run that reads no more (a cold
+// cache), a small gap, or a plan never run, is no sign of it.
+func TestAtypicalRunFinding(t *testing.T) {
+	run := func(ms float64, buffers int) *explain.Plan {
+		p, err := explain.ParsePlan([]byte(fmt.Sprintf(`[{"Plan": {"Node Type": "Limit", "Actual Loops": 1, "Actual Rows": 17, "Shared Hit Blocks": %d}, "Execution Time": %g}]`, buffers, ms)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	calls := func(meanMS float64, buffersPerCall int64) collector.Statement {
+		return collector.Statement{QueryID: "q", MeanExecTime: meanMS, Share: 0.2,
+			Counters: collector.Counters{Calls: 6, SharedBlksHit: 6 * buffersPerCall}}
+	}
+	long := strings.Repeat("x", 50)
+	params := []explain.Param{{Index: 1, Value: "1"}, {Index: 2, Value: "it's"}, {Index: 3, Value: long}}
+	analyzed := func(p *explain.Plan) explain.Result {
+		return explain.Result{Mode: explain.ModeAnalyze, Plan: p, Params: params}
+	}
+
+	f, ok := atypicalRunFinding(calls(91, 150_000), analyzed(run(7.4, 899)))
+	if !ok || f.Kind != explain.KindAtypicalRun || f.Severity != explain.Warning {
+		t.Fatalf("calls of 91 ms and 150,000 buffers against a run of 7.4 ms and 899: %+v, want an atypical_run warning", f)
+	}
+	for _, want := range []string{"91.0 ms", "150,000 buffers", "12x", "7.4 ms and 899 buffers", `$1 = '1', $2 = 'it''s', $3 = '` + long[:atypicalValueLen] + `…'`} {
+		if !strings.Contains(f.Detail, want) {
+			t.Errorf("detail lacks %q: %s", want, f.Detail)
+		}
+	}
+	for name, c := range map[string]struct {
+		s   collector.Statement
+		res explain.Result
+	}{
+		"slower, no more reads": {calls(91, 1_000), analyzed(run(7.4, 899))},
+		"3x slower":             {calls(22, 150_000), analyzed(run(7.4, 899))},
+		"under a ms apart":      {calls(0.5, 150_000), analyzed(run(0.05, 899))},
+		"generic plan":          {calls(91, 150_000), explain.Result{Mode: explain.ModeGeneric, Plan: run(7.4, 899)}},
+	} {
+		if f, ok := atypicalRunFinding(c.s, c.res); ok {
+			t.Errorf("%s: %s", name, f.Detail)
+		}
+	}
+}
+
 // A cycle cut by its time limit in its last database fails, though that
 // database has no index to cost: its statement, stopped mid-EXPLAIN
 // ANALYZE, would otherwise come out skipped in a report served as the

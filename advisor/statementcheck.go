@@ -61,6 +61,69 @@ func offsetFinding(s collector.Statement, firstPage *explain.Plan) (explain.Find
 	}, true
 }
 
+// Thresholds of the atypical-run check: calls that read this many times
+// the buffers of the analyzed run and took this many times as long, by at
+// least this many ms (below it, the gap is the noise of a fast lookup).
+const (
+	atypicalFactor = 5
+	atypicalMinMS  = 1
+	// atypicalValueLen cuts a value quoted in the finding's detail.
+	atypicalValueLen = 40
+)
+
+// atypicalRunFinding reports a statement whose calls did far more work
+// than its EXPLAIN ANALYZE with the values the advisor chose (the common
+// ones): the time goes to other values, a rare tenant whose rows never
+// fill a LIMIT walking an index in the sort order, say. Its plan, and so
+// its findings and costed indexes, do not show that case. Buffers make
+// the case, not time alone: a cold cache or a lock wait slows calls
+// without making them read more.
+func atypicalRunFinding(s collector.Statement, res explain.Result) (explain.Finding, bool) {
+	p := res.Plan
+	if s.Calls <= 0 || res.Mode != explain.ModeAnalyze || p == nil || p.Root == nil || !p.Analyzed() {
+		return explain.Finding{}, false
+	}
+	callBuffers := float64(s.SharedBlksHit+s.SharedBlksRead) / float64(s.Calls)
+	runBuffers := float64(p.Root.SharedHitBlocks + p.Root.SharedReadBlocks)
+	runMS := p.ExecutionTime
+	if s.MeanExecTime < atypicalFactor*runMS || s.MeanExecTime-runMS < atypicalMinMS || callBuffers < atypicalFactor*max(runBuffers, 1) {
+		return explain.Finding{}, false
+	}
+	values := make([]string, len(res.Params))
+	for i, v := range res.Params {
+		shown := v.Value
+		if r := []rune(shown); len(r) > atypicalValueLen {
+			shown = string(r[:atypicalValueLen]) + "…"
+		}
+		values[i] = fmt.Sprintf("$%d = '%s'", v.Index, strings.ReplaceAll(shown, "'", "''"))
+	}
+	with := "no parameters"
+	if len(values) > 0 {
+		with = strings.Join(values, ", ")
+	}
+	severity := explain.Info
+	if s.Share >= 0.1 {
+		severity = explain.Warning
+	}
+	return explain.Finding{
+		Kind:     explain.KindAtypicalRun,
+		Severity: severity,
+		QueryID:  s.QueryID,
+		Detail: fmt.Sprintf("Its %d calls took %.1f ms and read %s buffers each on average, %.0fx the %.1f ms and %s buffers of its analyzed run with %s: "+
+			"the time goes to other values, whose plans this report does not show, and its findings and indexes are judged without them.",
+			s.Calls, s.MeanExecTime, humanize.Count(callBuffers), s.MeanExecTime/max(runMS, 0.001), runMS, humanize.Count(runBuffers), with),
+		Evidence: map[string]any{
+			"calls": s.Calls, "mean_exec_time_ms": s.MeanExecTime, "buffers_per_call": callBuffers,
+			"run_exec_time_ms": runMS, "run_buffers": runBuffers, "workload_share": s.Share,
+		},
+		Fix: "Find the slow values and explain the statement with them: pg_stat_statements keeps no parameters, but with " +
+			"log_min_duration_statement set a few times above the mean (ALTER ROLE ... SET, for the application's role) " +
+			"the log shows each slow call with its parameters; then run EXPLAIN (ANALYZE, BUFFERS) with them. " +
+			"A common cause is a plan that walks an index in the ORDER BY's order until the LIMIT is filled: quick for " +
+			"common values, a walk of most of the index for rare ones.",
+	}, true
+}
+
 // hasOffset reports whether the statement's outermost SELECT has OFFSET.
 func hasOffset(query string) bool {
 	tree, err := pg.Parse(explain.Reparseable(query))

@@ -30,6 +30,7 @@ const (
 	KindWorkersNotLaunched = "workers_not_launched"
 	KindFKTriggerTime      = "fk_trigger_time"
 	KindLowCacheHit        = "low_cache_hit" // of the workload, not of a plan
+	KindAtypicalRun        = "atypical_run"  // of a plan against its statement's calls
 )
 
 // Thresholds tune the detectors. A zero field takes its DefaultThresholds value.
