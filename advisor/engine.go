@@ -205,7 +205,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 			r.Statements = append(r.Statements, reportStatement(s, explain.Result{Mode: explain.ModeNone, Outcome: explain.OutcomeRefused, Reason: reason}))
 			continue
 		}
-		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: explain.Reparseable(s.Text.Query), RowsPerCall: rowsPerCall(s)})
+		res := e.runner.Run(ctx, conn, cat, explain.Query{ID: s.QueryID, Text: explain.Reparseable(s.Text.Query), RowsPerCall: rowsPerCall(s), BuffersPerCall: buffersPerCall(s)})
 		rs := reportStatement(s, res)
 		rs.Plan = res.Plan
 		r.Statements = append(r.Statements, rs)
@@ -226,8 +226,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		if f, ok := offsetFinding(s, res.Plan); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
 			r.Findings = append(r.Findings, f)
 		}
-		// The calls' OFFSETs, which the run leaves out, explain their reads.
-		if f, ok := atypicalRunFinding(s, res); ok && !hasFinding(r.Findings, s.QueryID, explain.KindLargeOffset) {
+		if f, ok := atypicalRunFinding(s, res); ok {
 			r.Findings = append(r.Findings, f)
 		}
 		workload = append(workload, w)
@@ -271,7 +270,7 @@ func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector
 // costing), else with the values it ran with, else its generic plan.
 func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, s collector.Statement, res explain.Result) WorkloadStatement {
 	query := explain.Reparseable(s.Text.Query)
-	params, err := explain.SynthesizeTypicalParams(ctx, conn, cat, query, rowsPerCall(s))
+	params, err := explain.SynthesizeTypicalParamsLike(ctx, conn, cat, query, rowsPerCall(s), res)
 	if err != nil || len(params) == 0 {
 		params = res.Params
 	}
@@ -299,6 +298,15 @@ func untrustedText(p collector.TextProblem) string {
 	default:
 		return "not analyzed: its text cannot be parsed (an unterminated quote or comment, or unbalanced parentheses)"
 	}
+}
+
+// buffersPerCall is the shared buffers a call of s read or hit on
+// average; 0 without calls.
+func buffersPerCall(s collector.Statement) float64 {
+	if s.Calls <= 0 {
+		return 0
+	}
+	return float64(s.SharedBlksHit+s.SharedBlksRead) / float64(s.Calls)
 }
 
 // rowsPerCall is the rows a call of s returned on average; 0 without calls.
@@ -356,7 +364,8 @@ func reportStatement(s collector.Statement, res explain.Result) Statement {
 		QueryID: s.QueryID, Database: s.Database, User: s.User, Query: s.Text.Query,
 		Calls: s.Calls, TotalExecTimeMS: s.TotalExecTime, MeanExecTimeMS: s.MeanExecTime,
 		Rows: s.Rows, SharedBlksRead: s.SharedBlksRead, TempBlksWritten: s.TempBlksWritten, WorkloadShare: s.Share,
-		Explain: ExplainInfo{Mode: string(res.Mode), Reason: res.Reason, Params: explain.ParamValues(res.Params), Outcome: string(res.Outcome), Error: res.Err},
+		Explain: ExplainInfo{Mode: string(res.Mode), Reason: res.Reason, Params: explain.ParamValues(res.Params), Outcome: string(res.Outcome), Error: res.Err,
+			PredicateValues: res.PredicateValues},
 	}
 }
 

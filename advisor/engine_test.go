@@ -251,6 +251,75 @@ func runWorkload(t *testing.T, dsn string) {
 	}
 }
 
+// Calls that ask for the value a partial index was built for read a few
+// of its pages, which pg_stat_statements records; the advisor explains and
+// costs their statement with that value, and recommends nothing for it.
+// A statement whose calls ask for the common value keeps it.
+func TestEngineTakesThePartialIndexValueTheCallsUse(t *testing.T) {
+	c := pgsandbox.Require(t, sandbox)
+	ctx := context.Background()
+	const db = "engine_partial"
+	if err := c.CreateDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	dropAtCleanup(t, db)
+	if err := c.Exec(ctx, db,
+		`CREATE TABLE orders (id serial, status text, created_at timestamptz, pad text)`,
+		`INSERT INTO orders (status, created_at, pad) SELECT CASE WHEN g % 500 = 0 THEN 'pending' ELSE 'delivered' END, now() - g * interval '1 minute', repeat('x', 100) FROM generate_series(1, 100000) g`,
+		`CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'pending'`,
+		`VACUUM ANALYZE orders`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.DSN(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const pending = "SELECT id FROM orders WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT $3"
+	const delivered = "SELECT id FROM orders WHERE status = $1 AND created_at <= $2 ORDER BY created_at LIMIT $3"
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		for query, status := range map[string]string{pending: "pending", delivered: "delivered"} {
+			if _, err := conn.Exec(ctx, query, status, "2026-12-01", 20); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.WaitReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	target := Target{Name: "partial", DSN: c.DSN(db), ReplicaDSN: c.ReplicaDSN(db), Databases: collector.NameFilter{Include: []string{db}}}
+	engine := NewEngine(zaptest.NewLogger(t), Options{Rank: collector.RankOptions{Top: 20, MinCalls: 5}})
+	snap, err := engine.Sample(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := CumulativeWindow(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.Analyze(ctx, target, w.SinceStart(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for query, want := range map[string]string{pending: "pending", delivered: "delivered"} {
+		i := slices.IndexFunc(r.Statements, func(s Statement) bool { return s.Query == query })
+		if i < 0 {
+			t.Fatalf("%s: not in the report", query)
+		}
+		s := r.Statements[i]
+		if s.Explain.Mode != "analyze" || len(s.Explain.Params) != 3 || s.Explain.Params[0] != want || s.Explain.PredicateValues != (want == "pending") {
+			t.Errorf("calls asking for %s: explained %+v; want analyzed with %q", want, s.Explain, want)
+		}
+		served := slices.ContainsFunc(r.Recommendations, func(rec Recommendation) bool { return slices.Contains(rec.QueryIDs, s.QueryID) })
+		if want == "pending" && served {
+			t.Errorf("an index recommended for the calls orders_pending serves:\n%s", describeRecs(r.Recommendations))
+		}
+	}
+}
+
 // statementsByName maps the workload's names to the report's statements.
 func statementsByName(t *testing.T, r *Report) map[string]Statement {
 	t.Helper()
@@ -399,6 +468,8 @@ func TestAtypicalRunFinding(t *testing.T) {
 		return collector.Statement{QueryID: "q", MeanExecTime: meanMS, Share: 0.2,
 			Counters: collector.Counters{Calls: 6, SharedBlksHit: 6 * buffersPerCall}}
 	}
+	paged := calls(91, 150_000)
+	paged.Text.Query = "SELECT id FROM posts ORDER BY id LIMIT $1 OFFSET $2"
 	long := strings.Repeat("x", 50)
 	params := []explain.Param{{Index: 1, Value: "1"}, {Index: 2, Value: "it's"}, {Index: 3, Value: long}}
 	analyzed := func(p *explain.Plan) explain.Result {
@@ -409,7 +480,7 @@ func TestAtypicalRunFinding(t *testing.T) {
 	if !ok || f.Kind != explain.KindAtypicalRun || f.Severity != explain.Warning {
 		t.Fatalf("calls of 91 ms and 150,000 buffers against a run of 7.4 ms and 899: %+v, want an atypical_run warning", f)
 	}
-	for _, want := range []string{"91.0 ms", "150,000 buffers", "12x", "7.4 ms and 899 buffers", `$1 = '1', $2 = 'it''s', $3 = '` + long[:atypicalValueLen] + `…'`} {
+	for _, want := range []string{"91.00 ms", "150,000 buffers", "12x", "7.40 ms and 899 buffers", `$1 = '1', $2 = 'it''s', $3 = '` + long[:atypicalValueLen] + `…'`} {
 		if !strings.Contains(f.Detail, want) {
 			t.Errorf("detail lacks %q: %s", want, f.Detail)
 		}
@@ -422,6 +493,8 @@ func TestAtypicalRunFinding(t *testing.T) {
 		"3x slower":             {calls(22, 150_000), analyzed(run(7.4, 899))},
 		"under a ms apart":      {calls(0.5, 150_000), analyzed(run(0.05, 899))},
 		"generic plan":          {calls(91, 150_000), explain.Result{Mode: explain.ModeGeneric, Plan: run(7.4, 899)}},
+		// The run takes OFFSET 0; what the calls skip is offsetFinding's.
+		"OFFSET": {paged, analyzed(run(7.4, 899))},
 	} {
 		if f, ok := atypicalRunFinding(c.s, c.res); ok {
 			t.Errorf("%s: %s", name, f.Detail)

@@ -623,11 +623,14 @@ func (s *selection) tryFold(ctx context.Context, a, b *entry, m Candidate) (*ent
 // indexes a table keeps is decided by the time they save, as they are
 // ranked, where the planner's costs can be ten times apart from it. The
 // candidates are tried by net gain, each once; the chosen index given up
-// is the one the workload loses least by.
+// is the one the workload loses least by. A candidate must still gain more
+// than its write cost in planner cost, as dropUnneeded judges it: one that
+// did not would take the place and then be dropped, leaving the table
+// neither index.
 func (s *selection) swap(ctx context.Context, pool []*entry) (*entry, error) {
 	var kept []*entry
 	for _, e := range pool {
-		if !e.out && !s.swapTried[e.id] && s.timedNet(e) > 0 && s.tableFull(e) &&
+		if !e.out && !s.swapTried[e.id] && e.gain > e.writeCost && s.timedNet(e) > 0 && s.tableFull(e) &&
 			!slices.ContainsFunc(s.chosen, func(x *entry) bool { return covers(x, e) }) {
 			kept = append(kept, e)
 		}

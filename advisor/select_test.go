@@ -506,6 +506,16 @@ func TestSelectSwapsForTheLargerTimeSavedAtTheLimit(t *testing.T) {
 	if recs := selectRecs(t, w, cat, cands, []WorkloadStatement{byK, byEmail}, one); len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"email"}) {
 		t.Errorf("with times: want (email), which saves the most time; got:\n%s", describeRecs(recs))
 	}
+
+	// An index whose gain in planner cost does not pay for its writes
+	// takes no place, however slow its statement: dropUnneeded, which
+	// judges in planner cost, would take it out again and leave none.
+	byEmail.Calls, byEmail.TimeMS = 1, 1000
+	writes := []Write{{QueryID: "ins", Table: "public.accounts", Kind: "INSERT", Calls: 500, Rows: 500}}
+	recs, err := Select(context.Background(), w, cat, cands, []WorkloadStatement{byK, byEmail}, writes, one, zaptest.NewLogger(t))
+	if err != nil || len(recs) != 1 || !slices.Equal(recs[0].Columns, []string{"k"}) {
+		t.Errorf("(email) gaining less than its write cost: want (k) kept; got (%v):\n%s", err, describeRecs(recs))
+	}
 }
 
 func TestTimeWeights(t *testing.T) {

@@ -77,13 +77,14 @@ const (
 // fill a LIMIT walking an index in the sort order, say. Its plan, and so
 // its findings and costed indexes, do not show that case. Buffers make
 // the case, not time alone: a cold cache or a lock wait slows calls
-// without making them read more.
+// without making them read more. A statement with OFFSET is left to
+// offsetFinding: its run skips no rows, its calls do.
 func atypicalRunFinding(s collector.Statement, res explain.Result) (explain.Finding, bool) {
 	p := res.Plan
-	if s.Calls <= 0 || res.Mode != explain.ModeAnalyze || p == nil || p.Root == nil || !p.Analyzed() {
+	if s.Calls <= 0 || res.Mode != explain.ModeAnalyze || p == nil || p.Root == nil || !p.Analyzed() || hasOffset(s.Text.Query) {
 		return explain.Finding{}, false
 	}
-	callBuffers := float64(s.SharedBlksHit+s.SharedBlksRead) / float64(s.Calls)
+	callBuffers := buffersPerCall(s)
 	runBuffers := float64(p.Root.SharedHitBlocks + p.Root.SharedReadBlocks)
 	runMS := p.ExecutionTime
 	if s.MeanExecTime < atypicalFactor*runMS || s.MeanExecTime-runMS < atypicalMinMS || callBuffers < atypicalFactor*max(runBuffers, 1) {
@@ -109,9 +110,9 @@ func atypicalRunFinding(s collector.Statement, res explain.Result) (explain.Find
 		Kind:     explain.KindAtypicalRun,
 		Severity: severity,
 		QueryID:  s.QueryID,
-		Detail: fmt.Sprintf("Its %d calls took %.1f ms and read %s buffers each on average, %.0fx the %.1f ms and %s buffers of its analyzed run with %s: "+
+		Detail: fmt.Sprintf("Its %d calls took %s and read %s buffers each on average, %.0fx the %s and %s buffers of its analyzed run with %s: "+
 			"the time goes to other values, whose plans this report does not show, and its findings and indexes are judged without them.",
-			s.Calls, s.MeanExecTime, humanize.Count(callBuffers), s.MeanExecTime/max(runMS, 0.001), runMS, humanize.Count(runBuffers), with),
+			s.Calls, humanize.Millis(s.MeanExecTime), humanize.Count(callBuffers), s.MeanExecTime/max(runMS, 0.001), humanize.Millis(runMS), humanize.Count(runBuffers), with),
 		Evidence: map[string]any{
 			"calls": s.Calls, "mean_exec_time_ms": s.MeanExecTime, "buffers_per_call": callBuffers,
 			"run_exec_time_ms": runMS, "run_buffers": runBuffers, "workload_share": s.Share,

@@ -237,7 +237,7 @@ func (d *detector) seqScan(n *Node) {
 		Table: n.Table(),
 		Detail: fmt.Sprintf("%s read %s rows and its filter discarded %s of them (%s) to return %s, taking %s (%s of the statement).",
 			n.Name(), humanize.Count(read), humanize.Count(removed), fmtPct(removed/read), humanize.Count(returned),
-			fmtMs(n.InclusiveTime()), fmtPct(share)),
+			humanize.Millis(n.InclusiveTime()), fmtPct(share)),
 		Evidence: map[string]any{
 			"rows_read": read, "rows_removed": removed, "rows_returned": returned,
 			"removed_ratio": removed / read, "loops": n.ActualLoops, "filter": n.Filter,
@@ -413,7 +413,7 @@ func (d *detector) inefficientIndex(n *Node) {
 		Kind:  KindInefficientIndex,
 		Table: n.Table(),
 		Detail: fmt.Sprintf("%s fetched %s rows and discarded %s of them (%s) after the index lookup, taking %s (%s of the statement).",
-			n.Name(), humanize.Count(fetched), humanize.Count(removed), fmtPct(removed/fetched), fmtMs(n.InclusiveTime()), fmtPct(share)),
+			n.Name(), humanize.Count(fetched), humanize.Count(removed), fmtPct(removed/fetched), humanize.Millis(n.InclusiveTime()), fmtPct(share)),
 		Evidence: map[string]any{
 			"rows_fetched": fetched, "removed_by_filter": byFilter, "removed_by_recheck": byRecheck,
 			"removed_ratio": removed / fetched, "rows_returned": n.TotalActualRows(), "loops": n.ActualLoops,
@@ -526,7 +526,7 @@ func (d *detector) workersNotLaunched(n *Node) {
 	d.add(n, Finding{
 		Kind: KindWorkersNotLaunched,
 		Detail: fmt.Sprintf("%s planned %d parallel workers but launched %d, so %s of the planned %s processes did the work in %s.",
-			n.Name(), n.WorkersPlanned, n.WorkersLaunched, humanize.Count(launched), humanize.Count(planned), fmtMs(n.InclusiveTime())),
+			n.Name(), n.WorkersPlanned, n.WorkersLaunched, humanize.Count(launched), humanize.Count(planned), humanize.Millis(n.InclusiveTime())),
 		Evidence: map[string]any{
 			"workers_planned": n.WorkersPlanned, "workers_launched": n.WorkersLaunched,
 			"time_ms": n.InclusiveTime(), "time_share": d.share(n.InclusiveTime()),
@@ -557,7 +557,7 @@ func (d *detector) fkTriggers() {
 			Kind:  KindFKTriggerTime,
 			Table: rel,
 			Detail: fmt.Sprintf("Foreign-key trigger for %s on %s took %s over %s calls, %s of the statement.",
-				constraint, rel, fmtMs(t.Time), humanize.Count(t.Calls), fmtPct(share)),
+				constraint, rel, humanize.Millis(t.Time), humanize.Count(t.Calls), fmtPct(share)),
 			Evidence: map[string]any{
 				"trigger": t.Name, "constraint": t.Constraint, "relation": t.Relation,
 				"time_ms": t.Time, "calls": t.Calls, "time_share": share,
@@ -817,13 +817,6 @@ func roundTo(f float64, decimals int) float64 {
 }
 
 func fmtPct(r float64) string { return strconv.FormatFloat(100*r, 'f', 1, 64) + "%" }
-
-func fmtMs(ms float64) string {
-	if ms >= 1000 {
-		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
-	}
-	return strconv.FormatFloat(ms, 'f', 2, 64) + " ms"
-}
 
 func fmtKB(kb float64) string {
 	switch {

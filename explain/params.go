@@ -82,6 +82,13 @@ func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector
 	return synthesizeReadOnly(ctx, conn, cat, query, synthOptions{typical: true, rowsPerCall: rowsPerCall})
 }
 
+// SynthesizeTypicalParamsLike is SynthesizeTypicalParams for the
+// statement of run, its analyzed Result: where the run took partial
+// indexes' constants (Result.PredicateValues), these values do too.
+func SynthesizeTypicalParamsLike(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string, rowsPerCall float64, run Result) ([]Param, error) {
+	return synthesizeReadOnly(ctx, conn, cat, query, synthOptions{typical: true, rowsPerCall: rowsPerCall, predicateValues: run.PredicateValues})
+}
+
 // synthOptions steer the choice of values. typical takes a typical value
 // for equality, not the most common one. rowsPerCall, the rows a call
 // returned on average, calibrates the value of a statement that returns
@@ -91,9 +98,15 @@ func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector
 // plan. With typical it calibrates the value of such a statement's one
 // equality too (calibratedEquality): calls that return thousands of rows
 // look for a common value, not the typical rare one.
+//
+// predicateValues gives an equality on a column that an existing partial
+// index's predicate sets to a constant that constant (predicateValue):
+// the runner takes it when the calls read far less than a run with the
+// usual values (see Query.BuffersPerCall), and what-if costing follows.
 type synthOptions struct {
-	typical     bool
-	rowsPerCall float64
+	typical         bool
+	rowsPerCall     float64
+	predicateValues bool
 }
 
 // synthesizeReadOnly is synthesize for a caller outside the runner: conn,
@@ -151,7 +164,7 @@ func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq 
 		return nil, nil
 	}
 	s := newSynth(cat)
-	s.typical = opts.typical
+	s.typical, s.predicateValues = opts.typical, opts.predicateValues
 	if share, ok := filteredShare(pq.stmt); ok {
 		s.rowsPerCall, s.rangeShare = opts.rowsPerCall, share
 	}
@@ -206,6 +219,9 @@ type paramUse struct {
 	op    string // useRange: <, <=, >, >=; useEq from a comparison: its operator
 	pos   int    // useIn: position in the list
 	value string // useConst, useTypeDefault
+	// fromPredicate: the value chosen is a partial index's
+	// (predicateValue), which stands: no other value replaces it.
+	fromPredicate bool
 }
 
 // columnTarget is a column, possibly seen through lower()/upper() or a
@@ -242,7 +258,8 @@ func (c columnTarget) String() string {
 
 // synth finds the uses of every parameter of one statement.
 type synth struct {
-	typical bool // equality takes a typical value, not the most common one
+	typical         bool // equality takes a typical value, not the most common one
+	predicateValues bool // see synthOptions
 	// rowsPerCall calibrates a @> value, and with typical an equality
 	// value (synthOptions); 0 when the statement's rows are not just those
 	// its filter keeps.
@@ -1106,6 +1123,12 @@ func (s *synth) choose(ctx context.Context, conn *pgx.Conn, n int) (Param, param
 	}
 	if len(uses) == 0 {
 		return Param{}, paramUse{}, fmt.Errorf("no value for $%d: it is not compared with a known column, LIMIT or OFFSET", n)
+	}
+	for _, u := range uses {
+		if v, src, ok := s.predicateValue(u); ok {
+			u.fromPredicate = true
+			return Param{Index: n, Value: v, Source: src}, u, nil
+		}
 	}
 	var tried []string
 	for _, u := range uses {

@@ -57,7 +57,7 @@ func (s *synth) jointEqualities(ctx context.Context, conn *pgx.Conn, params []Pa
 // database's owners.
 func plainEquality(u paramUse) bool {
 	c := u.col
-	return u.kind == useEq && (u.op == "=" || u.op == "") && c.table != nil && c.column != nil && c.transform == "" &&
+	return u.kind == useEq && (u.op == "=" || u.op == "") && !u.fromPredicate && c.table != nil && c.column != nil && c.transform == "" &&
 		c.jsonKey == "" && c.keyParam == 0 && !c.converted && jointTypes[typmods.ReplaceAllString(c.column.Type, "")]
 }
 

@@ -163,6 +163,62 @@ func TestRunnerPrimaryWithoutAllowIsGeneric(t *testing.T) {
 	}
 }
 
+// A run that read far more than the calls did on average is made again
+// with the constant of a partial index's predicate for the equality on its
+// column, and taken when its reads could be the calls'; calls that read as
+// much as the first run keep it. The typical values for costing follow the
+// run taken.
+func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
+	db := gateDatabase(t, "runner_predicate",
+		`CREATE TABLE orders (id serial, status text, created_at timestamptz, pad text)`,
+		`INSERT INTO orders (status, created_at, pad) SELECT CASE WHEN g % 500 = 0 THEN 'pending' ELSE 'delivered' END, now() - g * interval '1 minute', repeat('x', 100) FROM generate_series(1, 20000) g`,
+		`CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'pending'`,
+		`ANALYZE orders`)
+	ctx := context.Background()
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	cat, err := collector.LoadCatalog(ctx, conn, nil) // with its indexes
+	if err != nil {
+		t.Fatal(err)
+	}
+	const query = "SELECT id FROM orders WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT 100"
+	r := NewRunner(nil, RunnerOptions{})
+
+	usual := r.Run(ctx, conn, cat, Query{ID: "q", Text: query})
+	ran, ok := planBuffers(usual.PlanJSON)
+	if usual.Mode != ModeAnalyze || len(usual.Params) != 2 || usual.Params[0].Value != "delivered" || usual.PredicateValues || !ok {
+		t.Fatalf("calls' reads unknown: %+v, %q; want the run with the most common status", usual.Params, usual.Reason)
+	}
+	light := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: ran / 20})
+	lightRan, _ := planBuffers(light.PlanJSON)
+	if light.Mode != ModeAnalyze || len(light.Params) != 2 || light.Params[0].Value != "pending" || !light.PredicateValues ||
+		!strings.Contains(light.Reason, "analyzed with $1 from predicate of partial index orders_pending on public.orders") {
+		t.Errorf("calls of %.0f buffers, a run of %.0f: %+v, %q; want the run with 'pending' taken", ran/20, ran, light.Params, light.Reason)
+	}
+	heavy := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: ran})
+	if heavy.Params[0].Value != "delivered" || heavy.PredicateValues || heavy.Reason != "" {
+		t.Errorf("calls that read what the run read: %+v, %q; want the run with 'delivered' kept", heavy.Params, heavy.Reason)
+	}
+	t.Logf("buffers: the usual run %.0f, with 'pending' %.0f", ran, lightRan)
+
+	for run, want := range map[*Result]bool{&light: true, &usual: false} {
+		ps, err := SynthesizeTypicalParamsLike(ctx, conn, cat, query, 100, *run)
+		if err != nil || len(ps) != 2 || (ps[0].Value == "pending") != want {
+			t.Errorf("typical values after a run with predicate values %v: %+v (%v)", run.PredicateValues, ps, err)
+		}
+	}
+	for _, tc := range []struct{ predicate, column, want string }{
+		{"(status = 'pending'::text)", "status", "pending"},
+		{"((id > 5) AND ('held'::text = status))", "status", "held"},
+		{"((kind = 3) AND (deleted_at IS NULL))", "kind", "3"},
+		{"(status <> 'cancelled'::text)", "status", ""},
+		{"((status = 'a'::text) OR (status = 'b'::text))", "status", ""},
+	} {
+		if got, _ := predicateEquality(tc.predicate, tc.column); got != tc.want {
+			t.Errorf("predicateEquality(%q, %q) = %q, want %q", tc.predicate, tc.column, got, tc.want)
+		}
+	}
+}
+
 // TestRunnerGenericPlanBefore16: PREPARE + force_generic_plan + EXPLAIN
 // EXECUTE with NULLs gives the plan with $n left in, and the prepared
 // statement is gone afterwards, also when planning failed.

@@ -408,12 +408,13 @@ func explainMode(s *advisor.Statement) string {
 	return s.Explain.Mode
 }
 
-// explainNote says why a statement was not explained with ANALYZE, or how
-// its explanation failed; "" when it ran as planned.
+// explainNote says why a statement was not explained with ANALYZE, how
+// its explanation failed, or what its run took for values when not the
+// usual ones; "" when it ran as planned.
 func explainNote(s *advisor.Statement) string {
 	e := s.Explain
 	ok := e.Outcome == "" || e.Outcome == "ok"
-	if e.Mode == "analyze" && ok && e.Error == "" {
+	if e.Mode == "analyze" && ok && e.Error == "" && !e.PredicateValues {
 		return ""
 	}
 	var b strings.Builder

@@ -61,3 +61,12 @@ func Bytes(n int64) string {
 	}
 	return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
 }
+
+// Millis shows a duration in milliseconds with two decimals, in seconds
+// from 1000 ms: "0.05 ms", "91.03 ms", "1.50 s".
+func Millis(ms float64) string {
+	if ms >= 1000 {
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
+	}
+	return strconv.FormatFloat(ms, 'f', 2, 64) + " ms"
+}

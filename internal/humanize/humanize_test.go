@@ -34,3 +34,11 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestMillis(t *testing.T) {
+	for ms, want := range map[float64]string{0.048: "0.05 ms", 91.031: "91.03 ms", 999.994: "999.99 ms", 1500: "1.50 s"} {
+		if got := Millis(ms); got != want {
+			t.Errorf("Millis(%v) = %q, want %q", ms, got, want)
+		}
+	}
+}
