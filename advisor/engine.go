@@ -365,7 +365,7 @@ func reportStatement(s collector.Statement, res explain.Result) Statement {
 		Calls: s.Calls, TotalExecTimeMS: s.TotalExecTime, MeanExecTimeMS: s.MeanExecTime,
 		Rows: s.Rows, SharedBlksRead: s.SharedBlksRead, TempBlksWritten: s.TempBlksWritten, WorkloadShare: s.Share,
 		Explain: ExplainInfo{Mode: string(res.Mode), Reason: res.Reason, Params: explain.ParamValues(res.Params), Outcome: string(res.Outcome), Error: res.Err,
-			PredicateValues: res.PredicateValues},
+			Values: string(res.Values)},
 	}
 }
 

@@ -1357,10 +1357,7 @@ func (a *analyzer) like(u *tableUse, k keyRef, pattern *pg.Node, ilike bool) {
 
 // literal returns the constant in n (possibly under casts); NULL is not one.
 func literal(n *pg.Node) (*pg.A_Const, bool) {
-	for n.GetTypeCast() != nil {
-		n = n.GetTypeCast().Arg
-	}
-	c := n.GetAConst()
+	c := sqltree.Uncast(n).GetAConst()
 	return c, c != nil && !c.Isnull
 }
 

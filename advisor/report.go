@@ -82,7 +82,7 @@ type ExplainInfo struct {
 	Params  []string `json:"params,omitempty"`
 	Outcome string   `json:"outcome,omitempty"` // ok, timeout, error, ...
 	Error   string   `json:"error,omitempty"`
-	// PredicateValues: Params take partial indexes' constants, as Reason
-	// says (explain.Result.PredicateValues).
-	PredicateValues bool `json:"predicate_values,omitempty"`
+	// Values says how Params were chosen when not the usual way, as
+	// Reason tells (explain.Result.Values).
+	Values string `json:"values,omitempty"`
 }

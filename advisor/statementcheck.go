@@ -72,10 +72,11 @@ const (
 )
 
 // atypicalRunFinding reports a statement whose calls did far more work
-// than its EXPLAIN ANALYZE with the values the advisor chose (the common
-// ones): the time goes to other values, a rare tenant whose rows never
-// fill a LIMIT walking an index in the sort order, say. Its plan, and so
-// its findings and costed indexes, do not show that case. Buffers make
+// than its EXPLAIN ANALYZE with the values the advisor chose, when the
+// runner found no values whose run reads like the calls (rerunLikeCalls):
+// the time goes to other values, a rare tenant whose rows never fill a
+// LIMIT walking an index in the sort order, say. Its plan, and so its
+// findings and costed indexes, do not show that case. Buffers make
 // the case, not time alone: a cold cache or a lock wait slows calls
 // without making them read more. A statement with OFFSET is left to
 // offsetFinding: its run skips no rows, its calls do.

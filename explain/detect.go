@@ -749,10 +749,7 @@ func comparedExpressions(filter string) []string {
 			return true
 		}
 		for _, pair := range [][2]*pg_query.Node{{e.Lexpr, e.Rexpr}, {e.Rexpr, e.Lexpr}} {
-			call, value := pair[0], pair[1]
-			for call.GetTypeCast() != nil {
-				call = call.GetTypeCast().Arg
-			}
+			call, value := sqltree.Uncast(pair[0]), pair[1]
 			if f := call.GetFuncCall(); f != nil && immutableFunctions[funcRef(f.Funcname).name] && hasColumn(call) && !hasColumn(value) {
 				sqltree.Unqualify(call)
 				if sql := sqltree.Deparse(call); sql != "" && !slices.Contains(exprs, sql) {

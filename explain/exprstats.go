@@ -78,9 +78,7 @@ var oneArgumentStable = []string{"to_tsvector", "to_tsquery", "plainto_tsquery",
 // cannot tell), a constant, anything with a parameter, subplan, another
 // table's column or a function that is not immutable.
 func statisticsExpression(side *pg_query.Node, n *Node) ([]string, bool) {
-	for side.GetTypeCast() != nil {
-		side = side.GetTypeCast().Arg
-	}
+	side = sqltree.Uncast(side)
 	if side == nil || side.GetColumnRef() != nil {
 		return nil, false
 	}

@@ -84,9 +84,9 @@ func SynthesizeTypicalParams(ctx context.Context, conn *pgx.Conn, cat *collector
 
 // SynthesizeTypicalParamsLike is SynthesizeTypicalParams for the
 // statement of run, its analyzed Result: where the run took partial
-// indexes' constants (Result.PredicateValues), these values do too.
+// indexes' constants (Result.Values), these values do too.
 func SynthesizeTypicalParamsLike(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, query string, rowsPerCall float64, run Result) ([]Param, error) {
-	return synthesizeReadOnly(ctx, conn, cat, query, synthOptions{typical: true, rowsPerCall: rowsPerCall, predicateValues: run.PredicateValues})
+	return synthesizeReadOnly(ctx, conn, cat, query, synthOptions{typical: true, rowsPerCall: rowsPerCall, predicateValues: run.Values == ValuesPredicate})
 }
 
 // synthOptions steer the choice of values. typical takes a typical value
@@ -102,7 +102,7 @@ func SynthesizeTypicalParamsLike(ctx context.Context, conn *pgx.Conn, cat *colle
 // predicateValues gives an equality on a column that an existing partial
 // index's predicate sets to a constant that constant (predicateValue):
 // the runner takes it when the calls read far less than a run with the
-// usual values (see Query.BuffersPerCall), and what-if costing follows.
+// usual values (see rerunLikeCalls), and what-if costing follows.
 type synthOptions struct {
 	typical         bool
 	rowsPerCall     float64

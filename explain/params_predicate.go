@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
+
+	"github.com/pgadvisor/pgadvisor/internal/sqltree"
 )
 
 // predicateSource begins the Param.Source of a partial index's constant.
@@ -54,7 +56,8 @@ func predicateEquality(predicate, column string) (string, bool) {
 			continue
 		}
 		for _, sides := range [][2]*pg_query.Node{{e.Lexpr, e.Rexpr}, {e.Rexpr, e.Lexpr}} {
-			if names := stringParts(sides[0].GetColumnRef().GetFields()); len(names) != 1 || names[0] != column {
+			// A varchar column compares as (status)::text = 'pending'::text.
+			if names := stringParts(sqltree.Uncast(sides[0]).GetColumnRef().GetFields()); len(names) != 1 || names[0] != column {
 				continue
 			}
 			if v, ok := constantText(sides[1]); ok {
@@ -67,10 +70,7 @@ func predicateEquality(predicate, column string) (string, bool) {
 
 // constantText is the text of a constant, under any casts; NULL is none.
 func constantText(n *pg_query.Node) (string, bool) {
-	for n.GetTypeCast() != nil {
-		n = n.GetTypeCast().Arg
-	}
-	c := n.GetAConst()
+	c := sqltree.Uncast(n).GetAConst()
 	switch {
 	case c == nil || c.Isnull:
 		return "", false

@@ -54,7 +54,7 @@ type Query struct {
 	// pg_stat_statements; 0 when unknown. See synthOptions.
 	RowsPerCall float64
 	// BuffersPerCall is the shared buffers a call read or hit on average,
-	// by pg_stat_statements; 0 when unknown. See predicateRerun.
+	// by pg_stat_statements; 0 when unknown. See rerunLikeCalls.
 	BuffersPerCall float64
 }
 
@@ -64,14 +64,14 @@ type Result struct {
 	Mode    Mode    `json:"mode"`
 	Reason  string  `json:"reason,omitempty"` // why not analyzed, e.g. "refused: calls volatile function public.f()"; or why analyzed with partial indexes' values
 	Params  []Param `json:"params,omitempty"` // the values EXPLAIN ANALYZE ran with
-	// PredicateValues: Params take the constants of partial indexes'
-	// predicates (see predicateRerun); what-if costing should too.
-	PredicateValues bool            `json:"predicate_values,omitempty"`
-	PlanJSON        json.RawMessage `json:"plan_json,omitempty"`
-	Plan            *Plan           `json:"-"`
-	Outcome         Outcome         `json:"outcome"`
-	Err             string          `json:"error,omitempty"`
-	Duration        time.Duration   `json:"duration_ns"`
+	// Values says how Params were chosen when not the usual way (see
+	// rerunLikeCalls); "" otherwise.
+	Values   Values          `json:"values,omitempty"`
+	PlanJSON json.RawMessage `json:"plan_json,omitempty"`
+	Plan     *Plan           `json:"-"`
+	Outcome  Outcome         `json:"outcome"`
+	Err      string          `json:"error,omitempty"`
+	Duration time.Duration   `json:"duration_ns"`
 }
 
 // RunnerOptions tune a Runner; the zero value is the safe default.
@@ -382,7 +382,7 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 			return err
 		}
 		res.PlanJSON = out
-		rerun, err := r.predicateRerun(ctx, conn, cat, pq, info, q, res)
+		rerun, err := r.rerunLikeCalls(ctx, conn, cat, pq, info, q, res)
 		if err == nil && rerun.PlanJSON != nil {
 			res = rerun
 		}
@@ -416,48 +416,106 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 	return res, false
 }
 
-// heavierRunFactor: a run that read this many times the buffers a call
-// read on average is not what the calls ran.
-const heavierRunFactor = 5
+// unlikeCallsFactor: a run that read this many times the buffers a call
+// read on average, or a call this many times what the run read, is not
+// what the calls ran.
+const unlikeCallsFactor = 5
 
-// predicateRerun runs pq again when its run (first) read heavierRunFactor
-// times the buffers its calls read on average, with the constants of
-// existing partial indexes' predicates for the equalities on their columns
-// (synthOptions.predicateValues), and returns that run when its reads are
-// within heavierRunFactor of the calls'; a Result without a plan
-// otherwise. pg_stat_statements stores status = 'pending' as status = $1
-// like any other value; planned with the most common status, 'delivered',
-// a statement whose calls read a few pages of orders (created_at) WHERE
-// status = 'pending' scans the table, and gets a finding and an index it
-// does not need. Only the calls' reads make the switch: with the same
-// partial index in place, calls that do ask for 'delivered' read as much
-// as the first run, and keep it.
-func (r *Runner) predicateRerun(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, info serverInfo, q Query, first Result) (Result, error) {
+// Values names how a run's parameter values were chosen when not the
+// usual way, the most common value of each column.
+type Values string
+
+const (
+	// ValuesPredicate: the constants of partial indexes' predicates for
+	// equalities on their columns (synthOptions.predicateValues).
+	ValuesPredicate Values = "partial_index_constants"
+	// ValuesTypical: typical values for equalities (synthOptions.typical).
+	ValuesTypical Values = "typical"
+)
+
+// rerunLikeCalls runs pq again, with values chosen otherwise, when its run
+// (first) read unlikeCallsFactor times more or fewer buffers than its
+// calls did on average, and returns that run when calls like it did most
+// of the calls' reads (likeShare); a Result without a plan otherwise, or
+// when the second run fails short of the connection.
+//
+// A run that read far more: pg_stat_statements stores status = 'pending'
+// as status = $1 like any other value; planned with the most common
+// status, 'delivered', a statement whose calls read a few pages of orders
+// (created_at) WHERE status = 'pending' scans the table, and gets a
+// finding and an index it does not need. The second run takes the
+// constants of existing partial indexes' predicates (ValuesPredicate).
+//
+// A run that read far less: the calls' time goes to values rarer than the
+// most common ones, a tenant whose rows never fill a LIMIT walking an
+// index in the ORDER BY's order, say, and findings from the quick run
+// miss it. The second run takes typical values (ValuesTypical), as
+// what-if costing does.
+//
+// Only the calls' reads make the switch: calls that read what the first
+// run read keep it, and so do calls that mostly ask for a partial index's
+// value but spend most of their reads on the common one.
+func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, info serverInfo, q Query, first Result) (Result, error) {
+	calls := q.BuffersPerCall
 	ran, ok := planBuffers(first.PlanJSON)
-	if q.BuffersPerCall <= 0 || !ok || ran < heavierRunFactor*q.BuffersPerCall {
+	if calls <= 0 || !ok {
 		return Result{}, nil
 	}
-	params, err := synthesizeUnfiltered(ctx, conn, cat, pq, synthOptions{rowsPerCall: q.RowsPerCall, predicateValues: true})
+	opts := synthOptions{rowsPerCall: q.RowsPerCall}
+	var values Values
+	switch {
+	case ran >= unlikeCallsFactor*calls:
+		opts.predicateValues, values = true, ValuesPredicate
+	case calls >= unlikeCallsFactor*max(ran, 1):
+		opts.typical, values = true, ValuesTypical
+	default:
+		return Result{}, nil
+	}
+	params, err := synthesizeUnfiltered(ctx, conn, cat, pq, opts)
 	if err != nil || slices.Equal(ParamValues(params), ParamValues(first.Params)) {
 		return Result{}, nil // no other values to try: the first run stands
 	}
 	out, err := execValue(ctx, conn, analyzePrefix(info.version)+pq.text, ParamValues(params))
 	if err != nil {
-		return Result{}, err
-	}
-	again, ok := planBuffers(out)
-	if !ok || again >= heavierRunFactor*q.BuffersPerCall {
+		if ctx.Err() != nil || conn.IsClosed() {
+			return Result{}, err
+		}
+		// A timeout with rare values, say: the first run stands, and the
+		// transaction, which always rolls back, has nothing more to run.
+		r.log.Debug("second run with other values failed", zap.String("values", string(values)), zap.Error(err))
 		return Result{}, nil
 	}
-	var taken []string
-	for _, p := range params {
-		if strings.HasPrefix(p.Source, predicateSource) {
-			taken = append(taken, fmt.Sprintf("$%d from %s", p.Index, strings.TrimPrefix(p.Source, "the ")))
-		}
+	again, ok := planBuffers(out)
+	if !ok || likeShare(calls, ran, again) < 0.5 {
+		return Result{}, nil
 	}
-	return Result{Mode: first.Mode, Outcome: first.Outcome, Params: params, PlanJSON: out, PredicateValues: true,
-		Reason: fmt.Sprintf("analyzed with %s: the calls read %.0f buffers each on average, a run with the usual values %.0f, this one %.0f",
-			strings.Join(taken, ", "), q.BuffersPerCall, ran, again)}, nil
+	how := "typical values"
+	if values == ValuesPredicate {
+		var taken []string
+		for _, p := range params {
+			if strings.HasPrefix(p.Source, predicateSource) {
+				taken = append(taken, fmt.Sprintf("$%d from %s", p.Index, strings.TrimPrefix(p.Source, "the ")))
+			}
+		}
+		how = strings.Join(taken, ", ")
+	}
+	return Result{Mode: first.Mode, Outcome: first.Outcome, Params: params, PlanJSON: out, Values: values,
+		Reason: fmt.Sprintf("analyzed with %s: the calls read %.0f buffers each on average, a run with the most common values %.0f, this one %.0f",
+			how, calls, ran, again)}, nil
+}
+
+// likeShare estimates the share of the calls' reads done by calls like a
+// second run that read again buffers, the rest being like the first, which
+// read ran: the share p of such calls solves mean = (1-p)·ran + p·again,
+// bounded to [0, 1], and theirs is p·again of the mean (at most all). Calls that mostly
+// read a few pages of a partial index, while one in twenty-five scans the
+// table for the common value, spend most of their reads on the scan.
+func likeShare(mean, ran, again float64) float64 {
+	if ran == again {
+		return 1
+	}
+	p := min(max((mean-ran)/(again-ran), 0), 1)
+	return min(p*again/mean, 1)
 }
 
 // planBuffers is the shared buffers an EXPLAIN (ANALYZE, BUFFERS) read or

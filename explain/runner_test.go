@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -185,17 +186,22 @@ func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
 
 	usual := r.Run(ctx, conn, cat, Query{ID: "q", Text: query})
 	ran, ok := planBuffers(usual.PlanJSON)
-	if usual.Mode != ModeAnalyze || len(usual.Params) != 2 || usual.Params[0].Value != "delivered" || usual.PredicateValues || !ok {
+	if usual.Mode != ModeAnalyze || len(usual.Params) != 2 || usual.Params[0].Value != "delivered" || usual.Values != "" || !ok {
 		t.Fatalf("calls' reads unknown: %+v, %q; want the run with the most common status", usual.Params, usual.Reason)
 	}
-	light := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: ran / 20})
+	light := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: 3})
 	lightRan, _ := planBuffers(light.PlanJSON)
-	if light.Mode != ModeAnalyze || len(light.Params) != 2 || light.Params[0].Value != "pending" || !light.PredicateValues ||
+	if light.Mode != ModeAnalyze || len(light.Params) != 2 || light.Params[0].Value != "pending" || light.Values != ValuesPredicate ||
 		!strings.Contains(light.Reason, "analyzed with $1 from predicate of partial index orders_pending on public.orders") {
-		t.Errorf("calls of %.0f buffers, a run of %.0f: %+v, %q; want the run with 'pending' taken", ran/20, ran, light.Params, light.Reason)
+		t.Errorf("calls of 3 buffers, a run of %.0f: %+v, %q; want the run with 'pending' taken", ran, light.Params, light.Reason)
+	}
+	// One call in twenty-five asks for 'delivered': those do most of the reads.
+	mixed := 0.96*lightRan + 0.04*ran
+	if mix := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: mixed}); mix.Values != "" || mix.Params[0].Value != "delivered" {
+		t.Errorf("calls of %.0f buffers, 4%% of them like the run of %.0f: %+v, %q; want that run kept", mixed, ran, mix.Params, mix.Reason)
 	}
 	heavy := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: ran})
-	if heavy.Params[0].Value != "delivered" || heavy.PredicateValues || heavy.Reason != "" {
+	if heavy.Params[0].Value != "delivered" || heavy.Values != "" || heavy.Reason != "" {
 		t.Errorf("calls that read what the run read: %+v, %q; want the run with 'delivered' kept", heavy.Params, heavy.Reason)
 	}
 	t.Logf("buffers: the usual run %.0f, with 'pending' %.0f", ran, lightRan)
@@ -203,11 +209,12 @@ func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
 	for run, want := range map[*Result]bool{&light: true, &usual: false} {
 		ps, err := SynthesizeTypicalParamsLike(ctx, conn, cat, query, 100, *run)
 		if err != nil || len(ps) != 2 || (ps[0].Value == "pending") != want {
-			t.Errorf("typical values after a run with predicate values %v: %+v (%v)", run.PredicateValues, ps, err)
+			t.Errorf("typical values after a run with values %q: %+v (%v)", run.Values, ps, err)
 		}
 	}
 	for _, tc := range []struct{ predicate, column, want string }{
 		{"(status = 'pending'::text)", "status", "pending"},
+		{"((status)::text = 'pending'::text)", "status", "pending"}, // a varchar column
 		{"((id > 5) AND ('held'::text = status))", "status", "held"},
 		{"((kind = 3) AND (deleted_at IS NULL))", "kind", "3"},
 		{"(status <> 'cancelled'::text)", "status", ""},
@@ -215,6 +222,80 @@ func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
 	} {
 		if got, _ := predicateEquality(tc.predicate, tc.column); got != tc.want {
 			t.Errorf("predicateEquality(%q, %q) = %q, want %q", tc.predicate, tc.column, got, tc.want)
+		}
+	}
+}
+
+// A run with the most common value that read far less than the calls did
+// is made again with typical values, and taken when its reads could be the
+// calls': the busiest tenant fills the LIMIT at once walking created_at,
+// the others do not.
+func TestRunnerTakesTypicalValuesForCallsThatReadMore(t *testing.T) {
+	db := gateDatabase(t, "runner_typical",
+		`CREATE TABLE orders (id serial, tenant_id int, created_at timestamptz, pad text)`,
+		`INSERT INTO orders (tenant_id, created_at, pad) SELECT CASE WHEN g % 2 = 0 THEN 1 ELSE 2 + g % 499 END, now() - g * interval '1 minute', repeat('x', 100) FROM generate_series(1, 100000) g`,
+		`CREATE INDEX orders_created_at ON orders (created_at)`,
+		`ANALYZE orders`)
+	ctx := context.Background()
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	cat, err := collector.LoadCatalog(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const query = "SELECT id FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2"
+	r := NewRunner(nil, RunnerOptions{})
+	hottest := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10})
+	ran, ok := planBuffers(hottest.PlanJSON)
+	if hottest.Mode != ModeAnalyze || len(hottest.Params) != 2 || hottest.Params[0].Value != "1" || hottest.Values != "" || !ok {
+		t.Fatalf("calls' reads unknown: %+v, %q; want the run with the busiest tenant", hottest.Params, hottest.Reason)
+	}
+	typical, err := SynthesizeTypicalParams(ctx, conn, cat, query, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10, BuffersPerCall: 20 * ran})
+	slowRan, _ := planBuffers(slow.PlanJSON)
+	if slow.Mode != ModeAnalyze || len(slow.Params) != 2 || slow.Params[0].Value != typical[0].Value || slow.Values != ValuesTypical ||
+		!strings.HasPrefix(slow.Reason, "analyzed with typical values: the calls read") {
+		t.Errorf("calls of %.0f buffers, a run of %.0f: %+v, %q; want the run with tenant %s taken", 20*ran, ran, slow.Params, slow.Reason, typical[0].Value)
+	}
+	t.Logf("buffers: the busiest tenant %.0f, tenant %s %.0f", ran, typical[0].Value, slowRan)
+	if same := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10, BuffersPerCall: ran}); same.Values != "" || same.Params[0].Value != "1" {
+		t.Errorf("calls that read what the run read: %+v, %q; want the busiest tenant kept", same.Params, same.Reason)
+	}
+}
+
+// A second run that fails (here the partial index's value divides by
+// zero, though no call asks for it) leaves the first one standing.
+func TestRunnerKeepsTheFirstRunWhenTheSecondFails(t *testing.T) {
+	db := gateDatabase(t, "runner_rerun_fails",
+		`CREATE TABLE orders (id serial, status text, qty int)`,
+		`INSERT INTO orders (status, qty) SELECT CASE WHEN g % 500 = 0 THEN 'pending' ELSE 'delivered' END, CASE WHEN g % 500 = 0 THEN 0 ELSE 1 END FROM generate_series(1, 20000) g`,
+		`CREATE INDEX orders_pending ON orders (id) WHERE status = 'pending'`,
+		`ANALYZE orders`)
+	ctx := context.Background()
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	cat, err := collector.LoadCatalog(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := NewRunner(nil, RunnerOptions{}).Run(ctx, conn, cat, Query{ID: "q", Text: "SELECT 100 / qty FROM orders WHERE status = $1", BuffersPerCall: 1})
+	if res.Mode != ModeAnalyze || res.Outcome != OutcomeOK || len(res.Params) != 1 || res.Params[0].Value != "delivered" || res.Values != "" {
+		t.Errorf("%s %s %+v %q %q; want the first run, with 'delivered'", res.Mode, res.Outcome, res.Params, res.Reason, res.Err)
+	}
+}
+
+func TestLikeShare(t *testing.T) {
+	for _, tc := range []struct{ mean, ran, again, want float64 }{
+		{5, 388, 5, 1},       // every call like the second run
+		{3, 388, 5, 1},       // calls read less than either: the lighter
+		{388, 388, 5, 0},     // every call like the first
+		{20.5, 388, 5, 0.23}, // 4% like the first, which read 77% of it
+		{60, 3, 220, 0.96},   // a quarter like the second, which read 96%
+		{7, 7, 7, 1},
+	} {
+		if got := likeShare(tc.mean, tc.ran, tc.again); math.Abs(got-tc.want) > 0.01 {
+			t.Errorf("likeShare(%v, %v, %v) = %.3f, want %.2f", tc.mean, tc.ran, tc.again, got, tc.want)
 		}
 	}
 }

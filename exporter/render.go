@@ -414,7 +414,7 @@ func explainMode(s *advisor.Statement) string {
 func explainNote(s *advisor.Statement) string {
 	e := s.Explain
 	ok := e.Outcome == "" || e.Outcome == "ok"
-	if e.Mode == "analyze" && ok && e.Error == "" && !e.PredicateValues {
+	if e.Mode == "analyze" && ok && e.Error == "" && e.Values == "" {
 		return ""
 	}
 	var b strings.Builder

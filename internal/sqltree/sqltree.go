@@ -111,6 +111,14 @@ func Deparse(n *pg.Node) string {
 	return strings.TrimPrefix(out, "SELECT ")
 }
 
+// Uncast is n under any casts (a constant 'x'::text, a column (c)::text).
+func Uncast(n *pg.Node) *pg.Node {
+	for n.GetTypeCast() != nil {
+		n = n.GetTypeCast().Arg
+	}
+	return n
+}
+
 // Unqualify drops the table names from the column references under n:
 // EXPLAIN qualifies them in a plan of several tables, while an index
 // predicate or a statistics object names its table's columns alone.
