@@ -507,15 +507,23 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 // likeShare estimates the share of the calls' reads done by calls like a
 // second run that read again buffers, the rest being like the first, which
 // read ran: the share p of such calls solves mean = (1-p)·ran + p·again,
-// bounded to [0, 1], and theirs is p·again of the mean (at most all). Calls that mostly
-// read a few pages of a partial index, while one in twenty-five scans the
-// table for the common value, spend most of their reads on the scan.
+// and theirs is p·again of the mean. Calls that mostly read a few pages of
+// a partial index, while one in twenty-five scans the table for the
+// common value, spend most of their reads on the scan. A mean beyond the
+// second run's reads (p ≥ 1) is all like it, as the nearer of the two; one
+// beyond the first's, none.
 func likeShare(mean, ran, again float64) float64 {
 	if ran == again {
 		return 1
 	}
-	p := min(max((mean-ran)/(again-ran), 0), 1)
-	return min(p*again/mean, 1)
+	switch p := (mean - ran) / (again - ran); {
+	case p >= 1:
+		return 1
+	case p <= 0:
+		return 0
+	default:
+		return p * again / mean
+	}
 }
 
 // planBuffers is the shared buffers an EXPLAIN (ANALYZE, BUFFERS) read or

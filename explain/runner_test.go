@@ -287,11 +287,12 @@ func TestRunnerKeepsTheFirstRunWhenTheSecondFails(t *testing.T) {
 
 func TestLikeShare(t *testing.T) {
 	for _, tc := range []struct{ mean, ran, again, want float64 }{
-		{5, 388, 5, 1},       // every call like the second run
-		{3, 388, 5, 1},       // calls read less than either: the lighter
-		{388, 388, 5, 0},     // every call like the first
-		{20.5, 388, 5, 0.23}, // 4% like the first, which read 77% of it
-		{60, 3, 220, 0.96},   // a quarter like the second, which read 96%
+		{5, 388, 5, 1},          // every call like the second run
+		{3, 388, 5, 1},          // calls read less than either: the lighter
+		{388, 388, 5, 0},        // every call like the first
+		{20.5, 388, 5, 0.23},    // 4% like the first, which read 77% of it
+		{60, 3, 220, 0.96},      // a quarter like the second, which read 96%
+		{150821, 899, 35181, 1}, // more than either: the heavier
 		{7, 7, 7, 1},
 	} {
 		if got := likeShare(tc.mean, tc.ran, tc.again); math.Abs(got-tc.want) > 0.01 {
