@@ -86,24 +86,7 @@ func TestEngineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	runWorkload(t, c.DSN(db))
-	if err := c.WaitReplay(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	target := Target{Name: "e2e", DSN: c.DSN(db), ReplicaDSN: c.ReplicaDSN(db), Databases: collector.NameFilter{Include: []string{db}}}
-	engine := NewEngine(zaptest.NewLogger(t), Options{Rank: collector.RankOptions{Top: 20, MinCalls: 5}})
-	snap, err := engine.Sample(ctx, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := CumulativeWindow(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := engine.Analyze(ctx, target, w.SinceStart(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, target, since, r := analyzeSandbox(t, c, db)
 	for _, rec := range r.Recommendations {
 		t.Logf("recommend %s (%s) validated=%v improvement=%.0f%% serves %d: %s", rec.Table, strings.Join(rec.Columns, ", "), rec.Validated, rec.ImprovementPct, len(rec.QueryIDs), rec.Reason)
 	}
@@ -199,10 +182,9 @@ func TestEngineEndToEnd(t *testing.T) {
 	}
 
 	// A statement whose text the sampler cut short is listed, not explained.
-	d := w.SinceStart()
-	d.Statements = slices.DeleteFunc(d.Statements, func(s collector.Statement) bool { return s.Text.Query != byName["dashboard"].Query })
-	d.Statements[0].Text.Problem = collector.TextTruncated
-	cut, err := engine.Analyze(ctx, target, d, true)
+	since.Statements = slices.DeleteFunc(since.Statements, func(s collector.Statement) bool { return s.Text.Query != byName["dashboard"].Query })
+	since.Statements[0].Text.Problem = collector.TextTruncated
+	cut, err := engine.Analyze(ctx, target, since, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,23 +269,7 @@ func TestEngineTakesThePartialIndexValueTheCallsUse(t *testing.T) {
 			}
 		}
 	}
-	if err := c.WaitReplay(ctx); err != nil {
-		t.Fatal(err)
-	}
-	target := Target{Name: "partial", DSN: c.DSN(db), ReplicaDSN: c.ReplicaDSN(db), Databases: collector.NameFilter{Include: []string{db}}}
-	engine := NewEngine(zaptest.NewLogger(t), Options{Rank: collector.RankOptions{Top: 20, MinCalls: 5}})
-	snap, err := engine.Sample(ctx, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := CumulativeWindow(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := engine.Analyze(ctx, target, w.SinceStart(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, _, r := analyzeSandbox(t, c, db)
 	for query, want := range map[string]string{pending: "pending", delivered: "delivered"} {
 		i := slices.IndexFunc(r.Statements, func(s Statement) bool { return s.Query == query })
 		if i < 0 {
@@ -318,6 +284,33 @@ func TestEngineTakesThePartialIndexValueTheCallsUse(t *testing.T) {
 			t.Errorf("an index recommended for the calls orders_pending serves:\n%s", describeRecs(r.Recommendations))
 		}
 	}
+}
+
+// analyzeSandbox waits for the replica to replay what ran on database db
+// of c, then samples it and analyzes everything since the last
+// pg_stat_statements reset, as advisor report does.
+func analyzeSandbox(t *testing.T, c *pgsandbox.Cluster, db string) (*Engine, Target, *collector.Delta, *Report) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.WaitReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	target := Target{Name: db, DSN: c.DSN(db), ReplicaDSN: c.ReplicaDSN(db), Databases: collector.NameFilter{Include: []string{db}}}
+	engine := NewEngine(zaptest.NewLogger(t), Options{Rank: collector.RankOptions{Top: 20, MinCalls: 5}})
+	snap, err := engine.Sample(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := CumulativeWindow(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := w.SinceStart()
+	r, err := engine.Analyze(ctx, target, since, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine, target, since, r
 }
 
 // statementsByName maps the workload's names to the report's statements.

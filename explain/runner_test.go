@@ -176,11 +176,7 @@ func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
 		`CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'pending'`,
 		`ANALYZE orders`)
 	ctx := context.Background()
-	conn := connect(t, sandbox.ReplicaDSN(db))
-	cat, err := collector.LoadCatalog(ctx, conn, nil) // with its indexes
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, cat := replicaCatalog(t, db)
 	const query = "SELECT id FROM orders WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT 100"
 	r := NewRunner(nil, RunnerOptions{})
 
@@ -237,11 +233,7 @@ func TestRunnerTakesTypicalValuesForCallsThatReadMore(t *testing.T) {
 		`CREATE INDEX orders_created_at ON orders (created_at)`,
 		`ANALYZE orders`)
 	ctx := context.Background()
-	conn := connect(t, sandbox.ReplicaDSN(db))
-	cat, err := collector.LoadCatalog(ctx, conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, cat := replicaCatalog(t, db)
 	const query = "SELECT id FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2"
 	r := NewRunner(nil, RunnerOptions{})
 	hottest := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10})
@@ -274,15 +266,23 @@ func TestRunnerKeepsTheFirstRunWhenTheSecondFails(t *testing.T) {
 		`CREATE INDEX orders_pending ON orders (id) WHERE status = 'pending'`,
 		`ANALYZE orders`)
 	ctx := context.Background()
-	conn := connect(t, sandbox.ReplicaDSN(db))
-	cat, err := collector.LoadCatalog(ctx, conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, cat := replicaCatalog(t, db)
 	res := NewRunner(nil, RunnerOptions{}).Run(ctx, conn, cat, Query{ID: "q", Text: "SELECT 100 / qty FROM orders WHERE status = $1", BuffersPerCall: 1})
 	if res.Mode != ModeAnalyze || res.Outcome != OutcomeOK || len(res.Params) != 1 || res.Params[0].Value != "delivered" || res.Values != "" {
 		t.Errorf("%s %s %+v %q %q; want the first run, with 'delivered'", res.Mode, res.Outcome, res.Params, res.Reason, res.Err)
 	}
+}
+
+// replicaCatalog connects to db on the replica and loads its catalog, with
+// the indexes and statistics the runner's value choices read.
+func replicaCatalog(t *testing.T, db string) (*pgx.Conn, *collector.Catalog) {
+	t.Helper()
+	conn := connect(t, sandbox.ReplicaDSN(db))
+	cat, err := collector.LoadCatalog(context.Background(), conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, cat
 }
 
 func TestLikeShare(t *testing.T) {
