@@ -56,8 +56,9 @@ func ParamValues(ps []Param) []string {
 
 // Values chosen for LIMIT and OFFSET: a page, the first one.
 const (
-	limitValue  = "10"
-	offsetValue = "0"
+	limitValue   = "10"
+	offsetValue  = "0"
+	offsetSource = "OFFSET: the first page (a later one costs more)"
 )
 
 // SynthesizeParams chooses a realistic value for every $n of query from
@@ -1151,7 +1152,7 @@ func (s *synth) value(ctx context.Context, conn *pgx.Conn, u paramUse) (value, s
 	case useLimit:
 		return limitValue, "LIMIT", true, nil
 	case useOffset:
-		return offsetValue, "OFFSET: the first page (a later one costs more)", true, nil
+		return offsetValue, offsetSource, true, nil
 	case useConst, useTypeDefault:
 		return u.value, "default", true, nil
 	case useJSONKey:

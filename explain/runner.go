@@ -454,11 +454,14 @@ const (
 //
 // Only the calls' reads make the switch: calls that read what the first
 // run read keep it, and so do calls that mostly ask for a partial index's
-// value but spend most of their reads on the common one.
+// value but spend most of their reads on the common one, or whose reads
+// the second run is no nearer to (within unlikeCallsFactor). A statement
+// with OFFSET keeps its first run: the run reads the first page, and the
+// calls' deeper pages read more whatever the values (offsetFinding's).
 func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, info serverInfo, q Query, first Result) (Result, error) {
 	calls := q.BuffersPerCall
 	ran, ok := planBuffers(first.PlanJSON)
-	if calls <= 0 || !ok {
+	if calls <= 0 || !ok || slices.ContainsFunc(first.Params, func(p Param) bool { return p.Source == offsetSource }) {
 		return Result{}, nil
 	}
 	opts := synthOptions{rowsPerCall: q.RowsPerCall}
@@ -486,7 +489,7 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 		return Result{}, nil
 	}
 	again, ok := planBuffers(out)
-	if !ok || likeShare(calls, ran, again) < 0.5 {
+	if !ok || again >= unlikeCallsFactor*calls || calls >= unlikeCallsFactor*max(again, 1) || likeShare(calls, ran, again) < 0.5 {
 		return Result{}, nil
 	}
 	how := "typical values"
@@ -511,10 +514,10 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 // a partial index, while one in twenty-five scans the table for the
 // common value, spend most of their reads on the scan. A mean beyond the
 // second run's reads (p ≥ 1) is all like it, as the nearer of the two; one
-// beyond the first's, none.
+// beyond the first's, none, as is every call when the runs read alike.
 func likeShare(mean, ran, again float64) float64 {
 	if ran == again {
-		return 1
+		return 0
 	}
 	switch p := (mean - ran) / (again - ran); {
 	case p >= 1:

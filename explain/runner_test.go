@@ -255,6 +255,15 @@ func TestRunnerTakesTypicalValuesForCallsThatReadMore(t *testing.T) {
 	if same := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10, BuffersPerCall: ran}); same.Values != "" || same.Params[0].Value != "1" {
 		t.Errorf("calls that read what the run read: %+v, %q; want the busiest tenant kept", same.Params, same.Reason)
 	}
+	// Calls that read far more than either run: the second is no nearer.
+	if far := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10, BuffersPerCall: 100 * slowRan}); far.Values != "" || far.Params[0].Value != "1" {
+		t.Errorf("calls of %.0f buffers: %+v, %q; want the busiest tenant kept", 100*slowRan, far.Params, far.Reason)
+	}
+	// With OFFSET the run reads the first page, whatever the calls read.
+	paged := "SELECT id FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3"
+	if deep := r.Run(ctx, conn, cat, Query{ID: "p", Text: paged, RowsPerCall: 10, BuffersPerCall: 20 * ran}); deep.Mode != ModeAnalyze || deep.Values != "" || deep.Params[0].Value != "1" {
+		t.Errorf("paged calls of %.0f buffers: %+v, %q; want the busiest tenant's first page kept", 20*ran, deep.Params, deep.Reason)
+	}
 }
 
 // A second run that fails (here the partial index's value divides by
@@ -293,7 +302,7 @@ func TestLikeShare(t *testing.T) {
 		{20.5, 388, 5, 0.23},    // 4% like the first, which read 77% of it
 		{60, 3, 220, 0.96},      // a quarter like the second, which read 96%
 		{150821, 899, 35181, 1}, // more than either: the heavier
-		{7, 7, 7, 1},
+		{7, 7, 7, 0},            // runs that read alike: the first stands
 	} {
 		if got := likeShare(tc.mean, tc.ran, tc.again); math.Abs(got-tc.want) > 0.01 {
 			t.Errorf("likeShare(%v, %v, %v) = %.3f, want %.2f", tc.mean, tc.ran, tc.again, got, tc.want)
