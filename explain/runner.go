@@ -435,9 +435,10 @@ const (
 
 // rerunLikeCalls runs pq again, with values chosen otherwise, when its run
 // (first) read unlikeCallsFactor times more or fewer buffers than its
-// calls did on average, and returns that run when calls like it did most
-// of the calls' reads (likeShare); a Result without a plan otherwise, or
-// when the second run fails short of the connection.
+// calls did on average, and returns that run when it reads within that
+// factor of the calls and calls like it did most of their reads
+// (likeShare); a Result without a plan otherwise, or when the second run
+// fails short of the connection.
 //
 // A run that read far more: pg_stat_statements stores status = 'pending'
 // as status = $1 like any other value; planned with the most common
@@ -464,15 +465,17 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 	if calls <= 0 || !ok || slices.ContainsFunc(first.Params, func(p Param) bool { return p.Source == offsetSource }) {
 		return Result{}, nil
 	}
+	// apart reports whether a run of b buffers is not what the calls ran.
+	apart := func(b float64) bool { return b >= unlikeCallsFactor*calls || calls >= unlikeCallsFactor*max(b, 1) }
 	opts := synthOptions{rowsPerCall: q.RowsPerCall}
 	var values Values
 	switch {
-	case ran >= unlikeCallsFactor*calls:
-		opts.predicateValues, values = true, ValuesPredicate
-	case calls >= unlikeCallsFactor*max(ran, 1):
-		opts.typical, values = true, ValuesTypical
-	default:
+	case !apart(ran):
 		return Result{}, nil
+	case ran > calls:
+		opts.predicateValues, values = true, ValuesPredicate
+	default:
+		opts.typical, values = true, ValuesTypical
 	}
 	params, err := synthesizeUnfiltered(ctx, conn, cat, pq, opts)
 	if err != nil || slices.Equal(ParamValues(params), ParamValues(first.Params)) {
@@ -489,7 +492,7 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 		return Result{}, nil
 	}
 	again, ok := planBuffers(out)
-	if !ok || again >= unlikeCallsFactor*calls || calls >= unlikeCallsFactor*max(again, 1) || likeShare(calls, ran, again) < 0.5 {
+	if !ok || apart(again) || likeShare(calls, ran, again) < 0.5 {
 		return Result{}, nil
 	}
 	how := "typical values"
