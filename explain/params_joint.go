@@ -56,9 +56,7 @@ func (s *synth) jointEqualities(ctx context.Context, conn *pgx.Conn, params []Pa
 // type, whose = the check can apply without running anything of the
 // database's owners.
 func plainEquality(u paramUse) bool {
-	c := u.col
-	return u.kind == useEq && (u.op == "=" || u.op == "") && !u.fromPredicate && c.table != nil && c.column != nil && c.transform == "" &&
-		c.jsonKey == "" && c.keyParam == 0 && !c.converted && jointTypes[typmods.ReplaceAllString(c.column.Type, "")]
+	return plainParamEquality(u) && !u.fromPredicate && !u.col.converted && jointTypes[typmods.ReplaceAllString(u.col.column.Type, "")]
 }
 
 var (

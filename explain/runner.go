@@ -382,7 +382,11 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 			return err
 		}
 		res.PlanJSON = out
-		rerun, err := r.rerunLikeCalls(ctx, conn, cat, pq, info, q, res)
+		read, ok := planBuffers(out)
+		if !ok {
+			return nil
+		}
+		rerun, err := r.rerunLikeCalls(ctx, conn, cat, pq, info, q, params, read)
 		if err == nil && rerun.PlanJSON != nil {
 			res = rerun
 		}
@@ -399,8 +403,14 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 	case err == nil:
 		return res, false
 	}
+	first := res.Params
 	res.Params, res.PlanJSON = nil, nil
 	res.Outcome = classify(err)
+	if res.Outcome == OutcomeTimeout && ran {
+		if second, ok := r.afterTimeout(ctx, conn, cat, pq, q, first); ok {
+			return second, true
+		}
+	}
 	if res.Outcome == OutcomeError {
 		// The statement itself may be fine (the parameters may be what the
 		// server rejected): its generic plan decides.
@@ -459,10 +469,12 @@ const (
 // the second run is no nearer to (within unlikeCallsFactor). A statement
 // with OFFSET keeps its first run: the run reads the first page, and the
 // calls' deeper pages read more whatever the values (offsetFinding's).
-func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, info serverInfo, q Query, first Result) (Result, error) {
+//
+// first are the first run's values, and ran what it read: +Inf for a run
+// that went past statement_timeout (see afterTimeout).
+func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, info serverInfo, q Query, first []Param, ran float64) (Result, error) {
 	calls := q.BuffersPerCall
-	ran, ok := planBuffers(first.PlanJSON)
-	if calls <= 0 || !ok || slices.ContainsFunc(first.Params, func(p Param) bool { return p.Source == offsetSource }) {
+	if calls <= 0 || slices.ContainsFunc(first, func(p Param) bool { return p.Source == offsetSource }) {
 		return Result{}, nil
 	}
 	// apart reports whether a run of b buffers is not what the calls ran.
@@ -478,7 +490,7 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 		opts.typical, values = true, ValuesTypical
 	}
 	params, err := synthesizeUnfiltered(ctx, conn, cat, pq, opts)
-	if err != nil || slices.Equal(ParamValues(params), ParamValues(first.Params)) {
+	if err != nil || slices.Equal(ParamValues(params), ParamValues(first)) {
 		return Result{}, nil // no other values to try: the first run stands
 	}
 	out, err := execValue(ctx, conn, analyzePrefix(info.version)+pq.text, ParamValues(params))
@@ -492,7 +504,8 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 		return Result{}, nil
 	}
 	again, ok := planBuffers(out)
-	if !ok || apart(again) || likeShare(calls, ran, again) < 0.5 {
+	timedOut := math.IsInf(ran, 1)
+	if !ok || apart(again) || !timedOut && likeShare(calls, ran, again) < 0.5 {
 		return Result{}, nil
 	}
 	how := "typical values"
@@ -505,9 +518,38 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 		}
 		how = strings.Join(taken, ", ")
 	}
-	return Result{Mode: first.Mode, Outcome: first.Outcome, Params: params, PlanJSON: out, Values: values,
-		Reason: fmt.Sprintf("analyzed with %s: the calls read %.0f buffers each on average, a run with the most common values %.0f, this one %.0f",
-			how, calls, ran, again)}, nil
+	firstRead := fmt.Sprintf("%.0f", ran)
+	if timedOut {
+		firstRead = "ran past statement_timeout"
+	}
+	return Result{Outcome: OutcomeOK, Params: params, PlanJSON: out, Values: values,
+		Reason: fmt.Sprintf("analyzed with %s: the calls read %.0f buffers each on average, a run with the most common values %s, this one %.0f",
+			how, calls, firstRead, again)}, nil
+}
+
+// afterTimeout gives the run rerunLikeCalls takes in place of a first run
+// that went past statement_timeout, in a transaction of its own (the first
+// one ended with it): calls that finish read far less than that run, and
+// may ask for a partial index's value. ok is false when it takes none.
+func (r *Runner) afterTimeout(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq *parsedQuery, q Query, first []Param) (Result, bool) {
+	if q.BuffersPerCall <= 0 || ctx.Err() != nil || conn.IsClosed() {
+		return Result{}, false
+	}
+	var second Result
+	err := r.readOnly(ctx, conn, func(info serverInfo) error {
+		var err error
+		second, err = r.rerunLikeCalls(ctx, conn, cat, pq, info, q, first, math.Inf(1))
+		return err
+	})
+	if err != nil || second.PlanJSON == nil {
+		return Result{}, false
+	}
+	plan, err := ParsePlan(second.PlanJSON)
+	if err != nil {
+		return Result{}, false
+	}
+	second.Mode, second.Plan = ModeAnalyze, plan
+	return second, true
 }
 
 // likeShare estimates the share of the calls' reads done by calls like a
