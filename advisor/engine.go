@@ -248,7 +248,7 @@ func (e *Engine) analyzeDatabase(ctx context.Context, t Target, db string, stmts
 		r.Warnings = append(r.Warnings, note)
 	}
 	r.Recommendations = append(r.Recommendations, recs...)
-	pointFixesAtRecommendations(r.Findings[firstFinding:], recs, cat)
+	pointFixesAtRecommendations(r.Findings[firstFinding:], recs, workload, cat)
 	for i := firstFinding; i < len(r.Findings); i++ {
 		r.Findings[i].Database = db
 	}

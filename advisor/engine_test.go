@@ -473,7 +473,7 @@ func TestAtypicalRunFinding(t *testing.T) {
 	if !ok || f.Kind != explain.KindAtypicalRun || f.Severity != explain.Warning {
 		t.Fatalf("calls of 91 ms and 150,000 buffers against a run of 7.4 ms and 899: %+v, want an atypical_run warning", f)
 	}
-	for _, want := range []string{"91.00 ms", "150,000 buffers", "12x", "7.40 ms and 899 buffers", `$1 = '1', $2 = 'it''s', $3 = '` + long[:atypicalValueLen] + `…'`} {
+	for _, want := range []string{"91.00 ms", "150,000 buffers", "12x", "7.40 ms and 899 buffers", `$1 = '1', $2 = 'it''s', $3 = '` + long[:shownValueLen] + `…'`} {
 		if !strings.Contains(f.Detail, want) {
 			t.Errorf("detail lacks %q: %s", want, f.Detail)
 		}

@@ -40,8 +40,10 @@ func guessesIndex(f explain.Finding) bool {
 // serves the text search that discards the rows, or no partial predicate),
 // and a report must not offer two indexes for one problem. A misestimate
 // on an expression learns of the recommended index on it, and an
-// unindexed foreign key of the one that leads with its columns.
-func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation, cat *collector.Catalog) {
+// unindexed foreign key of the one that leads with its columns. The costs
+// quoted name the values the statement was planned with (workload's),
+// which may not be those of the plan the finding is read from.
+func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendation, workload []WorkloadStatement, cat *collector.Catalog) {
 	norm := normalizer{}
 	for i := range findings {
 		f := &findings[i]
@@ -81,6 +83,9 @@ func pointFixesAtRecommendations(findings []explain.Finding, recs []Recommendati
 		if gain != nil && gain.CostAfter < gain.CostBefore {
 			// The cost after is with every recommended index.
 			f.Fix += fmt.Sprintf(": with the recommended indexes, what-if plans put this statement's planner cost at %.1f per call instead of %.1f", gain.CostAfter, gain.CostBefore)
+			if i := slices.IndexFunc(workload, func(w WorkloadStatement) bool { return w.QueryID == f.QueryID }); i >= 0 && len(workload[i].Params) > 0 {
+				f.Fix += " (planned with " + paramList(workload[i].Params) + ")"
+			}
 		}
 		f.Fix += "."
 	}

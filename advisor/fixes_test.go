@@ -38,9 +38,11 @@ func TestPointFixesAtRecommendations(t *testing.T) {
 		{Schema: "public", Name: "m", Kind: "p", Partitions: []string{"public.m_2026"}},
 		{Schema: "public", Name: "m_2026", Kind: "r", Parent: "public.m"},
 	}}
-	pointFixesAtRecommendations(findings, recs, cat)
+	// The costs name the values the statement was planned with.
+	workload := []WorkloadStatement{{QueryID: "1", Params: []string{"158"}}}
+	pointFixesAtRecommendations(findings, recs, workload, cat)
 	want := []string{
-		"Build the recommended btree index on public.tasks (tenant_id, deleted_at) WHERE deleted_at IS NOT NULL (its DDL and evidence are with the recommendations): with the recommended indexes, what-if plans put this statement's planner cost at 43.7 per call instead of 840.8.",
+		"Build the recommended btree index on public.tasks (tenant_id, deleted_at) WHERE deleted_at IS NOT NULL (its DDL and evidence are with the recommendations): with the recommended indexes, what-if plans put this statement's planner cost at 43.7 per call instead of 840.8 (planned with $1 = '158').",
 		guess,
 		"Build the recommended gin index on public.events (payload jsonb_path_ops) (its DDL and evidence are with the recommendations).",
 		"SET LOCAL work_mem = '8MB'",
@@ -77,7 +79,7 @@ func TestPointForeignKeyAtRecommendation(t *testing.T) {
 		{Table: "public.items", Method: "btree", Columns: []string{"line", "order_id DESC", "product_id"}},
 		{Table: "public.parts", Method: "btree", Columns: []string{`"Kit Id"`}, Where: "deleted_at IS NULL"},
 	}
-	pointFixesAtRecommendations(findings, recs, &collector.Catalog{})
+	pointFixesAtRecommendations(findings, recs, nil, &collector.Catalog{})
 	want := []string{
 		"Build the recommended btree index on public.orders (customer_id, priority, created_at DESC) (its DDL and evidence are with the recommendations): it leads with the foreign key's columns, so it serves the key's checks too.",
 		"Build the recommended btree index on public.items (line, order_id DESC, product_id) (its DDL and evidence are with the recommendations): it leads with the foreign key's columns, so it serves the key's checks too.",
@@ -103,7 +105,7 @@ func TestPointMisestimateAtExpressionIndex(t *testing.T) {
 		{Table: "public.tasks", Method: "gin", Columns: []string{tsv}, QueryIDs: []string{"1"}, StandIn: true},
 		{Table: "public.tasks", Method: "btree", Columns: []string{"lower(title)"}, Where: "deleted_at IS NULL", QueryIDs: []string{"3"}, Validated: true},
 	}
-	pointFixesAtRecommendations(findings, recs, &collector.Catalog{})
+	pointFixesAtRecommendations(findings, recs, nil, &collector.Catalog{})
 	want := statistics + " The recommended gin index on public.tasks (" + tsv + ") is on " + tsv + ": building it, with the ANALYZE its DDL ends with, gathers statistics on it."
 	if findings[0].Fix != want {
 		t.Errorf("misestimate on the indexed expression:\n got %q\nwant %q", findings[0].Fix, want)

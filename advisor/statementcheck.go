@@ -67,9 +67,23 @@ func offsetFinding(s collector.Statement, firstPage *explain.Plan) (explain.Find
 const (
 	atypicalFactor = 5
 	atypicalMinMS  = 1
-	// atypicalValueLen cuts a value quoted in the finding's detail.
-	atypicalValueLen = 40
 )
+
+// shownValueLen cuts a parameter value quoted in a finding.
+const shownValueLen = 40
+
+// paramList shows the values of $1, $2, ... as a finding quotes them,
+// "$1 = '1', $2 = 'x'", as SQL literals cut at shownValueLen characters.
+func paramList(values []string) string {
+	shown := make([]string, len(values))
+	for i, v := range values {
+		if r := []rune(v); len(r) > shownValueLen {
+			v = string(r[:shownValueLen]) + "…"
+		}
+		shown[i] = fmt.Sprintf("$%d = '%s'", i+1, strings.ReplaceAll(v, "'", "''"))
+	}
+	return strings.Join(shown, ", ")
+}
 
 // atypicalRunFinding reports a statement whose calls did far more work
 // than its EXPLAIN ANALYZE with the values the advisor chose, when the
@@ -91,17 +105,9 @@ func atypicalRunFinding(s collector.Statement, res explain.Result) (explain.Find
 	if s.MeanExecTime < atypicalFactor*runMS || s.MeanExecTime-runMS < atypicalMinMS || callBuffers < atypicalFactor*max(runBuffers, 1) {
 		return explain.Finding{}, false
 	}
-	values := make([]string, len(res.Params))
-	for i, v := range res.Params {
-		shown := v.Value
-		if r := []rune(shown); len(r) > atypicalValueLen {
-			shown = string(r[:atypicalValueLen]) + "…"
-		}
-		values[i] = fmt.Sprintf("$%d = '%s'", v.Index, strings.ReplaceAll(shown, "'", "''"))
-	}
 	with := "no parameters"
-	if len(values) > 0 {
-		with = strings.Join(values, ", ")
+	if len(res.Params) > 0 {
+		with = paramList(explain.ParamValues(res.Params))
 	}
 	severity := explain.Info
 	if s.Share >= 0.1 {

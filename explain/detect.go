@@ -272,10 +272,15 @@ func (d *detector) sortSpill(n *Node) {
 		method = n.Workers[0].SortMethod
 	}
 	share := d.share(n.ExclusiveTime())
-	// Without per-process sizes (parallel sorts without VERBOSE), the temp
-	// files are the measure.
-	suggest := d.suggestWorkMem(2 * float64(cmp.Or(maxKB, tempKB)))
-	fix := fmt.Sprintf("Raise work_mem for this query to about %s (an in-memory sort needs roughly 2-3x its disk size): SET LOCAL work_mem = '%s'.", suggest, suggest)
+	// work_mem bounds each process's sort. Without per-process sizes
+	// (parallel sorts without VERBOSE), the temp files are the measure.
+	perProcess := cmp.Or(maxKB, tempKB)
+	suggest := d.suggestWorkMem(2 * float64(perProcess))
+	fix := fmt.Sprintf("Raise work_mem for this query to about %s (an in-memory sort needs roughly 2-3x the %s its largest sort process wrote to disk): SET LOCAL work_mem = '%s'.",
+		suggest, fmtKB(float64(perProcess)), suggest)
+	if len(n.Workers) > 0 || underGather(n) {
+		fix += " More work_mem can also turn the parallel sort into a serial one, which may be slower: time the statement with both settings."
+	}
 	table := ""
 	if scan := singleScanChild(n); scan != nil {
 		table = scan.Table()
@@ -883,7 +888,7 @@ func (d *detector) misestimates() {
 				}
 			}
 		}
-		if !matters && impact < d.th.WarningShare {
+		if !matters && (impact < d.th.WarningShare || !e.under && pointLookup(n)) {
 			return true
 		}
 		sev := d.severity(impact)
@@ -937,6 +942,14 @@ func (d *detector) misestimateFinding(n *Node, e estimate, inherited []*Node, se
 
 // isOrigin reports whether n's error is its own: no row input is off in the
 // same direction, or n is off by the factor again on top of its inputs.
+// pointLookup reports whether n found at most a row per loop through an
+// index: expecting more there changes no plan that nothing above it uses
+// (equality on every column of a unique key, which the planner's row
+// estimate does not take into account, reads no better any other way).
+func pointLookup(n *Node) bool {
+	return (n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan") && n.IndexCond != "" && n.ActualRows <= 1
+}
+
 func (d *detector) isOrigin(n *Node, e estimate) bool {
 	inherited := 1.0
 	for _, in := range d.rowInputs(n) {
@@ -975,6 +988,17 @@ func (d *detector) consumers(n *Node) []*Node {
 	default:
 		return []*Node{n.parent}
 	}
+}
+
+// underGather reports whether n runs in parallel workers: below a Gather
+// or Gather Merge.
+func underGather(n *Node) bool {
+	for p := n.parent; p != nil; p = p.parent {
+		if p.NodeType == "Gather" || p.NodeType == "Gather Merge" {
+			return true
+		}
+	}
+	return false
 }
 
 // rowSensitive nodes choose their strategy or memory by the row estimate.

@@ -2,6 +2,7 @@ package explain
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -219,7 +220,10 @@ func TestDetectSortSpill(t *testing.T) {
 		t.Errorf("severity %s node %q table %q, want critical (80%% of the time in the sort)", f.Severity, f.Node, f.Table)
 	}
 	// 19.5 MB on disk: twice that, rounded up to a power of two.
-	wantContains(t, "fix", f.Fix, "SET LOCAL work_mem = '64MB'", "CREATE INDEX CONCURRENTLY ON public.orders (created_at DESC, id);")
+	wantContains(t, "fix", f.Fix, "SET LOCAL work_mem = '64MB'", "the 19.5 MB its largest sort process wrote", "CREATE INDEX CONCURRENTLY ON public.orders (created_at DESC, id);")
+	if strings.Contains(f.Fix, "parallel") {
+		t.Errorf("a serial sort's fix warns of parallel workers: %q", f.Fix)
+	}
 	wantContains(t, "detail", f.Detail, "100,000 rows", "19.5 MB", "external merge", "work_mem is 4.0 MB")
 	if evNum(t, f, "work_mem_bytes") != 4<<20 || evNum(t, f, "temp_written_kb") != 20000 {
 		t.Errorf("evidence %v", f.Evidence)
@@ -244,6 +248,9 @@ func TestDetectSortSpill(t *testing.T) {
 	if strings.Contains(f.Fix, "CREATE INDEX") {
 		t.Errorf("fix proposes an index for an expression key: %q", f.Fix)
 	}
+	// work_mem is per process: the largest worker's 4.9 MB, not the 7.8 MB
+	// of both; and more of it may cost the plan its workers.
+	wantContains(t, "fix", f.Fix, "the 4.9 MB its largest sort process wrote", "turn the parallel sort into a serial one")
 
 	// A parallel sort without VERBOSE shows only its temp files.
 	tempOnly := mustParse(t, `{"Plan": {"Node Type": "Sort", "Actual Rows": 10, "Actual Loops": 3, "Temp Written Blocks": 1000,
@@ -470,6 +477,19 @@ func TestDetectMisestimates(t *testing.T) {
 		"Execution Time": 1}`)
 	if fs := findings(Detect(topN, DetectOptions{}), KindMisestimate); len(fs) != 0 {
 		t.Errorf("misestimates under a run condition: %+v", fs)
+	}
+
+	// A lookup by a unique key's columns expected 67 rows and found one:
+	// no plan reads it better, and extended statistics do not help. The
+	// underestimate of the same lookup is still reported.
+	lookup := `{"Plan": {"Node Type": "Index Scan", "Relation Name": "tasks", "Index Name": "tasks_project_id_number_key",
+		"Index Cond": "((project_id = 7) AND (number = 12))", "Plan Rows": %d, "Actual Rows": %d, "Actual Loops": 1, "Actual Total Time": 0.03},
+		"Execution Time": 0.04}`
+	if fs := findings(Detect(mustParse(t, fmt.Sprintf(lookup, 67, 1)), DetectOptions{}), KindMisestimate); len(fs) != 0 {
+		t.Errorf("misestimate of a point lookup: %+v", fs)
+	}
+	if fs := findings(Detect(mustParse(t, fmt.Sprintf(lookup, 1, 67)), DetectOptions{}), KindMisestimate); len(fs) != 1 {
+		t.Errorf("an underestimate of 67x: %+v, want it reported", fs)
 	}
 
 	// Zero rows on both sides, a zero estimate, loops 0: nothing divides by zero.

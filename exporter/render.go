@@ -115,6 +115,29 @@ func (rv *recView) target() string {
 	return rv.R.Target() + " in database " + rv.DB
 }
 
+// together is ", together with index 4" (or "indexes 4, 6") when every
+// statement rv serves is served with other recommendations too: the drop
+// of its headline is theirs as much as its own (each statement says what
+// it costs without this one). "" otherwise.
+func (rv *recView) together() string {
+	var with []int
+	for _, g := range rv.Served {
+		if len(g.With) == 0 {
+			return ""
+		}
+		for _, n := range g.With {
+			if !slices.Contains(with, n) {
+				with = append(with, n)
+			}
+		}
+	}
+	if len(with) == 0 {
+		return ""
+	}
+	slices.Sort(with)
+	return ", together " + gainView{With: with}.withNote()
+}
+
 type gainView struct {
 	G         advisor.StatementGain
 	Rank      int     // rank of the statement served; 0 when not among the statements

@@ -118,7 +118,7 @@ func (m mdWriter) recommendation(rv *recView) {
 	if rv.DB != "" {
 		target += " in database " + mdText(rv.DB)
 	}
-	m.para(fmt.Sprintf("### %d. %s: %s, %s", rv.Rank, target, mdText(rec.Method), gainHeadline(rec)))
+	m.para(fmt.Sprintf("### %d. %s: %s, %s%s", rv.Rank, target, mdText(rec.Method), gainHeadline(rec), rv.together()))
 	m.sql(rec.DDL)
 	var facts []string
 	fact := func(label, value string) { facts = append(facts, "- **"+label+":** "+value) }

@@ -219,7 +219,7 @@ func (t textWriter) recommendation(rv *recView) {
 	rec := rv.R
 	headline := gainHeadline(rec)
 	if rec.Costed() {
-		headline += " for the statements it serves"
+		headline += " for the statements it serves" + rv.together()
 	}
 	t.wrap(strconv.Itoa(rv.Rank)+". ", "   ", oneLine(rv.target())+", "+oneLine(rec.Method)+": "+headline)
 	t.code("   ", rec.DDL)
