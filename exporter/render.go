@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,9 +87,12 @@ type statementView struct {
 }
 
 type findingView struct {
-	F          *explain.Finding
-	DB         string // its database when the report covers several, else ""
-	Rank       int    // rank of its statement; 0 when not among the statements
+	F    *explain.Finding
+	DB   string // its database when the report covers several, else ""
+	Rank int    // rank of its statement; 0 when not among the statements
+	// Named are the ranks of the statements its Detail names by queryid,
+	// by queryid, where they are among the statements.
+	Named      map[string]int
 	Path       string // plan path of its node, "" for schema findings
 	Anchor     string // HTML id
 	NodeAnchor string // HTML id of its node in the drawn plan, "" when not drawn
@@ -217,7 +221,12 @@ func newReportView(r *advisor.Report) *reportView {
 	for i := range r.Findings {
 		f := &r.Findings[i]
 		fv := &findingView{F: f, DB: ifSeveral(f.Database), Rank: rankOf(f.Database, f.QueryID), Path: nodePath(f.Node),
-			Anchor: "finding-" + strconv.Itoa(i+1)}
+			Anchor: "finding-" + strconv.Itoa(i+1), Named: map[string]int{}}
+		for _, m := range queryIDRef.FindAllStringSubmatch(f.Detail, -1) {
+			if rank := rankOf(f.Database, m[1]); rank > 0 {
+				fv.Named[m[1]] = rank
+			}
+		}
 		v.Findings = append(v.Findings, fv)
 		if fv.Rank > 0 {
 			sv := v.Statements[fv.Rank-1]
@@ -320,6 +329,22 @@ func workloadReduction(r *advisor.Report) (float64, bool) {
 		found = true
 	}
 	return min(saved, 1), found
+}
+
+// queryIDRef is a statement named by queryid in a finding's detail.
+var queryIDRef = regexp.MustCompile(`queryid (-?[0-9]+)`)
+
+// detail is the finding's detail with each statement it names by queryid
+// also named as ref numbers it (#2, statement 2): the text and Markdown
+// reports show no queryids.
+func (f *findingView) detail(ref func(rank int, queryID string) string) string {
+	return queryIDRef.ReplaceAllStringFunc(f.F.Detail, func(m string) string {
+		id := strings.TrimPrefix(m, "queryid ")
+		if rank, ok := f.Named[id]; ok {
+			return ref(rank, id) + " (" + m + ")"
+		}
+		return m
+	})
 }
 
 // where says where a finding was seen: its statement's rank (or queryid)

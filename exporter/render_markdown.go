@@ -64,7 +64,7 @@ func renderMarkdown(buf *bytes.Buffer, r *advisor.Report) error {
 			} else if looksLikeSQL(f.F.Fix) {
 				fix = tableCode(f.F.Fix)
 			}
-			m.row(tableCode(f.F.Kind), mdWhere(f), mdText(f.F.Detail), fix)
+			m.row(tableCode(f.F.Kind), mdWhere(f), mdText(f.detail(mdStatementRef)), fix)
 		}
 		m.line("")
 	}

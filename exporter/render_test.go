@@ -366,6 +366,25 @@ func TestRenderNamesSharedEvidence(t *testing.T) {
 	}
 }
 
+// A finding that names statements by queryid (low_cache_hit's top
+// readers) also names them as the report numbers them: the text and
+// Markdown reports show no queryids.
+func TestRenderNamesStatementsOfADetail(t *testing.T) {
+	r := &advisor.Report{
+		Statements: []advisor.Statement{{QueryID: "77", Query: "SELECT 1"}},
+		Findings: []explain.Finding{{Kind: "low_cache_hit", Severity: explain.Warning,
+			Detail: "those that read the most: queryid 77 (54%), queryid -5 (46%)."}},
+	}
+	for format, want := range map[string]string{
+		"text":     "those that read the most: #1 (queryid 77) (54%), queryid -5 (46%).",
+		"markdown": "those that read the most: statement 1 (queryid 77) (54%), queryid -5 (46%).",
+	} {
+		if out := render(t, r, format); !strings.Contains(out, want) {
+			t.Errorf("%s: no %q in:\n%s", format, want, out)
+		}
+	}
+}
+
 func TestRenderUnknownFormat(t *testing.T) {
 	var buf bytes.Buffer
 	err := Render(&buf, fixtureReport(t), "pdf")

@@ -40,7 +40,7 @@ func renderText(buf *bytes.Buffer, r *advisor.Report) error {
 		t.line(strings.ToUpper(clean(string(g.Severity))) + " (" + strconv.Itoa(len(g.Findings)) + ")")
 		for _, f := range g.Findings {
 			t.wrap("  * ", "    ", clean(f.F.Kind)+": "+oneLine(f.where()))
-			t.wrap("    ", "    ", oneLine(f.F.Detail))
+			t.wrap("    ", "    ", oneLine(f.detail(statementRef)))
 			t.fix("    Fix: ", f.F.Fix)
 		}
 	}
