@@ -267,7 +267,9 @@ func (e *Engine) catalog(ctx context.Context, primaryDSN, db string) (*collector
 // workloadStatement is s as what-if costing weighs and plans it: with
 // typical parameter values (planning alone never executes the statement;
 // EXPLAIN ANALYZE ran with the hottest ones, which suit detection, not
-// costing), else with the values it ran with, else its generic plan.
+// costing) and, where its run took partial indexes' constants because its
+// calls read like them, those; else with the values it ran with, else its
+// generic plan.
 func (e *Engine) workloadStatement(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, s collector.Statement, res explain.Result) WorkloadStatement {
 	query := explain.Reparseable(s.Text.Query)
 	params, err := explain.SynthesizeTypicalParamsLike(ctx, conn, cat, query, rowsPerCall(s), res)
