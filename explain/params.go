@@ -166,6 +166,9 @@ func synthesize(ctx context.Context, conn *pgx.Conn, cat *collector.Catalog, pq 
 	}
 	s := newSynth(cat)
 	s.typical, s.predicateValues = opts.typical, opts.predicateValues
+	if opts.predicateValues {
+		s.conditions = conditionsOf(pq.stmt)
+	}
 	if share, ok := filteredShare(pq.stmt); ok {
 		s.rowsPerCall, s.rangeShare = opts.rowsPerCall, share
 	}
@@ -261,6 +264,9 @@ func (c columnTarget) String() string {
 type synth struct {
 	typical         bool // equality takes a typical value, not the most common one
 	predicateValues bool // see synthOptions
+	// conditions are the statement's ANDed conditions, unqualified, as
+	// conditionsOf prints them; only with predicateValues.
+	conditions map[string]bool
 	// rowsPerCall calibrates a @> value, and with typical an equality
 	// value (synthOptions); 0 when the statement's rows are not just those
 	// its filter keeps.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pgadvisor/pgadvisor/collector"
 	"github.com/pgadvisor/pgadvisor/internal/sqltree"
@@ -43,13 +44,14 @@ func plainParamEquality(u paramUse) bool {
 }
 
 // predicateIndex is the partial index of table whose predicate the
-// statement can meet with constants alone, and those constants by column:
-// every condition of its predicate is column = constant, on a column the
-// statement compares with a parameter by =. Of several, the most scanned,
-// then the first by name: one index for all the statement's parameters,
-// so that their values hold together. An index whose predicate also
-// tests a column the statement does not (AND region = 'us') cannot serve
-// it, whatever the values.
+// statement can meet with constants, and those constants by column: every
+// condition of its predicate is either column = constant, on a column the
+// statement compares with a parameter by =, or one the statement has too
+// (deleted_at IS NULL). Of several, the most scanned, then the first by
+// name: one index for all the statement's parameters, so that their
+// values hold together. An index whose predicate also tests a column the
+// statement does not (AND region = 'us') cannot serve it, whatever the
+// values.
 func (s *synth) predicateIndex(table string) (name string, constants map[string]string, ok bool) {
 	equated := map[string]bool{}
 	for _, uses := range s.uses {
@@ -65,11 +67,14 @@ func (s *synth) predicateIndex(table string) (name string, constants map[string]
 		if !ix.Valid || ix.Table != table || ix.Predicate == "" {
 			continue
 		}
-		m, met := predicateEqualities(ix.Predicate)
+		m, others, met := predicateConditions(ix.Predicate)
 		for column := range m {
 			met = met && equated[column]
 		}
-		if !met {
+		for _, c := range others {
+			met = met && s.conditions[c]
+		}
+		if !met || len(m) == 0 {
 			continue
 		}
 		if best == nil || ix.IdxScan > best.IdxScan || ix.IdxScan == best.IdxScan && ix.Name < best.Name {
@@ -82,28 +87,60 @@ func (s *synth) predicateIndex(table string) (name string, constants map[string]
 	return best.Name, constants, true
 }
 
-// predicateEqualities gives the constant of each column of an index
-// predicate, as pg_get_expr prints it, made only of ANDed column =
-// constant conditions; ok is false for any other predicate.
-func predicateEqualities(predicate string) (map[string]string, bool) {
+// predicateConditions splits an index predicate, as pg_get_expr prints
+// it, into its ANDed column = constant conditions, the constant by column,
+// and its other conditions, printed as conditionsOf prints a statement's;
+// ok is false when it cannot be parsed.
+func predicateConditions(predicate string) (constants map[string]string, others []string, ok bool) {
 	tree, err := pg_query.Parse("SELECT WHERE " + predicate)
 	if err != nil || len(tree.Stmts) != 1 {
-		return nil, false
+		return nil, nil, false
 	}
-	where := tree.Stmts[0].Stmt.GetSelectStmt().GetWhereClause()
-	conds := []*pg_query.Node{where}
-	if b := where.GetBoolExpr(); b != nil && b.Boolop == pg_query.BoolExprType_AND_EXPR {
-		conds = b.Args
-	}
-	constants := map[string]string{}
-	for _, c := range conds {
-		column, value, ok := columnEquality(c)
-		if !ok {
-			return nil, false
+	constants = map[string]string{}
+	for _, c := range andedConditions(tree.Stmts[0].Stmt.GetSelectStmt().GetWhereClause()) {
+		if column, value, ok := columnEquality(c); ok {
+			constants[column] = value
+		} else {
+			others = append(others, printedCondition(c))
 		}
-		constants[column] = value
 	}
-	return constants, true
+	return constants, others, true
+}
+
+// conditionsOf gives the ANDed conditions of every WHERE of a statement,
+// printed without their columns' qualifiers: t.deleted_at IS NULL and a
+// predicate's deleted_at IS NULL print alike.
+func conditionsOf(stmt *pg_query.Node) map[string]bool {
+	conditions := map[string]bool{}
+	sqltree.Walk(stmt, func(m proto.Message) bool {
+		if sel, ok := m.(*pg_query.SelectStmt); ok {
+			for _, c := range andedConditions(sel.WhereClause) {
+				if printed := printedCondition(c); printed != "" {
+					conditions[printed] = true
+				}
+			}
+		}
+		return true
+	})
+	return conditions
+}
+
+// andedConditions splits a condition at its top-level ANDs.
+func andedConditions(n *pg_query.Node) []*pg_query.Node {
+	if n == nil {
+		return nil
+	}
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg_query.BoolExprType_AND_EXPR {
+		return b.Args
+	}
+	return []*pg_query.Node{n}
+}
+
+// printedCondition prints a condition without its columns' qualifiers.
+func printedCondition(n *pg_query.Node) string {
+	c := proto.Clone(n).(*pg_query.Node)
+	sqltree.Unqualify(c)
+	return sqltree.Deparse(c)
 }
 
 // columnEquality reads column = constant, either way round; a varchar

@@ -211,18 +211,43 @@ func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
 			t.Errorf("typical values after a run with values %q: %+v (%v)", run.Values, ps, err)
 		}
 	}
-	for predicate, want := range map[string]map[string]string{
-		"(status = 'pending'::text)":                     {"status": "pending"},
-		"((status)::text = 'pending'::text)":             {"status": "pending"}, // a varchar column
-		"((kind = 3) AND ('us'::text = region))":         {"kind": "3", "region": "us"},
-		"((id > 5) AND ('held'::text = status))":         nil,
-		"((kind = 3) AND (deleted_at IS NULL))":          nil,
-		"(status <> 'cancelled'::text)":                  nil,
-		"((status = 'a'::text) OR (status = 'b'::text))": nil,
+	for predicate, want := range map[string]struct {
+		constants map[string]string
+		others    []string
+	}{
+		"(status = 'pending'::text)":                     {map[string]string{"status": "pending"}, nil},
+		"((status)::text = 'pending'::text)":             {map[string]string{"status": "pending"}, nil}, // a varchar column
+		"((kind = 3) AND ('us'::text = region))":         {map[string]string{"kind": "3", "region": "us"}, nil},
+		"((kind = 3) AND (deleted_at IS NULL))":          {map[string]string{"kind": "3"}, []string{"deleted_at IS NULL"}},
+		"(status <> 'cancelled'::text)":                  {map[string]string{}, []string{"status <> 'cancelled'::text"}},
+		"((status = 'a'::text) OR (status = 'b'::text))": {map[string]string{}, []string{"status = 'a'::text OR status = 'b'::text"}},
 	} {
-		if got, ok := predicateEqualities(predicate); !maps.Equal(got, want) || ok != (want != nil) {
-			t.Errorf("predicateEqualities(%q) = %v, %v; want %v", predicate, got, ok, want)
+		constants, others, ok := predicateConditions(predicate)
+		if !ok || !maps.Equal(constants, want.constants) || !slices.Equal(others, want.others) {
+			t.Errorf("predicateConditions(%q) = %v, %q, %v; want %v, %q", predicate, constants, others, ok, want.constants, want.others)
 		}
+	}
+}
+
+// A partial index whose predicate also has a condition the statement has
+// too (deleted_at IS NULL, however qualified) gives its constant; one the
+// statement lacks keeps the index out of it.
+func TestRunnerTakesAPartialIndexValueWithTheStatementsOtherCondition(t *testing.T) {
+	db := gateDatabase(t, "runner_predicate_null",
+		`CREATE TABLE orders (id serial, status text, deleted_at timestamptz, created_at timestamptz, pad text)`,
+		`INSERT INTO orders (status, created_at, pad) SELECT CASE WHEN g % 500 = 0 THEN 'pending' ELSE 'delivered' END, now() - g * interval '1 minute', repeat('x', 100) FROM generate_series(1, 20000) g`,
+		`CREATE INDEX orders_live_pending ON orders (created_at) WHERE status = 'pending' AND deleted_at IS NULL`,
+		`ANALYZE orders`)
+	ctx := context.Background()
+	conn, cat := replicaCatalog(t, db)
+	r := NewRunner(nil, RunnerOptions{})
+	live := r.Run(ctx, conn, cat, Query{ID: "q", Text: "SELECT o.id FROM orders o WHERE o.status = $1 AND o.deleted_at IS NULL ORDER BY o.created_at LIMIT 20", BuffersPerCall: 20})
+	if len(live.Params) != 1 || live.Params[0].Value != "pending" || live.Values != ValuesPredicate {
+		t.Errorf("with deleted_at IS NULL: %+v, %q; want the run with 'pending' taken", live.Params, live.Reason)
+	}
+	all := r.Run(ctx, conn, cat, Query{ID: "q", Text: "SELECT o.id FROM orders o WHERE o.status = $1 ORDER BY o.created_at LIMIT 20", BuffersPerCall: 20})
+	if len(all.Params) != 1 || all.Params[0].Value == "pending" || all.Values != "" {
+		t.Errorf("without deleted_at IS NULL: %+v, %q; want the first run kept", all.Params, all.Reason)
 	}
 }
 
