@@ -382,7 +382,11 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 			return err
 		}
 		res.PlanJSON = out
-		read, ok := planBuffers(out)
+		if res.Plan, err = ParsePlan(out); err != nil {
+			res.Plan = nil // reported below
+			return nil
+		}
+		read, ok := sharedBuffers(res.Plan)
 		if !ok {
 			return nil
 		}
@@ -394,11 +398,11 @@ func (r *Runner) analyze(ctx context.Context, conn *pgx.Conn, cat *collector.Cat
 	})
 	switch {
 	case err == nil && ran:
-		plan, perr := ParsePlan(res.PlanJSON)
-		if perr != nil {
+		if res.Plan == nil {
+			_, perr := ParsePlan(res.PlanJSON)
 			return Result{Mode: ModeNone, Outcome: OutcomeError, Params: res.Params, Err: "parse EXPLAIN ANALYZE output: " + perr.Error()}, true
 		}
-		res.Mode, res.Plan = ModeAnalyze, plan
+		res.Mode = ModeAnalyze
 		return res, true
 	case err == nil:
 		return res, false
@@ -503,7 +507,11 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 		r.log.Debug("second run with other values failed", zap.String("values", string(values)), zap.Error(err))
 		return Result{}, nil
 	}
-	again, ok := planBuffers(out)
+	plan, err := ParsePlan(out)
+	if err != nil {
+		return Result{}, nil
+	}
+	again, ok := sharedBuffers(plan)
 	timedOut := math.IsInf(ran, 1)
 	if !ok || apart(again) || !timedOut && likeShare(calls, ran, again) < 0.5 {
 		return Result{}, nil
@@ -522,7 +530,7 @@ func (r *Runner) rerunLikeCalls(ctx context.Context, conn *pgx.Conn, cat *collec
 	if timedOut {
 		firstRead = "ran past statement_timeout"
 	}
-	return Result{Outcome: OutcomeOK, Params: params, PlanJSON: out, Values: values,
+	return Result{Outcome: OutcomeOK, Params: params, PlanJSON: out, Plan: plan, Values: values,
 		Reason: fmt.Sprintf("analyzed with %s: the calls read %.0f buffers each on average, a run with the most common values %s, this one %.0f",
 			how, calls, firstRead, again)}, nil
 }
@@ -541,14 +549,10 @@ func (r *Runner) afterTimeout(ctx context.Context, conn *pgx.Conn, cat *collecto
 		second, err = r.rerunLikeCalls(ctx, conn, cat, pq, info, q, first, math.Inf(1))
 		return err
 	})
-	if err != nil || second.PlanJSON == nil {
+	if err != nil || second.Plan == nil {
 		return Result{}, false
 	}
-	plan, err := ParsePlan(second.PlanJSON)
-	if err != nil {
-		return Result{}, false
-	}
-	second.Mode, second.Plan = ModeAnalyze, plan
+	second.Mode = ModeAnalyze
 	return second, true
 }
 
@@ -574,11 +578,10 @@ func likeShare(mean, ran, again float64) float64 {
 	}
 }
 
-// planBuffers is the shared buffers an EXPLAIN (ANALYZE, BUFFERS) read or
-// hit, from its JSON; ok is false when it cannot be read.
-func planBuffers(planJSON json.RawMessage) (float64, bool) {
-	p, err := ParsePlan(planJSON)
-	if err != nil || p.Root == nil {
+// sharedBuffers is the shared buffers an EXPLAIN (ANALYZE, BUFFERS) read
+// or hit; ok is false for a plan without a root.
+func sharedBuffers(p *Plan) (float64, bool) {
+	if p == nil || p.Root == nil {
 		return 0, false
 	}
 	return float64(p.Root.SharedHitBlocks + p.Root.SharedReadBlocks), true

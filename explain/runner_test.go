@@ -184,12 +184,12 @@ func TestRunnerTakesAPartialIndexValueForCallsThatReadLittle(t *testing.T) {
 	r := NewRunner(nil, RunnerOptions{})
 
 	usual := r.Run(ctx, conn, cat, Query{ID: "q", Text: query})
-	ran, ok := planBuffers(usual.PlanJSON)
+	ran, ok := sharedBuffers(usual.Plan)
 	if usual.Mode != ModeAnalyze || len(usual.Params) != 2 || usual.Params[0].Value != "delivered" || usual.Values != "" || !ok {
 		t.Fatalf("calls' reads unknown: %+v, %q; want the run with the most common status", usual.Params, usual.Reason)
 	}
 	light := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, BuffersPerCall: 3})
-	lightRan, _ := planBuffers(light.PlanJSON)
+	lightRan, _ := sharedBuffers(light.Plan)
 	if light.Mode != ModeAnalyze || len(light.Params) != 2 || light.Params[0].Value != "pending" || light.Values != ValuesPredicate ||
 		!strings.Contains(light.Reason, "analyzed with $1 from predicate of partial index orders_pending on public.orders") {
 		t.Errorf("calls of 3 buffers, a run of %.0f: %+v, %q; want the run with 'pending' taken", ran, light.Params, light.Reason)
@@ -266,7 +266,7 @@ func TestRunnerTakesTypicalValuesForCallsThatReadMore(t *testing.T) {
 	const query = "SELECT id FROM orders WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2"
 	r := NewRunner(nil, RunnerOptions{})
 	hottest := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10})
-	ran, ok := planBuffers(hottest.PlanJSON)
+	ran, ok := sharedBuffers(hottest.Plan)
 	if hottest.Mode != ModeAnalyze || len(hottest.Params) != 2 || hottest.Params[0].Value != "1" || hottest.Values != "" || !ok {
 		t.Fatalf("calls' reads unknown: %+v, %q; want the run with the busiest tenant", hottest.Params, hottest.Reason)
 	}
@@ -275,7 +275,7 @@ func TestRunnerTakesTypicalValuesForCallsThatReadMore(t *testing.T) {
 		t.Fatal(err)
 	}
 	slow := r.Run(ctx, conn, cat, Query{ID: "q", Text: query, RowsPerCall: 10, BuffersPerCall: 20 * ran})
-	slowRan, _ := planBuffers(slow.PlanJSON)
+	slowRan, _ := sharedBuffers(slow.Plan)
 	if slow.Mode != ModeAnalyze || len(slow.Params) != 2 || slow.Params[0].Value != typical[0].Value || slow.Values != ValuesTypical ||
 		!strings.HasPrefix(slow.Reason, "analyzed with typical values: the calls read") {
 		t.Errorf("calls of %.0f buffers, a run of %.0f: %+v, %q; want the run with tenant %s taken", 20*ran, ran, slow.Params, slow.Reason, typical[0].Value)
